@@ -1,0 +1,3 @@
+from detect_cli.cli.app import run
+
+run()

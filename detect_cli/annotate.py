@@ -1,0 +1,40 @@
+"""Draw detections on an image. Annotators never touch files (see `saving.py`)."""
+
+from __future__ import annotations
+
+import colorsys
+
+import cv2
+import numpy as np
+
+from detect_cli.detections import Detections
+
+
+def class_color(class_id: int) -> tuple[int, int, int]:
+    """A stable, distinct BGR colour per class (golden-ratio hue steps)."""
+    hue = (class_id * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 0.95)
+    return int(b * 255), int(g * 255), int(r * 255)
+
+
+class BoxAnnotator:
+    def __init__(self, line_width: int | None = None, font_scale: float | None = None) -> None:
+        self.line_width = line_width
+        self.font_scale = font_scale
+
+    def annotate(self, scene: np.ndarray, detections: Detections, names: dict[int, str]) -> np.ndarray:
+        out = scene.copy()
+        height, width = out.shape[:2]
+        lw = self.line_width or max(1, round((height + width) / 2 * 0.003))
+        scale = self.font_scale or max(0.4, lw / 3)
+        for box, conf, cls in detections:
+            x1, y1, x2, y2 = (int(round(v)) for v in box)
+            color = class_color(cls)
+            cv2.rectangle(out, (x1, y1), (x2, y2), color, lw, cv2.LINE_AA)
+            label = f"{names.get(cls, cls)} {conf:.2f}"
+            (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, lw // 2))
+            ty = y1 - 2 if y1 - th - base - 2 >= 0 else y1 + th + base + 2
+            cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 2, ty + base // 2), color, -1)
+            cv2.putText(out, label, (x1 + 1, ty - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
+                        max(1, lw // 2), cv2.LINE_AA)  # fmt: skip
+        return out

@@ -1,0 +1,157 @@
+"""`attn-detect detect`: parse, build settings, run the job, render."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from detect_cli.cli import options as opt
+from detect_cli.cli import render
+from detect_cli.cli.output import EXIT_CODES_HELP, State, err, handle_errors, note, out, warn
+from detect_cli.errors import ConfigError, ExitCode
+from detect_cli.results import ImageResult
+from detect_cli.sinks import Sink, format_for_path, open_sink
+
+app = typer.Typer()
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+@handle_errors
+def detect(
+    sources: opt.Sources,
+    model: opt.Model = None,
+    weights_dir: opt.WeightsDir = None,
+    conf: opt.Conf = None,
+    iou: opt.Iou = None,
+    imgsz: opt.Imgsz = None,
+    max_det: opt.MaxDet = None,
+    device: opt.Device = None,
+    batch: opt.Batch = None,
+    classes: opt.Classes = None,
+    half: opt.Half = None,
+    nms: opt.Nms = None,
+    threads: opt.Threads = None,
+    recursive: opt.Recursive = None,
+    fmt: opt.Format = None,
+    as_json: opt.Json = False,
+    out_file: opt.Out = None,
+    save: opt.Save = None,
+    tables: opt.Tables = None,
+    config: opt.Config = None,
+    quiet: opt.Quiet = False,
+    verbose: opt.Verbose = False,
+) -> None:
+    """Detect objects in images: boxes and per-class counts as tables, or JSON/JSONL/CSV/COCO."""
+    from detect_cli.job import DetectJob, predict_options, run_metadata
+    from detect_cli.models import load_detector, resolve_model, weights_dirs
+    from detect_cli.settings import load_settings
+    from detect_cli.sources import iter_sources
+
+    State.quiet, State.verbose = quiet, verbose
+    settings = load_settings(config, {
+        "model": model, "weights_dir": str(weights_dir) if weights_dir else None, "conf": conf, "iou": iou,
+        "imgsz": imgsz, "max_det": max_det, "device": device, "batch": batch, "classes": classes, "half": half,
+        "nms": nms, "threads": threads, "recursive": recursive, "tables": tables,
+    })  # fmt: skip
+    data_format = "json" if as_json else (fmt.value if fmt else None)
+    out_format = format_for_path(out_file, data_format) if out_file is not None else data_format
+    if save is not None and save.exists() and not save.is_dir():
+        raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
+
+    dirs = weights_dirs(weights_dir, settings.weights_dir)
+    detector = load_detector(
+        resolve_model(settings.model, dirs),
+        device="" if settings.device == "auto" else settings.device,
+        half=settings.half,
+        threads=settings.threads,
+        verbose=verbose,
+    )
+    for message in detector.notes:
+        warn(message)
+    if iou is not None and not detector.runs_nms(predict_options(settings, detector)):
+        why = "RT-DETR has no NMS" if detector.ref.family == "rtdetr" else "YOLO26 runs its NMS-free head (add --nms)"
+        warn(f"--iou has no effect: {why}")
+
+    with ExitStack() as stack:
+        sinks: list[Sink] = []
+        meta = run_metadata(settings, detector)
+        if out_format:
+            stream = stack.enter_context(_open_out(out_file)) if out_file is not None else sys.stdout
+            sinks.append(open_sink(out_format, stream, meta))
+        human_stdout = out_file is not None or not data_format
+        shown = _TablePrinter(settings.tables if human_stdout else 0)
+        progress = stack.enter_context(_progress(disable=quiet or not sys.stderr.isatty()))
+        task = progress.add_task("detecting", total=None)
+
+        def on_result(result: ImageResult) -> None:
+            progress.advance(task)
+            if not result.ok:
+                warn(f"{result.source}: {result.error}")
+            shown(result)
+
+        job = DetectJob(settings, detector, sinks, save, on_result)
+        summary = job.run(
+            iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin, on_skip=_skip_notes(job))
+        )
+
+    if shown.hidden:
+        note(f"box tables shown for the first {settings.tables} images; --tables -1 shows all")
+    if not quiet:
+        console = out() if human_stdout else err()
+        console.print(render.counts_table(summary))
+        console.print(render.run_table(summary, detector.ref.spec))
+        if summary.failed:
+            console.print(render.failures_table(summary))
+    if save is not None and not quiet:
+        note(f"annotated images written to {save}")
+    if summary.interrupted:
+        raise typer.Exit(int(ExitCode.INTERRUPTED))
+    if summary.failed:
+        raise typer.Exit(int(ExitCode.INPUTS_FAILED))
+
+
+class _TablePrinter:
+    """Prints per-image tables for the first `limit` images (-1: all), so big runs don't flood."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.count, self.hidden = limit, 0, False
+
+    def __call__(self, result: ImageResult) -> None:
+        if not result.ok:
+            return
+        self.count += 1
+        if self.limit < 0 or self.count <= self.limit:
+            out().print(render.boxes_table(result))
+        elif self.limit > 0:
+            self.hidden = True
+
+
+def _skip_notes(job):
+    def on_skip(ref: str, reason: str) -> None:
+        job.summary.skipped.append((ref, reason))
+        if len(job.summary.skipped) <= 5:
+            note(f"skipping {ref}: {reason}")
+        elif len(job.summary.skipped) == 6:
+            note("skipping more non-image files (listed in the summary of --format json)")
+
+    return on_skip
+
+
+def _open_out(path: Path) -> IO[str]:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise ConfigError(f"--out {path}: cannot write: {exc.strerror or exc}") from None
+
+
+def _progress(disable: bool) -> Progress:
+    return Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} images"),
+        TimeElapsedColumn(), console=err(), transient=True, disable=disable,
+    )  # fmt: skip

@@ -1,0 +1,76 @@
+"""Options shared by several commands (Annotated aliases keep signatures short)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+class OutputFormat(str, Enum):
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+    coco = "coco"
+
+
+Sources = Annotated[list[str], typer.Argument(
+    help="Images, folders, quoted globs ('shots/**/*.png'), http(s) URLs, @list.txt, or - for a list on stdin.",
+    show_default=False,
+)]  # fmt: skip
+Model = Annotated[
+    Optional[str],
+    typer.Option(
+        "--model",
+        "-m",
+        help="Alias (yolo26n/s/m/l/x, rtdetr-l/x, demo, demo-rtdetr), .pt checkpoint or model YAML.",
+        show_default="yolo26n",
+    ),
+]  # noqa: E501
+WeightsDir = Annotated[
+    Optional[Path], typer.Option(help="Folder to look for weights in first (also ATTN_DETECT_WEIGHTS_DIR).")
+]
+Conf = Annotated[Optional[float], typer.Option(help="Minimum confidence, 0..1.", show_default="0.25")]
+Iou = Annotated[
+    Optional[float], typer.Option(help="NMS IoU threshold, 0..1 (only where NMS runs).", show_default="0.7")
+]
+Imgsz = Annotated[Optional[int], typer.Option(help="Inference size in pixels.", show_default="640")]
+MaxDet = Annotated[Optional[int], typer.Option(help="Maximum detections per image.", show_default="300")]
+Device = Annotated[Optional[str], typer.Option(help="auto, cpu, 0, cuda:0, mps.", show_default="auto")]
+Batch = Annotated[Optional[int], typer.Option("--batch", "-b", help="Images per forward pass.", show_default="1")]
+Classes = Annotated[
+    Optional[str], typer.Option(help="Keep only these classes: names or ids, comma-separated (person,bus).")
+]
+Half = Annotated[
+    Optional[bool], typer.Option("--half/--no-half", help="FP16 inference (GPU only).", show_default=False)
+]
+Nms = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--nms/--no-nms", help="YOLO26: use the NMS head instead of the NMS-free end-to-end head.", show_default=False
+    ),
+]  # noqa: E501
+Threads = Annotated[Optional[int], typer.Option(help="Torch CPU threads (0 = all cores).", show_default="0")]
+Recursive = Annotated[
+    Optional[bool],
+    typer.Option("--recursive/--no-recursive", "-r", help="Descend into sub-folders.", show_default=False),
+]  # noqa: E501
+Format = Annotated[
+    Optional[OutputFormat],
+    typer.Option("--format", "-f", help="Write results in this format (to stdout, or to --out)."),
+]  # noqa: E501
+Json = Annotated[bool, typer.Option("--json", help="Shorthand for --format json.")]
+Out = Annotated[
+    Optional[Path],
+    typer.Option("--out", "-o", help="Write results to FILE (format from .json/.jsonl/.csv/.coco.json)."),
+]  # noqa: E501
+Save = Annotated[Optional[Path], typer.Option(help="Write annotated images into DIR (names mirror the inputs).")]
+Tables = Annotated[
+    Optional[int],
+    typer.Option(help="Per-image box tables to print: first N images, 0 none, -1 all.", show_default="10"),
+]  # noqa: E501
+Config = Annotated[Optional[Path], typer.Option(help="YAML file overriding configs/default.yaml.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Results only: no progress, notes or summary on stderr.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Ultralytics' logs and tracebacks.")]

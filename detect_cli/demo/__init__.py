@@ -1,0 +1,1 @@
+"""Synthetic "shapes" data and the training script behind the bundled demo model."""

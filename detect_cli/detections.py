@@ -1,0 +1,77 @@
+"""`Detections`: the one value type every stage passes along (boxes of one image)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Detections:
+    """Parallel arrays for N boxes, in pixels of the original (EXIF-upright) image.
+
+    xyxy: (N, 4) float32, confidence: (N,) float32, class_id: (N,) int64.
+    """
+
+    xyxy: np.ndarray
+    confidence: np.ndarray
+    class_id: np.ndarray
+
+    def __post_init__(self) -> None:
+        xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
+        n = len(xyxy)
+        conf = np.asarray(self.confidence, dtype=np.float32).reshape(-1)
+        cls = np.asarray(self.class_id, dtype=np.int64).reshape(-1)
+        for name, arr in (("confidence", conf), ("class_id", cls)):
+            if len(arr) != n:
+                raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+        object.__setattr__(self, "xyxy", xyxy)
+        object.__setattr__(self, "confidence", conf)
+        object.__setattr__(self, "class_id", cls)
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(np.zeros((0, 4)), np.zeros(0), np.zeros(0))
+
+    @classmethod
+    def merge(cls, parts: list[Detections]) -> Detections:
+        if not parts:
+            return cls.empty()
+        return cls(
+            np.concatenate([p.xyxy for p in parts]),
+            np.concatenate([p.confidence for p in parts]),
+            np.concatenate([p.class_id for p in parts]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __getitem__(self, index: int | slice | np.ndarray | list[int]) -> Detections:
+        if isinstance(index, int):
+            index = [index]
+        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index])
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, float, int]]:
+        for box, conf, cls in zip(self.xyxy, self.confidence, self.class_id):
+            yield box, float(conf), int(cls)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Detections):
+            return NotImplemented
+        return (
+            len(self) == len(other)
+            and np.allclose(self.xyxy, other.xyxy, atol=1e-3)
+            and np.allclose(self.confidence, other.confidence, atol=1e-5)
+            and np.array_equal(self.class_id, other.class_id)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def sorted_by_confidence(self) -> Detections:
+        return self[np.argsort(-self.confidence, kind="stable")]
+
+    def counts(self) -> dict[int, int]:
+        ids, counts = np.unique(self.class_id, return_counts=True)
+        return {int(i): int(c) for i, c in zip(ids, counts)}

@@ -1,0 +1,46 @@
+"""Exceptions and exit codes. Library code raises these; only the CLI maps them to output."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    UNEXPECTED = 1
+    USAGE = 2
+    INPUTS_FAILED = 3
+    MODEL = 4
+    INTERRUPTED = 130
+
+
+class AttnDetectError(Exception):
+    """An error the user can act on: a one-line message and, where useful, what to do about it."""
+
+    exit_code = ExitCode.UNEXPECTED
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(AttnDetectError):
+    """A bad option, config key or value."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ModelLoadError(AttnDetectError):
+    """The model could not be found or loaded."""
+
+    exit_code = ExitCode.MODEL
+
+
+class InputError(AttnDetectError):
+    """One input could not be read. It becomes an error record; the run goes on."""
+
+    exit_code = ExitCode.INPUTS_FAILED

@@ -1,0 +1,85 @@
+"""A whole detect run: stream results from the engine into sinks and the image saver,
+keeping a running summary. Usable from Python; the CLI only adds rendering."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from detect_cli.annotate import BoxAnnotator
+from detect_cli.engine import detect_stream
+from detect_cli.images import ReadOptions
+from detect_cli.models import Detector, PredictOptions
+from detect_cli.results import ImageResult, RunSummary
+from detect_cli.saving import ImageSaver
+from detect_cli.settings import DetectSettings
+from detect_cli.sinks import Sink
+from detect_cli.sources import Source
+
+
+def predict_options(settings: DetectSettings, detector: Detector) -> PredictOptions:
+    classes = detector.class_ids(settings.classes) if settings.classes else None
+    return PredictOptions(settings.conf, settings.iou, settings.imgsz, settings.max_det, classes, settings.nms)
+
+
+def read_options(settings: DetectSettings) -> ReadOptions:
+    return ReadOptions(settings.max_pixels, settings.url_timeout, int(settings.url_max_mb * 2**20))
+
+
+def run_metadata(settings: DetectSettings, detector: Detector) -> dict[str, Any]:
+    """What a results file records about how it was made."""
+    return {
+        "model": {
+            "spec": detector.ref.spec,
+            "path": detector.ref.path,
+            "family": detector.ref.family,
+            "nms_free": not detector.runs_nms(predict_options(settings, detector))
+            if detector.ref.family == "yolo"
+            else None,
+            "names": {str(k): v for k, v in detector.names.items()},
+        },
+        "settings": settings.as_dict(),
+    }
+
+
+@dataclass
+class DetectJob:
+    settings: DetectSettings
+    detector: Detector
+    sinks: Sequence[Sink] = ()
+    save_dir: Path | None = None
+    on_result: Callable[[ImageResult], None] | None = None
+    summary: RunSummary = field(default_factory=RunSummary)
+
+    def run(self, sources: Iterable[Source]) -> RunSummary:
+        """Process every source; on Ctrl-C, stop and keep what was written."""
+        saver = ImageSaver(self.save_dir) if self.save_dir else None
+        annotator = BoxAnnotator()
+        start = time.perf_counter()
+        stream = detect_stream(
+            sources,
+            self.detector,
+            predict_options(self.settings, self.detector),
+            batch=self.settings.batch,
+            read_options=read_options(self.settings),
+        )
+        try:
+            for result in stream:
+                if saver and result.image is not None:
+                    saver.save(result.name, annotator.annotate(result.image, result.detections, result.names))
+                result = replace(result, image=None)  # don't keep pixels past this point
+                self.summary.add(result)
+                for sink in self.sinks:
+                    sink.write(result)
+                if self.on_result:
+                    self.on_result(result)
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+        finally:
+            self.summary.wall_s = time.perf_counter() - start
+            for sink in self.sinks:
+                sink.close(self.summary)
+        return self.summary

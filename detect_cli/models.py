@@ -1,0 +1,268 @@
+"""Find model weights and load them into a `Detector`.
+
+Weights lookup: explicit path -> our weights dirs (option, ATTN_DETECT_WEIGHTS_DIR,
+config) -> Ultralytics' weights dir -> Ultralytics' download -> `ModelLoadError`
+naming the file, its URL and where to put it. Ultralytics objects never leave this
+module: `Detector.predict` returns our own `Detections`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import sys
+import time
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from detect_cli.detections import Detections
+from detect_cli.errors import ConfigError, ModelLoadError
+from detect_cli.results import Timing
+
+Family = Literal["yolo", "rtdetr"]
+Kind = Literal["weights", "yaml", "exported"]
+
+RELEASE_URL = "https://github.com/ultralytics/assets/releases/download/v8.4.0/{name}"
+ALIASES = {
+    **{f"yolo26{s}": f"yolo26{s}.pt" for s in "nsmlx"},
+    "rtdetr-l": "rtdetr-l.pt",
+    "rtdetr-x": "rtdetr-x.pt",
+}
+PACKAGED = {"demo": "demo.pt", "demo-rtdetr": "demo-rtdetr.pt"}
+PACKAGED_DIR = Path(__file__).parent / "weights"
+EXPORTED_SUFFIXES = frozenset({".onnx", ".torchscript", ".engine", ".tflite", ".mlpackage", ".pb"})
+WEIGHTS_ENV = "ATTN_DETECT_WEIGHTS_DIR"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: what the user asked for, the file (or YAML name) to load, its family."""
+
+    spec: str
+    path: str
+    family: Family
+    kind: Kind
+
+
+def weights_dirs(option: str | Path | None = None, config: str | Path | None = None) -> list[Path]:
+    """Our weights directories in lookup order: --weights-dir, the environment, the config."""
+    dirs = [option, os.environ.get(WEIGHTS_ENV), config]
+    return [Path(d).expanduser().resolve() for d in dirs if d]
+
+
+def resolve_model(spec: str, search_dirs: Sequence[Path] = (), *, download: bool = True) -> ModelRef:
+    spec = spec.strip()
+    if spec in PACKAGED:
+        path = PACKAGED_DIR / PACKAGED[spec]
+        if not path.is_file():
+            raise ModelLoadError(
+                f"the '{spec}' model is not in this install ({path} is missing)",
+                "train it with `python -m detect_cli.demo.train`",
+            )
+        return ModelRef(spec, str(path), sniff_family(path), "weights")
+    if spec.lower().endswith((".yaml", ".yml")):
+        return ModelRef(spec, spec, family_from_yaml(spec), "yaml")
+    path = Path(spec).expanduser()
+    if path.exists():
+        return ModelRef(spec, str(path), sniff_family(path), kind_of(path))
+    if path.name != spec:
+        raise ModelLoadError(f"model file not found: {spec}", "check the path")
+    name = ALIASES.get(spec, spec)
+    if name not in ALIASES.values() and Path(name).suffix != ".pt":
+        close = difflib.get_close_matches(spec, [*ALIASES, *PACKAGED], n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else f"known models: {', '.join([*ALIASES, *PACKAGED])}"
+        raise ModelLoadError(f"unknown model '{spec}'", hint)
+    found = find_weights(name, search_dirs, download=download)
+    return ModelRef(spec, str(found), sniff_family(found), "weights")
+
+
+def find_weights(name: str, search_dirs: Sequence[Path], *, download: bool = True) -> Path:
+    ultralytics_dir = ultralytics_weights_dir()
+    for folder in [*search_dirs, ultralytics_dir]:
+        if (folder / name).is_file():
+            return folder / name
+    target_dir = search_dirs[0] if search_dirs else ultralytics_dir
+    if download:
+        with contextlib.suppress(Exception):
+            fetched = download_weights(name, target_dir)
+            if fetched.is_file() and fetched.stat().st_size > 0:
+                return fetched
+    raise ModelLoadError(
+        f"model weights '{name}' not found locally and could not be downloaded",
+        f"download {RELEASE_URL.format(name=name)} and put it in {target_dir}, or pass --weights-dir DIR",
+    )
+
+
+def ultralytics_weights_dir() -> Path:
+    from detect_cli.ultralytics_env import import_ultralytics
+
+    import_ultralytics()
+    from ultralytics.utils import SETTINGS
+
+    return Path(SETTINGS["weights_dir"]).resolve()
+
+
+def download_weights(name: str, target_dir: Path) -> Path:
+    """Ultralytics' own downloader (it knows the release assets); its chatter goes to stderr."""
+    from ultralytics.utils.downloads import attempt_download_asset
+
+    target_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.redirect_stdout(sys.stderr):
+        return Path(attempt_download_asset(target_dir / name))
+
+
+def kind_of(path: Path) -> Kind:
+    if path.is_dir() or path.suffix.lower() in EXPORTED_SUFFIXES:
+        return "exported"
+    return "yaml" if path.suffix.lower() in {".yaml", ".yml"} else "weights"
+
+
+def sniff_family(path: Path) -> Family:
+    """RT-DETR or YOLO, from the checkpoint's pickled class names (no full load), else the name."""
+    if path.suffix == ".pt":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                pickle = next(n for n in archive.namelist() if n.endswith("data.pkl"))
+                return "rtdetr" if b"RTDETR" in archive.read(pickle) else "yolo"
+        except (zipfile.BadZipFile, StopIteration, OSError) as exc:
+            raise ModelLoadError(
+                f"corrupt or unreadable checkpoint {path}: {exc}", "re-download or re-export it"
+            ) from None
+    return "rtdetr" if "rtdetr" in path.name.lower() else "yolo"
+
+
+def family_from_yaml(spec: str) -> Family:
+    path = Path(spec)
+    text = path.read_text(errors="replace") if path.is_file() else ""
+    return "rtdetr" if "rtdetr" in spec.lower() or "RTDETRDecoder" in text else "yolo"
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    conf: float = 0.25
+    iou: float = 0.7
+    imgsz: int = 640
+    max_det: int = 300
+    classes: tuple[int, ...] | None = None
+    nms: bool = False  # YOLO26: False = the NMS-free end-to-end head
+
+
+@dataclass
+class Detector:
+    """A loaded model that turns BGR arrays into `Detections`."""
+
+    ref: ModelRef
+    names: dict[int, str]
+    device: str
+    half: bool
+    end2end_capable: bool
+    load_s: float
+    notes: list[str] = field(default_factory=list)
+    _model: Any = field(default=None, repr=False)
+
+    def runs_nms(self, options: PredictOptions) -> bool:
+        """Whether NMS runs (so --iou matters): never for RT-DETR, only with --nms for YOLO26."""
+        if self.ref.family == "rtdetr":
+            return False
+        return options.nms or not self.end2end_capable
+
+    def class_ids(self, wanted: Sequence[str]) -> tuple[int, ...]:
+        """Map class names or ids to ids; an unknown name lists the close matches."""
+        by_name = {n.lower(): i for i, n in self.names.items()}
+        ids = []
+        for item in wanted:
+            item = item.strip()
+            if item.isdigit() and int(item) in self.names:
+                ids.append(int(item))
+            elif item.lower() in by_name:
+                ids.append(by_name[item.lower()])
+            else:
+                close = difflib.get_close_matches(item.lower(), by_name, n=3)
+                hint = (
+                    f"did you mean {', '.join(close)}?"
+                    if close
+                    else f"this model knows: {', '.join(self.names.values())}"
+                )
+                raise ConfigError(f"--classes: unknown class '{item}' for model {self.ref.spec}", hint)
+        return tuple(sorted(set(ids)))
+
+    def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
+        if not images:
+            return []
+        nms_arg = None if self.ref.family == "rtdetr" or not self.end2end_capable else options.nms
+        results = self._model.predict(
+            images,
+            conf=options.conf,
+            iou=options.iou,
+            imgsz=options.imgsz,
+            max_det=options.max_det,
+            classes=list(options.classes) if options.classes else None,
+            device=self.device,
+            nms=nms_arg,
+            **({"quantize": 16} if self.half else {}),
+            batch=len(images),
+            verbose=False,
+            save=False,
+        )
+        return [_convert(r) for r in results]
+
+
+def _convert(result: Any) -> tuple[Detections, Timing]:
+    boxes = result.boxes
+    detections = Detections(
+        boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(np.int64)
+    )
+    speed = result.speed or {}
+    timing = Timing(
+        preprocess=speed.get("preprocess") or 0.0,
+        inference=speed.get("inference") or 0.0,
+        postprocess=speed.get("postprocess") or 0.0,
+    )
+    return detections, timing
+
+
+def load_detector(
+    ref: ModelRef, *, device: str = "cpu", half: bool = False, threads: int = 0, verbose: bool = False
+) -> Detector:
+    from detect_cli.ultralytics_env import import_ultralytics, use_all_cores
+
+    import_ultralytics(verbose)
+    from ultralytics import RTDETR, YOLO
+    from ultralytics.utils.torch_utils import select_device
+
+    notes: list[str] = []
+    try:
+        torch_device = select_device(device, verbose=False)
+    except Exception as exc:
+        raise ConfigError(f"--device {device}: {exc}".splitlines()[0], "use cpu, or a GPU index such as 0") from None
+    if torch_device.type == "cpu":
+        use_all_cores(threads)
+        if half:
+            notes.append("--half ignored: half precision is not supported on the CPU; running fp32")
+            half = False
+    if ref.kind == "yaml":
+        notes.append(f"{ref.spec} is a model definition: the weights are RANDOM, detections are meaningless")
+
+    start = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            model = YOLO(ref.path, task="detect") if ref.family == "yolo" else RTDETR(ref.path)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(
+            f"cannot load model {ref.spec}: {message}", "check that the file is a complete Ultralytics model"
+        ) from None
+    load_s = time.perf_counter() - start
+
+    names = {int(k): str(v) for k, v in (model.names or {}).items()}
+    head = model.model.model[-1] if ref.kind != "exported" and hasattr(model.model, "model") else None
+    end2end_capable = getattr(head, "one2one_cv2", None) is not None
+    return Detector(ref, names, str(device), half, end2end_capable, load_s, notes, model)

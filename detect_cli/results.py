@@ -1,0 +1,146 @@
+"""Per-image results, the run summary, and the pure functions that flatten them into records.
+
+Every sink writes the numbers that `image_record` produces, so all formats agree to the digit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from detect_cli.detections import Detections
+
+SCHEMA_VERSION = 1
+BOX_DECIMALS = 2
+CONF_DECIMALS = 4
+STAGES = ("read", "preprocess", "inference", "postprocess")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Milliseconds spent on one image in each stage."""
+
+    read: float = 0.0
+    preprocess: float = 0.0
+    inference: float = 0.0
+    postprocess: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {s: round(getattr(self, s), 3) for s in STAGES}
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """What one input produced: detections, or an error message."""
+
+    source: str
+    index: int
+    detections: Detections = field(default_factory=Detections.empty)
+    names: dict[int, str] = field(default_factory=dict)
+    width: int | None = None
+    height: int | None = None
+    timing: Timing = field(default_factory=Timing)
+    error: str | None = None
+    name: str = ""  # relative name for saved files (mirrors the input's place under its folder)
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)  # decoded pixels, for annotators
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def class_name(self, class_id: int) -> str:
+        return self.names.get(class_id, str(class_id))
+
+
+def box_records(result: ImageResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "class_id": cls,
+            "class_name": result.class_name(cls),
+            "confidence": round(conf, CONF_DECIMALS),
+            "box": [round(float(v), BOX_DECIMALS) for v in box],
+        }
+        for box, conf, cls in result.detections
+    ]
+
+
+def image_record(result: ImageResult) -> dict[str, Any]:
+    """The JSON/JSONL record of one image (an error record when the input failed)."""
+    return {
+        "index": result.index,
+        "source": result.source,
+        "status": "ok" if result.ok else "error",
+        "error": result.error,
+        "width": result.width,
+        "height": result.height,
+        "detections": box_records(result),
+        "speed_ms": result.timing.as_dict(),
+    }
+
+
+CSV_COLUMNS = (
+    "index", "source", "status", "error", "width", "height",
+    "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2",
+)  # fmt: skip
+
+
+def csv_rows(result: ImageResult) -> list[dict[str, Any]]:
+    """One row per box; an image without boxes (or with an error) still gets one row."""
+    record = image_record(result)
+    base = {k: record[k] for k in ("index", "source", "status", "error", "width", "height")}
+    if not record["detections"]:
+        return [base]
+    return [
+        {
+            **base,
+            **{k: d[k] for k in ("class_id", "class_name", "confidence")},
+            **dict(zip(("x1", "y1", "x2", "y2"), d["box"])),
+        }
+        for d in record["detections"]
+    ]
+
+
+@dataclass
+class RunSummary:
+    """Totals for a whole run, built incrementally so memory stays flat."""
+
+    images: int = 0
+    failed: int = 0
+    detections: int = 0
+    class_counts: Counter[str] = field(default_factory=Counter)
+    stage_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    wall_s: float = 0.0
+    interrupted: bool = False
+
+    def add(self, result: ImageResult) -> None:
+        if not result.ok:
+            self.failed += 1
+            self.failures.append((result.source, result.error or "error"))
+            return
+        self.images += 1
+        self.detections += len(result.detections)
+        for cls, n in result.detections.counts().items():
+            self.class_counts[result.class_name(cls)] += n
+        for stage in STAGES:
+            self.stage_ms[stage] += getattr(result.timing, stage)
+
+    def ms_per_image(self) -> dict[str, float]:
+        return {s: (v / self.images if self.images else 0.0) for s, v in self.stage_ms.items()}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "images": self.images,
+            "failed": self.failed,
+            "detections": self.detections,
+            "class_counts": dict(sorted(self.class_counts.items())),
+            "ms_per_image": {k: round(v, 3) for k, v in self.ms_per_image().items()},
+            "wall_s": round(self.wall_s, 3),
+            "interrupted": self.interrupted,
+            "failures": [{"source": s, "error": e} for s, e in self.failures],
+            "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
+        }

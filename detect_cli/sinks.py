@@ -1,0 +1,156 @@
+"""Writers for results: JSON, JSONL, CSV, COCO. Each is a context manager with `write`.
+
+All write as they go (JSONL and CSV flush per image, so an interrupted run keeps every
+finished image); all take their numbers from `results.image_record`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import IO, Any
+
+from detect_cli.errors import ConfigError
+from detect_cli.results import CSV_COLUMNS, SCHEMA_VERSION, ImageResult, RunSummary, csv_rows, image_record
+
+FORMATS = ("json", "jsonl", "csv", "coco")
+SUFFIX_FORMATS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+
+
+def format_for_path(path: Path, explicit: str | None = None) -> str:
+    """The format for --out FILE: --format if given, else from the extension (.coco.json -> coco)."""
+    if explicit:
+        return explicit
+    if path.name.lower().endswith(".coco.json"):
+        return "coco"
+    fmt = SUFFIX_FORMATS.get(path.suffix.lower())
+    if not fmt:
+        raise ConfigError(
+            f"--out {path}: cannot tell the format from the extension",
+            "use .json, .jsonl, .csv or .coco.json, or pass --format",
+        )
+    return fmt
+
+
+class Sink:
+    """Base: owns the stream; `close(summary)` finishes the file."""
+
+    def __init__(self, stream: IO[str], meta: dict[str, Any] | None = None) -> None:
+        self.stream = stream
+        self.meta = meta or {}
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(None)
+
+    def write(self, result: ImageResult) -> None:
+        raise NotImplementedError
+
+    def close(self, summary: RunSummary | None) -> None:
+        self.stream.flush()
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+class JsonlSink(Sink):
+    def write(self, result: ImageResult) -> None:
+        self.stream.write(_dumps(image_record(result)) + "\n")
+        self.stream.flush()
+
+
+class JsonSink(Sink):
+    """One JSON document, streamed: the header first, images as they come, the summary last."""
+
+    def __init__(self, stream: IO[str], meta: dict[str, Any] | None = None) -> None:
+        super().__init__(stream, meta)
+        self._count = 0
+        self._closed = False
+        head = {"schema_version": SCHEMA_VERSION, **self.meta}
+        self.stream.write(_dumps(head)[:-1] + ',"images":[\n')
+
+    def write(self, result: ImageResult) -> None:
+        self.stream.write(("," if self._count else "") + _dumps(image_record(result)) + "\n")
+        self._count += 1
+        self.stream.flush()
+
+    def close(self, summary: RunSummary | None) -> None:
+        if not self._closed:
+            self._closed = True
+            self.stream.write('],"summary":' + _dumps(summary.as_dict() if summary else None) + "}\n")
+        super().close(summary)
+
+
+class CsvSink(Sink):
+    def __init__(self, stream: IO[str], meta: dict[str, Any] | None = None) -> None:
+        super().__init__(stream, meta)
+        self._writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        self._writer.writeheader()
+
+    def write(self, result: ImageResult) -> None:
+        self._writer.writerows(csv_rows(result))
+        self.stream.flush()
+
+
+class CocoSink(Sink):
+    """A COCO results file (`annotations` with image_id, category_id, xywh bbox, score) plus the
+    `images` and `categories` lists, so it loads both as a dataset and via `loadRes`.
+
+    Category ids are the model's class ids. Image ids are 1-based run positions. Failed
+    inputs are listed under `errors`. Written at close: COCO is one JSON object."""
+
+    def __init__(self, stream: IO[str], meta: dict[str, Any] | None = None) -> None:
+        super().__init__(stream, meta)
+        self.images: list[dict[str, Any]] = []
+        self.annotations: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.categories: dict[int, str] = {}
+        self._closed = False
+
+    def write(self, result: ImageResult) -> None:
+        self.categories.update(result.names)
+        record = image_record(result)
+        if not result.ok:
+            self.errors.append({"source": result.source, "error": result.error})
+            return
+        image_id = result.index + 1
+        self.images.append({"id": image_id, "file_name": result.source, "width": result.width, "height": result.height})
+        for det in record["detections"]:
+            x1, y1, x2, y2 = det["box"]
+            w, h = round(x2 - x1, 2), round(y2 - y1, 2)
+            self.annotations.append({
+                "id": len(self.annotations) + 1,
+                "image_id": image_id,
+                "category_id": det["class_id"],
+                "bbox": [x1, y1, w, h],
+                "score": det["confidence"],
+                "area": round(w * h, 2),
+                "iscrowd": 0,
+            })  # fmt: skip
+
+    def close(self, summary: RunSummary | None) -> None:
+        if not self._closed:
+            self._closed = True
+            document = {
+                "info": {"schema_version": SCHEMA_VERSION, **self.meta},
+                "images": self.images,
+                "categories": [{"id": i, "name": n} for i, n in sorted(self.categories.items())],
+                "annotations": self.annotations,
+                "errors": self.errors,
+            }
+            json.dump(document, self.stream, ensure_ascii=False)
+            self.stream.write("\n")
+        super().close(summary)
+
+
+SINKS: dict[str, type[Sink]] = {"json": JsonSink, "jsonl": JsonlSink, "csv": CsvSink, "coco": CocoSink}
+
+
+def open_sink(fmt: str, stream: IO[str], meta: dict[str, Any] | None = None) -> Sink:
+    if fmt not in SINKS:
+        raise ConfigError(f"unknown format '{fmt}'", f"choose one of {', '.join(FORMATS)}")
+    return SINKS[fmt](stream, meta)

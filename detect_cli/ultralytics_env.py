@@ -1,0 +1,61 @@
+"""The one door to Ultralytics: import it quietly, keep stdout clean, use every core.
+
+Ultralytics logs to stdout and prints a settings banner on its first import on a new
+machine; our stdout carries results only, so its logger is pointed at stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from types import ModuleType
+
+_state: dict[str, ModuleType] = {}
+
+
+class _CurrentStderr:
+    """A stream that writes to whatever `sys.stderr` is now (test runners swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def import_ultralytics(verbose: bool = False) -> ModuleType:
+    if "ultralytics" not in _state:
+        os.environ.setdefault("YOLO_AUTOINSTALL", "False")  # never pip-install at run time
+        os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))  # it would pick 1
+        with contextlib.redirect_stdout(sys.stderr):
+            import ultralytics
+            from ultralytics.utils import LOGGER
+        for handler in LOGGER.handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(_CurrentStderr())  # type: ignore[arg-type]
+        _state["ultralytics"] = ultralytics
+    set_verbose(verbose)
+    return _state["ultralytics"]
+
+
+def set_verbose(verbose: bool) -> None:
+    from ultralytics.utils import LOGGER
+
+    LOGGER.setLevel(logging.INFO if verbose else logging.WARNING)
+    for handler in LOGGER.handlers:
+        handler.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def use_all_cores(threads: int = 0) -> int:
+    """Ultralytics leaves torch at cpu_count-1 threads (1 on a 2-core box, ~1.7x slower), and its
+    `select_device` resets torch to that value each time a predictor is set up, so its constant
+    is raised as well."""
+    import torch
+    from ultralytics.utils import torch_utils
+
+    n = threads if threads > 0 else (os.cpu_count() or 1)
+    torch_utils.NUM_THREADS = n
+    torch.set_num_threads(n)
+    return n
