@@ -28,7 +28,7 @@ class BoxAnnotator:
         lw = self.line_width or max(1, round((height + width) / 2 * 0.003))
         scale = self.font_scale or max(0.4, lw / 3)
         for box, conf, cls in detections:
-            x1, y1, x2, y2 = (int(round(v)) for v in box)
+            x1, y1, x2, y2 = box.round().astype(int).tolist()
             color = class_color(cls)
             cv2.rectangle(out, (x1, y1), (x2, y2), color, lw, cv2.LINE_AA)
             label = f"{names.get(cls, cls)} {conf:.2f}"

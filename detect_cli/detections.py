@@ -20,7 +20,10 @@ class Detections:
     class_id: np.ndarray
 
     def __post_init__(self) -> None:
-        xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
+        xyxy = np.asarray(self.xyxy, dtype=np.float32)
+        if xyxy.size and xyxy.shape != (4,) and (xyxy.ndim != 2 or xyxy.shape[1] != 4):
+            raise ValueError(f"xyxy must have shape (N, 4), got {xyxy.shape}")
+        xyxy = xyxy.reshape(-1, 4)
         n = len(xyxy)
         conf = np.asarray(self.confidence, dtype=np.float32).reshape(-1)
         cls = np.asarray(self.class_id, dtype=np.int64).reshape(-1)

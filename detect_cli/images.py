@@ -77,20 +77,25 @@ def fetch_url(url: str, options: ReadOptions) -> bytes:
 
 
 def _too_big(size: int, limit: int) -> str:
-    return f"download larger than the {limit / 2**20:.0f} MiB limit (url_max_mb in the config raises it)"
+    return f"download larger than the {_amount(limit / 2**20)} MiB limit (url_max_mb in the config raises it)"
+
+
+def _amount(value: float) -> str:
+    """Whole numbers from 10 up, two significant digits below (so small limits don't print as 0)."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
 
 
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     try:
-        image = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
+        image = _pil_open()(io.BytesIO(data))
+    except (UnidentifiedImageError, ImportError):
         raise InputError("not an image (unrecognised file format)") from None
     except Exception as exc:  # PIL raises many types for damaged headers
         raise InputError(f"cannot decode image: {exc}") from None
     width, height = image.size
     if width * height > max_pixels:
         raise InputError(
-            f"image is {width}x{height} = {width * height / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP "
+            f"image is {width}x{height} = {_amount(width * height / 1e6)} MP, over the {_amount(max_pixels / 1e6)} MP "
             "limit that guards against decompression bombs (raise max_pixels in the config to allow it)"
         )
     try:
@@ -99,6 +104,17 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
         return to_bgr(image)
     except Exception as exc:
         raise InputError(f"cannot decode image: {exc}") from None
+
+
+def _pil_open():  # noqa: ANN202
+    """PIL's own `Image.open`: Ultralytics replaces it with one that tries to pip-install a HEIF
+    plugin whenever a file is not an image."""
+    opener = Image.open
+    if getattr(opener, "__module__", "").startswith("ultralytics"):
+        from ultralytics.utils import patches
+
+        opener = getattr(patches, "_image_open", opener)
+    return opener
 
 
 def to_bgr(image: Image.Image) -> np.ndarray:

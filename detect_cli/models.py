@@ -213,6 +213,13 @@ class Detector:
         return [_convert(r) for r in results]
 
 
+def coco_names() -> dict[int, str]:
+    from ultralytics.utils import YAML
+    from ultralytics.utils.checks import check_yaml
+
+    return {int(k): str(v) for k, v in YAML.load(check_yaml("coco.yaml"))["names"].items()}
+
+
 def _convert(result: Any) -> tuple[Detections, Timing]:
     boxes = result.boxes
     detections = Detections(
@@ -263,6 +270,8 @@ def load_detector(
     load_s = time.perf_counter() - start
 
     names = {int(k): str(v) for k, v in (model.names or {}).items()}
+    if ref.kind == "yaml" and names == {i: str(i) for i in range(80)}:
+        names = coco_names()  # the stock YAMLs are the COCO architectures; name their 80 outputs
     head = model.model.model[-1] if ref.kind != "exported" and hasattr(model.model, "model") else None
     end2end_capable = getattr(head, "one2one_cv2", None) is not None
     return Detector(ref, names, str(device), half, end2end_capable, load_s, notes, model)

@@ -6,6 +6,7 @@ A bad key or value is a `ConfigError` that names the key and where it came from.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -44,7 +45,12 @@ class DetectSettings:
 
 def _number(kind: type, low: float | None = None, high: float | None = None) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or (kind is int and value != int(value))
+        ):
             raise ValueError(f"expected {'an integer' if kind is int else 'a number'}, got {value!r}")
         if (low is not None and value < low) or (high is not None and value > high):
             raise ValueError(f"must be between {low} and {high}, got {value}" if high is not None

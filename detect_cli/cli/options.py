@@ -28,7 +28,7 @@ Model = Annotated[
         help="Alias (yolo26n/s/m/l/x, rtdetr-l/x, demo, demo-rtdetr), .pt checkpoint or model YAML.",
         show_default="yolo26n",
     ),
-]  # noqa: E501
+]
 WeightsDir = Annotated[
     Optional[Path], typer.Option(help="Folder to look for weights in first (also ATTN_DETECT_WEIGHTS_DIR).")
 ]
@@ -51,26 +51,26 @@ Nms = Annotated[
     typer.Option(
         "--nms/--no-nms", help="YOLO26: use the NMS head instead of the NMS-free end-to-end head.", show_default=False
     ),
-]  # noqa: E501
+]
 Threads = Annotated[Optional[int], typer.Option(help="Torch CPU threads (0 = all cores).", show_default="0")]
 Recursive = Annotated[
     Optional[bool],
     typer.Option("--recursive/--no-recursive", "-r", help="Descend into sub-folders.", show_default=False),
-]  # noqa: E501
+]
 Format = Annotated[
     Optional[OutputFormat],
     typer.Option("--format", "-f", help="Write results in this format (to stdout, or to --out)."),
-]  # noqa: E501
+]
 Json = Annotated[bool, typer.Option("--json", help="Shorthand for --format json.")]
 Out = Annotated[
     Optional[Path],
     typer.Option("--out", "-o", help="Write results to FILE (format from .json/.jsonl/.csv/.coco.json)."),
-]  # noqa: E501
+]
 Save = Annotated[Optional[Path], typer.Option(help="Write annotated images into DIR (names mirror the inputs).")]
 Tables = Annotated[
     Optional[int],
     typer.Option(help="Per-image box tables to print: first N images, 0 none, -1 all.", show_default="10"),
-]  # noqa: E501
+]
 Config = Annotated[Optional[Path], typer.Option(help="YAML file overriding configs/default.yaml.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Results only: no progress, notes or summary on stderr.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Ultralytics' logs and tracebacks.")]

@@ -31,7 +31,7 @@ def out() -> Console:
 
 
 def err() -> Console:
-    return Console(file=sys.stderr)
+    return Console(file=sys.stderr, soft_wrap=True)  # messages stay one line, whatever the width
 
 
 def note(message: str) -> None:
