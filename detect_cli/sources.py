@@ -8,8 +8,8 @@ has been listed and memory does not grow with the size of the tree.
 
 from __future__ import annotations
 
-import glob
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -109,24 +109,59 @@ def _expand_path(arg: str, base: Path, recursive: bool, skip: SkipHandler) -> It
 
 
 def _expand_glob(pattern: str, arg: str, skip: SkipHandler) -> Iterator[Source]:
-    root = Path(pattern.split("*")[0].split("?")[0].split("[")[0])
-    root = root if root.is_dir() else root.parent
-    matches = sorted(glob.iglob(pattern, recursive=True))
+    """Match a glob while walking from its fixed prefix with `walk_images` (streamed, sorted,
+    symlink loops cut), rather than `glob.iglob`, which follows loops and must be sorted whole."""
+    parts = Path(pattern).parts
+    fixed = next(i for i, part in enumerate(parts) if GLOB_CHARS & set(part))
+    root, rest = Path(*parts[:fixed]), "/".join(parts[fixed:])
+    matcher = glob_regex(rest)
     found = False
-    for match in map(Path, matches):
-        if not match.is_file():
+    recursive = "**" in rest or "/" in rest
+    for path in walk_images(root, recursive=recursive, on_skip=None, all_files=True):
+        relative = path.relative_to(root).as_posix()
+        hidden = any(part.startswith(".") for part in relative.split("/"))  # as glob: * skips dotfiles
+        if hidden or not matcher.fullmatch(relative):
             continue
-        if is_image_path(match):
+        if is_image_path(path):
             found = True
-            yield Source(str(match), match.relative_to(root).as_posix())
+            yield Source(str(path), relative)
         else:
-            skip(str(match), f"not an image ({match.suffix or 'no extension'})")
+            skip(str(path), f"not an image ({path.suffix or 'no extension'})")
     if not found:
         yield Source(arg, arg, error="no image files match this pattern")
 
 
-def walk_images(root: Path, *, recursive: bool, on_skip: SkipHandler | None = None) -> Iterator[Path]:
-    """Image files under `root`: each directory's files in sorted order, then its sub-folders.
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """`**/` matches any number of folders, `*` and `?` stay within one name, `[...]` is a class."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:[^/]+/)*")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and (end := pattern.find("]", i + 2)) != -1:
+            body = pattern[i + 1 : end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out))
+
+
+def walk_images(
+    root: Path, *, recursive: bool, on_skip: SkipHandler | None = None, all_files: bool = False
+) -> Iterator[Path]:
+    """Image files (or with `all_files`, every file) under `root`: each directory's files in
+    sorted order, then its sub-folders.
 
     Lists one directory at a time (os.scandir), so it streams over huge trees; symlinked
     folders are followed once (a loop is cut by remembering device and inode)."""
@@ -148,7 +183,7 @@ def walk_images(root: Path, *, recursive: bool, on_skip: SkipHandler | None = No
         for entry in entries:
             if entry.is_dir():
                 subdirs.append(Path(entry.path))
-            elif is_image_path(Path(entry.name)):
+            elif is_image_path(Path(entry.name)) or (all_files and entry.is_file()):
                 yield Path(entry.path)
             elif on_skip and entry.is_file() and not entry.name.startswith("."):
                 on_skip(entry.path, f"not an image ({Path(entry.name).suffix or 'no extension'})")

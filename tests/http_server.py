@@ -1,0 +1,90 @@
+"""A local HTTP server for URL tests (127.0.0.1, ephemeral port, one thread per request).
+
+Routes:
+  /photo?id=7&fmt=jpeg  a real JPEG (PHOTO_SHAPE), no extension in the path
+  /missing              404
+  /slow                 answers only after SLOW_S seconds (bounded; cut short at teardown)
+  /page                 a text/html page, not an image
+  /big                  BIG_BYTES bytes with a Content-Length header
+  /big-stream           BIG_BYTES bytes, no Content-Length (ends when the connection closes)
+
+Use it as `from tests.http_server import http_server  # noqa: F401`; the fixture yields the base URL.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.helpers import jpeg_bytes
+
+PHOTO_SHAPE = (40, 56, 3)  # (H, W, 3) of the JPEG at /photo
+PHOTO_PATH = "/photo?id=7&fmt=jpeg"
+SLOW_S = 3.0
+BIG_BYTES = 64 * 1024
+HTML = b"<!doctype html><html><body><h1>Not an image</h1></body></html>\n"
+
+_PHOTO = jpeg_bytes(PHOTO_SHAPE[0], PHOTO_SHAPE[1], seed=3)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "TestServer/1"
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, format: str, *args: object) -> None:  # keep test output clean
+        pass
+
+    def _send(self, status: int, body: bytes, content_type: str, length: bool = True) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        if length:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        path = urlparse(self.path).path
+        if path == "/photo":
+            self._send(200, _PHOTO, "image/jpeg")
+        elif path == "/slow":
+            if not self.server.stop.wait(SLOW_S):  # type: ignore[attr-defined]
+                self._send(200, _PHOTO, "image/jpeg")
+        elif path == "/page":
+            self._send(200, HTML, "text/html; charset=utf-8")
+        elif path == "/big":
+            self._send(200, _PHOTO + b"\0" * (BIG_BYTES - len(_PHOTO)), "image/jpeg")
+        elif path == "/big-stream":
+            self._send(200, _PHOTO + b"\0" * (BIG_BYTES - len(_PHOTO)), "image/jpeg", length=False)
+        else:
+            self._send(404, b"not found\n", "text/plain")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # clients that give up early (timeouts, size caps) leave broken pipes behind
+
+
+@pytest.fixture(scope="module")
+def http_server() -> Iterator[str]:
+    """Base URL (no trailing slash) of a server bound to 127.0.0.1 on a free port."""
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.stop = threading.Event()  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
+    with pytest.MonkeyPatch.context() as mp:  # never send 127.0.0.1 through a proxy
+        mp.setenv("no_proxy", "127.0.0.1,localhost")
+        mp.setenv("NO_PROXY", "127.0.0.1,localhost")
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop.set()  # type: ignore[attr-defined]
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
