@@ -7,8 +7,11 @@ them. Nothing is held beyond one batch, so memory stays flat however long the ru
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -17,6 +20,9 @@ from detect_cli.images import ReadOptions, read_image
 from detect_cli.models import Detector, PredictOptions
 from detect_cli.results import ImageResult, Timing
 from detect_cli.sources import Source
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -36,11 +42,14 @@ def detect_stream(
     batch: int = 1,
     read_options: ReadOptions = ReadOptions(),
 ) -> Iterator[ImageResult]:
-    """Yield one `ImageResult` per source, in source order."""
+    """Yield one `ImageResult` per source, in source order.
+
+    Reading and decoding run one batch ahead in a thread (PIL and torch release the GIL), so
+    the next images are ready when the model finishes; memory holds at most two batches."""
     pending: list[_Pending] = []
     loaded = 0
-    for index, source in enumerate(sources):
-        item = load(index, source, read_options)
+    jobs = ((index, source, read_options) for index, source in enumerate(sources))
+    for item in prefetched(jobs, lambda job: load(*job), depth=max(2, batch)):
         pending.append(item)
         loaded += item.image is not None
         if loaded >= batch:
@@ -48,6 +57,22 @@ def detect_stream(
             pending, loaded = [], 0
     if pending:
         yield from _run_batch(pending, detector, options)
+
+
+def prefetched(items: Iterable[T], fn: Callable[[T], R], depth: int) -> Iterator[R]:
+    """`map(fn, items)` computed up to `depth` items ahead in one worker thread, in order."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="attn-detect-read") as pool:
+        queue: deque[Future[R]] = deque()
+        try:
+            for item in items:
+                queue.append(pool.submit(fn, item))
+                if len(queue) > depth:
+                    yield queue.popleft().result()
+            while queue:
+                yield queue.popleft().result()
+        finally:
+            for future in queue:
+                future.cancel()
 
 
 def load(index: int, source: Source, read_options: ReadOptions) -> _Pending:

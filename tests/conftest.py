@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.http_server import http_server  # noqa: F401  (a fixture for every test module)
+
 _CONFIG_DIR = tempfile.mkdtemp(prefix="attn-detect-yolo-config-")
 os.environ["YOLO_OFFLINE"] = "1"
 os.environ["YOLO_CONFIG_DIR"] = _CONFIG_DIR

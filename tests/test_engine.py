@@ -57,7 +57,7 @@ def test_streams_lazily(yolo_detector) -> None:
 
     stream = detect_stream(endless(), yolo_detector, OPTIONS, batch=2)
     first = next(stream)
-    assert first.ok and len(pulled) == 2
+    assert first.ok and len(pulled) <= 2 + 2 + 1  # one batch, the read-ahead (depth 2), one in flight
 
 
 def test_model_failure_on_one_image_is_a_record(yolo_detector, monkeypatch: pytest.MonkeyPatch) -> None:

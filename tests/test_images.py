@@ -17,7 +17,7 @@ from detect_cli.errors import InputError
 from detect_cli.images import ReadOptions, decode_image, fetch_url, read_image
 from detect_cli.sources import Source, iter_sources
 from tests.helpers import image_bytes, jpeg_bytes, pattern_rgb
-from tests.http_server import BIG_BYTES, HTML, PHOTO_PATH, PHOTO_SHAPE, http_server  # noqa: F401
+from tests.http_server import BIG_BYTES, HTML, PHOTO_PATH, PHOTO_SHAPE
 
 RED = (255, 0, 0)  # RGB, as PIL takes it
 BGR_RED = (0, 0, 255)
@@ -291,20 +291,20 @@ def url_source(url: str) -> Source:
     return source
 
 
-def test_url_jpeg_with_query_string_and_no_extension(http_server: str):  # noqa: F811 (pytest fixture)
+def test_url_jpeg_with_query_string_and_no_extension(http_server: str):
     source = url_source(http_server + PHOTO_PATH)
     assert source.is_url and source.error is None and source.name == "photo.jpg"
     arr = read_image(source, ReadOptions(url_timeout=5))
     assert_bgr_image(arr, *PHOTO_SHAPE[:2])
 
 
-def test_url_404(http_server: str):  # noqa: F811 (pytest fixture)
+def test_url_404(http_server: str):
     with pytest.raises(InputError) as info:
         read_image(url_source(http_server + "/missing?x=1"), ReadOptions(url_timeout=5))
     assert "404" in str(info.value)
 
 
-def test_url_timeout(http_server: str):  # noqa: F811 (pytest fixture)
+def test_url_timeout(http_server: str):
     start = time.perf_counter()
     with pytest.raises(InputError) as info:
         fetch_url(http_server + "/slow", ReadOptions(url_timeout=0.5))
@@ -312,7 +312,7 @@ def test_url_timeout(http_server: str):  # noqa: F811 (pytest fixture)
     assert time.perf_counter() - start < 2.5  # gave up, did not wait for the 3 s answer
 
 
-def test_url_not_an_image(http_server: str):  # noqa: F811 (pytest fixture)
+def test_url_not_an_image(http_server: str):
     assert fetch_url(http_server + "/page", ReadOptions(url_timeout=5)) == HTML
     with pytest.raises(InputError, match="not an image"):
         read_image(url_source(http_server + "/page"), ReadOptions(url_timeout=5))
@@ -320,7 +320,7 @@ def test_url_not_an_image(http_server: str):  # noqa: F811 (pytest fixture)
 
 @pytest.mark.parametrize("path", ["/big", "/big-stream"])  # with and without a Content-Length header
 @pytest.mark.parametrize("cap", [1000, BIG_BYTES - 1])
-def test_url_too_large(http_server: str, path: str, cap: int):  # noqa: F811 (pytest fixture)
+def test_url_too_large(http_server: str, path: str, cap: int):
     with pytest.raises(InputError) as info:
         fetch_url(http_server + path, ReadOptions(url_timeout=5, url_max_bytes=cap))
     message = str(info.value)
@@ -329,7 +329,7 @@ def test_url_too_large(http_server: str, path: str, cap: int):  # noqa: F811 (py
 
 
 @pytest.mark.parametrize("path", ["/big", "/big-stream"])
-def test_url_exactly_at_the_cap_is_accepted(http_server: str, path: str):  # noqa: F811 (pytest fixture)
+def test_url_exactly_at_the_cap_is_accepted(http_server: str, path: str):
     data = fetch_url(http_server + path, ReadOptions(url_timeout=5, url_max_bytes=BIG_BYTES))
     assert len(data) == BIG_BYTES
 

@@ -179,6 +179,18 @@ def test_bad_inputs_are_reported_and_the_batch_goes_on(tmp_path: Path) -> None:
         assert name in result.stderr
 
 
+def test_urls_are_fetched_and_failures_reported(http_server: str) -> None:
+    from tests.http_server import PHOTO_PATH, PHOTO_SHAPE
+
+    urls = [http_server + PHOTO_PATH, http_server + "/missing", http_server + "/page"]
+    result = invoke(*urls, *MODEL, "--format", "jsonl")
+    assert result.exit_code == 3
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["source"] for r in records] == urls
+    assert (records[0]["status"], records[0]["height"], records[0]["width"]) == ("ok", *PHOTO_SHAPE[:2])
+    assert "404" in records[1]["error"] and "not an image" in records[2]["error"]
+
+
 def test_batch_flag_gives_same_records(tmp_path: Path) -> None:
     args = [str(SAMPLES / "bus.jpg"), str(SAMPLES / "bus.jpg"), str(SAMPLES / "bus.jpg"), *MODEL, "--format", "jsonl"]
     one = [json.loads(x) for x in invoke(*args).stdout.splitlines()]
