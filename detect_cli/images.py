@@ -106,7 +106,7 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
         raise InputError(f"cannot decode image: {exc}") from None
 
 
-def _pil_open():  # noqa: ANN202
+def _pil_open():
     """PIL's own `Image.open`: Ultralytics replaces it with one that tries to pip-install a HEIF
     plugin whenever a file is not an image."""
     opener = Image.open

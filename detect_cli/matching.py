@@ -36,12 +36,13 @@ class Match:
 
 
 def match(a: Detections, b: Detections, iou_threshold: float = 0.5) -> Match:
-    """Maximum-IoU one-to-one assignment within each class; pairs under the threshold are dropped."""
+    """One-to-one assignment within each class maximising the summed IoU of pairs at or above the
+    threshold (pairs below it weigh nothing, so they never crowd out valid ones)."""
     ia, ib, ious = [], [], []
     for cls in np.intersect1d(a.class_id, b.class_id):
         idx_a, idx_b = np.flatnonzero(a.class_id == cls), np.flatnonzero(b.class_id == cls)
         iou = box_iou(a.xyxy[idx_a], b.xyxy[idx_b])
-        rows, cols = linear_sum_assignment(iou, maximize=True)
+        rows, cols = linear_sum_assignment(np.where(iou >= iou_threshold, iou, 0.0), maximize=True)
         keep = iou[rows, cols] >= iou_threshold
         ia.append(idx_a[rows[keep]])
         ib.append(idx_b[cols[keep]])

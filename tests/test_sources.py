@@ -138,7 +138,6 @@ def test_glob_matching_nothing_is_an_error_source(cwd: Path, tree: Path):
     ]
 
 
-
 def test_glob_with_symlink_loop_lists_each_image_once(cwd: Path):
     """Globs walk like folders do, so a symlink loop is cut (glob.iglob would repeat images)."""
     touch(cwd, "g/a/x.jpg")

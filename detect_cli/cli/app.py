@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from detect_cli import __version__
-from detect_cli.cli.commands import compare, detect, export
+from detect_cli.cli.commands import compare, detect, evaluate, export
 from detect_cli.cli.output import EXIT_CODES_HELP
 
 DEFAULT_COMMAND = "detect"
@@ -41,6 +41,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(detect.app)
+app.add_typer(evaluate.app)
 app.add_typer(compare.app)
 app.add_typer(export.app)
 

@@ -53,3 +53,25 @@ def failures_table(summary: RunSummary) -> Table:
     for source, message in summary.failures:
         table.add_row(Text(source), Text(message))
     return table
+
+
+def evaluation_table(report, model: str, conf: float) -> Table:
+    title = f"{model} on {report.images} labelled images (precision/recall at conf {conf:g}, IoU 0.5)"
+    table = Table(title=Text(title), title_justify="left", show_footer=False)
+    for column, justify in (
+        ("class", "left"),
+        ("instances", "right"),
+        ("detections", "right"),
+        ("precision", "right"),
+        ("recall", "right"),
+        ("mAP50", "right"),
+        ("mAP50-95", "right"),
+    ):
+        table.add_column(column, justify=justify)  # fmt: skip
+    for score in [*report.classes, report.overall]:
+        style = "bold" if score is report.overall else ""
+        table.add_row(
+            Text(score.name), str(score.instances), str(score.detections), f"{score.precision:.3f}",
+            f"{score.recall:.3f}", f"{score.map50:.3f}", f"{score.map50_95:.3f}", style=style,
+        )  # fmt: skip
+    return table

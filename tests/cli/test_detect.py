@@ -24,7 +24,7 @@ MODEL = ["--model", "yolo26n.yaml", "--imgsz", str(TEST_IMGSZ), "--conf", "0.0",
 runner = CliRunner()
 
 
-def invoke(*args: str, input: str | None = None):  # noqa: A002
+def invoke(*args: str, input: str | None = None):
     return runner.invoke(app, list(args), input=input)
 
 
@@ -317,3 +317,15 @@ def test_installed_entry_point_on_a_new_machine(tmp_path: Path) -> None:
     assert "Ultralytics" in proc.stderr  # the banner went to stderr
     module = subprocess.run([sys.executable, "-m", "detect_cli", "--version"], capture_output=True, text=True)
     assert module.returncode == 0 and module.stdout.startswith("attn-detect ")
+
+
+def test_evaluate_command_json_and_table() -> None:
+    shapes = SAMPLES / "shapes"
+    args = [str(shapes / "images"), "--labels", str(shapes / "annotations.json"), *MODEL[:4], "--threads", "1"]
+    as_json = invoke("evaluate", *args, "--json")
+    assert as_json.exit_code == 0, as_json.stderr
+    report = json.loads(as_json.stdout)
+    assert report["images"] == 24 and report["overall"]["instances"] == 78
+    assert report["overall"]["map50"] < 0.05  # random weights find nothing
+    table = invoke("evaluate", *args, "--labels", str(shapes / "labels"))
+    assert table.exit_code == 0 and "mAP50-95" in table.stdout and "│ all " in table.stdout

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from detect_cli.cli import options as opt
 from detect_cli.cli import render
+from detect_cli.cli.common import open_detector, settings_from_flags
 from detect_cli.cli.output import EXIT_CODES_HELP, State, err, handle_errors, note, out, warn
 from detect_cli.errors import ConfigError, ExitCode
 from detect_cli.results import ImageResult
@@ -47,35 +48,20 @@ def detect(
     verbose: opt.Verbose = False,
 ) -> None:
     """Detect objects in images: boxes and per-class counts as tables, or JSON/JSONL/CSV/COCO."""
-    from detect_cli.job import DetectJob, predict_options, run_metadata
-    from detect_cli.models import load_detector, resolve_model, weights_dirs
-    from detect_cli.settings import load_settings
+    from detect_cli.job import DetectJob, run_metadata
     from detect_cli.sources import iter_sources
 
     State.quiet, State.verbose = quiet, verbose
-    settings = load_settings(config, {
-        "model": model, "weights_dir": str(weights_dir) if weights_dir else None, "conf": conf, "iou": iou,
-        "imgsz": imgsz, "max_det": max_det, "device": device, "batch": batch, "classes": classes, "half": half,
-        "nms": nms, "threads": threads, "recursive": recursive, "tables": tables,
-    })  # fmt: skip
+    settings = settings_from_flags(
+        config, model=model, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det,
+        device=device, batch=batch, classes=classes, half=half, nms=nms, threads=threads, recursive=recursive,
+        tables=tables,
+    )  # fmt: skip
     data_format = "json" if as_json else (fmt.value if fmt else None)
     out_format = format_for_path(out_file, data_format) if out_file is not None else data_format
     if save is not None and save.exists() and not save.is_dir():
         raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
-
-    dirs = weights_dirs(weights_dir, settings.weights_dir)
-    detector = load_detector(
-        resolve_model(settings.model, dirs),
-        device="" if settings.device == "auto" else settings.device,
-        half=settings.half,
-        threads=settings.threads,
-        verbose=verbose,
-    )
-    for message in detector.notes:
-        warn(message)
-    if iou is not None and not detector.runs_nms(predict_options(settings, detector)):
-        why = "RT-DETR has no NMS" if detector.ref.family == "rtdetr" else "YOLO26 runs its NMS-free head (add --nms)"
-        warn(f"--iou has no effect: {why}")
+    detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None)
 
     with ExitStack() as stack:
         sinks: list[Sink] = []

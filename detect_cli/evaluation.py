@@ -1,0 +1,241 @@
+"""Score detections against labels: COCO mAP50 / mAP50-95 (faster-coco-eval, the same numbers as
+pycocotools), and precision / recall at the run's confidence threshold (one-to-one matches at IoU 0.5).
+
+Labels are a COCO ground-truth JSON or a folder of YOLO txt files (`cls cx cy w h`, normalised;
+a missing txt means an image without objects). Predictions find their labels by the image's
+relative name, then by its file name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from detect_cli.detections import Detections
+from detect_cli.errors import ConfigError
+from detect_cli.matching import match
+from detect_cli.results import ImageResult
+
+IOU_FOR_PR = 0.5
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What evaluation keeps of an `ImageResult` (no pixels)."""
+
+    name: str
+    source: str
+    width: int
+    height: int
+    detections: Detections
+
+    @classmethod
+    def from_result(cls, result: ImageResult) -> Prediction:
+        return cls(
+            result.name or result.source, result.source, result.width or 0, result.height or 0, result.detections
+        )
+
+
+class Labels:
+    """Ground truth by image name, with class ids already in the model's numbering."""
+
+    def __init__(self, boxes: dict[str, Detections] | None, names: dict[int, str], folder: Path | None = None) -> None:
+        self._boxes = boxes
+        self.names = names
+        self._folder = folder
+
+    @classmethod
+    def load(cls, path: Path, model_names: dict[int, str]) -> Labels:
+        path = Path(path)
+        if path.is_dir():
+            return cls(None, dict(model_names), path)
+        if path.is_file() and path.suffix.lower() == ".json":
+            return cls._from_coco(path, model_names)
+        raise ConfigError(f"--labels {path}: expected a COCO .json file or a folder of YOLO .txt labels")
+
+    @classmethod
+    def _from_coco(cls, path: Path, model_names: dict[int, str]) -> Labels:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            images = {img["id"]: img["file_name"] for img in data["images"]}
+            categories = {c["id"]: c["name"] for c in data["categories"]}
+            annotations = data["annotations"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"--labels {path}: not a COCO ground-truth file ({exc})") from None
+        by_name = {n.lower(): i for i, n in model_names.items()}
+        to_model = {cid: by_name.get(name.lower(), cid) for cid, name in categories.items()}
+        grouped: dict[Any, list] = {i: [] for i in images}
+        for ann in annotations:
+            if not ann.get("iscrowd"):
+                grouped.setdefault(ann["image_id"], []).append(ann)
+        boxes = {}
+        for image_id, anns in grouped.items():
+            xywh = np.array([a["bbox"] for a in anns], dtype=np.float32).reshape(-1, 4)
+            xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+            cls_ids = [to_model[a["category_id"]] for a in anns]
+            boxes[images[image_id]] = Detections(xyxy, np.ones(len(anns)), cls_ids)
+        names = {to_model[cid]: name for cid, name in categories.items()}
+        return cls(boxes, names)
+
+    def find(self, prediction: Prediction) -> Detections | None:
+        """The labels of one image, or None when there are none for it."""
+        rel = PurePosixPath(prediction.name)
+        if self._boxes is not None:
+            for key in (rel.as_posix(), rel.name):
+                if key in self._boxes:
+                    return self._boxes[key]
+            by_base = {PurePosixPath(k).name: v for k, v in self._boxes.items()}
+            return by_base.get(rel.name)
+        assert self._folder is not None
+        for candidate in (self._folder / rel.with_suffix(".txt"), self._folder / (rel.stem + ".txt")):
+            if candidate.is_file():
+                return read_yolo_txt(candidate, prediction.width, prediction.height)
+        return Detections.empty()  # YOLO convention: no txt file, no objects
+
+
+def read_yolo_txt(path: Path, width: int, height: int) -> Detections:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                values = [float(v) for v in line.split()]
+            except ValueError:
+                values = []
+            if len(values) < 5:
+                raise ConfigError(f"--labels: bad YOLO label file {path}, line {number}: expected 'cls cx cy w h'")
+            rows.append(values[:5])
+    if not rows:
+        return Detections.empty()
+    r = np.array(rows)
+    cls, cx, cy, w, h = r[:, 0], r[:, 1] * width, r[:, 2] * height, r[:, 3] * width, r[:, 4] * height
+    xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    return Detections(xyxy, np.ones(len(r)), cls.astype(np.int64))
+
+
+@dataclass
+class ClassScore:
+    name: str
+    instances: int = 0
+    detections: int = 0
+    true_positives: int = 0
+    map50: float = 0.0
+    map50_95: float = 0.0
+
+    @property
+    def precision(self) -> float:
+        return self.true_positives / self.detections if self.detections else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.true_positives / self.instances if self.instances else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "class": self.name, "instances": self.instances, "detections": self.detections,
+            "precision": round(self.precision, 4), "recall": round(self.recall, 4),
+            "map50": round(self.map50, 4), "map50_95": round(self.map50_95, 4),
+        }  # fmt: skip
+
+
+@dataclass
+class EvalReport:
+    overall: ClassScore
+    classes: list[ClassScore]
+    images: int
+    unlabelled: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "images": self.images,
+            "overall": self.overall.as_dict(),
+            "classes": [c.as_dict() for c in self.classes],
+            "unlabelled": self.unlabelled,
+        }
+
+
+def evaluate(predictions: Iterable[Prediction], labels: Labels, conf: float = 0.0) -> EvalReport:
+    """mAP uses every prediction (run the model at a low confidence for a full PR curve);
+    precision and recall count only predictions at or above `conf`."""
+    gt_images, gt_anns, dt_anns, unlabelled = [], [], [], []
+    names = dict(labels.names)
+    scores: dict[int, ClassScore] = {}
+
+    def score(cls: int) -> ClassScore:
+        return scores.setdefault(cls, ClassScore(names.get(cls, str(cls))))
+
+    for image_id, pred in enumerate(predictions, start=1):
+        truth = labels.find(pred)
+        if truth is None:
+            unlabelled.append(pred.source)
+            continue
+        gt_images.append({"id": image_id, "width": pred.width, "height": pred.height, "file_name": pred.name})
+        gt_anns += _coco_boxes(truth, image_id, with_score=False, first_id=len(gt_anns) + 1)
+        dt_anns += _coco_boxes(pred.detections, image_id, with_score=True, first_id=len(dt_anns) + 1)
+        kept = pred.detections[pred.detections.confidence >= conf]
+        pairs = match(kept, truth, IOU_FOR_PR)
+        for cls, n in truth.counts().items():
+            score(cls).instances += n
+        for cls, n in kept.counts().items():
+            score(cls).detections += n
+        for cls in kept.class_id[pairs.a]:
+            score(int(cls)).true_positives += 1
+
+    categories = sorted(set(names) | set(scores))
+    per_class_ap = _coco_map(gt_images, gt_anns, dt_anns, categories)
+    for cls, (ap50, ap) in per_class_ap.items():
+        if cls in scores:
+            scores[cls].map50, scores[cls].map50_95 = ap50, ap
+    classes = [scores[c] for c in sorted(scores) if scores[c].instances or scores[c].detections]
+    with_gt = [c for c in classes if c.instances]
+    overall = ClassScore(
+        "all",
+        instances=sum(c.instances for c in classes),
+        detections=sum(c.detections for c in classes),
+        true_positives=sum(c.true_positives for c in classes),
+        map50=float(np.mean([c.map50 for c in with_gt])) if with_gt else 0.0,
+        map50_95=float(np.mean([c.map50_95 for c in with_gt])) if with_gt else 0.0,
+    )
+    return EvalReport(overall, classes, len(gt_images), unlabelled)
+
+
+def _coco_boxes(dets: Detections, image_id: int, *, with_score: bool, first_id: int) -> list[dict[str, Any]]:
+    out = []
+    for n, (box, conf, cls) in enumerate(dets):
+        x1, y1, x2, y2 = (float(v) for v in box)
+        ann = {"id": first_id + n, "image_id": image_id, "category_id": cls, "bbox": [x1, y1, x2 - x1, y2 - y1],
+               "area": (x2 - x1) * (y2 - y1), "iscrowd": 0}  # fmt: skip
+        if with_score:
+            ann["score"] = conf
+        out.append(ann)
+    return out
+
+
+def _coco_map(images: list, gt: list, dt: list, categories: list[int]) -> dict[int, tuple[float, float]]:
+    """Per-category (AP50, AP50-95) from faster-coco-eval; categories without labels are left out."""
+    if not images or not gt:
+        return {}
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO({"images": images, "annotations": gt, "categories": [{"id": c} for c in categories]})
+        coco_dt = coco_gt.loadRes(dt) if dt else None
+        if coco_dt is None:
+            return {c: (0.0, 0.0) for c in categories}
+        evaluator = COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=lambda *_: None)
+        evaluator.evaluate()
+        evaluator.accumulate()
+    precision = evaluator.eval["precision"]  # [iou thresholds, recall points, categories, areas, max dets]
+    result = {}
+    for k, cat in enumerate(evaluator.params.catIds):
+        all_iou = precision[:, :, k, 0, -1]
+        at50 = precision[0, :, k, 0, -1]
+        if (all_iou > -1).any():
+            result[cat] = (float(at50[at50 > -1].mean()), float(all_iou[all_iou > -1].mean()))
+    return result
