@@ -38,9 +38,8 @@ class Prediction:
 
     @classmethod
     def from_result(cls, result: ImageResult) -> Prediction:
-        return cls(
-            result.name or result.source, result.source, result.width or 0, result.height or 0, result.detections
-        )
+        name = result.name or result.source
+        return cls(name, result.source, result.width or 0, result.height or 0, result.detections)
 
 
 class Labels:

@@ -175,5 +175,5 @@ def test_class_ids(yolo_detector, wanted: list[str], expected: tuple[int, ...]) 
 
 
 def test_unknown_class_lists_close_matches(yolo_detector) -> None:
-    with pytest.raises(ConfigError, match="did you mean.*person"):
+    with pytest.raises(ConfigError, match=r"did you mean.*person"):
         yolo_detector.class_ids(["persn"])
