@@ -38,3 +38,28 @@ class BoxAnnotator:
             cv2.putText(out, label, (x1 + 1, ty - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
                         max(1, lw // 2), cv2.LINE_AA)  # fmt: skip
         return out
+
+
+def captioned(image: np.ndarray, caption: str, height: int = 480) -> np.ndarray:
+    """Resize to `height` and put a caption bar on top."""
+    scale = height / image.shape[0]
+    panel = cv2.resize(image, (max(1, round(image.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
+    bar = np.full((28, panel.shape[1], 3), 32, dtype=np.uint8)
+    cv2.putText(bar, caption, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.vstack([bar, panel])
+
+
+def side_by_side(panels: list[np.ndarray], per_row: int = 3, gap: int = 4) -> np.ndarray:
+    """Panels of equal height in rows of `per_row`, padded to a rectangle."""
+    rows = [panels[i : i + per_row] for i in range(0, len(panels), per_row)]
+    width = max(sum(p.shape[1] for p in row) + gap * (len(row) - 1) for row in rows)
+    lines = []
+    for row in rows:
+        pieces = []
+        for n, panel in enumerate(row):
+            if n:
+                pieces.append(np.zeros((panel.shape[0], gap, 3), np.uint8))
+            pieces.append(panel)
+        line = np.hstack(pieces)
+        lines.append(np.pad(line, ((0, gap), (0, width - line.shape[1]), (0, 0))))
+    return np.vstack(lines)

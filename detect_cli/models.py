@@ -172,6 +172,22 @@ class Detector:
             return False
         return options.nms or not self.end2end_capable
 
+    def profile(self, imgsz: int) -> dict[str, float | None]:
+        """Parameters (M), GFLOPs at imgsz, and the weights file size (MB); None where unknown."""
+        from ultralytics.utils.torch_utils import get_flops, get_num_params
+
+        net = getattr(self._model, "model", None)
+        params = gflops = None
+        if self.ref.kind != "exported" and net is not None:
+            params = get_num_params(net) / 1e6
+            with contextlib.suppress(Exception):
+                gflops = get_flops(net, imgsz) or None
+        path = Path(self.ref.path)
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else None
+        if path.is_file():
+            size = path.stat().st_size
+        return {"params_m": params, "gflops": gflops, "file_mb": size / 2**20 if size is not None else None}
+
     def class_ids(self, wanted: Sequence[str]) -> tuple[int, ...]:
         """Map class names or ids to ids; an unknown name lists the close matches."""
         by_name = {n.lower(): i for i, n in self.names.items()}

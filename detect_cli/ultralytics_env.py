@@ -59,3 +59,9 @@ def use_all_cores(threads: int = 0) -> int:
     torch_utils.NUM_THREADS = n
     torch.set_num_threads(n)
     return n
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()

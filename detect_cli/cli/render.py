@@ -75,3 +75,69 @@ def evaluation_table(report, model: str, conf: float) -> Table:
             f"{score.recall:.3f}", f"{score.map50:.3f}", f"{score.map50_95:.3f}", style=style,
         )  # fmt: skip
     return table
+
+
+# Rows of the comparison table: (label, key, format, which value is best: "max", "min" or None).
+COMPARE_ROWS = (
+    ("family", "family", "{}", None),
+    ("head", "head", "{}", None),
+    ("params (M)", "params_m", "{:.2f}", None),
+    ("GFLOPs", "gflops", "{:.1f}", None),
+    ("weights (MB)", "file_mb", "{:.1f}", None),
+    ("load (s)", "load_s", "{:.2f}", "min"),
+    ("warm-up (ms)", "warmup_ms", "{:.1f}", None),
+    ("images", "images", "{}", None),
+    ("failed", "failed", "{}", None),
+    ("detections", "detections", "{}", None),
+    ("preprocess ms (mean)", "preprocess_mean", "{:.1f}", "min"),
+    ("inference ms (mean)", "inference_mean", "{:.1f}", "min"),
+    ("postprocess ms (mean)", "postprocess_mean", "{:.1f}", "min"),
+    ("total ms p50", "total_p50", "{:.1f}", "min"),
+    ("total ms p95", "total_p95", "{:.1f}", "min"),
+    ("images/s", "images_per_s", "{:.1f}", "max"),
+    ("mAP50", "map50", "{:.3f}", "max"),
+    ("mAP50-95", "map50_95", "{:.3f}", "max"),
+    ("precision", "precision", "{:.3f}", "max"),
+    ("recall", "recall", "{:.3f}", "max"),
+)
+
+
+def comparison_tables(report: dict) -> list[Table]:
+    models = report["models"]
+    s = report.get("settings", {})
+    title = (f"{s.get('images', '?')} images · imgsz {s.get('imgsz')} · conf {s.get('conf')} · "
+             f"device {s.get('device')} · {s.get('threads')} threads")  # fmt: skip
+    main = Table(title=Text(title), title_justify="left")
+    main.add_column("")
+    for m in models:
+        main.add_column(Text(m["name"]), justify="right")
+    for label, key, fmt, best in COMPARE_ROWS:
+        values = [m.get(key) for m in models]
+        if all(v is None for v in values):
+            continue
+        numbers = [v for v in values if isinstance(v, (int, float))]
+        target = (max(numbers) if best == "max" else min(numbers)) if best and len(numbers) > 1 else None
+        cells = [Text("-" if v is None else fmt.format(v), style="bold green" if v == target else "") for v in values]
+        main.add_row(label, *cells)
+
+    counts = Table(title="Detections per class", title_justify="left")
+    counts.add_column("class")
+    for m in models:
+        counts.add_column(Text(m["name"]), justify="right")
+    names = sorted({c for m in models for c in m["class_counts"]})
+    for name in names:
+        counts.add_row(Text(name), *(str(m["class_counts"].get(name, 0)) for m in models))
+
+    agreement = Table(title="Agreement (same class, IoU >= 0.5, optimal one-to-one matching)", title_justify="left")
+    for column in ("reference", "model", "matched", "precision", "recall", "F1", "mean IoU"):
+        agreement.add_column(column, justify="left" if column in {"reference", "model"} else "right")
+    for pair in report["agreement"]:
+        iou = "-" if pair["mean_iou"] is None else f"{pair['mean_iou']:.3f}"
+        agreement.add_row(Text(pair["reference"]), Text(pair["model"]), str(pair["matched"]), f"{pair['precision']:.3f}",
+                          f"{pair['recall']:.3f}", f"{pair['f1']:.3f}", iou)  # fmt: skip
+    tables = [main]
+    if names:
+        tables.append(counts)
+    if report["agreement"]:
+        tables.append(agreement)
+    return tables

@@ -284,7 +284,7 @@ def test_unexpected_error_is_one_line_unless_verbose(monkeypatch: pytest.MonkeyP
 
 
 def test_every_command_has_help() -> None:
-    for command in ([], ["detect"], ["compare"], ["export"]):
+    for command in ([], ["detect"], ["evaluate"], ["compare"], ["export"]):
         result = invoke(*command, "--help")
         assert result.exit_code == 0 and "Usage" in result.stdout
 
@@ -329,3 +329,27 @@ def test_evaluate_command_json_and_table() -> None:
     assert report["overall"]["map50"] < 0.05  # random weights find nothing
     table = invoke("evaluate", *args, "--labels", str(shapes / "labels"))
     assert table.exit_code == 0 and "mAP50-95" in table.stdout and "│ all " in table.stdout
+
+
+def test_compare_formats_agree_and_a_bad_model_does_not_stop_the_others(tmp_path: Path) -> None:
+    images = str(SAMPLES / "shapes" / "images")
+    args = ["compare", images, "-m", "yolo26n.yaml,no-such-model", "-m", "yolo26n.yaml", *MODEL[2:]]
+    as_json = invoke(*args, "--json")
+    assert as_json.exit_code == 3  # one model failed to load
+    assert "no-such-model" in as_json.stderr
+    report = json.loads(as_json.stdout)
+    assert [m["name"] for m in report["models"]] == ["yolo26n.yaml", "yolo26n.yaml#2"]
+    assert report["failed_models"][0]["name"] == "no-such-model"
+    assert report["agreement"][0]["f1"] == 1.0
+    rows = list(csv.DictReader(io.StringIO(invoke(*args, "--format", "csv").stdout)))
+    assert [int(r["detections"]) for r in rows] == [m["detections"] for m in report["models"]] == [24 * 7] * 2
+    lines = invoke(*args, "--format", "jsonl").stdout.splitlines()
+    assert len(lines) == 24 and set(json.loads(lines[0])["models"]) == {"yolo26n.yaml", "yolo26n.yaml#2"}
+    table = invoke(*args, "--save", str(tmp_path / "grid"))
+    assert "images/s" in table.stdout and "Agreement" in table.stdout
+    assert len(list((tmp_path / "grid").glob("*.jpg"))) == 24
+
+
+def test_compare_needs_two_models() -> None:
+    result = invoke("compare", str(SAMPLES / "bus.jpg"), "-m", "yolo26n.yaml")
+    assert result.exit_code == 2 and "at least two models" in result.stderr

@@ -1,0 +1,245 @@
+"""Several models on the same images: each image is read and decoded once and fed to every model,
+in an order that rotates per image so machine noise hits all models alike.
+
+`ComparisonRun` folds the stream into per-model statistics (counts, timings, agreement between
+every pair, and mAP when labels are given); it keeps no pixels and no per-image detections
+except the small `Prediction`s that mAP needs.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+
+from detect_cli.detections import Detections
+from detect_cli.engine import load, prefetched
+from detect_cli.evaluation import EvalReport, Labels, Prediction, evaluate
+from detect_cli.images import ReadOptions
+from detect_cli.matching import match
+from detect_cli.models import Detector, PredictOptions
+from detect_cli.results import ImageResult
+from detect_cli.sources import Source
+
+
+@dataclass
+class Contender:
+    """One model in a comparison, with the name it is shown under and its predict options."""
+
+    name: str
+    detector: Detector
+    options: PredictOptions
+
+
+@dataclass(frozen=True)
+class ImageComparison:
+    """One image and what each model made of it (results in contender order)."""
+
+    index: int
+    source: Source
+    results: tuple[ImageResult, ...]
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.results[0].ok if self.results else False
+
+
+def compare_stream(
+    sources: Iterable[Source], contenders: Sequence[Contender], read_options: ReadOptions = ReadOptions()
+) -> Iterator[ImageComparison]:
+    jobs = ((i, s, read_options) for i, s in enumerate(sources))
+    for item in prefetched(jobs, lambda job: load(*job), depth=2):
+        if item.image is None:
+            failed = ImageResult(item.source.ref, item.index, error=item.error, name=item.source.name)
+            yield ImageComparison(item.index, item.source, tuple(failed for _ in contenders))
+            continue
+        m = len(contenders)
+        order = [(item.index + k) % m for k in range(m)]  # rotate who goes first
+        results: list[ImageResult | None] = [None] * m
+        for k in order:
+            results[k] = _run_one(contenders[k], item)
+        yield ImageComparison(item.index, item.source, tuple(results), item.image)  # type: ignore[arg-type]
+
+
+def _run_one(contender: Contender, item: Any) -> ImageResult:
+    height, width = item.image.shape[:2]
+    base = ImageResult(item.source.ref, item.index, names=contender.detector.names, width=width, height=height,
+                       name=item.source.name)  # fmt: skip
+    try:
+        ((detections, timing),) = contender.detector.predict([item.image], contender.options)
+    except Exception as exc:
+        return replace(base, error=f"{contender.name} failed on this image: {exc}")
+    return replace(base, detections=detections, timing=replace(timing, read=item.read_ms))
+
+
+def warm_up(contenders: Sequence[Contender], image: np.ndarray, runs: int = 1) -> dict[str, float]:
+    """Run each model `runs` times on one image before timing; returns ms per warm-up run."""
+    spent = {}
+    for c in contenders:
+        start = time.perf_counter()
+        for _ in range(runs):
+            c.detector.predict([image], c.options)
+        spent[c.name] = (time.perf_counter() - start) * 1e3 / max(runs, 1)
+    return spent
+
+
+@dataclass
+class ModelStats:
+    name: str
+    images: int = 0
+    failed: int = 0
+    detections: int = 0
+    class_counts: Counter[str] = field(default_factory=Counter)
+    stage_ms: dict[str, array] = field(
+        default_factory=lambda: {s: array("f") for s in ("preprocess", "inference", "postprocess")}
+    )
+
+    def add(self, result: ImageResult) -> None:
+        if not result.ok:
+            self.failed += 1
+            return
+        self.images += 1
+        self.detections += len(result.detections)
+        for cls, n in result.detections.counts().items():
+            self.class_counts[result.class_name(cls)] += n
+        for stage, values in self.stage_ms.items():
+            values.append(getattr(result.timing, stage))
+
+    def total_ms(self) -> np.ndarray:
+        return sum((np.asarray(v, dtype=np.float64) for v in self.stage_ms.values()), np.zeros(self.images))
+
+    def timing(self) -> dict[str, float]:
+        if not self.images:
+            return {}
+        total = self.total_ms()
+        out = {f"{s}_mean": float(np.mean(v)) for s, v in self.stage_ms.items()}
+        out.update(total_mean=float(total.mean()), total_p50=float(np.percentile(total, 50)),
+                   total_p95=float(np.percentile(total, 95)), images_per_s=1000.0 / float(total.mean()))  # fmt: skip
+        return out
+
+
+@dataclass
+class PairAgreement:
+    """How far model `b` agrees with model `a`, taking `a` as the reference."""
+
+    a: str
+    b: str
+    matched: int = 0
+    count_a: int = 0
+    count_b: int = 0
+    iou_sum: float = 0.0
+
+    def add(self, det_a: Detections, det_b: Detections, iou: float) -> None:
+        pairs = match(det_a, det_b, iou)
+        self.matched += len(pairs)
+        self.count_a += len(det_a)
+        self.count_b += len(det_b)
+        self.iou_sum += float(pairs.iou.sum())
+
+    def as_dict(self) -> dict[str, Any]:
+        precision = self.matched / self.count_b if self.count_b else 1.0 if not self.count_a else 0.0
+        recall = self.matched / self.count_a if self.count_a else 1.0 if not self.count_b else 0.0
+        f1 = 2 * self.matched / (self.count_a + self.count_b) if (self.count_a + self.count_b) else 1.0
+        return {
+            "reference": self.a, "model": self.b, "matched": self.matched,
+            "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "mean_iou": round(self.iou_sum / self.matched, 4) if self.matched else None,
+        }  # fmt: skip
+
+
+class ComparisonRun:
+    """Folds `ImageComparison`s into the comparison report."""
+
+    def __init__(
+        self,
+        contenders: Sequence[Contender],
+        labels: Sequence[Labels] | None = None,
+        conf: float = 0.0,
+        iou: float = 0.5,
+    ) -> None:
+        """`labels`: one `Labels` per contender (class ids follow each model's names). Counts and
+        agreement use detections at or above `conf`; mAP uses all (run models low for it)."""
+        self.contenders = list(contenders)
+        self.stats = [ModelStats(c.name) for c in contenders]
+        self.pairs = [PairAgreement(a.name, b.name) for a, b in combinations(contenders, 2)]
+        self._pair_index = list(combinations(range(len(contenders)), 2))
+        self.labels = list(labels) if labels is not None else None
+        self.conf = conf
+        self.iou = iou
+        self.predictions: list[list[Prediction]] = [[] for _ in contenders]
+        self.vocabulary: dict[str, int] = {}
+        self.failures: list[tuple[str, str]] = []
+
+    def _shared_ids(self, result: ImageResult) -> Detections:
+        """Class ids in one vocabulary of names, so models with different id orders can agree."""
+        ids = [self.vocabulary.setdefault(result.class_name(int(c)), len(self.vocabulary))
+               for c in result.detections.class_id]  # fmt: skip
+        return Detections(result.detections.xyxy, result.detections.confidence, np.array(ids, dtype=np.int64))
+
+    def add(self, item: ImageComparison) -> None:
+        if self.labels is not None and item.ok:
+            for preds, result in zip(self.predictions, item.results):
+                if result.ok:
+                    preds.append(Prediction.from_result(result))
+        results = [self.above_conf(r) for r in item.results]
+        for stats, result in zip(self.stats, results):
+            stats.add(result)
+        errors = {r.error for r in results if not r.ok}
+        for message in errors:
+            self.failures.append((item.source.ref, message or "error"))
+        if errors:
+            return
+        shared = [self._shared_ids(r) for r in results]
+        for (i, j), pair in zip(self._pair_index, self.pairs):
+            pair.add(shared[i], shared[j], self.iou)
+
+    def above_conf(self, result: ImageResult) -> ImageResult:
+        if not result.ok or not self.conf:
+            return result
+        return replace(result, detections=result.detections[result.detections.confidence >= self.conf])
+
+    def scores(self) -> list[EvalReport] | None:
+        if self.labels is None:
+            return None
+        return [evaluate(preds, labels, conf=self.conf) for preds, labels in zip(self.predictions, self.labels)]
+
+
+def comparison_report(
+    run: ComparisonRun,
+    warmup_ms: dict[str, float],
+    failed_models: Sequence[tuple[str, str]] = (),
+    settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The whole comparison as plain data: what the table shows and the JSON/CSV outputs carry."""
+    scores = run.scores()
+    models = []
+    for k, (contender, stats) in enumerate(zip(run.contenders, run.stats)):
+        detector = contender.detector
+        head = "none (RT-DETR)" if detector.ref.family == "rtdetr" else (
+            "NMS" if detector.runs_nms(contender.options) else "NMS-free")  # fmt: skip
+        row: dict[str, Any] = {
+            "name": contender.name, "spec": detector.ref.spec, "family": detector.ref.family, "head": head,
+            **detector.profile(contender.options.imgsz), "load_s": detector.load_s,
+            "warmup_ms": warmup_ms.get(contender.name), "images": stats.images, "failed": stats.failed,
+            "detections": stats.detections, **stats.timing(), "class_counts": dict(sorted(stats.class_counts.items())),
+        }  # fmt: skip
+        if scores is not None:
+            overall = scores[k].overall
+            row.update(map50=overall.map50, map50_95=overall.map50_95, precision=overall.precision,
+                       recall=overall.recall, labelled_images=scores[k].images)  # fmt: skip
+        models.append(row)
+    return {
+        "schema_version": 1,
+        "settings": settings or {},
+        "models": models,
+        "agreement": [p.as_dict() for p in run.pairs],
+        "failed_models": [{"name": n, "error": e} for n, e in failed_models],
+        "failures": [{"source": s, "error": e} for s, e in run.failures],
+    }

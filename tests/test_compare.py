@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from detect_cli import engine
+from detect_cli.compare import ComparisonRun, Contender, compare_stream, comparison_report
+from detect_cli.evaluation import Labels
+from detect_cli.models import PredictOptions
+from detect_cli.sources import Source
+from tests.conftest import SAMPLES, TEST_IMGSZ
+
+OPTIONS = PredictOptions(conf=0.0, imgsz=TEST_IMGSZ, max_det=10)
+SHAPES = SAMPLES / "shapes"
+
+
+def shape_sources(n: int = 3) -> list[Source]:
+    return [Source(str(SHAPES / "images" / f"shape_{i:05d}.jpg"), f"shape_{i:05d}.jpg") for i in range(n)]
+
+
+def test_each_image_is_decoded_once_and_models_take_turns(yolo_detector, monkeypatch: pytest.MonkeyPatch) -> None:
+    decodes: list[str] = []
+    real_read = engine.read_image
+    monkeypatch.setattr(engine, "read_image", lambda s, o: decodes.append(s.ref) or real_read(s, o))
+    calls: list[str] = []
+
+    def spy(name: str):
+        def predict(images, options):
+            calls.append(name)
+            return yolo_detector.predict(images, options)
+
+        return predict
+
+    contenders = []
+    for name in ("a", "b", "c"):
+        detector = replace(yolo_detector)
+        object.__setattr__(detector, "predict", spy(name))
+        contenders.append(Contender(name, detector, OPTIONS))
+    items = list(compare_stream(shape_sources(3), contenders))
+    assert len(decodes) == 3
+    assert calls == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # who goes first rotates
+    assert all(len(i.results) == 3 and i.ok for i in items)
+
+
+def test_model_against_itself_agrees_fully(yolo_detector) -> None:
+    contenders = [Contender("x", yolo_detector, OPTIONS), Contender("y", yolo_detector, OPTIONS)]
+    labels = [Labels.load(SHAPES / "annotations.json", yolo_detector.names)] * 2
+    run = ComparisonRun(contenders, labels)
+    for item in compare_stream(shape_sources(4), contenders):
+        run.add(item)
+    report = comparison_report(run, {})
+    [pair] = report["agreement"]
+    assert pair["matched"] == 40 and pair["f1"] == 1.0 and pair["mean_iou"] == pytest.approx(1.0)
+    x, y = report["models"]
+    assert x["map50_95"] == y["map50_95"] and x["class_counts"] == y["class_counts"]
+    assert x["images"] == 4 and x["detections"] == 40 and x["total_p95"] >= x["total_p50"] > 0
+
+
+def test_yolo_and_rtdetr_disagree_on_random_weights(yolo_detector, rtdetr_detector) -> None:
+    contenders = [Contender("yolo", yolo_detector, OPTIONS), Contender("rtdetr", rtdetr_detector, OPTIONS)]
+    run = ComparisonRun(contenders)
+    for item in compare_stream(shape_sources(2), contenders):
+        run.add(item)
+    report = comparison_report(run, {})
+    assert report["agreement"][0]["f1"] < 0.5
+    assert [m["head"] for m in report["models"]] == ["NMS-free", "none (RT-DETR)"]
+    assert report["models"][1]["params_m"] > report["models"][0]["params_m"]
+
+
+def test_bad_image_is_a_failure_for_every_model(yolo_detector, tmp_path) -> None:
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"")
+    contenders = [Contender("x", yolo_detector, OPTIONS), Contender("y", yolo_detector, OPTIONS)]
+    run = ComparisonRun(contenders)
+    for item in compare_stream([*shape_sources(1), Source(str(bad), "bad.jpg")], contenders):
+        run.add(item)
+    assert [(s.images, s.failed) for s in run.stats] == [(1, 1), (1, 1)]
+    assert run.failures == [(str(bad), "empty file (0 bytes)")]
