@@ -133,8 +133,8 @@ def comparison_tables(report: dict) -> list[Table]:
         agreement.add_column(column, justify="left" if column in {"reference", "model"} else "right")
     for pair in report["agreement"]:
         iou = "-" if pair["mean_iou"] is None else f"{pair['mean_iou']:.3f}"
-        agreement.add_row(Text(pair["reference"]), Text(pair["model"]), str(pair["matched"]), f"{pair['precision']:.3f}",
-                          f"{pair['recall']:.3f}", f"{pair['f1']:.3f}", iou)  # fmt: skip
+        numbers = [f"{pair[k]:.3f}" for k in ("precision", "recall", "f1")]
+        agreement.add_row(Text(pair["reference"]), Text(pair["model"]), str(pair["matched"]), *numbers, iou)
     tables = [main]
     if names:
         tables.append(counts)

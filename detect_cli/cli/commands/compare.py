@@ -25,19 +25,21 @@ Models = Annotated[
     typer.Option(
         "--models", "-m", help="Models to compare: comma-separated and/or repeated (-m demo -m yolo26n.yaml)."
     ),
-]  # noqa: E501
+]
 Labels = Annotated[
     Optional[Path], typer.Option(help="COCO JSON or YOLO txt folder: adds mAP50, mAP50-95, precision, recall.")
-]  # noqa: E501
+]
 Warmup = Annotated[int, typer.Option(help="Warm-up runs per model before timing (reported apart).", min=0)]
 CompareFormat = Annotated[
     Optional[str],
     typer.Option("--format", "-f", help="json (the report), jsonl (per image, as it goes) or csv (one row per model)."),
-]  # noqa: E501
+]
 MAP_CONF = 0.001
-CSV_KEYS = ("name", "spec", "family", "head", "params_m", "gflops", "file_mb", "load_s", "warmup_ms", "images", "failed",
-            "detections", "preprocess_mean", "inference_mean", "postprocess_mean", "total_p50", "total_p95",
-            "images_per_s", "map50", "map50_95", "precision", "recall")  # fmt: skip
+CSV_KEYS = (
+    "name", "spec", "family", "head", "params_m", "gflops", "file_mb", "load_s", "warmup_ms", "images", "failed",
+    "detections", "preprocess_mean", "inference_mean", "postprocess_mean", "total_p50", "total_p95",
+    "images_per_s", "map50", "map50_95", "precision", "recall",
+)  # fmt: skip
 
 
 @app.command(epilog=EXIT_CODES_HELP)
