@@ -134,7 +134,25 @@ def sniff_family(path: Path) -> Family:
             raise ModelLoadError(
                 f"corrupt or unreadable checkpoint {path}: {exc}", "re-download or re-export it"
             ) from None
-    return "rtdetr" if "rtdetr" in path.name.lower() else "yolo"
+    if "rtdetr" in path.name.lower():
+        return "rtdetr"
+    return "rtdetr" if b"RTDETR" in exported_metadata(path) else "yolo"
+
+
+def exported_metadata(path: Path) -> bytes:
+    """The bytes where Ultralytics keeps an export's metadata (its `head` names RTDETRDecoder)."""
+    try:
+        if path.is_dir():
+            meta = path / "metadata.yaml"
+            return meta.read_bytes() if meta.is_file() else b""
+        if path.suffix == ".torchscript":
+            with zipfile.ZipFile(path) as archive:
+                return b"".join(archive.read(n) for n in archive.namelist() if n.endswith("extra/config.txt"))
+        if path.suffix == ".onnx":
+            return path.read_bytes()  # metadata_props sit in the protobuf; a byte search is enough
+    except (OSError, zipfile.BadZipFile):
+        pass
+    return b""
 
 
 def family_from_yaml(spec: str) -> Family:

@@ -1,17 +1,122 @@
-"""`attn-detect export` (coming: ONNX/OpenVINO/TorchScript, verified against PyTorch)."""
+"""`attn-detect export`: export a model, verify it against PyTorch, say how to use it."""
 
 from __future__ import annotations
 
-import typer
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
 
-from detect_cli.cli.output import error
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from detect_cli.cli import options as opt
+from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, note, out, warn
 from detect_cli.errors import ExitCode
 
 app = typer.Typer()
 
+ModelArg = Annotated[str, typer.Argument(help="Alias (yolo26n, rtdetr-l, demo, ...), .pt checkpoint or model YAML.")]
+Fmt = Annotated[str, typer.Option("--format", "-f", help="onnx, torchscript, openvino or ncnn.")]
+OutDir = Annotated[Path, typer.Option("--out", "-o", help="Folder for the exported model.")]
+Flag = Annotated[bool, typer.Option()]
 
-@app.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def export() -> None:
-    """(coming) Export a model to ONNX/OpenVINO/TorchScript and verify it against PyTorch."""
-    error("export is not available yet", "Ultralytics' `yolo export` works in the meantime")
-    raise typer.Exit(int(ExitCode.USAGE))
+
+@app.command(epilog=EXIT_CODES_HELP)
+@handle_errors
+def export(
+    model: ModelArg,
+    fmt: Fmt = "onnx",
+    imgsz: opt.Imgsz = None,
+    half: Annotated[bool, typer.Option(help="FP16 weights.")] = False,
+    int8: Annotated[bool, typer.Option(help="INT8 quantization (needs --data for calibration).")] = False,
+    dynamic: Annotated[bool, typer.Option(help="Dynamic input shapes.")] = False,
+    data: Annotated[Optional[str], typer.Option(help="Dataset YAML with calibration images for --int8.")] = None,
+    device: opt.Device = None,
+    out_dir: OutDir = Path("exported"),
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Compare with the PyTorch model.")] = True,
+    verify_images: Annotated[
+        Optional[list[str]], typer.Option(help="Images for the check (default: samples that suit the model).")
+    ] = None,
+    conf: opt.Conf = None,
+    weights_dir: opt.WeightsDir = None,
+    as_json: opt.Json = False,
+    quiet: opt.Quiet = False,
+    verbose: opt.Verbose = False,
+) -> None:
+    """Export a model to ONNX/OpenVINO/TorchScript/NCNN and prove it matches the PyTorch model."""
+    from detect_cli.export import check_export_args, export_model, load_exported, output_size
+    from detect_cli.export import verify as run_check
+    from detect_cli.models import PredictOptions, load_detector, resolve_model, weights_dirs
+    from detect_cli.settings import load_settings
+
+    State.quiet, State.verbose = quiet, verbose
+    settings = load_settings(None, {"imgsz": imgsz, "device": device, "conf": conf})
+    dev = "" if settings.device == "auto" else settings.device
+    spec = check_export_args(fmt, half=half, int8=int8, data=data, device=dev)
+    original = load_detector(resolve_model(model, weights_dirs(weights_dir, settings.weights_dir)), device=dev or "cpu",
+                             verbose=verbose)  # fmt: skip
+    for message in original.notes:
+        warn(message)
+    path = export_model(original, spec, out_dir, imgsz=settings.imgsz, half=half, int8=int8, dynamic=dynamic,
+                        data=data, device=dev)  # fmt: skip
+    report: dict = {"model": model, "format": fmt, "path": str(path), "bytes": output_size(path)}
+    status = ExitCode.OK
+    if verify:
+        exported = load_exported(path, original.ref.family, device=dev or "cpu")
+        images = _verification_images(verify_images, original)
+        options = PredictOptions(conf=settings.conf, imgsz=settings.imgsz, max_det=settings.max_det)
+        check = run_check(original, exported, images, options)
+        report["verification"] = check.as_dict()
+        if not check.passed:
+            status = ExitCode.UNEXPECTED
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+    else:
+        _render(report)
+    if status != ExitCode.OK:
+        warn("the exported model does not match the PyTorch model within tolerance (see the table)")
+        raise typer.Exit(int(status))
+    if not quiet:
+        note(f"next: attn-detect detect IMAGE --model {path} --imgsz {settings.imgsz}")
+
+
+def _verification_images(given: list[str] | None, detector) -> list:
+    import numpy as np
+
+    from detect_cli.images import read_image
+    from detect_cli.sources import iter_sources
+
+    if given:
+        return [read_image(s) for s in iter_sources(given)]
+    if set(detector.names.values()) <= {"circle", "square", "triangle", "star", "ring"}:
+        from detect_cli.demo.scenes import make_scene  # the demo models' own kind of image
+
+        return [make_scene(np.random.default_rng([99, i]))[0] for i in range(8)]
+    from ultralytics.utils import ASSETS
+
+    return [read_image(s) for s in iter_sources([str(ASSETS / "bus.jpg"), str(ASSETS / "zidane.jpg")])]
+
+
+def _render(report: dict) -> None:
+    console = out()
+    size = report["bytes"] / 2**20
+    console.print(Text.assemble("exported ", (report["path"], "bold"), f"  ({size:.1f} MB)"))
+    check = report.get("verification")
+    if not check:
+        return
+    table = Table(title="Verification against the PyTorch model", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("images", str(check["images"]))
+    table.add_row("detections (PyTorch / export)", f"{check['detections_original']} / {check['detections_exported']}")
+    table.add_row("matched (class, IoU >= 0.5)", str(check["matched"]))
+    table.add_row("agreement F1", f"{check['f1']:.4f}  (min {check['tolerance']['min_f1']})")
+    table.add_row(
+        "max confidence difference", f"{check['max_conf_diff']:.5f}  (max {check['tolerance']['max_conf_diff']})"
+    )
+    table.add_row("ms/image PyTorch", f"{check['ms_per_image_original']:.1f}")
+    table.add_row("ms/image export", f"{check['ms_per_image_exported']:.1f}")
+    table.add_row("result", Text("PASS" if check["passed"] else "FAIL", style="green" if check["passed"] else "red"))
+    console.print(table)

@@ -1,0 +1,303 @@
+"""Train the bundled RT-DETR demo detector (``demo-rtdetr``) on the synthetic shapes (CPU only).
+
+Usage (the recommended command; see ``demo-rtdetr.json`` for what was actually used)::
+
+    YOLO_OFFLINE=1 YOLO_CONFIG_DIR=/tmp/ycfg-rtdetr \\
+        python -m detect_cli.demo.train_rtdetr --out /work/demo_runs/rtdetr --epochs 15 \\
+        --init detect_cli/weights/demo.pt --freeze 11
+
+The model is ``rtdetr-demo.yaml`` (next to this file): yolo26n's backbone (layers 0-10) under a
+light AIFI/RepC3 hybrid encoder and an ``RTDETRDecoder``. With ``--init``, the backbone tensors
+of a YOLO checkpoint (normally ``demo.pt``, yolo26n trained on the same shapes) are copied into
+it by layer index and shape; ``--freeze 11`` then trains only the encoder and decoder.
+
+How the transfer survives Ultralytics' trainer: ``RTDETR(yaml).train()`` does not train that
+object - the trainer rebuilds the model from the YAML in ``get_model`` (and ``pretrained=x.pt``
+would copy every tensor whose *name* and shape match, which here includes unrelated neck layers,
+e.g. ``model.20.bn``). So the copy happens in :class:`TransferTrainer.get_model`, limited to the
+backbone layers, and a callback checks after the first optimizer step that those tensors are
+still the copied ones.
+
+Data: the shapes datasets written by ``detect_cli.demo.train`` (train seed 1, val seed 2, test
+seed 3) under ``--data-dir``; they are generated there only if missing. After training, best.pt
+is evaluated on the val set and on the held-out test set and published as
+``detect_cli/weights/demo-rtdetr.pt`` + ``demo-rtdetr.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from detect_cli.demo.scenes import CLASSES
+from detect_cli.demo.train import IMGSZ, SEEDS, WEIGHTS_DIR, make_data
+
+MODEL_YAML = Path(__file__).resolve().with_name("rtdetr-demo.yaml")
+BACKBONE_LAYERS = 11  # layers 0-10 of rtdetr-demo.yaml are yolo26n's backbone
+MAX_WEIGHTS_BYTES = 30 * 1024 * 1024
+DEFAULT_DATA_DIR = Path("/work/demo_runs/demo/data")
+NAME = "demo-rtdetr"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, required=True, help="work dir for Ultralytics' run (outside the repo)")
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--init", type=Path, default=None, help="YOLO checkpoint whose backbone is copied (e.g. demo.pt)")
+    p.add_argument("--freeze", type=int, default=0, help="train only layers >= K (11 = the whole backbone)")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="holds shapes.yaml, shapes_test.yaml")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--close-mosaic", type=int, default=3)
+    p.add_argument("--optimizer", default="auto", help="Ultralytics optimizer ('auto' = AdamW, lr 0.00111 here)")
+    p.add_argument("--lr0", type=float, default=0.01, help="only used when --optimizer is not 'auto'")
+    p.add_argument("--fraction", type=float, default=1.0, help="fraction of the train images to use")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
+    p.add_argument("--max-iters", type=int, default=0, help="smoke test: stop after this many iterations")
+    p.add_argument("--no-publish", action="store_true", help="train and evaluate only")
+    p.add_argument(
+        "--weights-dir",
+        type=Path,
+        default=WEIGHTS_DIR,
+        help="where demo-rtdetr.pt / .json go (default: the package's weights/)",
+    )
+    return p.parse_args(argv)
+
+
+def data_yamls(data_dir: Path) -> tuple[Path, Path]:
+    """Return (train/val yaml, train/test yaml), generating the datasets only if they are missing."""
+    val_yaml, test_yaml = data_dir / "shapes.yaml", data_dir / "shapes_test.yaml"
+    if not (val_yaml.exists() and test_yaml.exists()):
+        counts = argparse.Namespace(train_images=1600, val_images=200, test_images=300)
+        print(f"{data_dir}: no datasets, generating them (seeds {SEEDS})")
+        val_yaml, test_yaml = make_data(data_dir.parent, counts)
+    return val_yaml, test_yaml
+
+
+def set_threads(n: int) -> None:
+    """Like ``train.use_all_cores`` but with a chosen count (select_device re-applies NUM_THREADS)."""
+    import torch
+    from ultralytics.utils import torch_utils
+
+    torch_utils.NUM_THREADS = n
+    torch.set_num_threads(n)
+
+
+def transfer_backbone(model, ckpt_path: Path, n_layers: int = BACKBONE_LAYERS) -> dict:
+    """Copy layers < ``n_layers`` from a YOLO checkpoint into ``model`` by layer index and shape.
+
+    A layer is used only if its module type matches. Returns the copied tensors (clones, fp32),
+    keyed like ``model.state_dict()``.
+    """
+    import torch
+    from ultralytics.nn.tasks import load_checkpoint
+
+    src, _ = load_checkpoint(str(ckpt_path))  # EMA weights first, as fp32
+    src_sd, dst_sd = src.float().state_dict(), model.state_dict()
+    copied, skipped = {}, []
+    for i in range(n_layers):
+        if src.model[i].type != model.model[i].type:
+            raise SystemExit(f"layer {i}: {src.model[i].type} in {ckpt_path} vs {model.model[i].type} in the YAML")
+        prefix = f"model.{i}."
+        for k, v in dst_sd.items():
+            if not k.startswith(prefix):
+                continue
+            if k in src_sd and src_sd[k].shape == v.shape:
+                copied[k] = src_sd[k].detach().clone()
+            else:
+                skipped.append(k)
+    with torch.no_grad():
+        model.load_state_dict(copied, strict=False)
+    n_bb = sum(k.startswith(tuple(f"model.{i}." for i in range(n_layers))) for k in dst_sd)
+    print(f"transfer: copied {len(copied)}/{n_bb} backbone tensors (layers 0-{n_layers - 1}) from {ckpt_path}")
+    if skipped:
+        raise SystemExit(f"transfer: {len(skipped)} backbone tensors did not match, e.g. {skipped[:3]}")
+    return copied
+
+
+def make_trainer_class(init: Path | None):
+    """An RTDETRTrainer whose freshly built model receives the backbone of ``init``."""
+    from ultralytics.models.rtdetr.train import RTDETRTrainer
+
+    class TransferTrainer(RTDETRTrainer):
+        transferred: dict = {}
+
+        def get_model(self, cfg=None, weights=None, verbose=True):
+            model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
+            if init is not None and weights is None:
+                self.transferred = transfer_backbone(model, init)
+            return model
+
+    return TransferTrainer
+
+
+def add_callbacks(model, args: argparse.Namespace) -> dict:
+    """Check the transfer after the first step, time iterations, honour --max-iters."""
+    from ultralytics.utils.torch_utils import unwrap_model
+
+    stats = {"iters": 0, "t_end": None, "c_end": None, "iter_s": [], "cpu_s": [], "data_s": [], "epoch_iter_s": []}
+
+    def on_train_batch_start(trainer):
+        if stats["t_end"] is not None:
+            stats["data_s"].append(time.perf_counter() - stats["t_end"])
+
+    def on_train_batch_end(trainer):
+        now, cpu = time.perf_counter(), time.process_time()
+        if stats["t_end"] is not None:
+            stats["iter_s"].append(now - stats["t_end"])
+            stats["cpu_s"].append(cpu - stats["c_end"])
+        stats["t_end"], stats["c_end"] = now, cpu
+        stats["iters"] += 1
+        if stats["iters"] == 1 and trainer.transferred:
+            check_transfer(unwrap_model(trainer.model), trainer.transferred, frozen=args.freeze >= BACKBONE_LAYERS)
+        if args.max_iters and stats["iters"] >= args.max_iters:
+            trainer.stop = True
+
+    def on_train_epoch_end(trainer):
+        its = stats["iter_s"]
+        if its:
+            mean = sum(its) / len(its)
+            stats["epoch_iter_s"].append(round(mean, 3))
+            data = sum(stats["data_s"]) / max(len(stats["data_s"]), 1)
+            cpu = sum(stats["cpu_s"]) / len(stats["cpu_s"])
+            print(
+                f"epoch {trainer.epoch + 1}: {mean:.2f} s/iteration ({data:.2f} s of it loading data, "
+                f"{cpu:.2f} CPU-s/iteration over {len(its)} iterations)"
+            )
+        stats["iter_s"], stats["cpu_s"], stats["data_s"], stats["t_end"] = [], [], [], None
+
+    def check_transfer(net, copied: dict, frozen: bool) -> None:
+        sd = net.state_dict()
+        worst, worst_k = 0.0, ""
+        for k, v0 in copied.items():
+            if not v0.dtype.is_floating_point:
+                continue
+            if not frozen and ("running_" in k):
+                continue  # BN statistics legitimately move when the backbone trains
+            v = sd[k].detach().float().cpu()
+            rel = float((v - v0).norm() / (v0.norm() + 1e-12))
+            if rel > worst:
+                worst, worst_k = rel, k
+        print(f"transfer check after 1 iteration: max relative change {worst:.2e} ({worst_k or '-'})")
+        if worst > (0.0 if frozen else 0.05):
+            raise SystemExit("backbone weights are no longer the transferred ones")
+
+    model.add_callback("on_train_batch_start", on_train_batch_start)
+    model.add_callback("on_train_batch_end", on_train_batch_end)
+    model.add_callback("on_train_epoch_end", on_train_epoch_end)
+    return stats
+
+
+def train(data_yaml: Path, out: Path, args: argparse.Namespace) -> tuple[Path, dict]:
+    """Train; return Ultralytics' stripped best checkpoint and the timing stats."""
+    from ultralytics import RTDETR
+
+    model = RTDETR(str(MODEL_YAML))
+    stats = add_callbacks(model, args)
+    model.train(
+        trainer=make_trainer_class(args.init),
+        data=str(data_yaml),
+        epochs=args.epochs,
+        imgsz=IMGSZ,
+        batch=args.batch,
+        workers=args.workers,
+        device="cpu",
+        seed=0,
+        deterministic=True,
+        amp=False,
+        plots=False,
+        cos_lr=True,
+        close_mosaic=args.close_mosaic,
+        nbs=args.batch,  # one optimizer step per batch
+        scale=0.3,
+        freeze=args.freeze or None,
+        optimizer=args.optimizer,
+        lr0=args.lr0,
+        fraction=args.fraction,
+        project=str(out),
+        name="train",
+        exist_ok=True,
+        verbose=True,
+    )
+    return Path(model.trainer.best), stats
+
+
+def evaluate(weights: Path, data_yaml: Path, batch: int) -> dict[str, float]:
+    from ultralytics import RTDETR
+
+    metrics = RTDETR(str(weights)).val(
+        data=str(data_yaml), split="val", imgsz=IMGSZ, batch=batch, device="cpu", plots=False, verbose=False
+    )
+    return {"map50": round(float(metrics.box.map50), 4), "map50_95": round(float(metrics.box.map), 4)}
+
+
+def check_loads(weights: Path, image: Path) -> int:
+    """The published file must load with ``RTDETR(path)`` and predict; return the box count."""
+    from ultralytics import RTDETR
+
+    result = RTDETR(str(weights)).predict(str(image), imgsz=IMGSZ, device="cpu", verbose=False)[0]
+    return len(result.boxes)
+
+
+def publish(best: Path, weights_dir: Path, info: dict) -> Path:
+    size = best.stat().st_size
+    if size > MAX_WEIGHTS_BYTES:
+        raise SystemExit(f"{best} is {size} bytes, over the {MAX_WEIGHTS_BYTES} byte limit")
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    target = weights_dir / f"{NAME}.pt"
+    shutil.copyfile(best, target)
+    (weights_dir / f"{NAME}.json").write_text(json.dumps(info, indent=2) + "\n")
+    return target
+
+
+def count_images(data_yaml: Path, key: str) -> int:
+    import yaml
+
+    d = yaml.safe_load(data_yaml.read_text())
+    return len(list(Path(d[key]).glob("*.png")))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    out = args.out.resolve()
+    if args.init is not None:
+        args.init = args.init.resolve()
+        if not args.init.exists():
+            raise SystemExit(f"--init {args.init} does not exist")
+    val_yaml, test_yaml = data_yamls(args.data_dir.resolve())
+    import ultralytics  # noqa: F401  (imported before fixing the thread count it changes)
+
+    set_threads(args.threads)
+    start = time.perf_counter()
+    best, stats = train(val_yaml, out, args)
+    train_seconds = round(time.perf_counter() - start, 1)
+    info = {
+        "classes": list(CLASSES),
+        "imgsz": IMGSZ,
+        "model": MODEL_YAML.name,
+        "init": args.init.name if args.init else None,
+        "freeze": args.freeze,
+        "train_seconds": train_seconds,
+        "threads": args.threads,
+        "epochs": args.epochs,
+        "epoch_seconds_per_iteration": stats["epoch_iter_s"],
+        "train_images": round(count_images(val_yaml, "train") * args.fraction),
+        "seeds": SEEDS,
+        "val": {"images": count_images(val_yaml, "val"), **evaluate(best, val_yaml, args.batch)},
+        "test": {"images": count_images(test_yaml, "val"), **evaluate(best, test_yaml, args.batch)},
+    }
+    print(json.dumps(info, indent=2))
+    if args.no_publish:
+        return
+    target = publish(best, args.weights_dir, info)
+    test_dir = Path(__import__("yaml").safe_load(test_yaml.read_text())["val"])
+    n = check_loads(target, sorted(test_dir.glob("*.png"))[0])
+    print(f"wrote {target} ({target.stat().st_size} bytes); RTDETR() reloads it and predicts ({n} boxes)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Export a model with Ultralytics' exporter, then prove the export matches the PyTorch model.
+
+Arguments are checked before any work; a missing runtime is one line naming the extra to
+install (Ultralytics is never allowed to pip-install at run time).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import shutil
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detect_cli.errors import ConfigError, ModelLoadError
+from detect_cli.matching import match
+from detect_cli.models import Detector, ModelRef, PredictOptions, load_detector
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    suffix: str  # file suffix, or folder suffix ending in "_model"
+    extra: str | None  # pip extra that brings its runtime
+    modules: tuple[str, ...]  # what must be importable to export and run it
+    half_on_cpu: bool  # FP16 export possible without a GPU
+
+
+FORMATS = {
+    f.name: f
+    for f in (
+        ExportFormat("onnx", ".onnx", "onnx", ("onnx", "onnxruntime", "onnxslim"), True),
+        ExportFormat("torchscript", ".torchscript", None, (), False),
+        ExportFormat("openvino", "_openvino_model", "openvino", ("openvino",), True),
+        ExportFormat("ncnn", "_ncnn_model", "ncnn", ("ncnn", "pnnx"), True),
+    )
+}
+
+
+def check_export_args(fmt: str, *, half: bool, int8: bool, data: str | None, device: str) -> ExportFormat:
+    """Refuse impossible combinations up front, with what to do instead."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format '{fmt}'", f"choose one of {', '.join(FORMATS)}")
+    spec = FORMATS[fmt]
+    missing = [m for m in spec.modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            f"exporting to {fmt} needs {', '.join(missing)}, which is not installed",
+            f'pip install "attn-detect[{spec.extra}]"',
+        )
+    if half and int8:
+        raise ConfigError("--half and --int8 exclude each other", "pick one precision")
+    on_cpu = device in {"", "auto", "cpu"}
+    if half and on_cpu and not spec.half_on_cpu:
+        raise ConfigError(f"--half for {fmt} needs a GPU export", "pass --device 0, or drop --half")
+    if int8 and not data:
+        raise ConfigError("--int8 needs calibration images", "pass --data DATA.yaml (an Ultralytics dataset YAML)")
+    return spec
+
+
+def export_model(
+    detector: Detector,
+    spec: ExportFormat,
+    out_dir: Path,
+    *,
+    imgsz: int,
+    half: bool = False,
+    int8: bool = False,
+    dynamic: bool = False,
+    data: str | None = None,
+    device: str = "cpu",
+) -> Path:
+    """Export into `out_dir` (never next to the source checkpoint, which may be inside the package)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = Path(detector.ref.spec).stem if detector.ref.kind == "yaml" else Path(detector.ref.path).stem
+    staged = out_dir / f"{stem}.pt"
+    created = not staged.exists()
+    if detector.ref.kind == "yaml":
+        detector._model.save(staged)
+    elif Path(detector.ref.path).resolve() != staged.resolve():
+        shutil.copyfile(detector.ref.path, staged)
+    from ultralytics import RTDETR, YOLO
+
+    quantize = 16 if half else 8 if int8 else None
+    try:
+        model = RTDETR(str(staged)) if detector.ref.family == "rtdetr" else YOLO(str(staged))
+        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.onnx tracer chatter; Ultralytics' own log says what matters
+            exported = model.export(
+                format=spec.name, imgsz=imgsz, dynamic=dynamic, data=data, device=device or None,
+                nms=False if detector.end2end_capable else None, quantize=quantize,
+            )  # fmt: skip
+    except (AssertionError, ValueError, TypeError) as exc:
+        raise ConfigError(f"export to {spec.name} refused: {_first_line(exc)}") from None
+    except Exception as exc:
+        raise ModelLoadError(f"export to {spec.name} failed: {_first_line(exc)}", "run with --verbose") from None
+    finally:
+        if created:
+            staged.unlink(missing_ok=True)
+    if not exported:
+        raise ModelLoadError(f"export to {spec.name} failed", "run with --verbose to see Ultralytics' log")
+    return Path(exported)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].replace("ERROR ❌️ ", "") if text else type(exc).__name__
+
+
+def load_exported(path: Path, family: str, *, device: str = "cpu", threads: int = 0) -> Detector:
+    ref = ModelRef(str(path), str(path), family, "exported")  # type: ignore[arg-type]
+    return load_detector(ref, device=device, threads=threads)
+
+
+@dataclass
+class Verification:
+    images: int
+    matched: int
+    count_original: int
+    count_exported: int
+    max_conf_diff: float
+    ms_original: float
+    ms_exported: float
+    min_f1: float
+    max_diff: float
+
+    @property
+    def f1(self) -> float:
+        total = self.count_original + self.count_exported
+        return 2 * self.matched / total if total else 1.0
+
+    @property
+    def passed(self) -> bool:
+        return self.f1 >= self.min_f1 and self.max_conf_diff <= self.max_diff
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "images": self.images, "matched": self.matched, "detections_original": self.count_original,
+            "detections_exported": self.count_exported, "f1": round(self.f1, 4),
+            "max_conf_diff": round(self.max_conf_diff, 5), "ms_per_image_original": round(self.ms_original, 2),
+            "ms_per_image_exported": round(self.ms_exported, 2), "passed": self.passed,
+            "tolerance": {"min_f1": self.min_f1, "max_conf_diff": self.max_diff},
+        }  # fmt: skip
+
+
+def verify(
+    original: Detector,
+    exported: Detector,
+    images: Sequence[np.ndarray],
+    options: PredictOptions,
+    *,
+    min_f1: float = 0.95,
+    max_conf_diff: float = 0.05,
+) -> Verification:
+    """Run both models on the same images (after one warm-up each) and compare detections."""
+    for detector in (original, exported):
+        detector.predict([images[0]], options)
+    matched = count_a = count_b = 0
+    worst = 0.0
+    spent = {"a": 0.0, "b": 0.0}
+    for image in images:
+        start = time.perf_counter()
+        ((dets_a, _),) = original.predict([image], options)
+        spent["a"] += time.perf_counter() - start
+        start = time.perf_counter()
+        ((dets_b, _),) = exported.predict([image], options)
+        spent["b"] += time.perf_counter() - start
+        pairs = match(dets_a, dets_b, 0.5)
+        matched, count_a, count_b = matched + len(pairs), count_a + len(dets_a), count_b + len(dets_b)
+        if len(pairs):
+            worst = max(worst, float(np.abs(dets_a.confidence[pairs.a] - dets_b.confidence[pairs.b]).max()))
+    n = len(images)
+    return Verification(n, matched, count_a, count_b, worst, spent["a"] * 1e3 / n, spent["b"] * 1e3 / n,
+                        min_f1, max_conf_diff)  # fmt: skip
+
+
+def output_size(path: Path) -> int:
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size
