@@ -41,14 +41,20 @@ def detect_stream(
     *,
     batch: int = 1,
     read_options: ReadOptions = ReadOptions(),
+    skip: Callable[[int, Source], bool] | None = None,
 ) -> Iterator[ImageResult]:
     """Yield one `ImageResult` per source, in source order.
 
     Reading and decoding run one batch ahead in a thread (PIL and torch release the GIL), so
-    the next images are ready when the model finishes; memory holds at most two batches."""
+    the next images are ready when the model finishes; memory holds at most two batches.
+    `skip(index, source)` leaves inputs out (`--resume`) without renumbering the others."""
     pending: list[_Pending] = []
     loaded = 0
-    jobs = ((index, source, read_options) for index, source in enumerate(sources))
+    jobs = (
+        (index, source, read_options)
+        for index, source in enumerate(sources)
+        if skip is None or not skip(index, source)  # skipped inputs keep their place in the numbering
+    )
     for item in prefetched(jobs, lambda job: load(*job), depth=max(2, batch)):
         pending.append(item)
         loaded += item.image is not None

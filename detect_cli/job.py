@@ -4,7 +4,7 @@ keeping a running summary. Usable from Python; the CLI only adds rendering."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ class DetectJob:
     sinks: Sequence[Sink] = ()
     save_dir: Path | None = None
     on_result: Callable[[ImageResult], None] | None = None
+    done: Container[str] = frozenset()  # sources already in the output (--resume): skipped
     summary: RunSummary = field(default_factory=RunSummary)
 
     def run(self, sources: Iterable[Source]) -> RunSummary:
@@ -59,12 +60,22 @@ class DetectJob:
         saver = ImageSaver(self.save_dir) if self.save_dir else None
         annotator = BoxAnnotator()
         start = time.perf_counter()
+
+        def skip(index: int, source: Source) -> bool:
+            if source.ref not in self.done:
+                return False
+            self.summary.resumed += 1
+            if saver:
+                saver.path_for(source.name)  # reserve its name, so later names come out as in one run
+            return True
+
         stream = detect_stream(
             sources,
             self.detector,
             predict_options(self.settings, self.detector),
             batch=self.settings.batch,
             read_options=read_options(self.settings),
+            skip=skip if self.done else None,
         )
         try:
             for result in stream:

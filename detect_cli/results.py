@@ -116,6 +116,7 @@ class RunSummary:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     wall_s: float = 0.0
     interrupted: bool = False
+    resumed: int = 0  # inputs skipped because an earlier run already did them (--resume)
 
     def add(self, result: ImageResult) -> None:
         if not result.ok:
@@ -141,6 +142,7 @@ class RunSummary:
             "ms_per_image": {k: round(v, 3) for k, v in self.ms_per_image().items()},
             "wall_s": round(self.wall_s, 3),
             "interrupted": self.interrupted,
+            "skipped_already_done": self.resumed,
             "failures": [{"source": s, "error": e} for s, e in self.failures],
             "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
         }

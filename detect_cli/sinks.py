@@ -7,6 +7,7 @@ finished image); all take their numbers from `results.image_record`.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import IO, Any
@@ -86,14 +87,23 @@ class JsonSink(Sink):
 
 
 class CsvSink(Sink):
-    def __init__(self, stream: IO[str], meta: dict[str, Any] | None = None) -> None:
+    """Rows of one image go out in one write, so a crash cannot leave half an image behind
+    except as a cut last line (which `--resume` repairs)."""
+
+    def __init__(self, stream: IO[str], meta: dict[str, Any] | None = None, header: bool = True) -> None:
         super().__init__(stream, meta)
-        self._writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, lineterminator="\n")
-        self._writer.writeheader()
+        if header:
+            self.stream.write(_csv_text([dict(zip(CSV_COLUMNS, CSV_COLUMNS))]))
 
     def write(self, result: ImageResult) -> None:
-        self._writer.writerows(csv_rows(result))
+        self.stream.write(_csv_text(csv_rows(result)))
         self.stream.flush()
+
+
+def _csv_text(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
 
 
 class CocoSink(Sink):
@@ -150,7 +160,10 @@ class CocoSink(Sink):
 SINKS: dict[str, type[Sink]] = {"json": JsonSink, "jsonl": JsonlSink, "csv": CsvSink, "coco": CocoSink}
 
 
-def open_sink(fmt: str, stream: IO[str], meta: dict[str, Any] | None = None) -> Sink:
+def open_sink(fmt: str, stream: IO[str], meta: dict[str, Any] | None = None, *, appending: bool = False) -> Sink:
+    """`appending`: continue a file (`--resume`): no CSV header again."""
     if fmt not in SINKS:
         raise ConfigError(f"unknown format '{fmt}'", f"choose one of {', '.join(FORMATS)}")
+    if fmt == "csv":
+        return CsvSink(stream, meta, header=not appending)
     return SINKS[fmt](stream, meta)

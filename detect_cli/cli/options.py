@@ -74,3 +74,7 @@ Tables = Annotated[
 Config = Annotated[Optional[Path], typer.Option(help="YAML file overriding configs/default.yaml.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Results only: no progress, notes or summary on stderr.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Ultralytics' logs and tracebacks.")]
+Resume = Annotated[
+    bool, typer.Option(help="Continue --out FILE (JSONL/CSV): skip inputs it already has, repair a cut last line.")
+]  # noqa: E501
+RetryFailed = Annotated[bool, typer.Option(help="With --resume: run the inputs that failed before again.")]

@@ -35,6 +35,8 @@ def run_table(summary: RunSummary, model: str) -> Table:
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("model", Text(model))
+    if summary.resumed:
+        table.add_row("skipped (done before)", str(summary.resumed))
     table.add_row("images processed", str(summary.images))
     table.add_row("images failed", Text(str(summary.failed), style="red" if summary.failed else ""))
     per_image = summary.ms_per_image()

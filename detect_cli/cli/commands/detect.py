@@ -43,6 +43,8 @@ def detect(
     out_file: opt.Out = None,
     save: opt.Save = None,
     tables: opt.Tables = None,
+    resume: opt.Resume = False,
+    retry_failed: opt.RetryFailed = False,
     config: opt.Config = None,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
@@ -63,12 +65,17 @@ def detect(
         raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
     detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None)
 
+    if (resume or retry_failed) and out_file is None:
+        raise ConfigError("--resume needs --out FILE (the results to continue)", "e.g. --out results.jsonl")
+    done = _prepare_out_file(out_file, out_format, settings, detector, resume=resume, retry_failed=retry_failed)
+
     with ExitStack() as stack:
         sinks: list[Sink] = []
         meta = run_metadata(settings, detector)
         if out_format:
-            stream = stack.enter_context(_open_out(out_file)) if out_file is not None else sys.stdout
-            sinks.append(open_sink(out_format, stream, meta))
+            append = resume and out_file is not None and out_file.exists()
+            stream = stack.enter_context(_open_out(out_file, append)) if out_file is not None else sys.stdout
+            sinks.append(open_sink(out_format, stream, meta, appending=append))
         human_stdout = out_file is not None or not data_format
         shown = _TablePrinter(settings.tables if human_stdout else 0)
         progress = stack.enter_context(_progress(disable=quiet or not sys.stderr.isatty()))
@@ -80,7 +87,7 @@ def detect(
                 warn(f"{result.source}: {result.error}")
             shown(result)
 
-        job = DetectJob(settings, detector, sinks, save, on_result)
+        job = DetectJob(settings, detector, sinks, save, on_result, done)
         summary = job.run(
             iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin, on_skip=_skip_notes(job))
         )
@@ -128,10 +135,29 @@ def _skip_notes(job):
     return on_skip
 
 
-def _open_out(path: Path) -> IO[str]:
+def _prepare_out_file(out_file, out_format, settings, detector, *, resume: bool, retry_failed: bool) -> set[str]:
+    """Record the run's settings beside a JSONL/CSV file; with --resume, check and repair it first."""
+    from detect_cli.resume import RESUMABLE, fingerprint, prepare_resume, write_sidecar
+
+    if out_file is None or out_format not in RESUMABLE:
+        if resume:
+            raise ConfigError(f"--resume works with JSONL or CSV output, not {out_format}", "use --out results.jsonl")
+        return set()
+    fp = fingerprint(settings, detector)
+    if resume and out_file.exists():
+        state = prepare_resume(out_file, out_format, fp, retry_failed=retry_failed)
+        repaired = " (repaired a cut last record)" if state.dropped_partial else ""
+        retried = f", {state.retried} failed to run again" if state.retried else ""
+        note(f"resuming {out_file}: {state.kept} image(s) already done{retried}{repaired}")
+        return state.done
+    write_sidecar(out_file, fp, out_format)
+    return set()
+
+
+def _open_out(path: Path, append: bool = False) -> IO[str]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "w", encoding="utf-8", newline="")
+        return open(path, "a" if append else "w", encoding="utf-8", newline="")
     except OSError as exc:
         raise ConfigError(f"--out {path}: cannot write: {exc.strerror or exc}") from None
 
