@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_detect import EXE, make_images, model_path, timed  # noqa: E402
+from bench_detect import EXE, make_images, model_path, timed
 
 
 def main() -> None:

@@ -6,7 +6,8 @@ Prints:
 - wall time of the `attn-detect` CLI vs a plain `YOLO(...).predict(path, stream=True)` script, both
   as fresh processes (start-up and model load included), and the ratio (goal <= 1.05);
 - the same two loops in-process, after one warm-up image (start-up excluded);
-- peak RSS of `attn-detect` on 100 vs 1,000 images (goal <= 1.1x);
+- peak RSS of `attn-detect` on 100 vs 1,000 vs 10,000 inputs (goal <= 1.1x each step);
+- the delay before the first result on a 100,000-file folder vs a 1-file folder (goal < 1 s);
 - `attn-detect --help` wall time.
 Runs offline: the default model is the shipped `demo` if present, else `yolo26n.yaml`.
 """
@@ -14,6 +15,7 @@ Runs offline: the default model is the shipped `demo` if present, else `yolo26n.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import statistics
@@ -105,6 +107,48 @@ def in_process(path: str, folder: Path, imgsz: int) -> tuple[float, float]:
     return ours, plain
 
 
+def peak_rss_by_count(path: str, work: Path, counts: list[int]) -> dict[int, float]:
+    """Peak RSS (MiB) of `attn-detect` over N inputs: hard links to 100 distinct images, imgsz 160."""
+    distinct = make_images(work / "rss-src", 100, seed=1)
+    rss = {}
+    for n in counts:
+        folder = work / f"rss-{n}"
+        folder.mkdir()
+        for i in range(n):
+            os.link(distinct / f"img_{i % 100:05d}.jpg", folder / f"img_{i:06d}.jpg")
+        cmd = [sys.executable, "-c", MAXRSS, EXE, str(folder), "--model", path, "--imgsz", "160", "--format", "jsonl",
+               "--quiet"]  # fmt: skip
+        rss[n] = int(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()) / 1024
+        shutil.rmtree(folder)
+    return rss
+
+
+def first_result_delay(path: str, work: Path, n_files: int) -> tuple[float, float]:
+    """Seconds from start to the first JSONL record: a 1-file folder vs `n_files` empty stand-ins
+    in 100 sub-folders (each an error record); the difference is what enumeration costs."""
+    one = work / "first-1"
+    one.mkdir()
+    (one / "a.jpg").write_bytes(b"")
+    many = work / "first-many"
+    for i in range(n_files):
+        sub = many / f"d{i % 100:03d}"
+        if i < 100:
+            sub.mkdir(parents=True)
+        (sub / f"f{i:06d}.jpg").write_bytes(b"")
+
+    def first_line_s(folder: Path) -> float:
+        start = time.perf_counter()
+        cmd = [EXE, str(folder), "-r", "--model", path, "--format", "jsonl", "--quiet"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc.stdout.readline()
+        elapsed = time.perf_counter() - start
+        proc.kill()
+        proc.wait()
+        return elapsed
+
+    return min(first_line_s(one) for _ in range(2)), min(first_line_s(many) for _ in range(2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="demo")
@@ -112,13 +156,15 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--rss-counts", default="100,1000,10000", help="input counts for the peak-RSS runs")
+    parser.add_argument("--first-result-files", type=int, default=100_000, help="0 skips the start-up test")
     args = parser.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
     path = model_path(args.model)
     work = Path(tempfile.mkdtemp(prefix="bench-detect-"))
     try:
         folder = make_images(work / "imgs", args.images)
-        print(f"model {path}, {args.images} images, imgsz {args.imgsz}, {os.cpu_count()} CPU threads, torch threads = cores")
+        print(f"model {path}, {args.images} images, imgsz {args.imgsz}, torch threads = {os.cpu_count()} cores")
 
         plain_script = work / "plain.py"
         plain_script.write_text(PLAIN_LOOP)
@@ -134,18 +180,16 @@ def main() -> None:
               f"   ({1000 * o / args.images:.1f} vs {1000 * p / args.images:.1f} ms/image)")  # fmt: skip
 
         if not args.skip_memory:
-            small = make_images(work / "m100", 100, seed=1)
-            big = work / "m1000"
-            big.mkdir()
-            for i in range(1000):  # hard links: 1,000 inputs without 1,000 decodes' worth of disk
-                os.link(small / f"img_{i % 100:05d}.jpg", big / f"img_{i:05d}.jpg")
-            rss = {}
-            for name, src in (("100", small), ("1000", big)):
-                out = subprocess.run([sys.executable, "-c", MAXRSS, *cli_cmd(path, src, 320)], capture_output=True,
-                                     text=True, check=True)  # fmt: skip
-                rss[name] = int(out.stdout.strip()) / 1024
-            print(f"peak RSS        100 images {rss['100']:.0f} MiB   1,000 images {rss['1000']:.0f} MiB   "
-                  f"ratio {rss['1000'] / rss['100']:.3f}  (goal <= 1.1)")  # fmt: skip
+            rss = peak_rss_by_count(path, work, [int(n) for n in args.rss_counts.split(",")])
+            counts = sorted(rss)
+            for small, big in itertools.pairwise(counts):
+                print(f"peak RSS        {small:,} images {rss[small]:.0f} MiB   {big:,} images {rss[big]:.0f} MiB   "
+                      f"ratio {rss[big] / rss[small]:.3f}  (goal <= 1.1)")  # fmt: skip
+
+        if args.first_result_files:
+            one, many = first_result_delay(path, work, args.first_result_files)
+            print(f"first result    1-file folder {one:.2f} s   {args.first_result_files:,}-file folder {many:.2f} s   "
+                  f"enumeration delay {many - one:+.2f} s  (goal < 1 s)")  # fmt: skip
 
         helps = [timed([EXE, "--help"]) for _ in range(5)]
         print(f"--help          median {statistics.median(helps) * 1000:.0f} ms over 5 runs")

@@ -76,5 +76,5 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Results only: no pro
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Ultralytics' logs and tracebacks.")]
 Resume = Annotated[
     bool, typer.Option(help="Continue --out FILE (JSONL/CSV): skip inputs it already has, repair a cut last line.")
-]  # noqa: E501
+]
 RetryFailed = Annotated[bool, typer.Option(help="With --resume: run the inputs that failed before again.")]
