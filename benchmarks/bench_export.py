@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_detect import REPO, make_images  # noqa: E402
+from bench_detect import REPO, make_images
 
 
-def ms_per_image(detector, images, options) -> float:  # noqa: ANN001
+def ms_per_image(detector, images, options) -> float:
     detector.predict([images[0]], options)  # warm-up
     start = time.perf_counter()
     for image in images:

@@ -37,7 +37,6 @@ from detect_cli.demo.scenes import CLASSES
 from detect_cli.demo.train import IMGSZ, SEEDS, WEIGHTS_DIR, make_data
 
 MODEL_YAML = Path(__file__).resolve().with_name("rtdetr-demo.yaml")
-BACKBONE_LAYERS = 11  # layers 0-10 of rtdetr-demo.yaml are yolo26n's backbone
 MAX_WEIGHTS_BYTES = 30 * 1024 * 1024
 DEFAULT_DATA_DIR = Path("/work/demo_runs/demo/data")
 NAME = "demo-rtdetr"
@@ -47,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="work dir for Ultralytics' run (outside the repo)")
     p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--model", type=Path, default=MODEL_YAML, help="model YAML (default: rtdetr-demo.yaml)")
     p.add_argument("--init", type=Path, default=None, help="YOLO checkpoint whose backbone is copied (e.g. demo.pt)")
     p.add_argument("--freeze", type=int, default=0, help="train only layers >= K (11 = the whole backbone)")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="holds shapes.yaml, shapes_test.yaml")
@@ -87,35 +87,31 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def transfer_backbone(model, ckpt_path: Path, n_layers: int = BACKBONE_LAYERS) -> dict:
-    """Copy layers < ``n_layers`` from a YOLO checkpoint into ``model`` by layer index and shape.
+def transfer_backbone(model, ckpt_path: Path) -> dict:
+    """Copy the leading layers that ``model`` shares with a YOLO checkpoint, by layer index and shape.
 
-    A layer is used only if its module type matches. Returns the copied tensors (clones, fp32),
-    keyed like ``model.state_dict()``.
+    Layers are taken from index 0 on while the module type and every tensor name and shape of the
+    layer match; the first layer that differs ends the transfer (for rtdetr-demo.yaml: layers 0-10,
+    yolo26n's backbone). Returns the copied tensors (fp32 clones), keyed like ``model.state_dict()``.
     """
     import torch
     from ultralytics.nn.tasks import load_checkpoint
 
     src, _ = load_checkpoint(str(ckpt_path))  # EMA weights first, as fp32
     src_sd, dst_sd = src.float().state_dict(), model.state_dict()
-    copied, skipped = {}, []
-    for i in range(n_layers):
-        if src.model[i].type != model.model[i].type:
-            raise SystemExit(f"layer {i}: {src.model[i].type} in {ckpt_path} vs {model.model[i].type} in the YAML")
-        prefix = f"model.{i}."
-        for k, v in dst_sd.items():
-            if not k.startswith(prefix):
-                continue
-            if k in src_sd and src_sd[k].shape == v.shape:
-                copied[k] = src_sd[k].detach().clone()
-            else:
-                skipped.append(k)
+    copied, n_layers = {}, 0
+    for i, (s_layer, d_layer) in enumerate(zip(src.model, model.model)):
+        keys = [k for k in dst_sd if k.startswith(f"model.{i}.")]
+        same = s_layer.type == d_layer.type and len(keys) == sum(k.startswith(f"model.{i}.") for k in src_sd)
+        if not same or not all(k in src_sd and src_sd[k].shape == dst_sd[k].shape for k in keys):
+            break
+        copied.update({k: src_sd[k].detach().clone() for k in keys})
+        n_layers = i + 1
+    if not copied:
+        raise SystemExit(f"transfer: no leading layer of {ckpt_path} matches the model")
     with torch.no_grad():
         model.load_state_dict(copied, strict=False)
-    n_bb = sum(k.startswith(tuple(f"model.{i}." for i in range(n_layers))) for k in dst_sd)
-    print(f"transfer: copied {len(copied)}/{n_bb} backbone tensors (layers 0-{n_layers - 1}) from {ckpt_path}")
-    if skipped:
-        raise SystemExit(f"transfer: {len(skipped)} backbone tensors did not match, e.g. {skipped[:3]}")
+    print(f"transfer: copied {len(copied)} tensors (layers 0-{n_layers - 1}) from {ckpt_path}")
     return copied
 
 
@@ -124,7 +120,7 @@ def make_trainer_class(init: Path | None):
     from ultralytics.models.rtdetr.train import RTDETRTrainer
 
     class TransferTrainer(RTDETRTrainer):
-        transferred: dict = {}
+        transferred: dict | None = None  # the copied tensors, set by get_model
 
         def get_model(self, cfg=None, weights=None, verbose=True):
             model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
@@ -137,6 +133,7 @@ def make_trainer_class(init: Path | None):
 
 def add_callbacks(model, args: argparse.Namespace) -> dict:
     """Check the transfer after the first step, time iterations, honour --max-iters."""
+    import torch
     from ultralytics.utils.torch_utils import unwrap_model
 
     stats = {"iters": 0, "t_end": None, "c_end": None, "iter_s": [], "cpu_s": [], "data_s": [], "epoch_iter_s": []}
@@ -153,7 +150,7 @@ def add_callbacks(model, args: argparse.Namespace) -> dict:
         stats["t_end"], stats["c_end"] = now, cpu
         stats["iters"] += 1
         if stats["iters"] == 1 and trainer.transferred:
-            check_transfer(unwrap_model(trainer.model), trainer.transferred, frozen=args.freeze >= BACKBONE_LAYERS)
+            check_transfer(unwrap_model(trainer.model), trainer.transferred, args.freeze)
         if args.max_iters and stats["iters"] >= args.max_iters:
             trainer.stop = True
 
@@ -170,19 +167,22 @@ def add_callbacks(model, args: argparse.Namespace) -> dict:
             )
         stats["iter_s"], stats["cpu_s"], stats["data_s"], stats["t_end"] = [], [], [], None
 
-    def check_transfer(net, copied: dict, frozen: bool) -> None:
-        """Re-initialised weights would differ by O(1) of their norm; one optimizer step moves each by ~lr."""
+    def check_transfer(net, copied: dict, freeze: int) -> None:
+        """Frozen tensors must be bit-identical. Re-initialised weights would differ by O(1) of their
+        norm, while one optimizer step moves each element by about the learning rate."""
         sd = net.state_dict()
-        keys = [k for k, v in copied.items() if v.dtype.is_floating_point and (frozen or "running_" not in k)]
-        diff2 = sum(float((sd[k].detach().float().cpu() - copied[k]).pow(2).sum()) for k in keys)
-        norm2 = sum(float(copied[k].pow(2).sum()) for k in keys)
-        max_abs = max(float((sd[k].detach().float().cpu() - copied[k]).abs().max()) for k in keys)
-        rel = (diff2 / max(norm2, 1e-12)) ** 0.5
+        fl = [k for k, v in copied.items() if v.dtype.is_floating_point]
+        frozen = [k for k in fl if int(k.split(".")[1]) < freeze]
+        changed = [k for k in frozen if not torch.equal(sd[k].detach().float().cpu(), copied[k])]
+        trained = [k for k in fl if int(k.split(".")[1]) >= freeze and "running_" not in k]  # BN stats may move
+        d2 = sum(float((sd[k].detach().float().cpu() - copied[k]).pow(2).sum()) for k in trained)
+        n2 = sum(float(copied[k].pow(2).sum()) for k in trained)
+        rel = (d2 / max(n2, 1e-12)) ** 0.5
         print(
-            f"transfer check after 1 iteration: {len(keys)} backbone tensors, "
-            f"relative change {rel:.2e}, largest element change {max_abs:.2e}"
+            f"transfer check after 1 iteration: {len(frozen)} frozen tensors, {len(changed)} changed; "
+            f"{len(trained)} trainable transferred tensors, relative change {rel:.2e}"
         )
-        if rel > (0.0 if frozen else 0.05):
+        if changed or rel > 0.05:
             raise SystemExit("backbone weights are no longer the transferred ones")
 
     model.add_callback("on_train_batch_start", on_train_batch_start)
@@ -195,7 +195,7 @@ def train(data_yaml: Path, out: Path, args: argparse.Namespace) -> tuple[Path, d
     """Train; return Ultralytics' stripped best checkpoint and the timing stats."""
     from ultralytics import RTDETR
 
-    model = RTDETR(str(MODEL_YAML))
+    model = RTDETR(str(args.model))
     stats = add_callbacks(model, args)
     model.train(
         trainer=make_trainer_class(args.init),
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     info = {
         "classes": list(CLASSES),
         "imgsz": IMGSZ,
-        "model": MODEL_YAML.name,
+        "model": args.model.name,
         "init": args.init.name if args.init else None,
         "freeze": args.freeze,
         "train_seconds": train_seconds,

@@ -69,7 +69,10 @@ def export(
         options = PredictOptions(conf=settings.conf, imgsz=settings.imgsz, max_det=settings.max_det)
         check = run_check(original, exported, images, options)
         report["verification"] = check.as_dict()
-        if not check.passed:
+        if original.ref.kind == "yaml":
+            warn("random weights give near-equal scores that tie differently across runtimes: the check is shown, "
+                 "not enforced")  # fmt: skip
+        elif not check.passed:
             status = ExitCode.UNEXPECTED
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")
