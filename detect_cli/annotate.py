@@ -63,3 +63,9 @@ def side_by_side(panels: list[np.ndarray], per_row: int = 3, gap: int = 4) -> np
         line = np.hstack(pieces)
         lines.append(np.pad(line, ((0, gap), (0, width - line.shape[1]), (0, 0))))
     return np.vstack(lines)
+
+
+def heat_overlay(scene: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend a [0, 1] map over the image with the JET colour map (red = most attention)."""
+    colours = cv2.applyColorMap((np.clip(heat, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    return cv2.addWeighted(colours, alpha, scene, 1 - alpha, 0)

@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from detect_cli import __version__
-from detect_cli.cli.commands import compare, detect, evaluate, export
+from detect_cli.cli.commands import attention, compare, detect, evaluate, export
 from detect_cli.cli.output import EXIT_CODES_HELP
 
 DEFAULT_COMMAND = "detect"
@@ -44,6 +44,7 @@ app.add_typer(detect.app)
 app.add_typer(evaluate.app)
 app.add_typer(compare.app)
 app.add_typer(export.app)
+app.add_typer(attention.app)
 
 
 def _version(value: bool) -> None:

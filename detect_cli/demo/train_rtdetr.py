@@ -1,22 +1,25 @@
 """Train the bundled RT-DETR demo detector (``demo-rtdetr``) on the synthetic shapes (CPU only).
 
-Usage (the recommended command; see ``demo-rtdetr.json`` for what was actually used)::
+Usage (the recommended command; ``demo-rtdetr.json`` records what was actually used)::
 
     YOLO_OFFLINE=1 YOLO_CONFIG_DIR=/tmp/ycfg-rtdetr \\
-        python -m detect_cli.demo.train_rtdetr --out /work/demo_runs/rtdetr --epochs 15 \\
-        --init detect_cli/weights/demo.pt --freeze 11
+        python -m detect_cli.demo.train_rtdetr --out /work/demo_runs/rtdetr --epochs 15 --time 0.7 \\
+        --init detect_cli/weights/demo.pt --freeze 23
 
-The model is ``rtdetr-demo.yaml`` (next to this file): yolo26n's backbone (layers 0-10) under a
-light AIFI/RepC3 hybrid encoder and an ``RTDETRDecoder``. With ``--init``, the backbone tensors
-of a YOLO checkpoint (normally ``demo.pt``, yolo26n trained on the same shapes) are copied into
-it by layer index and shape; ``--freeze 11`` then trains only the encoder and decoder.
+The model is ``rtdetr-demo.yaml`` (next to this file): yolo26n's backbone and PAN neck (layers
+0-22) under a light AIFI and an ``RTDETRDecoder``. With ``--init``, those layers are copied from
+a YOLO checkpoint (normally ``demo.pt``, yolo26n trained on the same shapes) by layer index and
+shape; ``--freeze 23`` then trains only the AIFI and the decoder. ``--time H`` bounds training
+to H hours (Ultralytics re-fits the epoch count and the cosine schedule after every epoch).
 
 How the transfer survives Ultralytics' trainer: ``RTDETR(yaml).train()`` does not train that
-object - the trainer rebuilds the model from the YAML in ``get_model`` (and ``pretrained=x.pt``
-would copy every tensor whose *name* and shape match, which here includes unrelated neck layers,
-e.g. ``model.20.bn``). So the copy happens in :class:`TransferTrainer.get_model`, limited to the
-backbone layers, and a callback checks after the first optimizer step that those tensors are
-still the copied ones.
+object's weights - for a model built from a YAML the trainer builds a fresh one in
+``get_model``, so weights loaded into the object beforehand are lost. ``pretrained=x.pt`` would
+go through ``model.load``, which copies every tensor whose *name* and shape match, whatever layer
+it belongs to (with a differently laid out neck that silently fills unrelated layers). So the
+copy happens in :class:`TransferTrainer.get_model`, layer by layer up to the first layer that
+differs, and a callback checks after the first optimizer step that the copied tensors are still
+there (frozen ones bit-identical).
 
 Data: the shapes datasets written by ``detect_cli.demo.train`` (train seed 1, val seed 2, test
 seed 3) under ``--data-dir``; they are generated there only if missing. After training, best.pt
@@ -46,9 +49,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="work dir for Ultralytics' run (outside the repo)")
     p.add_argument("--epochs", type=int, default=15)
+    p.add_argument(
+        "--time",
+        type=float,
+        default=None,
+        help="hours of training; Ultralytics then re-sets the epoch count (and LR schedule) after every epoch",
+    )
     p.add_argument("--model", type=Path, default=MODEL_YAML, help="model YAML (default: rtdetr-demo.yaml)")
     p.add_argument("--init", type=Path, default=None, help="YOLO checkpoint whose backbone is copied (e.g. demo.pt)")
-    p.add_argument("--freeze", type=int, default=0, help="train only layers >= K (11 = the whole backbone)")
+    p.add_argument("--freeze", type=int, default=0, help="train only layers >= K (23: all copied yolo26n layers)")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="holds shapes.yaml, shapes_test.yaml")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--workers", type=int, default=0)
@@ -72,6 +81,8 @@ def data_yamls(data_dir: Path) -> tuple[Path, Path]:
     """Return (train/val yaml, train/test yaml), generating the datasets only if they are missing."""
     val_yaml, test_yaml = data_dir / "shapes.yaml", data_dir / "shapes_test.yaml"
     if not (val_yaml.exists() and test_yaml.exists()):
+        if data_dir.name != "data":
+            raise SystemExit(f"{data_dir}: no shapes.yaml/shapes_test.yaml (only a dir named 'data' is generated)")
         counts = argparse.Namespace(train_images=1600, val_images=200, test_images=300)
         print(f"{data_dir}: no datasets, generating them (seeds {SEEDS})")
         val_yaml, test_yaml = make_data(data_dir.parent, counts)
@@ -91,8 +102,8 @@ def transfer_backbone(model, ckpt_path: Path) -> dict:
     """Copy the leading layers that ``model`` shares with a YOLO checkpoint, by layer index and shape.
 
     Layers are taken from index 0 on while the module type and every tensor name and shape of the
-    layer match; the first layer that differs ends the transfer (for rtdetr-demo.yaml: layers 0-10,
-    yolo26n's backbone). Returns the copied tensors (fp32 clones), keyed like ``model.state_dict()``.
+    layer match; the first layer that differs ends the transfer (for rtdetr-demo.yaml and a yolo26n
+    checkpoint: layers 0-22). Returns the copied tensors (fp32 clones), keyed like ``model.state_dict()``.
     """
     import torch
     from ultralytics.nn.tasks import load_checkpoint
@@ -201,6 +212,7 @@ def train(data_yaml: Path, out: Path, args: argparse.Namespace) -> tuple[Path, d
         trainer=make_trainer_class(args.init),
         data=str(data_yaml),
         epochs=args.epochs,
+        time=args.time,
         imgsz=IMGSZ,
         batch=args.batch,
         workers=args.workers,
@@ -222,6 +234,7 @@ def train(data_yaml: Path, out: Path, args: argparse.Namespace) -> tuple[Path, d
         exist_ok=True,
         verbose=True,
     )
+    stats["epochs"] = model.trainer.epoch + 1
     return Path(model.trainer.best), stats
 
 
@@ -282,8 +295,9 @@ def main(argv: list[str] | None = None) -> None:
         "freeze": args.freeze,
         "train_seconds": train_seconds,
         "threads": args.threads,
-        "epochs": args.epochs,
-        "epoch_seconds_per_iteration": stats["epoch_iter_s"],
+        "epochs": stats["epochs"],
+        "time_hours": args.time,
+        "seconds_per_iteration_by_epoch": stats["epoch_iter_s"],
         "train_images": round(count_images(val_yaml, "train") * args.fraction),
         "seeds": SEEDS,
         "val": {"images": count_images(val_yaml, "val"), **evaluate(best, val_yaml, args.batch)},

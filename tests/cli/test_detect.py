@@ -284,7 +284,7 @@ def test_unexpected_error_is_one_line_unless_verbose(monkeypatch: pytest.MonkeyP
 
 
 def test_every_command_has_help() -> None:
-    for command in ([], ["detect"], ["evaluate"], ["compare"], ["export"]):
+    for command in ([], ["detect"], ["evaluate"], ["compare"], ["export"], ["attention"]):
         result = invoke(*command, "--help")
         assert result.exit_code == 0 and "Usage" in result.stdout
 
@@ -353,3 +353,38 @@ def test_compare_formats_agree_and_a_bad_model_does_not_stop_the_others(tmp_path
 def test_compare_needs_two_models() -> None:
     result = invoke("compare", str(SAMPLES / "bus.jpg"), "-m", "yolo26n.yaml")
     assert result.exit_code == 2 and "at least two models" in result.stderr
+
+
+def test_attention_command_writes_overlays_and_figures(tmp_path: Path) -> None:
+    import cv2
+
+    save = tmp_path / "att"
+    args = ["attention", str(SAMPLES / "zidane.jpg"), *MODEL[:-2], "--max-det", "2", "--threads", "1"]
+    result = invoke(*args, "--save", str(save), "--method", "both", "--raw", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    [image] = doc["images"]
+    assert len(image["detections"]) == 2
+    assert {"attention", "layercam"} <= set(image["detections"][0])
+    files = sorted(p.name for p in (save / "zidane").iterdir())
+    assert "attention.jpg" in files and "layercam.jpg" in files
+    det_overlays = [f for f in files if f.startswith("det_00") and f.endswith(".jpg")]
+    assert len(det_overlays) == 2
+    assert cv2.imread(str(save / "zidane" / det_overlays[0])).shape == (720, 1280, 3)
+    assert np_load_shape(save / "zidane" / det_overlays[0].replace(".jpg", ".npy")) == (720, 1280)
+
+
+def np_load_shape(path: Path) -> tuple[int, ...]:
+    import numpy as np
+
+    return np.load(path).shape
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--method", "grad"], "--method grad"), ([], "--save DIR"), (["--json", "--layer", "9"], "no effect")],
+)
+def test_attention_usage(args: list[str], message: str) -> None:
+    result = invoke("attention", str(SAMPLES / "bus.jpg"), *MODEL, *args)
+    assert message in result.stderr
+    assert result.exit_code == (0 if "no effect" in message else 2)

@@ -1,0 +1,269 @@
+"""Capture attention with forward hooks on the real Ultralytics modules (no patched model code).
+
+RT-DETR: every decoder layer's multi-scale deformable cross-attention. Its sampling locations
+and softmaxed weights are rebuilt from the inputs/outputs of `MSDeformAttn.sampling_offsets`
+and `.attention_weights` exactly as `MSDeformAttn.forward` computes them; final detections are
+tied to their object queries by redoing the decoder's top-k on the hooked scores.
+
+YOLO26: the C2PSA block's self-attention, rebuilt from its `qkv` convolution output as in
+`Attention.forward`; each detection is tied to the anchor (grid cell) that produced it by
+redoing the head's top-k (NMS-free) or NMS with `return_idxs`, and that cell's attention row is
+the detection's map.
+
+Hooks go on the predictor's own copy of the network (Ultralytics deep-copies and fuses the model
+when the predictor is set up) and are removed after each image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from detect_cli.attention.maps import normalise, splat, unletterbox
+from detect_cli.detections import Detections
+from detect_cli.models import Detector, PredictOptions
+
+
+@dataclass
+class Explanation:
+    """Detections of one image and a map per detection (original image size, values in [0, 1])."""
+
+    detections: Detections
+    maps: list[np.ndarray]
+    image_map: np.ndarray
+    layer: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _network(detector: Detector, image: np.ndarray, options: PredictOptions) -> Any:
+    """The torch module the predictor really runs (set it up with one predict if needed)."""
+    model = detector._model
+    if getattr(model, "predictor", None) is None or model.predictor.model is None:
+        detector.predict([image], options)
+    backend = model.predictor.model
+    net = getattr(backend, "model", None)
+    if net is None or not hasattr(net, "model"):
+        raise ValueError("attention maps need a PyTorch model (.pt or YAML), not an exported one")
+    return net
+
+
+@contextlib.contextmanager
+def hooks(*registrations: Any):
+    handles = list(registrations)
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def rtdetr_layers(detector: Detector) -> int:
+    return len(detector._model.model.model[-1].decoder.layers)
+
+
+def _predict_hooked(detector: Detector, image: np.ndarray, options: PredictOptions, install: Any) -> tuple:
+    """Predict with hooks from `install(net) -> (registrations, fired)`. A change of some options
+    makes Ultralytics rebuild its predictor (a fresh copy of the network), so if the hooks did not
+    fire, they are installed again on the new copy and the image runs once more."""
+    for _ in range(2):
+        net = _network(detector, image, options)
+        registrations, fired = install(net)
+        with hooks(*registrations):
+            ((detections, _),) = detector.predict([image], options)
+        if fired():
+            return net, detections
+    raise RuntimeError("attention hooks did not fire")
+
+
+def explain_rtdetr(detector: Detector, image: np.ndarray, options: PredictOptions, layer: int | None) -> Explanation:
+    captured: list[dict[str, Any]] = []
+    raw: dict[str, Any] = {}
+
+    def install(net: Any) -> tuple[list, Any]:
+        head = net.model[-1]
+        captured[:] = [{} for _ in head.decoder.layers]
+        raw.clear()
+        registrations = [head.register_forward_hook(lambda m, i, o: raw.update(out=o))]
+        for store, dec_layer in zip(captured, head.decoder.layers):
+            attn = dec_layer.cross_attn
+            registrations += [
+                attn.register_forward_pre_hook(lambda m, a, s=store: s.update(ref=a[1].detach())),
+                attn.sampling_offsets.register_forward_hook(lambda m, i, o, s=store: s.update(off=o.detach())),
+                attn.attention_weights.register_forward_hook(lambda m, i, o, s=store: s.update(aw=o.detach())),
+            ]
+        return registrations, lambda: "out" in raw
+
+    net, detections = _predict_hooked(detector, image, options, install)
+    head = net.model[-1]
+    layers = head.decoder.layers
+
+    scores = raw["out"][1][1][-1].sigmoid()  # last decoder layer's class scores, (bs, queries, nc)
+    nq, nc = scores.shape[1:]
+    top, index = scores.flatten(1).topk(min(head.num_queries, nq * nc), dim=1)
+    query, cls = index[0] // nc, index[0] % nc
+    keep = top[0] > options.conf
+    if options.classes:
+        keep &= np.isin(cls.cpu().numpy(), list(options.classes))
+    queries = query[keep.nonzero().view(-1)[: options.max_det]].cpu().numpy()
+    if len(queries) != len(detections):
+        raise RuntimeError(f"query mapping found {len(queries)} queries for {len(detections)} detections")
+
+    h0, w0 = image.shape[:2]
+    chosen = range(len(layers)) if layer is None else [layer]
+    attn0 = layers[0].cross_attn
+    grid_h, grid_w = _grid_size(h0, w0)
+    sigma = max(grid_w, grid_h) / 80
+
+    def query_map(q: int) -> np.ndarray:
+        total = np.zeros((grid_h, grid_w), np.float32)
+        for i in chosen:
+            points, weights = _sampling(captured[i], attn0, q)
+            total += splat(points, weights, grid_h, grid_w, sigma)
+        return normalise(_resize(total, h0, w0))
+
+    maps = [query_map(int(q)) for q in queries]
+    image_map = np.max(maps, axis=0) if maps else query_map(int(query[0]))
+    label = "decoder cross-attention, " + ("all layers" if layer is None else f"layer {layer}")
+    return Explanation(detections, maps, image_map, label, {"queries": queries.tolist()})
+
+
+def _sampling(store: dict[str, Any], attn: Any, q: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sampling locations (normalised x, y) and softmaxed weights of query q, all heads, levels, points."""
+    heads, levels, npoints = attn.n_heads, attn.n_levels, attn.n_points
+    ref = store["ref"][0, q, 0]  # (4,) cx, cy, w, h of the query's reference box
+    off = store["off"][0, q].view(heads, levels * npoints, 2)
+    loc = ref[:2] + off / npoints * ref[2:] * 0.5
+    weights = store["aw"][0, q].view(heads, levels * npoints).softmax(-1)
+    return loc.reshape(-1, 2).cpu().numpy(), weights.reshape(-1).cpu().numpy() / heads
+
+
+def _grid_size(h0: int, w0: int, longest: int = 256) -> tuple[int, int]:
+    scale = longest / max(h0, w0)
+    return max(8, round(h0 * scale)), max(8, round(w0 * scale))
+
+
+def _resize(heat: np.ndarray, h0: int, w0: int) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(heat, (w0, h0), interpolation=cv2.INTER_LINEAR)
+
+
+def _psa_attention(net: Any) -> Any:
+    for module in net.modules():
+        if type(module).__name__ == "C2PSA":
+            return module.m[-1].attn
+    raise ValueError("this YOLO model has no C2PSA attention block")
+
+
+def explain_yolo(detector: Detector, image: np.ndarray, options: PredictOptions) -> Explanation:
+    from ultralytics.utils import nms
+
+    captured: dict[str, Any] = {}
+
+    def install(net: Any) -> tuple[list, Any]:
+        captured.clear()
+        head, attn = net.model[-1], _psa_attention(net)
+        registrations = [
+            head.register_forward_hook(lambda m, i, o: captured.update(out=o)),
+            attn.qkv.register_forward_hook(lambda m, i, o: captured.update(qkv=o.detach())),
+            net.register_forward_pre_hook(lambda m, a: captured.update(input_hw=tuple(a[0].shape[2:]))),
+        ]
+        return registrations, lambda: "out" in captured
+
+    net, detections = _predict_hooked(detector, image, options, install)
+    head, attn = net.model[-1], _psa_attention(net)
+
+    y, preds = captured["out"]
+    if head.end2end:
+        scores = preds["one2one"]["scores"].sigmoid().permute(0, 2, 1)
+        _, _, anchor_index = head.get_topk_index(scores, head.max_det)
+        keep = y[0, :, 4] > options.conf
+        if options.classes:
+            keep &= np.isin(y[0, :, 5].cpu().numpy(), list(options.classes))
+        anchors = anchor_index[0, keep.nonzero().view(-1)[: options.max_det]]
+        feats = preds["one2one"]["feats"]
+    else:
+        _, idxs = nms.non_max_suppression(y, options.conf, options.iou, list(options.classes) if options.classes
+                                          else None, max_det=options.max_det, return_idxs=True)  # fmt: skip
+        anchors = idxs[0]
+        feats = preds["one2many"]["feats"] if isinstance(preds, dict) and "one2many" in preds else preds["feats"]
+    anchors = anchors.cpu().numpy().astype(int)
+    if len(anchors) != len(detections):
+        raise RuntimeError(f"anchor mapping found {len(anchors)} anchors for {len(detections)} detections")
+
+    qkv = captured["qkv"]
+    _, _, grid_h, grid_w = qkv.shape
+    q, k, _ = qkv.view(1, attn.num_heads, attn.key_dim * 2 + attn.head_dim, grid_h * grid_w).split(
+        [attn.key_dim, attn.key_dim, attn.head_dim], 2
+    )
+    weights = ((q * attn.scale).transpose(-2, -1) @ k).softmax(-1)[0].mean(0).cpu().numpy()  # (N, N), head mean
+    in_h, in_w = captured["input_hw"]
+    cells = [_anchor_cell(a, feats, in_h, in_w, grid_h, grid_w) for a in anchors]
+    h0, w0 = image.shape[:2]
+
+    def row_map(row: np.ndarray) -> np.ndarray:
+        import cv2
+
+        up = cv2.resize(row.reshape(grid_h, grid_w).astype(np.float32), (in_w, in_h), interpolation=cv2.INTER_LINEAR)
+        return normalise(unletterbox(up, (h0, w0)))
+
+    maps = [row_map(weights[c]) for c in cells]
+    image_map = np.max(maps, axis=0) if maps else row_map(weights.mean(0))
+    return Explanation(detections, maps, image_map, "C2PSA self-attention", {"cells": cells})
+
+
+def _anchor_cell(anchor: int, feats: list[Any], in_h: int, in_w: int, grid_h: int, grid_w: int) -> int:
+    """Anchor index -> (level, row, col) -> its centre in input pixels -> the C2PSA grid cell."""
+    offset = 0
+    for feat in feats:
+        fh, fw = feat.shape[2:]
+        if anchor < offset + fh * fw:
+            row, col = divmod(anchor - offset, fw)
+            cy, cx = (row + 0.5) * in_h / fh, (col + 0.5) * in_w / fw
+            return int(min(cy * grid_h / in_h, grid_h - 1)) * grid_w + int(min(cx * grid_w / in_w, grid_w - 1))
+        offset += fh * fw
+    raise IndexError(f"anchor {anchor} beyond {offset} anchors")
+
+
+def explain(detector: Detector, image: np.ndarray, options: PredictOptions, layer: int | None = None) -> Explanation:
+    if detector.ref.kind == "exported":
+        raise ValueError("attention maps need a PyTorch model (.pt or YAML), not an exported one")
+    if detector.ref.family == "rtdetr":
+        return explain_rtdetr(detector, image, options, layer)
+    return explain_yolo(detector, image, options)
+
+
+def layercam(detector: Detector, image: np.ndarray, options: PredictOptions, classes: list[int] | None = None,
+             topk: int = 16) -> np.ndarray:  # fmt: skip
+    """Ultralytics' own LayerCAM (`utils.plotting.class_activation_map`), its array taken rather
+    than its file: the map it would blend into `<stem>_cam.jpg`, on the original image."""
+    import tempfile
+
+    import cv2
+    from ultralytics.utils import plotting
+
+    _network(detector, image, options)
+    predictor = detector._model.predictor
+    batch = predictor.preprocess([image])
+    grabbed: list[np.ndarray] = []
+    real = plotting.cv2.applyColorMap
+
+    def grab(src: np.ndarray, colormap: int) -> np.ndarray:
+        grabbed.append(src.copy())
+        return real(src, colormap)
+
+    plotting.cv2.applyColorMap = grab
+    try:
+        with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(None):
+            plotting.class_activation_map(predictor.model, batch, ["image"], plotting.Path(scratch),
+                                          conf=options.conf, classes=classes, topk=topk)  # fmt: skip
+    finally:
+        plotting.cv2.applyColorMap = real
+    heat = grabbed[0].astype(np.float32) / 255.0
+    heat = cv2.resize(heat, (batch.shape[3], batch.shape[2])) if heat.shape != tuple(batch.shape[2:]) else heat
+    if detector.ref.family == "rtdetr":  # RT-DETR stretches the image to the input square
+        return normalise(_resize(heat, *image.shape[:2]))
+    return normalise(unletterbox(heat, image.shape[:2]))

@@ -1,0 +1,69 @@
+"""Pure array work on attention maps: splatting sampling points, undoing the letterbox, and the
+per-detection figures (peak, share of mass inside the box)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+def splat(points_xy: np.ndarray, weights: np.ndarray, height: int, width: int, sigma: float) -> np.ndarray:
+    """Deposit weights at normalised (x, y) points on a (height, width) grid (bilinear), then blur.
+
+    Points outside [0, 1] carry no weight: the model's sampling there reads zero padding."""
+    grid = np.zeros((height + 1, width + 1), dtype=np.float64)
+    x = points_xy[:, 0] * width - 0.5
+    y = points_xy[:, 1] * height - 0.5
+    inside = (x > -1) & (x < width) & (y > -1) & (y < height)
+    x, y, w = x[inside], y[inside], weights[inside]
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = x - x0, y - y0
+    for dx, dy, share in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        np.add.at(grid, (np.clip(y0 + dy, 0, height), np.clip(x0 + dx, 0, width)), w * share)
+    out = grid[:height, :width].astype(np.float32)
+    return cv2.GaussianBlur(out, (0, 0), sigma) if sigma > 0 else out
+
+
+def unletterbox(heat: np.ndarray, orig_hw: tuple[int, int]) -> np.ndarray:
+    """A map over the letterboxed network input back onto the original image (Ultralytics' LetterBox:
+    scale by the smaller ratio, centre, pad)."""
+    in_h, in_w = heat.shape
+    h0, w0 = orig_hw
+    gain = min(in_h / h0, in_w / w0)
+    new_w, new_h = round(w0 * gain), round(h0 * gain)
+    left, top = round((in_w - new_w) / 2 - 0.1), round((in_h - new_h) / 2 - 0.1)
+    crop = heat[max(top, 0) : max(top, 0) + new_h, max(left, 0) : max(left, 0) + new_w]
+    return cv2.resize(crop, (w0, h0), interpolation=cv2.INTER_LINEAR)
+
+
+def normalise(heat: np.ndarray) -> np.ndarray:
+    heat = np.clip(np.nan_to_num(heat.astype(np.float32)), 0, None)
+    peak = float(heat.max())
+    return heat / peak if peak > 0 else heat
+
+
+@dataclass(frozen=True)
+class MapFigures:
+    peak_xy: tuple[float, float]
+    mass_in_box: float
+
+
+def figures(heat: np.ndarray, box: np.ndarray) -> MapFigures:
+    """Where the map peaks (pixels), and the share of its mass inside the box."""
+    y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    total = float(heat.sum())
+    x1, y1, x2, y2 = (round(float(v)) for v in box)
+    inside = float(heat[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)].sum())
+    return MapFigures((float(x), float(y)), inside / total if total > 0 else 0.0)
+
+
+def top_fraction_mask(heat: np.ndarray, fraction: float) -> np.ndarray:
+    """Boolean mask of the `fraction` of pixels with the highest values."""
+    flat = heat.ravel()
+    k = max(1, round(fraction * flat.size))
+    idx = np.argpartition(-flat, k - 1)[:k]
+    mask = np.zeros(flat.size, dtype=bool)
+    mask[idx] = True
+    return mask.reshape(heat.shape)

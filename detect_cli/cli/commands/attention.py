@@ -1,0 +1,159 @@
+"""`attn-detect attention`: where the model looks, per detection, with a faithfulness check."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from detect_cli.cli import options as opt
+from detect_cli.cli.common import open_detector, settings_from_flags
+from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, note, out, warn
+from detect_cli.errors import ConfigError, ExitCode
+
+app = typer.Typer()
+
+Method = Annotated[str, typer.Option(help="attention (the model's own), layercam (Ultralytics' gradients) or both.")]
+Layer = Annotated[Optional[int], typer.Option(help="RT-DETR decoder layer (0 = first); default: all layers.")]
+Raw = Annotated[bool, typer.Option(help="Also save each map as .npy (float32, original image size).")]
+Check = Annotated[bool, typer.Option(help="Deletion test: blur the top 5/10/20% pixels of each map vs random pixels.")]
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+@handle_errors
+def attention(
+    sources: opt.Sources,
+    model: opt.Model = None,
+    save: opt.Save = None,
+    method: Method = "attention",
+    layer: Layer = None,
+    raw: Raw = False,
+    check: Check = False,
+    weights_dir: opt.WeightsDir = None,
+    conf: opt.Conf = None,
+    imgsz: opt.Imgsz = None,
+    max_det: opt.MaxDet = None,
+    device: opt.Device = None,
+    classes: opt.Classes = None,
+    nms: opt.Nms = None,
+    threads: opt.Threads = None,
+    recursive: opt.Recursive = None,
+    as_json: opt.Json = False,
+    quiet: opt.Quiet = False,
+    verbose: opt.Verbose = False,
+) -> None:
+    """Show where the model looks: one heatmap per image and one per detection (box drawn)."""
+    import numpy as np
+
+    from detect_cli.attention.capture import rtdetr_layers
+    from detect_cli.attention.faithfulness import DeletionScores
+    from detect_cli.attention.run import METHODS, explain_image
+    from detect_cli.images import read_image
+    from detect_cli.job import predict_options, read_options
+    from detect_cli.sources import iter_sources
+
+    State.quiet, State.verbose = quiet, verbose
+    if method not in METHODS:
+        raise ConfigError(f"--method {method}: choose one of {', '.join(METHODS)}")
+    if save is None and not as_json:
+        raise ConfigError("attention needs --save DIR for the overlays, or --json for the figures")
+    settings = settings_from_flags(None, model=model, conf=conf, imgsz=imgsz, max_det=max_det, device=device,
+                                   classes=classes, nms=nms, threads=threads, recursive=recursive)  # fmt: skip
+    detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=False)
+    if detector.ref.kind == "exported":
+        raise ConfigError("attention maps need the PyTorch model (.pt or YAML), not an export")
+    if layer is not None and detector.ref.family == "rtdetr" and not 0 <= layer < rtdetr_layers(detector):
+        raise ConfigError(f"--layer {layer}: this model has decoder layers 0..{rtdetr_layers(detector) - 1}")
+    if layer is not None and detector.ref.family == "yolo":
+        warn("--layer has no effect: YOLO26 has one attention block (C2PSA)")
+    options = predict_options(settings, detector)
+    scores = DeletionScores() if check else None
+    rng = np.random.default_rng(0)
+    images, failed = [], 0
+    for source in iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin):
+        try:
+            image = read_image(source, read_options(settings))
+        except Exception as exc:  # InputError: one line, the run goes on
+            warn(f"{source.ref}: {exc}")
+            failed += 1
+            continue
+        result = explain_image(detector, image, options, method=method, layer=layer, check=scores, rng=rng)
+        record = {"source": source.ref, "width": image.shape[1], "height": image.shape[0], "maps": result.layer,
+                  "detections": result.record()}  # fmt: skip
+        images.append(record)
+        if save is not None:
+            _save(save, source.name, image, result, raw)
+        if not as_json:
+            out().print(_image_table(source.name, record, list(result.maps)))
+    faithfulness = scores.table() if scores else None
+    if as_json:
+        doc = {"schema_version": 1, "model": detector.ref.spec, "family": detector.ref.family, "method": method,
+               "images": images, "faithfulness": faithfulness}  # fmt: skip
+        sys.stdout.write(json.dumps(doc) + "\n")
+    elif faithfulness:
+        out().print(_faithfulness_table(faithfulness))
+    if save is not None and not quiet:
+        note(f"overlays written to {save}")
+    if failed:
+        raise typer.Exit(int(ExitCode.INPUTS_FAILED))
+
+
+def _save(folder: Path, name: str, image, result, raw: bool) -> None:
+    import cv2
+    import numpy as np
+
+    from detect_cli.annotate import BoxAnnotator, heat_overlay
+    from detect_cli.saving import safe_relative_name
+
+    target = folder / safe_relative_name(name).with_suffix("")
+    target.mkdir(parents=True, exist_ok=True)
+    boxes = BoxAnnotator()
+    for method, heat in result.image_maps.items():
+        cv2.imwrite(str(target / f"{method}.jpg"), boxes.annotate(heat_overlay(image, heat), result.detections,
+                                                                   result.names))  # fmt: skip
+    for j, (_, _, cls) in enumerate(result.detections):
+        label = f"det_{j:02d}_{result.names.get(cls, cls)}"
+        for method, maps in result.maps.items():
+            cv2.imwrite(str(target / f"{label}_{method}.jpg"),
+                        boxes.annotate(heat_overlay(image, maps[j]), result.detections[j], result.names))  # fmt: skip
+            if raw:
+                np.save(target / f"{label}_{method}.npy", maps[j].astype(np.float32))
+
+
+def _image_table(name: str, record: dict, methods: list[str]) -> Table:
+    table = Table(
+        title=Text(f"{name}: {len(record['detections'])} detection(s), {record['maps']}"), title_justify="left"
+    )
+    table.add_column("#", justify="right")
+    table.add_column("class")
+    table.add_column("conf", justify="right")
+    for method in methods:
+        table.add_column(f"{method} peak (x, y)", justify="right")
+        table.add_column(f"{method} mass in box", justify="right")
+    for j, det in enumerate(record["detections"]):
+        cells = [str(j), Text(det["class_name"]), f"{det['confidence']:.2f}"]
+        for method in methods:
+            x, y = det[method]["peak_xy"]
+            cells += [f"{x:.0f}, {y:.0f}", f"{det[method]['mass_in_box']:.2f}"]
+        table.add_row(*cells)
+    return table
+
+
+def _faithfulness_table(rows: list[dict]) -> Table:
+    table = Table(title="Deletion test: mean confidence drop when the top-k% pixels are blurred (ratio vs random)",
+                  title_justify="left")  # fmt: skip
+    table.add_column("map")
+    for k in ("5%", "10%", "20%"):
+        table.add_column(f"drop @{k}", justify="right")
+    for row in rows:
+        cells = [row["method"]]
+        for k in ("5%", "10%", "20%"):
+            drop, ratio = row.get(f"drop@{k}"), row.get(f"ratio@{k}")
+            cells.append("-" if drop is None else f"{drop:.3f}" + (f" ({ratio:.2f}x)" if ratio is not None else ""))
+        table.add_row(*cells)
+    return table

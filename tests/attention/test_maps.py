@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detect_cli.attention.maps import figures, normalise, splat, top_fraction_mask, unletterbox
+
+
+def test_splat_puts_weight_where_the_point_is() -> None:
+    heat = splat(np.array([[0.25, 0.75]]), np.array([1.0]), 40, 80, sigma=0)
+    y, x = np.unravel_index(np.argmax(heat), heat.shape)
+    assert (x, y) in {(19, 29), (20, 30), (19, 30), (20, 29)}
+    assert heat.sum() == pytest.approx(1.0)
+
+
+def test_splat_ignores_points_outside_the_image() -> None:
+    heat = splat(np.array([[1.5, 0.5], [-0.7, 0.2]]), np.array([1.0, 1.0]), 10, 10, sigma=0)
+    assert heat.sum() == 0
+
+
+def test_unletterbox_maps_a_marked_input_pixel_back() -> None:
+    # an 810x1080 (w x h) image letterboxed into 256x320: gain 320/1080, padded left/right
+    h0, w0, in_h, in_w = 1080, 810, 320, 256
+    gain = min(in_h / h0, in_w / w0)
+    pad_x = (in_w - round(w0 * gain)) / 2
+    heat = np.zeros((in_h, in_w), np.float32)
+    x_orig, y_orig = 600, 300
+    heat[round(y_orig * gain), round(x_orig * gain + pad_x)] = 1.0
+    back = unletterbox(heat, (h0, w0))
+    assert back.shape == (h0, w0)
+    y, x = np.unravel_index(np.argmax(back), back.shape)
+    assert abs(x - x_orig) < 6 and abs(y - y_orig) < 6
+
+
+def test_figures_peak_and_mass() -> None:
+    heat = np.zeros((100, 200), np.float32)
+    heat[10:20, 150:160] = 1.0
+    heat[80, 5] = 0.5
+    fig = figures(heat, np.array([140, 0, 170, 30]))
+    assert fig.peak_xy == (150.0, 10.0)
+    assert fig.mass_in_box == pytest.approx(100 / 100.5)
+
+
+def test_top_fraction_and_normalise() -> None:
+    heat = np.arange(100, dtype=np.float32).reshape(10, 10)
+    mask = top_fraction_mask(heat, 0.1)
+    assert mask.sum() == 10 and mask[9].all()
+    assert normalise(heat).max() == 1.0 and normalise(np.zeros((2, 2))).max() == 0.0
