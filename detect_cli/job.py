@@ -53,6 +53,7 @@ class DetectJob:
     save_dir: Path | None = None
     on_result: Callable[[ImageResult], None] | None = None
     done: Container[str] = frozenset()  # sources already in the output (--resume): skipped
+    attention: bool = False  # with save_dir: also write attention overlays (DIR/<image>/...)
     summary: RunSummary = field(default_factory=RunSummary)
 
     def run(self, sources: Iterable[Source]) -> RunSummary:
@@ -80,7 +81,9 @@ class DetectJob:
         try:
             for result in stream:
                 if saver and result.image is not None:
-                    saver.save(result.name, annotator.annotate(result.image, result.detections, result.names))
+                    path = saver.save(result.name, annotator.annotate(result.image, result.detections, result.names))
+                    if self.attention:
+                        self._save_attention(path, result)
                 result = replace(result, image=None)  # don't keep pixels past this point
                 self.summary.add(result)
                 for sink in self.sinks:
@@ -94,3 +97,13 @@ class DetectJob:
             for sink in self.sinks:
                 sink.close(self.summary)
         return self.summary
+
+    def _save_attention(self, annotated: Path, result: ImageResult) -> None:
+        """Overlays beside the annotated image, in a folder named after it (a second pass with hooks)."""
+        from detect_cli.attention.overlays import save_overlays
+        from detect_cli.attention.run import explain_image
+
+        options = predict_options(self.settings, self.detector)
+        explained = explain_image(self.detector, result.image, options)
+        folder = annotated.parent
+        save_overlays(folder, annotated.stem + "_attention", result.image, explained)

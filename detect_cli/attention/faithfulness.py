@@ -45,7 +45,7 @@ class DeletionScores:
         return float(np.mean(values)) if values else None
 
     def table(self) -> list[dict[str, float | str | None]]:
-        methods = sorted({m for m, _ in self.drops if m != "random"}) + ["random"]
+        methods = [*sorted({m for m, _ in self.drops if m != "random"}), "random"]
         rows = []
         for method in methods:
             row: dict[str, float | str | None] = {"method": method}

@@ -78,3 +78,4 @@ Resume = Annotated[
     bool, typer.Option(help="Continue --out FILE (JSONL/CSV): skip inputs it already has, repair a cut last line.")
 ]
 RetryFailed = Annotated[bool, typer.Option(help="With --resume: run the inputs that failed before again.")]
+AttentionFlag = Annotated[bool, typer.Option("--attention", help="With --save: also write attention overlays.")]

@@ -388,3 +388,14 @@ def test_attention_usage(args: list[str], message: str) -> None:
     result = invoke("attention", str(SAMPLES / "bus.jpg"), *MODEL, *args)
     assert message in result.stderr
     assert result.exit_code == (0 if "no effect" in message else 2)
+
+
+def test_detect_attention_adds_overlays(tmp_path: Path) -> None:
+    save = tmp_path / "out"
+    result = invoke(str(SAMPLES / "bus.jpg"), *MODEL[:-2], "--max-det", "2", "--threads", "1", "--save", str(save),
+                    "--attention", "--quiet")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert (save / "bus.jpg").is_file()
+    overlays = sorted(p.name for p in (save / "bus_attention").iterdir())
+    assert overlays[0] == "attention.jpg" and len(overlays) == 3
+    assert invoke(str(SAMPLES / "bus.jpg"), *MODEL, "--attention").exit_code == 2

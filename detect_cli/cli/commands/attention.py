@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -52,6 +51,7 @@ def attention(
 
     from detect_cli.attention.capture import rtdetr_layers
     from detect_cli.attention.faithfulness import DeletionScores
+    from detect_cli.attention.overlays import save_overlays
     from detect_cli.attention.run import METHODS, explain_image
     from detect_cli.images import read_image
     from detect_cli.job import predict_options, read_options
@@ -87,7 +87,7 @@ def attention(
                   "detections": result.record()}  # fmt: skip
         images.append(record)
         if save is not None:
-            _save(save, source.name, image, result, raw)
+            save_overlays(save, source.name, image, result, raw=raw)
         if not as_json:
             out().print(_image_table(source.name, record, list(result.maps)))
     faithfulness = scores.table() if scores else None
@@ -101,28 +101,6 @@ def attention(
         note(f"overlays written to {save}")
     if failed:
         raise typer.Exit(int(ExitCode.INPUTS_FAILED))
-
-
-def _save(folder: Path, name: str, image, result, raw: bool) -> None:
-    import cv2
-    import numpy as np
-
-    from detect_cli.annotate import BoxAnnotator, heat_overlay
-    from detect_cli.saving import safe_relative_name
-
-    target = folder / safe_relative_name(name).with_suffix("")
-    target.mkdir(parents=True, exist_ok=True)
-    boxes = BoxAnnotator()
-    for method, heat in result.image_maps.items():
-        cv2.imwrite(str(target / f"{method}.jpg"), boxes.annotate(heat_overlay(image, heat), result.detections,
-                                                                   result.names))  # fmt: skip
-    for j, (_, _, cls) in enumerate(result.detections):
-        label = f"det_{j:02d}_{result.names.get(cls, cls)}"
-        for method, maps in result.maps.items():
-            cv2.imwrite(str(target / f"{label}_{method}.jpg"),
-                        boxes.annotate(heat_overlay(image, maps[j]), result.detections[j], result.names))  # fmt: skip
-            if raw:
-                np.save(target / f"{label}_{method}.npy", maps[j].astype(np.float32))
 
 
 def _image_table(name: str, record: dict, methods: list[str]) -> Table:
@@ -145,8 +123,8 @@ def _image_table(name: str, record: dict, methods: list[str]) -> Table:
 
 
 def _faithfulness_table(rows: list[dict]) -> Table:
-    table = Table(title="Deletion test: mean confidence drop when the top-k% pixels are blurred (ratio vs random)",
-                  title_justify="left")  # fmt: skip
+    title = "Deletion test: mean confidence drop when the top-k% pixels are blurred (ratio vs random)"
+    table = Table(title=title, title_justify="left")
     table.add_column("map")
     for k in ("5%", "10%", "20%"):
         table.add_column(f"drop @{k}", justify="right")

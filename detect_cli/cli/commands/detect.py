@@ -43,6 +43,7 @@ def detect(
     out_file: opt.Out = None,
     save: opt.Save = None,
     tables: opt.Tables = None,
+    attention: opt.AttentionFlag = False,
     resume: opt.Resume = False,
     retry_failed: opt.RetryFailed = False,
     config: opt.Config = None,
@@ -61,6 +62,8 @@ def detect(
     )  # fmt: skip
     data_format = "json" if as_json else (fmt.value if fmt else None)
     out_format = format_for_path(out_file, data_format) if out_file is not None else data_format
+    if attention and save is None:
+        raise ConfigError("--attention writes overlays: it needs --save DIR")
     if save is not None and save.exists() and not save.is_dir():
         raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
     detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None)
@@ -87,7 +90,7 @@ def detect(
                 warn(f"{result.source}: {result.error}")
             shown(result)
 
-        job = DetectJob(settings, detector, sinks, save, on_result, done)
+        job = DetectJob(settings, detector, sinks, save, on_result, done, attention)
         summary = job.run(
             iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin, on_skip=_skip_notes(job))
         )
