@@ -41,7 +41,6 @@ from detect_cli.demo.train import IMGSZ, SEEDS, WEIGHTS_DIR, make_data
 
 MODEL_YAML = Path(__file__).resolve().with_name("rtdetr-demo.yaml")
 MAX_WEIGHTS_BYTES = 30 * 1024 * 1024
-DEFAULT_DATA_DIR = Path("/work/demo_runs/demo/data")
 NAME = "demo-rtdetr"
 
 
@@ -58,7 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", type=Path, default=MODEL_YAML, help="model YAML (default: rtdetr-demo.yaml)")
     p.add_argument("--init", type=Path, default=None, help="YOLO checkpoint whose backbone is copied (e.g. demo.pt)")
     p.add_argument("--freeze", type=int, default=0, help="train only layers >= K (23: all copied yolo26n layers)")
-    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="holds shapes.yaml, shapes_test.yaml")
+    p.add_argument(
+        "--data-dir", type=Path, default=None, help="holds shapes.yaml, shapes_test.yaml (default: OUT/data)"
+    )
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--close-mosaic", type=int, default=3)
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
         args.init = args.init.resolve()
         if not args.init.exists():
             raise SystemExit(f"--init {args.init} does not exist")
-    val_yaml, test_yaml = data_yamls(args.data_dir.resolve())
+    val_yaml, test_yaml = data_yamls((args.data_dir or args.out / "data").resolve())
     import ultralytics  # noqa: F401  (imported before fixing the thread count it changes)
 
     set_threads(args.threads)
