@@ -7,17 +7,26 @@ import time
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detect_cli.annotate import BoxAnnotator
 from detect_cli.engine import detect_stream
-from detect_cli.images import ReadOptions
+from detect_cli.images import ReadOptions, read_image
 from detect_cli.models import Detector, PredictOptions
 from detect_cli.results import ImageResult, RunSummary
 from detect_cli.saving import ImageSaver
 from detect_cli.settings import DetectSettings
 from detect_cli.sinks import Sink
 from detect_cli.sources import Source
+
+if TYPE_CHECKING:
+    from detect_cli.ray_engine import RayOptions
+
+
+def _source_of(result: ImageResult) -> Source:
+    from detect_cli.sources import is_url
+
+    return Source(result.source, result.name, is_url(result.source))
 
 
 def predict_options(settings: DetectSettings, detector: Detector) -> PredictOptions:
@@ -54,6 +63,7 @@ class DetectJob:
     on_result: Callable[[ImageResult], None] | None = None
     done: Container[str] = frozenset()  # sources already in the output (--resume): skipped
     attention: bool = False  # with save_dir: also write attention overlays (DIR/<image>/...)
+    ray: RayOptions | None = None  # run on a Ray cluster instead of this process
     summary: RunSummary = field(default_factory=RunSummary)
 
     def run(self, sources: Iterable[Source]) -> RunSummary:
@@ -70,16 +80,11 @@ class DetectJob:
                 saver.path_for(source.name)  # reserve its name, so later names come out as in one run
             return True
 
-        stream = detect_stream(
-            sources,
-            self.detector,
-            predict_options(self.settings, self.detector),
-            batch=self.settings.batch,
-            read_options=read_options(self.settings),
-            skip=skip if self.done else None,
-        )
+        stream = self._stream(sources, skip)
         try:
             for result in stream:
+                if saver and result.image is None and result.ok and self.ray is not None:
+                    result = replace(result, image=read_image(_source_of(result), read_options(self.settings)))
                 if saver and result.image is not None:
                     path = saver.save(result.name, annotator.annotate(result.image, result.detections, result.names))
                     if self.attention:
@@ -97,6 +102,17 @@ class DetectJob:
             for sink in self.sinks:
                 sink.close(self.summary)
         return self.summary
+
+    def _stream(self, sources: Iterable[Source], skip: Callable[[int, Source], bool]) -> Iterable[ImageResult]:
+        """The local engine, or the same work on Ray (records, order and indices alike)."""
+        options = predict_options(self.settings, self.detector)
+        common = {"batch": self.settings.batch, "read_options": read_options(self.settings),
+                  "skip": skip if self.done else None}  # fmt: skip
+        if self.ray is None:
+            return detect_stream(sources, self.detector, options, **common)
+        from detect_cli.ray_engine import ray_detect_stream
+
+        return ray_detect_stream(sources, self.detector, options, ray_options=self.ray, **common)
 
     def _save_attention(self, annotated: Path, result: ImageResult) -> None:
         """Overlays beside the annotated image, in a folder named after it (a second pass with hooks)."""

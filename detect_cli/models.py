@@ -190,6 +190,16 @@ class Detector:
             return False
         return options.nms or not self.end2end_capable
 
+    def checkpoint(self, folder: Path) -> Path:
+        """A .pt file of exactly this model: the weights file itself, or for a model built from a
+        YAML (random weights) a checkpoint saved from it, so other processes get the same weights."""
+        if self.ref.kind != "yaml":
+            return Path(self.ref.path)
+        path = Path(folder) / f"{Path(self.ref.spec).stem}.pt"
+        with contextlib.redirect_stdout(sys.stderr):
+            self._model.save(path)
+        return path
+
     def profile(self, imgsz: int) -> dict[str, float | None]:
         """Parameters (M), GFLOPs at imgsz, and the weights file size (MB); None where unknown."""
         from ultralytics.utils.torch_utils import get_flops, get_num_params

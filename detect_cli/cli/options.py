@@ -79,3 +79,19 @@ Resume = Annotated[
 ]
 RetryFailed = Annotated[bool, typer.Option(help="With --resume: run the inputs that failed before again.")]
 AttentionFlag = Annotated[bool, typer.Option("--attention", help="With --save: also write attention overlays.")]
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+EngineOpt = Annotated[Engine, typer.Option(help="local (this process) or ray (a Ray cluster, via Ray Data).")]
+Address = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Ray cluster: auto, HOST:PORT or ray://HOST:10001 (default: RAY_ADDRESS, else a local instance)."
+    ),
+]
+Actors = Annotated[int, typer.Option(help="Ray: model actors (each loads the model once).", min=1)]
+GpusPerActor = Annotated[float, typer.Option(help="Ray: GPUs per actor (fractions share a GPU).", min=0)]

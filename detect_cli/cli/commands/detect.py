@@ -44,6 +44,10 @@ def detect(
     save: opt.Save = None,
     tables: opt.Tables = None,
     attention: opt.AttentionFlag = False,
+    engine: opt.EngineOpt = opt.Engine.local,
+    address: opt.Address = None,
+    actors: opt.Actors = 1,
+    gpus_per_actor: opt.GpusPerActor = 0.0,
     resume: opt.Resume = False,
     retry_failed: opt.RetryFailed = False,
     config: opt.Config = None,
@@ -66,6 +70,14 @@ def detect(
         raise ConfigError("--attention writes overlays: it needs --save DIR")
     if save is not None and save.exists() and not save.is_dir():
         raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
+    ray_options = None
+    if engine == opt.Engine.ray:
+        from detect_cli.ray_engine import RayOptions, require_ray
+
+        require_ray()
+        if attention:
+            raise ConfigError("--attention runs locally only", "drop --engine ray, or use the attention command")
+        ray_options = RayOptions(address, actors, gpus_per_actor, threads_per_actor=settings.threads, verbose=verbose)
     detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None)
 
     if (resume or retry_failed) and out_file is None:
@@ -90,7 +102,7 @@ def detect(
                 warn(f"{result.source}: {result.error}")
             shown(result)
 
-        job = DetectJob(settings, detector, sinks, save, on_result, done, attention)
+        job = DetectJob(settings, detector, sinks, save, on_result, done, attention, ray_options)
         summary = job.run(
             iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin, on_skip=_skip_notes(job))
         )

@@ -1,0 +1,263 @@
+"""`detect --engine ray`: the same detect job on a Ray cluster, with Ray Data.
+
+Sources become a dataset; an actor pool (`map_batches` with a callable class) loads the model
+once per actor and runs the very same `engine.detect_stream` on its batches, so reading,
+decoding, inference and the result records are the local engine's code, only placed in the
+workers. The model reaches workers through the object store (checkpoint bytes), not a shared
+disk. Results come back to the driver in input order as plain columns and are rebuilt into
+`ImageResult`s, so every sink, summary and exit code is the local one. A worker that dies is
+restarted by Ray and its batch retried, so each input still appears exactly once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import socket
+import tempfile
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detect_cli.detections import Detections
+from detect_cli.errors import ConfigError
+from detect_cli.images import ReadOptions
+from detect_cli.models import Detector, ModelRef, PredictOptions
+from detect_cli.results import ImageResult, Timing
+from detect_cli.sources import Source
+
+COLUMNS = ("index", "ref", "name", "is_url", "error")
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    address: str | None = None  # None: RAY_ADDRESS, else a new local instance
+    actors: int = 1
+    gpus_per_actor: float = 0.0
+    cpus_per_actor: float = 1.0
+    threads_per_actor: int = 0  # torch threads in each actor, 0 = its CPU share
+    object_store_mb: int | None = None  # for a local instance only
+    verbose: bool = False
+
+
+def require_ray() -> None:
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError("--engine ray needs Ray, which is not installed", 'pip install "attn-detect[ray]"')
+
+
+def connect(options: RayOptions) -> None:
+    """Join RAY_ADDRESS / --address, or start a local instance; quiet unless verbose."""
+    import ray
+
+    _keep_stdout_for_results(options.verbose)
+    if not options.verbose:
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # Ray's C++ log lines, behind --verbose
+        warnings.filterwarnings("ignore", module=r"ray(\.|$)")
+        warnings.filterwarnings("ignore", message=".*(ray_remote_args|use_arrow_tensor_v2).*")
+    if not ray.is_initialized():
+        _start(options)
+    from ray.data import DataContext
+
+    context = DataContext.get_current()
+    context.execution_options.preserve_order = True  # records come back in input order
+    context.enable_progress_bars = False  # one progress bar: ours
+    for name in ("ray.data", "ray"):
+        logging.getLogger(name).setLevel(logging.INFO if options.verbose else logging.ERROR)
+
+
+def _start(options: RayOptions) -> None:
+    import ray
+
+    address = options.address or os.environ.get("RAY_ADDRESS")
+    if address and address != "auto":
+        _check_reachable(address)
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": options.verbose,
+        "logging_level": logging.INFO if options.verbose else logging.ERROR,
+        "configure_logging": True,
+    }
+    if not address:
+        kwargs["num_cpus"] = max(os.cpu_count() or 1, int(options.actors * options.cpus_per_actor))
+        if options.object_store_mb:
+            kwargs["object_store_memory"] = options.object_store_mb * 2**20
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ConfigError(f"--address {address}: cannot connect to the Ray cluster ({str(exc).splitlines()[0]})",
+                          "check the address, or leave --address out to start a local instance") from None  # fmt: skip
+
+
+def _keep_stdout_for_results(verbose: bool) -> None:
+    """Ray prints its workers' output and the raylet's messages (e.g. "task failed, retrying") on
+    the driver's stdout, which carries our results: send them to stderr, and only with --verbose."""
+    from ray._private import worker
+
+    original = getattr(worker.print_to_stdstream, "__wrapped__", worker.print_to_stdstream)
+
+    def to_stderr(data: dict, ignore_prefix: bool) -> None:
+        if verbose:
+            original({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.__wrapped__ = original  # type: ignore[attr-defined]
+    worker.print_to_stdstream = to_stderr
+
+
+def _check_reachable(address: str, timeout: float = 3.0) -> None:
+    """Ray waits minutes on an address nobody answers; a plain TCP connect tells in seconds."""
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--address {address}: no Ray cluster answers there ({exc})",
+                          "check the address (HOST:PORT or ray://HOST:10001), or leave it out for a local instance",
+                          ) from None  # fmt: skip
+
+
+def model_payload(detector: Detector) -> dict[str, Any]:
+    """What a worker needs to load the model with no shared disk: the checkpoint's bytes in the
+    object store (a YAML-built model is saved first, so workers get the driver's exact weights)."""
+    import ray
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = detector.checkpoint(Path(scratch))
+        if path.is_dir():
+            raise ConfigError("--engine ray takes a single-file model (.pt, .onnx, .torchscript) or a YAML")
+        blob = ray.put(path.read_bytes())
+    ref = replace(detector.ref, path=path.name, kind="exported" if detector.ref.kind == "exported" else "weights")
+    return {"ref": ref, "blob": blob, "suffix": path.suffix}
+
+
+def check_paths_visible(sources: list[Source]) -> None:
+    """Local image paths must exist on every node: ask one task per node about a sample of them."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    sample = [s.ref for s in sources if not s.is_url and not s.error][:: max(1, len(sources) // 20)][:20]
+    if not sample:
+        return
+
+    @ray.remote(num_cpus=0)
+    def missing(paths: list[str]) -> list[str]:
+        return [p for p in paths if not os.path.exists(p)]
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    checks = [
+        missing.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(sample)
+        for n in nodes
+    ]
+    for node, absent in zip(nodes, ray.get(checks)):
+        if absent:
+            raise ConfigError(
+                f"worker node {node.get('NodeManagerAddress')} cannot see {absent[0]} ({len(absent)} of "
+                f"{len(sample)} sampled paths missing)",
+                "put the images on storage every node mounts at the same path, or pass URLs",
+            )
+
+
+class DetectActor:
+    """Loads the model once; each call runs the local engine on a batch of sources."""
+
+    def __init__(self, payload: dict[str, Any], options: PredictOptions, read: ReadOptions, batch: int,
+                 threads: int) -> None:  # fmt: skip
+        import ray
+
+        from detect_cli.models import load_detector
+
+        ref: ModelRef = payload["ref"]
+        local = Path(tempfile.mkdtemp(prefix="attn-detect-model-")) / (Path(ref.path).stem + payload["suffix"])
+        local.write_bytes(ray.get(payload["blob"]))
+        self.detector = load_detector(replace(ref, path=str(local)), device="cpu", threads=threads)
+        self.options, self.read, self.batch = options, read, batch
+
+    def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, list]:
+        from detect_cli.engine import detect_stream
+
+        if os.environ.get("ATTN_DETECT_FAULT_FILE"):  # fault injection for the tests, see tests/test_ray_engine.py
+            _maybe_die(rows)
+        sources = [Source(str(r), str(n), bool(u), str(e) if e else None)
+                   for r, n, u, e in zip(rows["ref"], rows["name"], rows["is_url"], rows["error"])]  # fmt: skip
+        results = detect_stream(sources, self.detector, self.options, batch=self.batch, read_options=self.read)
+        return to_columns([replace(r, index=int(i)) for r, i in zip(results, rows["index"])])
+
+
+def _maybe_die(rows: dict[str, np.ndarray]) -> None:
+    """Kill this worker process once, on the batch holding the named input (a real crash)."""
+    marker = Path(os.environ["ATTN_DETECT_FAULT_FILE"])
+    victim = marker.read_text().strip() if marker.exists() else ""
+    if victim and victim in {os.path.basename(str(r)) for r in rows["ref"]}:
+        marker.unlink()
+        os._exit(1)
+
+
+def to_columns(results: list[ImageResult]) -> dict[str, list]:
+    return {
+        "index": [r.index for r in results],
+        "source": [r.source for r in results],
+        "name": [r.name for r in results],
+        "error": [r.error or "" for r in results],
+        "width": [r.width or 0 for r in results],
+        "height": [r.height or 0 for r in results],
+        "boxes": [r.detections.xyxy.reshape(-1).tolist() for r in results],
+        "confidence": [r.detections.confidence.tolist() for r in results],
+        "class_id": [r.detections.class_id.tolist() for r in results],
+        "timing": [[r.timing.read, r.timing.preprocess, r.timing.inference, r.timing.postprocess] for r in results],
+    }
+
+
+def from_row(row: dict[str, Any], names: dict[int, str]) -> ImageResult:
+    error = str(row["error"]) or None
+    detections = Detections(np.asarray(row["boxes"], dtype=np.float32).reshape(-1, 4), row["confidence"],
+                            row["class_id"])  # fmt: skip
+    return ImageResult(
+        str(row["source"]), int(row["index"]), detections, names,
+        int(row["width"]) or None, int(row["height"]) or None, Timing(*map(float, row["timing"])), error,
+        str(row["name"]),
+    )  # fmt: skip
+
+
+def ray_detect_stream(
+    sources: Iterable[Source],
+    detector: Detector,
+    options: PredictOptions,
+    *,
+    read_options: ReadOptions = ReadOptions(),
+    batch: int = 1,
+    ray_options: RayOptions = RayOptions(),
+    skip: Callable[[int, Source], bool] | None = None,
+) -> Iterator[ImageResult]:
+    """Like `engine.detect_stream`, on Ray: one `ImageResult` per source, in source order."""
+    import ray
+
+    require_ray()
+    connect(ray_options)
+    items = [(i, s) for i, s in enumerate(sources) if skip is None or not skip(i, s)]  # indices kept
+    if not items:
+        return
+    check_paths_visible([s for _, s in items])
+    rows = [{"index": i, "ref": s.ref, "name": s.name, "is_url": s.is_url, "error": s.error or ""} for i, s in items]
+    threads = ray_options.threads_per_actor or max(1, int(ray_options.cpus_per_actor))
+    constructor = {"payload": model_payload(detector), "options": options, "read": read_options, "batch": batch,
+                   "threads": threads}  # fmt: skip
+    blocks = max(1, min(len(rows), 4 * ray_options.actors))
+    dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
+        DetectActor,
+        fn_constructor_kwargs=constructor,
+        batch_size=max(batch, 8),
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=ray_options.actors),
+        num_cpus=ray_options.cpus_per_actor,
+        num_gpus=ray_options.gpus_per_actor,
+        max_restarts=3,  # a worker that dies comes back, and its batch is retried
+        max_task_retries=3,
+    )
+    for block in dataset.iter_batches(batch_size=None, batch_format="pandas"):
+        for row in block.to_dict("records"):
+            yield from_row(row, detector.names)
