@@ -17,16 +17,10 @@ from detect_cli.results import ImageResult, RunSummary
 from detect_cli.saving import ImageSaver
 from detect_cli.settings import DetectSettings
 from detect_cli.sinks import Sink
-from detect_cli.sources import Source
+from detect_cli.sources import Source, is_url
 
 if TYPE_CHECKING:
     from detect_cli.ray_engine import RayOptions
-
-
-def _source_of(result: ImageResult) -> Source:
-    from detect_cli.sources import is_url
-
-    return Source(result.source, result.name, is_url(result.source))
 
 
 def predict_options(settings: DetectSettings, detector: Detector) -> PredictOptions:
@@ -83,12 +77,8 @@ class DetectJob:
         stream = self._stream(sources, skip)
         try:
             for result in stream:
-                if saver and result.image is None and result.ok and self.ray is not None:
-                    result = replace(result, image=read_image(_source_of(result), read_options(self.settings)))
-                if saver and result.image is not None:
-                    path = saver.save(result.name, annotator.annotate(result.image, result.detections, result.names))
-                    if self.attention:
-                        self._save_attention(path, result)
+                if saver and result.ok:
+                    self._save(saver, annotator, result)
                 result = replace(result, image=None)  # don't keep pixels past this point
                 self.summary.add(result)
                 for sink in self.sinks:
@@ -113,6 +103,15 @@ class DetectJob:
         from detect_cli.ray_engine import ray_detect_stream
 
         return ray_detect_stream(sources, self.detector, options, ray_options=self.ray, **common)
+
+    def _save(self, saver: ImageSaver, annotator: BoxAnnotator, result: ImageResult) -> None:
+        image = result.image
+        if image is None:  # Ray decodes on the workers and sends back no pixels: read it here to draw
+            image = read_image(Source(result.source, result.name, is_url(result.source)), read_options(self.settings))
+            result = replace(result, image=image)
+        path = saver.save(result.name, annotator.annotate(image, result.detections, result.names))
+        if self.attention:
+            self._save_attention(path, result)
 
     def _save_attention(self, annotated: Path, result: ImageResult) -> None:
         """Overlays beside the annotated image, in a folder named after it (a second pass with hooks)."""

@@ -117,3 +117,16 @@ def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
     result = runner.invoke(app, [str(SAMPLES / "bus.jpg"), "--engine", "ray"])
     assert result.exit_code == 2 and 'pip install "attn-detect[ray]"' in result.stderr
+
+
+def test_save_and_resume_work_on_ray(local_ray, weights: dict, mixed: Path, tmp_path: Path) -> None:
+    out, save = tmp_path / "r.jsonl", tmp_path / "annotated"
+    args = [str(mixed), "--model", weights["yolo"], *MODEL, "--engine", "ray", "--out", str(out), "--quiet"]
+    assert runner.invoke(app, [*args, "--save", str(save)]).exit_code == 3
+    assert len(list(save.glob("*.jpg"))) == 10  # the bad file has nothing to draw
+    lines = out.read_text().splitlines()
+    out.write_text("\n".join(lines[:4]) + "\n")  # as if the run had stopped after four images
+    again = runner.invoke(app, [*args, "--resume"])
+    assert again.exit_code == 3, again.stderr
+    resumed = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["index"] for r in resumed] == list(range(11))
