@@ -12,10 +12,12 @@ restarted by Ray and its batch retried, so each input still appears exactly once
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import socket
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -28,7 +30,7 @@ from detect_cli.detections import Detections
 from detect_cli.errors import ConfigError
 from detect_cli.images import ReadOptions
 from detect_cli.models import Detector, ModelRef, PredictOptions
-from detect_cli.results import ImageResult, Timing
+from detect_cli.results import ImageResult, RunSummary, Timing
 from detect_cli.sources import Source
 
 COLUMNS = ("index", "ref", "name", "is_url", "error")
@@ -166,7 +168,7 @@ class DetectActor:
     """Loads the model once; each call runs the local engine on a batch of sources."""
 
     def __init__(self, payload: dict[str, Any], options: PredictOptions, read: ReadOptions, batch: int,
-                 threads: int) -> None:  # fmt: skip
+                 threads: int, shard_dir: str | None = None) -> None:  # fmt: skip
         import ray
 
         from detect_cli.models import load_detector
@@ -175,7 +177,7 @@ class DetectActor:
         local = Path(tempfile.mkdtemp(prefix="attn-detect-model-")) / (Path(ref.path).stem + payload["suffix"])
         local.write_bytes(ray.get(payload["blob"]))
         self.detector = load_detector(replace(ref, path=str(local)), device="cpu", threads=threads)
-        self.options, self.read, self.batch = options, read, batch
+        self.options, self.read, self.batch, self.shard_dir = options, read, batch, shard_dir
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, list]:
         from detect_cli.engine import detect_stream
@@ -185,7 +187,28 @@ class DetectActor:
         sources = [Source(str(r), str(n), bool(u), str(e) if e else None)
                    for r, n, u, e in zip(rows["ref"], rows["name"], rows["is_url"], rows["error"])]  # fmt: skip
         results = detect_stream(sources, self.detector, self.options, batch=self.batch, read_options=self.read)
-        return to_columns([replace(r, index=int(i)) for r, i in zip(results, rows["index"])])
+        results = [replace(r, index=int(i), image=None) for r, i in zip(results, rows["index"])]
+        if self.shard_dir:
+            return write_shard(Path(self.shard_dir), results)
+        return to_columns(results)
+
+
+def write_shard(folder: Path, results: list[ImageResult]) -> dict[str, list]:
+    """Write one batch's records as `part-<first index>.jsonl`. The name depends only on the batch,
+    and the file appears by an atomic rename, so a retried batch replaces its shard: each input
+    ends up in the output exactly once. Returns the batch's summary for the driver."""
+    from detect_cli.results import RunSummary, image_record
+
+    name = f"part-{results[0].index:09d}.jsonl"
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for result in results:
+            fh.write(json.dumps(image_record(result), ensure_ascii=False, separators=(",", ":")) + "\n")
+    os.replace(tmp, folder / name)
+    summary = RunSummary()
+    for result in results:
+        summary.add(result)
+    return {"shard": [name], "summary": [summary]}
 
 
 def _maybe_die(rows: dict[str, np.ndarray]) -> None:
@@ -223,6 +246,33 @@ def from_row(row: dict[str, Any], names: dict[int, str]) -> ImageResult:
     )  # fmt: skip
 
 
+def _dataset(items: list[tuple[int, Source]], detector: Detector, options: PredictOptions, read_options: ReadOptions,
+             batch: int, ray_options: RayOptions, shard_dir: Path | None = None) -> Any:  # fmt: skip
+    import ray
+
+    check_paths_visible([s for _, s in items])
+    rows = [{"index": i, "ref": s.ref, "name": s.name, "is_url": s.is_url, "error": s.error or ""} for i, s in items]
+    threads = ray_options.threads_per_actor or max(1, int(ray_options.cpus_per_actor))
+    constructor = {"payload": model_payload(detector), "options": options, "read": read_options, "batch": batch,
+                   "threads": threads, "shard_dir": str(shard_dir) if shard_dir else None}  # fmt: skip
+    blocks = max(1, min(len(rows), 4 * ray_options.actors))
+    return ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
+        DetectActor,
+        fn_constructor_kwargs=constructor,
+        batch_size=max(batch, 8),
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=ray_options.actors),
+        num_cpus=ray_options.cpus_per_actor,
+        num_gpus=ray_options.gpus_per_actor,
+        max_restarts=3,  # a worker that dies comes back, and its batch is retried
+        max_task_retries=3,
+    )
+
+
+def _items(sources: Iterable[Source], skip: Callable[[int, Source], bool] | None) -> list[tuple[int, Source]]:
+    return [(i, s) for i, s in enumerate(sources) if skip is None or not skip(i, s)]  # indices kept
+
+
 def ray_detect_stream(
     sources: Iterable[Source],
     detector: Detector,
@@ -234,30 +284,46 @@ def ray_detect_stream(
     skip: Callable[[int, Source], bool] | None = None,
 ) -> Iterator[ImageResult]:
     """Like `engine.detect_stream`, on Ray: one `ImageResult` per source, in source order."""
-    import ray
-
     require_ray()
     connect(ray_options)
-    items = [(i, s) for i, s in enumerate(sources) if skip is None or not skip(i, s)]  # indices kept
+    items = _items(sources, skip)
     if not items:
         return
-    check_paths_visible([s for _, s in items])
-    rows = [{"index": i, "ref": s.ref, "name": s.name, "is_url": s.is_url, "error": s.error or ""} for i, s in items]
-    threads = ray_options.threads_per_actor or max(1, int(ray_options.cpus_per_actor))
-    constructor = {"payload": model_payload(detector), "options": options, "read": read_options, "batch": batch,
-                   "threads": threads}  # fmt: skip
-    blocks = max(1, min(len(rows), 4 * ray_options.actors))
-    dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
-        DetectActor,
-        fn_constructor_kwargs=constructor,
-        batch_size=max(batch, 8),
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=ray_options.actors),
-        num_cpus=ray_options.cpus_per_actor,
-        num_gpus=ray_options.gpus_per_actor,
-        max_restarts=3,  # a worker that dies comes back, and its batch is retried
-        max_task_retries=3,
-    )
+    dataset = _dataset(items, detector, options, read_options, batch, ray_options)
     for block in dataset.iter_batches(batch_size=None, batch_format="pandas"):
         for row in block.to_dict("records"):
             yield from_row(row, detector.names)
+
+
+def ray_detect_to_shards(
+    sources: Iterable[Source],
+    detector: Detector,
+    options: PredictOptions,
+    out_dir: Path,
+    *,
+    read_options: ReadOptions = ReadOptions(),
+    batch: int = 1,
+    ray_options: RayOptions = RayOptions(),
+    metadata: dict[str, Any] | None = None,
+) -> RunSummary:
+    """For huge runs: workers write JSONL shards into `out_dir` (it must be on storage the workers
+    share with the driver), the driver only merges per-batch summaries and writes `manifest.json`."""
+    from detect_cli.results import SCHEMA_VERSION, RunSummary
+
+    require_ray()
+    connect(ray_options)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary, shards = RunSummary(), []
+    start = time.perf_counter()
+    items = _items(sources, None)
+    if items:
+        dataset = _dataset(items, detector, options, read_options, batch, ray_options, shard_dir=out_dir.resolve())
+        for block in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+            shards += [str(n) for n in block["shard"]]
+            for part in block["summary"]:
+                summary.merge(part)
+    summary.wall_s = time.perf_counter() - start
+    manifest = {"schema_version": SCHEMA_VERSION, **(metadata or {}), "shards": sorted(shards),
+                "summary": summary.as_dict()}  # fmt: skip
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return summary

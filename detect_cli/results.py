@@ -130,6 +130,17 @@ class RunSummary:
         for stage in STAGES:
             self.stage_ms[stage] += getattr(result.timing, stage)
 
+    def merge(self, other: RunSummary) -> None:
+        """Fold in a summary of other images (e.g. a batch done on a Ray worker)."""
+        self.images += other.images
+        self.failed += other.failed
+        self.detections += other.detections
+        self.class_counts.update(other.class_counts)
+        for stage, ms in other.stage_ms.items():
+            self.stage_ms[stage] += ms
+        self.failures += other.failures
+        self.skipped += other.skipped
+
     def ms_per_image(self) -> dict[str, float]:
         return {s: (v / self.images if self.images else 0.0) for s, v in self.stage_ms.items()}
 

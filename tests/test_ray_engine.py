@@ -130,3 +130,18 @@ def test_save_and_resume_work_on_ray(local_ray, weights: dict, mixed: Path, tmp_
     assert again.exit_code == 3, again.stderr
     resumed = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["index"] for r in resumed] == list(range(11))
+
+
+def test_sharded_output_written_by_workers(local_ray, weights: dict, mixed: Path, tmp_path: Path) -> None:
+    shards = tmp_path / "shards"
+    args = [str(mixed), "--model", weights["yolo"], *MODEL, "--engine", "ray", "--actors", "2"]
+    result = runner.invoke(app, [*args, "--out", f"{shards}/", "--batch", "2"])
+    assert result.exit_code == 3, result.stderr
+    manifest = json.loads((shards / "manifest.json").read_text())
+    lines = [json.loads(line) for shard in manifest["shards"] for line in (shards / shard).read_text().splitlines()]
+    assert sorted(r["index"] for r in lines) == list(range(11))  # each input once
+    assert manifest["summary"]["images"] == 10 and manifest["summary"]["failed"] == 1
+    plain = runner.invoke(app, [*args[:-4], "--format", "jsonl"]).stdout  # the local engine
+    local = {r["source"]: r["detections"] for r in records(plain)}
+    assert {r["source"]: r["detections"] for r in lines} == local
+    assert "images processed" in result.stdout

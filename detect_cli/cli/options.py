@@ -66,6 +66,12 @@ Out = Annotated[
     Optional[Path],
     typer.Option("--out", "-o", help="Write results to FILE (format from .json/.jsonl/.csv/.coco.json)."),
 ]
+# detect's --out also takes DIR/ (sharded output on Ray): a string, so the trailing slash survives
+OutOrDir = Annotated[
+    Optional[str],
+    typer.Option("--out", "-o", help="Write results to FILE (format from .json/.jsonl/.csv/.coco.json); "
+                 "with --engine ray, DIR/ gets JSONL shards written by the workers."),
+]  # fmt: skip
 Save = Annotated[Optional[Path], typer.Option(help="Write annotated images into DIR (names mirror the inputs).")]
 Tables = Annotated[
     Optional[int],

@@ -40,7 +40,7 @@ def detect(
     recursive: opt.Recursive = None,
     fmt: opt.Format = None,
     as_json: opt.Json = False,
-    out_file: opt.Out = None,
+    out: opt.OutOrDir = None,
     save: opt.Save = None,
     tables: opt.Tables = None,
     attention: opt.AttentionFlag = False,
@@ -65,7 +65,12 @@ def detect(
         tables=tables,
     )  # fmt: skip
     data_format = "json" if as_json else (fmt.value if fmt else None)
-    out_format = format_for_path(out_file, data_format) if out_file is not None else data_format
+    out_file = Path(out) if out else None
+    sharded = out_file is not None and (out_file.is_dir() or out.endswith(("/", "\\")))
+    if sharded and (engine != opt.Engine.ray or data_format not in {None, "jsonl"} or resume or save or attention):
+        raise ConfigError(f"--out {out_file}: a folder means sharded JSONL written by Ray workers",
+                          "use it with --engine ray alone (no --save/--resume), or give a file name")  # fmt: skip
+    out_format = format_for_path(out_file, data_format) if out_file is not None and not sharded else data_format
     if attention and save is None:
         raise ConfigError("--attention writes overlays: it needs --save DIR")
     if save is not None and save.exists() and not save.is_dir():
@@ -79,6 +84,10 @@ def detect(
             raise ConfigError("--attention runs locally only", "drop --engine ray, or use the attention command")
         ray_options = RayOptions(address, actors, gpus_per_actor, threads_per_actor=settings.threads, verbose=verbose)
     detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None)
+    if sharded:
+        summary = _run_sharded(sources, settings, detector, out_file, ray_options)
+        _finish(summary, detector, quiet=quiet, human_stdout=True)
+        return
 
     if (resume or retry_failed) and out_file is None:
         raise ConfigError("--resume needs --out FILE (the results to continue)", "e.g. --out results.jsonl")
@@ -109,14 +118,19 @@ def detect(
 
     if shown.hidden:
         note(f"box tables shown for the first {settings.tables} images; --tables -1 shows all")
+    if save is not None and not quiet:
+        note(f"annotated images written to {save}")
+    _finish(summary, detector, quiet=quiet, human_stdout=human_stdout)
+
+
+def _finish(summary, detector, *, quiet: bool, human_stdout: bool) -> None:
+    """The run's summary tables (stdout unless stdout carries data), then the exit code."""
     if not quiet:
         console = out() if human_stdout else err()
         console.print(render.counts_table(summary))
         console.print(render.run_table(summary, detector.ref.spec))
         if summary.failed:
             console.print(render.failures_table(summary))
-    if save is not None and not quiet:
-        note(f"annotated images written to {save}")
     if summary.interrupted:
         raise typer.Exit(int(ExitCode.INTERRUPTED))
     if summary.failed:
@@ -148,6 +162,20 @@ def _skip_notes(job):
             note("skipping more non-image files (listed in the summary of --format json)")
 
     return on_skip
+
+
+def _run_sharded(sources, settings, detector, out_dir: Path, ray_options):
+    from detect_cli.job import predict_options, read_options, run_metadata
+    from detect_cli.ray_engine import ray_detect_to_shards
+    from detect_cli.sources import iter_sources
+
+    summary = ray_detect_to_shards(
+        iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin), detector,
+        predict_options(settings, detector), out_dir, read_options=read_options(settings), batch=settings.batch,
+        ray_options=ray_options, metadata=run_metadata(settings, detector),
+    )  # fmt: skip
+    note(f"sharded results and manifest.json written to {out_dir}")
+    return summary
 
 
 def _prepare_out_file(out_file, out_format, settings, detector, *, resume: bool, retry_failed: bool) -> set[str]:
