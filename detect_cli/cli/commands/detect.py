@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -55,53 +56,80 @@ def detect(
     verbose: opt.Verbose = False,
 ) -> None:
     """Detect objects in images: boxes and per-class counts as tables, or JSON/JSONL/CSV/COCO."""
-    from detect_cli.job import DetectJob, run_metadata
-    from detect_cli.sources import iter_sources
-
     State.quiet, State.verbose = quiet, verbose
     settings = settings_from_flags(
         config, model=model, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det,
         device=device, batch=batch, classes=classes, half=half, nms=nms, threads=threads, recursive=recursive,
         tables=tables,
     )  # fmt: skip
-    data_format = "json" if as_json else (fmt.value if fmt else None)
-    out_file = Path(out) if out else None
-    sharded = out_file is not None and (out_file.is_dir() or out.endswith(("/", "\\")))
-    if sharded and (engine != opt.Engine.ray or data_format not in {None, "jsonl"} or resume or save or attention):
-        raise ConfigError(f"--out {out_file}: a folder means sharded JSONL written by Ray workers",
-                          "use it with --engine ray alone (no --save/--resume), or give a file name")  # fmt: skip
-    out_format = format_for_path(out_file, data_format) if out_file is not None and not sharded else data_format
-    if attention and save is None:
-        raise ConfigError("--attention writes overlays: it needs --save DIR")
-    if save is not None and save.exists() and not save.is_dir():
-        raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
+    plan = _OutputPlan.from_flags(
+        "json" if as_json else (fmt.value if fmt else None), out, save, resume or retry_failed, attention, engine
+    )
     ray_options = None
     if engine == opt.Engine.ray:
         from detect_cli.ray_engine import RayOptions, require_ray
 
         require_ray()
-        if attention:
-            raise ConfigError("--attention runs locally only", "drop --engine ray, or use the attention command")
         ray_options = RayOptions(address, actors, gpus_per_actor, threads_per_actor=settings.threads, verbose=verbose)
     detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None)
-    if sharded:
-        summary = _run_sharded(sources, settings, detector, out_file, ray_options)
+    if plan.sharded:
+        summary = _run_sharded(sources, settings, detector, plan.out_file, ray_options)
         _finish(summary, detector, quiet=quiet, human_stdout=True)
         return
+    done = _prepare_out_file(plan.out_file, plan.out_format, settings, detector, resume=resume,
+                             retry_failed=retry_failed)  # fmt: skip
+    summary, hidden = _run_local(sources, settings, detector, plan, done, ray_options, attention=attention,
+                                 resume=resume, quiet=quiet)  # fmt: skip
+    if hidden:
+        note(f"box tables shown for the first {settings.tables} images; --tables -1 shows all")
+    if save is not None and not quiet:
+        note(f"annotated images written to {save}")
+    _finish(summary, detector, quiet=quiet, human_stdout=plan.human_stdout)
 
-    if (resume or retry_failed) and out_file is None:
-        raise ConfigError("--resume needs --out FILE (the results to continue)", "e.g. --out results.jsonl")
-    done = _prepare_out_file(out_file, out_format, settings, detector, resume=resume, retry_failed=retry_failed)
+
+@dataclass(frozen=True)
+class _OutputPlan:
+    """Where results go, checked before any model is loaded."""
+
+    out_file: Path | None
+    out_format: str | None
+    sharded: bool  # --out DIR/ with --engine ray: JSONL shards written by the workers
+    human_stdout: bool  # tables on stdout (no data format there)
+    save: Path | None
+
+    @classmethod
+    def from_flags(cls, data_format: str | None, out: str | None, save: Path | None, resume: bool,
+                   attention: bool, engine: opt.Engine) -> _OutputPlan:  # fmt: skip
+        out_file = Path(out) if out else None
+        sharded = out is not None and (Path(out).is_dir() or out.endswith(("/", "\\")))
+        if sharded and (engine != opt.Engine.ray or data_format not in {None, "jsonl"} or resume or save or attention):
+            raise ConfigError(f"--out {out}: a folder means sharded JSONL written by Ray workers",
+                              "use it with --engine ray alone (no --save/--resume), or give a file name")  # fmt: skip
+        if resume and out_file is None:
+            raise ConfigError("--resume needs --out FILE (the results to continue)", "e.g. --out results.jsonl")
+        if attention and save is None:
+            raise ConfigError("--attention writes overlays: it needs --save DIR")
+        if attention and engine == opt.Engine.ray:
+            raise ConfigError("--attention runs locally only", "drop --engine ray, or use the attention command")
+        if save is not None and save.exists() and not save.is_dir():
+            raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
+        out_format = format_for_path(out_file, data_format) if out_file is not None and not sharded else data_format
+        return cls(out_file, out_format, sharded, out_file is not None or not data_format, save)
+
+
+def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options, *, attention: bool, resume: bool,
+               quiet: bool):  # fmt: skip
+    """Run the job with its sinks, per-image tables and progress bar; returns (summary, tables hidden)."""
+    from detect_cli.job import DetectJob, run_metadata
+    from detect_cli.sources import iter_sources
 
     with ExitStack() as stack:
         sinks: list[Sink] = []
-        meta = run_metadata(settings, detector)
-        if out_format:
-            append = resume and out_file is not None and out_file.exists()
-            stream = stack.enter_context(_open_out(out_file, append)) if out_file is not None else sys.stdout
-            sinks.append(open_sink(out_format, stream, meta, appending=append))
-        human_stdout = out_file is not None or not data_format
-        shown = _TablePrinter(settings.tables if human_stdout else 0)
+        if plan.out_format:
+            append = resume and plan.out_file is not None and plan.out_file.exists()
+            stream = stack.enter_context(_open_out(plan.out_file, append)) if plan.out_file else sys.stdout
+            sinks.append(open_sink(plan.out_format, stream, run_metadata(settings, detector), appending=append))
+        shown = _TablePrinter(settings.tables if plan.human_stdout else 0)
         progress = stack.enter_context(_progress(disable=quiet or not sys.stderr.isatty()))
         task = progress.add_task("detecting", total=None)
 
@@ -111,16 +139,9 @@ def detect(
                 warn(f"{result.source}: {result.error}")
             shown(result)
 
-        job = DetectJob(settings, detector, sinks, save, on_result, done, attention, ray_options)
-        summary = job.run(
-            iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin, on_skip=_skip_notes(job))
-        )
-
-    if shown.hidden:
-        note(f"box tables shown for the first {settings.tables} images; --tables -1 shows all")
-    if save is not None and not quiet:
-        note(f"annotated images written to {save}")
-    _finish(summary, detector, quiet=quiet, human_stdout=human_stdout)
+        job = DetectJob(settings, detector, sinks, plan.save, on_result, done, attention, ray_options)
+        items = iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin, on_skip=_skip_notes(job))
+        return job.run(items), shown.hidden
 
 
 def _finish(summary, detector, *, quiet: bool, human_stdout: bool) -> None:
