@@ -36,7 +36,7 @@ def main() -> None:
     from detect_cli.models import PACKAGED, PACKAGED_DIR, PredictOptions, load_detector, resolve_model
     from detect_cli.sources import iter_sources
 
-    shapes = [read_image(s) for s in iter_sources([str(REPO / "sample_images" / "shapes" / "images")])]
+    shapes = [read_image(s) for s in iter_sources([str(REPO / "sample_images" / "shapes")])]
     images = (shapes * (args.images // len(shapes) + 1))[: args.images]
     specs = [("demo", "yolo26n.yaml"), ("demo-rtdetr", "rtdetr-l.yaml")]
     print(f"{args.images} images (320x320 shapes), imgsz 320, {os.cpu_count()} torch threads")

@@ -16,7 +16,7 @@ SHAPES = SAMPLES / "shapes"
 
 
 def shape_sources(n: int = 3) -> list[Source]:
-    return [Source(str(SHAPES / "images" / f"shape_{i:05d}.jpg"), f"shape_{i:05d}.jpg") for i in range(n)]
+    return [Source(str(SHAPES / f"shape_{i:05d}.jpg"), f"shape_{i:05d}.jpg") for i in range(n)]
 
 
 def test_each_image_is_decoded_once_and_models_take_turns(yolo_detector, monkeypatch: pytest.MonkeyPatch) -> None:

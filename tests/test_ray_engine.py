@@ -24,7 +24,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("mixed")
-    for i, src in enumerate(sorted((SAMPLES / "shapes" / "images").glob("*.jpg"))[:10]):
+    for i, src in enumerate(sorted((SAMPLES / "shapes").glob("*.jpg"))[:10]):
         shutil.copy(src, folder / f"img_{i:02d}.jpg")
     (folder / "img_05_bad.jpg").write_text("not an image")
     return folder

@@ -27,7 +27,7 @@ runner = CliRunner()
 def folder(tmp_path: Path) -> Path:
     """40 shapes images in two sub-folders, plus one bad file."""
     root = tmp_path / "in"
-    shapes = sorted((SAMPLES / "shapes" / "images").glob("*.jpg"))
+    shapes = sorted((SAMPLES / "shapes").glob("*.jpg"))
     for i in range(40):
         target = root / f"part{i // 20}" / f"img_{i:03d}.jpg"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +120,7 @@ def test_save_dir_is_not_redone_and_names_stay_stable(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
         d.mkdir()
-        shutil.copy(SAMPLES / "shapes" / "images" / "shape_00001.jpg", d / "img.jpg")
+        shutil.copy(SAMPLES / "shapes" / "shape_00001.jpg", d / "img.jpg")
     out, save = tmp_path / "r.jsonl", tmp_path / "saved"
     first = runner.invoke(app, [str(a), *MODEL, "--out", str(out), "--save", str(save), "--quiet"])
     assert first.exit_code == 0
@@ -140,7 +140,7 @@ def test_first_image_runs_before_the_tree_is_listed(yolo_detector, tmp_path: Pat
     for i in range(30):
         sub = tmp_path / "tree" / f"d{i:02d}"
         sub.mkdir(parents=True)
-        shutil.copy(SAMPLES / "shapes" / "images" / "shape_00002.jpg", sub / "x.jpg")
+        shutil.copy(SAMPLES / "shapes" / "shape_00002.jpg", sub / "x.jpg")
     events: list[str] = []
     real_scandir = os.scandir
     monkeypatch.setattr(

@@ -321,7 +321,7 @@ def test_installed_entry_point_on_a_new_machine(tmp_path: Path) -> None:
 
 def test_evaluate_command_json_and_table() -> None:
     shapes = SAMPLES / "shapes"
-    args = [str(shapes / "images"), "--labels", str(shapes / "annotations.json"), *MODEL[:4], "--threads", "1"]
+    args = [str(shapes), "--labels", str(shapes / "annotations.json"), *MODEL[:4], "--threads", "1"]
     as_json = invoke("evaluate", *args, "--json")
     assert as_json.exit_code == 0, as_json.stderr
     report = json.loads(as_json.stdout)
@@ -332,7 +332,7 @@ def test_evaluate_command_json_and_table() -> None:
 
 
 def test_compare_formats_agree_and_a_bad_model_does_not_stop_the_others(tmp_path: Path) -> None:
-    images = str(SAMPLES / "shapes" / "images")
+    images = str(SAMPLES / "shapes")
     args = ["compare", images, "-m", "yolo26n.yaml,no-such-model", "-m", "yolo26n.yaml", *MODEL[2:]]
     as_json = invoke(*args, "--json")
     assert as_json.exit_code == 3  # one model failed to load
