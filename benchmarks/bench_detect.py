@@ -60,8 +60,9 @@ def model_path(spec: str) -> str:
     return spec
 
 
-def make_images(folder: Path, n: int, seed: int = 0) -> Path:
-    """n distinct JPEGs: crops and flips of the two sample photos, 480-1080 px."""
+def make_images(folder: Path, n: int, seed: int = 0, longest: int | None = None) -> Path:
+    """n distinct JPEGs: crops and flips of the two sample photos, 480-1080 px (or resized so the
+    longest side is `longest`)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     photos = [cv2.imread(str(REPO / "sample_images" / name)) for name in ("bus.jpg", "zidane.jpg")]
@@ -72,6 +73,9 @@ def make_images(folder: Path, n: int, seed: int = 0) -> Path:
         crop = img[y : y + 3 * h // 4, x : x + 3 * w // 4]
         if i % 3 == 0:
             crop = crop[:, ::-1]
+        if longest:
+            scale = longest / max(crop.shape[:2])
+            crop = cv2.resize(crop, (round(crop.shape[1] * scale), round(crop.shape[0] * scale)))
         cv2.imwrite(str(folder / f"img_{i:05d}.jpg"), crop)
     return folder
 
@@ -108,8 +112,8 @@ def in_process(path: str, folder: Path, imgsz: int) -> tuple[float, float]:
 
 
 def peak_rss_by_count(path: str, work: Path, counts: list[int]) -> dict[int, float]:
-    """Peak RSS (MiB) of `attn-detect` over N inputs: hard links to 100 distinct images, imgsz 160."""
-    distinct = make_images(work / "rss-src", 100, seed=1)
+    """Peak RSS (MiB) of `attn-detect` over N inputs: hard links to 100 distinct 320-px images, imgsz 160."""
+    distinct = make_images(work / "rss-src", 100, seed=1, longest=320)
     rss = {}
     for n in counts:
         folder = work / f"rss-{n}"
