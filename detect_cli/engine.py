@@ -58,7 +58,9 @@ def detect_stream(
     for item in prefetched(jobs, lambda job: load(*job), depth=max(2, batch)):
         pending.append(item)
         loaded += item.image is not None
-        if loaded >= batch:
+        # flush a full batch; flush failed inputs at once when no image waits before them (a run of
+        # bad or empty files must not pile up in memory, nor delay their records)
+        if loaded >= batch or loaded == 0:
             yield from _run_batch(pending, detector, options)
             pending, loaded = [], 0
     if pending:

@@ -73,3 +73,18 @@ def test_model_failure_on_one_image_is_a_record(yolo_detector, monkeypatch: pyte
     results = list(detect_stream(items, yolo_detector, OPTIONS, batch=3))
     assert [r.ok for r in results] == [True, False, True]
     assert "boom" in results[1].error
+
+
+def test_failed_inputs_are_not_held_back(yolo_detector, tmp_path: Path) -> None:
+    """A long run of bad files streams out as it goes instead of waiting for a good image."""
+    pulled: list[int] = []
+
+    def bad_forever():
+        i = 0
+        while True:
+            pulled.append(i)
+            yield Source(f"missing-{i}.jpg", f"missing-{i}.jpg", error="no such file or folder")
+            i += 1
+
+    first = next(detect_stream(bad_forever(), yolo_detector, OPTIONS, batch=4))
+    assert not first.ok and len(pulled) <= 4 + 2  # out before the stream ran past the read-ahead

@@ -7,8 +7,8 @@ tied to their object queries by redoing the decoder's top-k on the hooked scores
 
 YOLO26: the C2PSA block's self-attention, rebuilt from its `qkv` convolution output as in
 `Attention.forward`; each detection is tied to the anchor (grid cell) that produced it by
-redoing the head's top-k (NMS-free) or NMS with `return_idxs`, and that cell's attention row is
-the detection's map.
+redoing the head's top-k (NMS-free) or NMS with `return_idxs`, and that cell's row of the
+attention rollout (residual included) is the detection's map.
 
 Hooks go on the predictor's own copy of the network (Ultralytics deep-copies and fuses the model
 when the predictor is set up) and are removed after each image.
@@ -200,6 +200,10 @@ def explain_yolo(detector: Detector, image: np.ndarray, options: PredictOptions)
         [attn.key_dim, attn.key_dim, attn.head_dim], 2
     )
     weights = ((q * attn.scale).transpose(-2, -1) @ k).softmax(-1)[0].mean(0).cpu().numpy()  # (N, N), head mean
+    # Attention rollout (Abnar & Zuidema, 2020): PSABlock adds its attention to a residual path, so a
+    # cell's output is half itself, half what it attends to. The bare attention row alone points at
+    # context, not at the evidence (measured: less mass in the box than the box's share of the image).
+    weights = 0.5 * np.eye(len(weights), dtype=weights.dtype) + 0.5 * weights
     in_h, in_w = captured["input_hw"]
     cells = [_anchor_cell(a, feats, in_h, in_w, grid_h, grid_w) for a in anchors]
     h0, w0 = image.shape[:2]
@@ -212,7 +216,7 @@ def explain_yolo(detector: Detector, image: np.ndarray, options: PredictOptions)
 
     maps = [row_map(weights[c]) for c in cells]
     image_map = np.max(maps, axis=0) if maps else row_map(weights.mean(0))
-    return Explanation(detections, maps, image_map, "C2PSA self-attention", {"cells": cells})
+    return Explanation(detections, maps, image_map, "C2PSA self-attention rollout", {"cells": cells})
 
 
 def _anchor_cell(anchor: int, feats: list[Any], in_h: int, in_w: int, grid_h: int, grid_w: int) -> int:

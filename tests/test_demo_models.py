@@ -1,0 +1,118 @@
+"""The shipped demo models on the shipped labelled shapes: real, checkable results.
+
+A broken pipeline (boxes in the wrong place, wrong class ids, wrong letterbox undo) cannot pass
+these bars, and a random-weight model of the same family scores near 0 in the same tests."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detect_cli.engine import detect_stream
+from detect_cli.evaluation import Labels, Prediction, evaluate
+from detect_cli.models import PACKAGED, PACKAGED_DIR, PredictOptions, load_detector, resolve_model
+from detect_cli.sources import iter_sources
+from tests.conftest import SAMPLES
+
+SHAPES = SAMPLES / "shapes"
+DEMOS = [name for name in ("demo", "demo-rtdetr") if (PACKAGED_DIR / PACKAGED[name]).is_file()]
+BARS = {"demo": 0.85, "demo-rtdetr": 0.70}  # mAP50 on the 24 shipped images; see README for the held-out figures
+
+
+@pytest.fixture(scope="module", params=DEMOS)
+def demo(request: pytest.FixtureRequest):
+    return load_detector(resolve_model(request.param), device="cpu", threads=1)
+
+
+def run(detector, conf: float) -> list[Prediction]:
+    options = PredictOptions(conf=conf, imgsz=320)
+    results = detect_stream(iter_sources([str(SHAPES)]), detector, options)
+    return [Prediction.from_result(r) for r in results]
+
+
+def test_demo_models_are_shipped() -> None:
+    assert "demo" in DEMOS
+
+
+def test_demo_finds_the_right_objects(demo) -> None:
+    labels = Labels.load(SHAPES / "annotations.json", demo.names)
+    report = evaluate(run(demo, 0.001), labels, conf=0.25)
+    assert report.images == 24
+    assert report.overall.map50 >= BARS[demo.ref.spec], report.as_dict()
+    predictions = run(demo, 0.4)
+    same = 0
+    for pred in predictions:
+        truth = labels.find(pred)
+        same += Counter(pred.detections.class_id.tolist()) == Counter(truth.class_id.tolist())
+    assert same >= 0.6 * len(predictions), f"per-class counts right on {same}/{len(predictions)} images"
+
+
+def test_random_weights_score_near_zero_in_the_same_test() -> None:
+    detector = load_detector(resolve_model("yolo26n.yaml"), device="cpu", threads=1)
+    report = evaluate(run(detector, 0.001), Labels.load(SHAPES / "annotations.json", detector.names))
+    assert report.overall.map50 < 0.05
+
+
+def test_compare_demo_beats_random_and_they_disagree() -> None:
+    from detect_cli.compare import ComparisonRun, Contender, compare_stream, comparison_report
+
+    demo = load_detector(resolve_model("demo"), device="cpu", threads=1)
+    rand = load_detector(resolve_model("yolo26n.yaml"), device="cpu", threads=1)
+    options = PredictOptions(conf=0.001, imgsz=320)
+    contenders = [Contender("demo", demo, options), Contender("random", rand, options)]
+    labels = [Labels.load(SHAPES / "annotations.json", c.detector.names) for c in contenders]
+    run_ = ComparisonRun(contenders, labels, conf=0.25)
+    for item in compare_stream(iter_sources([str(SHAPES)]), contenders):
+        run_.add(item)
+    report = comparison_report(run_, {})
+    demo_row, random_row = report["models"]
+    assert demo_row["map50"] > 0.8 > 0.05 > random_row["map50"]
+    assert report["agreement"][0]["f1"] < 0.2
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_exported_demo_gives_the_same_detections(tmp_path: Path, fmt: str) -> None:
+    from detect_cli.export import FORMATS, export_model, load_exported, verify
+    from detect_cli.images import read_image
+
+    demo = load_detector(resolve_model("demo"), device="cpu", threads=1)
+    path = export_model(demo, FORMATS[fmt], tmp_path, imgsz=320)
+    exported = load_exported(path, "yolo", threads=1)
+    assert exported.names == demo.names
+    images = [read_image(s) for s in list(iter_sources([str(SHAPES)]))[:8]]
+    check = verify(demo, exported, images, PredictOptions(conf=0.25, imgsz=320))
+    assert check.count_original > 10 and check.passed, check.as_dict()
+
+
+def test_attention_sits_on_the_detected_object(demo) -> None:
+    """Mass of each detection's map inside its box, against the share of the image the box covers."""
+    from detect_cli.attention.capture import explain
+    from detect_cli.attention.maps import figures
+    from detect_cli.images import read_image
+
+    inside, area = [], []
+    for source in list(iter_sources([str(SHAPES)]))[:8]:
+        image = read_image(source)
+        e = explain(demo, image, PredictOptions(conf=0.4, imgsz=320))
+        for heat, box in zip(e.maps, e.detections.xyxy):
+            inside.append(figures(heat, box).mass_in_box)
+            area.append((box[2] - box[0]) * (box[3] - box[1]) / (image.shape[0] * image.shape[1]))
+    assert len(inside) >= 10
+    assert np.mean(inside) > 2 * np.mean(area), (np.mean(inside), np.mean(area))
+
+
+def test_deleting_what_attention_points_at_hurts_more_than_random(demo) -> None:
+    from detect_cli.attention.faithfulness import DeletionScores
+    from detect_cli.attention.run import explain_image
+    from detect_cli.images import read_image
+
+    scores = DeletionScores()
+    rng = np.random.default_rng(0)
+    options = replace(PredictOptions(conf=0.4, imgsz=320))
+    for source in list(iter_sources([str(SHAPES)]))[:6]:
+        explain_image(demo, read_image(source), options, check=scores, rng=rng)
+    assert scores.mean("attention", 0.1) > scores.mean("random", 0.1)
