@@ -103,24 +103,25 @@ def train(data_yaml: Path, out: Path, args: argparse.Namespace) -> Path:
     return Path(model.trainer.best)
 
 
-def evaluate(weights: Path, data_yaml: Path, batch: int) -> dict[str, float]:
-    from ultralytics import YOLO
+def evaluate(weights: Path, data_yaml: Path, batch: int, family: str = "yolo") -> dict[str, float]:
+    """Ultralytics' own validation mAP of a checkpoint on a data YAML's val split."""
+    from ultralytics import RTDETR, YOLO
 
-    metrics = YOLO(str(weights)).val(
+    metrics = (RTDETR if family == "rtdetr" else YOLO)(str(weights)).val(
         data=str(data_yaml), split="val", imgsz=IMGSZ, batch=batch, device="cpu", plots=False, verbose=False
     )
     return {"map50": round(float(metrics.box.map50), 4), "map50_95": round(float(metrics.box.map), 4)}
 
 
-def publish(best: Path, weights_dir: Path, info: dict) -> Path:
-    """Copy the checkpoint (fp16 after stripping) and write demo.json next to it."""
+def publish(best: Path, weights_dir: Path, info: dict, name: str = "demo", limit: int = MAX_WEIGHTS_BYTES) -> Path:
+    """Copy the checkpoint (fp16 after stripping) as <name>.pt and write <name>.json next to it."""
     size = best.stat().st_size
-    if size > MAX_WEIGHTS_BYTES:
-        raise SystemExit(f"{best} is {size} bytes, over the {MAX_WEIGHTS_BYTES} byte limit")
+    if size > limit:
+        raise SystemExit(f"{best} is {size} bytes, over the {limit} byte limit")
     weights_dir.mkdir(parents=True, exist_ok=True)
-    target = weights_dir / "demo.pt"
+    target = weights_dir / f"{name}.pt"
     shutil.copyfile(best, target)
-    (weights_dir / "demo.json").write_text(json.dumps(info, indent=2) + "\n")
+    (weights_dir / f"{name}.json").write_text(json.dumps(info, indent=2) + "\n")
     return target
 
 

@@ -32,12 +32,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
 from detect_cli.demo.scenes import CLASSES
-from detect_cli.demo.train import IMGSZ, SEEDS, WEIGHTS_DIR, make_data
+from detect_cli.demo.train import IMGSZ, SEEDS, WEIGHTS_DIR, evaluate, make_data, publish
 
 MODEL_YAML = Path(__file__).resolve().with_name("rtdetr-demo.yaml")
 MAX_WEIGHTS_BYTES = 30 * 1024 * 1024
@@ -239,32 +238,12 @@ def train(data_yaml: Path, out: Path, args: argparse.Namespace) -> tuple[Path, d
     return Path(model.trainer.best), stats
 
 
-def evaluate(weights: Path, data_yaml: Path, batch: int) -> dict[str, float]:
-    from ultralytics import RTDETR
-
-    metrics = RTDETR(str(weights)).val(
-        data=str(data_yaml), split="val", imgsz=IMGSZ, batch=batch, device="cpu", plots=False, verbose=False
-    )
-    return {"map50": round(float(metrics.box.map50), 4), "map50_95": round(float(metrics.box.map), 4)}
-
-
 def check_loads(weights: Path, image: Path) -> int:
     """The published file must load with ``RTDETR(path)`` and predict; return the box count."""
     from ultralytics import RTDETR
 
     result = RTDETR(str(weights)).predict(str(image), imgsz=IMGSZ, device="cpu", verbose=False)[0]
     return len(result.boxes)
-
-
-def publish(best: Path, weights_dir: Path, info: dict) -> Path:
-    size = best.stat().st_size
-    if size > MAX_WEIGHTS_BYTES:
-        raise SystemExit(f"{best} is {size} bytes, over the {MAX_WEIGHTS_BYTES} byte limit")
-    weights_dir.mkdir(parents=True, exist_ok=True)
-    target = weights_dir / f"{NAME}.pt"
-    shutil.copyfile(best, target)
-    (weights_dir / f"{NAME}.json").write_text(json.dumps(info, indent=2) + "\n")
-    return target
 
 
 def count_images(data_yaml: Path, key: str) -> int:
@@ -301,13 +280,13 @@ def main(argv: list[str] | None = None) -> None:
         "seconds_per_iteration_by_epoch": stats["epoch_iter_s"],
         "train_images": round(count_images(val_yaml, "train") * args.fraction),
         "seeds": SEEDS,
-        "val": {"images": count_images(val_yaml, "val"), **evaluate(best, val_yaml, args.batch)},
-        "test": {"images": count_images(test_yaml, "val"), **evaluate(best, test_yaml, args.batch)},
+        "val": {"images": count_images(val_yaml, "val"), **evaluate(best, val_yaml, args.batch, "rtdetr")},
+        "test": {"images": count_images(test_yaml, "val"), **evaluate(best, test_yaml, args.batch, "rtdetr")},
     }
     print(json.dumps(info, indent=2))
     if args.no_publish:
         return
-    target = publish(best, args.weights_dir, info)
+    target = publish(best, args.weights_dir, info, NAME, MAX_WEIGHTS_BYTES)
     test_dir = Path(__import__("yaml").safe_load(test_yaml.read_text())["val"])
     n = check_loads(target, sorted(test_dir.glob("*.png"))[0])
     print(f"wrote {target} ({target.stat().st_size} bytes); RTDETR() reloads it and predicts ({n} boxes)")
