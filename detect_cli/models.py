@@ -63,7 +63,7 @@ def resolve_model(spec: str, search_dirs: Sequence[Path] = (), *, download: bool
         if not path.is_file():
             raise ModelLoadError(
                 f"the '{spec}' model is not in this install ({path} is missing)",
-                "train it with `python -m detect_cli.demo.train`",
+                f"train it with `python -m detect_cli.demo.{'train_rtdetr' if 'rtdetr' in spec else 'train'}`",
             )
         return ModelRef(spec, str(path), sniff_family(path), "weights")
     if spec.lower().endswith((".yaml", ".yml")):
