@@ -46,6 +46,7 @@ class ImageResult:
     error: str | None = None
     name: str = ""  # relative name for saved files (mirrors the input's place under its folder)
     image: np.ndarray | None = field(default=None, repr=False, compare=False)  # decoded pixels, for annotators
+    warnings: tuple[str, ...] = ()  # the input was processed, but something about it needs saying
 
     @property
     def ok(self) -> bool:
@@ -78,6 +79,7 @@ def image_record(result: ImageResult) -> dict[str, Any]:
         "height": result.height,
         "detections": box_records(result),
         "speed_ms": result.timing.as_dict(),
+        "warnings": list(result.warnings),
     }
 
 
@@ -117,8 +119,10 @@ class RunSummary:
     wall_s: float = 0.0
     interrupted: bool = False
     resumed: int = 0  # inputs skipped because an earlier run already did them (--resume)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, result: ImageResult) -> None:
+        self.warnings.extend((result.source, w) for w in result.warnings)
         if not result.ok:
             self.failed += 1
             self.failures.append((result.source, result.error or "error"))
@@ -140,6 +144,7 @@ class RunSummary:
             self.stage_ms[stage] += ms
         self.failures += other.failures
         self.skipped += other.skipped
+        self.warnings += other.warnings
 
     def ms_per_image(self) -> dict[str, float]:
         return {s: (v / self.images if self.images else 0.0) for s, v in self.stage_ms.items()}
@@ -156,4 +161,5 @@ class RunSummary:
             "skipped_already_done": self.resumed,
             "failures": [{"source": s, "error": e} for s, e in self.failures],
             "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
+            "warnings": [{"source": s, "warning": w} for s, w in self.warnings],
         }

@@ -25,7 +25,9 @@ from tests.helpers import NAMES, make_result
 def test_image_record_of_ok_result(n: int):
     result = make_result(3, n, width=320, height=240)
     record = image_record(result)
-    assert list(record) == ["index", "source", "status", "error", "width", "height", "detections", "speed_ms"]
+    assert list(record) == ["index", "source", "status", "error", "width", "height", "detections", "speed_ms",
+                            "warnings"]
+    assert record["warnings"] == []
     assert record["index"] == 3 and record["source"] == result.source
     assert (record["status"], record["error"]) == ("ok", None)
     assert (record["width"], record["height"]) == (320, 240)
@@ -45,6 +47,17 @@ def test_image_record_of_error_result():
     assert record["error"] == "empty file (0 bytes)"
     assert record["detections"] == []
     assert record["width"] is None and record["height"] is None
+
+
+def test_warnings_reach_the_record_and_the_summary():
+    from dataclasses import replace
+
+    result = replace(make_result(2), warnings=("animated GIF: only the first frame was used",))
+    assert image_record(result)["warnings"] == ["animated GIF: only the first frame was used"]
+    summary = RunSummary()
+    summary.add(result)
+    assert summary.failed == 0 and summary.images == 1
+    assert summary.as_dict()["warnings"] == [{"source": result.source, "warning": result.warnings[0]}]
 
 
 def test_unknown_class_ids_get_their_number_as_name():
