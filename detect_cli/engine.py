@@ -1,28 +1,42 @@
 """The detection loop: sources -> decode -> batches -> model -> `ImageResult`s, streamed.
 
 Bad inputs become error records in their place in the order; the loop never stops for
-them. Nothing is held beyond one batch, so memory stays flat however long the run.
+them. Nothing is held beyond one batch and the read-ahead, and the decoded pixels held by both
+together are bounded in bytes (`BYTES_IN_FLIGHT`), so memory stays flat however long the run
+and however large the images.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 
 from detect_cli.errors import InputError
-from detect_cli.images import ReadOptions, read_image
+from detect_cli.images import Decoded, ReadOptions, read_decoded
 from detect_cli.models import Detector, PredictOptions
 from detect_cli.results import ImageResult, Timing
 from detect_cli.sources import Source
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+# Decoded pixels held at once between reading and the end of their batch: the read-ahead and the batch
+# being filled share this, so a batch of 8 photos of 100 MP (300 MB each as BGR) is cut into smaller
+# batches instead of holding 16 of them. One image is always allowed, however large (max_pixels bounds
+# it), so the peak is this plus one image plus the transient of decoding one.
+BYTES_IN_FLIGHT = 1 << 30
+_POLL_S = 0.2  # the main thread waits in steps this long, so Ctrl-C is never held up by a read
+
+
+def read_image(source: Source, options: ReadOptions) -> Decoded:
+    """The engine's reader: `images.read_decoded` (pixels and warnings), under the name tests patch."""
+    return read_decoded(source, options)
 
 
 @dataclass
@@ -32,6 +46,35 @@ class _Pending:
     image: np.ndarray | None = None
     read_ms: float = 0.0
     error: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def nbytes(self) -> int:
+        return 0 if self.image is None else self.image.nbytes
+
+
+class ByteBudget:
+    """Bytes held by results between a producer thread and the consumer that releases them."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._changed = threading.Condition()
+
+    def wait_for_room(self, stop: threading.Event) -> None:
+        """Block while the budget is spent (never when nothing is held: one item always fits)."""
+        with self._changed:
+            while self.held >= self.limit and self.held > 0 and not stop.is_set():
+                self._changed.wait(_POLL_S)
+
+    def take(self, nbytes: int) -> None:
+        with self._changed:
+            self.held += nbytes
+
+    def release(self, nbytes: int) -> None:
+        with self._changed:
+            self.held -= nbytes
+            self._changed.notify_all()
 
 
 def detect_stream(
@@ -42,54 +85,117 @@ def detect_stream(
     batch: int = 1,
     read_options: ReadOptions = ReadOptions(),
     skip: Callable[[int, Source], bool] | None = None,
+    max_bytes_in_flight: int = BYTES_IN_FLIGHT,
 ) -> Iterator[ImageResult]:
     """Yield one `ImageResult` per source, in source order.
 
     Reading and decoding run one batch ahead in a thread (PIL and torch release the GIL), so
-    the next images are ready when the model finishes; memory holds at most two batches.
-    `skip(index, source)` leaves inputs out (`--resume`) without renumbering the others."""
+    the next images are ready when the model finishes; memory holds at most two batches, and
+    at most `max_bytes_in_flight` of decoded pixels (plus one image): a batch is run early
+    rather than exceed it. `skip(index, source)` leaves inputs out (`--resume`) without
+    renumbering the others."""
+    budget = ByteBudget(max_bytes_in_flight)
     pending: list[_Pending] = []
-    loaded = 0
+    loaded = held = 0
     jobs = (
         (index, source, read_options)
         for index, source in enumerate(sources)
         if skip is None or not skip(index, source)  # skipped inputs keep their place in the numbering
     )
-    for item in prefetched(jobs, lambda job: load(*job), depth=max(2, batch)):
+    items = prefetched(jobs, lambda job: load(*job), depth=max(2, batch), budget=budget, weigh=lambda p: p.nbytes)
+    for item in items:
         pending.append(item)
         loaded += item.image is not None
-        # flush a full batch; flush failed inputs at once when no image waits before them (a run of
-        # bad or empty files must not pile up in memory, nor delay their records)
-        if loaded >= batch or loaded == 0:
+        held += item.nbytes
+        # flush a full batch, or one that fills the byte budget (the reader waits for room: a batch that
+        # kept filling would wait for it for ever); flush failed inputs at once when no image waits before
+        # them (a run of bad or empty files must not pile up in memory, nor delay their records)
+        if loaded >= batch or loaded == 0 or held >= budget.limit:
             yield from _run_batch(pending, detector, options)
-            pending, loaded = [], 0
+            budget.release(held)
+            pending, loaded, held = [], 0, 0
     if pending:
         yield from _run_batch(pending, detector, options)
+        budget.release(held)
 
 
-def prefetched(items: Iterable[T], fn: Callable[[T], R], depth: int) -> Iterator[R]:
-    """`map(fn, items)` computed up to `depth` items ahead in one worker thread, in order."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="attn-detect-read") as pool:
-        queue: deque[Future[R]] = deque()
+def prefetched(
+    items: Iterable[T],
+    fn: Callable[[T], R],
+    depth: int,
+    *,
+    budget: ByteBudget | None = None,
+    weigh: Callable[[R], int] | None = None,
+) -> Iterator[R]:
+    """`map(fn, items)` computed up to `depth` items ahead in one worker thread, in order.
+
+    `items` is iterated here, in the caller's thread; only `fn` runs in the worker. The worker is a
+    daemon thread that is never joined: Ctrl-C ends the run at once even while `fn` is blocked (a
+    slow download), and the worker is dropped with it. With a `budget`, the worker waits for room
+    before each item and takes `weigh(result)` from it; the consumer releases what it is done with."""
+    todo: queue.SimpleQueue[T | object] = queue.SimpleQueue()
+    done: queue.SimpleQueue[tuple[bool, object]] = queue.SimpleQueue()
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=_work, args=(todo, done, fn, stop, budget, weigh), name="attn-detect-read", daemon=True
+    )
+    worker.start()
+    waiting = 0
+    try:
+        for item in items:
+            todo.put(item)
+            waiting += 1
+            if waiting > depth:
+                waiting -= 1
+                yield _next_result(done)  # type: ignore[misc]
+        while waiting:
+            waiting -= 1
+            yield _next_result(done)  # type: ignore[misc]
+    finally:
+        stop.set()
+        todo.put(_STOP)
+
+
+_STOP = object()
+
+
+def _work(todo, done, fn, stop: threading.Event, budget: ByteBudget | None, weigh) -> None:  # type: ignore[no-untyped-def]
+    while (item := todo.get()) is not _STOP and not stop.is_set():
+        if budget is not None:
+            budget.wait_for_room(stop)
+            if stop.is_set():
+                return
         try:
-            for item in items:
-                queue.append(pool.submit(fn, item))
-                if len(queue) > depth:
-                    yield queue.popleft().result()
-            while queue:
-                yield queue.popleft().result()
-        finally:
-            for future in queue:
-                future.cancel()
+            result = fn(item)
+        except BaseException as exc:  # handed to the consumer, raised there
+            done.put((False, exc))
+            continue
+        if budget is not None and weigh is not None:
+            budget.take(weigh(result))
+        done.put((True, result))
+
+
+def _next_result(done: queue.SimpleQueue[tuple[bool, object]]) -> object:
+    """The worker's next result (its exception raised here), waiting in short steps so that a
+    KeyboardInterrupt reaches the main thread at once, whatever the worker is doing."""
+    while True:
+        try:
+            ok, value = done.get(timeout=_POLL_S)
+        except queue.Empty:
+            continue
+        if not ok:
+            raise value  # type: ignore[misc]
+        return value
 
 
 def load(index: int, source: Source, read_options: ReadOptions) -> _Pending:
     start = time.perf_counter()
     try:
-        image = read_image(source, read_options)
+        decoded = read_image(source, read_options)
     except InputError as exc:
         return _Pending(index, source, error=str(exc))
-    return _Pending(index, source, image, (time.perf_counter() - start) * 1e3)
+    read_ms = (time.perf_counter() - start) * 1e3
+    return _Pending(index, source, decoded.pixels, read_ms, warnings=decoded.warnings)
 
 
 def _run_batch(pending: list[_Pending], detector: Detector, options: PredictOptions) -> Iterator[ImageResult]:
@@ -113,6 +219,7 @@ def _run_batch(pending: list[_Pending], detector: Detector, options: PredictOpti
             Timing(item.read_ms, timing.preprocess, timing.inference, timing.postprocess),
             name=item.source.name,
             image=item.image,
+            warnings=item.warnings,
         )
 
 

@@ -4,21 +4,29 @@ Arguments: image files, folders (optionally recursive), globs, http(s) URLs, `@l
 files with one source per line, and `-` (that list on stdin). Folders are walked one
 directory at a time, each listing sorted, so the first image is ready before the tree
 has been listed and memory does not grow with the size of the tree.
+
+An argument that yields nothing usable still yields one error record, so that the run ends with
+exit 3 rather than a silent 0: an empty argument, a folder that cannot be listed, a folder with no
+image in it, a glob that matches none, a malformed URL. Image-named entries that are not regular
+files (a FIFO, a device, a broken link) are error records too: opening a FIFO would block for ever.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TextIO
-from urllib.parse import unquote, urlparse
+from typing import NamedTuple, TextIO
+from urllib.parse import unquote, urlparse, urlsplit
 
 IMAGE_SUFFIXES = frozenset({".bmp", ".gif", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp"})
 GLOB_CHARS = frozenset("*?[")
+URL_SCHEMES = frozenset({"http", "https"})
+MAX_LIST_LINE = 64 * 1024  # a "list file" that is really a binary (or /dev/zero) has no line ends
 
 SkipHandler = Callable[[str, str], None]
 
@@ -35,12 +43,57 @@ class Source:
 
 
 def is_url(text: str) -> bool:
-    return "://" in text and urlparse(text).scheme.lower() in {"http", "https"}
+    """An http(s) URL by its scheme (well-formed or not: `url_problem` says what is wrong with it)."""
+    scheme, sep, _ = text.partition("://")
+    return bool(sep) and scheme.lower() in URL_SCHEMES
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be fetched, checked before any network use; None for a usable http(s) URL."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # parsed lazily: "abc" or 99999 raise here
+    except ValueError as exc:
+        return f"invalid URL: {exc}"
+    if parts.scheme.lower() not in URL_SCHEMES:
+        return "only http:// and https:// URLs are supported"
+    if not parts.hostname:
+        return "invalid URL: no host name"
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return "invalid URL: it contains a space or control character (percent-encode it, e.g. %20)"
+    return None
 
 
 def url_name(url: str) -> str:
     name = PurePosixPath(unquote(urlparse(url).path)).name
     return name if Path(name).suffix.lower() in IMAGE_SUFFIXES else f"{name or 'image'}.jpg"
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISSOCK, "socket"),
+)
+
+
+def not_regular_message(mode: int) -> str | None:
+    """The error for a path whose stat mode (symlinks followed) is not a regular file, else None."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "special file")
+    return f"not a regular file ({kind})"
+
+
+def file_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why an entry that looks like an image file cannot be read as one (it becomes an error record)."""
+    try:
+        return not_regular_message(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return "broken symbolic link (its target does not exist)" if os.path.islink(path) else "no such file"
+    except OSError as exc:
+        return f"cannot access: {exc.strerror or exc}"
 
 
 def is_image_path(path: Path) -> bool:
@@ -62,7 +115,9 @@ def iter_sources(
 
 def _expand(arg: str, base: Path, recursive: bool, stdin: TextIO | None, skip: SkipHandler) -> Iterator[Source]:
     arg = arg.strip()
-    if arg == "-":
+    if not arg:  # `""` would otherwise mean the current directory
+        yield Source(arg, arg, error="empty source argument (give a file, folder, glob or URL)")
+    elif arg == "-":
         yield from _expand_lines((stdin or sys.stdin), base, recursive, skip)
     elif arg.startswith("@"):
         list_file = base / arg[1:]
@@ -72,16 +127,17 @@ def _expand(arg: str, base: Path, recursive: bool, stdin: TextIO | None, skip: S
         except OSError as exc:
             yield Source(arg, arg, error=f"cannot read list file: {exc.strerror or exc}")
     elif "://" in arg:
-        if is_url(arg):
-            yield Source(arg, url_name(arg), is_url=True)
-        else:
-            yield Source(arg, arg, is_url=True, error="only http:// and https:// URLs are supported")
+        problem = url_problem(arg)
+        yield Source(arg, arg if problem else url_name(arg), is_url=True, error=problem)
     else:
         yield from _expand_path(arg, base, recursive, skip)
 
 
-def _expand_lines(lines: Iterable[str], base: Path, recursive: bool, skip: SkipHandler) -> Iterator[Source]:
-    for line in lines:
+def _expand_lines(lines: TextIO, base: Path, recursive: bool, skip: SkipHandler) -> Iterator[Source]:
+    while line := lines.readline(MAX_LIST_LINE + 1):
+        if len(line) > MAX_LIST_LINE and not line.endswith("\n"):
+            yield Source(line[:40], line[:40], error=f"list line longer than {MAX_LIST_LINE} characters: not a list")
+            return
         line = line.strip()
         if line and not line.startswith("#"):
             if line.startswith("@") or line == "-":
@@ -94,22 +150,59 @@ def _expand_path(arg: str, base: Path, recursive: bool, skip: SkipHandler) -> It
     path = Path(arg).expanduser()
     if not path.is_absolute():
         path = base / path
-    if path.is_dir():
-        for file in walk_images(path, recursive=recursive, on_skip=skip):
-            yield Source(str(file), file.relative_to(path).as_posix())
-    elif path.is_file():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:  # a symlink loop, a path through a file, a folder we may not enter
+        yield Source(str(path), path.name, error=f"cannot access: {exc.strerror or exc}")
+        return
+    if mode is not None and stat.S_ISDIR(mode):
+        yield from _expand_folder(path, arg, recursive, skip)
+    elif mode is not None and stat.S_ISREG(mode):
         if is_image_path(path) or not path.suffix:
             yield Source(str(path), path.name)
         else:
             skip(arg, f"not an image ({path.suffix} file)")
+    elif mode is not None:
+        yield Source(str(path), path.name, error=not_regular_message(mode))
+    elif os.path.islink(path):
+        yield Source(str(path), path.name, error=file_problem(path))
     elif GLOB_CHARS & set(arg):
         yield from _expand_glob(str(path), arg, skip)
     else:
         yield Source(arg, path.name, error="no such file or folder")
 
 
+def _expand_folder(folder: Path, arg: str, recursive: bool, skip: SkipHandler) -> Iterator[Source]:
+    """The folder's images; one error record when it holds none (so a run of it ends with exit 3)."""
+    skipped = 0
+
+    def counted(ref: str, why: str) -> None:
+        nonlocal skipped
+        skipped += 1
+        skip(ref, why)
+
+    found = False
+    for entry in walk_entries(folder, recursive=recursive, on_skip=counted):
+        found = True
+        yield Source(str(entry.path), entry.path.relative_to(folder).as_posix(), error=entry.problem)
+    if not found:
+        others = f"{skipped} other file{'s' if skipped != 1 else ''} skipped" if skipped else "no other files"
+        sub = ", -r also searches its sub-folders" if not recursive and _has_subfolders(folder) else ""
+        yield Source(arg, folder.name, error=f"no image files in this folder ({others}{sub})")
+
+
+def _has_subfolders(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as it:
+            return any(_entry_is(entry, "dir") for entry in it)
+    except OSError:
+        return False
+
+
 def _expand_glob(pattern: str, arg: str, skip: SkipHandler) -> Iterator[Source]:
-    """Match a glob while walking from its fixed prefix with `walk_images` (streamed, sorted,
+    """Match a glob while walking from its fixed prefix with `walk_entries` (streamed, sorted,
     symlink loops cut), rather than `glob.iglob`, which follows loops and must be sorted whole."""
     parts = Path(pattern).parts
     fixed = next(i for i, part in enumerate(parts) if GLOB_CHARS & set(part))
@@ -117,16 +210,19 @@ def _expand_glob(pattern: str, arg: str, skip: SkipHandler) -> Iterator[Source]:
     matcher = glob_regex(rest)
     found = False
     recursive = "**" in rest or "/" in rest
-    for path in walk_images(root, recursive=recursive, on_skip=None, all_files=True):
-        relative = path.relative_to(root).as_posix()
-        hidden = any(part.startswith(".") for part in relative.split("/"))  # as glob: * skips dotfiles
-        if hidden or not matcher.fullmatch(relative):
+    for entry in walk_entries(root, recursive=recursive, on_skip=None, all_files=True):
+        relative = entry.path.relative_to(root).as_posix()
+        hidden = any(part.startswith(".") for part in relative.split("/") if part != ".")  # as glob: * skips dotfiles
+        if hidden or not (entry.folder or matcher.fullmatch(relative)):
             continue
-        if is_image_path(path):
+        if entry.problem:
             found = True
-            yield Source(str(path), relative)
+            yield Source(str(entry.path), relative, error=entry.problem)
+        elif is_image_path(entry.path):
+            found = True
+            yield Source(str(entry.path), relative)
         else:
-            skip(str(path), f"not an image ({path.suffix or 'no extension'})")
+            skip(str(entry.path), f"not an image ({entry.path.suffix or 'no extension'})")
     if not found:
         yield Source(arg, arg, error="no image files match this pattern")
 
@@ -157,38 +253,71 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
+class Entry(NamedTuple):
+    """A file found by `walk_entries`; `problem` says why it cannot be used (an error record)."""
+
+    path: Path
+    problem: str | None = None
+    folder: bool = False  # the problem is a folder that could not be listed
+
+
 def walk_images(
     root: Path, *, recursive: bool, on_skip: SkipHandler | None = None, all_files: bool = False
 ) -> Iterator[Path]:
-    """Image files (or with `all_files`, every file) under `root`: each directory's files in
-    sorted order, then its sub-folders.
+    """The usable files of `walk_entries`; the others are passed to `on_skip` with their problem."""
+    for entry in walk_entries(root, recursive=recursive, on_skip=on_skip, all_files=all_files):
+        if entry.problem is None:
+            yield entry.path
+        elif on_skip:
+            on_skip(str(entry.path), entry.problem)
+
+
+def walk_entries(
+    root: Path, *, recursive: bool, on_skip: SkipHandler | None = None, all_files: bool = False
+) -> Iterator[Entry]:
+    """Image files (or with `all_files`, every regular file) under `root`: each directory's files
+    in sorted order, then its sub-folders. Folders that cannot be listed and image-named entries
+    that are not regular files come as entries with a problem; other files go to `on_skip`.
 
     Lists one directory at a time (os.scandir), so it streams over huge trees; symlinked
     folders are followed once (a loop is cut by remembering device and inode)."""
     seen: set[tuple[int, int]] = set()
 
-    def walk(folder: Path) -> Iterator[Path]:
+    def walk(folder: Path) -> Iterator[Entry]:
         try:
-            stat = folder.stat()
-            if (stat.st_dev, stat.st_ino) in seen:
+            info = folder.stat()
+            if (info.st_dev, info.st_ino) in seen:
                 return
-            seen.add((stat.st_dev, stat.st_ino))
+            seen.add((info.st_dev, info.st_ino))
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
+        except FileNotFoundError:  # gone since it was listed, or a glob's prefix that does not exist
+            return
         except OSError as exc:
-            if on_skip:
-                on_skip(str(folder), f"cannot list folder: {exc.strerror or exc}")
+            yield Entry(folder, f"cannot list folder: {exc.strerror or exc}", folder=True)
             return
         subdirs = []
         for entry in entries:
-            if entry.is_dir():
+            image_named = is_image_path(Path(entry.name))
+            if _entry_is(entry, "dir"):
                 subdirs.append(Path(entry.path))
-            elif is_image_path(Path(entry.name)) or (all_files and entry.is_file()):
-                yield Path(entry.path)
-            elif on_skip and entry.is_file() and not entry.name.startswith("."):
-                on_skip(entry.path, f"not an image ({Path(entry.name).suffix or 'no extension'})")
+            elif _entry_is(entry, "file"):
+                if image_named or all_files:
+                    yield Entry(Path(entry.path))
+                elif on_skip and not entry.name.startswith("."):
+                    on_skip(entry.path, f"not an image ({Path(entry.name).suffix or 'no extension'})")
+            elif image_named:  # a FIFO, a device, a broken link: reading it could block or never end
+                yield Entry(Path(entry.path), file_problem(entry.path) or "not a regular file")
         if recursive:
             for sub in subdirs:
                 yield from walk(sub)
 
     yield from walk(root)
+
+
+def _entry_is(entry: os.DirEntry[str], kind: str) -> bool:
+    """`DirEntry.is_dir()` / `is_file()` (symlinks followed), False where the check itself fails."""
+    try:
+        return entry.is_dir() if kind == "dir" else entry.is_file()
+    except OSError:
+        return False
