@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import shutil
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,11 @@ def check_export_args(fmt: str, *, half: bool, int8: bool, data: str | None, dev
     return spec
 
 
+def export_stem(detector: Detector) -> str:
+    """The name an export of this model gets (before a suffix, and before `_1`... if that is taken)."""
+    return Path(detector.ref.spec).stem if detector.ref.kind == "yaml" else Path(detector.ref.path).stem
+
+
 def export_model(
     detector: Detector,
     spec: ExportFormat,
@@ -77,15 +84,28 @@ def export_model(
     data: str | None = None,
     device: str = "cpu",
 ) -> Path:
-    """Export into `out_dir` (never next to the source checkpoint, which may be inside the package)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = Path(detector.ref.spec).stem if detector.ref.kind == "yaml" else Path(detector.ref.path).stem
-    staged = out_dir / f"{stem}.pt"
-    created = not staged.exists()
-    if detector.ref.kind == "yaml":
-        detector._model.save(staged)
-    elif Path(detector.ref.path).resolve() != staged.resolve():
-        shutil.copyfile(detector.ref.path, staged)
+    """Export into `out_dir`, never replacing what is there: `<stem>.onnx` (or `<stem>_openvino_model/`)
+    when that name is free, else `<stem>_1.onnx`, ... Ultralytics writes the export next to the
+    checkpoint it is given, so that checkpoint is staged in a temporary folder inside `out_dir` (never
+    next to the source checkpoint, which may be inside the package or be the user's own file)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = tempfile.TemporaryDirectory(dir=out_dir, prefix=".attn-detect-export-")
+    except OSError as exc:
+        raise ConfigError(f"--out {out_dir}: cannot write there: {exc.strerror or exc}") from None
+    with staging as tmp:
+        staged = Path(tmp) / f"{_free_stem(out_dir, export_stem(detector), spec.suffix)}.pt"
+        if detector.ref.kind == "yaml":
+            detector._model.save(staged)
+        else:
+            shutil.copyfile(detector.ref.path, staged)
+        exported = _run_export(detector, spec, staged, imgsz=imgsz, half=half, int8=int8, dynamic=dynamic,
+                               data=data, device=device)  # fmt: skip
+        return _move_in(exported, out_dir, spec.suffix)
+
+
+def _run_export(detector: Detector, spec: ExportFormat, staged: Path, *, imgsz: int, half: bool, int8: bool,
+                dynamic: bool, data: str | None, device: str) -> Path:  # fmt: skip
     from ultralytics import RTDETR, YOLO
 
     quantize = 16 if half else 8 if int8 else None
@@ -101,12 +121,39 @@ def export_model(
         raise ConfigError(f"export to {spec.name} refused: {_first_line(exc)}") from None
     except Exception as exc:
         raise ModelLoadError(f"export to {spec.name} failed: {_first_line(exc)}", "run with --verbose") from None
-    finally:
-        if created:
-            staged.unlink(missing_ok=True)
-    if not exported:
+    if not exported or not Path(exported).exists():
         raise ModelLoadError(f"export to {spec.name} failed", "run with --verbose to see Ultralytics' log")
     return Path(exported)
+
+
+def _free_stem(folder: Path, stem: str, suffix: str) -> str:
+    candidate, n = stem, 0
+    while os.path.lexists(folder / f"{candidate}{suffix}"):
+        n += 1
+        candidate = f"{stem}_{n}"
+    return candidate
+
+
+def _move_in(exported: Path, folder: Path, suffix: str) -> Path:
+    """Move the export out of the staging folder under a name nothing has (re-checked as it moves)."""
+    stem = exported.name[: -len(suffix)]
+    while True:
+        target = folder / f"{_free_stem(folder, stem, suffix)}{suffix}"
+        try:
+            if exported.is_dir():
+                if os.path.lexists(target):  # rename would replace an empty folder that appeared meanwhile
+                    continue
+                os.rename(exported, target)
+            else:
+                os.link(exported, target)  # unlike rename, fails if the name was taken meanwhile
+            return target
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exported.is_dir() or os.path.lexists(target):
+                raise ConfigError(f"--out {folder}: cannot write {target.name}: {exc.strerror or exc}") from None
+            os.rename(exported, target)  # no hard links on this file system
+            return target
 
 
 def _first_line(exc: BaseException) -> str:
@@ -158,27 +205,53 @@ def verify(
     *,
     min_f1: float = 0.95,
     max_conf_diff: float = 0.05,
+    iou: float = 0.5,
+    margin: float = 0.0,
 ) -> Verification:
-    """Run both models on the same images (after one warm-up each) and compare detections."""
+    """Run both models on the same images (after one warm-up each) and compare detections.
+
+    With a `margin`, both run at `conf - margin` and each one's boxes at `conf` must be found in the
+    other's: a box scored 0.251 by one runtime and 0.249 by the other is then no disagreement.
+    Matched is the smaller of the two directions' counts, so the F1 is a lower bound."""
+    low = replace(options, conf=max(0.0, options.conf - margin))
     for detector in (original, exported):
-        detector.predict([images[0]], options)
+        detector.predict([images[0]], low)
     matched = count_a = count_b = 0
     worst = 0.0
     spent = {"a": 0.0, "b": 0.0}
     for image in images:
         start = time.perf_counter()
-        ((dets_a, _),) = original.predict([image], options)
+        ((dets_a, _),) = original.predict([image], low)
         spent["a"] += time.perf_counter() - start
         start = time.perf_counter()
-        ((dets_b, _),) = exported.predict([image], options)
+        ((dets_b, _),) = exported.predict([image], low)
         spent["b"] += time.perf_counter() - start
-        pairs = match(dets_a, dets_b, 0.5)
-        matched, count_a, count_b = matched + len(pairs), count_a + len(dets_a), count_b + len(dets_b)
+        high_a, high_b = dets_a[dets_a.confidence >= options.conf], dets_b[dets_b.confidence >= options.conf]
+        pairs, back = match(high_a, dets_b, iou), match(high_b, dets_a, iou)
+        matched += min(len(pairs), len(back))
+        count_a, count_b = count_a + len(high_a), count_b + len(high_b)
         if len(pairs):
-            worst = max(worst, float(np.abs(dets_a.confidence[pairs.a] - dets_b.confidence[pairs.b]).max()))
+            worst = max(worst, float(np.abs(high_a.confidence[pairs.a] - dets_b.confidence[pairs.b]).max()))
     n = len(images)
     return Verification(n, matched, count_a, count_b, worst, spent["a"] * 1e3 / n, spent["b"] * 1e3 / n,
                         min_f1, max_conf_diff)  # fmt: skip
+
+
+def verification_images(detector: Detector, given: Sequence[str] | None = None) -> list[np.ndarray]:
+    """Images to check an export on: the given ones, else samples of the kind the model knows
+    (generated shapes scenes for the demo models, Ultralytics' bus and zidane photos otherwise)."""
+    from detect_cli.images import read_image
+    from detect_cli.sources import iter_sources
+
+    if given:
+        return [read_image(s) for s in iter_sources(given)]
+    if set(detector.names.values()) <= {"circle", "square", "triangle", "star", "ring"}:
+        from detect_cli.demo.scenes import make_scene
+
+        return [make_scene(np.random.default_rng([99, i]))[0] for i in range(8)]
+    from ultralytics.utils import ASSETS
+
+    return [read_image(s) for s in iter_sources([str(ASSETS / "bus.jpg"), str(ASSETS / "zidane.jpg")])]
 
 
 def output_size(path: Path) -> int:

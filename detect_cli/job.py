@@ -4,17 +4,20 @@ keeping a running summary. Usable from Python; the CLI only adds rendering."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cv2
+
 from detect_cli.annotate import BoxAnnotator
 from detect_cli.engine import detect_stream
+from detect_cli.errors import ConfigError, InputError
 from detect_cli.images import ReadOptions, read_image
 from detect_cli.models import Detector, PredictOptions
 from detect_cli.results import ImageResult, RunSummary
-from detect_cli.saving import ImageSaver
+from detect_cli.saving import ImageSaver, SaveRefused
 from detect_cli.settings import DetectSettings
 from detect_cli.sinks import Sink
 from detect_cli.sources import Source, is_url
@@ -22,10 +25,20 @@ from detect_cli.sources import Source, is_url
 if TYPE_CHECKING:
     from detect_cli.ray_engine import RayOptions
 
+# Warnings that mean the run did not do all it was asked (exit 3), though the detections were kept.
+NOT_SAVED = "annotated image not saved"
+OVERLAYS_NOT_SAVED = "attention overlays not saved"
+
+
+def unsaved(summary: RunSummary) -> list[tuple[str, str]]:
+    """(source, warning) of every image whose annotated image or overlays could not be written."""
+    return [(s, w) for s, w in summary.warnings if w.startswith((NOT_SAVED, OVERLAYS_NOT_SAVED))]
+
 
 def predict_options(settings: DetectSettings, detector: Detector) -> PredictOptions:
     classes = detector.class_ids(settings.classes) if settings.classes else None
-    return PredictOptions(settings.conf, settings.iou, settings.imgsz, settings.max_det, classes, settings.nms)
+    imgsz, _ = detector.run_imgsz(settings.imgsz)
+    return PredictOptions(settings.conf, settings.iou, imgsz, settings.max_det, classes, settings.nms)
 
 
 def read_options(settings: DetectSettings) -> ReadOptions:
@@ -43,6 +56,7 @@ def run_metadata(settings: DetectSettings, detector: Detector) -> dict[str, Any]
             if detector.ref.family == "yolo"
             else None,
             "names": {str(k): v for k, v in detector.names.items()},
+            "backend": {"name": detector.backend, "reason": detector.backend_reason},
         },
         "settings": settings.as_dict(),
     }
@@ -55,7 +69,7 @@ class DetectJob:
     sinks: Sequence[Sink] = ()
     save_dir: Path | None = None
     on_result: Callable[[ImageResult], None] | None = None
-    done: Container[str] = frozenset()  # sources already in the output (--resume): skipped
+    done: Mapping[int, str] = field(default_factory=dict)  # index -> source already in the output (--resume)
     attention: bool = False  # with save_dir: also write attention overlays (DIR/<image>/...)
     ray: RayOptions | None = None  # run on a Ray cluster instead of this process
     summary: RunSummary = field(default_factory=RunSummary)
@@ -67,18 +81,23 @@ class DetectJob:
         start = time.perf_counter()
 
         def skip(index: int, source: Source) -> bool:
-            if source.ref not in self.done:
+            recorded = self.done.get(index)
+            if recorded is None:
                 return False
+            if recorded != source.ref:
+                raise ConfigError(f"--resume: input #{index} is now {source.ref}, but the results file has {recorded} "
+                                  "there (the inputs changed since that run)",
+                                  "give the same inputs in the same order, or write to a new file")  # fmt: skip
             self.summary.resumed += 1
             if saver:
-                saver.path_for(source.name)  # reserve its name, so later names come out as in one run
+                saver.reserve(source.name)  # so later names come out as in one run
             return True
 
         stream = self._stream(sources, skip)
         try:
             for result in stream:
                 if saver and result.ok:
-                    self._save(saver, annotator, result)
+                    result = self._save(saver, annotator, result)
                 result = replace(result, image=None)  # don't keep pixels past this point
                 self.summary.add(result)
                 for sink in self.sinks:
@@ -104,14 +123,24 @@ class DetectJob:
 
         return ray_detect_stream(sources, self.detector, options, ray_options=self.ray, **common)
 
-    def _save(self, saver: ImageSaver, annotator: BoxAnnotator, result: ImageResult) -> None:
-        image = result.image
-        if image is None:  # Ray decodes on the workers and sends back no pixels: read it here to draw
-            image = read_image(Source(result.source, result.name, is_url(result.source)), read_options(self.settings))
-            result = replace(result, image=image)
-        path = saver.save(result.name, annotator.annotate(image, result.detections, result.names))
+    def _save(self, saver: ImageSaver, annotator: BoxAnnotator, result: ImageResult) -> ImageResult:
+        """Write the annotated image (and overlays). A failure here costs that file only: the
+        detections still go to the sinks, with a warning saying what was not written."""
+        try:
+            image = result.image
+            if image is None:  # Ray decodes on the workers and sends back no pixels: read it here to draw
+                image = read_image(Source(result.source, result.name, is_url(result.source)),
+                                   read_options(self.settings))  # fmt: skip
+                result = replace(result, image=image)
+            path = saver.save(result.name, annotator.annotate(image, result.detections, result.names))
+        except (OSError, SaveRefused, InputError, cv2.error) as exc:
+            return _warned(result, f"{NOT_SAVED}: {_reason(exc)}")
         if self.attention:
-            self._save_attention(path, result)
+            try:
+                self._save_attention(path, result)
+            except Exception as exc:  # an odd image must not end the run (the detections are kept)
+                return _warned(result, f"{OVERLAYS_NOT_SAVED}: {_reason(exc)}")
+        return result
 
     def _save_attention(self, annotated: Path, result: ImageResult) -> None:
         """Overlays beside the annotated image, in a folder named after it (a second pass with hooks)."""
@@ -122,3 +151,14 @@ class DetectJob:
         explained = explain_image(self.detector, result.image, options)
         folder = annotated.parent
         save_overlays(folder, annotated.stem + "_attention", result.image, explained)
+
+
+def _warned(result: ImageResult, warning: str) -> ImageResult:
+    return replace(result, warnings=(*result.warnings, warning))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    text = str(exc).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__

@@ -14,12 +14,15 @@ import hashlib
 import io
 import json
 import os
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from detect_cli.errors import ConfigError
 from detect_cli.models import Detector
+from detect_cli.results import CSV_COLUMNS
 from detect_cli.settings import DetectSettings
 
 RESUMABLE = ("jsonl", "csv")
@@ -31,9 +34,9 @@ def sidecar_path(out: Path) -> Path:
 
 
 def weights_digest(detector: Detector) -> str:
-    path = Path(detector.ref.path)
+    path = Path(detector.weights_path)
     if not path.is_file():
-        return f"definition:{detector.ref.path}"  # a model YAML by name, or an export folder
+        return f"definition:{detector.weights_path}"  # a model YAML by name, or an export folder
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -48,16 +51,25 @@ def fingerprint(settings: DetectSettings, detector: Detector) -> dict[str, Any]:
 
 
 def write_sidecar(out: Path, fp: dict[str, Any], fmt: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sidecar_path(out).write_text(json.dumps({"format": fmt, "fingerprint": fp}, indent=1) + "\n", encoding="utf-8")
+    sidecar = sidecar_path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(sidecar) and not stat.S_ISREG(os.stat(sidecar).st_mode):
+            raise IsADirectoryError(0, f"{sidecar} exists and is not a regular file")
+        sidecar.write_text(json.dumps({"format": fmt, "fingerprint": fp}, indent=1) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write its run record {sidecar.name}: {exc.strerror or exc}") from None
 
 
 @dataclass
 class ResumeState:
-    done: set[str] = field(default_factory=set)
-    kept: int = 0
+    done: dict[int, str] = field(default_factory=dict)  # index -> source of the inputs already in the file
     dropped_partial: bool = False
     retried: int = 0
+
+    @property
+    def kept(self) -> int:
+        return len(self.done)
 
 
 def prepare_resume(out: Path, fmt: str, fp: dict[str, Any], *, retry_failed: bool) -> ResumeState:
@@ -66,21 +78,41 @@ def prepare_resume(out: Path, fmt: str, fp: dict[str, Any], *, retry_failed: boo
         raise ConfigError(f"--resume works with JSONL or CSV output, not {fmt}", "use --out results.jsonl")
     if not out.exists():
         return ResumeState()
-    sidecar = sidecar_path(out)
-    try:
-        recorded = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise ConfigError(f"cannot resume {out}: its run record {sidecar} is missing or unreadable",
-                          "start a new file, or run without --resume to overwrite it") from None  # fmt: skip
-    if recorded.get("format") != fmt:
-        raise ConfigError(f"cannot resume {out}: it was written as {recorded.get('format')}, not {fmt}")
-    before = recorded.get("fingerprint", {})
+    if not stat.S_ISREG(os.stat(out).st_mode):
+        raise ConfigError(f"cannot resume {out}: not a regular file", "--resume continues a results file")
+    recorded = _read_sidecar(out)
+    if recorded["format"] != fmt:
+        raise ConfigError(f"cannot resume {out}: it was written as {recorded['format']}, not {fmt}")
+    before = recorded["fingerprint"]
     changed = [k for k in sorted(set(before) | set(fp)) if before.get(k) != fp.get(k)]
     if changed:
         diffs = ", ".join(f"{k}: {before.get(k)!r} -> {fp.get(k)!r}" for k in changed)
         raise ConfigError(f"cannot resume {out}: settings differ from the original run ({diffs})",
                           "use the same model and options, or write to a new file")  # fmt: skip
-    return _repair_jsonl(out, retry_failed) if fmt == "jsonl" else _repair_csv(out, retry_failed)
+    try:
+        return _repair_jsonl(out, retry_failed) if fmt == "jsonl" else _repair_csv(out, retry_failed)
+    except OSError as exc:
+        raise ConfigError(f"cannot resume {out}: {exc.strerror or exc}") from None
+
+
+def _read_sidecar(out: Path) -> dict[str, Any]:
+    sidecar = sidecar_path(out)
+    hint = "start a new file, or run without --resume to overwrite it"
+    try:
+        if not stat.S_ISREG(os.stat(sidecar).st_mode):
+            raise IsADirectoryError(0, "not a regular file")
+        recorded = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ConfigError(f"cannot resume {out}: its run record {sidecar} is missing or unreadable", hint) from None
+    if not (isinstance(recorded, dict) and isinstance(recorded.get("format"), str)
+            and isinstance(recorded.get("fingerprint"), dict)):  # fmt: skip
+        raise ConfigError(f"cannot resume {out}: its run record {sidecar} is not one attn-detect wrote", hint)
+    return recorded
+
+
+def _not_a_record(out: Path, line: int, why: str) -> ConfigError:
+    return ConfigError(f"cannot resume {out}: line {line} is not an attn-detect record ({why})",
+                       "start a new file, or run without --resume to overwrite it")  # fmt: skip
 
 
 def _repair_jsonl(out: Path, retry_failed: bool) -> ResumeState:
@@ -93,49 +125,83 @@ def _repair_jsonl(out: Path, retry_failed: bool) -> ResumeState:
         lines.pop()  # no newline at the end: the last record was cut by the crash
         state.dropped_partial = True
     kept = []
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         try:
             record = json.loads(line)
         except ValueError:
             state.dropped_partial = True  # a torn write in the middle can only be garbage; drop it
             continue
+        if not isinstance(record, dict):
+            raise _not_a_record(out, number, f"a JSON {type(record).__name__}, not an object")
+        index, source = record.get("index"), record.get("source")
+        if type(index) is not int or not isinstance(source, str):
+            raise _not_a_record(out, number, "no integer 'index' and text 'source'")
         if retry_failed and record.get("status") == "error":
             state.retried += 1
             continue
         kept.append(line)
-        state.done.add(record["source"])
-    state.kept = len(kept)
+        state.done[index] = source
     if state.dropped_partial or state.retried:
         _rewrite(out, "".join(line + "\n" for line in kept))
     return state
 
 
 def _repair_csv(out: Path, retry_failed: bool) -> ResumeState:
+    """Parse strictly; a last row with no line end, or one that ends inside a quoted field (a file
+    name with a newline in it, cut right there), was cut by the crash: every row of its image goes."""
     text = out.read_text(encoding="utf-8", errors="replace")
     state = ResumeState()
-    rows = list(csv.DictReader(io.StringIO(text)))
-    header = text.split("\n", 1)[0]
-    if text and not text.endswith("\n") and rows:
-        last = rows[-1]["index"]  # the last image may be incomplete: run it again
-        rows = [r for r in rows if r["index"] != last]
+    rows, cut_index = _csv_rows(text)
+    if cut_index is not None:
+        rows = [r for r in rows if r[0] != cut_index]  # the last image may be incomplete: run it again
         state.dropped_partial = True
+    if rows and rows[0] != list(CSV_COLUMNS):
+        raise ConfigError(f"cannot resume {out}: its columns are not the ones attn-detect writes",
+                          "start a new file, or run without --resume to overwrite it")  # fmt: skip
+    rows = rows[1:]
+    for number, row in enumerate(rows, 2):
+        if len(row) != len(CSV_COLUMNS) or not row[0].isdigit():
+            raise _not_a_record(out, number, f"{len(row)} fields, expected {len(CSV_COLUMNS)} starting with an index")
     if retry_failed:
-        failed = {r["index"] for r in rows if r["status"] == "error"}
+        failed = {r[0] for r in rows if r[2] == "error"}
         state.retried = len(failed)
-        rows = [r for r in rows if r["index"] not in failed]
-    state.done = {r["source"] for r in rows}
-    state.kept = len({r["index"] for r in rows})
-    if state.dropped_partial or state.retried:
+        rows = [r for r in rows if r[0] not in failed]
+    state.done = {int(r[0]): r[1] for r in rows}
+    if state.dropped_partial or state.retried or not text:  # an empty file gets its header
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=header.split(","), lineterminator="\n")
-        writer.writeheader()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
         writer.writerows(rows)
         _rewrite(out, buffer.getvalue())
     return state
 
 
+def _csv_rows(text: str) -> tuple[list[list[str]], str | None]:
+    """The rows parsed whole, and the first field (the index) of a row cut at the end, if any."""
+    chunks = text.split("\n")
+    lines = [c + "\n" for c in chunks[:-1]] + ([chunks[-1]] if chunks[-1] else [])
+    reader = csv.reader(iter(lines), strict=True)
+    rows: list[list[str]] = []
+    consumed = 0
+    try:
+        for row in reader:
+            rows.append(row)
+            consumed = reader.line_num
+    except csv.Error:  # unexpected end of data: the crash fell inside a quoted field
+        return rows, lines[consumed].split(",", 1)[0]
+    if text and not text.endswith("\n"):  # the last row has no line end
+        return rows[:-1], rows[-1][0]
+    return rows, None
+
+
 def _rewrite(path: Path, content: str) -> None:
     """Replace atomically, so a crash during the repair cannot lose the file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(content, encoding="utf-8")
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".repair")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(content)
+        os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,7 +1,9 @@
 """Writers for results: JSON, JSONL, CSV, COCO. Each is a context manager with `write`.
 
 All write as they go (JSONL and CSV flush per image, so an interrupted run keeps every
-finished image); all take their numbers from `results.image_record`.
+finished image); all take their numbers from `results.image_record`. A stream that cannot be
+written (disk full, `/dev/full`) ends the run with a `ConfigError` naming it; a closed pipe
+(`BrokenPipeError`) is left to the CLI, which ends quietly.
 """
 
 from __future__ import annotations
@@ -51,7 +53,23 @@ class Sink:
         raise NotImplementedError
 
     def close(self, summary: RunSummary | None) -> None:
-        self.stream.flush()
+        self._put("")
+
+    def _put(self, text: str) -> None:
+        """Write and flush, so what is written is on disk before the next image."""
+        try:
+            if text:
+                self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise ConfigError(f"{stream_label(self.stream)}: cannot write: {exc.strerror or exc}") from None
+
+
+def stream_label(stream: IO[str]) -> str:
+    name = getattr(stream, "name", None)
+    return f"--out {name}" if isinstance(name, str) and not name.startswith("<") else "the results stream (stdout)"
 
 
 def _dumps(obj: Any) -> str:
@@ -60,8 +78,7 @@ def _dumps(obj: Any) -> str:
 
 class JsonlSink(Sink):
     def write(self, result: ImageResult) -> None:
-        self.stream.write(_dumps(image_record(result)) + "\n")
-        self.stream.flush()
+        self._put(_dumps(image_record(result)) + "\n")
 
 
 class JsonSink(Sink):
@@ -72,18 +89,16 @@ class JsonSink(Sink):
         self._count = 0
         self._closed = False
         head = {"schema_version": SCHEMA_VERSION, **self.meta}
-        self.stream.write(_dumps(head)[:-1] + ',"images":[\n')
+        self._put(_dumps(head)[:-1] + ',"images":[\n')
 
     def write(self, result: ImageResult) -> None:
-        self.stream.write(("," if self._count else "") + _dumps(image_record(result)) + "\n")
+        self._put(("," if self._count else "") + _dumps(image_record(result)) + "\n")
         self._count += 1
-        self.stream.flush()
 
     def close(self, summary: RunSummary | None) -> None:
         if not self._closed:
             self._closed = True
-            self.stream.write('],"summary":' + _dumps(summary.as_dict() if summary else None) + "}\n")
-        super().close(summary)
+            self._put('],"summary":' + _dumps(summary.as_dict() if summary else None) + "}\n")
 
 
 class CsvSink(Sink):
@@ -93,11 +108,10 @@ class CsvSink(Sink):
     def __init__(self, stream: IO[str], meta: dict[str, Any] | None = None, header: bool = True) -> None:
         super().__init__(stream, meta)
         if header:
-            self.stream.write(_csv_text([dict(zip(CSV_COLUMNS, CSV_COLUMNS))]))
+            self._put(_csv_text([dict(zip(CSV_COLUMNS, CSV_COLUMNS))]))
 
     def write(self, result: ImageResult) -> None:
-        self.stream.write(_csv_text(csv_rows(result)))
-        self.stream.flush()
+        self._put(_csv_text(csv_rows(result)))
 
 
 def _csv_text(rows: list[dict[str, Any]]) -> str:
@@ -152,9 +166,7 @@ class CocoSink(Sink):
                 "annotations": self.annotations,
                 "errors": self.errors,
             }
-            json.dump(document, self.stream, ensure_ascii=False)
-            self.stream.write("\n")
-        super().close(summary)
+            self._put(json.dumps(document, ensure_ascii=False) + "\n")
 
 
 SINKS: dict[str, type[Sink]] = {"json": JsonSink, "jsonl": JsonlSink, "csv": CsvSink, "coco": CocoSink}

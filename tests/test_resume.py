@@ -104,7 +104,7 @@ def test_csv_cut_last_image_is_dropped_and_redone(tmp_path: Path) -> None:
     out.write_text(header + rows)
     write_sidecar(out, {"model": "m"}, "csv")
     state = prepare_resume(out, "csv", {"model": "m"}, retry_failed=False)
-    assert state.done == {"a.jpg"} and state.dropped_partial
+    assert state.done == {0: "a.jpg"} and state.dropped_partial
     assert out.read_text() == header + "0,a.jpg,ok,,10,10,1,x,0.5,1,1,2,2\n"
 
 

@@ -5,10 +5,14 @@ Results (tables or JSON) go to stdout; notes, warnings, progress and errors go t
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
+import os
 import sys
 import traceback
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 import typer
@@ -18,6 +22,8 @@ from rich.text import Text
 from detect_cli.errors import AttnDetectError, ExitCode
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+STDOUT_CLOSED = 141  # what a shell reports for a program ended by SIGPIPE (128 + 13)
 
 
 class State:
@@ -25,9 +31,14 @@ class State:
     verbose = False
 
 
+class _StdoutConsole(Console):
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(errno.EPIPE, "stdout was closed")  # ends the run as data on stdout does (141)
+
+
 def out() -> Console:
     """The results console (stdout). Made per call: test runners swap sys.stdout."""
-    return Console(file=sys.stdout, soft_wrap=False)
+    return _StdoutConsole(file=sys.stdout, soft_wrap=False)
 
 
 def err() -> Console:
@@ -47,13 +58,30 @@ def error(message: str, hint: str | None = None) -> None:
     err().print(Text.assemble(("error: ", "bold red"), message, (f" ({hint})" if hint else "", "")))
 
 
+_held: list[contextlib.ExitStack] = []
+
+
+def hold(resource: AbstractContextManager[T]) -> T:
+    """Keep `resource` entered until the running command (wrapped in `handle_errors`) ends, however
+    it ends: a lock on the results file, say."""
+    return _held[-1].enter_context(resource)
+
+
 def handle_errors(func: F) -> F:
     """Map library exceptions to one line on stderr and a documented exit code."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            try:
+                with contextlib.ExitStack() as held:
+                    _held.append(held)
+                    return func(*args, **kwargs)
+            finally:
+                _held.pop()
+                sys.stdout.flush()  # a closed pipe shows here, not as a message at interpreter exit
+        except BrokenPipeError:
+            _stdout_closed()
         except AttnDetectError as exc:
             if State.verbose:
                 traceback.print_exc(file=sys.stderr)
@@ -76,7 +104,18 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _stdout_closed() -> None:
+    """The reader of stdout went away (`| head -1`): stop quietly, as Unix tools do when SIGPIPE
+    ends them, with the code a shell reports for that (128 + SIGPIPE). Output still buffered goes
+    to /dev/null, so Python's own flush at exit does not complain either."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(STDOUT_CLOSED)
+
+
 EXIT_CODES_HELP = (
-    "Exit codes: 0 all good; 1 unexpected error; 2 usage or config error; "
-    "3 finished but some inputs failed; 4 model could not be loaded; 130 interrupted (Ctrl-C)."
+    "Exit codes: 0 all good; 1 unexpected error; 2 usage or config error, or an output that cannot be written; "
+    "3 finished but some inputs failed (or their annotated images could not be saved); 4 model could not be "
+    "loaded; 130 interrupted (Ctrl-C); 141 stdout was closed early (e.g. piped into head), as for other Unix tools."
 )

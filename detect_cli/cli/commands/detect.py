@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import sys
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
 
 from detect_cli.cli import options as opt
 from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, settings_from_flags
-from detect_cli.cli.output import EXIT_CODES_HELP, State, err, handle_errors, note, out, warn
+from detect_cli.cli.output import EXIT_CODES_HELP, State, err, handle_errors, hold, note, out, warn
 from detect_cli.errors import ConfigError, ExitCode
 from detect_cli.results import ImageResult
 from detect_cli.sinks import Sink, format_for_path, open_sink
@@ -28,6 +31,8 @@ def detect(
     sources: opt.Sources,
     model: opt.Model = None,
     weights_dir: opt.WeightsDir = None,
+    backend: opt.Backend = None,
+    trust_model: opt.TrustModel = False,
     conf: opt.Conf = None,
     iou: opt.Iou = None,
     imgsz: opt.Imgsz = None,
@@ -58,23 +63,25 @@ def detect(
     """Detect objects in images: boxes and per-class counts as tables, or JSON/JSONL/CSV/COCO."""
     State.quiet, State.verbose = quiet, verbose
     settings = settings_from_flags(
-        config, model=model, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det,
-        device=device, batch=batch, classes=classes, half=half, nms=nms, threads=threads, recursive=recursive,
-        tables=tables,
+        config, model=model, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz,
+        max_det=max_det, device=device, batch=batch, classes=classes, half=half, nms=nms, threads=threads,
+        recursive=recursive, tables=tables,
     )  # fmt: skip
     plan = _OutputPlan.from_flags(
         "json" if as_json else (fmt.value if fmt else None), out, save, resume or retry_failed, attention, engine
     )
+    plan.claim(sources, recursive=settings.recursive)
     ray_options = None
     if engine == opt.Engine.ray:
         from detect_cli.ray_engine import RayOptions, require_ray
 
         require_ray()
         ray_options = RayOptions(address, actors, gpus_per_actor, threads_per_actor=settings.threads, verbose=verbose)
-    detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None)
+    settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None,
+                                       trust_model=trust_model, needs_torch="--attention" if attention else None)
     if plan.sharded:
         summary = _run_sharded(sources, settings, detector, plan.out_file, ray_options)
-        _finish(summary, detector, quiet=quiet, human_stdout=True)
+        _finish(summary, detector, quiet=quiet, human_stdout=True, imgsz=settings.imgsz)
         return
     done = _prepare_out_file(plan.out_file, plan.out_format, settings, detector, resume=resume,
                              retry_failed=retry_failed)  # fmt: skip
@@ -84,7 +91,7 @@ def detect(
         note(f"box tables shown for the first {settings.tables} images; --tables -1 shows all")
     if save is not None and not quiet:
         note(f"annotated images written to {save}")
-    _finish(summary, detector, quiet=quiet, human_stdout=plan.human_stdout)
+    _finish(summary, detector, quiet=quiet, human_stdout=plan.human_stdout, imgsz=settings.imgsz)
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,22 @@ class _OutputPlan:
         out_format = format_for_path(out_file, data_format) if out_file is not None and not sharded else data_format
         return cls(out_file, out_format, sharded, out_file is not None or not data_format, save)
 
+    @property
+    def regular_out(self) -> bool:
+        """--out names a regular file (or a new one): only then a sidecar and a lock beside it."""
+        from detect_cli.outputs import is_regular_target
+
+        return self.out_file is not None and not self.sharded and is_regular_target(self.out_file)
+
+    def claim(self, sources: list[str], *, recursive: bool) -> None:
+        """Refuse outputs that would destroy or re-read inputs, then lock --out FILE until the command
+        ends (a second run writing it fails at once). Both before any model loads."""
+        from detect_cli.outputs import OutputLock, check_apart
+
+        check_apart(sources, None if self.sharded else self.out_file, self.save, recursive=recursive)
+        if self.regular_out:
+            hold(OutputLock(self.out_file))
+
 
 def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options, *, attention: bool, resume: bool,
                quiet: bool):  # fmt: skip
@@ -144,18 +167,34 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
         return job.run(items), shown.hidden
 
 
-def _finish(summary, detector, *, quiet: bool, human_stdout: bool) -> None:
-    """The run's summary tables (stdout unless stdout carries data), then the exit code."""
+def _finish(summary, detector, *, quiet: bool, human_stdout: bool, imgsz: int | None = None) -> None:
+    """The run's summary tables (stdout unless stdout carries data), then the exit code: an image
+    whose annotated copy could not be written counts as a failure (exit 3), its detections kept."""
+    from detect_cli.job import unsaved
+
+    not_saved = unsaved(summary)
     if not quiet:
         console = out() if human_stdout else err()
         console.print(render.counts_table(summary))
-        console.print(render.run_table(summary, detector.ref.spec))
+        console.print(render.run_table(summary, detector.ref.spec, render.backend_text(detector), imgsz))
         if summary.failed:
             console.print(render.failures_table(summary))
+        if not_saved:
+            console.print(_unsaved_table(not_saved))
     if summary.interrupted:
         raise typer.Exit(int(ExitCode.INTERRUPTED))
-    if summary.failed:
+    if summary.failed or not_saved:
         raise typer.Exit(int(ExitCode.INPUTS_FAILED))
+
+
+def _unsaved_table(rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=f"Not saved ({len(rows)}; detections kept in the results)", title_justify="left",
+                  title_style="red")  # fmt: skip
+    table.add_column("input", overflow="fold")
+    table.add_column("warning", overflow="fold")
+    for source, warning in rows:
+        table.add_row(Text(source), Text(warning))
+    return table
 
 
 class _TablePrinter:
@@ -199,14 +238,20 @@ def _run_sharded(sources, settings, detector, out_dir: Path, ray_options):
     return summary
 
 
-def _prepare_out_file(out_file, out_format, settings, detector, *, resume: bool, retry_failed: bool) -> set[str]:
-    """Record the run's settings beside a JSONL/CSV file; with --resume, check and repair it first."""
+def _prepare_out_file(out_file, out_format, settings, detector, *, resume: bool, retry_failed: bool) -> dict[int, str]:
+    """Record the run's settings beside a JSONL/CSV file; with --resume, check and repair it first.
+    Returns index -> source of the inputs already done. Devices and FIFOs get no sidecar."""
+    from detect_cli.outputs import is_regular_target
     from detect_cli.resume import RESUMABLE, fingerprint, prepare_resume, write_sidecar
 
     if out_file is None or out_format not in RESUMABLE:
         if resume:
             raise ConfigError(f"--resume works with JSONL or CSV output, not {out_format}", "use --out results.jsonl")
-        return set()
+        return {}
+    if not is_regular_target(out_file):
+        if resume:
+            raise ConfigError(f"--resume needs a regular results file, not {out_file}")
+        return {}
     fp = fingerprint(settings, detector)
     if resume and out_file.exists():
         state = prepare_resume(out_file, out_format, fp, retry_failed=retry_failed)
@@ -214,14 +259,28 @@ def _prepare_out_file(out_file, out_format, settings, detector, *, resume: bool,
         retried = f", {state.retried} failed to run again" if state.retried else ""
         note(f"resuming {out_file}: {state.kept} image(s) already done{retried}{repaired}")
         return state.done
+    with _open_out(out_file, append=True):  # can it be written? Else the old sidecar stays as it was
+        pass
     write_sidecar(out_file, fp, out_format)
-    return set()
+    return {}
 
 
-def _open_out(path: Path, append: bool = False) -> IO[str]:
+@contextmanager
+def _open_out(path: Path, append: bool = False) -> Iterator[IO[str]]:
+    """The results file, with OS errors (also on the last flush) as one line naming it."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "a" if append else "w", encoding="utf-8", newline="")
+        stream = open(path, "a" if append else "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise ConfigError(f"--out {path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        yield stream
+    except BaseException:
+        with suppress(OSError):  # the error on its way out already names the file
+            stream.close()
+        raise
+    try:
+        stream.close()
     except OSError as exc:
         raise ConfigError(f"--out {path}: cannot write: {exc.strerror or exc}") from None
 
