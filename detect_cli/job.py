@@ -37,8 +37,7 @@ def unsaved(summary: RunSummary) -> list[tuple[str, str]]:
 
 def predict_options(settings: DetectSettings, detector: Detector) -> PredictOptions:
     classes = detector.class_ids(settings.classes) if settings.classes else None
-    imgsz, _ = detector.run_imgsz(settings.imgsz)
-    return PredictOptions(settings.conf, settings.iou, imgsz, settings.max_det, classes, settings.nms)
+    return PredictOptions(settings.conf, settings.iou, settings.imgsz, settings.max_det, classes, settings.nms)
 
 
 def read_options(settings: DetectSettings) -> ReadOptions:
