@@ -1,29 +1,27 @@
 """Score detections against labels: COCO mAP50 / mAP50-95 (faster-coco-eval, the same numbers as
 pycocotools), and precision / recall at the run's confidence threshold (one-to-one matches at IoU 0.5).
 
-Labels are a COCO ground-truth JSON or a folder of YOLO txt files (`cls cx cy w h`, normalised;
-a missing txt means an image without objects). Predictions find their labels by the image's
-relative name, then by its file name.
+Labels (`labels.py`) are a COCO ground-truth JSON or a folder of YOLO txt files. Predictions find
+their labels by the image's relative name, then by its file name.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
 from detect_cli.detections import Detections
-from detect_cli.errors import ConfigError
+from detect_cli.labels import Labels, read_yolo_txt
 from detect_cli.matching import match
 from detect_cli.results import ImageResult
 
 IOU_FOR_PR = 0.5
+__all__ = ["ClassScore", "EvalReport", "Labels", "Prediction", "evaluate", "read_yolo_txt"]
 
 
 @dataclass(frozen=True)
@@ -40,82 +38,6 @@ class Prediction:
     def from_result(cls, result: ImageResult) -> Prediction:
         name = result.name or result.source
         return cls(name, result.source, result.width or 0, result.height or 0, result.detections)
-
-
-class Labels:
-    """Ground truth by image name, with class ids already in the model's numbering."""
-
-    def __init__(self, boxes: dict[str, Detections] | None, names: dict[int, str], folder: Path | None = None) -> None:
-        self._boxes = boxes
-        self.names = names
-        self._folder = folder
-
-    @classmethod
-    def load(cls, path: Path, model_names: dict[int, str]) -> Labels:
-        path = Path(path)
-        if path.is_dir():
-            return cls(None, dict(model_names), path)
-        if path.is_file() and path.suffix.lower() == ".json":
-            return cls._from_coco(path, model_names)
-        raise ConfigError(f"--labels {path}: expected a COCO .json file or a folder of YOLO .txt labels")
-
-    @classmethod
-    def _from_coco(cls, path: Path, model_names: dict[int, str]) -> Labels:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            images = {img["id"]: img["file_name"] for img in data["images"]}
-            categories = {c["id"]: c["name"] for c in data["categories"]}
-            annotations = data["annotations"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"--labels {path}: not a COCO ground-truth file ({exc})") from None
-        by_name = {n.lower(): i for i, n in model_names.items()}
-        to_model = {cid: by_name.get(name.lower(), cid) for cid, name in categories.items()}
-        grouped: dict[Any, list] = {i: [] for i in images}
-        for ann in annotations:
-            if not ann.get("iscrowd"):
-                grouped.setdefault(ann["image_id"], []).append(ann)
-        boxes = {}
-        for image_id, anns in grouped.items():
-            xywh = np.array([a["bbox"] for a in anns], dtype=np.float32).reshape(-1, 4)
-            xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-            cls_ids = [to_model[a["category_id"]] for a in anns]
-            boxes[images[image_id]] = Detections(xyxy, np.ones(len(anns)), cls_ids)
-        names = {to_model[cid]: name for cid, name in categories.items()}
-        return cls(boxes, names)
-
-    def find(self, prediction: Prediction) -> Detections | None:
-        """The labels of one image, or None when there are none for it."""
-        rel = PurePosixPath(prediction.name)
-        if self._boxes is not None:
-            for key in (rel.as_posix(), rel.name):
-                if key in self._boxes:
-                    return self._boxes[key]
-            by_base = {PurePosixPath(k).name: v for k, v in self._boxes.items()}
-            return by_base.get(rel.name)
-        assert self._folder is not None
-        for candidate in (self._folder / rel.with_suffix(".txt"), self._folder / (rel.stem + ".txt")):
-            if candidate.is_file():
-                return read_yolo_txt(candidate, prediction.width, prediction.height)
-        return Detections.empty()  # YOLO convention: no txt file, no objects
-
-
-def read_yolo_txt(path: Path, width: int, height: int) -> Detections:
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                values = [float(v) for v in line.split()]
-            except ValueError:
-                values = []
-            if len(values) < 5:
-                raise ConfigError(f"--labels: bad YOLO label file {path}, line {number}: expected 'cls cx cy w h'")
-            rows.append(values[:5])
-    if not rows:
-        return Detections.empty()
-    r = np.array(rows)
-    cls, cx, cy, w, h = r[:, 0], r[:, 1] * width, r[:, 2] * height, r[:, 3] * width, r[:, 4] * height
-    xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    return Detections(xyxy, np.ones(len(r)), cls.astype(np.int64))
 
 
 @dataclass

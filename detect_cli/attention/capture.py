@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from detect_cli.attention.maps import normalise, splat, unletterbox
+from detect_cli.attention.maps import normalise, resize_map, splat, unletterbox
 from detect_cli.detections import Detections
 from detect_cli.models import Detector, PredictOptions
 
@@ -122,7 +122,7 @@ def explain_rtdetr(detector: Detector, image: np.ndarray, options: PredictOption
         for i in chosen:
             points, weights = _sampling(captured[i], attn0, q)
             total += splat(points, weights, grid_h, grid_w, sigma)
-        return normalise(_resize(total, h0, w0))
+        return normalise(resize_map(total, h0, w0))
 
     maps = [query_map(int(q)) for q in queries]
     image_map = np.max(maps, axis=0) if maps else query_map(int(query[0]))
@@ -143,12 +143,6 @@ def _sampling(store: dict[str, Any], attn: Any, q: int) -> tuple[np.ndarray, np.
 def _grid_size(h0: int, w0: int, longest: int = 256) -> tuple[int, int]:
     scale = longest / max(h0, w0)
     return max(8, round(h0 * scale)), max(8, round(w0 * scale))
-
-
-def _resize(heat: np.ndarray, h0: int, w0: int) -> np.ndarray:
-    import cv2
-
-    return cv2.resize(heat, (w0, h0), interpolation=cv2.INTER_LINEAR)
 
 
 def _psa_attention(net: Any) -> Any:
@@ -209,9 +203,7 @@ def explain_yolo(detector: Detector, image: np.ndarray, options: PredictOptions)
     h0, w0 = image.shape[:2]
 
     def row_map(row: np.ndarray) -> np.ndarray:
-        import cv2
-
-        up = cv2.resize(row.reshape(grid_h, grid_w).astype(np.float32), (in_w, in_h), interpolation=cv2.INTER_LINEAR)
+        up = resize_map(row.reshape(grid_h, grid_w), in_h, in_w)
         return normalise(unletterbox(up, (h0, w0)))
 
     maps = [row_map(weights[c]) for c in cells]
@@ -246,7 +238,6 @@ def layercam(detector: Detector, image: np.ndarray, options: PredictOptions, cla
     than its file: the map it would blend into `<stem>_cam.jpg`, on the original image."""
     import tempfile
 
-    import cv2
     from ultralytics.utils import plotting
 
     _network(detector, image, options)
@@ -267,7 +258,7 @@ def layercam(detector: Detector, image: np.ndarray, options: PredictOptions, cla
     finally:
         plotting.cv2.applyColorMap = real
     heat = grabbed[0].astype(np.float32) / 255.0
-    heat = cv2.resize(heat, (batch.shape[3], batch.shape[2])) if heat.shape != tuple(batch.shape[2:]) else heat
+    heat = resize_map(heat, batch.shape[2], batch.shape[3])
     if detector.ref.family == "rtdetr":  # RT-DETR stretches the image to the input square
-        return normalise(_resize(heat, *image.shape[:2]))
+        return normalise(resize_map(heat, *image.shape[:2]))
     return normalise(unletterbox(heat, image.shape[:2]))

@@ -40,11 +40,18 @@ class DeletionScores:
     def add(self, method: str, fraction: float, drop: float) -> None:
         self.drops[(method, fraction)].append(drop)
 
+    def merge(self, other: DeletionScores) -> None:
+        for key, values in other.drops.items():
+            self.drops[key].extend(values)
+
     def mean(self, method: str, fraction: float) -> float | None:
         values = self.drops.get((method, fraction))
         return float(np.mean(values)) if values else None
 
     def table(self) -> list[dict[str, float | str | None]]:
+        """One row per method and one for random pixels; no rows when no detection was tested."""
+        if not self.drops:
+            return []
         methods = [*sorted({m for m, _ in self.drops if m != "random"}), "random"]
         rows = []
         for method in methods:

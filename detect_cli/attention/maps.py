@@ -28,14 +28,21 @@ def splat(points_xy: np.ndarray, weights: np.ndarray, height: int, width: int, s
 
 def unletterbox(heat: np.ndarray, orig_hw: tuple[int, int]) -> np.ndarray:
     """A map over the letterboxed network input back onto the original image (Ultralytics' LetterBox:
-    scale by the smaller ratio, centre, pad)."""
+    scale by the smaller ratio, keep at least one pixel per side, centre, pad)."""
     in_h, in_w = heat.shape
     h0, w0 = orig_hw
     gain = min(in_h / h0, in_w / w0)
-    new_w, new_h = round(w0 * gain), round(h0 * gain)
+    new_w, new_h = max(round(w0 * gain), 1), max(round(h0 * gain), 1)  # a 1 x 5000 image stays 1 row high
     left, top = round((in_w - new_w) / 2 - 0.1), round((in_h - new_h) / 2 - 0.1)
-    crop = heat[max(top, 0) : max(top, 0) + new_h, max(left, 0) : max(left, 0) + new_w]
-    return cv2.resize(crop, (w0, h0), interpolation=cv2.INTER_LINEAR)
+    top, left = min(max(top, 0), in_h - 1), min(max(left, 0), in_w - 1)
+    return resize_map(heat[top : top + new_h, left : left + new_w], h0, w0)
+
+
+def resize_map(heat: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A float32 map scaled to (height, width) (bilinear)."""
+    if heat.shape == (height, width):
+        return heat.astype(np.float32, copy=False)
+    return cv2.resize(heat.astype(np.float32, copy=False), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def normalise(heat: np.ndarray) -> np.ndarray:
@@ -55,6 +62,7 @@ def figures(heat: np.ndarray, box: np.ndarray) -> MapFigures:
     y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
     total = float(heat.sum())
     x1, y1, x2, y2 = (round(float(v)) for v in box)
+    x2, y2 = max(x2, x1 + 1), max(y2, y1 + 1)  # a box thinner than a pixel still covers one
     inside = float(heat[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)].sum())
     return MapFigures((float(x), float(y)), inside / total if total > 0 else 0.0)
 

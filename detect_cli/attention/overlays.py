@@ -1,8 +1,13 @@
 """Write attention overlays: DIR/<image>/<method>.jpg for the whole image (all boxes) and
-DIR/<image>/det_NN_<class>_<method>.jpg per detection (its box drawn), optionally the .npy maps."""
+DIR/<image>/det_NN_<class>_<method>.jpg per detection (its box drawn), optionally the .npy maps.
+
+Each image gets a folder of its own that did not exist before the run: a second `img.jpg` (from
+another folder) gets `img_1/`, as `--save` names its files, and a folder left by an earlier run is
+never written into."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -10,22 +15,51 @@ import numpy as np
 
 from detect_cli.annotate import BoxAnnotator, heat_overlay
 from detect_cli.attention.run import ImageAttention
-from detect_cli.saving import safe_relative_name
+from detect_cli.saving import ImageSaver, safe_relative_name
+
+
+def overlay_folder(saver: ImageSaver, name: str) -> Path:
+    """A fresh folder for one input's overlays: its relative name without the suffix, made unique."""
+    # one suffix for all, so img.jpg and img.png do not end up sharing img/
+    rel = safe_relative_name(name).with_suffix(".jpg").as_posix()
+    while True:
+        folder = saver.path_for(rel).with_suffix("")
+        if not folder.exists():
+            return folder
 
 
 def save_overlays(folder: Path, name: str, image: np.ndarray, result: ImageAttention, *, raw: bool = False) -> Path:
-    target = Path(folder) / safe_relative_name(name).with_suffix("")
+    """Overlays in FOLDER/<name without suffix>/ (or <name>_1/, ... when that folder exists already)."""
+    base = Path(folder) / safe_relative_name(name).with_suffix("")
+    target, n = base, 0
+    while target.exists():
+        n += 1
+        target = base.with_name(f"{base.name}_{n}")
+    return write_overlays(target, image, result, raw=raw)
+
+
+def write_overlays(target: Path, image: np.ndarray, result: ImageAttention, *, raw: bool = False) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     boxes = BoxAnnotator()
     for method, heat in result.image_maps.items():
-        cv2.imwrite(
-            str(target / f"{method}.jpg"), boxes.annotate(heat_overlay(image, heat), result.detections, result.names)
-        )
+        _write(target / f"{method}.jpg", boxes.annotate(heat_overlay(image, heat), result.detections, result.names))
     for j, (_, _, cls) in enumerate(result.detections):
-        label = f"det_{j:02d}_{result.names.get(cls, cls)}"
+        label = f"det_{j:02d}_{_file_safe(str(result.names.get(cls, cls)))}"
         for method, maps in result.maps.items():
             overlay = boxes.annotate(heat_overlay(image, maps[j]), result.detections[j], result.names)
-            cv2.imwrite(str(target / f"{label}_{method}.jpg"), overlay)
+            _write(target / f"{label}_{method}.jpg", overlay)
             if raw:
                 np.save(target / f"{label}_{method}.npy", maps[j].astype(np.float32))
     return target
+
+
+def _write(path: Path, image: np.ndarray) -> None:
+    ok, encoded = cv2.imencode(path.suffix, image)
+    if not ok:
+        raise OSError(f"cannot encode {path.name}")
+    path.write_bytes(encoded.tobytes())
+
+
+def _file_safe(text: str) -> str:
+    """A class name as part of a file name (models name classes freely: 'traffic/light', '..')."""
+    return re.sub(r"[^\w.-]+", "_", text).strip(".") or "class"

@@ -46,3 +46,23 @@ def test_top_fraction_and_normalise() -> None:
     mask = top_fraction_mask(heat, 0.1)
     assert mask.sum() == 10 and mask[9].all()
     assert normalise(heat).max() == 1.0 and normalise(np.zeros((2, 2))).max() == 0.0
+
+
+@pytest.mark.parametrize(("h0", "w0", "in_h", "in_w"), [(1, 5000, 32, 320), (5000, 1, 320, 32), (2, 2, 320, 320)])
+def test_unletterbox_takes_any_aspect_ratio(h0: int, w0: int, in_h: int, in_w: int) -> None:
+    # Ultralytics keeps a 1-pixel side at least 1 pixel high in the letterboxed input; the map must follow
+    heat = np.zeros((in_h, in_w), np.float32)
+    gain = min(in_h / h0, in_w / w0)
+    new_h, new_w = max(round(h0 * gain), 1), max(round(w0 * gain), 1)
+    top, left = round((in_h - new_h) / 2 - 0.1), round((in_w - new_w) / 2 - 0.1)
+    heat[top + new_h // 2 : top + new_h, left + new_w // 2 : left + new_w] = 1.0  # the image's far quarter
+    back = unletterbox(heat, (h0, w0))
+    assert back.shape == (h0, w0)
+    assert back[-1, -1] == pytest.approx(1.0) and back[0, 0] < 0.5
+
+
+def test_a_box_thinner_than_a_pixel_still_covers_one() -> None:
+    heat = np.zeros((1, 50), np.float32)
+    heat[0, 20] = 1.0
+    assert figures(heat, np.array([19.6, -0.01, 21.2, 0.18])).mass_in_box == pytest.approx(1.0)
+    assert figures(heat, np.array([30.0, -0.01, 40.0, 0.18])).mass_in_box == 0.0

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from detect_cli.cli import options as opt
 from detect_cli.cli.common import open_detector, settings_from_flags
-from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, note, out, warn
+from detect_cli.cli.output import EXIT_CODES_HELP, State, error, handle_errors, note, out, warn
 from detect_cli.errors import ConfigError, ExitCode
 
 app = typer.Typer()
@@ -47,13 +47,9 @@ def attention(
     verbose: opt.Verbose = False,
 ) -> None:
     """Show where the model looks: one heatmap per image and one per detection (box drawn)."""
-    import numpy as np
-
     from detect_cli.attention.capture import rtdetr_layers
-    from detect_cli.attention.faithfulness import DeletionScores
-    from detect_cli.attention.overlays import save_overlays
-    from detect_cli.attention.run import METHODS, explain_image
-    from detect_cli.images import read_image
+    from detect_cli.attention.job import AttentionJob, AttentionSettings
+    from detect_cli.attention.run import METHODS
     from detect_cli.job import predict_options, read_options
     from detect_cli.sources import iter_sources
 
@@ -62,51 +58,51 @@ def attention(
         raise ConfigError(f"--method {method}: choose one of {', '.join(METHODS)}")
     if save is None and not as_json:
         raise ConfigError("attention needs --save DIR for the overlays, or --json for the figures")
+    if save is not None and save.exists() and not save.is_dir():
+        raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
     settings = settings_from_flags(None, model=model, conf=conf, imgsz=imgsz, max_det=max_det, device=device,
                                    classes=classes, nms=nms, threads=threads, recursive=recursive)  # fmt: skip
     detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=False)
     if detector.ref.kind == "exported":
-        raise ConfigError("attention maps need the PyTorch model (.pt or YAML), not an export")
+        raise ConfigError("attention maps need the PyTorch model (.pt or YAML), not an export",
+                          f"pass the .pt it was exported from instead of {detector.ref.spec}")  # fmt: skip
     if layer is not None and detector.ref.family == "rtdetr" and not 0 <= layer < rtdetr_layers(detector):
         raise ConfigError(f"--layer {layer}: this model has decoder layers 0..{rtdetr_layers(detector) - 1}")
     if layer is not None and detector.ref.family == "yolo":
         warn("--layer has no effect: YOLO26 has one attention block (C2PSA)")
-    options = predict_options(settings, detector)
-    scores = DeletionScores() if check else None
-    rng = np.random.default_rng(0)
-    images, failed = [], 0
-    for source in iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin):
-        try:
-            image = read_image(source, read_options(settings))
-        except Exception as exc:  # InputError: one line, the run goes on
-            warn(f"{source.ref}: {exc}")
-            failed += 1
-            continue
-        result = explain_image(detector, image, options, method=method, layer=layer, check=scores, rng=rng)
-        record = {"source": source.ref, "width": image.shape[1], "height": image.shape[0], "maps": result.layer,
-                  "detections": result.record()}  # fmt: skip
-        images.append(record)
-        if save is not None:
-            save_overlays(save, source.name, image, result, raw=raw)
-        if not as_json:
-            out().print(_image_table(source.name, record, list(result.maps)))
-    faithfulness = scores.table() if scores else None
+    job = AttentionJob(detector, predict_options(settings, detector),
+                       AttentionSettings(method, layer, check, save, raw), read_options(settings))  # fmt: skip
+    images, interrupted = [], False
+    try:
+        for record in job.records(iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin)):
+            images.append(record)
+            if record["status"] == "error":
+                warn(f"{record['source']}: {record['error']}")
+            if not as_json and record["maps"] is not None:
+                out().print(_image_table(record, job.settings.method))
+    except KeyboardInterrupt:  # keep what is finished: the JSON document still comes out
+        interrupted = True
+    faithfulness = job.faithfulness()
     if as_json:
         doc = {"schema_version": 1, "model": detector.ref.spec, "family": detector.ref.family, "method": method,
-               "images": images, "faithfulness": faithfulness}  # fmt: skip
+               "images": images, "faithfulness": faithfulness, "failed": job.failed,
+               "interrupted": interrupted}  # fmt: skip
         sys.stdout.write(json.dumps(doc) + "\n")
     elif faithfulness:
         out().print(_faithfulness_table(faithfulness))
     if save is not None and not quiet:
         note(f"overlays written to {save}")
-    if failed:
+    if interrupted:
+        error("interrupted")
+        raise typer.Exit(int(ExitCode.INTERRUPTED))
+    if job.failed:
         raise typer.Exit(int(ExitCode.INPUTS_FAILED))
 
 
-def _image_table(name: str, record: dict, methods: list[str]) -> Table:
-    table = Table(
-        title=Text(f"{name}: {len(record['detections'])} detection(s), {record['maps']}"), title_justify="left"
-    )
+def _image_table(record: dict, method: str) -> Table:
+    methods = ["attention", "layercam"] if method == "both" else [method]
+    title = f"{record['source']}: {len(record['detections'])} detection(s), {record['maps']}"
+    table = Table(title=Text(title), title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("class")
     table.add_column("conf", justify="right")

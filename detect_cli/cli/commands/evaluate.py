@@ -55,15 +55,18 @@ def evaluate(
         config, model=model, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det, device=device, batch=batch,
         half=half, nms=nms, threads=threads, recursive=recursive,
     )  # fmt: skip
+    label_file = LabelSet.read(labels)  # a bad label file is reported before the model loads
     detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None)
-    label_set = LabelSet.load(labels, detector.names)
+    label_set = label_file.for_model(detector.names)
 
     predictions: list[Prediction] = []
     run = replace(settings, conf=min(settings.conf, MAP_CONF))
 
     def keep(result):
         if result.ok:
-            predictions.append(Prediction.from_result(result))
+            prediction = Prediction.from_result(result)
+            label_set.find(prediction)  # a malformed label file stops the run now, not after the last image
+            predictions.append(prediction)
         else:
             warn(f"{result.source}: {result.error}")
 

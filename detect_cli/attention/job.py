@@ -1,0 +1,83 @@
+"""A whole attention run: one record per input, in input order. An input that cannot be read or
+explained becomes an error record (its message, the shape of detect's records) and the run goes
+on. Usable from Python; the `attention` command renders the records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detect_cli.attention.faithfulness import DeletionScores
+from detect_cli.attention.overlays import overlay_folder, write_overlays
+from detect_cli.attention.run import explain_image
+from detect_cli.errors import InputError
+from detect_cli.images import ReadOptions, read_image
+from detect_cli.models import Detector, PredictOptions
+from detect_cli.saving import ImageSaver
+from detect_cli.sources import Source
+
+
+@dataclass(frozen=True)
+class AttentionSettings:
+    method: str = "attention"
+    layer: int | None = None
+    check: bool = False  # run the deletion test
+    save_dir: Path | None = None  # write overlays under it
+    raw: bool = False  # with save_dir: the maps as .npy too
+
+
+@dataclass
+class AttentionJob:
+    detector: Detector
+    options: PredictOptions
+    settings: AttentionSettings = field(default_factory=AttentionSettings)
+    read_options: ReadOptions = field(default_factory=ReadOptions)
+    scores: DeletionScores = field(default_factory=DeletionScores)
+    failed: int = 0
+
+    def records(self, sources: Iterable[Source]) -> Iterator[dict[str, Any]]:
+        """Yield each input's record as soon as it is done (`status` "ok" or "error")."""
+        saver = ImageSaver(self.settings.save_dir) if self.settings.save_dir is not None else None
+        rng = np.random.default_rng(0)
+        for index, source in enumerate(sources):
+            record = self._explain(index, source, saver, rng)
+            self.failed += record["status"] == "error"
+            yield record
+
+    def faithfulness(self) -> list[dict[str, Any]] | None:
+        return self.scores.table() if self.settings.check else None
+
+    def _explain(self, index: int, source: Source, saver: ImageSaver | None, rng: np.random.Generator) -> dict:
+        record: dict[str, Any] = {"index": index, "source": source.ref, "status": "ok", "error": None,
+                                  "width": None, "height": None, "maps": None, "detections": [],
+                                  "overlays": None}  # fmt: skip
+        try:
+            image = read_image(source, self.read_options)
+        except InputError as exc:
+            return {**record, "status": "error", "error": str(exc)}
+        record.update(width=image.shape[1], height=image.shape[0])
+        scores = DeletionScores() if self.settings.check else None
+        try:
+            result = explain_image(self.detector, image, self.options, method=self.settings.method,
+                                   layer=self.settings.layer, check=scores, rng=rng)  # fmt: skip
+            record.update(maps=result.layer, detections=result.record())
+        except Exception as exc:  # one image the maps cannot be made for must not end the run
+            return {**record, "status": "error", "error": f"cannot explain this image: {_describe(exc)}"}
+        if scores is not None:  # only whole images count in the run's table
+            self.scores.merge(scores)
+        if saver is not None:
+            try:
+                record["overlays"] = str(write_overlays(overlay_folder(saver, source.name), image, result,
+                                                        raw=self.settings.raw))  # fmt: skip
+            except (OSError, ValueError) as exc:  # the figures above are kept in the record
+                return {**record, "status": "error", "error": f"cannot write overlays: {_describe(exc)}"}
+        return record
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

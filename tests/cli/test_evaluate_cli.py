@@ -1,0 +1,75 @@
+"""`attn-detect evaluate` with malformed labels: exit 2, one line naming the file and the record."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from detect_cli.cli.app import app
+from tests.conftest import SAMPLES
+
+SHAPES = SAMPLES / "shapes"
+DEMO = ["--model", "demo", "--imgsz", "320", "--threads", "1"]
+runner = CliRunner()
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_a_bad_coco_record_stops_before_the_model_loads(tmp_path: Path) -> None:
+    doc = json.loads((SHAPES / "annotations.json").read_text())
+    doc["annotations"][2]["bbox"] = [1, 2]
+    labels = tmp_path / "annotations.json"
+    labels.write_text(json.dumps(doc))
+    # a model that does not exist: the labels are checked first, so its error never shows
+    result = runner.invoke(app, ["evaluate", str(SHAPES), "--labels", str(labels), "--model", "nope.pt"])
+    assert result.exit_code == 2, result.output
+    ann = doc["annotations"][2]["id"]
+    assert error_lines(result.stderr) == [
+        f"error: {labels}: annotation #3 (id {ann}): bbox must be 4 numbers [x, y, w, h], got [1, 2]"
+    ]
+    assert "Traceback" not in result.output and result.stdout == ""
+
+
+def test_unknown_ids_in_coco(tmp_path: Path) -> None:
+    doc = json.loads((SHAPES / "annotations.json").read_text())
+    doc["annotations"][0]["category_id"] = 42
+    labels = tmp_path / "gt.json"
+    labels.write_text(json.dumps(doc))
+    result = runner.invoke(app, ["evaluate", str(SHAPES), "--labels", str(labels), *DEMO])
+    assert result.exit_code == 2, result.output
+    message = f"error: {labels}: annotation #1 (id 1): category_id 42 is not in 'categories'"
+    assert error_lines(result.stderr) == [message]
+
+
+def test_a_bad_yolo_line_names_its_file(tmp_path: Path) -> None:
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    images.mkdir()
+    shutil.copytree(SHAPES / "labels", labels)
+    for n in range(3):
+        shutil.copy(SHAPES / f"shape_0000{n}.jpg", images)
+    (labels / "shape_00001.txt").write_text("1 0.5 0.5 0.1 0.1\n1 0.5 0.5\n")
+    result = runner.invoke(app, ["evaluate", str(images), "--labels", str(labels), *DEMO])
+    assert result.exit_code == 2, result.output
+    bad = labels / "shape_00001.txt"
+    assert error_lines(result.stderr) == [
+        f"error: {bad}: line 2: expected 5 numbers 'cls cx cy w h' (or a polygon 'cls x1 y1 x2 y2 ...'), not 3, "
+        "got '1 0.5 0.5'"
+    ]
+
+
+def test_good_labels_still_score(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    for n in range(3):
+        shutil.copy(SHAPES / f"shape_0000{n}.jpg", images)
+    (images / "broken.jpg").write_text("not an image")
+    result = runner.invoke(app, ["evaluate", str(images), "--labels", str(SHAPES / "labels"), *DEMO, "--json"])
+    assert result.exit_code == 3, result.output  # the broken image fails; the others are scored
+    doc = json.loads(result.stdout)
+    assert doc["images"] == 3 and doc["overall"]["map50"] > 0.5
+    assert [f["source"] for f in doc["failed"]] == [str(images / "broken.jpg")]
