@@ -15,10 +15,12 @@ import io
 import os
 import socket
 import stat
+import string
 import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from urllib.parse import quote, urljoin
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -252,12 +254,19 @@ def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        problem = url_problem(newurl)
-        if problem:
-            fp.close()
-            raise InputError(f"refused a redirect to {_short(newurl)}: {problem}")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+    """Every hop is checked like the URL given (urllib itself would follow a redirect to ftp://)."""
+
+    def http_error_302(self, req, fp, code, msg, headers):  # type: ignore[no-untyped-def]
+        location = headers.get("location") or headers.get("uri")
+        if location:
+            target = urljoin(req.full_url, location)
+            problem = url_problem(quote(target, encoding="iso-8859-1", safe=string.punctuation))  # as urllib will
+            if problem:
+                fp.close()
+                raise InputError(f"refused a redirect to {_short(target)}: {problem}")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 class _WatchedConnections:

@@ -7,13 +7,26 @@ Routes:
   /page                 a text/html page, not an image
   /big                  BIG_BYTES bytes with a Content-Length header
   /big-stream           BIG_BYTES bytes, no Content-Length (ends when the connection closes)
+  /redirect             302 to /photo;  /to-ftp and /to-file: 302 to an ftp:// or file:// URL
 
-Use it as `from tests.http_server import http_server  # noqa: F401`; the fixture yields the base URL.
+Misbehaving on purpose (raw bytes on the socket):
+  /bad-chunked          "Transfer-Encoding: chunked" with a body that is not chunked
+  /bad-status           a status line that is not HTTP
+  /many-headers         200 with more headers (150) than http.client accepts
+  /short                Content-Length: SHORT_DECLARED, then only SHORT_SENT bytes of the photo, then close
+  /drip                 headers, then the photo one byte every DRIP_S seconds (never slow enough for a
+                        per-read timeout to fire)
+  /drip-headers         the status line, then the headers one byte every DRIP_S seconds
+
+`wait_for_request(path)` blocks until a request for that path has arrived (for tests that must act
+while a client is stuck in it). Use it as `from tests.http_server import http_server  # noqa: F401`;
+the fixture yields the base URL.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
@@ -27,8 +40,34 @@ PHOTO_PATH = "/photo?id=7&fmt=jpeg"
 SLOW_S = 3.0
 BIG_BYTES = 64 * 1024
 HTML = b"<!doctype html><html><body><h1>Not an image</h1></body></html>\n"
+DRIP_S = 0.4
+SHORT_DECLARED, SHORT_SENT = 5000, 100
 
 _PHOTO = jpeg_bytes(PHOTO_SHAPE[0], PHOTO_SHAPE[1], seed=3)
+_REDIRECTS = {"/redirect": PHOTO_PATH, "/to-ftp": "ftp://127.0.0.1/x.jpg", "/to-file": "file:///etc/passwd"}
+_RAW = {
+    "/bad-chunked": b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n\r\n"
+    + b"zz not a chunk size\r\n"
+    + _PHOTO[:50],
+    "/bad-status": b"HTTP/1.1 banana split\r\nContent-Length: 0\r\n\r\n",
+    "/many-headers": b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-Header-%d: v\r\n" % i for i in range(150)) + b"\r\n",
+    "/short": b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % SHORT_DECLARED
+    + _PHOTO[:SHORT_SENT],
+}
+_DRIP_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(_PHOTO)
+
+_seen: defaultdict[str, threading.Event] = defaultdict(threading.Event)
+_seen_lock = threading.Lock()
+
+
+def _arrived(path: str) -> threading.Event:
+    with _seen_lock:
+        return _seen[path]
+
+
+def wait_for_request(path: str, timeout: float = 60.0) -> bool:
+    """Whether a request for `path` (without its query) arrived within `timeout` seconds."""
+    return _arrived(path).wait(timeout)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -46,9 +85,29 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _drip(self, head: bytes, body: bytes) -> None:
+        """Send `head` at once and `body` a byte at a time, until done or the server stops."""
+        self.wfile.write(head)
+        for byte in body:
+            if self.server.stop.wait(DRIP_S):  # type: ignore[attr-defined]
+                return
+            self.wfile.write(bytes([byte]))
+
     def do_GET(self) -> None:
         path = urlparse(self.path).path
-        if path == "/photo":
+        _arrived(path).set()
+        if path in _RAW:
+            self.wfile.write(_RAW[path])
+        elif path == "/drip":
+            self._drip(_DRIP_HEAD, _PHOTO)
+        elif path == "/drip-headers":
+            self._drip(b"HTTP/1.1 200 OK\r\n", _DRIP_HEAD.split(b"\r\n", 1)[1] + _PHOTO)
+        elif path in _REDIRECTS:
+            self.send_response(302)
+            self.send_header("Location", _REDIRECTS[path])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif path == "/photo":
             self._send(200, _PHOTO, "image/jpeg")
         elif path == "/slow":
             if not self.server.stop.wait(SLOW_S):  # type: ignore[attr-defined]

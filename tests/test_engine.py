@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import _thread
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from detect_cli.engine import detect_stream
+from detect_cli import engine
+from detect_cli.detections import Detections
+from detect_cli.engine import detect_stream, prefetched
 from detect_cli.models import PredictOptions
+from detect_cli.results import Timing
 from detect_cli.sources import Source
 from tests.conftest import SAMPLES, TEST_IMGSZ
 
@@ -88,3 +94,93 @@ def test_failed_inputs_are_not_held_back(yolo_detector, tmp_path: Path) -> None:
 
     first = next(detect_stream(bad_forever(), yolo_detector, OPTIONS, batch=4))
     assert not first.ok and len(pulled) <= 4 + 2  # out before the stream ran past the read-ahead
+
+
+class FakeDetector:
+    """Just enough of a `Detector` for the engine's bookkeeping: records the size of every batch."""
+
+    def __init__(self) -> None:
+        self.names = {0: "thing"}
+        self.batches: list[int] = []
+
+    def predict(self, images, options):
+        self.batches.append(len(images))
+        return [(Detections.empty(), Timing()) for _ in images]
+
+
+def test_bytes_in_flight_are_bounded_whatever_the_batch(monkeypatch: pytest.MonkeyPatch):
+    """bus.jpg is 810x1080x3 = 2.6 MB decoded: with 6 MB allowed, a batch of 8 is cut after 3 images,
+    and the reader never holds more than the budget plus one image."""
+    one = 810 * 1080 * 3
+    peak = 0
+    real_take = engine.ByteBudget.take
+
+    def take(self, nbytes):
+        nonlocal peak
+        real_take(self, nbytes)
+        peak = max(peak, self.held)
+
+    monkeypatch.setattr(engine.ByteBudget, "take", take)
+    detector = FakeDetector()
+    items = [Source(str(SAMPLES / "bus.jpg"), f"bus{i}.jpg") for i in range(7)]
+    results = list(detect_stream(items, detector, OPTIONS, batch=8, max_bytes_in_flight=6_000_000))
+    assert [r.index for r in results] == list(range(7)) and all(r.ok for r in results)
+    assert detector.batches == [3, 3, 1]
+    assert 2 * one < peak <= 6_000_000 + one
+    detector.batches.clear()
+    list(detect_stream(items, detector, OPTIONS, batch=8))  # the default budget (1 GiB) cuts nothing here
+    assert detector.batches == [7]
+
+
+def test_a_huge_image_still_goes_through_a_small_budget():
+    detector = FakeDetector()
+    items = [Source(str(SAMPLES / "bus.jpg"), f"bus{i}.jpg") for i in range(3)]
+    results = list(detect_stream(items, detector, OPTIONS, batch=2, max_bytes_in_flight=1))
+    assert all(r.ok for r in results) and detector.batches == [1, 1, 1]
+
+
+def test_ctrl_c_is_not_held_up_by_a_blocked_reader():
+    """The reader is stuck (a slow download, a device): KeyboardInterrupt still ends the stream at once."""
+    release = threading.Event()
+    entered = threading.Event()
+
+    def stuck(item: int) -> int:
+        if item == 1:
+            entered.set()
+            release.wait(30)
+        return item
+
+    stream = prefetched(iter(range(5)), stuck, depth=2)
+    assert next(stream) == 0
+    assert entered.wait(5)
+    threading.Timer(0.3, _thread.interrupt_main).start()  # what Ctrl-C does to the main thread
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        next(stream)
+    assert time.perf_counter() - start < 1.0
+    worker = next(t for t in threading.enumerate() if t.name == "attn-detect-read" and t.is_alive())
+    assert worker.daemon  # never joined: the interpreter may exit while it is still stuck
+    release.set()
+
+
+def test_reader_exceptions_reach_the_consumer():
+    def boom(item: int) -> int:
+        if item == 2:
+            raise RuntimeError("disk on fire")
+        return item
+
+    stream = prefetched(iter(range(5)), boom, depth=1)
+    assert [next(stream), next(stream)] == [0, 1]
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        next(stream)
+
+
+def test_frame_warnings_reach_the_record(tmp_path: Path):
+    from PIL import Image
+
+    frames = [Image.new("RGB", (30, 20), (20 * i, 0, 0)) for i in range(5)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=40)
+    items = [Source(str(tmp_path / "anim.gif"), "anim.gif"), Source(str(SAMPLES / "bus.jpg"), "bus.jpg")]
+    results = list(detect_stream(items, FakeDetector(), OPTIONS))
+    assert results[0].ok and results[0].warnings == ("animated GIF with 5 frames: only the first was used",)
+    assert results[1].warnings == ()

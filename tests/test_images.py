@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import resource
 import socket
 import struct
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -13,11 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from detect_cli import images
 from detect_cli.errors import InputError
-from detect_cli.images import ReadOptions, decode_image, fetch_url, read_image
+from detect_cli.images import ReadOptions, decode_image, fetch_url, read_decoded, read_image
 from detect_cli.sources import Source, iter_sources
 from tests.helpers import image_bytes, jpeg_bytes, pattern_rgb
-from tests.http_server import BIG_BYTES, HTML, PHOTO_PATH, PHOTO_SHAPE
+from tests.http_server import BIG_BYTES, HTML, PHOTO_PATH, PHOTO_SHAPE, SHORT_DECLARED, SHORT_SENT
 
 RED = (255, 0, 0)  # RGB, as PIL takes it
 BGR_RED = (0, 0, 255)
@@ -340,3 +345,141 @@ def test_url_connection_refused():
         port = s.getsockname()[1]
     with pytest.raises(InputError, match="cannot fetch URL"):
         fetch_url(f"http://127.0.0.1:{port}/x.jpg", ReadOptions(url_timeout=2))
+
+
+# --- hostile inputs: each is one clean InputError, quickly, without reading what it need not ---------------
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/bad-chunked", "bad HTTP response from the server (IncompleteRead"),
+        ("/bad-status", "bad HTTP response from the server (BadStatusLine"),
+        ("/many-headers", "got more than 100 headers"),
+        ("/short", f"truncated download: got {SHORT_SENT} of {SHORT_DECLARED} bytes"),
+        ("/to-ftp", "refused a redirect to ftp://127.0.0.1/x.jpg: only http:// and https://"),
+        ("/to-file", "refused a redirect to file:///etc/passwd: only http:// and https://"),
+    ],
+)
+def test_misbehaving_server_gives_an_input_error(http_server: str, path: str, message: str):
+    with pytest.raises(InputError) as info:
+        fetch_url(http_server + path, ReadOptions(url_timeout=5))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1/x.jpg", "http://127.0.0.1:abc/x.jpg", "http://127.0.0.1:99999/x.jpg", "http:///x.jpg"]
+)
+def test_malformed_url_given_to_fetch_url(url: str):
+    with pytest.raises(InputError, match=r"^invalid URL"):
+        fetch_url(url, ReadOptions(url_timeout=5))
+
+
+def test_redirect_to_http_is_followed(http_server: str):
+    assert decode_image(fetch_url(http_server + "/redirect", ReadOptions(url_timeout=5)), 10_000).shape == PHOTO_SHAPE
+
+
+@pytest.mark.parametrize("path", ["/drip", "/drip-headers"])
+def test_url_timeout_bounds_the_whole_download(http_server: str, path: str):
+    """A byte every DRIP_S < timeout: no single read times out, yet the download must end at the deadline."""
+    start = time.perf_counter()
+    with pytest.raises(InputError, match=r"timed out after 1\.2 s"):
+        fetch_url(http_server + path, ReadOptions(url_timeout=1.2))
+    assert 1.1 < time.perf_counter() - start < 2.2
+
+
+def test_url_body_that_is_not_an_image_stops_early(http_server: str):
+    with pytest.raises(InputError, match="not an image"):
+        fetch_url(http_server + "/page", ReadOptions(url_timeout=5), image_only=True)
+
+
+def _release_fifo_readers(path: Path, stop: threading.Event) -> None:
+    """Test guard: should a reader block on the FIFO (the bug), open it for writing so the test fails, not hangs."""
+    while not stop.wait(0.1):
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # succeeds only while a reader waits
+        except OSError:
+            pass
+
+
+def test_fifo_is_refused_without_blocking(tmp_path: Path):
+    path = tmp_path / "b.jpg"
+    os.mkfifo(path)
+    stop = threading.Event()
+    threading.Thread(target=_release_fifo_readers, args=(path, stop), daemon=True).start()
+    try:
+        with pytest.raises(InputError, match=r"not a regular file \(FIFO\)"):
+            read_image(Source(str(path), path.name))
+    finally:
+        stop.set()
+
+
+def test_symlink_to_a_device_is_refused(tmp_path: Path):
+    link = tmp_path / "zero.jpg"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(InputError, match=r"not a regular file \(character device\)"):
+        read_image(Source(str(link), link.name))
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _sparse(path: Path, size: int, head: bytes = b"") -> Path:
+    with open(path, "wb") as fh:
+        fh.write(head)
+        fh.truncate(size)  # a hole: no disk, no time; reading it would still cost `size` bytes of memory
+    return path
+
+
+def test_large_non_image_is_refused_from_its_first_bytes(tmp_path: Path):
+    path = _sparse(tmp_path / "movie.jpg", 600 * 2**20, b"\x00\x00\x00\x18ftypmp42")
+    before = _peak_rss_mb()
+    with pytest.raises(InputError, match="not an image"):
+        read_image(Source(str(path), path.name), ReadOptions(max_pixels=10**9))
+    assert _peak_rss_mb() - before < 100
+
+
+def test_file_larger_than_any_allowed_image_is_refused_unread(tmp_path: Path):
+    path = _sparse(tmp_path / "huge.jpg", 2 * 2**30, b"\xff\xd8\xff\xe0")  # a JPEG's first bytes, then 2 GiB
+    before = _peak_rss_mb()
+    with pytest.raises(InputError) as info:
+        read_image(Source(str(path), path.name))
+    assert "file is 2048 MiB" in str(info.value) and "100 MP max_pixels" in str(info.value)
+    assert _peak_rss_mb() - before < 100
+    assert ReadOptions(max_pixels=10).max_file_bytes < 2 * 2**30 < ReadOptions(max_pixels=10**9).max_file_bytes
+
+
+def _frames(fmt: str, count: int, **save_kwargs: object) -> bytes:
+    frames = [Image.fromarray(np.full((20, 30, 3), 20 * i, np.uint8)) for i in range(count)]
+    buf = io.BytesIO()
+    frames[0].save(buf, fmt, save_all=True, append_images=frames[1:], **save_kwargs)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "warnings"),
+    [
+        (_frames("GIF", 12, duration=50, loop=0), ("animated GIF with 12 frames: only the first was used",)),
+        (_frames("TIFF", 3), ("multi-page TIFF with 3 pages: only the first was used",)),
+        (_frames("WEBP", 4, lossless=True), ("animated WebP with 4 frames: only the first was used",)),
+        (_frames("PNG", 2), ("animated PNG with 2 frames: only the first was used",)),
+        (_frames("GIF", 1), ()),
+        (_frames("TIFF", 1), ()),
+    ],
+)
+def test_only_the_first_frame_is_used_and_that_is_said(tmp_path: Path, data: bytes, warnings: tuple[str, ...]):
+    path = tmp_path / "anim"
+    path.write_bytes(data)
+    decoded = read_decoded(Source(str(path), "anim"))
+    assert decoded.warnings == warnings
+    assert_bgr_image(decoded.pixels, 20, 30)
+    assert decoded.pixels.max() <= 2  # frame 0 is black; later frames are 20, 40, ...
+
+
+def test_pixels_are_copied_out_in_strips_exactly(monkeypatch: pytest.MonkeyPatch):
+    rgb = np.random.default_rng(5).integers(0, 256, (37, 23, 3), dtype=np.uint8)
+    expected = decode_image(image_bytes(rgb, "PNG"), 10_000)
+    monkeypatch.setattr(images, "STRIP_BYTES", 100)  # two rows per strip, the last one short
+    np.testing.assert_array_equal(decode_image(image_bytes(rgb, "PNG"), 10_000), expected)
+    np.testing.assert_array_equal(expected, rgb[..., ::-1])

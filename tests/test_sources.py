@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from detect_cli.saving import safe_relative_name
-from detect_cli.sources import Source, iter_sources, url_name, walk_images
+from detect_cli.sources import Source, is_url, iter_sources, url_name, url_problem, walk_images
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -269,3 +269,123 @@ def test_first_image_comes_before_the_last_folder_is_listed(tmp_path: Path, monk
     assert listed == ["big", *subs]  # every folder listed once, in order
     assert events.index(("yield", "d00/img.jpg")) < events.index(("list", subs[-1]))
     assert [name for kind, name in events if kind == "yield"] == [f"{s}/img.jpg" for s in subs]
+
+
+# --- hostile arguments: each yields an error record, never an exception, a hang or nothing at all -------------
+
+
+@pytest.mark.parametrize("arg", ["", "   "])
+def test_empty_argument_is_an_error_not_the_current_directory(cwd: Path, arg: str):
+    touch(cwd, "here.jpg")
+    [source] = iter_sources([arg])
+    assert source.error is not None and "empty source argument" in source.error
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://[::1/x.jpg", "invalid URL: Invalid IPv6 URL"),
+        ("http://127.0.0.1:abc/x.jpg", "invalid URL: Port could not be cast"),
+        ("http://127.0.0.1:99999/x.jpg", "invalid URL: Port out of range"),
+        ("http:///x.jpg", "invalid URL: no host name"),
+        ("http://127.0.0.1/my pic.jpg", "invalid URL: it contains a space"),
+    ],
+)
+def test_malformed_url_is_an_error_source(url: str, message: str):
+    [source] = iter_sources([url])
+    assert (source.ref, source.is_url) == (url, True)
+    assert source.error is not None and source.error.startswith(message)
+    assert url_problem(url) == source.error
+    assert url_problem("http://[::1]:8080/x.jpg") is None and is_url(url)
+
+
+def fifo(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+    return path
+
+
+def test_special_files_in_a_folder_are_error_records(tmp_path: Path):
+    """A FIFO would block the reader for ever, /dev/zero would never end: records, in their sorted place."""
+    root = tmp_path / "dir"
+    touch(root, "a.jpg", "d.jpg")
+    fifo(root / "b.jpg")
+    (root / "c.jpg").symlink_to("/dev/zero")
+    (root / "e.jpg").symlink_to(root / "gone.jpg")
+    fifo(root / "pipe")  # not image-named: ignored like any other non-image, not read
+    sources, skipped = collect([str(root)])
+    assert [(s.name, s.error) for s in sources] == [
+        ("a.jpg", None),
+        ("b.jpg", "not a regular file (FIFO)"),
+        ("c.jpg", "not a regular file (character device)"),
+        ("d.jpg", None),
+        ("e.jpg", "broken symbolic link (its target does not exist)"),
+    ]
+    assert skipped == []
+
+
+def test_special_files_matched_by_a_glob_or_named_are_error_records(cwd: Path):
+    touch(cwd, "g/a.jpg")
+    fifo(cwd / "g" / "b.jpg")
+    sources, _ = collect(["g/*.jpg", "g/b.jpg"])
+    assert [(s.name, s.error) for s in sources] == [
+        ("a.jpg", None),
+        ("b.jpg", "not a regular file (FIFO)"),
+        ("b.jpg", "not a regular file (FIFO)"),
+    ]
+
+
+def deny_listing(monkeypatch: pytest.MonkeyPatch, *denied: Path) -> None:
+    """os.scandir raises PermissionError for `denied` (chmod 000 does not stop root, who runs CI here)."""
+    real = os.scandir
+
+    def scandir(path):
+        if Path(path) in denied:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_unreadable_folder_is_an_error_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    touch(tmp_path, "locked/a.jpg", "open/b.jpg", "open/sub/c.jpg", "open/sub2/d.jpg")
+    deny_listing(monkeypatch, tmp_path / "locked", tmp_path / "open" / "sub")
+    sources, _ = collect([str(tmp_path / "locked"), str(tmp_path / "open")], recursive=True)
+    assert [(Path(s.ref).name, s.error) for s in sources] == [
+        ("locked", "cannot list folder: Permission denied"),
+        ("b.jpg", None),
+        ("sub", "cannot list folder: Permission denied"),
+        ("d.jpg", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("files", "recursive", "message"),
+    [
+        ([], False, "no image files in this folder (no other files)"),
+        (["notes.txt", "data.csv", ".hidden.jpg.txt"], False, "no image files in this folder (2 other files skipped)"),
+        (["notes.txt", "sub/x.jpg"], False, "(1 other file skipped, -r also searches its sub-folders)"),
+        (["sub/readme.md"], True, "no image files in this folder (1 other file skipped)"),
+    ],
+)
+def test_folder_without_images_is_one_error_record(tmp_path: Path, files, recursive: bool, message: str):
+    """Like a glob that matches nothing: one record, so that the run ends with exit 3, not a silent 0."""
+    root = tmp_path / "nothing"
+    root.mkdir()
+    touch(root, *files)
+    sources, skipped = collect([str(root)], recursive=recursive)
+    assert [(s.ref, s.name) for s in sources] == [(str(root), "nothing")]
+    assert sources[0].error is not None and message in sources[0].error
+    assert all("not an image" in why for _, why in skipped)  # the per-file notes stay
+
+
+@pytest.mark.parametrize("content", [b"x" * 100_000, None])
+def test_list_file_without_line_ends_is_refused(cwd: Path, content: bytes | None):
+    """A binary, or /dev/zero, given as a list: one record, without reading it all into one line."""
+    if content is None:
+        arg = "@/dev/zero"
+    else:
+        (cwd / "list.txt").write_bytes(content)
+        arg = "@list.txt"
+    [source] = iter_sources([arg])
+    assert source.error is not None and "not a list" in source.error
