@@ -22,14 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from detect_cli.attention.maps import normalise, resize_map, splat, unletterbox
+from detect_cli.attention.maps import map_size, normalise, resize_map, splat, unletterbox
 from detect_cli.detections import Detections
 from detect_cli.models import Detector, PredictOptions
 
 
 @dataclass
 class Explanation:
-    """Detections of one image and a map per detection (original image size, values in [0, 1])."""
+    """Detections of one image and a map per detection (values in [0, 1]) at `map_size` of the image
+    (the image's own size up to MAP_LONGEST pixels)."""
 
     detections: Detections
     maps: list[np.ndarray]
@@ -122,7 +123,7 @@ def explain_rtdetr(detector: Detector, image: np.ndarray, options: PredictOption
         for i in chosen:
             points, weights = _sampling(captured[i], attn0, q)
             total += splat(points, weights, grid_h, grid_w, sigma)
-        return normalise(resize_map(total, h0, w0))
+        return normalise(resize_map(total, *map_size(h0, w0)))
 
     maps = [query_map(int(q)) for q in queries]
     image_map = np.max(maps, axis=0) if maps else query_map(int(query[0]))
@@ -204,7 +205,7 @@ def explain_yolo(detector: Detector, image: np.ndarray, options: PredictOptions)
 
     def row_map(row: np.ndarray) -> np.ndarray:
         up = resize_map(row.reshape(grid_h, grid_w), in_h, in_w)
-        return normalise(unletterbox(up, (h0, w0)))
+        return normalise(unletterbox(up, (h0, w0), map_size(h0, w0)))
 
     maps = [row_map(weights[c]) for c in cells]
     image_map = np.max(maps, axis=0) if maps else row_map(weights.mean(0))
@@ -235,7 +236,7 @@ def explain(detector: Detector, image: np.ndarray, options: PredictOptions, laye
 def layercam(detector: Detector, image: np.ndarray, options: PredictOptions, classes: list[int] | None = None,
              topk: int = 16) -> np.ndarray:  # fmt: skip
     """Ultralytics' own LayerCAM (`utils.plotting.class_activation_map`), its array taken rather
-    than its file: the map it would blend into `<stem>_cam.jpg`, on the original image."""
+    than its file: the map it would blend into `<stem>_cam.jpg`, on the original image (at `map_size`)."""
     import tempfile
 
     from ultralytics.utils import plotting
@@ -260,5 +261,5 @@ def layercam(detector: Detector, image: np.ndarray, options: PredictOptions, cla
     heat = grabbed[0].astype(np.float32) / 255.0
     heat = resize_map(heat, batch.shape[2], batch.shape[3])
     if detector.ref.family == "rtdetr":  # RT-DETR stretches the image to the input square
-        return normalise(resize_map(heat, *image.shape[:2]))
-    return normalise(unletterbox(heat, image.shape[:2]))
+        return normalise(resize_map(heat, *map_size(*image.shape[:2])))
+    return normalise(unletterbox(heat, image.shape[:2], map_size(*image.shape[:2])))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from detect_cli.attention.maps import top_fraction_mask
+from detect_cli.attention.maps import resize_map, top_fraction_mask
 from detect_cli.detections import Detections
 from detect_cli.matching import match
 from detect_cli.models import Detector, PredictOptions
@@ -83,11 +83,12 @@ def deletion_test(
     per_detection = []
     for j in range(len(detections)):
         before = float(detections.confidence[j])
+        full = {method: resize_map(maps[j], *image.shape[:2]) for method, maps in maps_by_method.items()}
         figures: dict[str, float] = {}
         for fraction in fractions:
             count = 0
-            for method, maps in maps_by_method.items():
-                mask = top_fraction_mask(maps[j], fraction)
+            for method, heat in full.items():
+                mask = top_fraction_mask(heat, fraction)
                 count = int(mask.sum())
                 edited = np.where(mask[..., None], soft, image)
                 drop = before - surviving_confidence(detections, j, run(edited))

@@ -8,6 +8,17 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+# Maps are kept at most this size: they hold far less detail (C2PSA: a 20 x 20 grid at imgsz 640,
+# RT-DETR: splatted on 256, LayerCAM: stride-8 features), and a 12 MP image's maps at full size
+# took 48 MB each (10 GB for 100 detections with --method both).
+MAP_LONGEST = 640
+
+
+def map_size(height: int, width: int) -> tuple[int, int]:
+    """(height, width) of the maps of a (height x width) image."""
+    scale = min(1.0, MAP_LONGEST / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
 
 def splat(points_xy: np.ndarray, weights: np.ndarray, height: int, width: int, sigma: float) -> np.ndarray:
     """Deposit weights at normalised (x, y) points on a (height, width) grid (bilinear), then blur.
@@ -26,16 +37,17 @@ def splat(points_xy: np.ndarray, weights: np.ndarray, height: int, width: int, s
     return cv2.GaussianBlur(out, (0, 0), sigma) if sigma > 0 else out
 
 
-def unletterbox(heat: np.ndarray, orig_hw: tuple[int, int]) -> np.ndarray:
+def unletterbox(heat: np.ndarray, orig_hw: tuple[int, int], out_hw: tuple[int, int] | None = None) -> np.ndarray:
     """A map over the letterboxed network input back onto the original image (Ultralytics' LetterBox:
-    scale by the smaller ratio, keep at least one pixel per side, centre, pad)."""
+    scale by the smaller ratio, keep at least one pixel per side, centre, pad), at `out_hw` (default:
+    the image's size)."""
     in_h, in_w = heat.shape
     h0, w0 = orig_hw
     gain = min(in_h / h0, in_w / w0)
     new_w, new_h = max(round(w0 * gain), 1), max(round(h0 * gain), 1)  # a 1 x 5000 image stays 1 row high
     left, top = round((in_w - new_w) / 2 - 0.1), round((in_h - new_h) / 2 - 0.1)
     top, left = min(max(top, 0), in_h - 1), min(max(left, 0), in_w - 1)
-    return resize_map(heat[top : top + new_h, left : left + new_w], h0, w0)
+    return resize_map(heat[top : top + new_h, left : left + new_w], *(out_hw or orig_hw))
 
 
 def resize_map(heat: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -57,14 +69,17 @@ class MapFigures:
     mass_in_box: float
 
 
-def figures(heat: np.ndarray, box: np.ndarray) -> MapFigures:
-    """Where the map peaks (pixels), and the share of its mass inside the box."""
+def figures(heat: np.ndarray, box: np.ndarray, image_hw: tuple[int, int] | None = None) -> MapFigures:
+    """Where the map peaks (image pixels), and the share of its mass inside the box (image pixels).
+    `image_hw`: the image's size when the map is smaller (`map_size`)."""
+    sy, sx = (heat.shape[0] / image_hw[0], heat.shape[1] / image_hw[1]) if image_hw else (1.0, 1.0)
     y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
     total = float(heat.sum())
-    x1, y1, x2, y2 = (round(float(v)) for v in box)
+    x1, y1, x2, y2 = (round(float(v) * s) for v, s in zip(box, (sx, sy, sx, sy)))
     x2, y2 = max(x2, x1 + 1), max(y2, y1 + 1)  # a box thinner than a pixel still covers one
     inside = float(heat[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)].sum())
-    return MapFigures((float(x), float(y)), inside / total if total > 0 else 0.0)
+    peak = ((x + 0.5) / sx - 0.5, (y + 0.5) / sy - 0.5)  # the centre of the peak's map pixel
+    return MapFigures((float(peak[0]), float(peak[1])), inside / total if total > 0 else 0.0)
 
 
 def top_fraction_mask(heat: np.ndarray, fraction: float) -> np.ndarray:

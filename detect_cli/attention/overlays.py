@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from detect_cli.annotate import BoxAnnotator, heat_overlay
+from detect_cli.attention.maps import resize_map
 from detect_cli.attention.run import ImageAttention
 from detect_cli.saving import ImageSaver, safe_relative_name
 
@@ -41,15 +42,18 @@ def save_overlays(folder: Path, name: str, image: np.ndarray, result: ImageAtten
 def write_overlays(target: Path, image: np.ndarray, result: ImageAttention, *, raw: bool = False) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     boxes = BoxAnnotator()
+    height, width = image.shape[:2]
     for method, heat in result.image_maps.items():
-        _write(target / f"{method}.jpg", boxes.annotate(heat_overlay(image, heat), result.detections, result.names))
+        overlay = heat_overlay(image, resize_map(heat, height, width))
+        _write(target / f"{method}.jpg", boxes.annotate(overlay, result.detections, result.names))
     for j, (_, _, cls) in enumerate(result.detections):
         label = f"det_{j:02d}_{_file_safe(str(result.names.get(cls, cls)))}"
         for method, maps in result.maps.items():
-            overlay = boxes.annotate(heat_overlay(image, maps[j]), result.detections[j], result.names)
-            _write(target / f"{label}_{method}.jpg", overlay)
+            heat = resize_map(maps[j], height, width)  # one at a time: full-size maps of a big image are large
+            _write(target / f"{label}_{method}.jpg", boxes.annotate(heat_overlay(image, heat), result.detections[j],
+                                                                     result.names))  # fmt: skip
             if raw:
-                np.save(target / f"{label}_{method}.npy", maps[j].astype(np.float32))
+                np.save(target / f"{label}_{method}.npy", heat)
     return target
 
 

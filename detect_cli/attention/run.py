@@ -25,6 +25,7 @@ class ImageAttention:
     image_maps: dict[str, np.ndarray]  # method -> whole-image map
     maps: dict[str, list[np.ndarray]]  # method -> one map per detection
     deletion: list[dict[str, float]] = field(default_factory=list)
+    image_hw: tuple[int, int] | None = None  # the image's size, when the maps are smaller (maps.map_size)
 
     def record(self) -> list[dict[str, Any]]:
         """Per detection: box, class, peak and share of mass in the box per method, deletion drops."""
@@ -35,7 +36,7 @@ class ImageAttention:
                 "box": [round(float(v), 2) for v in box],
             }  # fmt: skip
             for method, maps in self.maps.items():
-                fig = figures(maps[j], box)
+                fig = figures(maps[j], box, self.image_hw)
                 item[method] = {"peak_xy": [round(v, 1) for v in fig.peak_xy], "mass_in_box": round(fig.mass_in_box, 4)}
             if self.deletion:
                 item["deletion_drop"] = self.deletion[j]
@@ -68,7 +69,7 @@ def explain_image(
             c: layercam(detector, image, _only_best(options), [c], topk=1) for c in set(dets.class_id.tolist())
         }
         maps["layercam"] = [per_class[int(c)] for c in dets.class_id]
-    result = ImageAttention(dets, detector.names, explanation.layer, image_maps, maps)
+    result = ImageAttention(dets, detector.names, explanation.layer, image_maps, maps, image_hw=image.shape[:2])
     if check is not None and len(dets):
         result.deletion = deletion_test(detector, image, dets, maps, options, check, rng or np.random.default_rng(0))
     return result

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from detect_cli.attention.capture import explain, layercam
-from detect_cli.attention.maps import figures
+from detect_cli.attention.maps import figures, map_size
 from detect_cli.models import PredictOptions
 from tests.conftest import SAMPLES, TEST_IMGSZ
 
 BUS = cv2.imread(str(SAMPLES / "bus.jpg"))  # 810 x 1080, not square: catches x/y swaps
+MAP_HW = map_size(*BUS.shape[:2])  # (640, 480): maps are kept at most 640 pixels
 
 
 @pytest.mark.parametrize("nms", [False, True])
@@ -20,7 +21,8 @@ def test_yolo_maps_per_detection_and_aligned(yolo_detector, nms: bool) -> None:
     options = PredictOptions(conf=0.0, imgsz=TEST_IMGSZ, max_det=6, nms=nms)
     e = explain(yolo_detector, BUS, options)
     assert len(e.maps) == len(e.detections) == 6
-    assert all(m.shape == BUS.shape[:2] and 0 <= m.min() and m.max() == pytest.approx(1.0) for m in e.maps)
+    assert MAP_HW == (640, 480)
+    assert all(m.shape == MAP_HW and 0 <= m.min() and m.max() == pytest.approx(1.0) for m in e.maps)
     # the C2PSA cell a detection reads from contains the anchor that made it, and an anchor point
     # lies inside its own box (YOLO boxes are distances from it): cell centre within one cell of the box
     in_h = TEST_IMGSZ
@@ -37,9 +39,9 @@ def test_rtdetr_maps_follow_each_query(rtdetr_detector) -> None:
     options = PredictOptions(conf=0.0, imgsz=TEST_IMGSZ, max_det=5)
     e = explain(rtdetr_detector, BUS, options)
     assert len(e.maps) == 5 and len(set(e.extra["queries"])) >= 1
-    assert all(m.shape == BUS.shape[:2] for m in e.maps)
+    assert all(m.shape == MAP_HW for m in e.maps)
     # deformable attention samples around each query's reference box, so the maps sit on the boxes
-    mass = [figures(m, box).mass_in_box for m, box in zip(e.maps, e.detections.xyxy)]
+    mass = [figures(m, box, BUS.shape[:2]).mass_in_box for m, box in zip(e.maps, e.detections.xyxy)]
     assert np.mean(mass) > 0.5
     last = explain(rtdetr_detector, BUS, options, layer=5)
     assert last.layer.endswith("layer 5") and len(last.maps) == 5
@@ -48,7 +50,7 @@ def test_rtdetr_maps_follow_each_query(rtdetr_detector) -> None:
 
 def test_layercam_comes_back_as_an_array(rtdetr_detector) -> None:
     heat = layercam(rtdetr_detector, BUS, PredictOptions(conf=0.0, imgsz=TEST_IMGSZ, max_det=5), topk=2)
-    assert heat.shape == BUS.shape[:2] and heat.max() == pytest.approx(1.0)
+    assert heat.shape == MAP_HW and heat.max() == pytest.approx(1.0)
 
 
 def test_exported_models_are_refused(yolo_detector) -> None:

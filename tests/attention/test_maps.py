@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detect_cli.attention.maps import figures, normalise, splat, top_fraction_mask, unletterbox
+from detect_cli.attention.maps import figures, map_size, normalise, splat, top_fraction_mask, unletterbox
 
 
 def test_splat_puts_weight_where_the_point_is() -> None:
@@ -66,3 +66,20 @@ def test_a_box_thinner_than_a_pixel_still_covers_one() -> None:
     heat[0, 20] = 1.0
     assert figures(heat, np.array([19.6, -0.01, 21.2, 0.18])).mass_in_box == pytest.approx(1.0)
     assert figures(heat, np.array([30.0, -0.01, 40.0, 0.18])).mass_in_box == 0.0
+
+
+def test_figures_on_a_map_smaller_than_the_image() -> None:
+    # the same map at full size (200 x 100) and at half size must give the same figures in image pixels
+    full = np.zeros((100, 200), np.float32)
+    full[10:20, 150:160] = 1.0
+    half = full.reshape(50, 2, 100, 2).mean(axis=(1, 3))
+    box = np.array([140, 0, 170, 30])
+    big, small = figures(full, box), figures(half, box, (100, 200))
+    assert small.mass_in_box == pytest.approx(big.mass_in_box) == 1.0
+    assert small.peak_xy == (150.5, 10.5) and big.peak_xy == (150.0, 10.0)  # within a map pixel
+
+
+@pytest.mark.parametrize(("hw", "expected"), [((4000, 3000), (640, 480)), ((320, 320), (320, 320)),
+                                              ((1, 5000), (1, 640)), ((5000, 1), (640, 1))])  # fmt: skip
+def test_map_size_is_bounded(hw: tuple[int, int], expected: tuple[int, int]) -> None:
+    assert map_size(*hw) == expected
