@@ -34,6 +34,7 @@ class Labels:
         self.names = names
         self._folder = folder
         self._by_base: dict[str, Detections] | None = None
+        self.notes: list[str] = []  # what the user should know about how the labels were read
 
     @classmethod
     def load(cls, path: Path, model_names: dict[int, str]) -> Labels:
@@ -65,7 +66,16 @@ class Labels:
             name: Detections(d.xyxy, d.confidence, [to_model.get(int(c), int(c)) for c in d.class_id])
             for name, d in self._boxes.items()
         }
-        return Labels(boxes, {to_model[cid]: name for cid, name in self.names.items()})
+        mapped = Labels(boxes, {to_model[cid]: name for cid, name in self.names.items()})
+        for cid, name in self.names.items():
+            if name.lower() in by_name:
+                continue
+            if cid in model_names:  # same id, another name: the scores would mix two classes without a word
+                mapped.notes.append(f"category {name!r} (id {cid}) is not a class of the model; its labels count "
+                                    f"as the model's class {cid} {model_names[cid]!r}")  # fmt: skip
+            else:
+                mapped.notes.append(f"category {name!r} (id {cid}) is not a class of the model (nothing can match it)")
+        return mapped
 
     def find(self, prediction: Prediction) -> Detections | None:
         """The labels of one image, or None when there are none for it."""

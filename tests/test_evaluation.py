@@ -230,3 +230,16 @@ def test_a_bad_yolo_file_is_found_through_the_labels_folder(tmp_path: Path) -> N
     labels = Labels.load(tmp_path, NAMES)
     with pytest.raises(ConfigError, match=r"sub/a\.txt: line 1: expected 5 numbers"):
         labels.find(Prediction("sub/a.jpg", "x/sub/a.jpg", 10, 10, Detections.empty()))
+
+
+def test_categories_the_model_lacks_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "gt.json"
+    doc = coco(categories=[{"id": 0, "name": "Circle"}, {"id": 7, "name": "hexagon"}, {"id": 2, "name": "dog"}])
+    doc["annotations"][0]["category_id"] = 2
+    path.write_text(json.dumps(doc))
+    labels = Labels.load(path, NAMES)
+    assert labels.notes == [
+        "category 'hexagon' (id 7) is not a class of the model (nothing can match it)",
+        "category 'dog' (id 2) is not a class of the model; its labels count as the model's class 2 'triangle'",
+    ]
+    assert Labels.load(SHAPES / "annotations.json", NAMES).notes == []

@@ -58,6 +58,8 @@ def evaluate(
     label_file = LabelSet.read(labels)  # a bad label file is reported before the model loads
     detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None)
     label_set = label_file.for_model(detector.names)
+    for message in label_set.notes:
+        warn(f"{labels}: {message}")
 
     predictions: list[Prediction] = []
     run = replace(settings, conf=min(settings.conf, MAP_CONF))
