@@ -135,6 +135,16 @@ def is_regular_target(path: Path) -> bool:
         return True  # e.g. a file as a parent folder: opening it reports the reason
 
 
+def make_parent(out: Path) -> None:
+    """The folder --out goes in, made if missing; ConfigError with the reason if it cannot be."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"--out {out}: cannot write: {out.parent} is not a folder") from None
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
+
+
 def lock_path(out: Path) -> Path:
     return out.with_name(out.name + ".lock")
 
@@ -147,7 +157,7 @@ class OutputLock:
 
     def __init__(self, out: Path) -> None:
         self.out = out
-        self.path = lock_path(out)
+        self.path = lock_path(Path(os.path.realpath(out)))  # one lock however the file is reached
         self._fd: int | None = None
 
     def __enter__(self) -> OutputLock:
@@ -159,8 +169,8 @@ class OutputLock:
 
     def acquire(self) -> None:
         while True:
+            make_parent(self.out)
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             except OSError as exc:
                 raise ConfigError(f"--out {self.out}: cannot write: {exc.strerror or exc}") from None

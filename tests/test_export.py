@@ -58,3 +58,33 @@ def test_exported_yolo_matches_pytorch(yolo_detector, tmp_path: Path, images: li
     assert check.count_original == check.count_exported == 600
     assert check.passed, check.as_dict()
     assert check.max_conf_diff < 1e-3
+
+
+def test_export_never_replaces_the_users_files(yolo_detector, tmp_path: Path) -> None:
+    """The checkpoint is staged in a temporary folder; a name already taken gets `_1`."""
+    users = {tmp_path / "yolo26n.pt": b"my own checkpoint", tmp_path / "yolo26n.torchscript": b"my own export"}
+    for path, content in users.items():
+        path.write_bytes(content)
+    exported = export_model(yolo_detector, FORMATS["torchscript"], tmp_path, imgsz=TEST_IMGSZ)
+    assert exported == tmp_path / "yolo26n_1.torchscript" and exported.stat().st_size > 10_000
+    assert {path: path.read_bytes() for path in users} == users
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["yolo26n.pt", "yolo26n.torchscript", "yolo26n_1.torchscript"]
+
+
+def test_a_failed_export_leaves_nothing_behind(yolo_detector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from detect_cli import export
+
+    def refused(*args, **kwargs):
+        raise ConfigError("export to onnx refused: no")
+
+    monkeypatch.setattr(export, "_run_export", refused)
+    with pytest.raises(ConfigError, match="refused"):
+        export_model(yolo_detector, FORMATS["torchscript"], tmp_path / "out", imgsz=TEST_IMGSZ)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_export_into_a_folder_under_a_file_is_a_config_error(yolo_detector, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(ConfigError, match="cannot write there"):
+        export_model(yolo_detector, FORMATS["torchscript"], tmp_path / "file" / "out", imgsz=TEST_IMGSZ)
+    assert (tmp_path / "file").read_text() == "mine"

@@ -151,3 +151,95 @@ def test_first_image_runs_before_the_tree_is_listed(yolo_detector, tmp_path: Pat
     stream = detect_stream(iter_sources([str(tmp_path / "tree")], recursive=True), yolo_detector, PredictOptions())
     next(stream)
     assert "predict" in events and "list d29" not in events
+
+
+def test_the_same_input_twice_is_resumed_twice(tmp_path: Path) -> None:
+    """`done` is keyed by index: the second copy of a file is its own input, not a duplicate."""
+    image = str(SAMPLES / "shapes" / "shape_00001.jpg")
+    inputs = [image, image, str(SAMPLES / "shapes" / "shape_00002.jpg")]
+    out = tmp_path / "r.jsonl"
+    assert runner.invoke(app, [*inputs, *MODEL, "--out", str(out), "--quiet"]).exit_code == 0
+    out.write_text(out.read_text().splitlines()[0] + "\n")  # killed after the first image
+    result = runner.invoke(app, [*inputs, *MODEL, "--out", str(out), "--resume", "--quiet"])
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["index"], r["source"]) for r in lines] == list(enumerate(inputs))
+
+
+def test_resume_with_other_inputs_is_refused(tmp_path: Path) -> None:
+    shapes = sorted((SAMPLES / "shapes").glob("*.jpg"))
+    out = tmp_path / "r.jsonl"
+    assert runner.invoke(app, [str(shapes[0]), str(shapes[1]), *MODEL, "--out", str(out), "--quiet"]).exit_code == 0
+    before = out.read_bytes()
+    result = runner.invoke(app, [str(shapes[1]), str(shapes[0]), *MODEL, "--out", str(out), "--resume"])
+    assert result.exit_code == 2 and "inputs changed" in result.stderr and "Traceback" not in result.stderr
+    assert out.read_bytes() == before
+
+
+HEADER = "index,source,status,error,width,height,class_id,class_name,confidence,x1,y1,x2,y2\n"
+ROW_0 = "0,a.jpg,ok,,10,10,1,x,0.5,1,1,2,2\n"
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        '1,"we\nird.jpg",ok,,10,10,1,x,0.5,1,1,2,2\n1,"we\n',  # cut right after the newline in the name
+        '1,"we\n',  # ... of the image's first row
+        '1,"we\nird.jpg",ok,,10,10,1,x,0.5,1,1,2,2\n1,"we\nird.jpg",ok,,10,10,2,y,0.4,1',  # no line end
+        "1,b.jpg,ok,,10,10,1,x,0.5,1,1,2,2\n1,b.jpg,ok,,10,10,2,y,0.4,1",
+    ],
+)
+def test_csv_cut_inside_a_quoted_name_drops_that_image(tmp_path: Path, tail: str) -> None:
+    out = tmp_path / "r.csv"
+    out.write_text(HEADER + ROW_0 + tail)
+    write_sidecar(out, {"model": "m"}, "csv")
+    state = prepare_resume(out, "csv", {"model": "m"}, retry_failed=False)
+    assert state.done == {0: "a.jpg"} and state.dropped_partial
+    assert out.read_text() == HEADER + ROW_0
+
+
+def test_csv_with_a_newline_in_a_name_is_kept_whole(tmp_path: Path) -> None:
+    out = tmp_path / "r.csv"
+    content = HEADER + ROW_0 + '1,"we\nird.jpg",ok,,10,10,,,,,,,\n'
+    out.write_text(content)
+    write_sidecar(out, {}, "csv")
+    state = prepare_resume(out, "csv", {}, retry_failed=False)
+    assert state.done == {0: "a.jpg", 1: "we\nird.jpg"} and not state.dropped_partial
+    assert out.read_text() == content
+
+
+@pytest.mark.parametrize("content", ["", "index,sour"])
+def test_csv_without_a_whole_header_gets_one(tmp_path: Path, content: str) -> None:
+    out = tmp_path / "r.csv"
+    out.write_text(content)
+    write_sidecar(out, {}, "csv")
+    assert prepare_resume(out, "csv", {}, retry_failed=False).done == {}
+    assert out.read_text() == HEADER
+
+
+@pytest.mark.parametrize(
+    ("fmt", "sidecar", "content", "message"),
+    [
+        ("jsonl", "[]", "", "not one attn-detect wrote"),
+        ("jsonl", '"x"', "", "not one attn-detect wrote"),
+        ("jsonl", '{"format": "jsonl", "fingerprint": []}', "", "not one attn-detect wrote"),
+        ("jsonl", None, "[]\n", "line 1 is not an attn-detect record"),
+        ("jsonl", None, '{"index": 0, "source": "a.jpg"}\n"x"\n', "line 2 is not an attn-detect record"),
+        ("jsonl", None, '{"source": "a.jpg"}\n', "line 1 is not an attn-detect record"),
+        ("jsonl", None, '{"index": "0", "source": "a.jpg"}\n', "line 1 is not an attn-detect record"),
+        ("jsonl", None, '{"index": 0, "source": null}\n', "line 1 is not an attn-detect record"),
+        ("csv", None, "a,b\n1,2\n", "columns are not the ones"),
+        ("csv", None, HEADER + "x,a.jpg,ok,,,,,,,,,,\n", "line 2 is not an attn-detect record"),
+        ("csv", None, HEADER + "0,a.jpg\n", "line 2 is not an attn-detect record"),
+    ],
+)
+def test_wrong_types_are_a_config_error_naming_the_file(tmp_path: Path, fmt, sidecar, content, message) -> None:
+    out = tmp_path / f"r.{fmt}"
+    out.write_text(content)
+    write_sidecar(out, {}, fmt)
+    if sidecar is not None:
+        sidecar_path(out).write_text(sidecar)
+    with pytest.raises(ConfigError, match=message) as info:
+        prepare_resume(out, fmt, {}, retry_failed=False)
+    assert str(out) in info.value.message
+    assert out.read_text() == content  # refused, not "repaired"

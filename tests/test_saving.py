@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from detect_cli.saving import ImageSaver, safe_relative_name
+from detect_cli.saving import ImageSaver, SaveRefused, safe_relative_name
 from tests.helpers import pattern_rgb
 
 
@@ -108,6 +108,50 @@ def test_symlinked_subfolder_pointing_outside_is_refused(tmp_path: Path):
     outside.mkdir()
     (out / "sub").symlink_to(outside, target_is_directory=True)
     saver = ImageSaver(out)
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(SaveRefused, match="outside"):
         saver.save("sub/x.jpg", np.zeros((4, 4, 3), np.uint8))
     assert list(outside.iterdir()) == []
+
+
+def test_a_file_already_in_the_folder_is_never_replaced(saver: ImageSaver):
+    saver.folder.mkdir(parents=True)
+    users = saver.folder / "img.jpg"
+    users.write_bytes(b"the user's photo")
+    (saver.folder / "img_1.jpg").symlink_to(saver.folder / "elsewhere.jpg")  # a dangling link is taken too
+    path = saver.save("img.jpg", np.zeros((8, 8, 3), np.uint8))
+    assert path.name == "img_2.jpg" and users.read_bytes() == b"the user's photo"
+    assert not (saver.folder / "elsewhere.jpg").exists()
+    assert saver.save("img.jpg", np.zeros((8, 8, 3), np.uint8)).name == "img_3.jpg"
+
+
+def test_reserved_names_are_not_looked_up_on_disk(saver: ImageSaver):
+    """--resume: a name an earlier part of the run wrote is reserved as it was, and later images
+    come after it, as in one uninterrupted run."""
+    saver.folder.mkdir(parents=True)
+    (saver.folder / "img.jpg").write_bytes(b"written by the earlier part of the run")
+    saver.reserve("img.jpg")
+    assert saver.path_for("img.jpg").name == "img_1.jpg"
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["n" * 296 + ".jpg", "n" * 295 + "m.jpg"],  # same long prefix: the hash keeps them apart
+        ["é" * 200 + ".png", "é" * 199 + "e.png"],  # multi-byte characters are never cut in half
+        [("d" * 300) + "/x.jpg", ("d" * 299) + "e/x.jpg"],  # long folder names too
+    ],
+)
+def test_long_names_are_shortened_and_stay_unique(saver: ImageSaver, names: list[str]):
+    paths = [saver.save(name, np.zeros((8, 8, 3), np.uint8)) for name in names]
+    assert len(set(paths)) == 2 and all(p.is_file() for p in paths)
+    for path in paths:
+        rel = path.relative_to(saver.folder.resolve())
+        assert all(len(part.encode()) <= 255 for part in rel.parts)
+        assert rel.suffix == PurePosixPath(names[0]).suffix
+    assert safe_relative_name(names[0]) == safe_relative_name(names[0])  # the same input, the same name
+
+
+def test_an_image_the_format_cannot_hold_is_an_oserror(saver: ImageSaver):
+    with pytest.raises(OSError, match="cannot encode"):
+        saver.save("wide.webp", np.zeros((2, 17000, 3), np.uint8))  # WebP stops at 16383 px
+    assert not saver.folder.exists() or list(saver.folder.iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import io
@@ -245,3 +246,39 @@ def test_format_for_unknown_extension_is_a_config_error(name: str):
 def test_open_sink_unknown_format():
     with pytest.raises(ConfigError, match="unknown format 'xml'"):
         open_sink("xml", io.StringIO())
+
+
+class _FailingStream(io.StringIO):
+    """A stream whose flush fails as a full disk (or a closed pipe) makes it fail."""
+
+    def __init__(self, error: OSError, name: str = "/data/r.jsonl") -> None:
+        super().__init__()
+        self.error, self.name = error, name
+
+    def flush(self) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_full_disk_is_one_config_error_naming_the_file(fmt: str) -> None:
+    stream = _FailingStream(OSError(28, "No space left on device"))
+    with pytest.raises(ConfigError, match=r"--out /data/r.jsonl: cannot write: No space left on device"):
+        with open_sink(fmt, stream, META) as sink:
+            for result in make_results():
+                sink.write(result)
+
+
+def test_devfull_for_real() -> None:
+    stream = open("/dev/full", "w", encoding="utf-8")
+    try:
+        with pytest.raises(ConfigError, match="/dev/full: cannot write: No space left on device"):
+            open_sink("jsonl", stream, META).write(make_results()[0])
+    finally:
+        with contextlib.suppress(OSError):  # what is still buffered fails again (the CLI does the same)
+            stream.close()
+
+
+def test_a_closed_pipe_is_left_to_the_cli() -> None:
+    stream = _FailingStream(BrokenPipeError(32, "Broken pipe"), name="<stdout>")
+    with pytest.raises(BrokenPipeError):
+        open_sink("jsonl", stream, META).write(make_results()[0])

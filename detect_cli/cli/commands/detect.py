@@ -265,8 +265,10 @@ def _prepare_out_file(out_file, out_format, settings, detector, *, resume: bool,
 @contextmanager
 def _open_out(path: Path, append: bool = False) -> Iterator[IO[str]]:
     """The results file, with OS errors (also on the last flush) as one line naming it."""
+    from detect_cli.outputs import make_parent
+
+    make_parent(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         stream = open(path, "a" if append else "w", encoding="utf-8", newline="")
     except OSError as exc:
         raise ConfigError(f"--out {path}: cannot write: {exc.strerror or exc}") from None
