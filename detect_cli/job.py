@@ -55,7 +55,6 @@ def run_metadata(settings: DetectSettings, detector: Detector) -> dict[str, Any]
             if detector.ref.family == "yolo"
             else None,
             "names": {str(k): v for k, v in detector.names.items()},
-            "backend": {"name": detector.backend, "reason": detector.backend_reason},
         },
         "settings": settings.as_dict(),
     }
