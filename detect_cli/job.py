@@ -37,7 +37,8 @@ def unsaved(summary: RunSummary) -> list[tuple[str, str]]:
 
 def predict_options(settings: DetectSettings, detector: Detector) -> PredictOptions:
     classes = detector.class_ids(settings.classes) if settings.classes else None
-    return PredictOptions(settings.conf, settings.iou, settings.imgsz, settings.max_det, classes, settings.nms)
+    imgsz, _ = detector.run_imgsz(settings.imgsz)
+    return PredictOptions(settings.conf, settings.iou, imgsz, settings.max_det, classes, settings.nms)
 
 
 def read_options(settings: DetectSettings) -> ReadOptions:
@@ -55,6 +56,7 @@ def run_metadata(settings: DetectSettings, detector: Detector) -> dict[str, Any]
             if detector.ref.family == "yolo"
             else None,
             "names": {str(k): v for k, v in detector.names.items()},
+            "backend": {"name": detector.backend, "reason": detector.backend_reason},
         },
         "settings": settings.as_dict(),
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+import re
 import sys
 import time
 import zipfile
@@ -38,6 +39,11 @@ PACKAGED = {"demo": "demo.pt", "demo-rtdetr": "demo-rtdetr.pt"}
 PACKAGED_DIR = Path(__file__).parent / "weights"
 EXPORTED_SUFFIXES = frozenset({".onnx", ".torchscript", ".engine", ".tflite", ".mlpackage", ".pb"})
 WEIGHTS_ENV = "ATTN_DETECT_WEIGHTS_DIR"
+DEFAULT_IMGSZ = 640
+TRUST_HINT = "pass --trust-model only if you trust where the file came from"
+_RESTRICTED_LOAD_MARKS = (  # Ultralytics' and torch's words when restricted loading refuses a file
+    "restricted model load", "outside the supported", "under restricted loading", "Weights only load failed",
+)
 
 
 @dataclass(frozen=True)
@@ -89,10 +95,14 @@ def find_weights(name: str, search_dirs: Sequence[Path], *, download: bool = Tru
             return folder / name
     target_dir = search_dirs[0] if search_dirs else ultralytics_dir
     if download:
+        existed = target_dir.exists()
         with contextlib.suppress(Exception):
             fetched = download_weights(name, target_dir)
             if fetched.is_file() and fetched.stat().st_size > 0:
                 return fetched
+        if not existed:  # leave no empty folder behind in the user's working directory
+            with contextlib.suppress(OSError):
+                target_dir.rmdir()
     raise ModelLoadError(
         f"model weights '{name}' not found locally and could not be downloaded",
         f"download {RELEASE_URL.format(name=name)} and put it in {target_dir}, or pass --weights-dir DIR",
@@ -165,7 +175,7 @@ def family_from_yaml(spec: str) -> Family:
 class PredictOptions:
     conf: float = 0.25
     iou: float = 0.7
-    imgsz: int = 640
+    imgsz: int = DEFAULT_IMGSZ
     max_det: int = 300
     classes: tuple[int, ...] | None = None
     nms: bool = False  # YOLO26: False = the NMS-free end-to-end head
@@ -183,6 +193,37 @@ class Detector:
     load_s: float
     notes: list[str] = field(default_factory=list)
     _model: Any = field(default=None, repr=False)
+    native_imgsz: int | None = None  # the size it was trained (or exported) at; None for a bare YAML
+    stride: int = 32
+    backend: str = "torch"  # the runtime that runs it: torch, or an export's format
+    backend_reason: str = ""  # why that runtime (set by backends.choose_backend)
+    origin: ModelRef | None = None  # for an export made by attn-detect: the model the user named
+
+    @property
+    def weights_path(self) -> str:
+        """The file whose bytes define this model's results (the user's checkpoint, not a cached export)."""
+        return (self.origin or self.ref).path
+
+    @property
+    def fixed_imgsz(self) -> bool:
+        """An export with static shapes runs at its own size whatever is asked (Ultralytics forces it)."""
+        return self.ref.kind == "exported" and self.native_imgsz is not None
+
+    def run_imgsz(self, requested: int | None) -> tuple[int, str | None]:
+        """The size that really runs, and a note when it is not the one asked for.
+
+        No request means the model's own size (as plain Ultralytics does), else 640; Ultralytics
+        rounds a size up to a multiple of the stride, and a static export only runs at its own."""
+        if self.fixed_imgsz:
+            size = int(self.native_imgsz or DEFAULT_IMGSZ)
+            if requested is not None and requested != size:
+                return size, f"--imgsz {requested} ignored: this export only runs at {size}"
+            return size, None
+        wanted = requested if requested is not None else self.native_imgsz or DEFAULT_IMGSZ
+        size = max(self.stride, -(-wanted // self.stride) * self.stride)
+        if size != wanted:
+            return size, f"--imgsz {wanted} rounded up to {size} (a multiple of the model's stride {self.stride})"
+        return size, None
 
     def runs_nms(self, options: PredictOptions) -> bool:
         """Whether NMS runs (so --iou matters): never for RT-DETR, only with --nms for YOLO26."""
@@ -279,9 +320,16 @@ def _convert(result: Any) -> tuple[Detections, Timing]:
 
 
 def load_detector(
-    ref: ModelRef, *, device: str = "cpu", half: bool = False, threads: int = 0, verbose: bool = False
+    ref: ModelRef,
+    *,
+    device: str = "cpu",
+    half: bool = False,
+    threads: int = 0,
+    verbose: bool = False,
+    trusted: bool = False,
 ) -> Detector:
-    from detect_cli.ultralytics_env import import_ultralytics, use_all_cores
+    """Load without running code from the file unless `trusted` (see `ultralytics_env.model_loading`)."""
+    from detect_cli.ultralytics_env import import_ultralytics, model_loading, use_all_cores
 
     import_ultralytics(verbose)
     from ultralytics import RTDETR, YOLO
@@ -302,12 +350,18 @@ def load_detector(
 
     start = time.perf_counter()
     try:
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(sys.stderr), model_loading(trusted):
             model = YOLO(ref.path, task="detect") if ref.family == "yolo" else RTDETR(ref.path)
     except ModelLoadError:
         raise
     except Exception as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not trusted and any(mark in str(exc) for mark in _RESTRICTED_LOAD_MARKS):
+            raise ModelLoadError(
+                f"refused to load {ref.spec}: it would run code or build objects outside the Ultralytics model "
+                "format, which a downloaded file can use to take over this machine",
+                TRUST_HINT,
+            ) from None
         raise ModelLoadError(
             f"cannot load model {ref.spec}: {message}", "check that the file is a complete Ultralytics model"
         ) from None
@@ -318,4 +372,59 @@ def load_detector(
         names = coco_names()  # the stock YAMLs are the COCO architectures; name their 80 outputs
     head = model.model.model[-1] if ref.kind != "exported" and hasattr(model.model, "model") else None
     end2end_capable = getattr(head, "one2one_cv2", None) is not None
-    return Detector(ref, names, str(device), half, end2end_capable, load_s, notes, model)
+    native, stride = _native_size(model, ref)
+    backend = "torch" if ref.kind != "exported" else export_format(Path(ref.path))
+    return Detector(ref, names, str(device), half, end2end_capable, load_s, notes, model, native, stride, backend)
+
+
+def _native_size(model: Any, ref: ModelRef) -> tuple[int | None, int]:
+    """(training or export size, stride): a checkpoint keeps `imgsz` in its args, an export in its metadata."""
+    if ref.kind == "exported":
+        return _first_int(export_metadata(Path(ref.path)).get("imgsz")), 32
+    net = getattr(model, "model", None)
+    strides = getattr(net, "stride", None)
+    stride = int(max(strides)) if strides is not None and len(strides) else 32
+    native = _first_int(model.overrides.get("imgsz")) if ref.kind == "weights" else None
+    return native, max(stride, 1)
+
+
+def _first_int(value: Any) -> int | None:
+    if isinstance(value, (list, tuple)) and value:
+        value = max(value)
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+
+
+def export_format(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith("_openvino_model"):
+        return "openvino"
+    if name.endswith("_ncnn_model"):
+        return "ncnn"
+    return path.suffix.lower().lstrip(".") or "exported"
+
+
+def export_metadata(path: Path) -> dict[str, Any]:
+    """An export's metadata (imgsz, names, ...), read as data: never evaluated."""
+    import ast
+
+    import yaml
+
+    raw = exported_metadata(path)
+    if path.is_dir():
+        with contextlib.suppress(yaml.YAMLError):
+            data = yaml.safe_load(raw.decode("utf-8", "replace"))
+            return data if isinstance(data, dict) else {}
+        return {}
+    if path.suffix == ".torchscript":
+        import json
+
+        with contextlib.suppress(ValueError):
+            data = json.loads(raw.decode("utf-8", "replace"))
+            return data if isinstance(data, dict) else {}
+        return {}
+    # ONNX: metadata_props are (key, value) string pairs in the protobuf; read imgsz without onnx
+    found = re.search(rb"\x0a\x05imgsz\x12.(\[[0-9, ]{1,40}\])", raw)
+    if found:
+        with contextlib.suppress(ValueError, SyntaxError):
+            return {"imgsz": ast.literal_eval(found.group(1).decode())}
+    return {}

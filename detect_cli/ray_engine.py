@@ -12,6 +12,7 @@ restarted by Ray and its batch retried, so each input still appears exactly once
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ import socket
 import tempfile
 import time
 import warnings
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -124,17 +126,39 @@ def _check_reachable(address: str, timeout: float = 3.0) -> None:
 
 
 def model_payload(detector: Detector) -> dict[str, Any]:
-    """What a worker needs to load the model with no shared disk: the checkpoint's bytes in the
-    object store (a YAML-built model is saved first, so workers get the driver's exact weights)."""
+    """What a worker needs to load the model with no shared disk: its bytes in the object store.
+    A YAML-built model is saved first (workers get the driver's exact weights); an export folder
+    (the OpenVINO model that `--backend auto` chose on the driver) travels as a zip, so every
+    actor runs the runtime that was verified, without exporting again."""
     import ray
 
     with tempfile.TemporaryDirectory() as scratch:
         path = detector.checkpoint(Path(scratch))
-        if path.is_dir():
-            raise ConfigError("--engine ray takes a single-file model (.pt, .onnx, .torchscript) or a YAML")
-        blob = ray.put(path.read_bytes())
+        blob = ray.put(_zip_folder(path) if path.is_dir() else path.read_bytes())
     ref = replace(detector.ref, path=path.name, kind="exported" if detector.ref.kind == "exported" else "weights")
-    return {"ref": ref, "blob": blob, "suffix": path.suffix}
+    return {"ref": ref, "blob": blob, "suffix": path.suffix, "folder": path.is_dir()}
+
+
+def _zip_folder(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for file in sorted(folder.rglob("*")):
+            if file.is_file():
+                archive.write(file, file.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+def _unpack_model(payload: dict[str, Any], ref: ModelRef) -> Path:
+    local = Path(tempfile.mkdtemp(prefix="attn-detect-model-")) / (Path(ref.path).stem + payload["suffix"])
+    import ray
+
+    data = ray.get(payload["blob"])
+    if payload.get("folder"):
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            archive.extractall(local)  # our own archive, made by the driver from the verified export
+    else:
+        local.write_bytes(data)
+    return local
 
 
 def check_paths_visible(sources: list[Source]) -> None:
@@ -169,13 +193,10 @@ class DetectActor:
 
     def __init__(self, payload: dict[str, Any], options: PredictOptions, read: ReadOptions, batch: int,
                  threads: int, shard_dir: str | None = None) -> None:  # fmt: skip
-        import ray
-
         from detect_cli.models import load_detector
 
         ref: ModelRef = payload["ref"]
-        local = Path(tempfile.mkdtemp(prefix="attn-detect-model-")) / (Path(ref.path).stem + payload["suffix"])
-        local.write_bytes(ray.get(payload["blob"]))
+        local = _unpack_model(payload, ref)
         self.detector = load_detector(replace(ref, path=str(local)), device="cpu", threads=threads)
         self.options, self.read, self.batch, self.shard_dir = options, read, batch, shard_dir
 

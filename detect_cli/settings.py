@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -21,9 +22,10 @@ from detect_cli.errors import ConfigError
 class DetectSettings:
     model: str
     weights_dir: str | None
+    backend: str
     conf: float
     iou: float
-    imgsz: int
+    imgsz: int | None  # None: the size the model was trained or exported at
     max_det: int
     device: str
     batch: int
@@ -76,6 +78,15 @@ def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda value: None if value is None else check(value)
 
 
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {value!r}")
+        return str(value)
+
+    return check
+
+
 def _classes(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not items:
@@ -86,9 +97,10 @@ def _classes(value: Any) -> tuple[str, ...]:
 VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "model": _text,
     "weights_dir": _optional(_text),
+    "backend": _choice("auto", "torch", "openvino", "onnx"),
     "conf": _number(float, 0.0, 1.0),
     "iou": _number(float, 0.0, 1.0),
-    "imgsz": _number(int, 32, 8192),
+    "imgsz": _optional(_number(int, 32, 8192)),
     "max_det": _number(int, 1),
     "device": _text,
     "batch": _number(int, 1, 1024),
@@ -106,6 +118,7 @@ assert set(VALIDATORS) == {f.name for f in fields(DetectSettings)}
 
 
 FLAGS = "the command line"
+BACKEND_ENV = "ATTN_DETECT_BACKEND"  # e.g. torch in CI jobs that must not export
 
 
 def default_config_path() -> Path:
@@ -147,7 +160,7 @@ def validate(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
 
 
 def load_settings(config: Path | None = None, overrides: Mapping[str, Any] | None = None) -> DetectSettings:
-    """Defaults, then the config file, then the non-None overrides (command-line flags)."""
+    """Defaults, then the config file, then $ATTN_DETECT_BACKEND, then the non-None overrides (flags)."""
     default_path = default_config_path()
     merged = validate(read_config(default_path), str(default_path))
     missing = set(VALIDATORS) - set(merged)
@@ -155,6 +168,8 @@ def load_settings(config: Path | None = None, overrides: Mapping[str, Any] | Non
         raise ConfigError(f"{default_path} lacks {', '.join(sorted(missing))}", "reinstall attn-detect")
     if config is not None:
         merged.update(validate(read_config(config), str(config)))
+    if os.environ.get(BACKEND_ENV):
+        merged.update(validate({"backend": os.environ[BACKEND_ENV].strip()}, f"${BACKEND_ENV}"))
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     merged.update(validate(flags, FLAGS))
     return DetectSettings(**merged)

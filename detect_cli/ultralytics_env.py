@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from types import ModuleType
 
 _state: dict[str, ModuleType] = {}
@@ -28,6 +29,7 @@ class _CurrentStderr:
 def import_ultralytics(verbose: bool = False) -> ModuleType:
     if "ultralytics" not in _state:
         os.environ.setdefault("YOLO_AUTOINSTALL", "False")  # never pip-install at run time
+        os.environ.setdefault("ULTRALYTICS_SAFE_LOAD", "1")  # model files run no code (see model_loading)
         os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))  # it would pick 1
         with contextlib.redirect_stdout(sys.stderr):
             import ultralytics
@@ -38,6 +40,26 @@ def import_ultralytics(verbose: bool = False) -> ModuleType:
         _state["ultralytics"] = ultralytics
     set_verbose(verbose)
     return _state["ultralytics"]
+
+
+@contextlib.contextmanager
+def model_loading(trusted: bool = False) -> Iterator[None]:
+    """Load model files without running code in them, unless the user trusts the file.
+
+    Ultralytics' restricted loading (`ULTRALYTICS_SAFE_LOAD`) unpickles a checkpoint with
+    `weights_only=True` against an allow-list of its own classes, and builds a model YAML without
+    `eval()` (its `activation:` line is otherwise evaluated). The flag is read once at import, so
+    the module constants are set for the duration of the load instead."""
+    import_ultralytics()
+    from ultralytics import utils
+    from ultralytics.nn import tasks
+
+    before = tasks.SAFE_LOAD, utils.SAFE_LOAD
+    tasks.SAFE_LOAD = utils.SAFE_LOAD = not trusted
+    try:
+        yield
+    finally:
+        tasks.SAFE_LOAD, utils.SAFE_LOAD = before
 
 
 def set_verbose(verbose: bool) -> None:

@@ -16,6 +16,12 @@ _CONFIG_DIR = tempfile.mkdtemp(prefix="attn-detect-yolo-config-")
 os.environ["YOLO_OFFLINE"] = "1"
 os.environ["YOLO_CONFIG_DIR"] = _CONFIG_DIR
 os.environ.pop("ATTN_DETECT_WEIGHTS_DIR", None)
+# one runtime cache for the session: the first `--backend auto` run of a model exports it, later ones reuse it
+os.environ["ATTN_DETECT_CACHE_DIR"] = os.path.join(_CONFIG_DIR, "cache")
+# Most tests run random-weight checkpoints, whose exports would cost minutes and prove nothing: they
+# run PyTorch. The default (auto) path is tested where it means something: test_backends.py, the
+# demo-model tests and the CLI tests that unset this.
+os.environ["ATTN_DETECT_BACKEND"] = "torch"
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_images"

@@ -177,3 +177,94 @@ def test_class_ids(yolo_detector, wanted: list[str], expected: tuple[int, ...]) 
 def test_unknown_class_lists_close_matches(yolo_detector) -> None:
     with pytest.raises(ConfigError, match=r"did you mean.*person"):
         yolo_detector.class_ids(["persn"])
+
+
+def test_a_missing_alias_leaves_no_empty_weights_folder(tmp_path: Path) -> None:
+    """The real (offline) download path: nothing may be left in the user's working directory."""
+    before = set(Path.cwd().iterdir())
+    with pytest.raises(ModelLoadError, match=r"yolo26x\.pt"):
+        resolve_model("yolo26x", [tmp_path / "not-yet"])
+    assert set(Path.cwd().iterdir()) == before and not (tmp_path / "not-yet").exists()
+
+
+class TestUntrustedModelFiles:
+    """A downloaded checkpoint or YAML must not run code while loading (a marker file stays absent)."""
+
+    @pytest.fixture
+    def marker(self, tmp_path: Path) -> Path:
+        return tmp_path / "PWNED"
+
+    @pytest.fixture
+    def evil_pt(self, tmp_path: Path, marker: Path, checkpoints: dict[str, Path]) -> Path:
+        import torch
+
+        class Payload:
+            def __reduce__(self):
+                return (os.mkdir, (str(marker),))
+
+        checkpoint = torch.load(checkpoints["yolo"], map_location="cpu", weights_only=False)
+        checkpoint["payload"] = Payload()
+        path = tmp_path / "downloaded.pt"
+        torch.save(checkpoint, path)
+        return path
+
+    @pytest.fixture
+    def evil_yaml(self, tmp_path: Path, marker: Path) -> Path:
+        import ultralytics
+
+        stock = Path(ultralytics.__file__).parent / "cfg" / "models" / "26" / "yolo26.yaml"
+        payload = f"activation: __import__('os').mkdir({str(marker)!r}) or __import__('torch').nn.SiLU()\n"
+        path = tmp_path / "downloaded-yolo26n.yaml"
+        path.write_text(stock.read_text().replace("nc: 80", "nc: 80\n" + payload, 1))
+        return path
+
+    @pytest.mark.parametrize("fixture", ["evil_pt", "evil_yaml"])
+    def test_refused_and_nothing_runs(self, request: pytest.FixtureRequest, fixture: str, marker: Path) -> None:
+        path = request.getfixturevalue(fixture)
+        with pytest.raises(ModelLoadError, match=r"refused to load .*--trust-model") as info:
+            load_detector(resolve_model(str(path)), device="cpu")
+        assert not marker.exists()
+        assert info.value.exit_code == 4
+
+    def test_trust_model_is_the_knowing_opt_out(self, evil_pt: Path, marker: Path) -> None:
+        load_detector(resolve_model(str(evil_pt)), device="cpu", trusted=True)
+        assert marker.is_dir()  # the payload ran: what the default refused was real
+
+    def test_cli_says_it_in_one_line(self, evil_pt: Path, marker: Path) -> None:
+        from typer.testing import CliRunner
+
+        from detect_cli.cli.app import app
+
+        result = CliRunner().invoke(app, ["detect", str(SAMPLES / "bus.jpg"), "--model", str(evil_pt)])
+        assert result.exit_code == 4 and not marker.exists()
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "--trust-model" in lines[0] and result.stdout == ""
+
+    @pytest.mark.parametrize("spec", ["demo", "demo-rtdetr", "yolo", "rtdetr"])
+    def test_shipped_and_saved_checkpoints_load_safely(self, spec: str, checkpoints: dict[str, Path]) -> None:
+        ref = resolve_model(str(checkpoints[spec]) if spec in checkpoints else spec)
+        assert load_detector(ref, device="cpu").names
+
+
+class TestImageSize:
+    @pytest.mark.parametrize("spec", ["demo", "demo-rtdetr"])
+    def test_defaults_to_the_training_size(self, spec: str) -> None:
+        from detect_cli.settings import load_settings
+
+        detector = load_detector(resolve_model(spec), device="cpu")
+        assert load_settings().imgsz is None
+        assert detector.native_imgsz == 320 and detector.run_imgsz(None) == (320, None)
+        assert detector.run_imgsz(640) == (640, None)  # a flag still overrides
+
+    def test_bare_yaml_runs_at_640(self, yolo_detector) -> None:
+        assert yolo_detector.run_imgsz(None) == (640, None)
+
+    @pytest.mark.parametrize(("asked", "runs"), [(33, 64), (64, 64), (100, 128), (321, 352)])
+    def test_rounded_as_ultralytics_rounds_and_said(self, yolo_detector, asked: int, runs: int) -> None:
+        from ultralytics.utils.checks import check_imgsz
+
+        size, message = yolo_detector.run_imgsz(asked)
+        assert size == runs == check_imgsz(asked, stride=32)
+        assert (message is None) == (asked == runs)
+        if message:
+            assert f"--imgsz {asked} rounded up to {runs}" in message

@@ -21,7 +21,8 @@ def write_config(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_defaults_come_from_the_shipped_yaml():
+def test_defaults_come_from_the_shipped_yaml(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("ATTN_DETECT_BACKEND", raising=False)
     assert default_config_path() == REPO / "configs" / "default.yaml"
     raw = yaml.safe_load((REPO / "configs" / "default.yaml").read_text(encoding="utf-8"))
     assert sorted(raw) == sorted(KEYS)  # every setting, nothing else
@@ -30,7 +31,18 @@ def test_defaults_come_from_the_shipped_yaml():
     assert sorted(data) == sorted(KEYS)
     for key, value in raw.items():
         assert data[key] == value, key
-    assert isinstance(settings.imgsz, int) and isinstance(settings.conf, float)
+    assert settings.imgsz is None and isinstance(settings.conf, float)  # None: the model's own size
+    assert settings.backend == "auto"
+
+
+def test_backend_from_the_environment_sits_between_config_and_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    config = write_config(tmp_path, "backend: openvino\n")
+    monkeypatch.setenv("ATTN_DETECT_BACKEND", "onnx")
+    assert load_settings(config).backend == "onnx"
+    assert load_settings(config, {"backend": "torch"}).backend == "torch"
+    monkeypatch.setenv("ATTN_DETECT_BACKEND", "tensorrt")
+    with pytest.raises(ConfigError, match="ATTN_DETECT_BACKEND"):
+        load_settings()
 
 
 def test_config_file_overrides_a_subset(tmp_path: Path):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from detect_cli.cli.output import warn
+from detect_cli.cli.output import note, warn
 from detect_cli.models import Detector
 from detect_cli.settings import DetectSettings
 
@@ -16,10 +17,21 @@ def settings_from_flags(config: Path | None, **flags: Any) -> DetectSettings:
     return load_settings(config, flags)
 
 
-def open_detector(settings: DetectSettings, *, weights_dir: Path | None, verbose: bool, iou_given: bool) -> Detector:
-    """Resolve and load the model; print its notes, and say when --iou has no effect.
+def open_detector(
+    settings: DetectSettings,
+    *,
+    weights_dir: Path | None,
+    verbose: bool,
+    iou_given: bool,
+    trust_model: bool = False,
+    needs_torch: str | None = None,
+) -> tuple[DetectSettings, Detector]:
+    """Resolve and load the model, pick its runtime, and return the settings as they will really run
+    (imgsz: the model's own size unless given, rounded as Ultralytics rounds it).
 
-    Weights folders are searched as --weights-dir, ATTN_DETECT_WEIGHTS_DIR, then the config's."""
+    Weights folders are searched as --weights-dir, ATTN_DETECT_WEIGHTS_DIR, then the config's.
+    `needs_torch` names a feature that only the PyTorch model has (attention hooks): no export then."""
+    from detect_cli.backends import choose_backend
     from detect_cli.job import predict_options
     from detect_cli.models import load_detector, resolve_model, weights_dirs
 
@@ -29,10 +41,25 @@ def open_detector(settings: DetectSettings, *, weights_dir: Path | None, verbose
         half=settings.half,
         threads=settings.threads,
         verbose=verbose,
+        trusted=trust_model,
     )
     for message in detector.notes:
         warn(message)
-    if iou_given and not detector.runs_nms(predict_options(settings, detector)):
+    imgsz, resized = detector.run_imgsz(settings.imgsz)
+    if resized:
+        warn(resized)
+    settings = replace(settings, imgsz=imgsz)
+    options = predict_options(settings, detector)
+    if iou_given and not detector.runs_nms(options):
         why = "RT-DETR has no NMS" if detector.ref.family == "rtdetr" else "YOLO26 runs its NMS-free head (add --nms)"
         warn(f"--iou has no effect: {why}")
-    return detector
+    wanted = settings.backend
+    if needs_torch and wanted not in {"auto", "torch"} and detector.ref.kind != "exported":
+        warn(f"--backend {wanted} ignored: {needs_torch} needs the PyTorch model")
+    if needs_torch:
+        wanted = "torch"
+    detector, choice = choose_backend(detector, wanted, options, batch=settings.batch, threads=settings.threads,
+                                      status=note)  # fmt: skip
+    if choice.backend == "torch" and settings.backend not in {"auto", "torch"}:
+        warn(f"running PyTorch instead of {settings.backend}: {choice.reason}")
+    return settings, detector

@@ -32,11 +32,37 @@ Model = Annotated[
 WeightsDir = Annotated[
     Optional[Path], typer.Option(help="Folder to look for weights in first (also ATTN_DETECT_WEIGHTS_DIR).")
 ]
+class BackendName(str, Enum):
+    auto = "auto"
+    torch = "torch"
+    openvino = "openvino"
+    onnx = "onnx"
+
+
+Backend = Annotated[
+    Optional[BackendName],
+    typer.Option(
+        help="Runtime: auto = the fastest one verified on this machine to give PyTorch's boxes (cached after "
+        "the first run); torch, openvino or onnx to choose.",
+        show_default="auto",
+    ),
+]
+TrustModel = Annotated[
+    bool,
+    typer.Option(
+        "--trust-model",
+        help="Allow a model file to run code while loading (pickled objects, Python in a YAML). "
+        "Only for files from a source you trust.",
+    ),
+]
 Conf = Annotated[Optional[float], typer.Option(help="Minimum confidence, 0..1.", show_default="0.25")]
 Iou = Annotated[
     Optional[float], typer.Option(help="NMS IoU threshold, 0..1 (only where NMS runs).", show_default="0.7")
 ]
-Imgsz = Annotated[Optional[int], typer.Option(help="Inference size in pixels.", show_default="640")]
+Imgsz = Annotated[
+    Optional[int],
+    typer.Option(help="Inference size in pixels.", show_default="the model's training or export size, else 640"),
+]
 MaxDet = Annotated[Optional[int], typer.Option(help="Maximum detections per image.", show_default="300")]
 Device = Annotated[Optional[str], typer.Option(help="auto, cpu, 0, cuda:0, mps.", show_default="auto")]
 Batch = Annotated[Optional[int], typer.Option("--batch", "-b", help="Images per forward pass.", show_default="1")]

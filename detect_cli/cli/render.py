@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 from rich.text import Text
 
 from detect_cli.results import STAGES, ImageResult, RunSummary
+
+if TYPE_CHECKING:
+    from detect_cli.models import Detector
 
 
 def boxes_table(result: ImageResult) -> Table:
@@ -30,11 +35,15 @@ def counts_table(summary: RunSummary) -> Table:
     return table
 
 
-def run_table(summary: RunSummary, model: str) -> Table:
+def run_table(summary: RunSummary, model: str, backend: str | None = None, imgsz: int | None = None) -> Table:
     table = Table(title="Run", title_justify="left", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("model", Text(model))
+    if backend:
+        table.add_row("runtime", Text(backend))
+    if imgsz:
+        table.add_row("image size", str(imgsz))
     if summary.resumed:
         table.add_row("skipped (done before)", str(summary.resumed))
     table.add_row("images processed", str(summary.images))
@@ -46,6 +55,12 @@ def run_table(summary: RunSummary, model: str) -> Table:
     if summary.interrupted:
         table.add_row("status", Text("interrupted", style="yellow"))
     return table
+
+
+def backend_text(detector: Detector) -> str:
+    """"openvino (verified F1 1.000, 2.3x torch here)": the runtime, and why it runs."""
+    reason = detector.backend_reason.removeprefix(f"{detector.backend}: ")
+    return f"{detector.backend} ({reason})" if reason else detector.backend
 
 
 def failures_table(summary: RunSummary) -> Table:

@@ -34,6 +34,7 @@ def attention(
     raw: Raw = False,
     check: Check = False,
     weights_dir: opt.WeightsDir = None,
+    trust_model: opt.TrustModel = False,
     conf: opt.Conf = None,
     imgsz: opt.Imgsz = None,
     max_det: opt.MaxDet = None,
@@ -62,7 +63,8 @@ def attention(
         raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
     settings = settings_from_flags(None, model=model, conf=conf, imgsz=imgsz, max_det=max_det, device=device,
                                    classes=classes, nms=nms, threads=threads, recursive=recursive)  # fmt: skip
-    detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=False)
+    settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=False,
+                                       trust_model=trust_model, needs_torch="attention maps")
     if detector.ref.kind == "exported":
         raise ConfigError("attention maps need the PyTorch model (.pt or YAML), not an export",
                           f"pass the .pt it was exported from instead of {detector.ref.spec}")  # fmt: skip

@@ -49,6 +49,8 @@ def compare(
     models: Models,
     labels: Labels = None,
     weights_dir: opt.WeightsDir = None,
+    backend: opt.Backend = None,
+    trust_model: opt.TrustModel = False,
     conf: opt.Conf = None,
     iou: opt.Iou = None,
     imgsz: opt.Imgsz = None,
@@ -85,7 +87,8 @@ def compare(
     if data_format not in {None, "json", "jsonl", "csv"}:
         raise ConfigError(f"compare cannot write '{data_format or out_file}'", "use json, jsonl or csv")
     settings = settings_from_flags(
-        config, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det, device=device, half=half, nms=nms,
+        config, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det,
+        device=device, half=half, nms=nms,
         threads=threads, recursive=recursive,
     )  # fmt: skip
 
@@ -93,8 +96,8 @@ def compare(
     for n, spec in enumerate(specs):
         name = spec if spec not in specs[:n] else f"{spec}#{specs[:n].count(spec) + 1}"  # same model twice is fine
         try:
-            detector = open_detector(replace(settings, model=spec), weights_dir=weights_dir, verbose=verbose,
-                                     iou_given=iou is not None)  # fmt: skip
+            _, detector = open_detector(replace(settings, model=spec), weights_dir=weights_dir, verbose=verbose,
+                                        iou_given=iou is not None, trust_model=trust_model)  # fmt: skip
         except AttnDetectError as exc:
             error(f"model {name}: {exc}")
             failed_models.append((name, str(exc)))

@@ -31,6 +31,8 @@ def detect(
     sources: opt.Sources,
     model: opt.Model = None,
     weights_dir: opt.WeightsDir = None,
+    backend: opt.Backend = None,
+    trust_model: opt.TrustModel = False,
     conf: opt.Conf = None,
     iou: opt.Iou = None,
     imgsz: opt.Imgsz = None,
@@ -61,9 +63,9 @@ def detect(
     """Detect objects in images: boxes and per-class counts as tables, or JSON/JSONL/CSV/COCO."""
     State.quiet, State.verbose = quiet, verbose
     settings = settings_from_flags(
-        config, model=model, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det,
-        device=device, batch=batch, classes=classes, half=half, nms=nms, threads=threads, recursive=recursive,
-        tables=tables,
+        config, model=model, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz,
+        max_det=max_det, device=device, batch=batch, classes=classes, half=half, nms=nms, threads=threads,
+        recursive=recursive, tables=tables,
     )  # fmt: skip
     plan = _OutputPlan.from_flags(
         "json" if as_json else (fmt.value if fmt else None), out, save, resume or retry_failed, attention, engine
@@ -75,10 +77,11 @@ def detect(
 
         require_ray()
         ray_options = RayOptions(address, actors, gpus_per_actor, threads_per_actor=settings.threads, verbose=verbose)
-    detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None)
+    settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None,
+                                       trust_model=trust_model, needs_torch="--attention" if attention else None)
     if plan.sharded:
         summary = _run_sharded(sources, settings, detector, plan.out_file, ray_options)
-        _finish(summary, detector, quiet=quiet, human_stdout=True)
+        _finish(summary, detector, quiet=quiet, human_stdout=True, imgsz=settings.imgsz)
         return
     done = _prepare_out_file(plan.out_file, plan.out_format, settings, detector, resume=resume,
                              retry_failed=retry_failed)  # fmt: skip
@@ -88,7 +91,7 @@ def detect(
         note(f"box tables shown for the first {settings.tables} images; --tables -1 shows all")
     if save is not None and not quiet:
         note(f"annotated images written to {save}")
-    _finish(summary, detector, quiet=quiet, human_stdout=plan.human_stdout)
+    _finish(summary, detector, quiet=quiet, human_stdout=plan.human_stdout, imgsz=settings.imgsz)
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,7 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
         return job.run(items), shown.hidden
 
 
-def _finish(summary, detector, *, quiet: bool, human_stdout: bool) -> None:
+def _finish(summary, detector, *, quiet: bool, human_stdout: bool, imgsz: int | None = None) -> None:
     """The run's summary tables (stdout unless stdout carries data), then the exit code: an image
     whose annotated copy could not be written counts as a failure (exit 3), its detections kept."""
     from detect_cli.job import unsaved
@@ -173,7 +176,7 @@ def _finish(summary, detector, *, quiet: bool, human_stdout: bool) -> None:
     if not quiet:
         console = out() if human_stdout else err()
         console.print(render.counts_table(summary))
-        console.print(render.run_table(summary, detector.ref.spec))
+        console.print(render.run_table(summary, detector.ref.spec, render.backend_text(detector), imgsz))
         if summary.failed:
             console.print(render.failures_table(summary))
         if not_saved:

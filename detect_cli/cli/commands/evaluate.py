@@ -29,6 +29,8 @@ def evaluate(
     labels: Labels,
     model: opt.Model = None,
     weights_dir: opt.WeightsDir = None,
+    backend: opt.Backend = None,
+    trust_model: opt.TrustModel = False,
     conf: opt.Conf = None,
     iou: opt.Iou = None,
     imgsz: opt.Imgsz = None,
@@ -52,11 +54,13 @@ def evaluate(
 
     State.quiet, State.verbose = quiet, verbose
     settings = settings_from_flags(
-        config, model=model, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det, device=device, batch=batch,
+        config, model=model, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz,
+        max_det=max_det, device=device, batch=batch,
         half=half, nms=nms, threads=threads, recursive=recursive,
     )  # fmt: skip
     label_file = LabelSet.read(labels)  # a bad label file is reported before the model loads
-    detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None)
+    settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None,
+                                       trust_model=trust_model)
     label_set = label_file.for_model(detector.names)
     for message in label_set.notes:
         warn(f"{labels}: {message}")

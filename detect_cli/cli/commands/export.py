@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -41,15 +42,24 @@ def export(
     ] = None,
     conf: opt.Conf = None,
     weights_dir: opt.WeightsDir = None,
+    trust_model: opt.TrustModel = False,
     as_json: opt.Json = False,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
 ) -> None:
     """Export a model to ONNX/OpenVINO/TorchScript/NCNN and prove it matches the PyTorch model."""
-    from detect_cli.export import check_export_args, export_model, export_stem, load_exported, output_size
+    from detect_cli.export import (
+        check_export_args,
+        export_model,
+        export_stem,
+        load_exported,
+        output_size,
+        verification_images,
+    )
     from detect_cli.export import verify as run_check
     from detect_cli.models import PredictOptions, load_detector, resolve_model, weights_dirs
     from detect_cli.settings import load_settings
+    from detect_cli.ultralytics_env import model_loading
 
     State.quiet, State.verbose = quiet, verbose
     settings = load_settings(None, {"imgsz": imgsz, "device": device, "conf": conf})
@@ -58,18 +68,23 @@ def export(
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir}: exists and is not a folder", "pass a folder for the exported model")
     original = load_detector(resolve_model(model, weights_dirs(weights_dir, settings.weights_dir)), device=dev or "cpu",
-                             verbose=verbose)  # fmt: skip
+                             verbose=verbose, trusted=trust_model)  # fmt: skip
     for message in original.notes:
         warn(message)
-    path = export_model(original, spec, out_dir, imgsz=settings.imgsz, half=half, int8=int8, dynamic=dynamic,
-                        data=data, device=dev)  # fmt: skip
+    imgsz, resized = original.run_imgsz(settings.imgsz)
+    if resized:
+        warn(resized)
+    settings = replace(settings, imgsz=imgsz)
+    with model_loading(trust_model):  # the exporter loads the checkpoint again
+        path = export_model(original, spec, out_dir, imgsz=settings.imgsz, half=half, int8=int8, dynamic=dynamic,
+                            data=data, device=dev)  # fmt: skip
     report: dict = {"model": model, "format": fmt, "path": str(path), "bytes": output_size(path)}
     if path.name != export_stem(original) + spec.suffix:
         note(f"{out_dir / (export_stem(original) + spec.suffix)} exists already: kept, this export is {path.name}")
     status = ExitCode.OK
     if verify:
         exported = load_exported(path, original.ref.family, device=dev or "cpu")
-        images = _verification_images(verify_images, original)
+        images = verification_images(original, verify_images)
         options = PredictOptions(conf=settings.conf, imgsz=settings.imgsz, max_det=settings.max_det)
         check = run_check(original, exported, images, options)
         report["verification"] = check.as_dict()
@@ -87,23 +102,6 @@ def export(
         raise typer.Exit(int(status))
     if not quiet:
         note(f"next: attn-detect detect IMAGE --model {path} --imgsz {settings.imgsz}")
-
-
-def _verification_images(given: list[str] | None, detector) -> list:
-    import numpy as np
-
-    from detect_cli.images import read_image
-    from detect_cli.sources import iter_sources
-
-    if given:
-        return [read_image(s) for s in iter_sources(given)]
-    if set(detector.names.values()) <= {"circle", "square", "triangle", "star", "ring"}:
-        from detect_cli.demo.scenes import make_scene  # the demo models' own kind of image
-
-        return [make_scene(np.random.default_rng([99, i]))[0] for i in range(8)]
-    from ultralytics.utils import ASSETS
-
-    return [read_image(s) for s in iter_sources([str(ASSETS / "bus.jpg"), str(ASSETS / "zidane.jpg")])]
 
 
 def _render(report: dict) -> None:
