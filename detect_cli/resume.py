@@ -34,9 +34,9 @@ def sidecar_path(out: Path) -> Path:
 
 
 def weights_digest(detector: Detector) -> str:
-    path = Path(detector.ref.path)
+    path = Path(detector.weights_path)
     if not path.is_file():
-        return f"definition:{detector.ref.path}"  # a model YAML by name, or an export folder
+        return f"definition:{detector.weights_path}"  # a model YAML by name, or an export folder
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
