@@ -111,6 +111,7 @@ def _symlinked_subfolder_refused_alone(w: World, result) -> None:
     assert records["b.jpg"]["warnings"][0].startswith("annotated image not saved: ")
     assert records["a.jpg"]["warnings"] == [] and (w.tmp / "saved" / "a.jpg").is_file()
     assert "Not saved (1" in result.stderr
+    assert "warning: " in result.stderr and "sub/b.jpg: annotated image not saved" in result.stderr
 
 
 def _long_name_saved(w: World, result) -> None:

@@ -143,7 +143,7 @@ class _OutputPlan:
 def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options, *, attention: bool, resume: bool,
                quiet: bool):  # fmt: skip
     """Run the job with its sinks, per-image tables and progress bar; returns (summary, tables hidden)."""
-    from detect_cli.job import DetectJob, run_metadata
+    from detect_cli.job import NOT_SAVED, OVERLAYS_NOT_SAVED, DetectJob, run_metadata
     from detect_cli.sources import iter_sources
 
     with ExitStack() as stack:
@@ -160,6 +160,8 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
             progress.advance(task)
             if not result.ok:
                 warn(f"{result.source}: {result.error}")
+            for warning in result.warnings:  # a file not saved is a failure (exit 3); the rest are notes
+                (warn if warning.startswith((NOT_SAVED, OVERLAYS_NOT_SAVED)) else note)(f"{result.source}: {warning}")
             shown(result)
 
         job = DetectJob(settings, detector, sinks, plan.save, on_result, done, attention, ray_options)
