@@ -2,9 +2,13 @@
 
 The run's result-shaping settings are recorded in a sidecar `<out>.run.json` when the file is
 started; resuming with different settings is refused. The file itself is repaired first: a
-last line cut in half is dropped (and, for CSV, every row of that last image), and with
-`retry_failed` the old error records are removed so those inputs run again. Inputs already in
-the file are then skipped; their original positions (`index`) are kept for the rest.
+last line cut in half is dropped (and, for CSV, every row of that last image, also when the cut
+falls inside a quoted file name), and with `retry_failed` the old error records are removed so
+those inputs run again. A run record or record of the wrong shape is refused (ConfigError).
+
+Inputs already in the file are then skipped by position (`index`), so the same file given twice
+is two inputs; a position whose source differs from the file's is refused (the inputs changed).
+The others keep the positions they would have had in one run.
 """
 
 from __future__ import annotations
