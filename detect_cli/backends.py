@@ -173,6 +173,12 @@ def _decide(detector: Detector, candidates: tuple[str, ...], options: PredictOpt
     images = verification_images(detector)
     check_options = PredictOptions(conf=GATE["conf"], imgsz=options.imgsz, max_det=options.max_det)
     tried: list[str] = []
+    found = sum(
+        len(dets) for image in images for dets, _ in detector.predict([image], replace(check_options, conf=0.05))
+    )
+    if found < MIN_BOXES:  # nothing to compare an export with (a random-weight model finds nothing): don't export
+        candidates = ()
+        tried.append(f"not verifiable: PyTorch finds {found} boxes on the check images (fewer than {MIN_BOXES})")
     best: dict[str, Any] | None = None
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=_ensure(entry.parent)))
     try:

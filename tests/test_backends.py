@@ -130,3 +130,16 @@ def test_out_of_the_box_cli_runs_demo_at_320_on_the_verified_runtime(monkeypatch
     assert len(boxes[0]) == len(boxes[1]) >= 3
     for (cls_a, box_a), (cls_b, box_b) in zip(sorted(boxes[0]), sorted(boxes[1])):
         assert cls_a == cls_b and np.allclose(box_a, box_b, atol=2.0)
+
+
+def test_a_model_that_finds_nothing_is_not_exported(checkpoints: dict[str, Path], cache: Path,
+                                                    monkeypatch: pytest.MonkeyPatch):  # fmt: skip
+    """Random weights find no boxes on the check images: there is nothing to verify, so no export."""
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported a model that cannot be verified")
+
+    monkeypatch.setattr("detect_cli.export.export_model", no_export)
+    random = load_detector(resolve_model(str(checkpoints["yolo"])), device="cpu")
+    chosen, choice = backends.choose_backend(random, "auto", PredictOptions(imgsz=640))
+    assert chosen is random and choice.backend == "torch" and "not verifiable" in choice.reason
