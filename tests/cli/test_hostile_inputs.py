@@ -1,0 +1,245 @@
+"""Hostile inputs through the whole CLI: each is one record for that input, the rest goes on, nothing hangs.
+
+One table: every row builds one hostile input (a file, a path, a URL on the local server that misbehaves
+on purpose) next to one good image, and names the exit code and the record that input must give. Then
+Ctrl-C, in a real process, while the run is stuck on a FIFO or on a server that drips bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from detect_cli.cli.app import app
+from tests.conftest import SAMPLES
+from tests.helpers import write_jpeg
+from tests.http_server import PHOTO_PATH, wait_for_request
+
+GOOD = str(SAMPLES / "bus.jpg")
+MODEL = ["--model", "yolo26n.yaml", "--imgsz", "64", "--conf", "0.0", "--max-det", "3", "--threads", "1"]
+URL_TIMEOUT_S = 1.5
+runner = CliRunner()
+
+
+class Inputs:
+    """What a row's factory may use: a scratch folder, the local server, monkeypatch, FIFOs with a guard."""
+
+    def __init__(self, tmp_path: Path, server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.tmp, self.server, self.monkeypatch = tmp_path, server, monkeypatch
+        self.stop = threading.Event()
+
+    def fifo(self, path: Path) -> Path:
+        """A FIFO no one writes to. Should the run open it for reading (the bug), a guard opens it for
+        writing after a while, so that the test fails on the record instead of hanging for ever."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.mkfifo(path)
+        threading.Thread(target=self._release_readers, args=(path,), daemon=True).start()
+        return path
+
+    def _release_readers(self, path: Path) -> None:
+        while not self.stop.wait(3.0):
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # succeeds only while a reader waits
+            except OSError:
+                pass
+
+    def folder(self, *files: str) -> Path:
+        root = self.tmp / "in"
+        root.mkdir(exist_ok=True)
+        for name in files:
+            if name.endswith(".jpg"):
+                write_jpeg(root / name)
+            else:
+                (root / name).write_text("hello")
+        return root
+
+
+@pytest.fixture
+def inputs(tmp_path: Path, http_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inputs]:
+    made = Inputs(tmp_path, http_server, monkeypatch)
+    yield made
+    made.stop.set()
+
+
+def _fifo_in_folder(i: Inputs) -> list[str]:
+    root = i.folder("a.jpg")
+    i.fifo(root / "b.jpg")
+    return [str(root)]
+
+
+def _fifo_in_glob(i: Inputs) -> list[str]:
+    root = i.folder("a.jpg")
+    i.fifo(root / "b.jpg")
+    return [str(root / "*.jpg")]
+
+
+def _device_symlink(i: Inputs) -> list[str]:
+    root = i.folder("a.jpg")
+    (root / "zero.jpg").symlink_to("/dev/zero")
+    return [str(root)]
+
+
+def _unreadable_folder(i: Inputs) -> list[str]:
+    root = i.folder("a.jpg")
+    real = os.scandir
+    # chmod 000 does not stop root (who runs these tests here): refuse the listing as the kernel would
+    i.monkeypatch.setattr(os, "scandir", lambda p: _denied(p) if Path(p) == root else real(p))
+    return [str(root)]
+
+
+def _denied(path: object) -> Iterator[os.DirEntry[str]]:
+    raise PermissionError(13, "Permission denied", str(path))
+
+
+def _sparse(i: Inputs, name: str, size: int, head: bytes) -> list[str]:
+    path = i.tmp / name
+    with open(path, "wb") as fh:
+        fh.write(head)
+        fh.truncate(size)  # a hole: takes no disk, but reading it whole would take `size` bytes of memory
+    return [str(path)]
+
+
+def _frames(i: Inputs, name: str, fmt: str, count: int, **kwargs: object) -> list[str]:
+    from PIL import Image
+
+    frames = [Image.new("RGB", (64, 48), (20 * k, 0, 0)) for k in range(count)]
+    path = i.tmp / name
+    frames[0].save(path, fmt, save_all=True, append_images=frames[1:], **kwargs)
+    return [str(path)]
+
+
+def _write(i: Inputs, name: str, data: bytes) -> list[str]:
+    (i.tmp / name).write_bytes(data)
+    return [str(i.tmp / name)]
+
+
+Row = tuple[Callable[[Inputs], list[str]], int, str, str]
+TABLE: dict[str, Row] = {
+    # URLs: malformed, or a server that breaks HTTP
+    "url-unclosed-ipv6": (lambda i: ["http://[::1/x.jpg"], 3, "error", "invalid URL: Invalid IPv6 URL"),
+    "url-port-not-a-number": (lambda i: ["http://127.0.0.1:abc/x.jpg"], 3, "error", "invalid URL: Port"),
+    "url-bad-chunked-body": (lambda i: [i.server + "/bad-chunked"], 3, "error", "bad HTTP response"),
+    "url-bad-status-line": (lambda i: [i.server + "/bad-status"], 3, "error", "BadStatusLine"),
+    "url-too-many-headers": (lambda i: [i.server + "/many-headers"], 3, "error", "more than 100 headers"),
+    "url-body-shorter-than-length": (lambda i: [i.server + "/short"], 3, "error", "truncated download"),
+    "url-redirect-to-ftp": (lambda i: [i.server + "/to-ftp"], 3, "error", "refused a redirect to ftp://"),
+    "url-redirect-to-file": (lambda i: [i.server + "/to-file"], 3, "error", "refused a redirect to file://"),
+    "url-drips-bytes": (lambda i: [i.server + "/drip"], 3, "error", f"timed out after {URL_TIMEOUT_S:g} s"),
+    "url-drips-headers": (lambda i: [i.server + "/drip-headers"], 3, "error", f"timed out after {URL_TIMEOUT_S:g} s"),
+    "url-redirect-to-http": (lambda i: [i.server + "/redirect"], 0, "ok", ""),
+    # paths that are not image files
+    "fifo-in-folder": (_fifo_in_folder, 3, "error", "not a regular file (FIFO)"),
+    "fifo-in-glob": (_fifo_in_glob, 3, "error", "not a regular file (FIFO)"),
+    "fifo-named": (lambda i: [str(i.fifo(i.tmp / "named.jpg"))], 3, "error", "not a regular file (FIFO)"),
+    "symlink-to-dev-zero": (_device_symlink, 3, "error", "not a regular file (character device)"),
+    "unreadable-folder": (_unreadable_folder, 3, "error", "cannot list folder: Permission denied"),
+    "empty-argument": (lambda i: [""], 3, "error", "empty source argument"),
+    "folder-without-images": (lambda i: [str(i.folder("notes.txt"))], 3, "error", "no image files in this folder"),
+    "glob-matching-nothing": (lambda i: [str(i.folder() / "*.png")], 3, "error", "no image files match"),
+    "list-file-dev-zero": (lambda i: ["@/dev/zero"], 3, "error", "not a list"),
+    # files that would cost memory or time before saying "no"
+    "2-GiB-non-image": (lambda i: _sparse(i, "movie.jpg", 2 * 2**30, b"\0\0\0\x18ftyp"), 3, "error", "MiB, more than"),
+    "600-MiB-non-image": (lambda i: _sparse(i, "disk.jpg", 600 * 2**20, b"\0" * 16), 3, "error", "not an image"),
+    "text-named-jpg": (lambda i: _write(i, "notes.jpg", b"hello, I am text\n" * 10), 3, "error", "not an image"),
+    # processed, with a note
+    "animated-gif": (lambda i: _frames(i, "a.gif", "GIF", 12, duration=40), 0, "ok", "animated GIF with 12 frames"),
+    "multi-page-tiff": (lambda i: _frames(i, "p.tif", "TIFF", 3), 0, "ok", "multi-page TIFF with 3 pages"),
+}
+
+
+@pytest.mark.parametrize("row", list(TABLE), ids=list(TABLE))
+def test_one_hostile_input_is_one_record_and_the_rest_goes_on(inputs: Inputs, row: str) -> None:
+    make, code, status, text = TABLE[row]
+    config = inputs.tmp / "c.yaml"
+    config.write_text(f"url_timeout: {URL_TIMEOUT_S}\n")
+    hostile = make(inputs)
+    start = time.perf_counter()
+    result = runner.invoke(app, [GOOD, *hostile, *MODEL, "--config", str(config), "--format", "jsonl"])
+    elapsed = time.perf_counter() - start
+    assert result.exit_code == code, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records[0]["source"] == GOOD and records[0]["status"] == "ok"  # the good image before it went through
+    said = [" ".join([r["error"] or "", *r["warnings"]]) for r in records]
+    matching = [r for r, words in zip(records[1:], said[1:], strict=True) if r["status"] == status and text in words]
+    assert len(matching) == 1, records
+    assert all(r["status"] == "ok" for r in records if r is not matching[0])  # nothing else failed with it
+    assert "Traceback" not in result.stderr
+    assert elapsed < 20 + URL_TIMEOUT_S  # nothing hung (the first row also builds the model)
+
+
+# --- Ctrl-C in a real process ------------------------------------------------------------------------------
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "detect_cli", *args, *MODEL, "--format", "jsonl"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env,
+    )  # fmt: skip
+
+
+def _interrupt(proc: subprocess.Popen[str]) -> tuple[int, float, str, str]:
+    """Send SIGINT; (exit code, seconds until it exited, stdout, stderr)."""
+    sent = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    return proc.returncode, time.perf_counter() - sent, out, err
+
+
+def test_ctrl_c_ends_a_run_stuck_on_a_dripping_server(http_server: str, tmp_path: Path) -> None:
+    """The read-ahead thread is inside a download that will take a minute: Ctrl-C ends the run at once."""
+    (tmp_path / "c.yaml").write_text("url_timeout: 120\n")
+    proc = _start([http_server + PHOTO_PATH, http_server + "/drip", "--config", str(tmp_path / "c.yaml")], tmp_path)
+    try:
+        first = proc.stdout.readline()  # type: ignore[union-attr]  # the photo's record: the run is under way
+        assert first, proc.stderr.read()  # type: ignore[union-attr]
+        assert json.loads(first)["status"] == "ok"
+        assert wait_for_request("/drip", 60)
+        time.sleep(0.5)  # into the drip
+    except BaseException:
+        proc.kill()
+        raise
+    code, seconds, out, err = _interrupt(proc)
+    assert code == 130, err
+    assert seconds < 2.0
+    assert "interrupted" in err and "Traceback" not in err
+    assert out == ""  # the finished record came out before; nothing half-written after it
+
+
+def test_ctrl_c_ends_a_run_stuck_on_a_fifo(tmp_path: Path) -> None:
+    """A list file that is a FIFO (as `@<(find ...)` gives) whose writer never writes: Ctrl-C still works."""
+    fifo = tmp_path / "list.txt"
+    os.mkfifo(fifo)
+    proc = _start([f"@{fifo}"], tmp_path)
+    writer = None
+    try:
+        deadline = time.monotonic() + 120
+        while writer is None:  # opening for writing succeeds once the run has opened the FIFO to read it
+            try:
+                writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+                time.sleep(0.05)
+        time.sleep(0.5)  # blocked reading the list
+        code, seconds, out, err = _interrupt(proc)
+        assert out == ""  # no image was listed, so no record
+    finally:
+        proc.kill()
+        if writer is not None:
+            os.close(writer)
+    assert code == 130, err
+    assert seconds < 2.0
+    assert "interrupted" in err and "Traceback" not in err
