@@ -295,7 +295,11 @@ class Detector:
             verbose=False,
             save=False,
         )
-        return [_convert(r) for r in results]
+        converted = [_convert(r) for r in results]
+        predictor = getattr(self._model, "predictor", None)
+        if predictor is not None:  # it keeps the last batch until the next call: up to twice the in-flight bound
+            predictor.dataset = predictor.batch = predictor.results = None
+        return converted
 
 
 def coco_names() -> dict[int, str]:
