@@ -66,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr0", type=float, default=0.01, help="only used when --optimizer is not 'auto'")
     p.add_argument("--fraction", type=float, default=1.0, help="fraction of the train images to use")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
+    p.add_argument("--device", default="cpu", help="training device: cpu, or a GPU index such as 0")
     p.add_argument("--max-iters", type=int, default=0, help="smoke test: stop after this many iterations")
     p.add_argument("--no-publish", action="store_true", help="train and evaluate only")
     p.add_argument(
@@ -216,7 +217,7 @@ def train(data_yaml: Path, out: Path, args: argparse.Namespace) -> tuple[Path, d
         imgsz=IMGSZ,
         batch=args.batch,
         workers=args.workers,
-        device="cpu",
+        device=args.device,
         seed=0,
         deterministic=True,
         amp=False,
