@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,22 @@ def test_a_model_that_finds_nothing_is_not_exported(checkpoints: dict[str, Path]
     random = load_detector(resolve_model(str(checkpoints["yolo"])), device="cpu")
     chosen, choice = backends.choose_backend(random, "auto", PredictOptions(imgsz=640))
     assert chosen is random and choice.backend == "torch" and "not verifiable" in choice.reason
+
+
+def test_torch_keeps_every_core_when_an_export_was_tried_and_refused(demo, cache: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch):  # fmt: skip
+    import torch
+
+    monkeypatch.setattr("detect_cli.export.verify", lambda *a, **k: Verification(8, 0, 9, 9, 0.5, 20, 10, 0.99, 0.05))
+    _, choice = backends.choose_backend(demo, "auto", OPTIONS)
+    assert choice.backend == "torch" and torch.get_num_threads() == max(1, os.cpu_count() or 1)
+    # and beside a runtime that passed, torch (letterbox and box decoding only) keeps to one thread
+    monkeypatch.undo()
+    monkeypatch.setenv(backends.CACHE_ENV, str(cache.parent / "again"))
+    _, choice = backends.choose_backend(demo, "auto", OPTIONS)
+    try:
+        assert choice.backend != "torch" and torch.get_num_threads() == 1
+    finally:
+        from detect_cli.ultralytics_env import use_all_cores
+
+        use_all_cores(0)  # as the other tests expect
