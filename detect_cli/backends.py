@@ -233,15 +233,34 @@ def _try_runtime(detector: Detector, runtime: str, images: list, options: Predic
                                          "check images, too few to compare)"}  # fmt: skip
     except (AttnDetectError, Exception) as exc:  # any failure means: not this runtime
         return {**failed, "summary": f"{runtime}: export failed ({str(exc).splitlines()[0][:120]})"}
-    speedup = check.ms_original / check.ms_exported if check.ms_exported > 0 else 0.0
     if not check.passed:
         return {**failed, "summary": f"{runtime}: not the same boxes (F1 {check.f1:.3f}, "
                                      f"confidence off by up to {check.max_conf_diff:.3f})"}  # fmt: skip
+    from detect_cli.ultralytics_env import use_all_cores
+
+    use_all_cores(threads)  # each timed as it would run: PyTorch on every core, torch beside the runtime on one
+    torch_ms = warm_ms(detector, images, options)
+    use_all_cores(torch_threads_beside(threads))
+    speedup = torch_ms / max(warm_ms(exported, images, options), 1e-6)
     return {
         "runtime": runtime, "passed": True, "speedup": speedup, "f1": check.f1,
         "file": path.relative_to(work / runtime).as_posix(),
         "summary": f"{runtime}: verified F1 {check.f1:.3f}, {speedup:.1f}x torch here",
     }  # fmt: skip
+
+
+def warm_ms(detector: Detector, images: list, options: PredictOptions, rounds: int = 3) -> float:
+    """Median ms per image over a few warm rounds (one prediction's hiccup doesn't decide the runtime)."""
+    import statistics
+
+    detector.predict(images[:1], options)
+    times = []
+    for _ in range(rounds):
+        for image in images:
+            start = time.perf_counter()
+            detector.predict([image], options)
+            times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
 
 
 def torch_threads_beside(threads: int) -> int:
