@@ -84,7 +84,7 @@ def cache_key(detector: Detector, imgsz: int, batch: int) -> str:
 
     facts = {
         "weights": weights_digest(detector), "imgsz": imgsz, "batch": batch, "family": detector.ref.family,
-        "cpu": cpu_name(), "cores": os.cpu_count(), "attn_detect": __version__,
+        "cpu": cpu_name(), "cores": os.cpu_count(), "attn_detect": __version__, "precision": "fp32",
         **{p: _version(p) for p in ("ultralytics", "torch", "openvino", "onnxruntime")},
     }  # fmt: skip
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]

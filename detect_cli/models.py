@@ -310,10 +310,14 @@ def coco_names() -> dict[int, str]:
 
 
 def _convert(result: Any) -> tuple[Detections, Timing]:
+    """Our `Detections`, boxes clipped to the image: RT-DETR's head scales normalised centre/size
+    boxes without clipping them (x1 = -0.7 on a ring at the edge), YOLO's postprocess already clips."""
     boxes = result.boxes
-    detections = Detections(
-        boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(np.int64)
-    )
+    height, width = result.orig_shape[:2]
+    xyxy = boxes.xyxy.cpu().numpy().copy()
+    xyxy[:, 0::2] = xyxy[:, 0::2].clip(0, width)
+    xyxy[:, 1::2] = xyxy[:, 1::2].clip(0, height)
+    detections = Detections(xyxy, boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(np.int64))
     speed = result.speed or {}
     timing = Timing(
         preprocess=speed.get("preprocess") or 0.0,
@@ -333,13 +337,15 @@ def load_detector(
     trusted: bool = False,
 ) -> Detector:
     """Load without running code from the file unless `trusted` (see `ultralytics_env.model_loading`)."""
-    from detect_cli.ultralytics_env import import_ultralytics, model_loading, use_all_cores
+    from detect_cli.ultralytics_env import import_ultralytics, model_loading, openvino_in_fp32, use_all_cores
 
     import_ultralytics(verbose)
     from ultralytics import RTDETR, YOLO
     from ultralytics.utils.torch_utils import select_device
 
     notes: list[str] = []
+    if ref.kind == "exported" and export_format(Path(ref.path)) == "openvino":
+        openvino_in_fp32()
     try:
         torch_device = select_device(device, verbose=False)
     except Exception as exc:

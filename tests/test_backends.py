@@ -65,17 +65,18 @@ def test_second_run_uses_the_cache_without_exporting(demo, cache: Path, monkeypa
 
 def test_a_corrupted_cache_is_rebuilt(demo, cache: Path):
     _, first = backends.choose_backend(demo, "auto", OPTIONS)
+    assert first.backend in {"openvino", "onnx"}
     (entry,) = list(cache.iterdir())
     (entry / "decision.json").write_text('{"backend": "openvino", "path": [')  # cut mid-write
     _, second = backends.choose_backend(demo, "auto", OPTIONS)
-    assert not second.cached and second.backend == first.backend
+    assert not second.cached and second.backend in {"openvino", "onnx"}  # measured again: either may win
     for file in Path(second.path).rglob("*"):  # the export itself damaged: PyTorch now, rebuilt next run
         if file.is_file():
             file.write_bytes(b"garbage")
     chosen, third = backends.choose_backend(demo, "auto", OPTIONS)
     assert (third.backend, chosen) == ("torch", demo) and "unusable" in third.reason
     _, fourth = backends.choose_backend(demo, "auto", OPTIONS)
-    assert fourth.backend == first.backend and not fourth.cached
+    assert fourth.backend in {"openvino", "onnx"} and not fourth.cached
 
 
 def test_failed_verification_falls_back_to_pytorch_and_says_why(demo, cache: Path, monkeypatch: pytest.MonkeyPatch):
