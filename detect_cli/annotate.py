@@ -1,13 +1,24 @@
-"""Draw detections on an image. Annotators never touch files (see `saving.py`)."""
+"""Draw detections on an image. Annotators never touch files (see `saving.py`).
+
+Labels are placed as supervision's label annotator places them: above the box's top-left corner,
+inside or below the box where that would leave the image, moved into the image sideways, and
+moved off one another (the most confident label keeps the best place)."""
 
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from detect_cli.detections import Detections
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+LABEL_PAD = 2  # pixels between the text and the edge of its background
+MAX_SLIDES = 3  # a label is moved at most this many label heights up or down to get off another one
+Rect = tuple[int, int, int, int]
 
 
 def class_color(class_id: int) -> tuple[int, int, int]:
@@ -17,26 +28,86 @@ def class_color(class_id: int) -> tuple[int, int, int]:
     return int(b * 255), int(g * 255), int(r * 255)
 
 
+def text_color(background: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black on light backgrounds (yellow, cyan), white on dark ones."""
+    b, g, r = background
+    return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 150 else (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class Label:
+    text: str
+    rect: Rect  # x1, y1, x2, y2 of its background, x2 and y2 exclusive
+    color: tuple[int, int, int]
+
+
+def place_labels(boxes: np.ndarray, sizes: Sequence[tuple[int, int]], width: int, height: int) -> list[Rect]:
+    """One rectangle (x1, y1, x2, y2; x2, y2 exclusive) of the given (w, h) per box, in the order given
+    (put the most important first: it gets the best place).
+
+    Each label tries, in turn: above the box's top-left corner, inside its top, below it, inside its
+    bottom (then the same at the right edge), then a few label heights up or down. A place is taken
+    if it lies in the image without being cut and overlaps no label placed before; places that only
+    fit once pushed into the image come next; if every place is taken, the first one is used."""
+    placed = np.zeros((len(boxes), 4), np.int64)
+    for k, (box, (w, h)) in enumerate(zip(np.nan_to_num(np.asarray(boxes, np.float64)), sizes)):
+        x1, y1, x2, y2 = (round(float(v)) for v in box)
+        spots = [(x, y) for x in (x1, x2 - w) for y in (y1 - h, y1, y2, y2 - h)]
+        spots += [(x1, y1 - h + dy * h * step) for step in range(1, MAX_SLIDES + 1) for dy in (-1, 1)]
+        rects = [_inside(x, y, w, h, width, height) for x, y in spots]
+        fits = [r for (x, y), r in zip(spots, rects) if r[1] == y]  # not pushed up or down to fit
+        chosen = next((r for r in [*fits, *rects] if not _overlaps(r, placed[:k])), rects[0])
+        placed[k] = chosen
+    return [tuple(int(v) for v in r) for r in placed]
+
+
+def _inside(x: int, y: int, w: int, h: int, width: int, height: int) -> Rect:
+    x = max(0, min(x, width - w))  # a label wider than the image starts at its left edge
+    y = max(0, min(y, height - h))
+    return x, y, x + w, y + h
+
+
+def _overlaps(rect: Rect, others: np.ndarray) -> bool:
+    x1, y1, x2, y2 = rect
+    return bool(np.any((others[:, 0] < x2) & (x1 < others[:, 2]) & (others[:, 1] < y2) & (y1 < others[:, 3])))
+
+
 class BoxAnnotator:
     def __init__(self, line_width: int | None = None, font_scale: float | None = None) -> None:
         self.line_width = line_width
         self.font_scale = font_scale
 
+    def _sizes(self, height: int, width: int) -> tuple[int, float, int]:
+        lw = self.line_width or max(1, round((height + width) / 2 * 0.003))
+        scale = self.font_scale or max(0.4, lw / 3)
+        return lw, scale, max(1, lw // 2)
+
+    def labels(self, shape: tuple[int, ...], detections: Detections, names: dict[int, str]) -> list[Label]:
+        """Where `annotate` puts each label, most confident first."""
+        height, width = shape[:2]
+        _, scale, thickness = self._sizes(height, width)
+        ordered = detections.sorted_by_confidence()
+        texts = [f"{names.get(cls, cls)} {conf:.2f}" for _, conf, cls in ordered]
+        sizes = []
+        for text in texts:
+            (tw, th), base = cv2.getTextSize(text, FONT, scale, thickness)
+            sizes.append((tw + 2 * LABEL_PAD, th + base + 2 * LABEL_PAD))
+        rects = place_labels(ordered.xyxy, sizes, width, height)
+        return [Label(t, r, class_color(int(c))) for t, r, c in zip(texts, rects, ordered.class_id)]
+
     def annotate(self, scene: np.ndarray, detections: Detections, names: dict[int, str]) -> np.ndarray:
         out = scene.copy()
         height, width = out.shape[:2]
-        lw = self.line_width or max(1, round((height + width) / 2 * 0.003))
-        scale = self.font_scale or max(0.4, lw / 3)
-        for box, conf, cls in detections:
+        lw, scale, thickness = self._sizes(height, width)
+        for box, _, cls in detections:  # every box first, so no outline runs across a label
             x1, y1, x2, y2 = box.round().astype(int).tolist()
-            color = class_color(cls)
-            cv2.rectangle(out, (x1, y1), (x2, y2), color, lw, cv2.LINE_AA)
-            label = f"{names.get(cls, cls)} {conf:.2f}"
-            (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, lw // 2))
-            ty = y1 - 2 if y1 - th - base - 2 >= 0 else y1 + th + base + 2
-            cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 2, ty + base // 2), color, -1)
-            cv2.putText(out, label, (x1 + 1, ty - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
-                        max(1, lw // 2), cv2.LINE_AA)  # fmt: skip
+            cv2.rectangle(out, (x1, y1), (x2, y2), class_color(cls), lw, cv2.LINE_AA)
+        for label in reversed(self.labels(out.shape, detections, names)):  # the most confident on top
+            x1, y1, x2, y2 = label.rect
+            cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), label.color, -1)
+            (_, th), _ = cv2.getTextSize(label.text, FONT, scale, thickness)
+            cv2.putText(out, label.text, (x1 + LABEL_PAD, y1 + LABEL_PAD + th), FONT, scale, text_color(label.color),
+                        thickness, cv2.LINE_AA)  # fmt: skip
         return out
 
 
