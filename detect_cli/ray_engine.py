@@ -11,12 +11,14 @@ restarted by Ray and its batch retried, so each input still appears exactly once
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import json
 import logging
 import os
 import socket
+import sys
 import tempfile
 import time
 import warnings
@@ -91,10 +93,41 @@ def _start(options: RayOptions) -> None:
         if options.object_store_mb:
             kwargs["object_store_memory"] = options.object_store_mb * 2**20
     try:
-        ray.init(address=address, **kwargs)
+        with contextlib.nullcontext() if options.verbose else _without_log_level_line():
+            ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ConfigError(f"--address {address}: cannot connect to the Ray cluster ({str(exc).splitlines()[0]})",
                           "check the address, or leave --address out to start a local instance") from None  # fmt: skip
+
+
+LOG_LEVEL_LINE = b"Set ray log level from environment variable"
+
+
+@contextlib.contextmanager
+def _without_log_level_line() -> Iterator[None]:
+    """RAY_BACKEND_LOG_LEVEL keeps the C++ core's lines off stderr, but the core announces that
+    setting on stderr itself as the driver connects ("logging.cc:...: Set ray log level from
+    environment variable..."). While `ray.init` runs, file descriptor 2 goes to a temporary file;
+    afterwards everything in it but that line is passed on to stderr, in order."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all (2>&-): nothing to keep clean
+        yield
+        return
+    with tempfile.TemporaryFile() as said:
+        os.dup2(said.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            said.seek(0)
+            kept = b"".join(line for line in said if LOG_LEVEL_LINE not in line)
+            if kept:
+                sys.stderr.write(kept.decode(errors="replace"))
+                sys.stderr.flush()
 
 
 def _keep_stdout_for_results(verbose: bool) -> None:

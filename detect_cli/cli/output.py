@@ -29,6 +29,10 @@ STDOUT_CLOSED = 141  # what a shell reports for a program ended by SIGPIPE (128 
 class State:
     quiet = False
     verbose = False
+    # While a progress display runs (cli/progress.py): its console, which prints above the bar
+    # (a Console on sys.stderr would write past it), and whether stdout is that terminal too.
+    live: Console | None = None
+    live_stdout = False
 
 
 class _StdoutConsole(Console):
@@ -38,11 +42,13 @@ class _StdoutConsole(Console):
 
 def out() -> Console:
     """The results console (stdout). Made per call: test runners swap sys.stdout."""
+    if State.live is not None and State.live_stdout:
+        return State.live
     return _StdoutConsole(file=sys.stdout, soft_wrap=False)
 
 
 def err() -> Console:
-    return Console(file=sys.stderr, soft_wrap=True)  # messages stay one line, whatever the width
+    return State.live or Console(file=sys.stderr, soft_wrap=True)  # messages stay one line, whatever the width
 
 
 def note(message: str) -> None:

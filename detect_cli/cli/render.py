@@ -13,9 +13,12 @@ if TYPE_CHECKING:
     from detect_cli.models import Detector
 
 
-def boxes_table(result: ImageResult) -> Table:
-    title = Text.assemble((result.name or result.source, "bold"), f"  {result.width}x{result.height}  ",
-                          f"{len(result.detections)} detection(s)")  # fmt: skip
+def boxes_table(result: ImageResult) -> Table | Text:
+    """The image's boxes, best first; an image with none is one line, not an empty table."""
+    count = f"{len(result.detections)} detection(s)" if len(result.detections) else "no detections"
+    title = Text.assemble((result.name or result.source, "bold"), f"  {result.width}x{result.height}  ", count)
+    if not len(result.detections):
+        return title
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, min_width=len(title))
     table.add_column("class")
     table.add_column("conf", justify="right")
@@ -124,7 +127,7 @@ def comparison_tables(report: dict) -> list[Table]:
     s = report.get("settings", {})
     title = (f"{s.get('images', '?')} images · imgsz {s.get('imgsz')} · conf {s.get('conf')} · "
              f"device {s.get('device')} · {s.get('threads')} threads")  # fmt: skip
-    main = Table(title=Text(title), title_justify="left")
+    main = Table(title=Text(title), title_justify="left", min_width=len(title))  # the title on one line
     main.add_column("")
     for m in models:
         main.add_column(Text(m["name"]), justify="right")

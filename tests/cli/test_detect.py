@@ -120,7 +120,7 @@ def test_jsonl_written_as_it_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     result = invoke(*[str(SAMPLES / "bus.jpg")] * 4, *MODEL, "--out", str(out))
     assert result.exit_code == 130
     assert len(out.read_text().splitlines()) == 2
-    assert "interrupted" in result.stdout
+    assert "interrupted" in result.stderr and result.stdout == ""  # with --out the summary is on stderr
 
 
 @pytest.mark.parametrize(
@@ -304,7 +304,7 @@ def test_help_is_fast_and_lazy() -> None:
 
 
 def test_installed_entry_point_on_a_new_machine(tmp_path: Path) -> None:
-    """Fresh Ultralytics config dir: its first-run banner must not reach our stdout."""
+    """Fresh Ultralytics config dir: its first-run banner reaches neither stream (--verbose shows it)."""
     exe = shutil.which("attn-detect", path=os.path.dirname(sys.executable)) or shutil.which("attn-detect")
     assert exe, "attn-detect entry point is not installed"
     env = {**os.environ, "YOLO_CONFIG_DIR": tempfile.mkdtemp(dir=tmp_path), "YOLO_OFFLINE": "1"}
@@ -314,7 +314,7 @@ def test_installed_entry_point_on_a_new_machine(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["summary"]["images"] == 1
-    assert "Ultralytics" in proc.stderr  # the banner went to stderr
+    assert "Ultralytics Settings" not in proc.stderr  # held back: see tests/cli/test_first_run.py
     module = subprocess.run([sys.executable, "-m", "detect_cli", "--version"], capture_output=True, text=True)
     assert module.returncode == 0 and module.stdout.startswith("attn-detect ")
 

@@ -12,7 +12,8 @@ from rich.text import Text
 
 from detect_cli.cli import options as opt
 from detect_cli.cli.common import open_detector, settings_from_flags
-from detect_cli.cli.output import EXIT_CODES_HELP, State, error, handle_errors, note, out, warn
+from detect_cli.cli.output import EXIT_CODES_HELP, State, error, handle_errors, hold, note, out, warn
+from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import ConfigError, ExitCode
 
 app = typer.Typer()
@@ -46,6 +47,7 @@ def attention(
     as_json: opt.Json = False,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
+    progress: opt.ShowProgress = None,
 ) -> None:
     """Show where the model looks: one heatmap per image and one per detection (box drawn)."""
     from detect_cli.attention.capture import rtdetr_layers
@@ -63,8 +65,12 @@ def attention(
         raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
     settings = settings_from_flags(None, model=model, conf=conf, imgsz=imgsz, max_det=max_det, device=device,
                                    classes=classes, nms=nms, threads=threads, recursive=recursive)  # fmt: skip
+    bar = hold(RunProgress(wanted(progress, quiet=quiet)))
+    bar.count(sources, recursive=settings.recursive)
+    bar.loading(settings.model)
     settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=False,
-                                       trust_model=trust_model, needs_torch="attention maps")
+                                       trust_model=trust_model, needs_torch="attention maps",
+                                       status=bar.status)  # fmt: skip
     if detector.ref.kind == "exported":
         raise ConfigError("attention maps need the PyTorch model (.pt or YAML), not an export",
                           f"pass the .pt it was exported from instead of {detector.ref.spec}")  # fmt: skip
@@ -75,6 +81,7 @@ def attention(
     job = AttentionJob(detector, predict_options(settings, detector),
                        AttentionSettings(method, layer, check, save, raw), read_options(settings))  # fmt: skip
     images, interrupted = [], False
+    bar.start("explaining")
     try:
         for record in job.records(iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin)):
             images.append(record)
@@ -82,6 +89,7 @@ def attention(
                 warn(f"{record['source']}: {record['error']}")
             if not as_json and record["maps"] is not None:
                 out().print(_image_table(record, job.settings.method))
+            bar.advance()
     except KeyboardInterrupt:  # keep what is finished: the JSON document still comes out
         interrupted = True
     faithfulness = job.faithfulness()
@@ -92,8 +100,14 @@ def attention(
         sys.stdout.write(json.dumps(doc) + "\n")
     elif faithfulness:
         out().print(_faithfulness_table(faithfulness))
-    if save is not None and not quiet:
-        note(f"overlays written to {save}")
+    if save is not None:
+        from detect_cli.report import attention_page
+
+        try:
+            page = attention_page(save, images, model=detector.ref.spec, faithfulness=faithfulness)
+            note(f"overlays and {page.name} written to {save}")
+        except OSError as exc:
+            warn(f"overlays written to {save}, but not its index.html: {exc}")
     if interrupted:
         error("interrupted")
         raise typer.Exit(int(ExitCode.INTERRUPTED))

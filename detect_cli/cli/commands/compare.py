@@ -15,7 +15,9 @@ import typer
 from detect_cli.cli import options as opt
 from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, settings_from_flags
-from detect_cli.cli.output import EXIT_CODES_HELP, State, err, error, handle_errors, note, out, warn
+from detect_cli.cli.completion import complete_models
+from detect_cli.cli.output import EXIT_CODES_HELP, State, err, error, handle_errors, hold, note, out, warn
+from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import AttnDetectError, ConfigError, ExitCode
 
 app = typer.Typer()
@@ -23,7 +25,8 @@ app = typer.Typer()
 Models = Annotated[
     list[str],
     typer.Option(
-        "--models", "-m", help="Models to compare: comma-separated and/or repeated (-m demo -m yolo26n.yaml)."
+        "--models", "-m", help="Models to compare: comma-separated and/or repeated (-m demo -m yolo26n.yaml).",
+        autocompletion=complete_models,
     ),
 ]
 Labels = Annotated[
@@ -68,6 +71,7 @@ def compare(
     config: opt.Config = None,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
+    progress: opt.ShowProgress = None,
 ) -> None:
     """Run several models on the same images: speed, counts, agreement, and mAP with --labels."""
     from detect_cli.compare import ComparisonRun, Contender, compare_stream, comparison_report, warm_up
@@ -92,12 +96,16 @@ def compare(
         threads=threads, recursive=recursive,
     )  # fmt: skip
 
+    bar = hold(RunProgress(wanted(progress, quiet=quiet)))
+    bar.count(sources, recursive=settings.recursive)
     contenders, failed_models = [], []
     for n, spec in enumerate(specs):
         name = spec if spec not in specs[:n] else f"{spec}#{specs[:n].count(spec) + 1}"  # same model twice is fine
+        bar.loading(f"{spec} ({n + 1}/{len(specs)})")
         try:
             _, detector = open_detector(replace(settings, model=spec), weights_dir=weights_dir, verbose=verbose,
-                                        iou_given=iou is not None, trust_model=trust_model)  # fmt: skip
+                                        iou_given=iou is not None, trust_model=trust_model,
+                                        status=bar.status)  # fmt: skip
         except AttnDetectError as exc:
             error(f"model {name}: {exc}")
             failed_models.append((name, str(exc)))
@@ -109,6 +117,7 @@ def compare(
     label_sets = [LabelSet.load(labels, c.detector.names) for c in contenders] if labels else None
     run = ComparisonRun(contenders, label_sets, conf=settings.conf)
     saver = ImageSaver(save) if save else None
+    grids: list[tuple[str, Path]] = []  # (input, its side-by-side image): the index.html pictures
 
     with ExitStack() as stack:
         stream_out: IO[str] = sys.stdout
@@ -116,6 +125,7 @@ def compare(
             out_file.parent.mkdir(parents=True, exist_ok=True)
             stream_out = stack.enter_context(open(out_file, "w", encoding="utf-8", newline=""))
         warmups: dict[str, float] = {}
+        bar.start("comparing")
         try:
             for item in compare_stream(iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin),
                                        contenders, read_options(settings)):  # fmt: skip
@@ -128,7 +138,8 @@ def compare(
                     stream_out.write(json.dumps(_image_line(item, contenders)) + "\n")
                     stream_out.flush()
                 if saver and item.image is not None:
-                    saver.save(item.source.name, _grid(item, contenders, run))
+                    grids.append((item.source.ref, saver.save(item.source.name, _grid(item, contenders, run))))
+                bar.advance()
         except KeyboardInterrupt:
             warn("interrupted: the report covers the images done so far")
         threads_used = torch_threads()
@@ -142,12 +153,17 @@ def compare(
             writer = csv.DictWriter(stream_out, fieldnames=CSV_KEYS, extrasaction="ignore", lineterminator="\n")
             writer.writeheader()
             writer.writerows(report["models"])
-    if not quiet or data_format is None:
-        console = out() if (data_format is None or out_file is not None) else err()
+    if not quiet or data_format is None:  # the tables are the results, else a summary for people on stderr
+        console = out() if data_format is None else err()
         for table in render.comparison_tables(report):
             console.print(table)
     if save is not None:
-        note(f"side-by-side images written to {save}")
+        from detect_cli.report import comparison_page
+
+        try:
+            note(f"side-by-side images and {comparison_page(save, report, grids).name} written to {save}")
+        except OSError as exc:
+            warn(f"side-by-side images written to {save}, but not its index.html: {exc}")
     if failed_models or run.failures:
         raise typer.Exit(int(ExitCode.INPUTS_FAILED))
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import IO
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -18,6 +17,7 @@ from detect_cli.cli import options as opt
 from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, settings_from_flags
 from detect_cli.cli.output import EXIT_CODES_HELP, State, err, handle_errors, hold, note, out, warn
+from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import ConfigError, ExitCode
 from detect_cli.results import ImageResult
 from detect_cli.sinks import Sink, format_for_path, open_sink
@@ -59,6 +59,7 @@ def detect(
     config: opt.Config = None,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
+    progress: opt.ShowProgress = None,
 ) -> None:
     """Detect objects in images: boxes and per-class counts as tables, or JSON/JSONL/CSV/COCO."""
     State.quiet, State.verbose = quiet, verbose
@@ -77,21 +78,29 @@ def detect(
 
         require_ray()
         ray_options = RayOptions(address, actors, gpus_per_actor, threads_per_actor=settings.threads, verbose=verbose)
+    bar = hold(RunProgress(wanted(progress, quiet=quiet)))
+    if not plan.sharded:
+        bar.count(sources, recursive=settings.recursive)
+    bar.loading(settings.model)
     settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None,
-                                       trust_model=trust_model, needs_torch="--attention" if attention else None)
+                                       trust_model=trust_model, needs_torch="--attention" if attention else None,
+                                       status=bar.status)  # fmt: skip
     if plan.sharded:
+        bar.status("running on Ray…", quiet=True)
         summary = _run_sharded(sources, settings, detector, plan.out_file, ray_options)
-        _finish(summary, detector, quiet=quiet, human_stdout=True, imgsz=settings.imgsz)
+        _finish(summary, detector, quiet=quiet, tables_are_results=False, imgsz=settings.imgsz)
         return
     done = _prepare_out_file(plan.out_file, plan.out_format, settings, detector, resume=resume,
                              retry_failed=retry_failed)  # fmt: skip
-    summary, hidden = _run_local(sources, settings, detector, plan, done, ray_options, attention=attention,
-                                 resume=resume, quiet=quiet)  # fmt: skip
+    bar.start("detecting", done_before=len(done))
+    summary, hidden = _run_local(sources, settings, detector, plan, done, ray_options, bar,
+                                 tables=_table_limit(plan, settings.tables, tables), attention=attention,
+                                 resume=resume)  # fmt: skip
     if hidden:
         note(f"box tables shown for the first {settings.tables} images; --tables -1 shows all")
     if save is not None and not quiet:
         note(f"annotated images written to {save}")
-    _finish(summary, detector, quiet=quiet, human_stdout=plan.human_stdout, imgsz=settings.imgsz)
+    _finish(summary, detector, quiet=quiet, tables_are_results=plan.tables_are_results, imgsz=settings.imgsz)
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,7 @@ class _OutputPlan:
     out_file: Path | None
     out_format: str | None
     sharded: bool  # --out DIR/ with --engine ray: JSONL shards written by the workers
-    human_stdout: bool  # tables on stdout (no data format there)
+    tables_are_results: bool  # no --out, no data format: the tables on stdout are the results
     save: Path | None
 
     @classmethod
@@ -121,7 +130,7 @@ class _OutputPlan:
         if save is not None and save.exists() and not save.is_dir():
             raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
         out_format = format_for_path(out_file, data_format) if out_file is not None and not sharded else data_format
-        return cls(out_file, out_format, sharded, out_file is not None or not data_format, save)
+        return cls(out_file, out_format, sharded, out_file is None and not data_format, save)
 
     @property
     def regular_out(self) -> bool:
@@ -140,8 +149,15 @@ class _OutputPlan:
             hold(OutputLock(self.out_file))
 
 
-def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options, *, attention: bool, resume: bool,
-               quiet: bool):  # fmt: skip
+def _table_limit(plan: _OutputPlan, configured: int, flag: int | None) -> int:
+    """Per-image tables go to stdout when they are the results; with --out only when --tables asks."""
+    if plan.tables_are_results:
+        return configured
+    return flag if flag is not None and plan.out_file is not None else 0
+
+
+def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options, bar: RunProgress, *, tables: int,
+               attention: bool, resume: bool):  # fmt: skip
     """Run the job with its sinks, per-image tables and progress bar; returns (summary, tables hidden)."""
     from detect_cli.job import NOT_SAVED, OVERLAYS_NOT_SAVED, DetectJob, run_metadata
     from detect_cli.sources import iter_sources
@@ -152,12 +168,10 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
             append = resume and plan.out_file is not None and plan.out_file.exists()
             stream = stack.enter_context(_open_out(plan.out_file, append)) if plan.out_file else sys.stdout
             sinks.append(open_sink(plan.out_format, stream, run_metadata(settings, detector), appending=append))
-        shown = _TablePrinter(settings.tables if plan.human_stdout else 0)
-        progress = stack.enter_context(_progress(disable=quiet or not sys.stderr.isatty()))
-        task = progress.add_task("detecting", total=None)
+        shown = _TablePrinter(tables)
 
         def on_result(result: ImageResult) -> None:
-            progress.advance(task)
+            bar.advance()
             if not result.ok:
                 warn(f"{result.source}: {result.error}")
             for warning in result.warnings:  # a file not saved is a failure (exit 3); the rest are notes
@@ -169,14 +183,15 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
         return job.run(items), shown.hidden
 
 
-def _finish(summary, detector, *, quiet: bool, human_stdout: bool, imgsz: int | None = None) -> None:
-    """The run's summary tables (stdout unless stdout carries data), then the exit code: an image
-    whose annotated copy could not be written counts as a failure (exit 3), its detections kept."""
+def _finish(summary, detector, *, quiet: bool, tables_are_results: bool, imgsz: int | None = None) -> None:
+    """The run's summary tables (stdout beside the per-image tables, else stderr; none with --quiet),
+    then the exit code: an image whose annotated copy could not be written counts as a failure
+    (exit 3), its detections kept."""
     from detect_cli.job import unsaved
 
     not_saved = unsaved(summary)
     if not quiet:
-        console = out() if human_stdout else err()
+        console = out() if tables_are_results else err()
         console.print(render.counts_table(summary))
         console.print(render.run_table(summary, detector.ref.spec, render.backend_text(detector), imgsz))
         if summary.failed:
@@ -287,10 +302,3 @@ def _open_out(path: Path, append: bool = False) -> Iterator[IO[str]]:
         stream.close()
     except OSError as exc:
         raise ConfigError(f"--out {path}: cannot write: {exc.strerror or exc}") from None
-
-
-def _progress(disable: bool) -> Progress:
-    return Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} images"),
-        TimeElapsedColumn(), console=err(), transient=True, disable=disable,
-    )  # fmt: skip

@@ -13,7 +13,8 @@ import typer
 from detect_cli.cli import options as opt
 from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, settings_from_flags
-from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, note, out, warn
+from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, hold, note, out, warn
+from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import ExitCode
 
 app = typer.Typer()
@@ -45,6 +46,7 @@ def evaluate(
     config: opt.Config = None,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
+    progress: opt.ShowProgress = None,
 ) -> None:
     """Score a model on labelled images: mAP50, mAP50-95 (COCO), precision and recall at --conf, per class."""
     from detect_cli.evaluation import Labels as LabelSet
@@ -59,8 +61,11 @@ def evaluate(
         half=half, nms=nms, threads=threads, recursive=recursive,
     )  # fmt: skip
     label_file = LabelSet.read(labels)  # a bad label file is reported before the model loads
+    bar = hold(RunProgress(wanted(progress, quiet=quiet)))
+    bar.count(sources, recursive=settings.recursive)
+    bar.loading(settings.model)
     settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None,
-                                       trust_model=trust_model)
+                                       trust_model=trust_model, status=bar.status)  # fmt: skip
     label_set = label_file.for_model(detector.names)
     for message in label_set.notes:
         warn(f"{labels}: {message}")
@@ -69,6 +74,7 @@ def evaluate(
     run = replace(settings, conf=min(settings.conf, MAP_CONF))
 
     def keep(result):
+        bar.advance()
         if result.ok:
             prediction = Prediction.from_result(result)
             label_set.find(prediction)  # a malformed label file stops the run now, not after the last image
@@ -76,6 +82,7 @@ def evaluate(
         else:
             warn(f"{result.source}: {result.error}")
 
+    bar.start("evaluating")
     summary = DetectJob(run, detector, on_result=keep).run(iter_sources(sources, recursive=settings.recursive))
     report = evaluate(predictions, label_set, conf=settings.conf)
     if report.unlabelled:

@@ -13,7 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from detect_cli.cli import options as opt
-from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, note, out, warn
+from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, hold, note, out, warn
+from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import ConfigError, ExitCode
 
 app = typer.Typer()
@@ -46,6 +47,7 @@ def export(
     as_json: opt.Json = False,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
+    progress: opt.ShowProgress = None,
 ) -> None:
     """Export a model to ONNX/OpenVINO/TorchScript/NCNN and prove it matches the PyTorch model."""
     from detect_cli.export import (
@@ -67,6 +69,8 @@ def export(
     spec = check_export_args(fmt, half=half, int8=int8, data=data, device=dev)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir}: exists and is not a folder", "pass a folder for the exported model")
+    bar = hold(RunProgress(wanted(progress, quiet=quiet)))
+    bar.loading(model)
     original = load_detector(resolve_model(model, weights_dirs(weights_dir, settings.weights_dir)), device=dev or "cpu",
                              verbose=verbose, trusted=trust_model)  # fmt: skip
     for message in original.notes:
@@ -75,6 +79,7 @@ def export(
     if resized:
         warn(resized)
     settings = replace(settings, imgsz=imgsz)
+    bar.status(f"exporting to {fmt}…", quiet=True)
     with model_loading(trust_model):  # the exporter loads the checkpoint again
         path = export_model(original, spec, out_dir, imgsz=settings.imgsz, half=half, int8=int8, dynamic=dynamic,
                             data=data, device=dev)  # fmt: skip
@@ -83,10 +88,12 @@ def export(
         note(f"{out_dir / (export_stem(original) + spec.suffix)} exists already: kept, this export is {path.name}")
     status = ExitCode.OK
     if verify:
+        bar.status(f"loading {path.name}…", quiet=True)
         exported = load_exported(path, original.ref.family, device=dev or "cpu")
         images = verification_images(original, verify_images)
         options = PredictOptions(conf=settings.conf, imgsz=settings.imgsz, max_det=settings.max_det)
-        check = run_check(original, exported, images, options)
+        bar.start("verifying against PyTorch", total=len(images))
+        check = run_check(original, exported, bar.tracked(images), options)
         report["verification"] = check.as_dict()
         if original.ref.kind == "yaml":
             warn("random weights give near-equal scores that tie differently across runtimes: the check is shown, "
