@@ -144,4 +144,4 @@ def test_sharded_output_written_by_workers(local_ray, weights: dict, mixed: Path
     plain = runner.invoke(app, [*args[:-4], "--format", "jsonl"]).stdout  # the local engine
     local = {r["source"]: r["detections"] for r in records(plain)}
     assert {r["source"]: r["detections"] for r in lines} == local
-    assert "images processed" in result.stdout
+    assert "images processed" in result.stderr and result.stdout == ""  # --out: summary on stderr

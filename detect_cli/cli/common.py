@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,14 @@ def open_detector(
     iou_given: bool,
     trust_model: bool = False,
     needs_torch: str | None = None,
+    status: Callable[[str], None] = note,
 ) -> tuple[DetectSettings, Detector]:
     """Resolve and load the model, pick its runtime, and return the settings as they will really run
     (imgsz: the model's own size unless given, rounded as Ultralytics rounds it).
 
     Weights folders are searched as --weights-dir, ATTN_DETECT_WEIGHTS_DIR, then the config's.
-    `needs_torch` names a feature that only the PyTorch model has (attention hooks): no export then."""
+    `needs_torch` names a feature that only the PyTorch model has (attention hooks): no export then.
+    `status` hears what takes time ("preparing a faster runtime…"): a progress spinner, else a note."""
     from detect_cli.backends import choose_backend
     from detect_cli.job import predict_options
     from detect_cli.models import load_detector, resolve_model, weights_dirs
@@ -59,7 +62,7 @@ def open_detector(
     if needs_torch:
         wanted = "torch"
     detector, choice = choose_backend(detector, wanted, options, batch=settings.batch, threads=settings.threads,
-                                      status=note)  # fmt: skip
+                                      status=status)  # fmt: skip
     if choice.backend == "torch" and settings.backend not in {"auto", "torch"}:
         warn(f"running PyTorch instead of {settings.backend}: {choice.reason}")
     return settings, detector

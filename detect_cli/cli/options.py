@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from detect_cli.cli.completion import complete_classes, complete_model
+
 
 class OutputFormat(str, Enum):
     json = "json"
@@ -27,6 +29,7 @@ Model = Annotated[
         "-m",
         help="Alias (yolo26n/s/m/l/x, rtdetr-l/x, demo, demo-rtdetr), .pt checkpoint or model YAML.",
         show_default="yolo26n",
+        autocompletion=complete_model,
     ),
 ]
 WeightsDir = Annotated[
@@ -67,8 +70,10 @@ MaxDet = Annotated[Optional[int], typer.Option(help="Maximum detections per imag
 Device = Annotated[Optional[str], typer.Option(help="auto, cpu, 0, cuda:0, mps.", show_default="auto")]
 Batch = Annotated[Optional[int], typer.Option("--batch", "-b", help="Images per forward pass.", show_default="1")]
 Classes = Annotated[
-    Optional[str], typer.Option(help="Keep only these classes: names or ids, comma-separated (person,bus).")
-]
+    Optional[str],
+    typer.Option(help="Keep only these classes: names or ids, comma-separated (person,bus).",
+                 autocompletion=complete_classes),
+]  # fmt: skip
 Half = Annotated[
     Optional[bool], typer.Option("--half/--no-half", help="FP16 inference (GPU only).", show_default=False)
 ]
@@ -106,6 +111,10 @@ Tables = Annotated[
 Config = Annotated[Optional[Path], typer.Option(help="YAML file overriding configs/default.yaml.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Results only: no progress, notes or summary on stderr.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Ultralytics' logs and tracebacks.")]
+ShowProgress = Annotated[Optional[bool], typer.Option(
+    "--progress/--no-progress", help="Progress on stderr (model loading, images done, rate, ETA).",
+    show_default="on a terminal, unless --quiet",
+)]  # fmt: skip
 Resume = Annotated[
     bool, typer.Option(help="Continue --out FILE (JSONL/CSV): skip inputs it already has, repair a cut last line.")
 ]
