@@ -74,5 +74,22 @@ def image_folder(tmp_path: Path) -> Path:
     return folder
 
 
+# The fast subset for daily work (`pytest -m "not slow"`, under a minute on 2 cores) leaves out
+# every test that builds or runs a model, starts Ray or a subprocess, or exports.
+SLOW_FIXTURES = frozenset({"yolo_detector", "rtdetr_detector", "checkpoints", "demo", "local_ray"})
+SLOW_MODULES = frozenset({
+    "test_ray_engine", "test_resume", "test_export", "test_backends", "test_demo_models", "test_readme",
+    "test_compare", "test_first_run", "test_hostile_inputs", "test_hostile_outputs", "test_detect",
+    "test_attention_cli", "test_evaluate_cli", "test_looks",
+})  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.stem
+        if module in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_CONFIG_DIR, ignore_errors=True)
