@@ -41,8 +41,9 @@ def main() -> None:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from detect_cli.attention.capture import explain, layercam
     from detect_cli.images import read_image
-    from detect_cli.models import PACKAGED, PACKAGED_DIR, PredictOptions, load_detector, resolve_model
+    from detect_cli.models import PredictOptions, load_detector
     from detect_cli.sources import iter_sources
+    from detect_cli.weights import PACKAGED, PACKAGED_DIR, resolve_model
 
     shapes = [read_image(s) for s in iter_sources([str(REPO / "sample_images" / "shapes")])]
     images = (shapes * (args.images // len(shapes) + 1))[: args.images]
@@ -66,8 +67,9 @@ def faithfulness(n_images: int) -> None:
     from detect_cli.attention.faithfulness import DeletionScores
     from detect_cli.attention.run import explain_image
     from detect_cli.images import read_image
-    from detect_cli.models import PACKAGED, PACKAGED_DIR, PredictOptions, load_detector, resolve_model
+    from detect_cli.models import PredictOptions, load_detector
     from detect_cli.sources import iter_sources
+    from detect_cli.weights import PACKAGED, PACKAGED_DIR, resolve_model
 
     images = [read_image(s) for s in iter_sources([str(REPO / "sample_images" / "shapes")])][:n_images]
     options = PredictOptions(conf=0.4, imgsz=320)

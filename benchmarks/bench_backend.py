@@ -70,7 +70,7 @@ def measure(cmd: list[str], out_file: Path | None, env: dict[str, str]) -> dict[
 
 def checkpoint(spec: str, work: Path) -> tuple[str, str, int]:
     """(path, family, imgsz): the shipped demo, or a random-weight checkpoint saved from a YAML."""
-    from detect_cli.models import PACKAGED_DIR
+    from detect_cli.weights import PACKAGED_DIR
 
     if spec == "demo":
         return str(PACKAGED_DIR / "demo.pt"), "yolo", 320

@@ -92,20 +92,25 @@ def cli_cmd(path: str, folder: Path, imgsz: int) -> list[str]:
 
 def in_process(path: str, folder: Path, imgsz: int) -> tuple[float, float]:
     from detect_cli.engine import detect_stream
-    from detect_cli.models import PredictOptions, load_detector, resolve_model
+    from detect_cli.models import PredictOptions, load_detector
     from detect_cli.sources import iter_sources
+    from detect_cli.weights import resolve_model
 
     detector = load_detector(resolve_model(path), device="cpu")
+    from ultralytics import RTDETR, YOLO  # after load_detector: Ultralytics set up through our door first
+
     options = PredictOptions(conf=0.25, imgsz=imgsz)
     files = sorted(folder.iterdir())
-    detector._model.predict(str(files[0]), imgsz=imgsz, verbose=False)  # warm-up, both sides share it
+    plain_model = (RTDETR if detector.ref.family == "rtdetr" else YOLO)(detector.ref.path)  # as PLAIN_LOOP loads it
+    detector.predict([cv2.imread(str(files[0]))], options)  # one warm-up image each
+    plain_model.predict(str(files[0]), imgsz=imgsz, verbose=False)
     start = time.perf_counter()
     for _ in detect_stream(iter_sources([str(folder)]), detector, options):
         pass
     ours = time.perf_counter() - start
     start = time.perf_counter()
     for f in files:
-        for _ in detector._model.predict(str(f), imgsz=imgsz, conf=0.25, verbose=False, stream=True):
+        for _ in plain_model.predict(str(f), imgsz=imgsz, conf=0.25, verbose=False, stream=True):
             pass
     plain = time.perf_counter() - start
     return ours, plain

@@ -38,7 +38,8 @@ def main() -> None:
     import cv2
 
     from detect_cli.export import FORMATS, export_model, load_exported
-    from detect_cli.models import PredictOptions, load_detector, resolve_model
+    from detect_cli.models import PredictOptions, load_detector
+    from detect_cli.weights import resolve_model
 
     work = Path(tempfile.mkdtemp(prefix="bench-export-"))
     try:

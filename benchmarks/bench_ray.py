@@ -41,9 +41,10 @@ def main() -> None:
     import ray
 
     from detect_cli.engine import detect_stream
-    from detect_cli.models import PredictOptions, load_detector, resolve_model
+    from detect_cli.models import PredictOptions, load_detector
     from detect_cli.ray_engine import RayOptions, ray_detect_stream
     from detect_cli.sources import iter_sources
+    from detect_cli.weights import resolve_model
 
     cores = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))

@@ -23,7 +23,8 @@ import numpy as np
 
 from detect_cli.errors import ConfigError, ModelLoadError
 from detect_cli.matching import match
-from detect_cli.models import Detector, ModelRef, PredictOptions, load_detector
+from detect_cli.models import Detector, PredictOptions, load_detector
+from detect_cli.weights import ModelRef
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def export_model(
     with staging as tmp:
         staged = Path(tmp) / f"{_free_stem(out_dir, export_stem(detector), spec.suffix)}.pt"
         if detector.ref.kind == "yaml":
-            detector._model.save(staged)
+            detector.save(staged)
         else:
             shutil.copyfile(detector.ref.path, staged)
         exported = _run_export(detector, spec, staged, imgsz=imgsz, half=half, int8=int8, dynamic=dynamic,

@@ -13,7 +13,8 @@ import pytest
 from detect_cli import backends
 from detect_cli.demo.scenes import make_scene
 from detect_cli.export import Verification, verify
-from detect_cli.models import PredictOptions, load_detector, resolve_model
+from detect_cli.models import PredictOptions, load_detector
+from detect_cli.weights import resolve_model
 
 pytestmark = [
     pytest.mark.slow,

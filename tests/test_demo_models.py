@@ -14,8 +14,9 @@ import pytest
 
 from detect_cli.engine import detect_stream
 from detect_cli.evaluation import Labels, Prediction, evaluate
-from detect_cli.models import PACKAGED, PACKAGED_DIR, PredictOptions, load_detector, resolve_model
+from detect_cli.models import PredictOptions, load_detector
 from detect_cli.sources import iter_sources
+from detect_cli.weights import PACKAGED, PACKAGED_DIR, resolve_model
 from tests.conftest import SAMPLES
 
 SHAPES = SAMPLES / "shapes"

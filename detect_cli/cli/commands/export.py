@@ -59,9 +59,10 @@ def export(
         verification_images,
     )
     from detect_cli.export import verify as run_check
-    from detect_cli.models import PredictOptions, load_detector, resolve_model, weights_dirs
+    from detect_cli.models import PredictOptions, load_detector
     from detect_cli.settings import load_settings
     from detect_cli.ultralytics_env import model_loading
+    from detect_cli.weights import resolve_model, weights_dirs
 
     State.quiet, State.verbose = quiet, verbose
     settings = load_settings(None, {"imgsz": imgsz, "device": device, "conf": conf})
