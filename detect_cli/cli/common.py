@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detect_cli.cli.output import note, warn
-from detect_cli.models import Detector
-from detect_cli.settings import DetectSettings
+
+if TYPE_CHECKING:  # NumPy and YAML: loaded when a command runs, never for --help or completion
+    from detect_cli.models import Detector
+    from detect_cli.settings import DetectSettings
 
 
 def settings_from_flags(config: Path | None, **flags: Any) -> DetectSettings:
@@ -36,7 +38,8 @@ def open_detector(
     `status` hears what takes time ("preparing a faster runtime…"): a progress spinner, else a note."""
     from detect_cli.backends import choose_backend
     from detect_cli.job import predict_options
-    from detect_cli.models import load_detector, resolve_model, weights_dirs
+    from detect_cli.models import load_detector
+    from detect_cli.weights import resolve_model, weights_dirs
 
     detector = load_detector(
         resolve_model(settings.model, weights_dirs(weights_dir, settings.weights_dir)),

@@ -1,7 +1,7 @@
 """Shell completion values for --model, --models and --classes.
 
 Runs on every Tab press, so it reads only small text files: no torch, Ultralytics or NumPy here.
-The model aliases and class names are kept as data (tests check them against `models.py`,
+The model aliases and class names are kept as data (tests check them against `weights.py`,
 the packaged models' cards and Ultralytics' coco.yaml)."""
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from detect_cli.weights import PACKAGED_DIR, WEIGHTS_ENV
+
 MODELS = {
     **{f"yolo26{s}": f"YOLO26 {size} (COCO, downloaded once)" for s, size in zip("nsmlx", (
         "nano", "small", "medium", "large", "extra large"))},
@@ -21,10 +23,8 @@ MODELS = {
     "demo-rtdetr": "packaged RT-DETR trained on shapes (no download)",
 }  # fmt: skip
 PACKAGED_CARDS = {"demo": "demo.json", "demo-rtdetr": "demo-rtdetr.json"}  # beside the weights: their class names
-PACKAGED_DIR = Path(__file__).resolve().parents[1] / "weights"
 MODEL_SUFFIXES = (".pt", ".yaml", ".yml", ".onnx", ".torchscript", ".engine", ".tflite", ".pb", ".mlpackage")
 EXPORT_DIR_SUFFIX = "_model"  # Ultralytics' export folders: yolo26n_openvino_model/, ..._ncnn_model/
-WEIGHTS_ENV = "ATTN_DETECT_WEIGHTS_DIR"
 COCO_NAMES = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
     "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",

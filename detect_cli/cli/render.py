@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
-from detect_cli.results import STAGES, ImageResult, RunSummary
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the results types bring NumPy, which --help must not load
     from detect_cli.models import Detector
+    from detect_cli.results import ImageResult, RunSummary
 
 
 def boxes_table(result: ImageResult) -> Table | Text:
@@ -51,6 +50,8 @@ def run_table(summary: RunSummary, model: str, backend: str | None = None, imgsz
         table.add_row("skipped (done before)", str(summary.resumed))
     table.add_row("images processed", str(summary.images))
     table.add_row("images failed", Text(str(summary.failed), style="red" if summary.failed else ""))
+    from detect_cli.results import STAGES
+
     per_image = summary.ms_per_image()
     for stage in STAGES:
         table.add_row(f"{stage} ms/image", f"{per_image[stage]:.1f}")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from detect_cli import models
+from detect_cli import weights
 from detect_cli.cli.app import app
 from tests.conftest import SAMPLES, TEST_IMGSZ
 
@@ -146,7 +146,7 @@ def test_missing_weights_offline_exit_4(tmp_path: Path, monkeypatch: pytest.Monk
     def offline(name: str, target: Path) -> Path:
         raise ConnectionError("offline")
 
-    monkeypatch.setattr(models, "download_weights", offline)
+    monkeypatch.setattr(weights, "download_weights", offline)
     result = invoke(str(SAMPLES / "bus.jpg"), "--model", "yolo26s", "--weights-dir", str(tmp_path / "w"))
     assert result.exit_code == 4
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -290,17 +290,19 @@ def test_every_command_has_help() -> None:
 
 
 def test_help_is_fast_and_lazy() -> None:
+    """--help of the app and of every command loads neither torch/Ultralytics/OpenCV nor NumPy."""
     code = (
-        "import sys\n"
+        "import sys, typer\n"
         "from detect_cli.cli.app import app\n"
-        "for args in (['--help'], ['detect', '--help']):\n"
+        "commands = list(typer.main.get_command(app).commands)\n"
+        "for args in (['--help'], *([name, '--help'] for name in commands)):\n"
         "    try: app(args)\n"
         "    except SystemExit: pass\n"
-        "heavy = [m for m in ('torch', 'ultralytics', 'cv2') if m in sys.modules]\n"
-        "print('HEAVY', heavy, file=sys.stderr)\n"
+        "heavy = [m for m in ('torch', 'ultralytics', 'cv2', 'numpy') if m in sys.modules]\n"
+        "print('HELPED', commands, 'HEAVY', heavy, file=sys.stderr)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert "HEAVY []" in proc.stderr
+    assert "HELPED ['detect', 'evaluate', 'compare', 'export', 'attention'] HEAVY []" in proc.stderr, proc.stderr
 
 
 def test_installed_entry_point_on_a_new_machine(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -19,8 +19,10 @@ from detect_cli.cli.common import open_detector, settings_from_flags
 from detect_cli.cli.output import EXIT_CODES_HELP, State, err, handle_errors, hold, note, out, warn
 from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import ConfigError, ExitCode
-from detect_cli.results import ImageResult
-from detect_cli.sinks import Sink, format_for_path, open_sink
+
+if TYPE_CHECKING:  # both bring NumPy, which --help must not load
+    from detect_cli.results import ImageResult
+    from detect_cli.sinks import Sink
 
 app = typer.Typer()
 
@@ -77,7 +79,8 @@ def detect(
         from detect_cli.ray_engine import RayOptions, require_ray
 
         require_ray()
-        ray_options = RayOptions(address, actors, gpus_per_actor, threads_per_actor=settings.threads, verbose=verbose)
+        ray_options = RayOptions(address, actors, gpus_per_actor, threads_per_actor=settings.threads,
+                                 device=settings.device, half=settings.half, verbose=verbose)  # fmt: skip
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     if not plan.sharded:
         bar.count(sources, recursive=settings.recursive)
@@ -116,6 +119,8 @@ class _OutputPlan:
     @classmethod
     def from_flags(cls, data_format: str | None, out: str | None, save: Path | None, resume: bool,
                    attention: bool, engine: opt.Engine) -> _OutputPlan:  # fmt: skip
+        from detect_cli.sinks import format_for_path
+
         out_file = Path(out) if out else None
         sharded = out is not None and (Path(out).is_dir() or out.endswith(("/", "\\")))
         if sharded and (engine != opt.Engine.ray or data_format not in {None, "jsonl"} or resume or save or attention):
@@ -160,6 +165,7 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
                attention: bool, resume: bool):  # fmt: skip
     """Run the job with its sinks, per-image tables and progress bar; returns (summary, tables hidden)."""
     from detect_cli.job import NOT_SAVED, OVERLAYS_NOT_SAVED, DetectJob, run_metadata
+    from detect_cli.sinks import open_sink
     from detect_cli.sources import iter_sources
 
     with ExitStack() as stack:
