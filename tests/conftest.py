@@ -37,14 +37,16 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def yolo_detector():
-    from detect_cli.models import load_detector, resolve_model
+    from detect_cli.models import load_detector
+    from detect_cli.weights import resolve_model
 
     return load_detector(resolve_model("yolo26n.yaml"), device="cpu", threads=1)
 
 
 @pytest.fixture(scope="session")
 def rtdetr_detector():
-    from detect_cli.models import load_detector, resolve_model
+    from detect_cli.models import load_detector
+    from detect_cli.weights import resolve_model
 
     return load_detector(resolve_model("rtdetr-l.yaml"), device="cpu", threads=1)
 
