@@ -1,9 +1,11 @@
 """The detection loop: sources -> decode -> batches -> model -> `ImageResult`s, streamed.
 
 Bad inputs become error records in their place in the order; the loop never stops for
-them. Nothing is held beyond one batch and the read-ahead, and the decoded pixels held by both
-together are bounded in bytes (`BYTES_IN_FLIGHT`), so memory stays flat however long the run
-and however large the images.
+them. A failure that is not the input's (the model fails on a blank image too, or on several
+inputs in a row the same way: see `failures.py`) stops it with `ModelFailed`. Nothing is held
+beyond one batch and the read-ahead, and the decoded pixels held by both together are bounded
+in bytes (`BYTES_IN_FLIGHT`), so memory stays flat however long the run and however large the
+images.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 
+from detect_cli.detections import Detections
 from detect_cli.errors import InputError
+from detect_cli.failures import FailureWatch, blank_image
 from detect_cli.images import Decoded, ReadOptions, read_decoded
-from detect_cli.models import Detector, PredictOptions
+from detect_cli.models import PredictOptions
 from detect_cli.results import ImageResult, Timing
 from detect_cli.sources import Source
 
@@ -36,6 +40,15 @@ R = TypeVar("R")
 # referenced until its next call.
 BYTES_IN_FLIGHT = 1 << 30
 _POLL_S = 0.2  # the main thread waits in steps this long, so Ctrl-C is never held up by a read
+
+
+class Predicts(Protocol):
+    """What the engine needs of a model: a `models.Detector`, or a stand-in with the same two members
+    (`attention.explaining.ExplainingDetector`)."""
+
+    names: dict[int, str]
+
+    def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]: ...
 
 
 def read_image(source: Source, options: ReadOptions) -> Decoded:
@@ -83,7 +96,7 @@ class ByteBudget:
 
 def detect_stream(
     sources: Iterable[Source],
-    detector: Detector,
+    detector: Predicts,
     options: PredictOptions = PredictOptions(),
     *,
     batch: int = 1,
@@ -99,6 +112,7 @@ def detect_stream(
     rather than exceed it. `skip(index, source)` leaves inputs out (`--resume`) without
     renumbering the others."""
     budget = ByteBudget(max_bytes_in_flight)
+    watch = FailureWatch(lambda: detector.predict([blank_image(options.imgsz)], options))
     pending: list[_Pending] = []
     loaded = held = 0
     jobs = (
@@ -115,11 +129,11 @@ def detect_stream(
         # kept filling would wait for it for ever); flush failed inputs at once when no image waits before
         # them (a run of bad or empty files must not pile up in memory, nor delay their records)
         if loaded >= batch or loaded == 0 or held >= budget.limit:
-            yield from _run_batch(pending, detector, options)
+            yield from _run_batch(pending, detector, options, watch)
             budget.release(held)
             pending, loaded, held = [], 0, 0
     if pending:
-        yield from _run_batch(pending, detector, options)
+        yield from _run_batch(pending, detector, options, watch)
         budget.release(held)
 
 
@@ -202,9 +216,9 @@ def load(index: int, source: Source, read_options: ReadOptions) -> _Pending:
     return _Pending(index, source, decoded.pixels, read_ms, warnings=decoded.warnings)
 
 
-def _run_batch(pending: list[_Pending], detector: Detector, options: PredictOptions) -> Iterator[ImageResult]:
-    images = [p.image for p in pending if p.image is not None]
-    outputs = iter(_predict(detector, images, options, pending))
+def _run_batch(pending: list[_Pending], detector: Predicts, options: PredictOptions,
+               watch: FailureWatch) -> Iterator[ImageResult]:  # fmt: skip
+    outputs = iter(_predict(detector, options, pending, watch))
     for item in pending:
         if item.image is None:
             yield ImageResult(
@@ -227,16 +241,26 @@ def _run_batch(pending: list[_Pending], detector: Detector, options: PredictOpti
         )
 
 
-def _predict(detector: Detector, images: list[np.ndarray], options: PredictOptions, pending: list[_Pending]) -> list:
-    """Predict a batch; if it fails, retry one by one so a single odd image fails alone."""
+def _predict(detector: Predicts, options: PredictOptions, pending: list[_Pending], watch: FailureWatch) -> list:
+    """Predict a batch; if it fails, retry one by one, so that a batch too big for memory costs
+    nothing and an odd image fails alone (its error record), while `watch` stops the run on a
+    failure that is not the image's."""
+    items = [p for p in pending if p.image is not None]
+    if not items:
+        return []
     try:
-        return detector.predict(images, options)
-    except Exception:
+        outputs = detector.predict([p.image for p in items], options)
+    except Exception:  # judged image by image below
         pass
+    else:
+        watch.ok()
+        return outputs
     outputs = []
-    for item in (p for p in pending if p.image is not None):
+    for item in items:
         try:
             outputs.extend(detector.predict([item.image], options))
         except Exception as exc:
-            item.image, item.error = None, f"model failed on this image: {exc}"
+            item.image, item.error = None, f"model failed on this image: {watch.failed(exc, item.source.ref)}"
+        else:
+            watch.ok()
     return outputs

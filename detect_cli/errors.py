@@ -44,3 +44,11 @@ class InputError(AttnDetectError):
     """One input could not be read. It becomes an error record; the run goes on."""
 
     exit_code = ExitCode.INPUTS_FAILED
+
+
+class ModelFailed(AttnDetectError):
+    """The model or its runtime failed in a way that is not about one input (out of memory, a broken
+    runtime, a bug): the run stops with the cause, keeping the records already finished.
+    `failures.FailureWatch` tells this apart from a failure on one input."""
+
+    exit_code = ExitCode.UNEXPECTED

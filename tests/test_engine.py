@@ -184,3 +184,62 @@ def test_frame_warnings_reach_the_record(tmp_path: Path):
     results = list(detect_stream(items, FakeDetector(), OPTIONS))
     assert results[0].ok and results[0].warnings == ("animated GIF with 5 frames: only the first was used",)
     assert results[1].warnings == ()
+
+
+class BreakingDetector(FakeDetector):
+    """Works for the first `good` images, then fails (`on_blank`: on the blank probe too) with `error`."""
+
+    def __init__(self, good: int, error: Exception, *, on_blank: bool = True) -> None:
+        super().__init__()
+        self.good, self.error, self.on_blank = good, error, on_blank
+
+    def predict(self, images, options):
+        if len(images) == 1 and images[0].shape[:2] == (options.imgsz,) * 2 and (images[0] == 114).all():
+            if self.on_blank:
+                raise self.error
+        elif len(images) > self.good:
+            raise self.error
+        else:
+            self.good -= len(images)
+        return super().predict(images, options)
+
+
+def shapes(n: int) -> list[Source]:
+    return [Source(str(p), p.name) for p in sorted((SAMPLES / "shapes").glob("*.jpg"))[:n]]
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_a_broken_model_stops_the_run_with_its_cause(batch: int) -> None:
+    """Out of memory after two images: not N error records, but ModelFailed once the blank image fails too;
+    the records finished before it came out."""
+    from detect_cli.errors import ModelFailed
+
+    detector = BreakingDetector(2, RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    seen = []
+    with pytest.raises(ModelFailed, match=r"and on a blank image too.*CUDA out of memory") as info:
+        for result in detect_stream(shapes(6), detector, OPTIONS, batch=batch):
+            seen.append(result)
+    assert "--batch" in info.value.hint
+    assert [r.ok for r in seen] == ([True, True] if batch == 1 else [])  # batch 4: the first batch never finished
+
+
+def test_a_fault_the_blank_image_misses_stops_after_a_streak() -> None:
+    """A bug only real images reach (the blank probe passes): error records until REPEATS in a row."""
+    from detect_cli.errors import ModelFailed
+    from detect_cli.failures import REPEATS
+
+    detector = BreakingDetector(1, IndexError("index 7 is out of bounds for axis 0"), on_blank=False)
+    seen = []
+    with pytest.raises(ModelFailed, match=rf"{REPEATS} inputs in a row.*shape_00003\.jpg.*IndexError"):
+        for result in detect_stream(shapes(8), detector, OPTIONS, batch=1):
+            seen.append(result)
+    assert [r.ok for r in seen] == [True] + [False] * (REPEATS - 1)
+    assert "model failed on this image: IndexError: index 7" in seen[1].error
+
+
+def test_an_error_that_says_what_it_is_passes_through() -> None:
+    from detect_cli.errors import ConfigError
+
+    detector = BreakingDetector(0, ConfigError("attention maps need a PyTorch model"))
+    with pytest.raises(ConfigError, match="PyTorch"):
+        list(detect_stream(shapes(2), detector, OPTIONS))

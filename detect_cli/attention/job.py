@@ -1,6 +1,8 @@
 """A whole attention run: one record per input, in input order. An input that cannot be read or
 explained becomes an error record (its message, the shape of detect's records) and the run goes
-on. Usable from Python; the `attention` command renders the records."""
+on, unless the failure is not the input's (`failures.FailureWatch`: then `ModelFailed` stops it),
+or says what it is (an export, a model with no attention block: `ConfigError`). Usable from
+Python; the `attention` command renders the records."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from detect_cli.attention.faithfulness import DeletionScores
 from detect_cli.attention.overlays import overlay_folder, write_overlays
 from detect_cli.attention.run import explain_image
 from detect_cli.errors import InputError
+from detect_cli.failures import FailureWatch, blank_image, describe
 from detect_cli.images import ReadOptions, read_image
 from detect_cli.models import Detector, PredictOptions
 from detect_cli.saving import ImageSaver
@@ -43,15 +46,18 @@ class AttentionJob:
         """Yield each input's record as soon as it is done (`status` "ok" or "error")."""
         saver = ImageSaver(self.settings.save_dir) if self.settings.save_dir is not None else None
         rng = np.random.default_rng(0)
+        watch = FailureWatch(lambda: explain_image(self.detector, blank_image(self.options.imgsz), self.options,
+                                                   method=self.settings.method, layer=self.settings.layer))  # fmt: skip
         for index, source in enumerate(sources):
-            record = self._explain(index, source, saver, rng)
+            record = self._explain(index, source, saver, rng, watch)
             self.failed += record["status"] == "error"
             yield record
 
     def faithfulness(self) -> list[dict[str, Any]] | None:
         return self.scores.table() if self.settings.check else None
 
-    def _explain(self, index: int, source: Source, saver: ImageSaver | None, rng: np.random.Generator) -> dict:
+    def _explain(self, index: int, source: Source, saver: ImageSaver | None, rng: np.random.Generator,
+                 watch: FailureWatch) -> dict:  # fmt: skip
         record: dict[str, Any] = {"index": index, "source": source.ref, "status": "ok", "error": None,
                                   "width": None, "height": None, "maps": None, "detections": [],
                                   "overlays": None}  # fmt: skip
@@ -65,8 +71,9 @@ class AttentionJob:
             result = explain_image(self.detector, image, self.options, method=self.settings.method,
                                    layer=self.settings.layer, check=scores, rng=rng)  # fmt: skip
             record.update(maps=result.layer, detections=result.record())
-        except Exception as exc:  # one image the maps cannot be made for must not end the run
-            return {**record, "status": "error", "error": f"cannot explain this image: {_describe(exc)}"}
+        except Exception as exc:  # an odd image fails alone; a broken model stops the run (watch.failed raises)
+            return {**record, "status": "error", "error": f"cannot explain this image: {watch.failed(exc, source.ref)}"}
+        watch.ok()
         if scores is not None:  # only whole images count in the run's table
             self.scores.merge(scores)
         if saver is not None:
@@ -74,10 +81,6 @@ class AttentionJob:
                 record["overlays"] = str(write_overlays(overlay_folder(saver, source.name), image, result,
                                                         raw=self.settings.raw))  # fmt: skip
             except (OSError, ValueError) as exc:  # the figures above are kept in the record
-                return {**record, "status": "error", "error": f"cannot write overlays: {_describe(exc)}"}
+                return {**record, "status": "error", "error": f"cannot write overlays: {describe(exc)}"}
         return record
 
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -121,7 +121,8 @@ def _stdout_closed() -> None:
 
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 all good; 1 unexpected error; 2 usage or config error, or an output that cannot be written; "
-    "3 finished but some inputs failed (or their annotated images could not be saved); 4 model could not be "
-    "loaded; 130 interrupted (Ctrl-C); 141 stdout was closed early (e.g. piped into head), as for other Unix tools."
+    "Exit codes: 0 all good; 1 unexpected error, or the model failed on the run as a whole (out of memory, a "
+    "broken runtime), not on one input; 2 usage or config error, or an output that cannot be written; 3 finished "
+    "but some inputs failed (or their annotated images could not be saved); 4 model could not be loaded; 130 "
+    "interrupted (Ctrl-C); 141 stdout was closed early (e.g. piped into head), as for other Unix tools."
 )
