@@ -23,6 +23,8 @@ from detect_cli.sinks import Sink
 from detect_cli.sources import Source, is_url
 
 if TYPE_CHECKING:
+    from detect_cli.attention.explaining import ExplainingDetector
+    from detect_cli.attention.run import ImageAttention
     from detect_cli.ray_engine import RayOptions
 
 # Warnings that mean the run did not do all it was asked (exit 3), though the detections were kept.
@@ -70,14 +72,21 @@ class DetectJob:
     save_dir: Path | None = None
     on_result: Callable[[ImageResult], None] | None = None
     done: Mapping[int, str] = field(default_factory=dict)  # index -> source already in the output (--resume)
-    attention: bool = False  # with save_dir: also write attention overlays (DIR/<image>/...)
+    # With save_dir: also write attention overlays (DIR/<image>_attention/...). The detections then come
+    # from the hooked prediction that makes the maps (the same boxes: the hooks only read).
+    attention: bool = False
     ray: RayOptions | None = None  # run on a Ray cluster instead of this process
     summary: RunSummary = field(default_factory=RunSummary)
+    _explaining: ExplainingDetector | None = field(default=None, init=False, repr=False)
 
     def run(self, sources: Iterable[Source]) -> RunSummary:
         """Process every source; on Ctrl-C, stop and keep what was written."""
         saver = ImageSaver(self.save_dir) if self.save_dir else None
         annotator = BoxAnnotator()
+        if self.attention and saver:
+            from detect_cli.attention.explaining import ExplainingDetector
+
+            self._explaining = ExplainingDetector(self.detector)
         start = time.perf_counter()
 
         def skip(index: int, source: Source) -> bool:
@@ -117,6 +126,8 @@ class DetectJob:
         options = predict_options(self.settings, self.detector)
         common = {"batch": self.settings.batch, "read_options": read_options(self.settings),
                   "skip": skip if self.done else None}  # fmt: skip
+        if self._explaining is not None:  # one hooked prediction gives the boxes and the maps
+            return detect_stream(sources, self._explaining, options, **common)
         if self.ray is None:
             return detect_stream(sources, self.detector, options, **common)
         from detect_cli.ray_engine import ray_detect_stream
@@ -126,6 +137,7 @@ class DetectJob:
     def _save(self, saver: ImageSaver, annotator: BoxAnnotator, result: ImageResult) -> ImageResult:
         """Write the annotated image (and overlays). A failure here costs that file only: the
         detections still go to the sinks, with a warning saying what was not written."""
+        explained = self._explaining.take(result.image, result.source) if self._explaining else None
         try:
             image = result.image
             if image is None:  # Ray decodes on the workers and sends back no pixels: read it here to draw
@@ -135,22 +147,20 @@ class DetectJob:
             path = saver.save(result.name, annotator.annotate(image, result.detections, result.names))
         except (OSError, SaveRefused, InputError, cv2.error) as exc:
             return _warned(result, f"{NOT_SAVED}: {_reason(exc)}")
-        if self.attention:
+        if isinstance(explained, str):
+            return _warned(result, f"{OVERLAYS_NOT_SAVED}: cannot explain this image: {explained}")
+        if explained is not None:
             try:
-                self._save_attention(path, result)
-            except Exception as exc:  # an odd image must not end the run (the detections are kept)
+                self._save_attention(path, result, explained)
+            except (OSError, cv2.error, ValueError) as exc:  # the detections are kept
                 return _warned(result, f"{OVERLAYS_NOT_SAVED}: {_reason(exc)}")
         return result
 
-    def _save_attention(self, annotated: Path, result: ImageResult) -> None:
-        """Overlays beside the annotated image, in a folder named after it (a second pass with hooks)."""
+    def _save_attention(self, annotated: Path, result: ImageResult, explained: ImageAttention) -> None:
+        """Overlays beside the annotated image, in a folder named after it."""
         from detect_cli.attention.overlays import save_overlays
-        from detect_cli.attention.run import explain_image
 
-        options = predict_options(self.settings, self.detector)
-        explained = explain_image(self.detector, result.image, options)
-        folder = annotated.parent
-        save_overlays(folder, annotated.stem + "_attention", result.image, explained)
+        save_overlays(annotated.parent, annotated.stem + "_attention", result.image, explained)
 
 
 def _warned(result: ImageResult, warning: str) -> ImageResult:

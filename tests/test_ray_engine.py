@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from detect_cli.cli.app import app
+from detect_cli.images import ReadOptions
 from tests.conftest import SAMPLES
 
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")  # CI installs it
@@ -145,3 +146,128 @@ def test_sharded_output_written_by_workers(local_ray, weights: dict, mixed: Path
     local = {r["source"]: r["detections"] for r in records(plain)}
     assert {r["source"]: r["detections"] for r in lines} == local
     assert "images processed" in result.stderr and result.stdout == ""  # --out: summary on stderr
+
+
+# --- the actors' device and precision, and a run that stops in a worker: no Ray instance needed ---
+
+
+@pytest.mark.parametrize(
+    ("requested", "gpus", "expected"),
+    [
+        ("", 0, "cpu"),  # auto, no GPU reserved: the CPU
+        ("auto", 0, "cpu"),
+        ("cpu", 0, "cpu"),
+        ("", 1, "0"),  # a reserved GPU is the actor's device 0, whatever the driver's numbering
+        ("0", 0.25, "0"),
+        ("3", 1, "0"),
+        ("cpu", 1, "reserve a GPU and never use it"),
+        ("0", 0, "needs --gpus-per-actor"),
+        ("0,1", 0, "needs --gpus-per-actor"),
+    ],
+)
+def test_actor_device_follows_the_reservation(requested: str, gpus: float, expected: str) -> None:
+    from detect_cli.errors import ConfigError
+    from detect_cli.ray_engine import actor_device
+
+    if expected in {"cpu", "0"}:
+        assert actor_device(requested, gpus) == expected
+    else:
+        with pytest.raises(ConfigError, match=expected):
+            actor_device(requested, gpus)
+
+
+def test_actor_loads_its_model_on_the_device_and_precision_it_is_given(monkeypatch, checkpoints) -> None:
+    from detect_cli import models, ray_engine
+    from detect_cli.models import PredictOptions
+    from detect_cli.ray_engine import DetectActor, ModelRef
+
+    monkeypatch.setattr(ray_engine, "_unpack_model", lambda payload, ref: checkpoints["yolo"])
+    asked: list[dict] = []
+    real = models.load_detector
+
+    def load(ref, **kwargs):
+        asked.append(kwargs)
+        return real(ref, **{**kwargs, "device": "cpu"})  # no GPU here: what was asked is what counts
+
+    monkeypatch.setattr(models, "load_detector", load)
+    payload = {"ref": ModelRef("tiny-yolo.pt", "tiny-yolo.pt", "yolo", "weights")}
+    on_gpu = DetectActor(payload, PredictOptions(), ReadOptions(), 1, 2, device="0", half=True)
+    assert asked[-1] == {"device": "0", "half": True, "threads": 2}
+    assert on_gpu.detector.ref.path == str(checkpoints["yolo"])
+    monkeypatch.setattr(models, "load_detector", real)
+    on_cpu = DetectActor(payload, PredictOptions(), ReadOptions(), 1, 1, device="cpu", half=True)
+    assert (on_cpu.detector.device, on_cpu.detector.half) == ("cpu", False)  # the CPU has no fp16: said, not hidden
+    assert any("--half ignored" in n for n in on_cpu.detector.notes)
+
+
+class _Exported:
+    """Just enough of a Detector for `actor_arguments`: the OpenVINO export `--backend auto` chose on the driver."""
+
+    def __init__(self, folder: Path, weights: Path) -> None:
+        from detect_cli.ray_engine import ModelRef
+
+        self.ref = ModelRef("demo", str(folder), "yolo", "exported")
+        self.origin = ModelRef("demo", str(weights), "yolo", "weights")
+        self.device, self.half = "", False
+
+    def checkpoint(self, scratch: Path) -> Path:
+        return Path(self.ref.path)
+
+
+@pytest.mark.parametrize(
+    ("ray_options", "device", "half", "runs"),
+    [
+        ({}, "cpu", False, "export"),  # CPU actors run the export the driver verified
+        ({"gpus_per_actor": 1}, "0", False, "weights"),  # GPU actors run PyTorch, on their GPU
+        ({"gpus_per_actor": 0.5, "device": "auto", "half": True}, "0", True, "weights"),  # --half reaches them
+    ],
+)
+def test_actor_arguments_carry_device_half_and_runtime(monkeypatch, tmp_path: Path, ray_options: dict, device: str,
+                                                      half: bool, runs: str) -> None:  # fmt: skip
+    from detect_cli import ray_engine
+    from detect_cli.models import PredictOptions
+    from detect_cli.ray_engine import RayOptions, actor_arguments
+
+    folder = tmp_path / "demo_openvino_model"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "model.xml").write_text("<xml/>")
+    (folder / "sub" / "metadata.yaml").write_text("imgsz: 320\n")
+    weights = tmp_path / "demo.pt"
+    weights.write_bytes(b"torch weights")
+    monkeypatch.setattr(ray, "put", lambda data: data)  # the object store, as plain bytes
+    monkeypatch.setattr(ray, "get", lambda data: data)
+    args = actor_arguments(_Exported(folder, weights), PredictOptions(), ReadOptions(), 4, RayOptions(**ray_options))
+    assert (args["device"], args["half"]) == (device, half)
+    payload = args["payload"]
+    local = ray_engine._unpack_model(payload, payload["ref"])
+    if runs == "export":
+        assert payload["ref"].kind == "exported" and payload["folder"]
+        assert (local / "model.xml").read_text() == "<xml/>" and (local / "sub" / "metadata.yaml").exists()
+    else:
+        assert payload["ref"].kind == "weights" and local.read_bytes() == b"torch weights"
+
+
+@pytest.mark.parametrize("shard", [False, True])
+def test_a_run_stopped_in_a_worker_stops_on_the_driver(tmp_path: Path, shard: bool) -> None:
+    """ModelFailed in an actor reaches the driver as itself (message and hint), not as Ray's wrapped text."""
+    import numpy as np
+
+    from detect_cli.errors import ModelFailed
+    from detect_cli.models import PredictOptions
+    from detect_cli.ray_engine import DetectActor, raise_if_stopped
+    from tests.test_engine import BreakingDetector
+
+    actor = DetectActor.__new__(DetectActor)  # the model is a stand-in that breaks at once
+    actor.detector = BreakingDetector(0, RuntimeError("CUDA error: an illegal memory access was encountered"))
+    actor.options, actor.read, actor.batch = PredictOptions(imgsz=64), ReadOptions(), 2
+    actor.shard_dir = str(tmp_path) if shard else None
+    images = sorted((SAMPLES / "shapes").glob("*.jpg"))[:3]
+    rows = {"index": np.array([7, 8, 9]), "ref": np.array([str(p) for p in images]),
+            "name": np.array([p.name for p in images]), "is_url": np.array([False] * 3),
+            "error": np.array([""] * 3)}  # fmt: skip
+    columns = actor(rows)
+    assert len(columns["stopped"]) == 1 and list(tmp_path.iterdir()) == []
+    with pytest.raises(ModelFailed, match=r"blank image too.*illegal memory access") as info:
+        raise_if_stopped(columns["stopped"][0])
+    assert "--verbose" in info.value.hint
+    raise_if_stopped("")  # a batch that went through: nothing raised

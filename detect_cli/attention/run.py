@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from detect_cli.attention.capture import explain, layercam
+from detect_cli.attention.capture import Explanation, explain, explain_batch, layercam
 from detect_cli.attention.faithfulness import DeletionScores, deletion_test
 from detect_cli.attention.maps import figures
 from detect_cli.detections import Detections
 from detect_cli.models import Detector, PredictOptions
+from detect_cli.results import Timing
 
 METHODS = ("attention", "layercam", "both")
 
@@ -73,6 +74,23 @@ def explain_image(
     if check is not None and len(dets):
         result.deletion = deletion_test(detector, image, dets, maps, options, check, rng or np.random.default_rng(0))
     return result
+
+
+def explain_images(
+    detector: Detector, images: list[np.ndarray], options: PredictOptions
+) -> list[tuple[Detections, Timing, ImageAttention | Exception]]:
+    """`detect --attention`: one hooked prediction of a batch gives, per image, the detections and
+    timing of a plain prediction and the attention maps (or the exception that stopped them)."""
+    return [
+        (detections, timing, found if isinstance(found, Exception) else _attention_only(detector, image, found))
+        for image, (detections, timing, found) in zip(images, explain_batch(detector, images, options), strict=True)
+    ]
+
+
+def _attention_only(detector: Detector, image: np.ndarray, explanation: Explanation) -> ImageAttention:
+    return ImageAttention(explanation.detections, detector.names, explanation.layer,
+                          {"attention": explanation.image_map}, {"attention": explanation.maps},
+                          image_hw=image.shape[:2])  # fmt: skip
 
 
 def _only_best(options: PredictOptions) -> PredictOptions:

@@ -56,6 +56,9 @@ def test_layercam_comes_back_as_an_array(rtdetr_detector) -> None:
 def test_exported_models_are_refused(yolo_detector) -> None:
     from dataclasses import replace
 
+    from detect_cli.errors import ConfigError
+
     exported = replace(yolo_detector, ref=replace(yolo_detector.ref, kind="exported"))
-    with pytest.raises(ValueError, match="PyTorch"):
+    with pytest.raises(ConfigError, match="PyTorch") as info:
         explain(exported, BUS, PredictOptions())
+    assert info.value.exit_code == 2 and "exported from" in info.value.hint

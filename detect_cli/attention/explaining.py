@@ -1,0 +1,66 @@
+"""`detect --attention`: one hooked pass gives both the detections and the maps.
+
+`ExplainingDetector` stands in for the `Detector` in the engine. Its `predict` runs the batch as
+one hooked prediction (`run.explain_images`) and returns that prediction's detections: the same
+as `Detector.predict` gives for the same batch, since the hooks only read. It keeps each image's
+maps until the job `take`s them for the overlays. An image whose maps cannot be made keeps its
+detections and the reason; when the reason is not the image's (the same failure on several images
+in a row, or on a blank image too: `failures.FailureWatch`), `take` stops the run.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from detect_cli.attention.run import ImageAttention, explain_image, explain_images
+from detect_cli.detections import Detections
+from detect_cli.errors import AttnDetectError
+from detect_cli.failures import FailureWatch, blank_image
+from detect_cli.models import Detector, PredictOptions
+from detect_cli.results import Timing
+
+
+class ExplainingDetector:
+    """A `Detector` whose predictions also make attention maps, kept per image until taken."""
+
+    def __init__(self, detector: Detector) -> None:
+        self.detector = detector
+        self.names = detector.names
+        self._options = PredictOptions()
+        self._watch = FailureWatch(lambda: explain_image(self.detector, blank_image(self._options.imgsz),
+                                                         self._options))  # fmt: skip
+        self._order = itertools.count()
+        # id(image) -> (order, image, its maps or why there are none). Entries older than one taken
+        # belong to images that never became a result (the engine's blank probe, a retried batch).
+        self._kept: dict[int, tuple[int, np.ndarray, ImageAttention | Exception]] = {}
+
+    def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
+        self._options = options
+        try:
+            hooked: list[Any] = explain_images(self.detector, images, options)
+        except AttnDetectError:
+            raise  # says what it is (an export, no attention block): not about these images
+        except Exception as exc:  # the hooked pass failed: a plain one says whether the model or the images did
+            hooked = [(*output, exc) for output in self.detector.predict(images, options)]
+        for image, (_, _, explained) in zip(images, hooked, strict=True):
+            self._kept[id(image)] = (next(self._order), image, explained)
+        return [(detections, timing) for detections, timing, _ in hooked]
+
+    def take(self, image: np.ndarray, source: str) -> ImageAttention | str:
+        """The maps made when `image` (from `source`) was predicted, or why there are none (one line).
+        Raises `ModelFailed` when the maps failed for a reason that is not the image's."""
+        order, kept, explained = self._kept.pop(id(image), (-1, None, None))
+        for key in [k for k, entry in self._kept.items() if entry[0] < order]:
+            del self._kept[key]
+        if kept is not image or explained is None:  # not predicted through here: make them now
+            try:
+                explained = explain_image(self.detector, image, self._options)
+            except Exception as exc:
+                explained = exc
+        if isinstance(explained, Exception):
+            return self._watch.failed(explained, source)
+        self._watch.ok()
+        return explained
