@@ -1,8 +1,10 @@
 """`detect --engine ray`: the same detect job on a Ray cluster, with Ray Data.
 
 Sources become a dataset; an actor pool (`map_batches` with a callable class) loads the model
-once per actor and runs the very same `engine.detect_stream` on its batches, so reading,
-decoding, inference and the result records are the local engine's code, only placed in the
+once per actor, on the device it reserves (`actor_device`: the GPU Ray gives it with
+`--gpus-per-actor`, in `--half` if asked; else the CPU), and runs the very same
+`engine.detect_stream` on its batches, so reading, decoding, inference and the result records
+are the local engine's code, only placed in the
 workers. The model reaches workers through the object store (checkpoint bytes), not a shared
 disk. Results come back to the driver in input order as plain columns and are rebuilt into
 `ImageResult`s, so every sink, summary and exit code is the local one. A worker that dies is
@@ -31,11 +33,12 @@ from typing import Any
 import numpy as np
 
 from detect_cli.detections import Detections
-from detect_cli.errors import ConfigError
+from detect_cli.errors import AttnDetectError, ConfigError, ModelFailed, ModelLoadError
 from detect_cli.images import ReadOptions
-from detect_cli.models import Detector, ModelRef, PredictOptions
+from detect_cli.models import Detector, PredictOptions
 from detect_cli.results import ImageResult, RunSummary, Timing
 from detect_cli.sources import Source
+from detect_cli.weights import ModelRef
 
 COLUMNS = ("index", "ref", "name", "is_url", "error")
 
@@ -47,6 +50,8 @@ class RayOptions:
     gpus_per_actor: float = 0.0
     cpus_per_actor: float = 1.0
     threads_per_actor: int = 0  # torch threads in each actor, 0 = its CPU share
+    device: str | None = None  # --device as asked (auto: ""); None: the driver's detector's
+    half: bool | None = None  # --half as asked; None: the driver's detector's
     object_store_mb: int | None = None  # for a local instance only
     verbose: bool = False
 
@@ -158,17 +163,44 @@ def _check_reachable(address: str, timeout: float = 3.0) -> None:
                           ) from None  # fmt: skip
 
 
-def model_payload(detector: Detector) -> dict[str, Any]:
+def actor_device(requested: str, gpus_per_actor: float) -> str:
+    """The device an actor loads its model on. Ray shows an actor only the GPUs it reserves, and
+    numbers them from 0 (CUDA_VISIBLE_DEVICES), so a GPU index given on the driver names no GPU in
+    an actor: with `--gpus-per-actor` the actor runs on its GPU ("0"), without it on the CPU. A
+    device that contradicts the reservation is refused before any actor starts."""
+    wanted = requested.strip().lower()
+    if gpus_per_actor > 0:
+        if wanted == "cpu":
+            raise ConfigError(f"--device cpu with --gpus-per-actor {gpus_per_actor:g}: each actor would reserve a GPU "
+                              "and never use it", "drop --device cpu, or --gpus-per-actor")  # fmt: skip
+        return "0"
+    if wanted in {"", "auto", "cpu"}:
+        return "cpu"
+    if wanted == "mps":  # Apple's GPU is not one Ray reserves: each actor on a Mac may use it
+        return "mps"
+    raise ConfigError(f"--device {requested} with --engine ray needs --gpus-per-actor",
+                      "Ray gives an actor a GPU only when it reserves one: add --gpus-per-actor 1 (or 0.5 to share "
+                      "one GPU between two actors)")  # fmt: skip
+
+
+def model_payload(detector: Detector, *, gpu: bool = False) -> dict[str, Any]:
     """What a worker needs to load the model with no shared disk: its bytes in the object store.
     A YAML-built model is saved first (workers get the driver's exact weights); an export folder
     (the OpenVINO model that `--backend auto` chose on the driver) travels as a zip, so every
-    actor runs the runtime that was verified, without exporting again."""
+    actor runs the runtime that was verified, without exporting again. For actors on a GPU an
+    export made by attn-detect gives way to the checkpoint it was made from: the exports were
+    verified on the CPU, and a GPU runs PyTorch (`backends`, as `detect --device 0` does locally;
+    Ultralytics would run OpenVINO on the CPU and leave the GPU idle)."""
     import ray
 
+    origin = detector.origin
     with tempfile.TemporaryDirectory() as scratch:
-        path = detector.checkpoint(Path(scratch))
+        if gpu and origin is not None and origin.kind == "weights":
+            ref, path = origin, Path(origin.path)
+        else:
+            ref, path = detector.ref, detector.checkpoint(Path(scratch))
         blob = ray.put(_zip_folder(path) if path.is_dir() else path.read_bytes())
-    ref = replace(detector.ref, path=path.name, kind="exported" if detector.ref.kind == "exported" else "weights")
+    ref = replace(ref, path=path.name, kind="exported" if ref.kind == "exported" else "weights")
     return {"ref": ref, "blob": blob, "suffix": path.suffix, "folder": path.is_dir()}
 
 
@@ -224,13 +256,13 @@ def check_paths_visible(sources: list[Source]) -> None:
 class DetectActor:
     """Loads the model once; each call runs the local engine on a batch of sources."""
 
-    def __init__(self, payload: dict[str, Any], options: PredictOptions, read: ReadOptions, batch: int,
-                 threads: int, shard_dir: str | None = None) -> None:  # fmt: skip
+    def __init__(self, payload: dict[str, Any], options: PredictOptions, read: ReadOptions, batch: int, threads: int,
+                 shard_dir: str | None = None, device: str = "cpu", half: bool = False) -> None:  # fmt: skip
         from detect_cli.models import load_detector
 
         ref: ModelRef = payload["ref"]
         local = _unpack_model(payload, ref)
-        self.detector = load_detector(replace(ref, path=str(local)), device="cpu", threads=threads)
+        self.detector = load_detector(replace(ref, path=str(local)), device=device, half=half, threads=threads)
         self.options, self.read, self.batch, self.shard_dir = options, read, batch, shard_dir
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, list]:
@@ -241,10 +273,30 @@ class DetectActor:
         sources = [Source(str(r), str(n), bool(u), str(e) if e else None)
                    for r, n, u, e in zip(rows["ref"], rows["name"], rows["is_url"], rows["error"])]  # fmt: skip
         results = detect_stream(sources, self.detector, self.options, batch=self.batch, read_options=self.read)
-        results = [replace(r, index=int(i), image=None) for r, i in zip(results, rows["index"])]
+        try:
+            results = [replace(r, index=int(i), image=None) for r, i in zip(results, rows["index"])]
+        except AttnDetectError as exc:  # the run stops (ModelFailed): tell the driver, which raises it
+            return stopped(exc, int(rows["index"][0]), shard=bool(self.shard_dir))
         if self.shard_dir:
             return write_shard(Path(self.shard_dir), results)
         return to_columns(results)
+
+
+def stopped(exc: AttnDetectError, first_index: int, *, shard: bool = False) -> dict[str, list]:
+    """A batch that stopped the run (`ModelFailed`, say): one row that carries the error to the
+    driver, where `raise_if_stopped` raises it again. Ray Data hands a worker's exception on only
+    as text inside its own, which would reach the user as an unexpected error."""
+    said = json.dumps({"type": type(exc).__name__, "message": exc.message, "hint": exc.hint})
+    if shard:
+        return {"shard": [""], "summary": [RunSummary()], "stopped": [said]}
+    return {**to_columns([ImageResult("", first_index)]), "stopped": [said]}
+
+
+def raise_if_stopped(said: str) -> None:
+    if said:
+        error = json.loads(said)
+        kind = {k.__name__: k for k in (ConfigError, ModelLoadError)}.get(error["type"], ModelFailed)
+        raise kind(error["message"], error["hint"])
 
 
 def write_shard(folder: Path, results: list[ImageResult]) -> dict[str, list]:
@@ -262,7 +314,7 @@ def write_shard(folder: Path, results: list[ImageResult]) -> dict[str, list]:
     summary = RunSummary()
     for result in results:
         summary.add(result)
-    return {"shard": [name], "summary": [summary]}
+    return {"shard": [name], "summary": [summary], "stopped": [""]}
 
 
 def _maybe_die(rows: dict[str, np.ndarray]) -> None:
@@ -286,6 +338,7 @@ def to_columns(results: list[ImageResult]) -> dict[str, list]:
         "confidence": [r.detections.confidence.tolist() for r in results],
         "class_id": [r.detections.class_id.tolist() for r in results],
         "timing": [[r.timing.read, r.timing.preprocess, r.timing.inference, r.timing.postprocess] for r in results],
+        "stopped": ["" for _ in results],
     }
 
 
@@ -300,15 +353,25 @@ def from_row(row: dict[str, Any], names: dict[int, str]) -> ImageResult:
     )  # fmt: skip
 
 
+def actor_arguments(detector: Detector, options: PredictOptions, read_options: ReadOptions, batch: int,
+                    ray_options: RayOptions, shard_dir: Path | None = None) -> dict[str, Any]:  # fmt: skip
+    """`DetectActor`'s constructor arguments: the model, the device and precision each actor runs it in."""
+    asked = ray_options.device if ray_options.device is not None else detector.device
+    device = actor_device(asked, ray_options.gpus_per_actor)
+    half = ray_options.half if ray_options.half is not None else detector.half
+    threads = ray_options.threads_per_actor or max(1, int(ray_options.cpus_per_actor))
+    return {"payload": model_payload(detector, gpu=device != "cpu"), "options": options, "read": read_options,
+            "batch": batch, "threads": threads, "shard_dir": str(shard_dir) if shard_dir else None,
+            "device": device, "half": half}  # fmt: skip
+
+
 def _dataset(items: list[tuple[int, Source]], detector: Detector, options: PredictOptions, read_options: ReadOptions,
              batch: int, ray_options: RayOptions, shard_dir: Path | None = None) -> Any:  # fmt: skip
     import ray
 
     check_paths_visible([s for _, s in items])
     rows = [{"index": i, "ref": s.ref, "name": s.name, "is_url": s.is_url, "error": s.error or ""} for i, s in items]
-    threads = ray_options.threads_per_actor or max(1, int(ray_options.cpus_per_actor))
-    constructor = {"payload": model_payload(detector), "options": options, "read": read_options, "batch": batch,
-                   "threads": threads, "shard_dir": str(shard_dir) if shard_dir else None}  # fmt: skip
+    constructor = actor_arguments(detector, options, read_options, batch, ray_options, shard_dir)
     blocks = max(1, min(len(rows), 4 * ray_options.actors))
     return ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
         DetectActor,
@@ -346,6 +409,7 @@ def ray_detect_stream(
     dataset = _dataset(items, detector, options, read_options, batch, ray_options)
     for block in dataset.iter_batches(batch_size=None, batch_format="pandas"):
         for row in block.to_dict("records"):
+            raise_if_stopped(row["stopped"])
             yield from_row(row, detector.names)
 
 
@@ -373,6 +437,8 @@ def ray_detect_to_shards(
     if items:
         dataset = _dataset(items, detector, options, read_options, batch, ray_options, shard_dir=out_dir.resolve())
         for block in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+            for said in block["stopped"]:
+                raise_if_stopped(str(said))  # the shards written so far stay, with no manifest
             shards += [str(n) for n in block["shard"]]
             for part in block["summary"]:
                 summary.merge(part)

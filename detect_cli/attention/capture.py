@@ -10,8 +10,10 @@ YOLO26: the C2PSA block's self-attention, rebuilt from its `qkv` convolution out
 redoing the head's top-k (NMS-free) or NMS with `return_idxs`, and that cell's row of the
 attention rollout (residual included) is the detection's map.
 
+A batch runs as one hooked prediction, exactly as `Detector.predict` runs it (so the detections
+are those of a plain run at the same batch size); the maps are then built image by image.
 Hooks go on the predictor's own copy of the network (Ultralytics deep-copies and fuses the model
-when the predictor is set up) and are removed after each image.
+when the predictor is set up) and are removed after each prediction.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import numpy as np
 
 from detect_cli.attention.maps import map_size, normalise, resize_map, splat, unletterbox
 from detect_cli.detections import Detections
+from detect_cli.errors import AttnDetectError, ConfigError, ModelFailed
 from detect_cli.models import Detector, PredictOptions
+from detect_cli.results import Timing
 
 
 @dataclass
@@ -41,14 +45,18 @@ class Explanation:
 
 def _network(detector: Detector, image: np.ndarray, options: PredictOptions) -> Any:
     """The torch module the predictor really runs (set it up with one predict if needed)."""
-    model = detector._model
-    if getattr(model, "predictor", None) is None or model.predictor.model is None:
+    if detector.predictor is None or detector.predictor.model is None:
         detector.predict([image], options)
-    backend = model.predictor.model
+    backend = detector.predictor.model
     net = getattr(backend, "model", None)
     if net is None or not hasattr(net, "model"):
-        raise ValueError("attention maps need a PyTorch model (.pt or YAML), not an exported one")
+        raise _exported(detector)
     return net
+
+
+def _exported(detector: Detector) -> ConfigError:
+    return ConfigError(f"attention maps need the PyTorch model (.pt or YAML), not an export ({detector.ref.spec})",
+                       "pass the .pt it was exported from")  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -62,24 +70,43 @@ def hooks(*registrations: Any):
 
 
 def rtdetr_layers(detector: Detector) -> int:
-    return len(detector._model.model.model[-1].decoder.layers)
+    return len(detector.network().model[-1].decoder.layers)
 
 
-def _predict_hooked(detector: Detector, image: np.ndarray, options: PredictOptions, install: Any) -> tuple:
+# One image's result of a hooked pass: its detections and timing, and its explanation or why none could be made.
+Hooked = tuple[Detections, Timing, Explanation | Exception]
+
+
+def _predict_hooked(detector: Detector, images: list[np.ndarray], options: PredictOptions, install: Any) -> tuple:
     """Predict with hooks from `install(net) -> (registrations, fired)`. A change of some options
     makes Ultralytics rebuild its predictor (a fresh copy of the network), so if the hooks did not
-    fire, they are installed again on the new copy and the image runs once more."""
+    fire, they are installed again on the new copy and the images run once more."""
     for _ in range(2):
-        net = _network(detector, image, options)
+        net = _network(detector, images[0], options)
         registrations, fired = install(net)
         with hooks(*registrations):
-            ((detections, _),) = detector.predict([image], options)
+            outputs = detector.predict(images, options)
         if fired():
-            return net, detections
-    raise RuntimeError("attention hooks did not fire")
+            return net, outputs
+    raise ModelFailed("attention hooks did not fire: the network that ran is not the one hooked",
+                      "this Ultralytics version may build its predictor differently; report it, with --verbose")
 
 
-def explain_rtdetr(detector: Detector, image: np.ndarray, options: PredictOptions, layer: int | None) -> Explanation:
+def _each(outputs: list[tuple[Detections, Timing]], explain_one: Any) -> list[Hooked]:
+    """`explain_one(b, detections)` for each image b of the batch; a failure costs that image's maps only."""
+    results: list[Hooked] = []
+    for b, (detections, timing) in enumerate(outputs):
+        try:
+            results.append((detections, timing, explain_one(b, detections)))
+        except AttnDetectError:
+            raise
+        except Exception as exc:
+            results.append((detections, timing, exc))
+    return results
+
+
+def explain_rtdetr(detector: Detector, images: list[np.ndarray], options: PredictOptions,
+                   layer: int | None) -> list[Hooked]:  # fmt: skip
     captured: list[dict[str, Any]] = []
     raw: dict[str, Any] = {}
 
@@ -97,47 +124,50 @@ def explain_rtdetr(detector: Detector, image: np.ndarray, options: PredictOption
             ]
         return registrations, lambda: "out" in raw
 
-    net, detections = _predict_hooked(detector, image, options, install)
+    net, outputs = _predict_hooked(detector, images, options, install)
     head = net.model[-1]
     layers = head.decoder.layers
-
     scores = raw["out"][1][1][-1].sigmoid()  # last decoder layer's class scores, (bs, queries, nc)
     nq, nc = scores.shape[1:]
     top, index = scores.flatten(1).topk(min(head.num_queries, nq * nc), dim=1)
-    query, cls = index[0] // nc, index[0] % nc
-    keep = top[0] > options.conf
-    if options.classes:
-        keep &= np.isin(cls.cpu().numpy(), list(options.classes))
-    queries = query[keep.nonzero().view(-1)[: options.max_det]].cpu().numpy()
-    if len(queries) != len(detections):
-        raise RuntimeError(f"query mapping found {len(queries)} queries for {len(detections)} detections")
-
-    h0, w0 = image.shape[:2]
     chosen = range(len(layers)) if layer is None else [layer]
     attn0 = layers[0].cross_attn
-    grid_h, grid_w = _grid_size(h0, w0)
-    sigma = max(grid_w, grid_h) / 80
-
-    def query_map(q: int) -> np.ndarray:
-        total = np.zeros((grid_h, grid_w), np.float32)
-        for i in chosen:
-            points, weights = _sampling(captured[i], attn0, q)
-            total += splat(points, weights, grid_h, grid_w, sigma)
-        return normalise(resize_map(total, *map_size(h0, w0)))
-
-    maps = [query_map(int(q)) for q in queries]
-    image_map = np.max(maps, axis=0) if maps else query_map(int(query[0]))
     label = "decoder cross-attention, " + ("all layers" if layer is None else f"layer {layer}")
-    return Explanation(detections, maps, image_map, label, {"queries": queries.tolist()})
+
+    def explain_one(b: int, detections: Detections) -> Explanation:
+        query, cls = index[b] // nc, index[b] % nc
+        keep = top[b] > options.conf
+        if options.classes:
+            keep &= np.isin(cls.cpu().numpy(), list(options.classes))
+        queries = query[keep.nonzero().view(-1)[: options.max_det]].cpu().numpy()
+        if len(queries) != len(detections):
+            raise RuntimeError(f"query mapping found {len(queries)} queries for {len(detections)} detections")
+        h0, w0 = images[b].shape[:2]
+        grid_h, grid_w = _grid_size(h0, w0)
+        sigma = max(grid_w, grid_h) / 80
+
+        def query_map(q: int) -> np.ndarray:
+            total = np.zeros((grid_h, grid_w), np.float32)
+            for i in chosen:
+                points, weights = _sampling(captured[i], attn0, b, q)
+                total += splat(points, weights, grid_h, grid_w, sigma)
+            return normalise(resize_map(total, *map_size(h0, w0)))
+
+        maps = [query_map(int(q)) for q in queries]
+        image_map = np.max(maps, axis=0) if maps else query_map(int(query[0]))
+        return Explanation(detections, maps, image_map, label, {"queries": queries.tolist()})
+
+    return _each(outputs, explain_one)
 
 
-def _sampling(store: dict[str, Any], attn: Any, q: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sampling locations (normalised x, y) and softmaxed weights of query q, all heads, levels, points."""
+def _sampling(store: dict[str, Any], attn: Any, b: int, q: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sampling locations (normalised x, y) and softmaxed weights of query q of image b, all heads,
+    levels, points."""
     heads, levels, npoints = attn.n_heads, attn.n_levels, attn.n_points
-    ref = store["ref"][0, q, 0]  # (4,) cx, cy, w, h of the query's reference box
-    off = store["off"][0, q].view(heads, levels * npoints, 2)
+    ref = store["ref"][b, q, 0]  # (4,) cx, cy, w, h of the query's reference box
+    off = store["off"][b, q].view(heads, levels * npoints, 2)
     loc = ref[:2] + off / npoints * ref[2:] * 0.5
-    weights = store["aw"][0, q].view(heads, levels * npoints).softmax(-1)
+    weights = store["aw"][b, q].view(heads, levels * npoints).softmax(-1)
     return loc.reshape(-1, 2).cpu().numpy(), weights.reshape(-1).cpu().numpy() / heads
 
 
@@ -150,10 +180,11 @@ def _psa_attention(net: Any) -> Any:
     for module in net.modules():
         if type(module).__name__ == "C2PSA":
             return module.m[-1].attn
-    raise ValueError("this YOLO model has no C2PSA attention block")
+    raise ConfigError("this YOLO model has no C2PSA attention block to read maps from",
+                      "use a YOLO26 or RT-DETR model, or the attention command's --method layercam")  # fmt: skip
 
 
-def explain_yolo(detector: Detector, image: np.ndarray, options: PredictOptions) -> Explanation:
+def explain_yolo(detector: Detector, images: list[np.ndarray], options: PredictOptions) -> list[Hooked]:
     from ultralytics.utils import nms
 
     captured: dict[str, Any] = {}
@@ -168,48 +199,53 @@ def explain_yolo(detector: Detector, image: np.ndarray, options: PredictOptions)
         ]
         return registrations, lambda: "out" in captured
 
-    net, detections = _predict_hooked(detector, image, options, install)
+    net, outputs = _predict_hooked(detector, images, options, install)
     head, attn = net.model[-1], _psa_attention(net)
 
     y, preds = captured["out"]
     if head.end2end:
         scores = preds["one2one"]["scores"].sigmoid().permute(0, 2, 1)
         _, _, anchor_index = head.get_topk_index(scores, head.max_det)
-        keep = y[0, :, 4] > options.conf
-        if options.classes:
-            keep &= np.isin(y[0, :, 5].cpu().numpy(), list(options.classes))
-        anchors = anchor_index[0, keep.nonzero().view(-1)[: options.max_det]]
         feats = preds["one2one"]["feats"]
     else:
         _, idxs = nms.non_max_suppression(y, options.conf, options.iou, list(options.classes) if options.classes
                                           else None, max_det=options.max_det, return_idxs=True)  # fmt: skip
-        anchors = idxs[0]
         feats = preds["one2many"]["feats"] if isinstance(preds, dict) and "one2many" in preds else preds["feats"]
-    anchors = anchors.cpu().numpy().astype(int)
-    if len(anchors) != len(detections):
-        raise RuntimeError(f"anchor mapping found {len(anchors)} anchors for {len(detections)} detections")
-
     qkv = captured["qkv"]
     _, _, grid_h, grid_w = qkv.shape
-    q, k, _ = qkv.view(1, attn.num_heads, attn.key_dim * 2 + attn.head_dim, grid_h * grid_w).split(
-        [attn.key_dim, attn.key_dim, attn.head_dim], 2
-    )
-    weights = ((q * attn.scale).transpose(-2, -1) @ k).softmax(-1)[0].mean(0).cpu().numpy()  # (N, N), head mean
-    # Attention rollout (Abnar & Zuidema, 2020): PSABlock adds its attention to a residual path, so a
-    # cell's output is half itself, half what it attends to. The bare attention row alone points at
-    # context, not at the evidence (measured: less mass in the box than the box's share of the image).
-    weights = 0.5 * np.eye(len(weights), dtype=weights.dtype) + 0.5 * weights
-    in_h, in_w = captured["input_hw"]
-    cells = [_anchor_cell(a, feats, in_h, in_w, grid_h, grid_w) for a in anchors]
-    h0, w0 = image.shape[:2]
+    in_h, in_w = captured["input_hw"]  # the whole batch is letterboxed to one size
 
-    def row_map(row: np.ndarray) -> np.ndarray:
-        up = resize_map(row.reshape(grid_h, grid_w), in_h, in_w)
-        return normalise(unletterbox(up, (h0, w0), map_size(h0, w0)))
+    def explain_one(b: int, detections: Detections) -> Explanation:
+        if head.end2end:
+            keep = y[b, :, 4] > options.conf
+            if options.classes:
+                keep &= np.isin(y[b, :, 5].cpu().numpy(), list(options.classes))
+            anchors = anchor_index[b, keep.nonzero().view(-1)[: options.max_det]]
+        else:
+            anchors = idxs[b]
+        anchors = anchors.cpu().numpy().astype(int)
+        if len(anchors) != len(detections):
+            raise RuntimeError(f"anchor mapping found {len(anchors)} anchors for {len(detections)} detections")
+        q, k, _ = qkv[b : b + 1].view(1, attn.num_heads, attn.key_dim * 2 + attn.head_dim, grid_h * grid_w).split(
+            [attn.key_dim, attn.key_dim, attn.head_dim], 2
+        )
+        weights = ((q * attn.scale).transpose(-2, -1) @ k).softmax(-1)[0].mean(0).cpu().numpy()  # (N, N), head mean
+        # Attention rollout (Abnar & Zuidema, 2020): PSABlock adds its attention to a residual path, so a
+        # cell's output is half itself, half what it attends to. The bare attention row alone points at
+        # context, not at the evidence (measured: less mass in the box than the box's share of the image).
+        weights = 0.5 * np.eye(len(weights), dtype=weights.dtype) + 0.5 * weights
+        cells = [_anchor_cell(a, feats, in_h, in_w, grid_h, grid_w) for a in anchors]
+        h0, w0 = images[b].shape[:2]
 
-    maps = [row_map(weights[c]) for c in cells]
-    image_map = np.max(maps, axis=0) if maps else row_map(weights.mean(0))
-    return Explanation(detections, maps, image_map, "C2PSA self-attention rollout", {"cells": cells})
+        def row_map(row: np.ndarray) -> np.ndarray:
+            up = resize_map(row.reshape(grid_h, grid_w), in_h, in_w)
+            return normalise(unletterbox(up, (h0, w0), map_size(h0, w0)))
+
+        maps = [row_map(weights[c]) for c in cells]
+        image_map = np.max(maps, axis=0) if maps else row_map(weights.mean(0))
+        return Explanation(detections, maps, image_map, "C2PSA self-attention rollout", {"cells": cells})
+
+    return _each(outputs, explain_one)
 
 
 def _anchor_cell(anchor: int, feats: list[Any], in_h: int, in_w: int, grid_h: int, grid_w: int) -> int:
@@ -225,12 +261,22 @@ def _anchor_cell(anchor: int, feats: list[Any], in_h: int, in_w: int, grid_h: in
     raise IndexError(f"anchor {anchor} beyond {offset} anchors")
 
 
-def explain(detector: Detector, image: np.ndarray, options: PredictOptions, layer: int | None = None) -> Explanation:
+def explain_batch(detector: Detector, images: list[np.ndarray], options: PredictOptions,
+                  layer: int | None = None) -> list[Hooked]:  # fmt: skip
+    """One hooked prediction of `images` (a batch, as `Detector.predict` runs it): per image its
+    detections, its timing, and its explanation or the exception that stopped its maps."""
     if detector.ref.kind == "exported":
-        raise ValueError("attention maps need a PyTorch model (.pt or YAML), not an exported one")
+        raise _exported(detector)
     if detector.ref.family == "rtdetr":
-        return explain_rtdetr(detector, image, options, layer)
-    return explain_yolo(detector, image, options)
+        return explain_rtdetr(detector, images, options, layer)
+    return explain_yolo(detector, images, options)
+
+
+def explain(detector: Detector, image: np.ndarray, options: PredictOptions, layer: int | None = None) -> Explanation:
+    ((_, _, explanation),) = explain_batch(detector, [image], options, layer)
+    if isinstance(explanation, Exception):
+        raise explanation
+    return explanation
 
 
 def layercam(detector: Detector, image: np.ndarray, options: PredictOptions, classes: list[int] | None = None,
@@ -242,7 +288,7 @@ def layercam(detector: Detector, image: np.ndarray, options: PredictOptions, cla
     from ultralytics.utils import plotting
 
     _network(detector, image, options)
-    predictor = detector._model.predictor
+    predictor = detector.predictor
     batch = predictor.preprocess([image])
     grabbed: list[np.ndarray] = []
     real = plotting.cv2.applyColorMap
