@@ -99,8 +99,9 @@ def choose_backend(
     threads: int = 0,
     status: Callable[[str], None] | None = None,
 ) -> tuple[Detector, BackendChoice]:
-    """The detector to run and why (also recorded on it as `backend` and `backend_reason`)."""
-    chosen, choice = _choose(detector, wanted, options, batch=batch, threads=threads, status=status)
+    """The detector to run and why (also recorded on it as `backend` and `backend_reason`).
+    `wanted` is auto, torch, openvino or onnx."""
+    chosen, choice = _choose(detector, wanted, options, batch, threads, status or (lambda _message: None))
     chosen.backend, chosen.backend_reason = choice.backend, choice.reason
     if choice.backend == "torch" and detector.ref.kind != "exported":
         from detect_cli.ultralytics_env import use_all_cores
@@ -109,17 +110,8 @@ def choose_backend(
     return chosen, choice
 
 
-def _choose(
-    detector: Detector,
-    wanted: str,
-    options: PredictOptions,
-    *,
-    batch: int = 1,
-    threads: int = 0,
-    status: Callable[[str], None] | None = None,
-) -> tuple[Detector, BackendChoice]:
-    """`wanted` is auto, torch, openvino or onnx."""
-    say = status or (lambda _message: None)
+def _choose(detector: Detector, wanted: str, options: PredictOptions, batch: int, threads: int,
+            say: Callable[[str], None]) -> tuple[Detector, BackendChoice]:  # fmt: skip
     if wanted == "torch":
         return detector, BackendChoice("torch", "requested (--backend torch)")
     if detector.ref.kind == "exported":
