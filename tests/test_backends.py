@@ -165,3 +165,30 @@ def test_torch_keeps_every_core_when_an_export_was_tried_and_refused(demo, cache
         from detect_cli.ultralytics_env import use_all_cores
 
         use_all_cores(0)  # as the other tests expect
+
+
+def test_two_first_runs_at_once_share_one_cache(cache: Path, tmp_path: Path):
+    """Two processes export the same model at the same moment: both finish on a verified runtime and
+    the cache ends with one complete entry (exports appear by rename; a winner is never replaced)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import SAMPLES
+
+    env = {**os.environ, backends.CACHE_ENV: str(cache.parent)}
+    env.pop("ATTN_DETECT_BACKEND", None)
+    command = [sys.executable, "-c", "from detect_cli.cli.app import run; run()",
+               str(SAMPLES / "shapes" / "shape_00003.jpg"), "--model", "demo", "--format", "json", "--quiet"]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+            for _ in range(2)]  # fmt: skip
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
+    docs = [json.loads(out) for out, _ in outputs]
+    assert all(doc["model"]["backend"]["name"] in {"openvino", "onnx"} for doc in docs)
+    boxes = [sorted((d["class_id"], d["box"]) for d in doc["images"][0]["detections"]) for doc in docs]
+    assert len(boxes[0]) == len(boxes[1]) >= 3  # each timed its own runtimes: either may have won
+    assert all(a[0] == b[0] and np.allclose(a[1], b[1], atol=1.0) for a, b in zip(*boxes))
+    (entry,) = [p for p in cache.iterdir() if not p.name.startswith(".tmp-")]
+    assert not [p for p in cache.iterdir() if p.name.startswith(".tmp-")]  # no staging left behind
+    decision = json.loads((entry / "decision.json").read_text())
+    assert (entry / decision["path"]).exists()
