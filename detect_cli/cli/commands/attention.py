@@ -47,6 +47,7 @@ def attention(
     as_json: opt.Json = False,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
+    config: opt.Config = None,
     progress: opt.ShowProgress = None,
 ) -> None:
     """Show where the model looks: one heatmap per image and one per detection (box drawn)."""
@@ -63,7 +64,7 @@ def attention(
         raise ConfigError("attention needs --save DIR for the overlays, or --json for the figures")
     if save is not None and save.exists() and not save.is_dir():
         raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
-    settings = settings_from_flags(None, model=model, conf=conf, imgsz=imgsz, max_det=max_det, device=device,
+    settings = settings_from_flags(config, model=model, conf=conf, imgsz=imgsz, max_det=max_det, device=device,
                                    classes=classes, nms=nms, threads=threads, recursive=recursive)  # fmt: skip
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     bar.count(sources, recursive=settings.recursive)

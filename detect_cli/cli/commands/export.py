@@ -47,6 +47,7 @@ def export(
     as_json: opt.Json = False,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
+    config: opt.Config = None,
     progress: opt.ShowProgress = None,
 ) -> None:
     """Export a model to ONNX/OpenVINO/TorchScript/NCNN and prove it matches the PyTorch model."""
@@ -65,7 +66,7 @@ def export(
     from detect_cli.weights import resolve_model, weights_dirs
 
     State.quiet, State.verbose = quiet, verbose
-    settings = load_settings(None, {"imgsz": imgsz, "device": device, "conf": conf})
+    settings = load_settings(config, {"imgsz": imgsz, "device": device, "conf": conf})
     dev = "" if settings.device == "auto" else settings.device
     spec = check_export_args(fmt, half=half, int8=int8, data=data, device=dev)
     if out_dir.exists() and not out_dir.is_dir():
