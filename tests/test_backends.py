@@ -146,6 +146,8 @@ def test_a_model_that_finds_nothing_is_not_exported(checkpoints: dict[str, Path]
     random = load_detector(resolve_model(str(checkpoints["yolo"])), device="cpu")
     chosen, choice = backends.choose_backend(random, "auto", PredictOptions(imgsz=640))
     assert chosen is random and choice.backend == "torch" and "not verifiable" in choice.reason
+    _, again = backends.choose_backend(random, "auto", PredictOptions(imgsz=640))
+    assert again.cached and again.reason == choice.reason  # remembered: the check is not redone every run
 
 
 def test_torch_keeps_every_core_when_an_export_was_tried_and_refused(demo, cache: Path,
