@@ -218,11 +218,12 @@ def _try_runtime(detector: Detector, runtime: str, images: list, options: Predic
         exported = load_exported(path, detector.ref.family, threads=torch_threads_beside(threads))
         gate = {k: GATE[k] for k in ("min_f1", "max_conf_diff", "iou", "margin")}
         check = verify(detector, exported, images, options, **gate)
-        if check.count_original < MIN_BOXES:  # too few boxes to prove anything: compare the weak ones too
+        if check.agreement.count_a < MIN_BOXES:  # too few boxes to prove anything: compare the weak ones too
             check = verify(detector, exported, images, replace(options, conf=0.05), **{**gate, "margin": 0.02})
-        if check.count_original < MIN_BOXES:
-            return {**failed, "summary": f"{runtime}: not verified (PyTorch finds {check.count_original} boxes on the "
-                                         "check images, too few to compare)"}  # fmt: skip
+        if check.agreement.count_a < MIN_BOXES:
+            found = check.agreement.count_a
+            return {**failed, "summary": f"{runtime}: not verified (PyTorch finds {found} boxes on the check images, "
+                                         "too few to compare)"}  # fmt: skip
     except Exception as exc:  # any failure means: not this runtime
         return {**failed, "summary": f"{runtime}: export failed ({str(exc).splitlines()[0][:120]})"}
     if not check.passed:

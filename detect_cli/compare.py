@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,9 +22,11 @@ from detect_cli.detections import Detections
 from detect_cli.engine import load, prefetched
 from detect_cli.evaluation import EvalReport, Labels, Prediction, evaluate
 from detect_cli.images import ReadOptions
-from detect_cli.matching import match
+from detect_cli.matching import Agreement, match
 from detect_cli.models import Detector, PredictOptions
-from detect_cli.results import ImageResult
+from detect_cli.results import ImageResult, RunSummary, image_record
+from detect_cli.saving import ImageSaver, SaveRefused
+from detect_cli.sinks import Layout
 from detect_cli.sources import Source
 
 
@@ -91,66 +93,23 @@ def warm_up(contenders: Sequence[Contender], image: np.ndarray, runs: int = 1) -
 
 
 @dataclass
-class ModelStats:
-    name: str
-    images: int = 0
-    failed: int = 0
-    detections: int = 0
-    class_counts: Counter[str] = field(default_factory=Counter)
-    stage_ms: dict[str, array] = field(
-        default_factory=lambda: {s: array("f") for s in ("preprocess", "inference", "postprocess")}
-    )
-
-    def add(self, result: ImageResult) -> None:
-        if not result.ok:
-            self.failed += 1
-            return
-        self.images += 1
-        self.detections += len(result.detections)
-        for cls, n in result.detections.counts().items():
-            self.class_counts[result.class_name(cls)] += n
-        for stage, values in self.stage_ms.items():
-            values.append(getattr(result.timing, stage))
-
-    def total_ms(self) -> np.ndarray:
-        return sum((np.asarray(v, dtype=np.float64) for v in self.stage_ms.values()), np.zeros(self.images))
-
-    def timing(self) -> dict[str, float]:
-        if not self.images:
-            return {}
-        total = self.total_ms()
-        out = {f"{s}_mean": float(np.mean(v)) for s, v in self.stage_ms.items()}
-        out.update(total_mean=float(total.mean()), total_p50=float(np.percentile(total, 50)),
-                   total_p95=float(np.percentile(total, 95)), images_per_s=1000.0 / float(total.mean()))  # fmt: skip
-        return out
-
-
-@dataclass
 class PairAgreement:
     """How far model `b` agrees with model `a`, taking `a` as the reference."""
 
     a: str
     b: str
-    matched: int = 0
-    count_a: int = 0
-    count_b: int = 0
-    iou_sum: float = 0.0
+    agreement: Agreement = field(default_factory=Agreement)
 
     def add(self, det_a: Detections, det_b: Detections, iou: float) -> None:
         pairs = match(det_a, det_b, iou)
-        self.matched += len(pairs)
-        self.count_a += len(det_a)
-        self.count_b += len(det_b)
-        self.iou_sum += float(pairs.iou.sum())
+        self.agreement.add(len(pairs), len(det_a), len(det_b), float(pairs.iou.sum()))
 
     def as_dict(self) -> dict[str, Any]:
-        precision = self.matched / self.count_b if self.count_b else 1.0 if not self.count_a else 0.0
-        recall = self.matched / self.count_a if self.count_a else 1.0 if not self.count_b else 0.0
-        f1 = 2 * self.matched / (self.count_a + self.count_b) if (self.count_a + self.count_b) else 1.0
+        g = self.agreement
         return {
-            "reference": self.a, "model": self.b, "matched": self.matched,
-            "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "mean_iou": round(self.iou_sum / self.matched, 4) if self.matched else None,
+            "reference": self.a, "model": self.b, "matched": g.matched,
+            "precision": round(g.precision, 4), "recall": round(g.recall, 4), "f1": round(g.f1, 4),
+            "mean_iou": round(g.mean_iou, 4) if g.mean_iou is not None else None,
         }  # fmt: skip
 
 
@@ -167,7 +126,7 @@ class ComparisonRun:
         """`labels`: one `Labels` per contender (class ids follow each model's names). Counts and
         agreement use detections at or above `conf`; mAP uses all (run models low for it)."""
         self.contenders = list(contenders)
-        self.stats = [ModelStats(c.name) for c in contenders]
+        self.stats = [RunSummary(latencies_ms=array("f")) for _ in contenders]
         self.pairs = [PairAgreement(a.name, b.name) for a, b in combinations(contenders, 2)]
         self._pair_index = list(combinations(range(len(contenders)), 2))
         self.labels = list(labels) if labels is not None else None
@@ -228,7 +187,8 @@ def comparison_report(
             "name": contender.name, "spec": detector.ref.spec, "family": detector.ref.family, "head": head,
             **detector.profile(contender.options.imgsz), "load_s": detector.load_s,
             "warmup_ms": warmup_ms.get(contender.name), "images": stats.images, "failed": stats.failed,
-            "detections": stats.detections, **stats.timing(), "class_counts": dict(sorted(stats.class_counts.items())),
+            "detections": stats.detections, **_stage_means(stats), **stats.latency(),
+            "class_counts": dict(sorted(stats.class_counts.items())),
         }  # fmt: skip
         if scores is not None:
             overall = scores[k].overall
@@ -243,3 +203,80 @@ def comparison_report(
         "failed_models": [{"name": n, "error": e} for n, e in failed_models],
         "failures": [{"source": s, "error": e} for s, e in run.failures],
     }
+
+
+def _stage_means(stats: RunSummary) -> dict[str, float]:
+    if not stats.images:
+        return {}
+    return {f"{stage}_mean": ms for stage, ms in stats.ms_per_image().items() if stage != "read"}
+
+
+CSV_COLUMNS = (
+    "name", "spec", "family", "head", "params_m", "gflops", "file_mb", "load_s", "warmup_ms", "images", "failed",
+    "detections", "preprocess_mean", "inference_mean", "postprocess_mean", "total_p50", "total_p95",
+    "images_per_s", "map50", "map50_95", "precision", "recall",
+)  # fmt: skip
+# compare's records: one per input (every model's image record) in JSON/JSONL; its CSV is the
+# table of models, taken from the summary
+COMPARE = Layout("images", CSV_COLUMNS, summary_rows=lambda summary: summary["models"])
+
+
+@dataclass
+class CompareJob:
+    """A whole comparison, usable from Python: `records(sources)` yields one record per input as it is
+    done (and writes the side-by-side images with `save_dir`); `summary()` is the report."""
+
+    contenders: Sequence[Contender]
+    labels: Sequence[Labels] | None = None
+    conf: float = 0.0  # counts and agreement use boxes at or above it; mAP uses all
+    read_options: ReadOptions = field(default_factory=ReadOptions)
+    warmup: int = 1  # runs per model on the first image, before timing
+    save_dir: Path | None = None
+    failed_models: Sequence[tuple[str, str]] = ()
+    settings: dict[str, Any] = field(default_factory=dict)  # recorded in the report
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (input, what was not written)
+
+    def __post_init__(self) -> None:
+        self.run = ComparisonRun(self.contenders, self.labels, conf=self.conf)
+        self.warmups: dict[str, float] = {}
+        self.grids: list[tuple[str, Path]] = []  # (input, its side-by-side image)
+
+    def records(self, sources: Iterable[Source]) -> Iterator[dict[str, Any]]:
+        saver = ImageSaver(self.save_dir) if self.save_dir is not None else None
+        for item in compare_stream(sources, self.contenders, self.read_options):
+            if not self.warmups and item.image is not None and self.warmup:
+                self.warmups = warm_up(self.contenders, item.image, self.warmup)
+            self.run.add(item)
+            if saver is not None and item.image is not None:
+                try:
+                    self.grids.append((item.source.ref, saver.save(item.source.name, self._grid(item))))
+                except (OSError, SaveRefused) as exc:
+                    self.warnings.append((item.source.ref, f"side-by-side image not saved: {exc}"))
+            yield {"index": item.index, "source": item.source.ref,
+                   "models": {c.name: image_record(r) for c, r in zip(self.contenders, item.results)}}  # fmt: skip
+
+    def summary(self) -> dict[str, Any]:
+        from detect_cli.ultralytics_env import torch_threads
+
+        first = self.run.stats[0]
+        settings = {"images": first.images + first.failed, **self.settings, "threads": torch_threads()}
+        return comparison_report(self.run, self.warmups, self.failed_models, settings)
+
+    def write_page(self, summary: dict[str, Any]) -> Path:
+        """`save_dir/index.html`: the report's tables and every side-by-side image."""
+        from detect_cli.report import comparison_page
+
+        assert self.save_dir is not None
+        return comparison_page(self.save_dir, summary, self.grids)
+
+    def _grid(self, item: ImageComparison) -> np.ndarray:
+        from detect_cli.annotate import BoxAnnotator, captioned, side_by_side
+
+        annotator = BoxAnnotator()
+        panels = []
+        for c, result in zip(self.contenders, item.results):
+            shown = self.run.above_conf(result)
+            ms = sum((shown.timing.preprocess, shown.timing.inference, shown.timing.postprocess))
+            caption = f"{c.name}  {len(shown.detections)} det  {ms:.0f} ms" if shown.ok else f"{c.name}  failed"
+            panels.append(captioned(annotator.annotate(item.image, shown.detections, shown.names), caption))
+        return side_by_side(panels)

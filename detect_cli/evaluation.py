@@ -9,19 +9,25 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from detect_cli.detections import Detections
 from detect_cli.labels import Labels, read_yolo_txt
 from detect_cli.matching import match
-from detect_cli.results import ImageResult
+from detect_cli.results import ImageResult, RunSummary
+from detect_cli.sinks import Layout
+
+if TYPE_CHECKING:
+    from detect_cli.models import Detector
+    from detect_cli.settings import DetectSettings
+    from detect_cli.sources import Source
 
 IOU_FOR_PR = 0.5
-__all__ = ["ClassScore", "EvalReport", "Labels", "Prediction", "evaluate", "read_yolo_txt"]
+__all__ = ["ClassScore", "EvalReport", "EvaluateJob", "Labels", "Prediction", "evaluate", "read_yolo_txt"]
 
 
 @dataclass(frozen=True)
@@ -71,14 +77,22 @@ class EvalReport:
     classes: list[ClassScore]
     images: int
     unlabelled: list[str] = field(default_factory=list)
+    run: RunSummary | None = None  # the detection run behind it (`EvaluateJob`)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One record per class, then the "all" row."""
+        return [c.as_dict() for c in (*self.classes, self.overall)]
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        doc = {
             "images": self.images,
             "overall": self.overall.as_dict(),
             "classes": [c.as_dict() for c in self.classes],
             "unlabelled": self.unlabelled,
         }
+        if self.run is not None:
+            doc.update(failed=self.run.as_dict()["failures"], interrupted=self.run.interrupted)
+        return doc
 
 
 def evaluate(predictions: Iterable[Prediction], labels: Labels, conf: float = 0.0) -> EvalReport:
@@ -160,3 +174,40 @@ def _coco_map(images: list, gt: list, dt: list, categories: list[int]) -> dict[i
         if (all_iou > -1).any():
             result[cat] = (float(at50[at50 > -1].mean()), float(all_iou[all_iou > -1].mean()))
     return result
+
+
+CSV_COLUMNS = ("class", "instances", "detections", "precision", "recall", "map50", "map50_95")
+# evaluate's records: one per class, the "all" row last (what its table shows); the summary has the rest
+EVALUATION = Layout("classes", CSV_COLUMNS)
+MAP_CONF = 0.001  # mAP needs the whole precision-recall curve, as in Ultralytics' val
+
+
+@dataclass
+class EvaluateJob:
+    """Run a model on labelled images and score it; usable from Python. `run(sources)` detects at a
+    low confidence (mAP needs the whole curve) and returns the report; precision and recall count
+    the boxes at `settings.conf`. `on_result` hears every image as it is done."""
+
+    settings: DetectSettings
+    detector: Detector
+    labels: Labels
+    on_result: Callable[[ImageResult], None] | None = None
+
+    def run(self, sources: Iterable[Source]) -> EvalReport:
+        from detect_cli.job import DetectJob
+
+        predictions: list[Prediction] = []
+
+        def keep(result: ImageResult) -> None:
+            if result.ok:
+                prediction = Prediction.from_result(result)
+                self.labels.find(prediction)  # a malformed label file stops the run now, not after the last image
+                predictions.append(prediction)
+            if self.on_result is not None:
+                self.on_result(result)
+
+        low = replace(self.settings, conf=min(self.settings.conf, MAP_CONF))
+        run = DetectJob(low, self.detector, on_result=keep).run(sources)
+        report = evaluate(predictions, self.labels, conf=self.settings.conf)
+        report.run = run
+        return report

@@ -14,16 +14,17 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from detect_cli.errors import ConfigError, ModelLoadError
-from detect_cli.matching import match
+from detect_cli.matching import Agreement, match
 from detect_cli.models import Detector, PredictOptions, load_detector
+from detect_cli.sinks import Layout
 from detect_cli.weights import ModelRef
 
 
@@ -93,7 +94,7 @@ def export_model(
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = tempfile.TemporaryDirectory(dir=out_dir, prefix=".attn-detect-export-")
     except OSError as exc:
-        raise ConfigError(f"--out {out_dir}: cannot write there: {exc.strerror or exc}") from None
+        raise ConfigError(f"--dir {out_dir}: cannot write there: {exc.strerror or exc}") from None
     with staging as tmp:
         staged = Path(tmp) / f"{_free_stem(out_dir, export_stem(detector), spec.suffix)}.pt"
         if detector.ref.kind == "yaml":
@@ -170,9 +171,7 @@ def load_exported(path: Path, family: str, *, device: str = "cpu", threads: int 
 @dataclass
 class Verification:
     images: int
-    matched: int
-    count_original: int
-    count_exported: int
+    agreement: Agreement  # PyTorch's boxes are the reference
     max_conf_diff: float
     ms_original: float
     ms_exported: float
@@ -181,8 +180,7 @@ class Verification:
 
     @property
     def f1(self) -> float:
-        total = self.count_original + self.count_exported
-        return 2 * self.matched / total if total else 1.0
+        return self.agreement.f1
 
     @property
     def passed(self) -> bool:
@@ -190,11 +188,11 @@ class Verification:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "images": self.images, "matched": self.matched, "detections_original": self.count_original,
-            "detections_exported": self.count_exported, "f1": round(self.f1, 4),
-            "max_conf_diff": round(self.max_conf_diff, 5), "ms_per_image_original": round(self.ms_original, 2),
-            "ms_per_image_exported": round(self.ms_exported, 2), "passed": self.passed,
-            "tolerance": {"min_f1": self.min_f1, "max_conf_diff": self.max_diff},
+            "images": self.images, "matched": self.agreement.matched,
+            "detections_original": self.agreement.count_a, "detections_exported": self.agreement.count_b,
+            "f1": round(self.f1, 4), "max_conf_diff": round(self.max_conf_diff, 5),
+            "ms_per_image_original": round(self.ms_original, 2), "ms_per_image_exported": round(self.ms_exported, 2),
+            "passed": self.passed, "tolerance": {"min_f1": self.min_f1, "max_conf_diff": self.max_diff},
         }  # fmt: skip
 
 
@@ -217,7 +215,7 @@ def verify(
     low = replace(options, conf=max(0.0, options.conf - margin))
     for detector in (original, exported):
         detector.predict([images[0]], low)
-    matched = count_a = count_b = 0
+    agreement = Agreement()
     worst = 0.0
     spent = {"a": 0.0, "b": 0.0}
     for image in images:
@@ -229,13 +227,12 @@ def verify(
         spent["b"] += time.perf_counter() - start
         high_a, high_b = dets_a[dets_a.confidence >= options.conf], dets_b[dets_b.confidence >= options.conf]
         pairs, back = match(high_a, dets_b, iou), match(high_b, dets_a, iou)
-        matched += min(len(pairs), len(back))
-        count_a, count_b = count_a + len(high_a), count_b + len(high_b)
+        agreement.add(min(len(pairs), len(back)), len(high_a), len(high_b))
         if len(pairs):
             worst = max(worst, float(np.abs(high_a.confidence[pairs.a] - dets_b.confidence[pairs.b]).max()))
     n = len(images)
-    return Verification(n, matched, count_a, count_b, worst, spent["a"] * 1e3 / n, spent["b"] * 1e3 / n,
-                        min_f1, max_conf_diff)  # fmt: skip
+    return Verification(n, agreement, worst, spent["a"] * 1e3 / n, spent["b"] * 1e3 / n, min_f1,
+                        max_conf_diff)  # fmt: skip
 
 
 def verification_images(detector: Detector, given: Sequence[str] | None = None) -> list[np.ndarray]:
@@ -259,3 +256,57 @@ def output_size(path: Path) -> int:
     if path.is_dir():
         return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     return path.stat().st_size
+
+
+CSV_COLUMNS = (
+    "model", "format", "path", "bytes", "images", "matched", "detections_original", "detections_exported", "f1",
+    "max_conf_diff", "ms_per_image_original", "ms_per_image_exported", "passed",
+)  # fmt: skip
+# export's record: one per export (its verification flattened into the CSV row)
+EXPORT = Layout("exports", CSV_COLUMNS, rows=lambda r: [{**r, **(r.get("verification") or {})}])
+
+
+def _same(images: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
+    return images
+
+
+@dataclass
+class ExportJob:
+    """Export a model and check the export against it; usable from Python. `run()` returns the record
+    (path, size, and the check); `record["verification"]["passed"]` says whether it matches."""
+
+    detector: Detector
+    spec: ExportFormat
+    out_dir: Path
+    imgsz: int
+    options: PredictOptions = field(default_factory=PredictOptions)  # conf and max_det of the check
+    half: bool = False
+    int8: bool = False
+    dynamic: bool = False
+    data: str | None = None
+    device: str = "cpu"
+    trusted: bool = False  # the exporter loads the checkpoint again, under the same rule as the first load
+    verify: bool = True
+    verify_images: Sequence[str] | None = None  # default: samples of the kind the model knows
+
+    def run(self, status: Callable[[str], None] = lambda _: None,
+            track: Callable[[Sequence[np.ndarray]], Sequence[np.ndarray]] = _same) -> dict[str, Any]:  # fmt: skip
+        """`status` hears each step; `track` wraps the check images (a progress bar)."""
+        from detect_cli.ultralytics_env import model_loading
+
+        status(f"exporting to {self.spec.name}…")
+        with model_loading(self.trusted):
+            path = export_model(self.detector, self.spec, self.out_dir, imgsz=self.imgsz, half=self.half,
+                                int8=self.int8, dynamic=self.dynamic, data=self.data, device=self.device)  # fmt: skip
+        record: dict[str, Any] = {"model": self.detector.ref.spec, "format": self.spec.name, "path": str(path),
+                                  "bytes": output_size(path), "imgsz": self.imgsz, "verification": None,
+                                  "renamed": path.name != export_stem(self.detector) + self.spec.suffix}  # fmt: skip
+        if not self.verify:
+            return record
+        status(f"loading {path.name}…")
+        exported = load_exported(path, self.detector.ref.family, device=self.device)
+        images = verification_images(self.detector, self.verify_images)
+        options = replace(self.options, imgsz=self.imgsz)
+        record["verification"] = {**verify(self.detector, exported, track(images), options).as_dict(),
+                                  "enforced": self.detector.ref.kind != "yaml"}  # fmt: skip
+        return record

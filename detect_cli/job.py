@@ -50,6 +50,7 @@ def read_options(settings: DetectSettings) -> ReadOptions:
 def run_metadata(settings: DetectSettings, detector: Detector) -> dict[str, Any]:
     """What a results file records about how it was made."""
     return {
+        "command": "detect",
         "model": {
             "spec": detector.ref.spec,
             "path": detector.ref.path,

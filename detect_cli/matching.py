@@ -51,3 +51,37 @@ def match(a: Detections, b: Detections, iou_threshold: float = 0.5) -> Match:
         empty = np.zeros(0, dtype=np.int64)
         return Match(empty, empty, np.zeros(0, dtype=np.float32))
     return Match(np.concatenate(ia), np.concatenate(ib), np.concatenate(ious))
+
+
+@dataclass
+class Agreement:
+    """How far boxes `b` agree with reference boxes `a`, over many images: the one F1 that compare
+    (model vs model) and export's check (export vs PyTorch) both report."""
+
+    matched: int = 0
+    count_a: int = 0
+    count_b: int = 0
+    iou_sum: float = 0.0
+
+    def add(self, matched: int, count_a: int, count_b: int, iou_sum: float = 0.0) -> None:
+        self.matched += matched
+        self.count_a += count_a
+        self.count_b += count_b
+        self.iou_sum += iou_sum
+
+    @property
+    def precision(self) -> float:
+        return self.matched / self.count_b if self.count_b else 1.0 if not self.count_a else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.matched / self.count_a if self.count_a else 1.0 if not self.count_b else 0.0
+
+    @property
+    def f1(self) -> float:
+        total = self.count_a + self.count_b
+        return 2 * self.matched / total if total else 1.0
+
+    @property
+    def mean_iou(self) -> float | None:
+        return self.iou_sum / self.matched if self.matched else None

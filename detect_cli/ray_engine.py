@@ -303,13 +303,15 @@ def write_shard(folder: Path, results: list[ImageResult]) -> dict[str, list]:
     """Write one batch's records as `part-<first index>.jsonl`. The name depends only on the batch,
     and the file appears by an atomic rename, so a retried batch replaces its shard: each input
     ends up in the output exactly once. Returns the batch's summary for the driver."""
-    from detect_cli.results import RunSummary, image_record
+    from detect_cli.results import RunSummary
+    from detect_cli.sinks import JsonlSink
 
     name = f"part-{results[0].index:09d}.jsonl"
     tmp = folder / f".{name}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
+        sink = JsonlSink(fh)  # the same records as every other output
         for result in results:
-            fh.write(json.dumps(image_record(result), ensure_ascii=False, separators=(",", ":")) + "\n")
+            sink.write(result)
     os.replace(tmp, folder / name)
     summary = RunSummary()
     for result in results:

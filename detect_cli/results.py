@@ -5,6 +5,7 @@ Every sink writes the numbers that `image_record` produces, so all formats agree
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from detect_cli.detections import Detections
+from detect_cli.sinks import SCHEMA_VERSION, Layout
 
-SCHEMA_VERSION = 1
+__all__ = ["IMAGES", "SCHEMA_VERSION", "ImageResult", "RunSummary", "csv_rows", "image_record"]
 BOX_DECIMALS = 2
 CONF_DECIMALS = 4
 STAGES = ("read", "preprocess", "inference", "postprocess")
@@ -90,8 +92,11 @@ CSV_COLUMNS = (
 
 
 def csv_rows(result: ImageResult) -> list[dict[str, Any]]:
+    return record_rows(image_record(result))
+
+
+def record_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per box; an image without boxes (or with an error) still gets one row."""
-    record = image_record(result)
     base = {k: record[k] for k in ("index", "source", "status", "error", "width", "height")}
     if not record["detections"]:
         return [base]
@@ -103,6 +108,10 @@ def csv_rows(result: ImageResult) -> list[dict[str, Any]]:
         }
         for d in record["detections"]
     ]
+
+
+# detect's records: one per image in JSON/JSONL, one CSV row per box, and COCO
+IMAGES = Layout("images", CSV_COLUMNS, image_record, record_rows, coco=True)
 
 
 @dataclass
@@ -120,6 +129,9 @@ class RunSummary:
     interrupted: bool = False
     resumed: int = 0  # inputs skipped because an earlier run already did them (--resume)
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    # Per-image model time (preprocess + inference + postprocess), kept only when asked (compare's
+    # percentiles): 4 bytes an image.
+    latencies_ms: array | None = None
 
     def add(self, result: ImageResult) -> None:
         self.warnings.extend((result.source, w) for w in result.warnings)
@@ -133,6 +145,9 @@ class RunSummary:
             self.class_counts[result.class_name(cls)] += n
         for stage in STAGES:
             self.stage_ms[stage] += getattr(result.timing, stage)
+        if self.latencies_ms is not None:
+            t = result.timing
+            self.latencies_ms.append(t.preprocess + t.inference + t.postprocess)
 
     def merge(self, other: RunSummary) -> None:
         """Fold in a summary of other images (e.g. a batch done on a Ray worker)."""
@@ -145,6 +160,14 @@ class RunSummary:
         self.failures += other.failures
         self.skipped += other.skipped
         self.warnings += other.warnings
+
+    def latency(self) -> dict[str, float]:
+        """Model time per image (needs `latencies_ms`): mean, p50, p95 and images per second."""
+        if not self.images or not self.latencies_ms:
+            return {}
+        total = np.asarray(self.latencies_ms, dtype=np.float64)
+        return {"total_mean": float(total.mean()), "total_p50": float(np.percentile(total, 50)),
+                "total_p95": float(np.percentile(total, 95)), "images_per_s": 1000.0 / float(total.mean())}  # fmt: skip
 
     def ms_per_image(self) -> dict[str, float]:
         return {s: (v / self.images if self.images else 0.0) for s, v in self.stage_ms.items()}

@@ -13,6 +13,7 @@ import pytest
 from detect_cli import backends
 from detect_cli.demo.scenes import make_scene
 from detect_cli.export import Verification, verify
+from detect_cli.matching import Agreement
 from detect_cli.models import PredictOptions, load_detector
 from detect_cli.weights import resolve_model
 
@@ -48,7 +49,7 @@ def test_auto_runs_a_verified_export_with_pytorchs_boxes(demo, cache: Path):
     # on scenes the check never saw, the same boxes: F1 >= 0.99 at IoU 0.9
     check = verify(demo, chosen, _scenes(6), PredictOptions(imgsz=320, conf=0.25), min_f1=0.99, iou=0.9,
                    max_conf_diff=0.05, margin=0.05)  # fmt: skip
-    assert check.count_original > 10 and check.passed, check.as_dict()
+    assert check.agreement.count_a > 10 and check.passed, check.as_dict()
 
 
 def test_second_run_uses_the_cache_without_exporting(demo, cache: Path, monkeypatch: pytest.MonkeyPatch):
@@ -82,7 +83,7 @@ def test_a_corrupted_cache_is_rebuilt(demo, cache: Path):
 
 def test_failed_verification_falls_back_to_pytorch_and_says_why(demo, cache: Path, monkeypatch: pytest.MonkeyPatch):
     def disagreeing(*args, **kwargs):
-        return Verification(8, 10, 40, 38, 0.3, 20.0, 10.0, 0.99, 0.05)
+        return Verification(8, Agreement(10, 40, 38), 0.3, 20.0, 10.0, 0.99, 0.05)
 
     monkeypatch.setattr("detect_cli.export.verify", disagreeing)
     chosen, choice = backends.choose_backend(demo, "auto", OPTIONS)
@@ -154,7 +155,7 @@ def test_torch_keeps_every_core_when_an_export_was_tried_and_refused(demo, cache
                                                                        monkeypatch: pytest.MonkeyPatch):  # fmt: skip
     import torch
 
-    monkeypatch.setattr("detect_cli.export.verify", lambda *a, **k: Verification(8, 0, 9, 9, 0.5, 20, 10, 0.99, 0.05))
+    monkeypatch.setattr("detect_cli.export.verify", lambda *a, **k: Verification(8, Agreement(0, 9, 9), 0.5, 20, 10, 0.99, 0.05))
     _, choice = backends.choose_backend(demo, "auto", OPTIONS)
     assert choice.backend == "torch" and torch.get_num_threads() == max(1, os.cpu_count() or 1)
     # and beside a runtime that passed, torch (letterbox and box decoding only) keeps to one thread

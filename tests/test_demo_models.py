@@ -93,7 +93,7 @@ def test_exported_demo_gives_the_same_detections(tmp_path: Path, fmt: str) -> No
     assert exported.names == demo.names
     images = [read_image(s) for s in list(iter_sources([str(SHAPES)]))[:8]]
     check = verify(demo, exported, images, PredictOptions(conf=0.25, imgsz=320))
-    assert check.count_original > 10 and check.passed, check.as_dict()
+    assert check.agreement.count_a > 10 and check.passed, check.as_dict()
 
 
 def test_attention_sits_on_the_detected_object(demo) -> None:

@@ -12,6 +12,7 @@ from detect_cli.cli.completion import complete_classes, complete_model
 
 
 class OutputFormat(str, Enum):
+    table = "table"
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
@@ -90,7 +91,8 @@ Recursive = Annotated[
 ]
 Format = Annotated[
     Optional[OutputFormat],
-    typer.Option("--format", "-f", help="Write results in this format (to stdout, or to --out)."),
+    typer.Option("--format", "-f", help="table (the default on a terminal), json, jsonl, csv (coco: detect only); "
+                 "to stdout, or to --out.", show_default=False),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Shorthand for --format json.")]
 Out = Annotated[

@@ -127,7 +127,7 @@ def comparison_tables(report: dict) -> list[Table]:
     models = report["models"]
     s = report.get("settings", {})
     title = (f"{s.get('images', '?')} images · imgsz {s.get('imgsz')} · conf {s.get('conf')} · "
-             f"device {s.get('device')} · {s.get('threads')} threads")  # fmt: skip
+             f"device {s.get('device')} · {_plural(s.get('threads'), 'thread')}")  # fmt: skip
     main = Table(title=Text(title), title_justify="left", min_width=len(title))  # the title on one line
     main.add_column("")
     for m in models:
@@ -162,3 +162,7 @@ def comparison_tables(report: dict) -> list[Table]:
     if report["agreement"]:
         tables.append(agreement)
     return tables
+
+
+def _plural(n: object, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")

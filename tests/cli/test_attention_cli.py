@@ -13,10 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from detect_cli.cli.app import app
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, TEST_IMGSZ
 
 DEMO = ["--model", "demo", "--imgsz", "320", "--threads", "1"]
 runner = CliRunner()
+MODEL = ["--model", "yolo26n.yaml", "--imgsz", str(TEST_IMGSZ), "--conf", "0.0", "--max-det", "7", "--threads", "1"]
 
 
 def invoke(*args: str):
@@ -71,7 +72,7 @@ def test_failed_inputs_are_records_in_the_json(tmp_path: Path, http_server) -> N
     assert "not an image" in records[1]["error"] and "no such file" in records[2]["error"]
     assert "empty" in records[3]["error"] and "404" in records[4]["error"]
     assert all(r["detections"] == [] and r["width"] is None for r in records[1:-1])
-    assert doc["failed"] == len(sources) - 2 and doc["interrupted"] is False
+    assert doc["summary"]["failed"] == len(sources) - 2 and doc["summary"]["interrupted"] is False
     assert records[0]["detections"] == records[-1]["detections"] != []
     assert "x.jpg: not an image" in result.stderr  # and one line each on stderr
 
@@ -131,4 +132,40 @@ def test_ctrl_c_keeps_the_finished_records(monkeypatch) -> None:
     result = invoke("attention", good, good, good, *DEMO, "--json")
     assert result.exit_code == 130, result.output
     doc = json.loads(result.stdout)
-    assert doc["interrupted"] is True and [r["status"] for r in doc["images"]] == ["ok"]
+    assert doc["summary"]["interrupted"] is True and [r["status"] for r in doc["images"]] == ["ok"]
+
+
+def test_attention_command_writes_overlays_and_figures(tmp_path: Path) -> None:
+    import cv2
+
+    save = tmp_path / "att"
+    args = ["attention", str(SAMPLES / "zidane.jpg"), *MODEL[:-2], "--max-det", "2", "--threads", "1"]
+    result = invoke(*args, "--save", str(save), "--method", "both", "--raw", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    [image] = doc["images"]
+    assert len(image["detections"]) == 2
+    assert {"attention", "layercam"} <= set(image["detections"][0])
+    files = sorted(p.name for p in (save / "zidane").iterdir())
+    assert "attention.jpg" in files and "layercam.jpg" in files
+    det_overlays = [f for f in files if f.startswith("det_00") and f.endswith(".jpg")]
+    assert len(det_overlays) == 2
+    assert cv2.imread(str(save / "zidane" / det_overlays[0])).shape == (720, 1280, 3)
+    assert np_load_shape(save / "zidane" / det_overlays[0].replace(".jpg", ".npy")) == (720, 1280)
+
+
+def np_load_shape(path: Path) -> tuple[int, ...]:
+    import numpy as np
+
+    return np.load(path).shape
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--method", "grad"], "--method grad"), (["--format", "coco"], "writes table"),
+     (["--json", "--layer", "9"], "no effect")],
+)
+def test_attention_usage(args: list[str], message: str) -> None:
+    result = invoke("attention", str(SAMPLES / "bus.jpg"), *MODEL, *args)
+    assert message in result.stderr
+    assert result.exit_code == (0 if "no effect" in message else 2)

@@ -9,11 +9,12 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from detect_cli.cli.app import app
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, TEST_IMGSZ
 
 SHAPES = SAMPLES / "shapes"
 DEMO = ["--model", "demo", "--imgsz", "320", "--threads", "1"]
 runner = CliRunner()
+MODEL = ["--model", "yolo26n.yaml", "--imgsz", str(TEST_IMGSZ), "--conf", "0.0", "--max-det", "7", "--threads", "1"]
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -70,6 +71,20 @@ def test_good_labels_still_score(tmp_path: Path) -> None:
     (images / "broken.jpg").write_text("not an image")
     result = runner.invoke(app, ["evaluate", str(images), "--labels", str(SHAPES / "labels"), *DEMO, "--json"])
     assert result.exit_code == 3, result.output  # the broken image fails; the others are scored
-    doc = json.loads(result.stdout)
+    doc = json.loads(result.stdout)["summary"]
     assert doc["images"] == 3 and doc["overall"]["map50"] > 0.5
     assert [f["source"] for f in doc["failed"]] == [str(images / "broken.jpg")]
+
+
+def test_evaluate_command_json_and_table() -> None:
+    shapes = SAMPLES / "shapes"
+    args = [str(shapes), "--labels", str(shapes / "annotations.json"), *MODEL[:4], "--threads", "1"]
+    as_json = runner.invoke(app, ["evaluate", *args, "--json"])
+    assert as_json.exit_code == 0, as_json.stderr
+    doc = json.loads(as_json.stdout)
+    assert doc["command"] == "evaluate" and doc["classes"][-1]["class"] == "all"
+    report = doc["summary"]
+    assert report["images"] == 24 and report["overall"]["instances"] == 78
+    assert report["overall"]["map50"] < 0.05  # random weights find nothing
+    table = runner.invoke(app, ["evaluate", *args, "--labels", str(shapes / "labels")])
+    assert table.exit_code == 0 and "mAP50-95" in table.stdout and "│ all " in table.stdout

@@ -74,7 +74,7 @@ def test_compare_with_out_keeps_stdout_empty(tmp_path: Path) -> None:
     result = invoke(*args, "--out", str(tmp_path / "report.json"))
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "" and "Agreement" in result.stderr
-    assert json.loads((tmp_path / "report.json").read_text())["settings"]["images"] == 2
+    assert json.loads((tmp_path / "report.json").read_text())["summary"]["settings"]["images"] == 2
     quiet = invoke(*args, "--out", str(tmp_path / "again.json"), "--quiet")
     assert quiet.stdout == "" and "Agreement" not in quiet.stderr
     assert all(line.startswith("warning: ") for line in quiet.stderr.splitlines())  # the random-weights ones
@@ -155,18 +155,18 @@ def test_every_command_that_runs_a_model_has_the_bar(tmp_path: Path) -> None:
     labels = str(SHAPES / "annotations.json")
     evaluate = invoke("evaluate", str(SHAPES), "--labels", labels, *TINY, "--json", "--progress")
     assert evaluate.exit_code == 0, evaluate.stderr
-    assert "/24 images" in evaluate.stderr and json.loads(evaluate.stdout)["images"] == 24
+    assert "/24 images" in evaluate.stderr and json.loads(evaluate.stdout)["summary"]["images"] == 24
     compare = invoke("compare", *IMAGES[:3], "-m", "yolo26n.yaml,yolo26n.yaml", *TINY[2:], "--json", "--progress")
     assert compare.exit_code == 0, compare.stderr
     assert "/3 images" in compare.stderr and "loading yolo26n.yaml (2/2)…" in compare.stderr
     attention = invoke("attention", *IMAGES[:2], *TINY, "--json", "--progress")
     assert attention.exit_code == 0, attention.stderr
     assert "/2 images" in attention.stderr and len(json.loads(attention.stdout)["images"]) == 2
-    export = invoke("export", "yolo26n.yaml", "--format", "torchscript", "--imgsz", "64", "--out", str(tmp_path),
+    export = invoke("export", "yolo26n.yaml", "--to", "torchscript", "--imgsz", "64", "--dir", str(tmp_path),
                     "--verify-images", IMAGES[0], "--verify-images", IMAGES[1], "--json", "--progress")  # fmt: skip
     assert export.exit_code == 0, export.stderr
     assert "verifying against PyTorch" in export.stderr and "/2 images" in export.stderr
-    assert json.loads(export.stdout)["verification"]["images"] == 2
+    assert json.loads(export.stdout)["exports"][0]["verification"]["images"] == 2
 
 
 # --- The progress module, without a model --------------------------------------------------------

@@ -258,8 +258,8 @@ CASES = [
         "line 1 is not an attn-detect record",
     ),
     Case(
-        "export --out is a file",
-        lambda w: ["export", "yolo26n.yaml", "--format", "torchscript", "--out", str(w.protect(_file(w.tmp / "f")))],
+        "export --dir is a file",
+        lambda w: ["export", "yolo26n.yaml", "--to", "torchscript", "--dir", str(w.protect(_file(w.tmp / "f")))],
         2,
         "exists and is not a folder",
         _export_refused,

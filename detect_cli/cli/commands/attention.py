@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated, Optional
 
@@ -12,7 +11,8 @@ from rich.text import Text
 
 from detect_cli.cli import options as opt
 from detect_cli.cli.common import open_detector, settings_from_flags
-from detect_cli.cli.output import EXIT_CODES_HELP, State, error, handle_errors, hold, note, out, warn
+from detect_cli.cli.destination import Destination
+from detect_cli.cli.output import EXIT_CODES_HELP, State, error, handle_errors, hold, note, warn
 from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import ConfigError, ExitCode
 
@@ -37,6 +37,7 @@ def attention(
     weights_dir: opt.WeightsDir = None,
     trust_model: opt.TrustModel = False,
     conf: opt.Conf = None,
+    iou: opt.Iou = None,
     imgsz: opt.Imgsz = None,
     max_det: opt.MaxDet = None,
     device: opt.Device = None,
@@ -44,7 +45,9 @@ def attention(
     nms: opt.Nms = None,
     threads: opt.Threads = None,
     recursive: opt.Recursive = None,
+    fmt: opt.Format = None,
     as_json: opt.Json = False,
+    out_file: opt.Out = None,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
     config: opt.Config = None,
@@ -53,6 +56,7 @@ def attention(
     """Show where the model looks: one heatmap per image and one per detection (box drawn)."""
     from detect_cli.attention.capture import rtdetr_layers
     from detect_cli.attention.job import AttentionJob, AttentionSettings
+    from detect_cli.attention.records import attention_layout
     from detect_cli.attention.run import METHODS
     from detect_cli.job import predict_options, read_options
     from detect_cli.sources import iter_sources
@@ -60,16 +64,17 @@ def attention(
     State.quiet, State.verbose = quiet, verbose
     if method not in METHODS:
         raise ConfigError(f"--method {method}: choose one of {', '.join(METHODS)}")
-    if save is None and not as_json:
-        raise ConfigError("attention needs --save DIR for the overlays, or --json for the figures")
+    destination = Destination.from_flags(fmt.value if fmt else None, as_json, out_file)
     if save is not None and save.exists() and not save.is_dir():
         raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
-    settings = settings_from_flags(config, model=model, conf=conf, imgsz=imgsz, max_det=max_det, device=device,
-                                   classes=classes, nms=nms, threads=threads, recursive=recursive)  # fmt: skip
+    settings = settings_from_flags(config, model=model, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det,
+                                   device=device, classes=classes, nms=nms, threads=threads,
+                                   recursive=recursive)  # fmt: skip
+    destination.claim(sources, save, recursive=settings.recursive)
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     bar.count(sources, recursive=settings.recursive)
     bar.loading(settings.model)
-    settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=False,
+    settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None,
                                        trust_model=trust_model, needs_torch="attention maps",
                                        status=bar.status)  # fmt: skip
     if detector.ref.kind == "exported":
@@ -81,26 +86,31 @@ def attention(
         warn("--layer has no effect: YOLO26 has one attention block (C2PSA)")
     job = AttentionJob(detector, predict_options(settings, detector),
                        AttentionSettings(method, layer, check, save, raw), read_options(settings))  # fmt: skip
+    methods = ("attention", "layercam") if method == "both" else (method,)
+    sink = destination.open(attention_layout(methods), {"command": "attention", "model": detector.ref.spec,
+                                                        "family": detector.ref.family, "method": method})  # fmt: skip
+    tables = destination.tables(quiet) if destination.tables_are_results else None
     images, interrupted = [], False
     bar.start("explaining")
     try:
         for record in job.records(iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin)):
-            images.append(record)
+            if save is not None:
+                images.append(record)  # for index.html
             if record["status"] == "error":
                 warn(f"{record['source']}: {record['error']}")
-            if not as_json and record["maps"] is not None:
-                out().print(_image_table(record, job.settings.method))
+            if sink is not None:
+                sink.write(record)
+            if tables is not None and record["maps"] is not None:
+                tables.print(_image_table(record, methods))
             bar.advance()
     except KeyboardInterrupt:  # keep what is finished: the JSON document still comes out
         interrupted = True
     faithfulness = job.faithfulness()
-    if as_json:
-        doc = {"schema_version": 1, "model": detector.ref.spec, "family": detector.ref.family, "method": method,
-               "images": images, "faithfulness": faithfulness, "failed": job.failed,
-               "interrupted": interrupted}  # fmt: skip
-        sys.stdout.write(json.dumps(doc) + "\n")
-    elif faithfulness:
-        out().print(_faithfulness_table(faithfulness))
+    if sink is not None:
+        sink.close({"faithfulness": faithfulness, "failed": job.failed, "interrupted": interrupted})
+    console = destination.tables(quiet)
+    if faithfulness and console is not None:
+        console.print(_faithfulness_table(faithfulness))
     if save is not None:
         from detect_cli.report import attention_page
 
@@ -116,8 +126,7 @@ def attention(
         raise typer.Exit(int(ExitCode.INPUTS_FAILED))
 
 
-def _image_table(record: dict, method: str) -> Table:
-    methods = ["attention", "layercam"] if method == "both" else [method]
+def _image_table(record: dict, methods: tuple[str, ...]) -> Table:
     title = f"{record['source']}: {len(record['detections'])} detection(s), {record['maps']}"
     table = Table(title=Text(title), title_justify="left")
     table.add_column("#", justify="right")

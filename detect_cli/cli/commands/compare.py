@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
-from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -16,7 +13,8 @@ from detect_cli.cli import options as opt
 from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, settings_from_flags
 from detect_cli.cli.completion import complete_models
-from detect_cli.cli.output import EXIT_CODES_HELP, State, err, error, handle_errors, hold, note, out, warn
+from detect_cli.cli.destination import Destination
+from detect_cli.cli.output import EXIT_CODES_HELP, State, error, handle_errors, hold, note, warn
 from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import AttnDetectError, ConfigError, ExitCode
 
@@ -33,16 +31,7 @@ Labels = Annotated[
     Optional[Path], typer.Option(help="COCO JSON or YOLO txt folder: adds mAP50, mAP50-95, precision, recall.")
 ]
 Warmup = Annotated[int, typer.Option(help="Warm-up runs per model before timing (reported apart).", min=0)]
-CompareFormat = Annotated[
-    Optional[str],
-    typer.Option("--format", "-f", help="json (the report), jsonl (per image, as it goes) or csv (one row per model)."),
-]
 MAP_CONF = 0.001
-CSV_KEYS = (
-    "name", "spec", "family", "head", "params_m", "gflops", "file_mb", "load_s", "warmup_ms", "images", "failed",
-    "detections", "preprocess_mean", "inference_mean", "postprocess_mean", "total_p50", "total_p95",
-    "images_per_s", "map50", "map50_95", "precision", "recall",
-)  # fmt: skip
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -64,7 +53,7 @@ def compare(
     threads: opt.Threads = None,
     recursive: opt.Recursive = None,
     warmup: Warmup = 1,
-    fmt: CompareFormat = None,
+    fmt: opt.Format = None,
     as_json: opt.Json = False,
     out_file: opt.Out = None,
     save: opt.Save = None,
@@ -74,27 +63,21 @@ def compare(
     progress: opt.ShowProgress = None,
 ) -> None:
     """Run several models on the same images: speed, counts, agreement, and mAP with --labels."""
-    from detect_cli.compare import ComparisonRun, Contender, compare_stream, comparison_report, warm_up
+    from detect_cli.compare import COMPARE, CompareJob, Contender
     from detect_cli.evaluation import Labels as LabelSet
     from detect_cli.job import predict_options, read_options
-    from detect_cli.saving import ImageSaver
     from detect_cli.sources import iter_sources
-    from detect_cli.ultralytics_env import torch_threads
 
     State.quiet, State.verbose = quiet, verbose
     specs = [s.strip() for item in models for s in item.split(",") if s.strip()]
     if len(specs) < 2:
         raise ConfigError("compare needs at least two models", "pass --models a,b or repeat -m")
-    data_format = "json" if as_json else fmt
-    if out_file is not None and data_format is None:
-        data_format = {".json": "json", ".jsonl": "jsonl", ".csv": "csv"}.get(out_file.suffix.lower())
-    if data_format not in {None, "json", "jsonl", "csv"}:
-        raise ConfigError(f"compare cannot write '{data_format or out_file}'", "use json, jsonl or csv")
+    destination = Destination.from_flags(fmt.value if fmt else None, as_json, out_file)
     settings = settings_from_flags(
         config, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det,
-        device=device, half=half, nms=nms,
-        threads=threads, recursive=recursive,
+        device=device, half=half, nms=nms, threads=threads, recursive=recursive,
     )  # fmt: skip
+    destination.claim(sources, save, recursive=settings.recursive)
 
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     bar.count(sources, recursive=settings.recursive)
@@ -115,77 +98,34 @@ def compare(
     if not contenders:
         raise typer.Exit(int(ExitCode.MODEL))
     label_sets = [LabelSet.load(labels, c.detector.names) for c in contenders] if labels else None
-    run = ComparisonRun(contenders, label_sets, conf=settings.conf)
-    saver = ImageSaver(save) if save else None
-    grids: list[tuple[str, Path]] = []  # (input, its side-by-side image): the index.html pictures
-
-    with ExitStack() as stack:
-        stream_out: IO[str] = sys.stdout
-        if out_file is not None:
-            out_file.parent.mkdir(parents=True, exist_ok=True)
-            stream_out = stack.enter_context(open(out_file, "w", encoding="utf-8", newline=""))
-        warmups: dict[str, float] = {}
-        bar.start("comparing")
-        try:
-            for item in compare_stream(iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin),
-                                       contenders, read_options(settings)):  # fmt: skip
-                if not warmups and item.image is not None and warmup:
-                    warmups = warm_up(contenders, item.image, warmup)
-                run.add(item)
-                if not item.ok:
-                    warn(f"{item.source.ref}: {item.results[0].error}")
-                if data_format == "jsonl":
-                    stream_out.write(json.dumps(_image_line(item, contenders)) + "\n")
-                    stream_out.flush()
-                if saver and item.image is not None:
-                    grids.append((item.source.ref, saver.save(item.source.name, _grid(item, contenders, run))))
-                bar.advance()
-        except KeyboardInterrupt:
-            warn("interrupted: the report covers the images done so far")
-        threads_used = torch_threads()
-        report = comparison_report(run, warmups, failed_models, {
-            "images": run.stats[0].images + run.stats[0].failed, "imgsz": settings.imgsz, "conf": settings.conf,
-            "device": settings.device, "threads": threads_used, "labels": str(labels) if labels else None,
-        })  # fmt: skip
-        if data_format == "json":
-            stream_out.write(json.dumps(report) + "\n")
-        elif data_format == "csv":
-            writer = csv.DictWriter(stream_out, fieldnames=CSV_KEYS, extrasaction="ignore", lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(report["models"])
-    if not quiet or data_format is None:  # the tables are the results, else a summary for people on stderr
-        console = out() if data_format is None else err()
+    job = CompareJob(contenders, label_sets, settings.conf, read_options(settings), warmup, save, failed_models,
+                     {"imgsz": settings.imgsz, "conf": settings.conf, "device": settings.device,
+                      "labels": str(labels) if labels else None})  # fmt: skip
+    sink = destination.open(COMPARE, {"command": "compare", "models": specs})
+    bar.start("comparing")
+    try:
+        for record in job.records(iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin)):
+            first = next(iter(record["models"].values()))
+            if first["status"] == "error":
+                warn(f"{record['source']}: {first['error']}")
+            if sink is not None:
+                sink.write(record)
+            bar.advance()
+    except KeyboardInterrupt:
+        warn("interrupted: the report covers the images done so far")
+    for source, message in job.warnings:
+        warn(f"{source}: {message}")
+    report = job.summary()
+    if sink is not None:
+        sink.close(report)
+    console = destination.tables(quiet)
+    if console is not None:
         for table in render.comparison_tables(report):
             console.print(table)
     if save is not None:
-        from detect_cli.report import comparison_page
-
         try:
-            note(f"side-by-side images and {comparison_page(save, report, grids).name} written to {save}")
+            note(f"side-by-side images and {job.write_page(report).name} written to {save}")
         except OSError as exc:
             warn(f"side-by-side images written to {save}, but not its index.html: {exc}")
-    if failed_models or run.failures:
+    if failed_models or job.run.failures or job.warnings:
         raise typer.Exit(int(ExitCode.INPUTS_FAILED))
-
-
-def _image_line(item, contenders) -> dict:
-    from detect_cli.results import image_record
-
-    return {
-        "index": item.index,
-        "source": item.source.ref,
-        "models": {c.name: image_record(r) for c, r in zip(contenders, item.results)},
-    }
-
-
-def _grid(item, contenders, run):
-    from detect_cli.annotate import BoxAnnotator, captioned, side_by_side
-
-    annotator = BoxAnnotator()
-    panels = []
-    for c, result in zip(contenders, item.results):
-        shown = run.above_conf(result)
-        ms = sum((shown.timing.preprocess, shown.timing.inference, shown.timing.postprocess))
-        caption = f"{c.name}  {len(shown.detections)} det  {ms:.0f} ms" if shown.ok else f"{c.name}  failed"
-        panels.append(captioned(annotator.annotate(item.image, shown.detections, shown.names), caption))
-    return side_by_side(panels)

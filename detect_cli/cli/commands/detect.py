@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -16,6 +15,7 @@ from rich.text import Text
 from detect_cli.cli import options as opt
 from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, settings_from_flags
+from detect_cli.cli.destination import Destination, open_results
 from detect_cli.cli.output import EXIT_CODES_HELP, State, err, handle_errors, hold, note, out, warn
 from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import ConfigError, ExitCode
@@ -71,7 +71,7 @@ def detect(
         recursive=recursive, tables=tables,
     )  # fmt: skip
     plan = _OutputPlan.from_flags(
-        "json" if as_json else (fmt.value if fmt else None), out, save, resume or retry_failed, attention, engine
+        _data_format(fmt.value if fmt else None, as_json), out, save, resume or retry_failed, attention, engine
     )
     plan.claim(sources, recursive=settings.recursive)
     ray_options = None
@@ -119,7 +119,7 @@ class _OutputPlan:
     @classmethod
     def from_flags(cls, data_format: str | None, out: str | None, save: Path | None, resume: bool,
                    attention: bool, engine: opt.Engine) -> _OutputPlan:  # fmt: skip
-        from detect_cli.sinks import format_for_path
+        from detect_cli.sinks import FORMATS
 
         out_file = Path(out) if out else None
         sharded = out is not None and (Path(out).is_dir() or out.endswith(("/", "\\")))
@@ -134,8 +134,10 @@ class _OutputPlan:
             raise ConfigError("--attention runs locally only", "drop --engine ray, or use the attention command")
         if save is not None and save.exists() and not save.is_dir():
             raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
-        out_format = format_for_path(out_file, data_format) if out_file is not None and not sharded else data_format
-        return cls(out_file, out_format, sharded, out_file is None and not data_format, save)
+        if sharded:
+            return cls(out_file, "jsonl", True, False, save)
+        dest = Destination.from_flags(data_format, False, out_file, allowed=FORMATS)
+        return cls(out_file, None if dest.tables_are_results else dest.fmt, False, dest.tables_are_results, save)
 
     @property
     def regular_out(self) -> bool:
@@ -152,6 +154,12 @@ class _OutputPlan:
         check_apart(sources, None if self.sharded else self.out_file, self.save, recursive=recursive)
         if self.regular_out:
             hold(OutputLock(self.out_file))
+
+
+def _data_format(fmt: str | None, as_json: bool) -> str | None:
+    if as_json and fmt not in {None, "json"}:
+        raise ConfigError(f"--json and --format {fmt} disagree", "give one of them")
+    return "json" if as_json else fmt
 
 
 def _table_limit(plan: _OutputPlan, configured: int, flag: int | None) -> int:
@@ -172,7 +180,7 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
         sinks: list[Sink] = []
         if plan.out_format:
             append = resume and plan.out_file is not None and plan.out_file.exists()
-            stream = stack.enter_context(_open_out(plan.out_file, append)) if plan.out_file else sys.stdout
+            stream = stack.enter_context(open_results(plan.out_file, append)) if plan.out_file else sys.stdout
             sinks.append(open_sink(plan.out_format, stream, run_metadata(settings, detector), appending=append))
         shown = _TablePrinter(tables)
 
@@ -282,29 +290,7 @@ def _prepare_out_file(out_file, out_format, settings, detector, *, resume: bool,
         retried = f", {state.retried} failed to run again" if state.retried else ""
         note(f"resuming {out_file}: {state.kept} image(s) already done{retried}{repaired}")
         return state.done
-    with _open_out(out_file, append=True):  # can it be written? Else the old sidecar stays as it was
+    with open_results(out_file, append=True):  # can it be written? Else the old sidecar stays as it was
         pass
     write_sidecar(out_file, fp, out_format)
     return {}
-
-
-@contextmanager
-def _open_out(path: Path, append: bool = False) -> Iterator[IO[str]]:
-    """The results file, with OS errors (also on the last flush) as one line naming it."""
-    from detect_cli.outputs import make_parent
-
-    make_parent(path)
-    try:
-        stream = open(path, "a" if append else "w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise ConfigError(f"--out {path}: cannot write: {exc.strerror or exc}") from None
-    try:
-        yield stream
-    except BaseException:
-        with suppress(OSError):  # the error on its way out already names the file
-            stream.close()
-        raise
-    try:
-        stream.close()
-    except OSError as exc:
-        raise ConfigError(f"--out {path}: cannot write: {exc.strerror or exc}") from None

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -13,14 +10,14 @@ import typer
 from detect_cli.cli import options as opt
 from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, settings_from_flags
-from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, hold, note, out, warn
+from detect_cli.cli.destination import Destination
+from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, hold, note, warn
 from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import ExitCode
 
 app = typer.Typer()
 
 Labels = Annotated[Path, typer.Option(help="COCO ground-truth JSON, or a folder of YOLO .txt labels.")]
-MAP_CONF = 0.001  # mAP needs the whole precision-recall curve, as in Ultralytics' val
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -42,24 +39,27 @@ def evaluate(
     nms: opt.Nms = None,
     threads: opt.Threads = None,
     recursive: opt.Recursive = None,
+    fmt: opt.Format = None,
     as_json: opt.Json = False,
+    out_file: opt.Out = None,
     config: opt.Config = None,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
     progress: opt.ShowProgress = None,
 ) -> None:
     """Score a model on labelled images: mAP50, mAP50-95 (COCO), precision and recall at --conf, per class."""
+    from detect_cli.evaluation import EVALUATION, EvaluateJob
     from detect_cli.evaluation import Labels as LabelSet
-    from detect_cli.evaluation import Prediction, evaluate
-    from detect_cli.job import DetectJob
     from detect_cli.sources import iter_sources
 
     State.quiet, State.verbose = quiet, verbose
+    destination = Destination.from_flags(fmt.value if fmt else None, as_json, out_file)
     settings = settings_from_flags(
         config, model=model, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz,
         max_det=max_det, device=device, batch=batch,
         half=half, nms=nms, threads=threads, recursive=recursive,
     )  # fmt: skip
+    destination.claim(sources, recursive=settings.recursive)
     label_file = LabelSet.read(labels)  # a bad label file is reported before the model loads
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     bar.count(sources, recursive=settings.recursive)
@@ -70,30 +70,26 @@ def evaluate(
     for message in label_set.notes:
         warn(f"{labels}: {message}")
 
-    predictions: list[Prediction] = []
-    run = replace(settings, conf=min(settings.conf, MAP_CONF))
-
-    def keep(result):
+    def heard(result) -> None:
         bar.advance()
-        if result.ok:
-            prediction = Prediction.from_result(result)
-            label_set.find(prediction)  # a malformed label file stops the run now, not after the last image
-            predictions.append(prediction)
-        else:
+        if not result.ok:
             warn(f"{result.source}: {result.error}")
 
+    sink = destination.open(EVALUATION, {"command": "evaluate", "model": detector.ref.spec, "labels": str(labels),
+                                         "conf": settings.conf})  # fmt: skip
     bar.start("evaluating")
-    summary = DetectJob(run, detector, on_result=keep).run(iter_sources(sources, recursive=settings.recursive))
-    report = evaluate(predictions, label_set, conf=settings.conf)
+    report = EvaluateJob(settings, detector, label_set, heard).run(iter_sources(sources, recursive=settings.recursive))
     if report.unlabelled:
         note(f"{len(report.unlabelled)} image(s) have no labels in {labels} and were left out")
-    if as_json:
-        doc = {"model": detector.ref.spec, "labels": str(labels), "conf": settings.conf, **report.as_dict(),
-               "failed": summary.as_dict()["failures"]}  # fmt: skip
-        sys.stdout.write(json.dumps(doc) + "\n")
-    else:
-        out().print(render.evaluation_table(report, detector.ref.spec, settings.conf))
-    if summary.interrupted:
+    if sink is not None:
+        for row in report.rows():
+            sink.write(row)
+        sink.close({k: v for k, v in report.as_dict().items() if k != "classes"})
+    console = destination.tables(quiet)
+    if console is not None:
+        console.print(render.evaluation_table(report, detector.ref.spec, settings.conf))
+    assert report.run is not None
+    if report.run.interrupted:
         raise typer.Exit(int(ExitCode.INTERRUPTED))
-    if summary.failed:
+    if report.run.failed:
         raise typer.Exit(int(ExitCode.INPUTS_FAILED))

@@ -2,41 +2,40 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from detect_cli.cli import options as opt
-from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, hold, note, out, warn
+from detect_cli.cli.destination import Destination
+from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, hold, note, warn
 from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import ConfigError, ExitCode
 
 app = typer.Typer()
 
 ModelArg = Annotated[str, typer.Argument(help="Alias (yolo26n, rtdetr-l, demo, ...), .pt checkpoint or model YAML.")]
-Fmt = Annotated[str, typer.Option("--format", "-f", help="onnx, torchscript, openvino or ncnn.")]
-OutDir = Annotated[Path, typer.Option("--out", "-o", help="Folder for the exported model.")]
-Flag = Annotated[bool, typer.Option()]
+To = Annotated[str, typer.Option("--to", "-t", help="onnx, torchscript, openvino or ncnn.")]
+Dir = Annotated[Path, typer.Option("--dir", "-d", help="Folder for the exported model.")]
+EXPORT_FORMATS = ("onnx", "torchscript", "openvino", "ncnn")
 
 
 @app.command(epilog=EXIT_CODES_HELP)
 @handle_errors
 def export(
     model: ModelArg,
-    fmt: Fmt = "onnx",
+    to: To = "onnx",
     imgsz: opt.Imgsz = None,
     half: Annotated[bool, typer.Option(help="FP16 weights.")] = False,
     int8: Annotated[bool, typer.Option(help="INT8 quantization (needs --data for calibration).")] = False,
     dynamic: Annotated[bool, typer.Option(help="Dynamic input shapes.")] = False,
     data: Annotated[Optional[str], typer.Option(help="Dataset YAML with calibration images for --int8.")] = None,
     device: opt.Device = None,
-    out_dir: OutDir = Path("exported"),
+    out_dir: Dir = Path("exported"),
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Compare with the PyTorch model.")] = True,
     verify_images: Annotated[
         Optional[list[str]], typer.Option(help="Images for the check (default: samples that suit the model).")
@@ -44,33 +43,31 @@ def export(
     conf: opt.Conf = None,
     weights_dir: opt.WeightsDir = None,
     trust_model: opt.TrustModel = False,
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", show_default=False, help=(
+        "The report: table, json, jsonl or csv (to stdout, or to --out). The export format is --to."))] = None,
     as_json: opt.Json = False,
+    out_file: Annotated[Optional[str], typer.Option("--out", "-o", help=(
+        "Write the report to FILE (.json/.jsonl/.csv). The exported model goes to --dir."))] = None,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
     config: opt.Config = None,
     progress: opt.ShowProgress = None,
 ) -> None:
     """Export a model to ONNX/OpenVINO/TorchScript/NCNN and prove it matches the PyTorch model."""
-    from detect_cli.export import (
-        check_export_args,
-        export_model,
-        export_stem,
-        load_exported,
-        output_size,
-        verification_images,
-    )
-    from detect_cli.export import verify as run_check
+    from detect_cli.export import EXPORT, ExportJob, check_export_args
     from detect_cli.models import PredictOptions, load_detector
     from detect_cli.settings import load_settings
-    from detect_cli.ultralytics_env import model_loading
     from detect_cli.weights import resolve_model, weights_dirs
 
     State.quiet, State.verbose = quiet, verbose
+    to, out_dir, report_file = _older_spellings(to, fmt, out_dir, out_file)
+    destination = Destination.from_flags(None if fmt in EXPORT_FORMATS else fmt, as_json, report_file)
     settings = load_settings(config, {"imgsz": imgsz, "device": device, "conf": conf})
     dev = "" if settings.device == "auto" else settings.device
-    spec = check_export_args(fmt, half=half, int8=int8, data=data, device=dev)
+    spec = check_export_args(to, half=half, int8=int8, data=data, device=dev)
     if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out {out_dir}: exists and is not a folder", "pass a folder for the exported model")
+        raise ConfigError(f"--dir {out_dir}: exists and is not a folder", "pass a folder for the exported model")
+    destination.claim([model, *(verify_images or [])])
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     bar.loading(model)
     original = load_detector(resolve_model(model, weights_dirs(weights_dir, settings.weights_dir)), device=dev or "cpu",
@@ -80,41 +77,48 @@ def export(
     imgsz, resized = original.run_imgsz(settings.imgsz)
     if resized:
         warn(resized)
-    settings = replace(settings, imgsz=imgsz)
-    bar.status(f"exporting to {fmt}…", quiet=True)
-    with model_loading(trust_model):  # the exporter loads the checkpoint again
-        path = export_model(original, spec, out_dir, imgsz=settings.imgsz, half=half, int8=int8, dynamic=dynamic,
-                            data=data, device=dev)  # fmt: skip
-    report: dict = {"model": model, "format": fmt, "path": str(path), "bytes": output_size(path)}
-    if path.name != export_stem(original) + spec.suffix:
-        note(f"{out_dir / (export_stem(original) + spec.suffix)} exists already: kept, this export is {path.name}")
-    status = ExitCode.OK
-    if verify:
-        bar.status(f"loading {path.name}…", quiet=True)
-        exported = load_exported(path, original.ref.family, device=dev or "cpu")
-        images = verification_images(original, verify_images)
-        options = PredictOptions(conf=settings.conf, imgsz=settings.imgsz, max_det=settings.max_det)
+    job = ExportJob(original, spec, out_dir, imgsz, PredictOptions(conf=settings.conf, max_det=settings.max_det),
+                    half=half, int8=int8, dynamic=dynamic, data=data, device=dev or "cpu", trusted=trust_model,
+                    verify=verify, verify_images=verify_images)  # fmt: skip
+
+    def track(images):
         bar.start("verifying against PyTorch", total=len(images))
-        check = run_check(original, exported, bar.tracked(images), options)
-        report["verification"] = check.as_dict()
-        if original.ref.kind == "yaml":
-            warn("random weights give near-equal scores that tie differently across runtimes: the check is shown, "
-                 "not enforced")  # fmt: skip
-        elif not check.passed:
-            status = ExitCode.UNEXPECTED
-    if as_json:
-        sys.stdout.write(json.dumps(report) + "\n")
-    else:
-        _render(report)
-    if status != ExitCode.OK:
+        return bar.tracked(images)
+
+    record = job.run(status=lambda message: bar.status(message, quiet=True), track=track)
+    if record["renamed"]:
+        note(f"{out_dir / Path(record['path']).name} is a new name: an export of that model was there already, kept")
+    sink = destination.open(EXPORT, {"command": "export"})
+    if sink is not None:
+        sink.write(record)
+        sink.close(None)
+    console = destination.tables(quiet)
+    if console is not None:
+        _render(record, console)
+    check = record["verification"]
+    if check and not check["enforced"]:
+        warn("random weights give near-equal scores that tie differently across runtimes: the check is shown, "
+             "not enforced")  # fmt: skip
+    elif check and not check["passed"]:
         warn("the exported model does not match the PyTorch model within tolerance (see the table)")
-        raise typer.Exit(int(status))
+        raise typer.Exit(int(ExitCode.UNEXPECTED))
     if not quiet:
-        note(f"next: attn-detect detect IMAGE --model {path} --imgsz {settings.imgsz}")
+        note(f"next: attn-detect detect IMAGE --model {record['path']} --imgsz {imgsz}")
 
 
-def _render(report: dict) -> None:
-    console = out()
+def _older_spellings(to: str, fmt: str | None, out_dir: Path, out_file: str | None) -> tuple[str, Path, Path | None]:
+    """`--format onnx` and `--out DIR` meant the export's format and folder before every command shared
+    --format/--out for its report: still understood, with a note."""
+    if fmt in EXPORT_FORMATS:
+        note(f"--format {fmt} names the report's format now; taking it as --to {fmt}")
+        to = fmt
+    if out_file is not None and Path(out_file).suffix.lower() not in {".json", ".jsonl", ".ndjson", ".csv"}:
+        note(f"--out {out_file} names the report file now; taking it as --dir {out_file} for the exported model")
+        return to, Path(out_file), None
+    return to, out_dir, Path(out_file) if out_file is not None else None
+
+
+def _render(report: dict, console: Console) -> None:
     size = report["bytes"] / 2**20
     console.print(Text.assemble("exported ", (report["path"], "bold"), f"  ({size:.1f} MB)"))
     check = report.get("verification")

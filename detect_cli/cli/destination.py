@@ -1,0 +1,111 @@
+"""Where a command's results go, by one rule for every command.
+
+`--format table|json|jsonl|csv` (and `coco` for detect) and `--out FILE` (the format from its
+extension unless `--format` says) mean the same everywhere:
+
+- table (the default, without --out): the command's tables on stdout are the results.
+- a data format: the records go to --out FILE, or to stdout; the tables, for people, then go to
+  stderr (none with --quiet).
+
+The file is checked against the inputs, locked and opened here, and written through `sinks.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from rich.console import Console
+
+from detect_cli.cli.output import err, hold, out
+from detect_cli.errors import ConfigError
+
+if TYPE_CHECKING:  # NumPy comes with the sinks' layouts: not for --help
+    from detect_cli.sinks import Layout, Sink
+
+DATA_FORMATS = ("json", "jsonl", "csv")
+
+
+@dataclass(frozen=True)
+class Destination:
+    fmt: str  # "table" or a sink format
+    out_file: Path | None = None
+
+    @classmethod
+    def from_flags(cls, fmt: str | None, as_json: bool, out_file: Path | None, *,
+                   allowed: tuple[str, ...] = DATA_FORMATS) -> Destination:  # fmt: skip
+        from detect_cli.sinks import format_for_path
+
+        if as_json:
+            if fmt not in {None, "json"}:
+                raise ConfigError(f"--json and --format {fmt} disagree", "give one of them")
+            fmt = "json"
+        if out_file is not None:
+            if fmt == "table":
+                names = ", ".join(f".{f}" for f in allowed if f != "coco")
+                raise ConfigError(f"--out {out_file}: tables are for the terminal",
+                                  f"drop --format table, or name the file {names}")  # fmt: skip
+            fmt = format_for_path(out_file, fmt, allowed)
+        fmt = fmt or "table"
+        if fmt not in {"table", *allowed}:
+            raise ConfigError(f"--format {fmt}: this command writes table, {', '.join(allowed)}")
+        return cls(fmt, out_file)
+
+    @property
+    def tables_are_results(self) -> bool:
+        return self.fmt == "table"
+
+    def tables(self, quiet: bool) -> Console | None:
+        """Where the human tables go: stdout when they are the results, else stderr, unless --quiet."""
+        if self.tables_are_results:
+            return out()
+        return None if quiet else err()
+
+    def claim(self, sources: list[str], save: Path | None = None, *, recursive: bool = False) -> None:
+        """Refuse an --out/--save that would destroy or re-read an input, then lock --out FILE until the
+        command ends (a second run writing it fails at once). Call before any model loads."""
+        from detect_cli.outputs import OutputLock, check_apart, is_regular_target
+
+        check_apart(sources, self.out_file, save, recursive=recursive)
+        if self.out_file is not None and is_regular_target(self.out_file):
+            hold(OutputLock(self.out_file))
+
+    def open(self, layout: Layout, meta: dict[str, Any] | None = None, *, append: bool = False) -> Sink | None:
+        """The sink for the records (none for tables), its file held open until the command ends."""
+        from detect_cli.sinks import open_sink
+
+        if self.tables_are_results:
+            return None
+        stream = hold(open_results(self.out_file, append)) if self.out_file is not None else _stdout()
+        return open_sink(self.fmt, stream, meta, layout=layout, appending=append)
+
+
+def _stdout() -> IO[str]:
+    import sys
+
+    return sys.stdout
+
+
+@contextmanager
+def open_results(path: Path, append: bool = False) -> Iterator[IO[str]]:
+    """The results file, with OS errors (also on the last flush) as one line naming it."""
+    from detect_cli.outputs import make_parent
+
+    make_parent(path)
+    try:
+        stream = open(path, "a" if append else "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise ConfigError(f"--out {path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        yield stream
+    except BaseException:
+        with suppress(OSError):  # the error on its way out already names the file
+            stream.close()
+        raise
+    try:
+        stream.close()
+    except OSError as exc:
+        raise ConfigError(f"--out {path}: cannot write: {exc.strerror or exc}") from None
