@@ -155,7 +155,8 @@ Slice = Annotated[Optional[str], typer.Option(
     show_default="off",
 )]  # fmt: skip
 SliceOverlap = Annotated[
-    Optional[float], typer.Option(help="--slice: share of a tile overlapping its neighbour, 0..0.9.", show_default="0.2")
+    Optional[float],
+    typer.Option(help="--slice: share of a tile overlapping its neighbour, 0..0.9.", show_default="0.2"),
 ]
 SliceFull = Annotated[Optional[bool], typer.Option(
     "--slice-full/--no-slice-full", help="--slice: also run the whole image and merge its boxes in.",
@@ -177,5 +178,6 @@ SliceTiles = Annotated[Optional[bool], typer.Option(
 def slice_flags(slice_: str | None, overlap: float | None, full: bool | None, merge: SliceMergeName | None,
                 match: SliceMatchName | None, tiles: bool | None = None) -> dict[str, object]:  # fmt: skip
     """The --slice* flags as settings overrides (None: not given)."""
-    return {"slice": slice_, "slice_overlap": overlap, "slice_full": full, "slice_merge": merge.value if merge else None,
-            "slice_match": match.value if match else None, "slice_tiles": tiles}  # fmt: skip
+    return {"slice": slice_, "slice_overlap": overlap, "slice_full": full,
+            "slice_merge": merge.value if merge else None, "slice_match": match.value if match else None,
+            "slice_tiles": tiles}  # fmt: skip
