@@ -20,7 +20,7 @@ from detect_cli.results import ImageResult, RunSummary
 from detect_cli.saving import ImageSaver, SaveRefused
 from detect_cli.settings import DetectSettings
 from detect_cli.sinks import Sink
-from detect_cli.slicing import slice_options, sliced
+from detect_cli.slicing import SlicedDetector, slice_options, sliced
 from detect_cli.sources import Source, is_url
 
 if TYPE_CHECKING:
@@ -87,7 +87,9 @@ class DetectJob:
         if self.attention and saver:
             from detect_cli.attention.explaining import ExplainingDetector
 
-            self._explaining = ExplainingDetector(self.detector)
+            slicing = slice_options(self.settings)
+            self._explaining = ExplainingDetector(
+                self.detector, SlicedDetector(self.detector, slicing, self.settings.batch) if slicing else None)
         start = time.perf_counter()
 
         def skip(index: int, source: Source) -> bool:

@@ -262,3 +262,27 @@ def test_detect_slice_resume_gives_each_image_once(tmp_path: Path) -> None:
     assert again[1]["detections"] and all(len(d["tile"]) == 4 for d in again[1]["detections"])
     changed = runner.invoke(app, [*args[:-3], "--slice-merge", "nmm", "--out", str(out), "--resume", "--quiet"])
     assert changed.exit_code == 2 and "slice_merge" in changed.stderr  # other slicing: refused
+
+
+@pytest.mark.slow
+def test_a_sliced_detections_map_comes_from_its_tile_and_sits_on_its_box() -> None:
+    from detect_cli.attention.maps import figures, map_size
+    from detect_cli.attention.sliced import explain_sliced
+    from detect_cli.models import load_detector
+    from detect_cli.weights import resolve_model
+
+    image = cv2.imread(str(LARGE / "large_00001.jpg"))
+    detector = load_detector(resolve_model("demo"), device="cpu", threads=1)
+    sliced = SlicedDetector(detector, SliceOptions(None, record_tiles=True), batch=4)
+    options = PredictOptions(conf=0.25, imgsz=320)
+    explained, _ = explain_sliced(sliced, image, options)
+    ((plain, _),) = sliced.predict([image], options)
+    assert explained.detections == plain and len(plain) > 20  # the hooked pass finds what the plain one finds
+    height, width = image.shape[:2]
+    scale = map_size(height, width)[0] / height
+    for (box, _, _), tile, heat in zip(explained.detections, explained.detections.tile, explained.maps["attention"]):
+        x1, y1, x2, y2 = (round(float(v) * scale) + grow for v, grow in zip(tile, (-1, -1, 1, 1)))
+        assert heat.sum() > 0 and heat[y1:y2, x1:x2].sum() == pytest.approx(heat.sum())  # from its own tile only
+        peak_x, peak_y = figures(heat, box, (height, width)).peak_xy
+        cell = 32  # the attention block's grid: one cell of the model's stride
+        assert box[0] - cell <= peak_x <= box[2] + cell and box[1] - cell <= peak_y <= box[3] + cell

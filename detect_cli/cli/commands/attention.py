@@ -44,6 +44,11 @@ def attention(
     nms: opt.Nms = None,
     threads: opt.Threads = None,
     recursive: opt.Recursive = None,
+    slice_: opt.Slice = None,
+    slice_overlap: opt.SliceOverlap = None,
+    slice_full: opt.SliceFull = None,
+    slice_merge: opt.SliceMerge = None,
+    slice_match: opt.SliceMatch = None,
     as_json: opt.Json = False,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
@@ -55,6 +60,7 @@ def attention(
     from detect_cli.attention.job import AttentionJob, AttentionSettings
     from detect_cli.attention.run import METHODS
     from detect_cli.job import predict_options, read_options
+    from detect_cli.slicing import SlicedDetector, slice_options
     from detect_cli.sources import iter_sources
 
     State.quiet, State.verbose = quiet, verbose
@@ -65,7 +71,12 @@ def attention(
     if save is not None and save.exists() and not save.is_dir():
         raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
     settings = settings_from_flags(config, model=model, conf=conf, imgsz=imgsz, max_det=max_det, device=device,
-                                   classes=classes, nms=nms, threads=threads, recursive=recursive)  # fmt: skip
+                                   classes=classes, nms=nms, threads=threads, recursive=recursive,
+                                   **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge,
+                                                     slice_match))  # fmt: skip
+    if settings.slice is not None and (method != "attention" or check):
+        raise ConfigError("--slice explains with --method attention only, without --check",
+                          "each detection's map comes from the tile that found it")  # fmt: skip
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     bar.count(sources, recursive=settings.recursive)
     bar.loading(settings.model)
@@ -79,8 +90,10 @@ def attention(
         raise ConfigError(f"--layer {layer}: this model has decoder layers 0..{rtdetr_layers(detector) - 1}")
     if layer is not None and detector.ref.family == "yolo":
         warn("--layer has no effect: YOLO26 has one attention block (C2PSA)")
+    slicing = slice_options(settings)
     job = AttentionJob(detector, predict_options(settings, detector),
-                       AttentionSettings(method, layer, check, save, raw), read_options(settings))  # fmt: skip
+                       AttentionSettings(method, layer, check, save, raw), read_options(settings),
+                       sliced=SlicedDetector(detector, slicing, settings.batch) if slicing else None)  # fmt: skip
     images, interrupted = [], False
     bar.start("explaining")
     try:
