@@ -286,3 +286,33 @@ def test_a_sliced_detections_map_comes_from_its_tile_and_sits_on_its_box() -> No
         peak_x, peak_y = figures(heat, box, (height, width)).peak_xy
         cell = 32  # the attention block's grid: one cell of the model's stride
         assert box[0] - cell <= peak_x <= box[2] + cell and box[1] - cell <= peak_y <= box[3] + cell
+
+
+@pytest.mark.slow
+def test_ray_actors_get_the_slicing_with_their_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a cluster: the arguments the driver hands Ray build an actor that slices as a local run does."""
+    import ray
+
+    from detect_cli import ray_engine
+    from detect_cli.images import ReadOptions, read_image
+    from detect_cli.models import load_detector
+    from detect_cli.ray_engine import DetectActor, RayOptions, actor_arguments
+    from detect_cli.sources import Source
+    from detect_cli.weights import resolve_model
+
+    monkeypatch.setattr(ray, "put", lambda data: data)  # the object store, as plain bytes
+    monkeypatch.setattr(ray, "get", lambda data: data)
+    monkeypatch.setattr(ray_engine, "_unpack_model", lambda payload, ref: Path(resolve_model("demo").path))
+    detector = load_detector(resolve_model("demo"), device="cpu", threads=1)
+    slicing, options = SliceOptions(None), PredictOptions(conf=0.25, imgsz=320)
+    args = actor_arguments(detector, options, ReadOptions(), 2, RayOptions(threads_per_actor=1), slicing=slicing)
+    actor = DetectActor(**args)
+    assert isinstance(actor.detector, SlicedDetector) and actor.detector.slicing == slicing
+    path = LARGE / "large_00000.jpg"
+    columns = actor({"index": np.array([0]), "ref": np.array([str(path)]), "name": np.array([path.name]),
+                     "is_url": np.array([False]), "error": np.array([""])})  # fmt: skip
+    image = read_image(Source(str(path), path.name, False), ReadOptions())  # as the actor reads it
+    ((local, _),) = SlicedDetector(detector, slicing, 2).predict([image], options)
+    assert len(local) > 20
+    on_ray = Detections(np.reshape(columns["boxes"][0], (-1, 4)), columns["confidence"][0], columns["class_id"][0])
+    assert on_ray == local
