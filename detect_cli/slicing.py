@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from detect_cli.detections import Detections
+from detect_cli.errors import InputError
 from detect_cli.merge import MATCH_THRESHOLD, merge_detections
 from detect_cli.results import Timing
 
@@ -36,6 +37,7 @@ AUTO = "auto"
 # size: below it, the full-frame pass already sees objects at a third or more of their size.
 AUTO_FACTOR = 2.0
 MIN_TILE, MAX_TILE = 32, 8192
+MAX_TILES = 20_000  # per image: a 10k x 10k image in 320-px tiles at overlap 0.2 is 1,521
 _SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX*]\s*(\d+))?\s*$")
 
 
@@ -146,6 +148,11 @@ class SlicedDetector:
             if max(height, width) <= AUTO_FACTOR * options.imgsz:
                 return None
             size = (options.imgsz, options.imgsz)
+        count = len(starts(width, size[0], self.slicing.overlap)) * len(starts(height, size[1], self.slicing.overlap))
+        if count > MAX_TILES:
+            raise InputError(f"--slice {size[0]}x{size[1]} at overlap {self.slicing.overlap:g} cuts this "
+                             f"{width}x{height} image into {count:,} tiles (at most {MAX_TILES:,})",
+                             "use larger tiles or less overlap")  # fmt: skip
         return tiles(width, height, size, self.slicing.overlap)
 
     def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:

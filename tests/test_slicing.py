@@ -188,6 +188,16 @@ def test_records_name_the_tile_only_when_asked() -> None:
             assert "tile" not in records[0]
 
 
+def test_too_many_tiles_is_that_images_error() -> None:
+    from detect_cli.errors import InputError
+
+    image = np.zeros((2000, 2000, 3), np.uint8)
+    detector = SlicedDetector(RectFinder(image, 10), SliceOptions((32, 32), overlap=0.9))
+    per_side = len(range(0, 2000 - 32, 32 - round(32 * 0.9))) + 1  # steps of 3 px, the last tile flush
+    with pytest.raises(InputError, match=rf"2000x2000 image into {per_side**2:,} tiles \(at most 20,000\)"):
+        detector.predict([image], OPTIONS)
+
+
 # --- merging ----------------------------------------------------------------------------------------
 
 
