@@ -291,7 +291,7 @@ def test_a_sliced_detections_map_comes_from_its_tile_and_sits_on_its_box() -> No
     height, width = image.shape[:2]
     scale = map_size(height, width)[0] / height
     for (box, _, _), tile, heat in zip(explained.detections, explained.detections.tile, explained.maps["attention"]):
-        x1, y1, x2, y2 = (round(float(v) * scale) + grow for v, grow in zip(tile, (-1, -1, 1, 1)))
+        x1, y1, x2, y2 = (max(0, round(float(v) * scale) + grow) for v, grow in zip(tile, (-1, -1, 1, 1)))
         assert heat.sum() > 0 and heat[y1:y2, x1:x2].sum() == pytest.approx(heat.sum())  # from its own tile only
         peak_x, peak_y = figures(heat, box, (height, width)).peak_xy
         cell = 32  # the attention block's grid: one cell of the model's stride
