@@ -20,6 +20,7 @@ from detect_cli.results import ImageResult, RunSummary
 from detect_cli.saving import ImageSaver, SaveRefused
 from detect_cli.settings import DetectSettings
 from detect_cli.sinks import Sink
+from detect_cli.slicing import SlicedDetector, slice_options, sliced
 from detect_cli.sources import Source, is_url
 
 if TYPE_CHECKING:
@@ -87,7 +88,9 @@ class DetectJob:
         if self.attention and saver:
             from detect_cli.attention.explaining import ExplainingDetector
 
-            self._explaining = ExplainingDetector(self.detector)
+            slicing = slice_options(self.settings)
+            self._explaining = ExplainingDetector(
+                self.detector, SlicedDetector(self.detector, slicing, self.settings.batch) if slicing else None)
         start = time.perf_counter()
 
         def skip(index: int, source: Source) -> bool:
@@ -130,10 +133,11 @@ class DetectJob:
         if self._explaining is not None:  # one hooked prediction gives the boxes and the maps
             return detect_stream(sources, self._explaining, options, **common)
         if self.ray is None:
-            return detect_stream(sources, self.detector, options, **common)
+            return detect_stream(sources, sliced(self.detector, self.settings), options, **common)
         from detect_cli.ray_engine import ray_detect_stream
 
-        return ray_detect_stream(sources, self.detector, options, ray_options=self.ray, **common)
+        return ray_detect_stream(sources, self.detector, options, ray_options=self.ray,
+                                 slicing=slice_options(self.settings), **common)  # fmt: skip
 
     def _save(self, saver: ImageSaver, annotator: BoxAnnotator, result: ImageResult) -> ImageResult:
         """Write the annotated image (and overlays). A failure here costs that file only: the

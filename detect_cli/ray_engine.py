@@ -37,6 +37,7 @@ from detect_cli.errors import AttnDetectError, ConfigError, ModelFailed, ModelLo
 from detect_cli.images import ReadOptions
 from detect_cli.models import Detector, PredictOptions
 from detect_cli.results import ImageResult, RunSummary, Timing
+from detect_cli.slicing import SliceOptions
 from detect_cli.sources import Source
 from detect_cli.weights import ModelRef
 
@@ -257,12 +258,16 @@ class DetectActor:
     """Loads the model once; each call runs the local engine on a batch of sources."""
 
     def __init__(self, payload: dict[str, Any], options: PredictOptions, read: ReadOptions, batch: int, threads: int,
-                 shard_dir: str | None = None, device: str = "cpu", half: bool = False) -> None:  # fmt: skip
+                 shard_dir: str | None = None, device: str = "cpu", half: bool = False,
+                 slicing: SliceOptions | None = None) -> None:  # fmt: skip
         from detect_cli.models import load_detector
+        from detect_cli.slicing import SlicedDetector
 
         ref: ModelRef = payload["ref"]
         local = _unpack_model(payload, ref)
         self.detector = load_detector(replace(ref, path=str(local)), device=device, half=half, threads=threads)
+        if slicing is not None:  # --slice travels as options; each actor wraps its own model
+            self.detector = SlicedDetector(self.detector, slicing, batch)
         self.options, self.read, self.batch, self.shard_dir = options, read, batch, shard_dir
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, list]:
@@ -356,7 +361,8 @@ def from_row(row: dict[str, Any], names: dict[int, str]) -> ImageResult:
 
 
 def actor_arguments(detector: Detector, options: PredictOptions, read_options: ReadOptions, batch: int,
-                    ray_options: RayOptions, shard_dir: Path | None = None) -> dict[str, Any]:  # fmt: skip
+                    ray_options: RayOptions, shard_dir: Path | None = None,
+                    slicing: SliceOptions | None = None) -> dict[str, Any]:  # fmt: skip
     """`DetectActor`'s constructor arguments: the model, the device and precision each actor runs it in."""
     asked = ray_options.device if ray_options.device is not None else detector.device
     device = actor_device(asked, ray_options.gpus_per_actor)
@@ -364,16 +370,17 @@ def actor_arguments(detector: Detector, options: PredictOptions, read_options: R
     threads = ray_options.threads_per_actor or max(1, int(ray_options.cpus_per_actor))
     return {"payload": model_payload(detector, gpu=device != "cpu"), "options": options, "read": read_options,
             "batch": batch, "threads": threads, "shard_dir": str(shard_dir) if shard_dir else None,
-            "device": device, "half": half}  # fmt: skip
+            "device": device, "half": half, "slicing": slicing}  # fmt: skip
 
 
 def _dataset(items: list[tuple[int, Source]], detector: Detector, options: PredictOptions, read_options: ReadOptions,
-             batch: int, ray_options: RayOptions, shard_dir: Path | None = None) -> Any:  # fmt: skip
+             batch: int, ray_options: RayOptions, shard_dir: Path | None = None,
+             slicing: SliceOptions | None = None) -> Any:  # fmt: skip
     import ray
 
     check_paths_visible([s for _, s in items])
     rows = [{"index": i, "ref": s.ref, "name": s.name, "is_url": s.is_url, "error": s.error or ""} for i, s in items]
-    constructor = actor_arguments(detector, options, read_options, batch, ray_options, shard_dir)
+    constructor = actor_arguments(detector, options, read_options, batch, ray_options, shard_dir, slicing)
     blocks = max(1, min(len(rows), 4 * ray_options.actors))
     return ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
         DetectActor,
@@ -401,6 +408,7 @@ def ray_detect_stream(
     batch: int = 1,
     ray_options: RayOptions = RayOptions(),
     skip: Callable[[int, Source], bool] | None = None,
+    slicing: SliceOptions | None = None,
 ) -> Iterator[ImageResult]:
     """Like `engine.detect_stream`, on Ray: one `ImageResult` per source, in source order."""
     require_ray()
@@ -408,7 +416,7 @@ def ray_detect_stream(
     items = _items(sources, skip)
     if not items:
         return
-    dataset = _dataset(items, detector, options, read_options, batch, ray_options)
+    dataset = _dataset(items, detector, options, read_options, batch, ray_options, slicing=slicing)
     for block in dataset.iter_batches(batch_size=None, batch_format="pandas"):
         for row in block.to_dict("records"):
             raise_if_stopped(row["stopped"])
@@ -425,6 +433,7 @@ def ray_detect_to_shards(
     batch: int = 1,
     ray_options: RayOptions = RayOptions(),
     metadata: dict[str, Any] | None = None,
+    slicing: SliceOptions | None = None,
 ) -> RunSummary:
     """For huge runs: workers write JSONL shards into `out_dir` (it must be on storage the workers
     share with the driver), the driver only merges per-batch summaries and writes `manifest.json`."""
@@ -437,7 +446,8 @@ def ray_detect_to_shards(
     start = time.perf_counter()
     items = _items(sources, None)
     if items:
-        dataset = _dataset(items, detector, options, read_options, batch, ray_options, shard_dir=out_dir.resolve())
+        dataset = _dataset(items, detector, options, read_options, batch, ray_options, shard_dir=out_dir.resolve(),
+                           slicing=slicing)
         for block in dataset.iter_batches(batch_size=None, batch_format="numpy"):
             for said in block["stopped"]:
                 raise_if_stopped(str(said))  # the shards written so far stay, with no manifest

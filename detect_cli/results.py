@@ -59,7 +59,7 @@ class ImageResult:
 
 
 def box_records(result: ImageResult) -> list[dict[str, Any]]:
-    return [
+    records = [
         {
             "class_id": cls,
             "class_name": result.class_name(cls),
@@ -68,6 +68,11 @@ def box_records(result: ImageResult) -> list[dict[str, Any]]:
         }
         for box, conf, cls in result.detections
     ]
+    tiles = getattr(result.detections, "tile", None)  # --slice-tiles: the window that found each box
+    if tiles is not None:
+        for record, tile in zip(records, tiles.tolist()):
+            record["tile"] = None if tile[0] < 0 else tile
+    return records
 
 
 def image_record(result: ImageResult) -> dict[str, Any]:

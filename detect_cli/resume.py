@@ -30,7 +30,8 @@ from detect_cli.results import CSV_COLUMNS
 from detect_cli.settings import DetectSettings
 
 RESUMABLE = ("jsonl", "csv")
-SHAPING = ("model", "imgsz", "conf", "iou", "max_det", "classes", "nms", "half", "max_pixels")
+SHAPING = ("model", "imgsz", "conf", "iou", "max_det", "classes", "nms", "half", "max_pixels",
+           "slice", "slice_overlap", "slice_full", "slice_merge", "slice_match", "slice_tiles")
 
 
 def sidecar_path(out: Path) -> Path:
@@ -51,7 +52,8 @@ def weights_digest(detector: Detector) -> str:
 def fingerprint(settings: DetectSettings, detector: Detector) -> dict[str, Any]:
     """What must not change between a run and its resumption."""
     values = settings.as_dict()
-    return {**{k: values[k] for k in SHAPING}, "weights_sha256": weights_digest(detector)}
+    shaping = [k for k in SHAPING if values["slice"] or not k.startswith("slice")]  # files from before --slice resume
+    return {**{k: values[k] for k in shaping}, "weights_sha256": weights_digest(detector)}
 
 
 def write_sidecar(out: Path, fp: dict[str, Any], fmt: str) -> None:

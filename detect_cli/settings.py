@@ -38,6 +38,12 @@ class DetectSettings:
     url_timeout: float
     url_max_mb: float
     tables: int
+    slice: str | None = None  # None: no slicing; "auto" or "WxH" (see slicing.py)
+    slice_overlap: float = 0.2
+    slice_full: bool = False
+    slice_merge: str = "nms"
+    slice_match: str = "ios"
+    slice_tiles: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -87,6 +93,13 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
     return check
 
 
+def _slice(value: Any) -> str:
+    from detect_cli.slicing import parse_size
+
+    size = parse_size(_text(value))
+    return "auto" if size is None else f"{size[0]}x{size[1]}"
+
+
 def _classes(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not items:
@@ -113,6 +126,12 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "url_timeout": _number(float, 0.1),
     "url_max_mb": _number(float, 0.001),
     "tables": _number(int, -1),
+    "slice": _optional(_slice),
+    "slice_overlap": _number(float, 0.0, 0.9),
+    "slice_full": _boolean,
+    "slice_merge": _choice("nms", "nmm"),
+    "slice_match": _choice("iou", "ios"),
+    "slice_tiles": _boolean,
 }
 assert set(VALIDATORS) == {f.name for f in fields(DetectSettings)}
 

@@ -155,7 +155,8 @@ def test_torch_keeps_every_core_when_an_export_was_tried_and_refused(demo, cache
                                                                        monkeypatch: pytest.MonkeyPatch):  # fmt: skip
     import torch
 
-    monkeypatch.setattr("detect_cli.export.verify", lambda *a, **k: Verification(8, Agreement(0, 9, 9), 0.5, 20, 10, 0.99, 0.05))
+    disagreeing = Verification(8, Agreement(0, 9, 9), 0.5, 20, 10, 0.99, 0.05)
+    monkeypatch.setattr("detect_cli.export.verify", lambda *a, **k: disagreeing)
     _, choice = backends.choose_backend(demo, "auto", OPTIONS)
     assert choice.backend == "torch" and torch.get_num_threads() == max(1, os.cpu_count() or 1)
     # and beside a runtime that passed, torch (letterbox and box decoding only) keeps to one thread

@@ -21,13 +21,15 @@ from detect_cli.errors import AttnDetectError
 from detect_cli.failures import FailureWatch, blank_image
 from detect_cli.models import Detector, PredictOptions
 from detect_cli.results import Timing
+from detect_cli.slicing import SlicedDetector
 
 
 class ExplainingDetector:
     """A `Detector` whose predictions also make attention maps, kept per image until taken."""
 
-    def __init__(self, detector: Detector) -> None:
+    def __init__(self, detector: Detector, sliced: SlicedDetector | None = None) -> None:
         self.detector = detector
+        self.sliced = sliced  # --slice: each detection's map from the tile that found it (attention/sliced.py)
         self.names = detector.names
         self._options = PredictOptions()
         self._watch = FailureWatch(lambda: explain_image(self.detector, blank_image(self._options.imgsz),
@@ -40,7 +42,8 @@ class ExplainingDetector:
     def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
         self._options = options
         try:
-            hooked: list[Any] = explain_images(self.detector, images, options)
+            hooked: list[Any] = (explain_images(self.detector, images, options) if self.sliced is None
+                                 else [self._explain_sliced(image, options) for image in images])  # fmt: skip
         except AttnDetectError:
             raise  # says what it is (an export, no attention block): not about these images
         except Exception as exc:  # the hooked pass failed: a plain one says whether the model or the images did
@@ -48,6 +51,12 @@ class ExplainingDetector:
         for image, (_, _, explained) in zip(images, hooked, strict=True):
             self._kept[id(image)] = (next(self._order), image, explained)
         return [(detections, timing) for detections, timing, _ in hooked]
+
+    def _explain_sliced(self, image: np.ndarray, options: PredictOptions) -> tuple[Detections, Timing, Any]:
+        from detect_cli.attention.sliced import explain_sliced
+
+        explained, timing = explain_sliced(self.sliced, image, options)  # type: ignore[arg-type]
+        return explained.detections, timing, explained
 
     def take(self, image: np.ndarray, source: str) -> ImageAttention | str:
         """The maps made when `image` (from `source`) was predicted, or why there are none (one line).
@@ -57,7 +66,8 @@ class ExplainingDetector:
             del self._kept[key]
         if kept is not image or explained is None:  # not predicted through here: make them now
             try:
-                explained = explain_image(self.detector, image, self._options)
+                explained = (explain_image(self.detector, image, self._options) if self.sliced is None
+                             else self._explain_sliced(image, self._options)[2])  # fmt: skip
             except Exception as exc:
                 explained = exc
         if isinstance(explained, Exception):

@@ -16,11 +16,13 @@ import numpy as np
 from detect_cli.attention.faithfulness import DeletionScores
 from detect_cli.attention.overlays import overlay_folder, write_overlays
 from detect_cli.attention.run import explain_image
+from detect_cli.attention.sliced import explain_sliced
 from detect_cli.errors import InputError
 from detect_cli.failures import FailureWatch, blank_image, describe
 from detect_cli.images import ReadOptions, read_image
 from detect_cli.models import Detector, PredictOptions
 from detect_cli.saving import ImageSaver
+from detect_cli.slicing import SlicedDetector
 from detect_cli.sources import Source
 
 
@@ -41,6 +43,7 @@ class AttentionJob:
     read_options: ReadOptions = field(default_factory=ReadOptions)
     scores: DeletionScores = field(default_factory=DeletionScores)
     failed: int = 0
+    sliced: SlicedDetector | None = None  # --slice: maps from the tiles (attention method, no deletion test)
 
     def records(self, sources: Iterable[Source]) -> Iterator[dict[str, Any]]:
         """Yield each input's record as soon as it is done (`status` "ok" or "error")."""
@@ -68,8 +71,11 @@ class AttentionJob:
         record.update(width=image.shape[1], height=image.shape[0])
         scores = DeletionScores() if self.settings.check else None
         try:
-            result = explain_image(self.detector, image, self.options, method=self.settings.method,
-                                   layer=self.settings.layer, check=scores, rng=rng)  # fmt: skip
+            if self.sliced is not None:
+                result, _ = explain_sliced(self.sliced, image, self.options)
+            else:
+                result = explain_image(self.detector, image, self.options, method=self.settings.method,
+                                       layer=self.settings.layer, check=scores, rng=rng)  # fmt: skip
             record.update(maps=result.layer, detections=result.record())
         except Exception as exc:  # an odd image fails alone; a broken model stops the run (watch.failed raises)
             return {**record, "status": "error", "error": f"cannot explain this image: {watch.failed(exc, source.ref)}"}

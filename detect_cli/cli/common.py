@@ -39,6 +39,7 @@ def open_detector(
     from detect_cli.backends import choose_backend
     from detect_cli.job import predict_options
     from detect_cli.models import load_detector
+    from detect_cli.slicing import check_slicing, slice_options
     from detect_cli.weights import resolve_model, weights_dirs
 
     detector = load_detector(
@@ -55,6 +56,8 @@ def open_detector(
     if resized:
         warn(resized)
     settings = replace(settings, imgsz=imgsz)
+    for message in check_slicing(slice_options(settings), imgsz):
+        warn(message)
     options = predict_options(settings, detector)
     if iou_given and not detector.runs_nms(options):
         why = "RT-DETR has no NMS" if detector.ref.family == "rtdetr" else "YOLO26 runs its NMS-free head (add --nms)"

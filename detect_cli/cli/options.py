@@ -138,3 +138,48 @@ Address = Annotated[
 ]
 Actors = Annotated[int, typer.Option(help="Ray: model actors (each loads the model once).", min=1)]
 GpusPerActor = Annotated[float, typer.Option(help="Ray: GPUs per actor (fractions share a GPU).", min=0)]
+
+
+class SliceMergeName(str, Enum):
+    nms = "nms"
+    nmm = "nmm"
+
+
+class SliceMatchName(str, Enum):
+    iou = "iou"
+    ios = "ios"
+
+
+Slice = Annotated[Optional[str], typer.Option(
+    "--slice", metavar="WxH|auto",
+    help="Sliced inference for small objects in big images: run WxH tiles (e.g. 320x320) and merge their boxes; "
+    "auto = tiles of the model's size, only for images more than twice that size.",
+    show_default="off",
+)]  # fmt: skip
+SliceOverlap = Annotated[
+    Optional[float],
+    typer.Option(help="--slice: share of a tile overlapping its neighbour, 0..0.9.", show_default="0.2"),
+]
+SliceFull = Annotated[Optional[bool], typer.Option(
+    "--slice-full/--no-slice-full", help="--slice: also run the whole image and merge its boxes in.",
+    show_default=False,
+)]  # fmt: skip
+SliceMerge = Annotated[Optional[SliceMergeName], typer.Option(
+    help="--slice: nms keeps the best of overlapping boxes, nmm merges them into their union.", show_default="nms",
+)]  # fmt: skip
+SliceMatch = Annotated[Optional[SliceMatchName], typer.Option(
+    help="--slice: boxes are one object when their IoU, or IoS (intersection over the smaller), exceeds 0.5.",
+    show_default="ios",
+)]  # fmt: skip
+SliceTiles = Annotated[Optional[bool], typer.Option(
+    "--slice-tiles/--no-slice-tiles", help="--slice: JSON/JSONL records give the tile that found each box.",
+    show_default=False,
+)]  # fmt: skip
+
+
+def slice_flags(slice_: str | None, overlap: float | None, full: bool | None, merge: SliceMergeName | None,
+                match: SliceMatchName | None, tiles: bool | None = None) -> dict[str, object]:  # fmt: skip
+    """The --slice* flags as settings overrides (None: not given)."""
+    return {"slice": slice_, "slice_overlap": overlap, "slice_full": full,
+            "slice_merge": merge.value if merge else None, "slice_match": match.value if match else None,
+            "slice_tiles": tiles}  # fmt: skip

@@ -1,4 +1,7 @@
-"""Write a synthetic shapes dataset: ``python -m detect_cli.demo.generate OUT_DIR --n 200 --seed 123``."""
+"""Write a synthetic shapes dataset: ``python -m detect_cli.demo.generate OUT_DIR --n 200 --seed 123``.
+
+``--large`` writes large scenes for sliced inference instead (1920x1920 and 3000x2000 in turn, many
+shapes of 10-40 px: ``detect_cli/demo/large_scenes.py``)."""
 
 from __future__ import annotations
 
@@ -15,8 +18,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=123)
     p.add_argument("--size", type=int, default=320, help="image side in pixels")
     p.add_argument("--ext", choices=("png", "jpg"), default="png", help="image format (jpg: quality 95)")
+    p.add_argument("--large", action="store_true",
+                   help="large scenes for sliced inference (1920x1920 and 3000x2000 in turn; --size is ignored)")
+    p.add_argument("--sizes", default=None, help="with --large: WxH sizes taken in turn, e.g. 1600x1200,1280x1280")
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality with --ext jpg")
     args = p.parse_args(argv)
-    out = write_dataset(args.out_dir, args.n, args.seed, args.size, args.ext)
+    if args.large:
+        from detect_cli.demo.large_scenes import write_large_dataset
+
+        sizes = tuple(tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",")) if args.sizes else ()
+        out = write_large_dataset(args.out_dir, args.n, args.seed, args.ext, args.quality,
+                                  *([sizes] if sizes else []))  # fmt: skip
+    else:
+        out = write_dataset(args.out_dir, args.n, args.seed, args.size, args.ext)  # quality 95
     print(f"wrote {args.n} images to {out}")
 
 

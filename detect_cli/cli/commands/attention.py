@@ -45,6 +45,11 @@ def attention(
     nms: opt.Nms = None,
     threads: opt.Threads = None,
     recursive: opt.Recursive = None,
+    slice_: opt.Slice = None,
+    slice_overlap: opt.SliceOverlap = None,
+    slice_full: opt.SliceFull = None,
+    slice_merge: opt.SliceMerge = None,
+    slice_match: opt.SliceMatch = None,
     fmt: opt.Format = None,
     as_json: opt.Json = False,
     out_file: opt.Out = None,
@@ -59,6 +64,7 @@ def attention(
     from detect_cli.attention.records import attention_layout
     from detect_cli.attention.run import METHODS
     from detect_cli.job import predict_options, read_options
+    from detect_cli.slicing import SlicedDetector, slice_options
     from detect_cli.sources import iter_sources
 
     State.quiet, State.verbose = quiet, verbose
@@ -68,8 +74,12 @@ def attention(
     if save is not None and save.exists() and not save.is_dir():
         raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
     settings = settings_from_flags(config, model=model, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det,
-                                   device=device, classes=classes, nms=nms, threads=threads,
-                                   recursive=recursive)  # fmt: skip
+                                   device=device, classes=classes, nms=nms, threads=threads, recursive=recursive,
+                                   **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge,
+                                                     slice_match))  # fmt: skip
+    if settings.slice is not None and (method != "attention" or check):
+        raise ConfigError("--slice explains with --method attention only, without --check",
+                          "each detection's map comes from the tile that found it")  # fmt: skip
     destination.claim(sources, save, recursive=settings.recursive)
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     bar.count(sources, recursive=settings.recursive)
@@ -84,8 +94,10 @@ def attention(
         raise ConfigError(f"--layer {layer}: this model has decoder layers 0..{rtdetr_layers(detector) - 1}")
     if layer is not None and detector.ref.family == "yolo":
         warn("--layer has no effect: YOLO26 has one attention block (C2PSA)")
+    slicing = slice_options(settings)
     job = AttentionJob(detector, predict_options(settings, detector),
-                       AttentionSettings(method, layer, check, save, raw), read_options(settings))  # fmt: skip
+                       AttentionSettings(method, layer, check, save, raw), read_options(settings),
+                       sliced=SlicedDetector(detector, slicing, settings.batch) if slicing else None)  # fmt: skip
     methods = ("attention", "layercam") if method == "both" else (method,)
     sink = destination.open(attention_layout(methods), {"command": "attention", "model": detector.ref.spec,
                                                         "family": detector.ref.family, "method": method})  # fmt: skip

@@ -30,6 +30,12 @@ Models = Annotated[
 Labels = Annotated[
     Optional[Path], typer.Option(help="COCO JSON or YOLO txt folder: adds mAP50, mAP50-95, precision, recall.")
 ]
+SliceFor = Annotated[
+    Optional[list[str]],
+    typer.Option(help="Slice only these models (their place in --models from 1, or name; repeatable), so one model "
+                 "runs with and without slicing side by side: -m demo -m demo --slice-for 2. Implies --slice auto "
+                 "unless --slice is given. Without it, --slice slices every model."),
+]
 Warmup = Annotated[int, typer.Option(help="Warm-up runs per model before timing (reported apart).", min=0)]
 MAP_CONF = 0.001
 
@@ -52,6 +58,12 @@ def compare(
     nms: opt.Nms = None,
     threads: opt.Threads = None,
     recursive: opt.Recursive = None,
+    slice_: opt.Slice = None,
+    slice_overlap: opt.SliceOverlap = None,
+    slice_full: opt.SliceFull = None,
+    slice_merge: opt.SliceMerge = None,
+    slice_match: opt.SliceMatch = None,
+    slice_for: SliceFor = None,
     warmup: Warmup = 1,
     fmt: opt.Format = None,
     as_json: opt.Json = False,
@@ -66,6 +78,7 @@ def compare(
     from detect_cli.compare import COMPARE, CompareJob, Contender
     from detect_cli.evaluation import Labels as LabelSet
     from detect_cli.job import predict_options, read_options
+    from detect_cli.slicing import SlicedDetector, slice_options
     from detect_cli.sources import iter_sources
 
     State.quiet, State.verbose = quiet, verbose
@@ -76,14 +89,19 @@ def compare(
     settings = settings_from_flags(
         config, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det,
         device=device, half=half, nms=nms, threads=threads, recursive=recursive,
+        **opt.slice_flags(slice_ or ("auto" if slice_for else None), slice_overlap, slice_full, slice_merge,
+                          slice_match),
     )  # fmt: skip
+    sliced_at = _sliced_positions(specs, slice_for, settings.slice is not None)
     destination.claim(sources, save, recursive=settings.recursive)
 
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     bar.count(sources, recursive=settings.recursive)
     contenders, failed_models = [], []
+    shown = [spec + ("+slice" if n in sliced_at else "") for n, spec in enumerate(specs)]
     for n, spec in enumerate(specs):
-        name = spec if spec not in specs[:n] else f"{spec}#{specs[:n].count(spec) + 1}"  # same model twice is fine
+        label = shown[n]
+        name = label if label not in shown[:n] else f"{label}#{shown[:n].count(label) + 1}"  # same model twice is fine
         bar.loading(f"{spec} ({n + 1}/{len(specs)})")
         try:
             _, detector = open_detector(replace(settings, model=spec), weights_dir=weights_dir, verbose=verbose,
@@ -94,14 +112,17 @@ def compare(
             failed_models.append((name, str(exc)))
             continue
         options = predict_options(settings, detector)
+        if n in sliced_at:
+            detector = SlicedDetector(detector, slice_options(settings), settings.batch)
         contenders.append(Contender(name, detector, replace(options, conf=MAP_CONF) if labels else options))
     if not contenders:
         raise typer.Exit(int(ExitCode.MODEL))
     label_sets = [LabelSet.load(labels, c.detector.names) for c in contenders] if labels else None
     job = CompareJob(contenders, label_sets, settings.conf, read_options(settings), warmup, save, failed_models,
                      {"imgsz": settings.imgsz, "conf": settings.conf, "device": settings.device,
-                      "labels": str(labels) if labels else None})  # fmt: skip
-    sink = destination.open(COMPARE, {"command": "compare", "models": specs})
+                      "labels": str(labels) if labels else None,
+                      "slice": slice_options(settings).describe() if sliced_at else None})  # fmt: skip
+    sink = destination.open(COMPARE, {"command": "compare", "models": [c.name for c in contenders]})
     bar.start("comparing")
     try:
         for record in job.records(iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin)):
@@ -129,3 +150,21 @@ def compare(
             warn(f"side-by-side images written to {save}, but not its index.html: {exc}")
     if failed_models or job.run.failures or job.warnings:
         raise typer.Exit(int(ExitCode.INPUTS_FAILED))
+
+
+def _sliced_positions(specs: list[str], slice_for: list[str] | None, slicing: bool) -> set[int]:
+    """Which models (0-based) run sliced: those --slice-for names (place from 1, or name), else all with --slice."""
+    if not slicing:
+        return set()
+    if not slice_for:
+        return set(range(len(specs)))
+    chosen = set()
+    for item in (s.strip() for entry in slice_for for s in entry.split(",") if s.strip()):
+        if item.isdigit() and 1 <= int(item) <= len(specs):
+            chosen.add(int(item) - 1)
+        elif item in specs:
+            chosen.update(n for n, spec in enumerate(specs) if spec == item)
+        else:
+            raise ConfigError(f"--slice-for {item}: not one of the models ({', '.join(specs)})",
+                              f"give a model's place (1 to {len(specs)}) or its name")  # fmt: skip
+    return chosen

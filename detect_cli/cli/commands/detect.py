@@ -46,6 +46,12 @@ def detect(
     nms: opt.Nms = None,
     threads: opt.Threads = None,
     recursive: opt.Recursive = None,
+    slice_: opt.Slice = None,
+    slice_overlap: opt.SliceOverlap = None,
+    slice_full: opt.SliceFull = None,
+    slice_merge: opt.SliceMerge = None,
+    slice_match: opt.SliceMatch = None,
+    slice_tiles: opt.SliceTiles = None,
     fmt: opt.Format = None,
     as_json: opt.Json = False,
     out: opt.OutOrDir = None,
@@ -69,6 +75,7 @@ def detect(
         config, model=model, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz,
         max_det=max_det, device=device, batch=batch, classes=classes, half=half, nms=nms, threads=threads,
         recursive=recursive, tables=tables,
+        **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge, slice_match, slice_tiles),
     )  # fmt: skip
     plan = _OutputPlan.from_flags(
         _data_format(fmt.value if fmt else None, as_json), out, save, resume or retry_failed, attention, engine
@@ -258,12 +265,13 @@ def _skip_notes(job):
 def _run_sharded(sources, settings, detector, out_dir: Path, ray_options):
     from detect_cli.job import predict_options, read_options, run_metadata
     from detect_cli.ray_engine import ray_detect_to_shards
+    from detect_cli.slicing import slice_options
     from detect_cli.sources import iter_sources
 
     summary = ray_detect_to_shards(
         iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin), detector,
         predict_options(settings, detector), out_dir, read_options=read_options(settings), batch=settings.batch,
-        ray_options=ray_options, metadata=run_metadata(settings, detector),
+        ray_options=ray_options, metadata=run_metadata(settings, detector), slicing=slice_options(settings),
     )  # fmt: skip
     note(f"sharded results and manifest.json written to {out_dir}")
     return summary

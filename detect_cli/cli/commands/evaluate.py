@@ -39,6 +39,11 @@ def evaluate(
     nms: opt.Nms = None,
     threads: opt.Threads = None,
     recursive: opt.Recursive = None,
+    slice_: opt.Slice = None,
+    slice_overlap: opt.SliceOverlap = None,
+    slice_full: opt.SliceFull = None,
+    slice_merge: opt.SliceMerge = None,
+    slice_match: opt.SliceMatch = None,
     fmt: opt.Format = None,
     as_json: opt.Json = False,
     out_file: opt.Out = None,
@@ -58,6 +63,7 @@ def evaluate(
         config, model=model, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz,
         max_det=max_det, device=device, batch=batch,
         half=half, nms=nms, threads=threads, recursive=recursive,
+        **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge, slice_match),
     )  # fmt: skip
     destination.claim(sources, recursive=settings.recursive)
     label_file = LabelSet.read(labels)  # a bad label file is reported before the model loads
