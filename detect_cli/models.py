@@ -11,6 +11,7 @@ import contextlib
 import difflib
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,6 +233,8 @@ def load_detector(
             half = False
     if ref.kind == "yaml":
         notes.append(f"{ref.spec} is a model definition: the weights are RANDOM, detections are meaningless")
+    if not verbose:  # torch says so on every TorchScript load (at the first prediction): not the user's concern
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated", category=FutureWarning)
 
     start = time.perf_counter()
     try:
