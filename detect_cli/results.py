@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from detect_cli.detections import Detections
+from detect_cli.video_stats import VideoStats
 
 SCHEMA_VERSION = 1
 BOX_DECIMALS = 2
@@ -47,6 +48,8 @@ class ImageResult:
     name: str = ""  # relative name for saved files (mirrors the input's place under its folder)
     image: np.ndarray | None = field(default=None, repr=False, compare=False)  # decoded pixels, for annotators
     warnings: tuple[str, ...] = ()  # the input was processed, but something about it needs saying
+    frame: int | None = None  # a video's frame number (0-based, in the file); None for a still image
+    time_s: float | None = None  # that frame's time in the video (for a stream: since it was opened)
 
     @property
     def ok(self) -> bool:
@@ -57,7 +60,7 @@ class ImageResult:
 
 
 def box_records(result: ImageResult) -> list[dict[str, Any]]:
-    return [
+    records = [
         {
             "class_id": cls,
             "class_name": result.class_name(cls),
@@ -66,11 +69,16 @@ def box_records(result: ImageResult) -> list[dict[str, Any]]:
         }
         for box, conf, cls in result.detections
     ]
+    tracks = result.detections.track_id
+    if tracks is not None:  # only with --track: null for a box in no confirmed track
+        for record, track in zip(records, tracks.tolist()):
+            record["track_id"] = track if track >= 0 else None
+    return records
 
 
 def image_record(result: ImageResult) -> dict[str, Any]:
     """The JSON/JSONL record of one image (an error record when the input failed)."""
-    return {
+    record = {
         "index": result.index,
         "source": result.source,
         "status": "ok" if result.ok else "error",
@@ -81,18 +89,22 @@ def image_record(result: ImageResult) -> dict[str, Any]:
         "speed_ms": result.timing.as_dict(),
         "warnings": list(result.warnings),
     }
+    if result.frame is not None:  # video frames only: a still image's record is unchanged
+        record["frame"] = result.frame
+        record["time_s"] = None if result.time_s is None else round(result.time_s, 3)
+    return record
 
 
 CSV_COLUMNS = (
     "index", "source", "status", "error", "width", "height",
-    "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2",
+    "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2", "frame", "time_s", "track_id",
 )  # fmt: skip
 
 
 def csv_rows(result: ImageResult) -> list[dict[str, Any]]:
     """One row per box; an image without boxes (or with an error) still gets one row."""
     record = image_record(result)
-    base = {k: record[k] for k in ("index", "source", "status", "error", "width", "height")}
+    base = {k: record.get(k) for k in ("index", "source", "status", "error", "width", "height", "frame", "time_s")}
     if not record["detections"]:
         return [base]
     return [
@@ -100,6 +112,7 @@ def csv_rows(result: ImageResult) -> list[dict[str, Any]]:
             **base,
             **{k: d[k] for k in ("class_id", "class_name", "confidence")},
             **dict(zip(("x1", "y1", "x2", "y2"), d["box"])),
+            "track_id": d.get("track_id"),
         }
         for d in record["detections"]
     ]
@@ -120,9 +133,12 @@ class RunSummary:
     interrupted: bool = False
     resumed: int = 0  # inputs skipped because an earlier run already did them (--resume)
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    videos: dict[str, VideoStats] = field(default_factory=dict)  # per video or stream: totals over its frames
 
     def add(self, result: ImageResult) -> None:
         self.warnings.extend((result.source, w) for w in result.warnings)
+        if result.frame is not None:
+            self.videos.setdefault(result.source, VideoStats()).add(result)
         if not result.ok:
             self.failed += 1
             self.failures.append((result.source, result.error or "error"))
@@ -162,4 +178,5 @@ class RunSummary:
             "failures": [{"source": s, "error": e} for s, e in self.failures],
             "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
             "warnings": [{"source": s, "warning": w} for s, w in self.warnings],
+            **({"videos": {s: v.as_dict() for s, v in self.videos.items()}} if self.videos else {}),
         }

@@ -17,8 +17,8 @@ from typing import IO, Any
 from detect_cli.errors import ConfigError
 from detect_cli.results import CSV_COLUMNS, SCHEMA_VERSION, ImageResult, RunSummary, csv_rows, image_record
 
-FORMATS = ("json", "jsonl", "csv", "coco")
-SUFFIX_FORMATS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+FORMATS = ("json", "jsonl", "csv", "coco", "mot")
+SUFFIX_FORMATS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".txt": "mot"}
 
 
 def format_for_path(path: Path, explicit: str | None = None) -> str:
@@ -31,7 +31,7 @@ def format_for_path(path: Path, explicit: str | None = None) -> str:
     if not fmt:
         raise ConfigError(
             f"--out {path}: cannot tell the format from the extension",
-            "use .json, .jsonl, .csv or .coco.json, or pass --format",
+            "use .json, .jsonl, .csv, .coco.json or .txt (MOT rows), or pass --format",
         )
     return fmt
 
@@ -120,6 +120,9 @@ def _csv_text(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+VIDEO_ID_STEP = 10_000_000  # COCO image id of frame F of input I: (I + 1) * this + F
+
+
 class CocoSink(Sink):
     """A COCO results file (`annotations` with image_id, category_id, xywh bbox, score) plus the
     `images` and `categories` lists, so it loads both as a dataset and via `loadRes`.
@@ -139,10 +142,15 @@ class CocoSink(Sink):
         self.categories.update(result.names)
         record = image_record(result)
         if not result.ok:
-            self.errors.append({"source": result.source, "error": result.error})
+            self.errors.append({"source": result.source, "error": result.error,
+                                **({"frame": result.frame} if result.frame is not None else {})})  # fmt: skip
             return
         image_id = result.index + 1
-        self.images.append({"id": image_id, "file_name": result.source, "width": result.width, "height": result.height})
+        image = {"id": image_id, "file_name": result.source, "width": result.width, "height": result.height}
+        if result.frame is not None:  # a video's frames: apart from the ids of stills (index + 1)
+            image_id = image["id"] = (result.index + 1) * VIDEO_ID_STEP + result.frame
+            image.update(frame_id=result.frame, time_s=record["time_s"])
+        self.images.append(image)
         for det in record["detections"]:
             x1, y1, x2, y2 = det["box"]
             w, h = round(x2 - x1, 2), round(y2 - y1, 2)
@@ -174,6 +182,10 @@ SINKS: dict[str, type[Sink]] = {"json": JsonSink, "jsonl": JsonlSink, "csv": Csv
 
 def open_sink(fmt: str, stream: IO[str], meta: dict[str, Any] | None = None, *, appending: bool = False) -> Sink:
     """`appending`: continue a file (`--resume`): no CSV header again."""
+    if fmt == "mot":
+        from detect_cli.tracking import MotSink
+
+        return MotSink(stream, meta)
     if fmt not in SINKS:
         raise ConfigError(f"unknown format '{fmt}'", f"choose one of {', '.join(FORMATS)}")
     if fmt == "csv":
