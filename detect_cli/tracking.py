@@ -153,12 +153,36 @@ def score_tracks(truth: Path, predicted: Path | str, *, iou: float = 0.5,
 
     gt, hyp = read_mot(truth), read_mot(predicted)
     hyp = hyp[hyp.index.get_level_values("Id") >= 0]  # boxes in no track are not a tracker's output
-    if frames is not None:
-        keep = set(frames)
-        gt = gt[gt.index.get_level_values("FrameId").isin(keep)]
-    accumulator = mm.utils.compare_to_groundtruth(gt, hyp, "iou", distth=1 - iou)
+    wanted = sorted(set(frames)) if frames is not None else sorted(set(gt.index.get_level_values("FrameId")))
+    accumulator = mm.MOTAccumulator(auto_id=False)
+    gt_by_frame, hyp_by_frame = _by_frame(gt), _by_frame(hyp)
+    empty = (np.zeros(0, np.int64), np.zeros((0, 4)))
+    for frame in wanted:
+        (gt_ids, gt_boxes), (hyp_ids, hyp_boxes) = gt_by_frame.get(frame, empty), hyp_by_frame.get(frame, empty)
+        # motmetrics' own iou_matrix calls np.asfarray, gone in NumPy 2: the same distances, computed here
+        distances = 1.0 - _iou_xywh(gt_boxes, hyp_boxes)
+        distances[distances > 1.0 - iou] = np.nan
+        accumulator.update(gt_ids, hyp_ids, distances, frameid=frame)
     metrics = ["idf1", "mota", "motp", "num_switches", "num_false_positives", "num_misses", "num_objects",
                "num_unique_objects", "num_predictions", "mostly_tracked"]  # fmt: skip
     summary = mm.metrics.create().compute(accumulator, metrics=metrics, name="all")
     row = summary.loc["all"]
     return {k: (float(row[k]) if k in {"idf1", "mota", "motp"} else int(row[k])) for k in metrics}
+
+
+def _by_frame(table: Any) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    boxes = table[["X", "Y", "Width", "Height"]].to_numpy(np.float64)
+    frames = table.index.get_level_values("FrameId").to_numpy()
+    ids = table.index.get_level_values("Id").to_numpy()
+    return {int(f): (ids[frames == f], boxes[frames == f]) for f in np.unique(frames)}
+
+
+def _iou_xywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box of `a` with every box of `b`, both (N, 4) as x, y, w, h."""
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
+    a1, a2 = a[:, None, :2], a[:, None, :2] + a[:, None, 2:]
+    b1, b2 = b[None, :, :2], b[None, :, :2] + b[None, :, 2:]
+    inter = np.prod(np.clip(np.minimum(a2, b2) - np.maximum(a1, b1), 0, None), axis=2)
+    union = np.prod(a[:, None, 2:], axis=2) + np.prod(b[None, :, 2:], axis=2) - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)

@@ -61,6 +61,22 @@ def videos_table(summary: RunSummary) -> Table:
     return table
 
 
+def tracking_table(scores: dict, model: str, tracker: str, frames: int) -> Table:
+    """IDF1, MOTA and their parts (motmetrics' names), boxes matched at IoU >= 0.5."""
+    table = Table(title=Text(f"{model} + {tracker} on {frames} frames (IoU 0.5)"), title_justify="left",
+                  show_header=False)  # fmt: skip
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = (("IDF1", "idf1", "{:.3f}"), ("MOTA", "mota", "{:.3f}"), ("MOTP (1 - IoU)", "motp", "{:.3f}"),
+            ("ID switches", "num_switches", "{}"), ("false positives", "num_false_positives", "{}"),
+            ("misses", "num_misses", "{}"), ("ground-truth boxes", "num_objects", "{}"),
+            ("ground-truth objects", "num_unique_objects", "{}"),
+            ("mostly tracked", "mostly_tracked", "{}"))  # fmt: skip
+    for label, key, fmt in rows:
+        table.add_row(label, fmt.format(scores[key]))
+    return table
+
+
 def run_table(summary: RunSummary, model: str, backend: str | None = None, imgsz: int | None = None) -> Table:
     table = Table(title="Run", title_justify="left", show_header=False)
     table.add_column("what")
