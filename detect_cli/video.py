@@ -116,34 +116,33 @@ def _file_frames(capture: cv2.VideoCapture, options: VideoOptions, after: int | 
 
 
 def _stream_frames(ref: str, options: VideoOptions) -> Iterator[Frame]:
-    """A live source: frames until it stops for good (after `reconnects` re-opens), then an error."""
+    """A live source: frames until it stops for good, then an error. A failed open or read counts
+    as one try; `reconnects` tries in a row without a frame end it."""
     opened = time.monotonic()
     number, tries = 0, 0
     capture = None
     try:
         while True:
             capture = capture or _open(ref, options)
-            if capture is None or not capture.isOpened():
-                capture = None
-                if tries >= options.reconnects:
-                    what = "cannot open stream" if number == 0 else f"stream lost at frame {number}"
-                    yield Frame(number, time.monotonic() - opened,
-                                error=f"{what} (gave up after {tries} reconnect(s), {options.reconnect_wait_s:g} s "
-                                      "apart)")  # fmt: skip
-                    return
-                tries += 1
-                time.sleep(options.reconnect_wait_s)
-                continue
             start = time.perf_counter()
-            ok, pixels = capture.read()
-            if not ok or pixels is None:
+            ok, pixels = capture.read() if capture is not None else (False, None)
+            if ok and pixels is not None:
+                tries = 0  # frames came again: the next drop gets its full number of reconnects
+                if number % options.stride == 0:
+                    yield Frame(number, time.monotonic() - opened, pixels, read_ms=(time.perf_counter() - start) * 1e3)
+                number += 1
+                continue
+            if capture is not None:
                 capture.release()
                 capture = None
-                continue
-            tries = 0  # frames came again: the next drop gets its full number of reconnects
-            if number % options.stride == 0:
-                yield Frame(number, time.monotonic() - opened, pixels, read_ms=(time.perf_counter() - start) * 1e3)
-            number += 1
+            if tries >= options.reconnects:
+                what = "cannot open stream" if number == 0 else f"stream lost at frame {number}"
+                yield Frame(number, time.monotonic() - opened,
+                            error=f"{what} (gave up after {tries} reconnect(s), {options.reconnect_wait_s:g} s "
+                                  "apart)")  # fmt: skip
+                return
+            tries += 1
+            time.sleep(options.reconnect_wait_s)
     finally:
         if capture is not None:
             capture.release()

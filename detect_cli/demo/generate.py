@@ -1,4 +1,5 @@
-"""Write a synthetic shapes dataset: ``python -m detect_cli.demo.generate OUT_DIR --n 200 --seed 123``."""
+"""Write a synthetic shapes dataset: ``python -m detect_cli.demo.generate OUT_DIR --n 200 --seed 123``;
+with ``--video N``, a moving-shapes video of N frames and its MOT ground truth instead (see videos.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=123)
     p.add_argument("--size", type=int, default=320, help="image side in pixels")
     p.add_argument("--ext", choices=("png", "jpg"), default="png", help="image format (jpg: quality 95)")
+    p.add_argument("--video", type=int, metavar="FRAMES", help="write OUT_DIR/shapes.mp4 (moving shapes) and "
+                   "shapes_gt.txt (MOT ground truth) with this many frames, instead of images")
     args = p.parse_args(argv)
+    if args.video:
+        from detect_cli.demo.videos import write_video
+
+        video, gt = write_video(args.out_dir / "shapes.mp4", args.video, args.seed, args.size)
+        print(f"wrote {args.video} frames to {video} and ground truth to {gt}")
+        return
     out = write_dataset(args.out_dir, args.n, args.seed, args.size, args.ext)
     print(f"wrote {args.n} images to {out}")
 
