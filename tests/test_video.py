@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -47,7 +48,7 @@ def grey(frame: np.ndarray) -> int:
 class OneBoxDetector:
     """Stands in for a model: one box per image, its confidence the image's mean grey / 255."""
 
-    names = {0: "thing"}
+    names: ClassVar[dict[int, str]] = {0: "thing"}
 
     def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
         return [(Detections([[1, 1, 9, 9]], [float(i.mean()) / 255], [0]), Timing(inference=1.0)) for i in images]
@@ -81,8 +82,8 @@ def test_video_in_a_stream_of_images_gives_one_record_per_frame(tmp_path: Path) 
     """Images and a video through the same engine: frames share the video's index, in order."""
     video = write_video(tmp_path / "clip.mp4", 9)
     (tmp_path / "a.jpg").write_bytes((SAMPLES / "bus.jpg").read_bytes())
-    results = list(detect_stream(iter_sources([str(tmp_path / "a.jpg"), str(video), str(SAMPLES / "zidane.jpg")]),
-                                 OneBoxDetector(), PredictOptions(), batch=4, video=VideoOptions(stride=2)))  # fmt: skip
+    inputs = iter_sources([str(tmp_path / "a.jpg"), str(video), str(SAMPLES / "zidane.jpg")])
+    results = list(detect_stream(inputs, OneBoxDetector(), PredictOptions(), batch=4, video=VideoOptions(stride=2)))
     assert [(r.index, r.frame) for r in results] == [(0, None), *((1, f) for f in (0, 2, 4, 6, 8)), (2, None)]
     frame = image_record(results[2])
     assert (frame["frame"], frame["time_s"], frame["source"]) == (2, 0.2, str(video))
@@ -136,7 +137,7 @@ def test_stream_reconnects_then_gives_up_with_an_error(monkeypatch: pytest.Monke
         def __init__(self, frames: list[int]) -> None:
             self.frames = list(frames)
 
-        def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
+        def isOpened(self) -> bool:
             return True
 
         def read(self) -> tuple[bool, np.ndarray | None]:
