@@ -17,8 +17,9 @@ from typing import IO, Any
 from detect_cli.errors import ConfigError
 from detect_cli.results import CSV_COLUMNS, SCHEMA_VERSION, ImageResult, RunSummary, csv_rows, image_record
 
-FORMATS = ("json", "jsonl", "csv", "coco", "mot")
-SUFFIX_FORMATS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".txt": "mot"}
+FORMATS = ("json", "jsonl", "csv", "coco")  # every one holds every record (tests check them alike)
+TRACK_FORMATS = ("mot",)  # rows of one sequence (tracking.MotSink): boxes only, no error records
+SUFFIX_FORMATS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 
 
 def format_for_path(path: Path, explicit: str | None = None) -> str:
@@ -31,7 +32,7 @@ def format_for_path(path: Path, explicit: str | None = None) -> str:
     if not fmt:
         raise ConfigError(
             f"--out {path}: cannot tell the format from the extension",
-            "use .json, .jsonl, .csv, .coco.json or .txt (MOT rows), or pass --format",
+            "use .json, .jsonl, .csv or .coco.json, or pass --format (--format mot for MOT rows)",
         )
     return fmt
 
@@ -187,7 +188,7 @@ def open_sink(fmt: str, stream: IO[str], meta: dict[str, Any] | None = None, *, 
 
         return MotSink(stream, meta)
     if fmt not in SINKS:
-        raise ConfigError(f"unknown format '{fmt}'", f"choose one of {', '.join(FORMATS)}")
+        raise ConfigError(f"unknown format '{fmt}'", f"choose one of {', '.join(FORMATS + TRACK_FORMATS)}")
     if fmt == "csv":
         return CsvSink(stream, meta, header=not appending)
     return SINKS[fmt](stream, meta)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import sys
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
@@ -139,7 +140,9 @@ def read_mot(source: Path | str) -> Any:
 
     what = source if isinstance(source, Path) else io.StringIO(source)
     try:
-        return mm.io.loadtxt(what, fmt="mot15-2D", min_confidence=-1)
+        with warnings.catch_warnings():  # motmetrics' reader uses pandas calls that pandas deprecates
+            warnings.simplefilter("ignore")
+            return mm.io.loadtxt(what, fmt="mot15-2D", min_confidence=-1)
     except (OSError, ValueError, IndexError) as exc:
         raise ConfigError(f"cannot read MOT file {source if isinstance(source, Path) else '(rows)'}: {exc}") from None
 
