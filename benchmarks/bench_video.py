@@ -7,7 +7,8 @@ fresh process, alternated, best of `--repeat`; the cost of `--track` per frame; 
 
 Goals (issue 20): attn-detect <= 1.05x the stock loop's wall time (tracking off); RSS at 10 N <= 1.1x
 RSS at N; IDF1 >= 0.8. The tracker comparison runs every tracker on the same recorded detections
-(supervision's ByteTrack too, when `supervision` imports), so it measures the trackers alone.
+so it measures the trackers alone. (supervision 0.31 no longer ships ByteTrack: it moved to roboflow's
+`trackers` package; both Ultralytics trackers come with a dependency we already have.)
 """
 
 from __future__ import annotations
@@ -69,17 +70,6 @@ def run_tracker(name: str, frames) -> tuple[str, float]:  # type: ignore[no-unty
     from detect_cli.tracking import assign_tracks, make_tracker, mot_rows
 
     rows: list[str] = []
-    if name == "supervision-bytetrack":
-        import supervision as sv
-
-        tracker = sv.ByteTrack(frame_rate=25)
-        start = time.perf_counter()
-        for frame, xyxy, conf, cls in frames:
-            found = tracker.update_with_detections(sv.Detections(xyxy.astype(np.float32), confidence=conf,
-                                                                 class_id=cls.astype(int)))  # fmt: skip
-            ids = found.tracker_id if found.tracker_id is not None else []
-            rows += mot_rows(frame + 1, Detections(found.xyxy, found.confidence, found.class_id, np.asarray(ids)))
-        return "".join(rows), (time.perf_counter() - start) * 1e3 / len(frames)
     tracker = make_tracker(name)
     start = time.perf_counter()
     for frame, xyxy, conf, cls in frames:
@@ -128,20 +118,13 @@ def main() -> None:
 
     frames = tracked_detections(work / "t.jsonl")
     print(f"tracking on the same {len(frames)} frames of detections (ground truth: {gt.name}, IoU 0.5):")
-    trackers = ["bytetrack", "botsort"]
-    try:
-        import supervision  # noqa: F401
-
-        trackers.append("supervision-bytetrack")
-    except ImportError:
-        print("  (supervision not importable: its ByteTrack left out)")
-    for name in trackers:
+    for name in ("botsort", "bytetrack"):
         rows, ms = run_tracker(name, frames)
         s = score_tracks(gt, rows)
         print(f"  {name:22s} IDF1 {s['idf1']:.3f}  MOTA {s['mota']:.3f}  ID switches {s['num_switches']:3d}  "
               f"{ms:.2f} ms/frame (tracker alone)")
     cli = score_tracks(gt, "".join(_rows_of(work / "t.jsonl")))
-    print(f"  attn-detect --track (bytetrack, from the CLI's records): IDF1 {cli['idf1']:.3f} MOTA {cli['mota']:.3f} "
+    print(f"  attn-detect --track (default tracker, CLI records): IDF1 {cli['idf1']:.3f} MOTA {cli['mota']:.3f} "
           "(goal IDF1 >= 0.8)")
 
     small, large = (int(n) for n in args.rss_frames.split(","))

@@ -139,7 +139,9 @@ class TrackerName(str, Enum):
     botsort = "botsort"
 
 
-Tracker = Annotated[TrackerName, typer.Option(help="With --track: Ultralytics' ByteTrack or BoT-SORT.")]
+Tracker = Annotated[TrackerName, typer.Option(
+    help="With --track: Ultralytics' BoT-SORT (no camera-motion step; the better IDF1 on our clips) or ByteTrack.",
+)]  # fmt: skip
 
 
 class Engine(str, Enum):

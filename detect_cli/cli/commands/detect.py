@@ -56,7 +56,7 @@ def detect(
     start: opt.Start = None,
     end: opt.End = None,
     track: opt.TrackFlag = False,
-    tracker: opt.Tracker = opt.TrackerName.bytetrack,
+    tracker: opt.Tracker = opt.TrackerName.botsort,
     engine: opt.EngineOpt = opt.Engine.local,
     address: opt.Address = None,
     actors: opt.Actors = 1,

@@ -33,7 +33,7 @@ def evaluate(
     sources: opt.Sources,
     labels: Labels = None,
     tracks: Tracks = None,
-    tracker: opt.Tracker = opt.TrackerName.bytetrack,
+    tracker: opt.Tracker = opt.TrackerName.botsort,
     vid_stride: opt.VidStride = None,
     model: opt.Model = None,
     weights_dir: opt.WeightsDir = None,
