@@ -88,6 +88,8 @@ class BoxAnnotator:
         _, scale, thickness = self._sizes(height, width)
         ordered = detections.sorted_by_confidence()
         texts = [f"{names.get(cls, cls)} {conf:.2f}" for _, conf, cls in ordered]
+        if ordered.track_id is not None:  # --track: "#7 circle 0.91"
+            texts = [f"#{t} {text}" if t >= 0 else text for t, text in zip(ordered.track_id.tolist(), texts)]
         sizes = []
         for text in texts:
             (tw, th), base = cv2.getTextSize(text, FONT, scale, thickness)

@@ -12,12 +12,14 @@ import numpy as np
 class Detections:
     """Parallel arrays for N boxes, in pixels of the original (EXIF-upright) image.
 
-    xyxy: (N, 4) float32, confidence: (N,) float32, class_id: (N,) int64.
+    xyxy: (N, 4) float32, confidence: (N,) float32, class_id: (N,) int64; with tracking,
+    track_id: (N,) int64, -1 for a box that belongs to no confirmed track (else None).
     """
 
     xyxy: np.ndarray
     confidence: np.ndarray
     class_id: np.ndarray
+    track_id: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float32)
@@ -27,9 +29,11 @@ class Detections:
         n = len(xyxy)
         conf = np.asarray(self.confidence, dtype=np.float32).reshape(-1)
         cls = np.asarray(self.class_id, dtype=np.int64).reshape(-1)
-        for name, arr in (("confidence", conf), ("class_id", cls)):
-            if len(arr) != n:
+        tracks = None if self.track_id is None else np.asarray(self.track_id, dtype=np.int64).reshape(-1)
+        for name, arr in (("confidence", conf), ("class_id", cls), ("track_id", tracks)):
+            if arr is not None and len(arr) != n:
                 raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+        object.__setattr__(self, "track_id", tracks)
         object.__setattr__(self, "xyxy", xyxy)
         object.__setattr__(self, "confidence", conf)
         object.__setattr__(self, "class_id", cls)
@@ -54,7 +58,11 @@ class Detections:
     def __getitem__(self, index: int | slice | np.ndarray | list[int]) -> Detections:
         if isinstance(index, int):
             index = [index]
-        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index])
+        tracks = None if self.track_id is None else self.track_id[index]
+        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index], tracks)
+
+    def with_tracks(self, track_id: np.ndarray) -> Detections:
+        return Detections(self.xyxy, self.confidence, self.class_id, track_id)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, float, int]]:
         for box, conf, cls in zip(self.xyxy, self.confidence, self.class_id):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -25,7 +25,8 @@ from detect_cli.failures import FailureWatch, blank_image
 from detect_cli.images import Decoded, ReadOptions, read_decoded
 from detect_cli.models import PredictOptions
 from detect_cli.results import ImageResult, Timing
-from detect_cli.sources import Source
+from detect_cli.sources import Source, is_video
+from detect_cli.video import VideoOptions, read_frames
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -64,6 +65,8 @@ class _Pending:
     read_ms: float = 0.0
     error: str | None = None
     warnings: tuple[str, ...] = ()
+    frame: int | None = None  # a video frame's number, and its time
+    time_s: float | None = None
 
     @property
     def nbytes(self) -> int:
@@ -103,14 +106,17 @@ def detect_stream(
     read_options: ReadOptions = ReadOptions(),
     skip: Callable[[int, Source], bool] | None = None,
     max_bytes_in_flight: int = BYTES_IN_FLIGHT,
+    video: VideoOptions = VideoOptions(),
+    frames_done: Mapping[int, int] | None = None,
 ) -> Iterator[ImageResult]:
-    """Yield one `ImageResult` per source, in source order.
+    """Yield one `ImageResult` per source, in source order; a video gives one per frame read
+    (`video.read_frames`: --vid-stride, the time range, a break as an error record).
 
     Reading and decoding run one batch ahead in a thread (PIL and torch release the GIL), so
     the next images are ready when the model finishes; memory holds at most two batches, and
     at most `max_bytes_in_flight` of decoded pixels (plus one image): a batch is run early
     rather than exceed it. `skip(index, source)` leaves inputs out (`--resume`) without
-    renumbering the others."""
+    renumbering the others; `frames_done` (index -> last frame written) continues videos after it."""
     budget = ByteBudget(max_bytes_in_flight)
     watch = FailureWatch(lambda: detector.predict([blank_image(options.imgsz)], options))
     pending: list[_Pending] = []
@@ -120,7 +126,12 @@ def detect_stream(
         for index, source in enumerate(sources)
         if skip is None or not skip(index, source)  # skipped inputs keep their place in the numbering
     )
-    items = prefetched(jobs, lambda job: load(*job), depth=max(2, batch), budget=budget, weigh=lambda p: p.nbytes)
+    done = frames_done or {}
+
+    def read(job: tuple[int, Source, ReadOptions]) -> Iterator[_Pending]:
+        return load_frames(*job, video, done.get(job[0])) if is_video(job[1].ref) else iter((load(*job),))
+
+    items = prefetched_many(jobs, read, depth=max(2, batch), budget=budget, weigh=lambda p: p.nbytes)
     for item in items:
         pending.append(item)
         loaded += item.image is not None
@@ -175,6 +186,84 @@ def prefetched(
 
 
 _STOP = object()
+_END = object()  # prefetched_many: the last result of one item
+
+
+def prefetched_many(
+    items: Iterable[T],
+    fn: Callable[[T], Iterator[R]],
+    depth: int,
+    *,
+    budget: ByteBudget | None = None,
+    weigh: Callable[[R], int] | None = None,
+) -> Iterator[R]:
+    """`prefetched` where `fn` gives any number of results per item (a video: its frames): the
+    worker runs the iterator, at most `depth` results ahead of the consumer, whatever their count."""
+    todo: queue.SimpleQueue[T | object] = queue.SimpleQueue()
+    done: queue.SimpleQueue[tuple[bool, object]] = queue.SimpleQueue()
+    stop = threading.Event()
+    room = threading.Semaphore(depth)
+
+    def run(item: T) -> Iterator[R]:
+        results = fn(item)
+        try:
+            for result in results:
+                while not room.acquire(timeout=_POLL_S):
+                    if stop.is_set():
+                        return
+                yield result
+        finally:
+            close = getattr(results, "close", None)
+            if close:
+                close()  # a video's capture is released as soon as the run stops
+
+    def flatten(item: T) -> None:
+        for result in run(item):
+            if budget is not None:
+                budget.wait_for_room(stop)
+            if stop.is_set():
+                return
+            if budget is not None and weigh is not None:
+                budget.take(weigh(result))
+            done.put((True, result))
+        done.put((True, _END))
+
+    worker = threading.Thread(
+        target=_work, args=(todo, _Ignored(done), flatten, stop, None, None), name="attn-detect-read", daemon=True
+    )
+    worker.start()
+    waiting = 0
+
+    def results_of_one() -> Iterator[R]:
+        while (result := _next_result(done)) is not _END:
+            room.release()
+            yield result  # type: ignore[misc]
+
+    try:
+        for item in items:
+            todo.put(item)
+            waiting += 1
+            if waiting > depth:
+                waiting -= 1
+                yield from results_of_one()
+        while waiting:
+            waiting -= 1
+            yield from results_of_one()
+    finally:
+        stop.set()
+        todo.put(_STOP)
+
+
+class _Ignored:
+    """`_work`'s result queue for `prefetched_many`, whose worker puts its own results (an exception
+    still goes through: it is raised in the consumer, in place of the item's next result)."""
+
+    def __init__(self, done: queue.SimpleQueue[tuple[bool, object]]) -> None:
+        self.done = done
+
+    def put(self, entry: tuple[bool, object]) -> None:
+        if not entry[0]:
+            self.done.put(entry)
 
 
 def _work(todo, done, fn, stop: threading.Event, budget: ByteBudget | None, weigh) -> None:  # type: ignore[no-untyped-def]
@@ -216,14 +305,20 @@ def load(index: int, source: Source, read_options: ReadOptions) -> _Pending:
     return _Pending(index, source, decoded.pixels, read_ms, warnings=decoded.warnings)
 
 
+def load_frames(index: int, source: Source, _options: ReadOptions, video: VideoOptions,
+                after: int | None) -> Iterator[_Pending]:  # fmt: skip
+    """A video's frames as pendings (in the read-ahead thread: decoding releases the GIL)."""
+    for frame in read_frames(source, video, after=after):
+        yield _Pending(index, source, frame.pixels, frame.read_ms, frame.error, frame=frame.number, time_s=frame.time_s)
+
+
 def _run_batch(pending: list[_Pending], detector: Predicts, options: PredictOptions,
                watch: FailureWatch) -> Iterator[ImageResult]:  # fmt: skip
     outputs = iter(_predict(detector, options, pending, watch))
     for item in pending:
         if item.image is None:
-            yield ImageResult(
-                item.source.ref, item.index, names=detector.names, error=item.error, name=item.source.name
-            )
+            yield ImageResult(item.source.ref, item.index, names=detector.names, error=item.error,
+                              name=item.source.name, frame=item.frame, time_s=item.time_s)  # fmt: skip
             continue
         detections, timing = next(outputs)
         height, width = item.image.shape[:2]
@@ -238,6 +333,8 @@ def _run_batch(pending: list[_Pending], detector: Predicts, options: PredictOpti
             name=item.source.name,
             image=item.image,
             warnings=item.warnings,
+            frame=item.frame,
+            time_s=item.time_s,
         )
 
 

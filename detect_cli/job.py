@@ -4,7 +4,7 @@ keeping a running summary. Usable from Python; the CLI only adds rendering."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,9 @@ from detect_cli.saving import ImageSaver, SaveRefused
 from detect_cli.settings import DetectSettings
 from detect_cli.sinks import Sink
 from detect_cli.slicing import SlicedDetector, slice_options, sliced
-from detect_cli.sources import Source, is_url
+from detect_cli.sources import Source, is_url, is_video
+from detect_cli.video import VideoOptions
+from detect_cli.video_saving import VideoSaver
 
 if TYPE_CHECKING:
     from detect_cli.attention.explaining import ExplainingDetector
@@ -78,8 +80,13 @@ class DetectJob:
     # from the hooked prediction that makes the maps (the same boxes: the hooks only read).
     attention: bool = False
     ray: RayOptions | None = None  # run on a Ray cluster instead of this process
+    video: VideoOptions = field(default_factory=VideoOptions)
+    track: str | None = None  # a tracker name (tracking.TRACKERS): a track id per box
+    # --resume of videos cut short: index -> (last frame written, largest track id written)
+    videos_done: Mapping[int, tuple[int, int]] = field(default_factory=dict)
     summary: RunSummary = field(default_factory=RunSummary)
     _explaining: ExplainingDetector | None = field(default=None, init=False, repr=False)
+    _broken_video: tuple[int, str] | None = field(default=None, init=False, repr=False)
 
     def run(self, sources: Iterable[Source]) -> RunSummary:
         """Process every source; on Ctrl-C, stop and keep what was written."""
@@ -101,15 +108,25 @@ class DetectJob:
                 raise ConfigError(f"--resume: input #{index} is now {source.ref}, but the results file has {recorded} "
                                   "there (the inputs changed since that run)",
                                   "give the same inputs in the same order, or write to a new file")  # fmt: skip
+            if index in self.videos_done:
+                return False  # a video cut short: read again from after its last frame written
             self.summary.resumed += 1
             if saver:
                 saver.reserve(source.name)  # so later names come out as in one run
             return True
 
         stream = self._stream(sources, skip)
+        if self.track:
+            from detect_cli.tracking import track_stream
+
+            first_ids = {index: top + 1 for index, (_, top) in self.videos_done.items()}
+            stream = track_stream(stream, self.track, first_ids)
+        videos = VideoSaver(saver) if saver else None
         try:
             for result in stream:
-                if saver and result.ok:
+                if videos and result.ok and result.frame is not None:
+                    result = self._save_frame(videos, annotator, result)
+                elif saver and result.ok:
                     result = self._save(saver, annotator, result)
                 result = replace(result, image=None)  # don't keep pixels past this point
                 self.summary.add(result)
@@ -120,6 +137,8 @@ class DetectJob:
         except KeyboardInterrupt:
             self.summary.interrupted = True
         finally:
+            if videos:
+                self._close_video(videos)
             self.summary.wall_s = time.perf_counter() - start
             for sink in self.sinks:
                 sink.close(self.summary)
@@ -130,14 +149,37 @@ class DetectJob:
         options = predict_options(self.settings, self.detector)
         common = {"batch": self.settings.batch, "read_options": read_options(self.settings),
                   "skip": skip if self.done else None}  # fmt: skip
+        frames = {"video": self.video, "frames_done": {i: last for i, (last, _) in self.videos_done.items()}}
         if self._explaining is not None:  # one hooked prediction gives the boxes and the maps
-            return detect_stream(sources, self._explaining, options, **common)
+            return detect_stream(_no_videos(sources, "--attention"), self._explaining, options, **common)
         if self.ray is None:
-            return detect_stream(sources, sliced(self.detector, self.settings), options, **common)
+            return detect_stream(sources, sliced(self.detector, self.settings), options, **common, **frames)
         from detect_cli.ray_engine import ray_detect_stream
 
-        return ray_detect_stream(sources, self.detector, options, ray_options=self.ray,
+        return ray_detect_stream(_no_videos(sources, "--engine ray"), self.detector, options, ray_options=self.ray,
                                  slicing=slice_options(self.settings), **common)  # fmt: skip
+
+    def _save_frame(self, videos: VideoSaver, annotator: BoxAnnotator, result: ImageResult) -> ImageResult:
+        """Append the annotated frame to its video; a failure is said once, on the frame where it
+        happened (the detections of every frame are kept), and the rest of that video is not written."""
+        if self._broken_video == (result.index, result.source):
+            return result
+        try:
+            assert result.image is not None
+            frame = annotator.annotate(result.image, result.detections, result.names)
+            videos.add(result.index, result.source, result.name, frame, result.time_s)
+        except (OSError, SaveRefused, cv2.error) as exc:
+            videos.abandon()
+            self._broken_video = (result.index, result.source)
+            return _warned(result, f"{NOT_SAVED}: annotated video stopped at frame {result.frame}: {_reason(exc)}")
+        return result
+
+    def _close_video(self, videos: VideoSaver) -> None:
+        try:
+            videos.close()
+        except (OSError, cv2.error) as exc:
+            self.summary.warnings.append((videos.path.as_posix() if videos.path else "video",
+                                          f"{NOT_SAVED}: {_reason(exc)}"))  # fmt: skip
 
     def _save(self, saver: ImageSaver, annotator: BoxAnnotator, result: ImageResult) -> ImageResult:
         """Write the annotated image (and overlays). A failure here costs that file only: the
@@ -166,6 +208,14 @@ class DetectJob:
         from detect_cli.attention.overlays import save_overlays
 
         save_overlays(annotated.parent, annotated.stem + "_attention", result.image, explained)
+
+
+def _no_videos(sources: Iterable[Source], where: str) -> Iterator[Source]:
+    """Video inputs as error records where only stills run (a clear refusal, never a wrong answer)."""
+    for source in sources:
+        if is_video(source.ref) and not source.error:
+            source = replace(source, error=f"videos and streams are not supported with {where} (run them without it)")
+        yield source
 
 
 def _warned(result: ImageResult, warning: str) -> ImageResult:

@@ -14,6 +14,7 @@ import numpy as np
 
 from detect_cli.detections import Detections
 from detect_cli.sinks import SCHEMA_VERSION, Layout
+from detect_cli.video_stats import VideoStats
 
 __all__ = ["IMAGES", "SCHEMA_VERSION", "ImageResult", "RunSummary", "csv_rows", "image_record"]
 BOX_DECIMALS = 2
@@ -49,6 +50,8 @@ class ImageResult:
     name: str = ""  # relative name for saved files (mirrors the input's place under its folder)
     image: np.ndarray | None = field(default=None, repr=False, compare=False)  # decoded pixels, for annotators
     warnings: tuple[str, ...] = ()  # the input was processed, but something about it needs saying
+    frame: int | None = None  # a video's frame number (0-based, in the file); None for a still image
+    time_s: float | None = None  # that frame's time in the video (for a stream: since it was opened)
 
     @property
     def ok(self) -> bool:
@@ -72,12 +75,16 @@ def box_records(result: ImageResult) -> list[dict[str, Any]]:
     if tiles is not None:
         for record, tile in zip(records, tiles.tolist()):
             record["tile"] = None if tile[0] < 0 else tile
+    tracks = result.detections.track_id
+    if tracks is not None:  # only with --track: null for a box in no confirmed track
+        for record, track in zip(records, tracks.tolist()):
+            record["track_id"] = track if track >= 0 else None
     return records
 
 
 def image_record(result: ImageResult) -> dict[str, Any]:
     """The JSON/JSONL record of one image (an error record when the input failed)."""
-    return {
+    record = {
         "index": result.index,
         "source": result.source,
         "status": "ok" if result.ok else "error",
@@ -88,11 +95,15 @@ def image_record(result: ImageResult) -> dict[str, Any]:
         "speed_ms": result.timing.as_dict(),
         "warnings": list(result.warnings),
     }
+    if result.frame is not None:  # video frames only: a still image's record is unchanged
+        record["frame"] = result.frame
+        record["time_s"] = None if result.time_s is None else round(result.time_s, 3)
+    return record
 
 
 CSV_COLUMNS = (
     "index", "source", "status", "error", "width", "height",
-    "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2",
+    "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2", "frame", "time_s", "track_id",
 )  # fmt: skip
 
 
@@ -102,7 +113,7 @@ def csv_rows(result: ImageResult) -> list[dict[str, Any]]:
 
 def record_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per box; an image without boxes (or with an error) still gets one row."""
-    base = {k: record[k] for k in ("index", "source", "status", "error", "width", "height")}
+    base = {k: record.get(k) for k in ("index", "source", "status", "error", "width", "height", "frame", "time_s")}
     if not record["detections"]:
         return [base]
     return [
@@ -110,6 +121,7 @@ def record_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
             **base,
             **{k: d[k] for k in ("class_id", "class_name", "confidence")},
             **dict(zip(("x1", "y1", "x2", "y2"), d["box"])),
+            "track_id": d.get("track_id"),
         }
         for d in record["detections"]
     ]
@@ -137,9 +149,12 @@ class RunSummary:
     # Per-image model time (preprocess + inference + postprocess), kept only when asked (compare's
     # percentiles): 4 bytes an image.
     latencies_ms: array | None = None
+    videos: dict[str, VideoStats] = field(default_factory=dict)  # per video or stream: totals over its frames
 
     def add(self, result: ImageResult) -> None:
         self.warnings.extend((result.source, w) for w in result.warnings)
+        if result.frame is not None:
+            self.videos.setdefault(result.source, VideoStats()).add(result)
         if not result.ok:
             self.failed += 1
             self.failures.append((result.source, result.error or "error"))
@@ -190,4 +205,5 @@ class RunSummary:
             "failures": [{"source": s, "error": e} for s, e in self.failures],
             "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
             "warnings": [{"source": s, "warning": w} for s, w in self.warnings],
+            **({"videos": {s: v.as_dict() for s, v in self.videos.items()}} if self.videos else {}),
         }

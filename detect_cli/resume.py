@@ -8,7 +8,9 @@ those inputs run again. A run record or record of the wrong shape is refused (Co
 
 Inputs already in the file are then skipped by position (`index`), so the same file given twice
 is two inputs; a position whose source differs from the file's is refused (the inputs changed).
-The others keep the positions they would have had in one run.
+The others keep the positions they would have had in one run. A video's frames share its
+position: a video cut short continues after its last frame written (`ResumeState.videos`); one
+that ended (its last record, or an error record where it broke) is skipped like an image.
 """
 
 from __future__ import annotations
@@ -72,6 +74,20 @@ class ResumeState:
     done: dict[int, str] = field(default_factory=dict)  # index -> source of the inputs already in the file
     dropped_partial: bool = False
     retried: int = 0
+    # videos with frames in the file and no error record: index -> (last frame, largest track id or 0)
+    videos: dict[int, tuple[int, int]] = field(default_factory=dict)
+    _ended: set[int] = field(default_factory=set)
+
+    def add(self, index: int, source: str, frame: int | None, error: bool, tracks: list[int]) -> None:
+        self.done[index] = source
+        if frame is None:
+            return
+        if error:  # where the video broke: it is finished
+            self._ended.add(index)
+            self.videos.pop(index, None)
+        elif index not in self._ended:
+            last, top = self.videos.get(index, (-1, 0))
+            self.videos[index] = (max(last, frame), max([top, *tracks]))
 
     @property
     def kept(self) -> int:
@@ -139,14 +155,16 @@ def _repair_jsonl(out: Path, retry_failed: bool) -> ResumeState:
             continue
         if not isinstance(record, dict):
             raise _not_a_record(out, number, f"a JSON {type(record).__name__}, not an object")
-        index, source = record.get("index"), record.get("source")
-        if type(index) is not int or not isinstance(source, str):
+        index, source, frame = record.get("index"), record.get("source"), record.get("frame")
+        if type(index) is not int or not isinstance(source, str) or not (frame is None or type(frame) is int):
             raise _not_a_record(out, number, "no integer 'index' and text 'source'")
         if retry_failed and record.get("status") == "error":
             state.retried += 1
             continue
         kept.append(line)
-        state.done[index] = source
+        tracks = [d["track_id"] for d in record.get("detections") or () if isinstance(d, dict)
+                  and type(d.get("track_id")) is int]  # fmt: skip
+        state.add(index, source, frame, record.get("status") == "error", tracks)
     if state.dropped_partial or state.retried:
         _rewrite(out, "".join(line + "\n" for line in kept))
     return state
@@ -159,7 +177,7 @@ def _repair_csv(out: Path, retry_failed: bool) -> ResumeState:
     state = ResumeState()
     rows, cut_index = _csv_rows(text)
     if cut_index is not None:
-        rows = [r for r in rows if r[0] != cut_index]  # the last image may be incomplete: run it again
+        rows = _without_cut(rows, cut_index)
         state.dropped_partial = True
     if rows and rows[0] != list(CSV_COLUMNS):
         raise ConfigError(f"cannot resume {out}: its columns are not the ones attn-detect writes",
@@ -172,7 +190,10 @@ def _repair_csv(out: Path, retry_failed: bool) -> ResumeState:
         failed = {r[0] for r in rows if r[2] == "error"}
         state.retried = len(failed)
         rows = [r for r in rows if r[0] not in failed]
-    state.done = {int(r[0]): r[1] for r in rows}
+    for r in rows:
+        frame, track = r[_FRAME], r[_TRACK]
+        state.add(int(r[0]), r[1], int(frame) if frame.isdigit() else None, r[2] == "error",
+                  [int(track)] if track.isdigit() else [])  # fmt: skip
     if state.dropped_partial or state.retried or not text:  # an empty file gets its header
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -180,6 +201,18 @@ def _repair_csv(out: Path, retry_failed: bool) -> ResumeState:
         writer.writerows(rows)
         _rewrite(out, buffer.getvalue())
     return state
+
+
+_FRAME, _TRACK = CSV_COLUMNS.index("frame"), CSV_COLUMNS.index("track_id")
+
+
+def _without_cut(rows: list[list[str]], cut_index: str) -> list[list[str]]:
+    """Drop every row of the input cut by the crash: an image's rows, or for a video the rows of its
+    last frame in the file (the cut row may belong to it or to the next: running it again is safe)."""
+    frames = [r[_FRAME] for r in rows[1:] if r[0] == cut_index and len(r) == len(CSV_COLUMNS) and r[_FRAME]]
+    if not frames:
+        return [r for r in rows if r[0] != cut_index]
+    return [r for r in rows if not (r[0] == cut_index and len(r) == len(CSV_COLUMNS) and r[_FRAME] == frames[-1])]
 
 
 def _csv_rows(text: str) -> tuple[list[list[str]], str | None]:

@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 
-WRITABLE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+WRITABLE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".mp4"})  # mp4: videos
 # File systems allow 255 bytes per name; leave room for the `_N` of a collision and `_attention`.
 MAX_NAME_BYTES = 180
 

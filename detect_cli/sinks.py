@@ -28,7 +28,8 @@ from typing import IO, Any
 
 from detect_cli.errors import ConfigError
 
-FORMATS = ("json", "jsonl", "csv", "coco")
+FORMATS = ("json", "jsonl", "csv", "coco")  # every one holds every record (tests check them alike)
+TRACK_FORMATS = ("mot",)  # rows of one sequence (tracking.MotSink): boxes only, no error records
 SUFFIX_FORMATS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 SCHEMA_VERSION = 1
 DECIMALS = 4
@@ -81,7 +82,9 @@ def format_for_path(path: Path, explicit: str | None = None, allowed: tuple[str,
     fmt = SUFFIX_FORMATS.get(path.suffix.lower())
     if not fmt or fmt not in allowed:
         names = ", ".join(".coco.json" if f == "coco" else f".{f}" for f in allowed)
-        raise ConfigError(f"--out {path}: cannot tell the format from the extension", f"use {names}, or pass --format")
+        more = " (--format mot for MOT rows)" if "coco" in allowed else ""
+        raise ConfigError(f"--out {path}: cannot tell the format from the extension",
+                          f"use {names}, or pass --format{more}")  # fmt: skip
     return fmt
 
 
@@ -188,6 +191,9 @@ class CsvSink(Sink):
         return buffer.getvalue()
 
 
+VIDEO_ID_STEP = 10_000_000  # COCO image id of frame F of input I: (I + 1) * this + F
+
+
 class CocoSink(Sink):
     """A COCO results file (`annotations` with image_id, category_id, xywh bbox, score) plus the
     `images` and `categories` lists, so it loads both as a dataset and via `loadRes`.
@@ -207,12 +213,17 @@ class CocoSink(Sink):
         self._closed = False
 
     def write_record(self, record: dict[str, Any]) -> None:
+        frame = record.get("frame")
         if record["status"] != "ok":
-            self.errors.append({"source": record["source"], "error": record["error"]})
+            self.errors.append({"source": record["source"], "error": record["error"],
+                                **({"frame": frame} if frame is not None else {})})  # fmt: skip
             return
         image_id = record["index"] + 1
-        self.images.append({"id": image_id, "file_name": record["source"], "width": record["width"],
-                            "height": record["height"]})  # fmt: skip
+        image = {"id": image_id, "file_name": record["source"], "width": record["width"], "height": record["height"]}
+        if frame is not None:  # a video's frames: apart from the ids of stills (index + 1)
+            image_id = image["id"] = (record["index"] + 1) * VIDEO_ID_STEP + frame
+            image.update(frame_id=frame, time_s=record["time_s"])
+        self.images.append(image)
         for det in record["detections"]:
             self.categories.setdefault(det["class_id"], det["class_name"])
             x1, y1, x2, y2 = det["box"]
@@ -246,8 +257,12 @@ SINKS: dict[str, type[Sink]] = {"json": JsonSink, "jsonl": JsonlSink, "csv": Csv
 def open_sink(fmt: str, stream: IO[str], meta: dict[str, Any] | None = None, *, layout: Layout | None = None,
               appending: bool = False) -> Sink:  # fmt: skip
     """`appending`: continue a file (`--resume`): no CSV header again."""
+    if fmt == "mot":
+        from detect_cli.tracking import MotSink
+
+        return MotSink(stream, meta)
     if fmt not in SINKS:
-        raise ConfigError(f"unknown format '{fmt}'", f"choose one of {', '.join(FORMATS)}")
+        raise ConfigError(f"unknown format '{fmt}'", f"choose one of {', '.join(FORMATS + TRACK_FORMATS)}")
     if fmt == "csv":
         return CsvSink(stream, meta, layout, header=not appending)
     return SINKS[fmt](stream, meta, layout)

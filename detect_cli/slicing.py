@@ -111,7 +111,7 @@ class TiledDetections(Detections):
     def __getitem__(self, index: Any) -> TiledDetections:
         if isinstance(index, int):
             index = [index]
-        return TiledDetections(self.xyxy[index], self.confidence[index], self.class_id[index], self.tile[index])
+        return TiledDetections(self.xyxy[index], self.confidence[index], self.class_id[index], tile=self.tile[index])
 
 
 @dataclass
@@ -201,7 +201,7 @@ class SlicedDetector:
     def _tagged(self, detections: Detections, windows: np.ndarray | None) -> Detections:
         if not self.slicing.record_tiles:
             return detections
-        return TiledDetections(detections.xyxy, detections.confidence, detections.class_id, windows)
+        return TiledDetections(detections.xyxy, detections.confidence, detections.class_id, tile=windows)
 
 
 def sliced(detector: Predicts, settings: DetectSettings) -> Predicts:

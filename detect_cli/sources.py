@@ -1,7 +1,8 @@
 """Turn command-line source arguments into a stream of `Source` items, in a stable order.
 
-Arguments: image files, folders (optionally recursive), globs, http(s) URLs, `@list.txt`
-files with one source per line, and `-` (that list on stdin). Folders are walked one
+Arguments: image and video files, folders (optionally recursive), globs, http(s) URLs, live streams
+(`rtsp://`, `rtmp://`, `webcam:N`), `@list.txt` files with one source per line, and `-` (that list on
+stdin). A video is one source; `video.py` reads its frames. Folders are walked one
 directory at a time, each listing sorted, so the first image is ready before the tree
 has been listed and memory does not grow with the size of the tree.
 
@@ -26,6 +27,9 @@ from urllib.parse import unquote, urlparse, urlsplit
 IMAGE_SUFFIXES = frozenset({".bmp", ".gif", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp"})
 GLOB_CHARS = frozenset("*?[")
 URL_SCHEMES = frozenset({"http", "https"})
+VIDEO_SUFFIXES = frozenset({".avi", ".m4v", ".mkv", ".mov", ".mp4", ".webm"})
+STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps"})
+WEBCAM_PREFIX = "webcam:"  # webcam:0 is the first camera (OpenCV's index)
 MAX_LIST_LINE = 64 * 1024  # a "list file" that is really a binary (or /dev/zero) has no line ends
 
 SkipHandler = Callable[[str, str], None]
@@ -66,7 +70,33 @@ def url_problem(url: str) -> str | None:
 
 def url_name(url: str) -> str:
     name = PurePosixPath(unquote(urlparse(url).path)).name
-    return name if Path(name).suffix.lower() in IMAGE_SUFFIXES else f"{name or 'image'}.jpg"
+    return name if Path(name).suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES else f"{name or 'image'}.jpg"
+
+
+def is_stream(ref: str) -> bool:
+    """A live source (rtsp/rtmp URL or a webcam): no end, no length, read with reconnects."""
+    return ref.lower().startswith(WEBCAM_PREFIX) or ref.partition("://")[0].lower() in STREAM_SCHEMES
+
+
+def is_video(ref: str) -> bool:
+    """A video file or URL (by its extension), or a live stream."""
+    path = urlparse(ref).path if "://" in ref else ref
+    return is_stream(ref) or Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def stream_problem(ref: str) -> str | None:
+    """Why a stream argument cannot be opened, checked before any connection; None if usable."""
+    if ref.lower().startswith(WEBCAM_PREFIX):
+        number = ref[len(WEBCAM_PREFIX) :]
+        return None if number.isdigit() else f"webcam index must be a number (e.g. {WEBCAM_PREFIX}0)"
+    try:
+        parts = urlsplit(ref)
+        _ = parts.port
+    except ValueError as exc:
+        return f"invalid URL: {exc}"
+    if not parts.hostname:
+        return "invalid URL: no host name"
+    return None
 
 
 _FILE_KINDS = (
@@ -100,6 +130,11 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def is_input_path(path: Path) -> bool:
+    """An image or a video, by its extension."""
+    return path.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
+
+
 def iter_sources(
     args: Iterable[str],
     *,
@@ -126,11 +161,21 @@ def _expand(arg: str, base: Path, recursive: bool, stdin: TextIO | None, skip: S
                 yield from _expand_lines(lines, list_file.parent, recursive, skip)
         except OSError as exc:
             yield Source(arg, arg, error=f"cannot read list file: {exc.strerror or exc}")
+    elif is_stream(arg):
+        yield Source(arg, _stream_name(arg), is_url=True, error=stream_problem(arg))
     elif "://" in arg:
         problem = url_problem(arg)
         yield Source(arg, arg if problem else url_name(arg), is_url=True, error=problem)
     else:
         yield from _expand_path(arg, base, recursive, skip)
+
+
+def _stream_name(ref: str) -> str:
+    """A file name for a stream's annotated video: its host and path, or webcam_N."""
+    if ref.lower().startswith(WEBCAM_PREFIX):
+        return f"webcam_{ref[len(WEBCAM_PREFIX):]}.mp4"
+    parts = urlsplit(ref)
+    return "_".join(p for p in [parts.hostname or "stream", *parts.path.split("/")] if p) + ".mp4"
 
 
 def _expand_lines(lines: TextIO, base: Path, recursive: bool, skip: SkipHandler) -> Iterator[Source]:
@@ -160,7 +205,7 @@ def _expand_path(arg: str, base: Path, recursive: bool, skip: SkipHandler) -> It
     if mode is not None and stat.S_ISDIR(mode):
         yield from _expand_folder(path, arg, recursive, skip)
     elif mode is not None and stat.S_ISREG(mode):
-        if is_image_path(path) or not path.suffix:
+        if is_input_path(path) or not path.suffix:
             yield Source(str(path), path.name)
         else:
             skip(arg, f"not an image ({path.suffix} file)")
@@ -218,7 +263,7 @@ def _expand_glob(pattern: str, arg: str, skip: SkipHandler) -> Iterator[Source]:
         if entry.problem:
             found = True
             yield Source(str(entry.path), relative, error=entry.problem)
-        elif is_image_path(entry.path):
+        elif is_input_path(entry.path):
             found = True
             yield Source(str(entry.path), relative)
         else:
@@ -298,7 +343,7 @@ def walk_entries(
             return
         subdirs = []
         for entry in entries:
-            image_named = is_image_path(Path(entry.name))
+            image_named = is_input_path(Path(entry.name))
             if _entry_is(entry, "dir"):
                 subdirs.append(Path(entry.path))
             elif _entry_is(entry, "file"):

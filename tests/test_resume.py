@@ -99,13 +99,13 @@ def test_resume_needs_a_resumable_file(tmp_path: Path) -> None:
 
 def test_csv_cut_last_image_is_dropped_and_redone(tmp_path: Path) -> None:
     out = tmp_path / "r.csv"
-    header = "index,source,status,error,width,height,class_id,class_name,confidence,x1,y1,x2,y2\n"
-    rows = "0,a.jpg,ok,,10,10,1,x,0.5,1,1,2,2\n1,b.jpg,ok,,10,10,1,x,0.5,1,1,2,2\n1,b.jpg,ok,,10,10,2,y,0.4,1"
+    header = "index,source,status,error,width,height,class_id,class_name,confidence,x1,y1,x2,y2,frame,time_s,track_id\n"
+    rows = "0,a.jpg,ok,,10,10,1,x,0.5,1,1,2,2,,,\n1,b.jpg,ok,,10,10,1,x,0.5,1,1,2,2,,,\n1,b.jpg,ok,,10,10,2,y,0.4,1"
     out.write_text(header + rows)
     write_sidecar(out, {"model": "m"}, "csv")
     state = prepare_resume(out, "csv", {"model": "m"}, retry_failed=False)
     assert state.done == {0: "a.jpg"} and state.dropped_partial
-    assert out.read_text() == header + "0,a.jpg,ok,,10,10,1,x,0.5,1,1,2,2\n"
+    assert out.read_text() == header + "0,a.jpg,ok,,10,10,1,x,0.5,1,1,2,2,,,\n"
 
 
 def test_missing_run_record_is_refused(tmp_path: Path) -> None:
@@ -176,17 +176,17 @@ def test_resume_with_other_inputs_is_refused(tmp_path: Path) -> None:
     assert out.read_bytes() == before
 
 
-HEADER = "index,source,status,error,width,height,class_id,class_name,confidence,x1,y1,x2,y2\n"
-ROW_0 = "0,a.jpg,ok,,10,10,1,x,0.5,1,1,2,2\n"
+HEADER = "index,source,status,error,width,height,class_id,class_name,confidence,x1,y1,x2,y2,frame,time_s,track_id\n"
+ROW_0 = "0,a.jpg,ok,,10,10,1,x,0.5,1,1,2,2,,,\n"
 
 
 @pytest.mark.parametrize(
     "tail",
     [
-        '1,"we\nird.jpg",ok,,10,10,1,x,0.5,1,1,2,2\n1,"we\n',  # cut right after the newline in the name
+        '1,"we\nird.jpg",ok,,10,10,1,x,0.5,1,1,2,2,,,\n1,"we\n',  # cut right after the newline in the name
         '1,"we\n',  # ... of the image's first row
-        '1,"we\nird.jpg",ok,,10,10,1,x,0.5,1,1,2,2\n1,"we\nird.jpg",ok,,10,10,2,y,0.4,1',  # no line end
-        "1,b.jpg,ok,,10,10,1,x,0.5,1,1,2,2\n1,b.jpg,ok,,10,10,2,y,0.4,1",
+        '1,"we\nird.jpg",ok,,10,10,1,x,0.5,1,1,2,2,,,\n1,"we\nird.jpg",ok,,10,10,2,y,0.4,1',  # no line end
+        "1,b.jpg,ok,,10,10,1,x,0.5,1,1,2,2,,,\n1,b.jpg,ok,,10,10,2,y,0.4,1",
     ],
 )
 def test_csv_cut_inside_a_quoted_name_drops_that_image(tmp_path: Path, tail: str) -> None:
@@ -200,7 +200,7 @@ def test_csv_cut_inside_a_quoted_name_drops_that_image(tmp_path: Path, tail: str
 
 def test_csv_with_a_newline_in_a_name_is_kept_whole(tmp_path: Path) -> None:
     out = tmp_path / "r.csv"
-    content = HEADER + ROW_0 + '1,"we\nird.jpg",ok,,10,10,,,,,,,\n'
+    content = HEADER + ROW_0 + '1,"we\nird.jpg",ok,,10,10,,,,,,,,,,\n'
     out.write_text(content)
     write_sidecar(out, {}, "csv")
     state = prepare_resume(out, "csv", {}, retry_failed=False)
@@ -229,7 +229,7 @@ def test_csv_without_a_whole_header_gets_one(tmp_path: Path, content: str) -> No
         ("jsonl", None, '{"index": "0", "source": "a.jpg"}\n', "line 1 is not an attn-detect record"),
         ("jsonl", None, '{"index": 0, "source": null}\n', "line 1 is not an attn-detect record"),
         ("csv", None, "a,b\n1,2\n", "columns are not the ones"),
-        ("csv", None, HEADER + "x,a.jpg,ok,,,,,,,,,,\n", "line 2 is not an attn-detect record"),
+        ("csv", None, HEADER + "x,a.jpg,ok,,,,,,,,,,,,,\n", "line 2 is not an attn-detect record"),
         ("csv", None, HEADER + "0,a.jpg\n", "line 2 is not an attn-detect record"),
     ],
 )

@@ -17,10 +17,12 @@ class OutputFormat(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
     coco = "coco"
+    mot = "mot"
 
 
 Sources = Annotated[list[str], typer.Argument(
-    help="Images, folders, quoted globs ('shots/**/*.png'), http(s) URLs, @list.txt, or - for a list on stdin.",
+    help="Images, videos (mp4, mov, avi, mkv, webm), folders, quoted globs ('shots/**/*.png'), http(s) URLs, "
+    "streams (rtsp://, rtmp://, webcam:0), @list.txt, or - for a list on stdin.",
     show_default=False,
 )]  # fmt: skip
 Model = Annotated[
@@ -122,6 +124,26 @@ Resume = Annotated[
 ]
 RetryFailed = Annotated[bool, typer.Option(help="With --resume: run the inputs that failed before again.")]
 AttentionFlag = Annotated[bool, typer.Option("--attention", help="With --save: also write attention overlays.")]
+
+
+VidStride = Annotated[Optional[int], typer.Option(
+    "--vid-stride", help="Videos: run every Nth frame (the others are decoded, not run).", min=1, show_default="1",
+)]  # fmt: skip
+Start = Annotated[Optional[float], typer.Option(help="Videos: start at this time, in seconds.", min=0)]
+End = Annotated[Optional[float], typer.Option(help="Videos: stop before this time, in seconds.", min=0)]
+TrackFlag = Annotated[bool, typer.Option(
+    "--track", help="Videos and folders of frames: a track id per box, and distinct objects per class in the summary.",
+)]  # fmt: skip
+
+
+class TrackerName(str, Enum):
+    bytetrack = "bytetrack"
+    botsort = "botsort"
+
+
+Tracker = Annotated[TrackerName, typer.Option(
+    help="With --track: Ultralytics' BoT-SORT (no camera-motion step; the better IDF1 on our clips) or ByteTrack.",
+)]  # fmt: skip
 
 
 class Engine(str, Enum):

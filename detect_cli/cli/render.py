@@ -37,6 +37,46 @@ def counts_table(summary: RunSummary) -> Table:
     return table
 
 
+def videos_table(summary: RunSummary) -> Table:
+    """One row per video: frames, frames with detections, per class the most boxes in a frame and
+    the mean per frame, ms per frame, and with --track the distinct objects per class."""
+    tracked = any(v.tracked for v in summary.videos.values())
+    table = Table(title="Videos", title_justify="left")
+    table.add_column("video", overflow="fold")
+    table.add_column("frames", justify="right")
+    table.add_column("with detections", justify="right")
+    table.add_column("per class: max / mean per frame", overflow="fold")
+    table.add_column("ms/frame", justify="right")
+    if tracked:
+        table.add_column("distinct objects (tracks)", overflow="fold")
+    for source, stats in summary.videos.items():
+        names = sorted(stats.class_total, key=lambda n: (-stats.class_total[n], n))
+        classes = ", ".join(f"{name} {stats.class_max[name]} / {stats.class_mean(name):.2f}" for name in names)
+        frames = str(stats.frames) + (f" (broke at {stats.broke_at})" if stats.broke_at is not None else "")
+        row = [Text(source), Text(frames, style="red" if stats.broke_at is not None else ""),
+               str(stats.frames_with_detections), Text(classes or "-"), f"{stats.ms_per_frame:.1f}"]  # fmt: skip
+        if tracked:
+            row.append(Text(stats.objects_text() or "-"))
+        table.add_row(*row)
+    return table
+
+
+def tracking_table(scores: dict, model: str, tracker: str, frames: int) -> Table:
+    """IDF1, MOTA and their parts (motmetrics' names), boxes matched at IoU >= 0.5."""
+    table = Table(title=Text(f"{model} + {tracker} on {frames} frames (IoU 0.5)"), title_justify="left",
+                  show_header=False)  # fmt: skip
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = (("IDF1", "idf1", "{:.3f}"), ("MOTA", "mota", "{:.3f}"), ("MOTP (1 - IoU)", "motp", "{:.3f}"),
+            ("ID switches", "num_switches", "{}"), ("false positives", "num_false_positives", "{}"),
+            ("misses", "num_misses", "{}"), ("ground-truth boxes", "num_objects", "{}"),
+            ("ground-truth objects", "num_unique_objects", "{}"),
+            ("mostly tracked", "mostly_tracked", "{}"))  # fmt: skip
+    for label, key, fmt in rows:
+        table.add_row(label, fmt.format(scores[key]))
+    return table
+
+
 def run_table(summary: RunSummary, model: str, backend: str | None = None, imgsz: int | None = None) -> Table:
     table = Table(title="Run", title_justify="left", show_header=False)
     table.add_column("what")

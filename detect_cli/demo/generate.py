@@ -1,7 +1,8 @@
 """Write a synthetic shapes dataset: ``python -m detect_cli.demo.generate OUT_DIR --n 200 --seed 123``.
 
 ``--large`` writes large scenes for sliced inference instead (1920x1920 and 3000x2000 in turn, many
-shapes of 10-40 px: ``detect_cli/demo/large_scenes.py``)."""
+shapes of 10-40 px: ``detect_cli/demo/large_scenes.py``); ``--video N`` a moving-shapes video of N
+frames and its MOT ground truth (``videos.py``)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,15 @@ def main(argv: list[str] | None = None) -> None:
                    help="large scenes for sliced inference (1920x1920 and 3000x2000 in turn; --size is ignored)")
     p.add_argument("--sizes", default=None, help="with --large: WxH sizes taken in turn, e.g. 1600x1200,1280x1280")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality with --ext jpg")
+    p.add_argument("--video", type=int, metavar="FRAMES", help="write OUT_DIR/shapes.mp4 (moving shapes) and "
+                   "shapes_gt.txt (MOT ground truth) with this many frames, instead of images")
     args = p.parse_args(argv)
+    if args.video:
+        from detect_cli.demo.videos import write_video
+
+        video, gt = write_video(args.out_dir / "shapes.mp4", args.video, args.seed, args.size)
+        print(f"wrote {args.video} frames to {video} and ground truth to {gt}")
+        return
     if args.large:
         from detect_cli.demo.large_scenes import write_large_dataset
 

@@ -58,6 +58,11 @@ def detect(
     save: opt.Save = None,
     tables: opt.Tables = None,
     attention: opt.AttentionFlag = False,
+    vid_stride: opt.VidStride = None,
+    start: opt.Start = None,
+    end: opt.End = None,
+    track: opt.TrackFlag = False,
+    tracker: opt.Tracker = opt.TrackerName.botsort,
     engine: opt.EngineOpt = opt.Engine.local,
     address: opt.Address = None,
     actors: opt.Actors = 1,
@@ -69,7 +74,7 @@ def detect(
     verbose: opt.Verbose = False,
     progress: opt.ShowProgress = None,
 ) -> None:
-    """Detect objects in images: boxes and per-class counts as tables, or JSON/JSONL/CSV/COCO."""
+    """Detect objects in images and videos: boxes and per-class counts as tables, or JSON/JSONL/CSV/COCO/MOT."""
     State.quiet, State.verbose = quiet, verbose
     settings = settings_from_flags(
         config, model=model, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz,
@@ -81,6 +86,7 @@ def detect(
         _data_format(fmt.value if fmt else None, as_json), out, save, resume or retry_failed, attention, engine
     )
     plan.claim(sources, recursive=settings.recursive)
+    video = _video_options(vid_stride, start, end, track=track, engine=engine, attention=attention)
     ray_options = None
     if engine == opt.Engine.ray:
         from detect_cli.ray_engine import RayOptions, require_ray
@@ -100,12 +106,13 @@ def detect(
         summary = _run_sharded(sources, settings, detector, plan.out_file, ray_options)
         _finish(summary, detector, quiet=quiet, tables_are_results=False, imgsz=settings.imgsz)
         return
-    done = _prepare_out_file(plan.out_file, plan.out_format, settings, detector, resume=resume,
-                             retry_failed=retry_failed)  # fmt: skip
-    bar.start("detecting", done_before=len(done))
-    summary, hidden = _run_local(sources, settings, detector, plan, done, ray_options, bar,
+    done, videos_done = _prepare_out_file(plan.out_file, plan.out_format, settings, detector, resume=resume,
+                                          retry_failed=retry_failed, video=video,
+                                          tracker=tracker.value if track else None)  # fmt: skip
+    bar.start("detecting", done_before=len(done) - len(videos_done))
+    summary, hidden = _run_local(sources, settings, detector, plan, (done, videos_done), ray_options, bar,
                                  tables=_table_limit(plan, settings.tables, tables), attention=attention,
-                                 resume=resume)  # fmt: skip
+                                 resume=resume, video=video, tracker=tracker.value if track else None)  # fmt: skip
     if hidden:
         note(f"box tables shown for the first {settings.tables} images; --tables -1 shows all")
     if save is not None and not quiet:
@@ -126,7 +133,7 @@ class _OutputPlan:
     @classmethod
     def from_flags(cls, data_format: str | None, out: str | None, save: Path | None, resume: bool,
                    attention: bool, engine: opt.Engine) -> _OutputPlan:  # fmt: skip
-        from detect_cli.sinks import FORMATS
+        from detect_cli.sinks import FORMATS, TRACK_FORMATS
 
         out_file = Path(out) if out else None
         sharded = out is not None and (Path(out).is_dir() or out.endswith(("/", "\\")))
@@ -143,7 +150,7 @@ class _OutputPlan:
             raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
         if sharded:
             return cls(out_file, "jsonl", True, False, save)
-        dest = Destination.from_flags(data_format, False, out_file, allowed=FORMATS)
+        dest = Destination.from_flags(data_format, False, out_file, allowed=FORMATS + TRACK_FORMATS)
         return cls(out_file, None if dest.tables_are_results else dest.fmt, False, dest.tables_are_results, save)
 
     @property
@@ -167,6 +174,17 @@ def _data_format(fmt: str | None, as_json: bool) -> str | None:
     if as_json and fmt not in {None, "json"}:
         raise ConfigError(f"--json and --format {fmt} disagree", "give one of them")
     return "json" if as_json else fmt
+def _video_options(stride: int | None, start: float | None, end: float | None, *, track: bool, engine: opt.Engine,
+                   attention: bool):  # fmt: skip
+    from detect_cli.video import VideoOptions
+
+    if start is not None and end is not None and end <= start:
+        raise ConfigError(f"--end {end:g} is not after --start {start:g}", "give a time range that holds frames")
+    if track and engine == opt.Engine.ray:
+        raise ConfigError("--track runs locally only (a tracker needs the frames in order)", "drop --engine ray")
+    if track and attention:
+        raise ConfigError("--track and --attention do not go together", "run them apart")
+    return VideoOptions(stride=stride or 1, start_s=start or 0.0, end_s=end)
 
 
 def _table_limit(plan: _OutputPlan, configured: int, flag: int | None) -> int:
@@ -177,7 +195,7 @@ def _table_limit(plan: _OutputPlan, configured: int, flag: int | None) -> int:
 
 
 def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options, bar: RunProgress, *, tables: int,
-               attention: bool, resume: bool):  # fmt: skip
+               attention: bool, resume: bool, video, tracker: str | None):  # fmt: skip
     """Run the job with its sinks, per-image tables and progress bar; returns (summary, tables hidden)."""
     from detect_cli.job import NOT_SAVED, OVERLAYS_NOT_SAVED, DetectJob, run_metadata
     from detect_cli.sinks import open_sink
@@ -191,15 +209,21 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
             sinks.append(open_sink(plan.out_format, stream, run_metadata(settings, detector), appending=append))
         shown = _TablePrinter(tables)
 
+        last_video: list[tuple[int, str]] = []
+
         def on_result(result: ImageResult) -> None:
-            bar.advance()
+            if result.frame is None or [(result.index, result.source)] != last_video:  # a video counts as one input
+                bar.advance()
+                last_video[:] = [(result.index, result.source)] if result.frame is not None else []
             if not result.ok:
                 warn(f"{result.source}: {result.error}")
             for warning in result.warnings:  # a file not saved is a failure (exit 3); the rest are notes
                 (warn if warning.startswith((NOT_SAVED, OVERLAYS_NOT_SAVED)) else note)(f"{result.source}: {warning}")
             shown(result)
 
-        job = DetectJob(settings, detector, sinks, plan.save, on_result, done, attention, ray_options)
+        done, videos_done = done
+        job = DetectJob(settings, detector, sinks, plan.save, on_result, done, attention, ray_options, video=video,
+                        track=tracker, videos_done=videos_done)  # fmt: skip
         items = iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin, on_skip=_skip_notes(job))
         return job.run(items), shown.hidden
 
@@ -214,6 +238,8 @@ def _finish(summary, detector, *, quiet: bool, tables_are_results: bool, imgsz: 
     if not quiet:
         console = out() if tables_are_results else err()
         console.print(render.counts_table(summary))
+        if summary.videos:
+            console.print(render.videos_table(summary))
         console.print(render.run_table(summary, detector.ref.spec, render.backend_text(detector), imgsz))
         if summary.failed:
             console.print(render.failures_table(summary))
@@ -242,7 +268,7 @@ class _TablePrinter:
         self.limit, self.count, self.hidden = limit, 0, False
 
     def __call__(self, result: ImageResult) -> None:
-        if not result.ok:
+        if not result.ok or result.frame is not None:  # a video gets its summary at the end, not a table a frame
             return
         self.count += 1
         if self.limit < 0 or self.count <= self.limit:
@@ -277,28 +303,31 @@ def _run_sharded(sources, settings, detector, out_dir: Path, ray_options):
     return summary
 
 
-def _prepare_out_file(out_file, out_format, settings, detector, *, resume: bool, retry_failed: bool) -> dict[int, str]:
+def _prepare_out_file(out_file, out_format, settings, detector, *, resume: bool, retry_failed: bool, video,
+                      tracker: str | None) -> tuple[dict[int, str], dict[int, tuple[int, int]]]:  # fmt: skip
     """Record the run's settings beside a JSONL/CSV file; with --resume, check and repair it first.
-    Returns index -> source of the inputs already done. Devices and FIFOs get no sidecar."""
+    Returns index -> source of the inputs already in the file, and index -> (last frame, largest
+    track id) of the videos cut short. Devices and FIFOs get no sidecar."""
     from detect_cli.outputs import is_regular_target
     from detect_cli.resume import RESUMABLE, fingerprint, prepare_resume, write_sidecar
 
     if out_file is None or out_format not in RESUMABLE:
         if resume:
             raise ConfigError(f"--resume works with JSONL or CSV output, not {out_format}", "use --out results.jsonl")
-        return {}
+        return {}, {}
     if not is_regular_target(out_file):
         if resume:
             raise ConfigError(f"--resume needs a regular results file, not {out_file}")
-        return {}
-    fp = fingerprint(settings, detector)
+        return {}, {}
+    fp = {**fingerprint(settings, detector), **video.fingerprint(), **({"tracker": tracker} if tracker else {})}
     if resume and out_file.exists():
         state = prepare_resume(out_file, out_format, fp, retry_failed=retry_failed)
         repaired = " (repaired a cut last record)" if state.dropped_partial else ""
         retried = f", {state.retried} failed to run again" if state.retried else ""
-        note(f"resuming {out_file}: {state.kept} image(s) already done{retried}{repaired}")
-        return state.done
+        videos = f", {len(state.videos)} video(s) continued after their last frame" if state.videos else ""
+        note(f"resuming {out_file}: {state.kept - len(state.videos)} input(s) already done{videos}{retried}{repaired}")
+        return state.done, state.videos
     with open_results(out_file, append=True):  # can it be written? Else the old sidecar stays as it was
         pass
     write_sidecar(out_file, fp, out_format)
-    return {}
+    return {}, {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -13,18 +13,25 @@ from detect_cli.cli.common import open_detector, settings_from_flags
 from detect_cli.cli.destination import Destination
 from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, hold, note, warn
 from detect_cli.cli.progress import RunProgress, wanted
-from detect_cli.errors import ExitCode
+from detect_cli.errors import ConfigError, ExitCode
 
 app = typer.Typer()
 
-Labels = Annotated[Path, typer.Option(help="COCO ground-truth JSON, or a folder of YOLO .txt labels.")]
+Labels = Annotated[Optional[Path], typer.Option(help="COCO ground-truth JSON, or a folder of YOLO .txt labels.")]
+Tracks = Annotated[Optional[Path], typer.Option(
+    help="Score tracking instead: MOTChallenge ground truth (gt.txt) of the one video (or folder of frames) given; "
+    "prints IDF1, MOTA and ID switches (motmetrics).",
+)]  # fmt: skip
 
 
 @app.command(epilog=EXIT_CODES_HELP)
 @handle_errors
 def evaluate(
     sources: opt.Sources,
-    labels: Labels,
+    labels: Labels = None,
+    tracks: Tracks = None,
+    tracker: opt.Tracker = opt.TrackerName.botsort,
+    vid_stride: opt.VidStride = None,
     model: opt.Model = None,
     weights_dir: opt.WeightsDir = None,
     backend: opt.Backend = None,
@@ -65,7 +72,14 @@ def evaluate(
         half=half, nms=nms, threads=threads, recursive=recursive,
         **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge, slice_match),
     )  # fmt: skip
+    if (labels is None) == (tracks is None):
+        raise ConfigError("give --labels (boxes: mAP) or --tracks (MOT ground truth: IDF1, MOTA), one of them")
     destination.claim(sources, recursive=settings.recursive)
+    if tracks is not None:
+        _evaluate_tracks(sources, tracks, settings, tracker.value, vid_stride or 1, weights_dir=weights_dir,
+                         trust_model=trust_model, destination=destination, quiet=quiet,
+                         progress=wanted(progress, quiet=quiet))  # fmt: skip
+        return
     label_file = LabelSet.read(labels)  # a bad label file is reported before the model loads
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     bar.count(sources, recursive=settings.recursive)
@@ -98,4 +112,49 @@ def evaluate(
     if report.run.interrupted:
         raise typer.Exit(int(ExitCode.INTERRUPTED))
     if report.run.failed:
+        raise typer.Exit(int(ExitCode.INPUTS_FAILED))
+
+
+def _evaluate_tracks(sources, truth: Path, settings, tracker: str, stride: int, *, weights_dir, trust_model: bool,
+                     destination: Destination, quiet: bool, progress: bool) -> None:  # fmt: skip
+    """Detect and track one sequence, then score its MOT rows against `truth` on the frames that ran."""
+    import io
+
+    from detect_cli.job import DetectJob
+    from detect_cli.sinks import Layout
+    from detect_cli.sources import iter_sources
+    from detect_cli.tracking import MotSink, read_mot, score_tracks
+    from detect_cli.video import VideoOptions
+
+    read_mot(truth)  # a bad ground-truth file is reported before the model loads
+    bar = hold(RunProgress(progress))
+    bar.loading(settings.model)
+    settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=State.verbose, iou_given=False,
+                                       trust_model=trust_model, status=bar.status)  # fmt: skip
+    rows = io.StringIO()
+    frames: list[int] = []
+
+    def keep(result) -> None:
+        bar.advance()
+        if result.ok:
+            frames.append(result.frame + 1 if result.frame is not None else len(frames) + 1)
+        else:
+            warn(f"{result.source}: {result.error}" + (f" (frame {result.frame})" if result.frame is not None else ""))
+
+    bar.start("tracking")
+    job = DetectJob(settings, detector, [MotSink(rows)], on_result=keep, video=VideoOptions(stride=stride),
+                    track=tracker)  # fmt: skip
+    summary = job.run(iter_sources(sources, recursive=settings.recursive))
+    scores = score_tracks(truth, rows.getvalue(), frames=frames)
+    record = {"model": detector.ref.spec, "tracks": str(truth), "tracker": tracker, "frames": len(frames), **scores}
+    sink = destination.open(Layout("sequences", tuple(record)), {"command": "evaluate"})
+    if sink is not None:
+        sink.write(record)
+        sink.close(summary)
+    console = destination.tables(quiet)
+    if console is not None:
+        console.print(render.tracking_table(scores, detector.ref.spec, tracker, len(frames)))
+    if summary.interrupted:
+        raise typer.Exit(int(ExitCode.INTERRUPTED))
+    if summary.failed:
         raise typer.Exit(int(ExitCode.INPUTS_FAILED))
