@@ -160,9 +160,9 @@ class MetricTable:
         rows = []
         for method in methods:
             row: dict[str, float | int | str | list[float]] = {"method": method}
-            for metric in METRICS:
+            row["n"] = max(len(v) for v in self.values[method].values())
+            for metric in (m for m in METRICS if m in self.values[method]):
                 ci = self.interval(method, metric)
-                row["n"] = ci.n
                 row[metric] = round(ci.mean, 4)
                 row[f"{metric}_ci95"] = [round(ci.low, 4), round(ci.high, 4)]
             rows.append(row)
