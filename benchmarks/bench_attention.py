@@ -1,11 +1,14 @@
 """The cost of attention maps: ms/image of plain detection vs `explain` (hooks + maps), and with
 Ultralytics' LayerCAM, per family, on the same images and threads.
 
-    python benchmarks/bench_attention.py [--images 20]
-    python benchmarks/bench_attention.py --faithfulness [--images 24]
+    python benchmarks/bench_attention.py [--images 20] [--masks 100]
+    python benchmarks/bench_attention.py --faithfulness [--detections 200] [--masks 100] [--seed 7]
 
-With --faithfulness: the deletion test (`attention --check`) per family and method on the shipped
-labelled shapes, and for RT-DETR per decoder layer, which is how the default layer was chosen.
+With --faithfulness: every map (attention, per RT-DETR decoder layer too, the AIFI encoder, targeted
+Grad-CAM and LayerCAM, Ultralytics' per-class LayerCAM, D-RISE, random) measured per detection as
+`attention --check` measures it (metrics.py: deletion and insertion AUC, mass in box, pointing
+game; mean and 95% bootstrap interval), on generated scenes of a seed the demo models never saw,
+until each family has at least --detections detections; and what each map costs per image.
 
 Models: the shipped demo models (demo, demo-rtdetr) where present, else YOLO26n / RT-DETR-l YAMLs.
 """
@@ -34,12 +37,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--faithfulness", action="store_true")
+    parser.add_argument("--detections", type=int, default=200, help="--faithfulness: per family, at least")
+    parser.add_argument("--masks", type=int, default=100, help="--faithfulness: D-RISE masks per image")
+    parser.add_argument("--seed", type=int, default=7, help="--faithfulness: scene seed (not 1-3: training/val/test)")
+    parser.add_argument("--conf", type=float, default=0.4)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--layer-aucs", action="store_true", help="--faithfulness: AUCs per RT-DETR layer too")
     args = parser.parse_args()
     if args.faithfulness:
-        faithfulness(args.images)
+        faithfulness(args)
         return
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from detect_cli.attention.capture import explain, layercam
+    from detect_cli.attention.run import explain_image
     from detect_cli.images import read_image
     from detect_cli.models import PredictOptions, load_detector
     from detect_cli.sources import iter_sources
@@ -56,45 +66,91 @@ def main() -> None:
         plain = per_image_ms(lambda im: detector.predict([im], options), images)
         hooked = per_image_ms(lambda im: explain(detector, im, options), images)
         cam = per_image_ms(lambda im: layercam(detector, im, options), images)
+        grads = per_image_ms(lambda im: explain_image(detector, im, options, method="layercam-det"), images)
+        drise = per_image_ms(lambda im: explain_image(detector, im, options, method="drise", masks=args.masks),
+                             images[: max(1, len(images) // 5)])  # fmt: skip
         print(f"{spec:12s} detect {plain:6.1f} ms   + attention maps {hooked:6.1f} ms ({hooked / plain:.2f}x, "
-              f"+{hooked - plain:.1f} ms)   LayerCAM alone {cam:6.1f} ms ({cam / plain:.2f}x)")  # fmt: skip
+              f"+{hooked - plain:.1f} ms)   LayerCAM alone {cam:6.1f} ms ({cam / plain:.2f}x)   targeted "
+              f"Grad-CAM + LayerCAM (hooked pass included) {grads:6.1f} ms ({grads / plain:.1f}x)   D-RISE "
+              f"{args.masks} masks {drise:7.0f} ms ({drise / plain:.0f}x; {drise * 1000 / args.masks / 1e3:.1f} s "
+              "per 1000 masks)")  # fmt: skip
 
 
-def faithfulness(n_images: int) -> None:
+def faithfulness(args: argparse.Namespace) -> None:
+    """Every map of both demo families, measured per detection on generated scenes the models never saw."""
     import numpy as np
 
-    from detect_cli.attention.capture import rtdetr_layers
-    from detect_cli.attention.faithfulness import DeletionScores
-    from detect_cli.attention.run import explain_image
-    from detect_cli.images import read_image
+    from detect_cli.attention.capture import explain, rtdetr_layers
+    from detect_cli.attention.drise import drise_maps
+    from detect_cli.attention.gradients import targeted_cams
+    from detect_cli.attention.metrics import FRACTIONS, METRICS, MetricTable, measure, placement
+    from detect_cli.attention.run import per_class_layercam, probe
+    from detect_cli.backends import cpu_name
+    from detect_cli.demo.scenes import make_scene
     from detect_cli.models import PredictOptions, load_detector
-    from detect_cli.sources import iter_sources
-    from detect_cli.weights import PACKAGED, PACKAGED_DIR, resolve_model
+    from detect_cli.weights import resolve_model
 
-    images = [read_image(s) for s in iter_sources([str(REPO / "sample_images" / "shapes")])][:n_images]
-    options = PredictOptions(conf=0.4, imgsz=320)
-
-    def table(title: str, scores: DeletionScores) -> None:
-        print(title)
-        for row in scores.table():
-            cells = "  ".join(f"{k} {v}" for k, v in row.items() if k != "method")
-            print(f"  {row['method']:10s} {cells}")
-
+    print(f"CPU: {cpu_name()} ({os.cpu_count()} cores, torch threads {args.threads}); scenes: seed {args.seed} "
+          f"(`python -m detect_cli.demo.generate DIR --seed {args.seed}`, png; the demos trained on seed 1, "
+          f"validated on 2, tested on 3), images until >= {args.detections} detections; conf {args.conf}, imgsz 320; "
+          f"D-RISE {args.masks} masks; AUC fractions {', '.join(f'{f:.4g}' for f in FRACTIONS)}; removal: blur")
     for name in ("demo", "demo-rtdetr"):
-        if not (PACKAGED_DIR / PACKAGED[name]).is_file():
-            print(f"{name}: not shipped, skipped")
-            continue
-        detector = load_detector(resolve_model(name), device="cpu")
-        scores, rng = DeletionScores(), np.random.default_rng(0)
-        for image in images:
-            explain_image(detector, image, options, method="both", check=scores, rng=rng)
-        table(f"{name}: mean confidence drop after blurring the top-k% pixels (ratio to random)", scores)
-        if detector.ref.family == "rtdetr":
-            for layer in [None, *range(rtdetr_layers(detector))]:
-                scores, rng = DeletionScores(), np.random.default_rng(0)
-                for image in images:
-                    explain_image(detector, image, options, layer=layer, check=scores, rng=rng)
-                table(f"{name}, decoder layer {'all' if layer is None else layer}", scores)
+        detector = load_detector(resolve_model(name), device="cpu", threads=args.threads)
+        options = PredictOptions(conf=args.conf, imgsz=320)
+        table, rng, cost = MetricTable(), np.random.default_rng(0), dict.fromkeys(
+            ("attention", "targeted gradients", "Ultralytics LayerCAM", "D-RISE", "metrics"), 0.0)
+        images = detections = 0
+        started = time.perf_counter()
+        while detections < args.detections:
+            image, _ = make_scene(np.random.default_rng([args.seed, images]))
+            images += 1
+            clock = time.perf_counter()
+            e = explain(detector, image, options)
+            dets, maps = e.detections, {"attention": e.maps}
+            cost["attention"] += time.perf_counter() - clock
+            layers = {}  # RT-DETR's decoder layers one by one: measured in full with --layer-aucs, else placed only
+            if detector.ref.family == "rtdetr":
+                maps["encoder"] = e.extra["encoder_maps"]
+                for layer in range(rtdetr_layers(detector)):
+                    layers[f"attention L{layer}"] = explain(detector, image, options, layer).maps
+                if args.layer_aucs:
+                    maps.update(layers)
+            if not len(dets):
+                continue
+            clock = time.perf_counter()
+            predictions = e.extra.get("anchors", e.extra.get("queries"))
+            maps.update(targeted_cams(detector, image, options, predictions, dets.class_id.tolist()))
+            cost["targeted gradients"] += time.perf_counter() - clock
+            clock = time.perf_counter()
+            maps["layercam"] = per_class_layercam(detector, image, options, dets)
+            cost["Ultralytics LayerCAM"] += time.perf_counter() - clock
+            clock = time.perf_counter()
+            maps["drise"] = drise_maps(probe(detector, options), image, dets, np.random.default_rng(images), args.masks)
+            cost["D-RISE"] += time.perf_counter() - clock
+            clock = time.perf_counter()
+            measured = measure(image, dets, maps, probe(detector, options), rng)
+            for j, per_method in enumerate(measured):
+                for method, found in layers.items():
+                    per_method.setdefault(method, placement(found[j], dets.xyxy[j], image.shape[:2]))
+            table.add(measured)
+            cost["metrics"] += time.perf_counter() - clock
+            detections += len(dets)
+        print(f"\n{name}: {detections} detections on {images} images, {time.perf_counter() - started:.0f} s; "
+              "ms per image: " + ", ".join(f"{k} {v * 1e3 / images:.0f}" for k, v in cost.items()))
+        print(f"| model | map | {' | '.join(METRIC_NAMES[m] for m in METRICS)} |")
+        print("|---|---|" + "---|" * len(METRICS))
+        for row in table.rows():
+            cells = [f"{row[m]:.3f} [{row[m + '_ci95'][0]:.3f}, {row[m + '_ci95'][1]:.3f}]" if m in row else "-"
+                     for m in METRICS]  # fmt: skip
+            print(f"| {name} | {LABELS.get(row['method'], row['method'])} | {' | '.join(cells)} |")
+        sys.stdout.flush()
+
+
+METRIC_NAMES = {"deletion_auc": "deletion AUC ↓", "insertion_auc": "insertion AUC ↑", "ebpg": "mass in box ↑",
+                "pointing": "pointing game ↑"}  # fmt: skip
+LABELS = {"attention": "attention (all layers)", "encoder": "AIFI encoder attention", "gradcam": "Grad-CAM (targeted)",
+          "layercam-det": "LayerCAM (targeted)", "layercam": "Ultralytics LayerCAM (per class)",
+          "drise": "D-RISE", "random": "random"}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -67,6 +67,11 @@ def pointing_hit(heat: np.ndarray, box: np.ndarray, image_hw: tuple[int, int]) -
     return bool(box[0] <= x <= box[2] and box[1] <= y <= box[3])
 
 
+def placement(heat: np.ndarray, box: np.ndarray, image_hw: tuple[int, int]) -> dict[str, float]:
+    """The two measures that need no re-run: mass in the box (EBPG) and the pointing game."""
+    return {"ebpg": figures(heat, box, image_hw).mass_in_box, "pointing": float(pointing_hit(heat, box, image_hw))}
+
+
 def random_map(image_hw: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """The baseline: a map of uniform noise (no idea where the object is)."""
     return rng.random(image_hw, dtype=np.float32)
@@ -106,8 +111,7 @@ def measure(
             per_method[method] = {
                 "deletion_auc": auc([conf, *scores[:inner], floor], fractions),
                 "insertion_auc": auc([floor, *scores[inner:], conf], fractions),
-                "ebpg": figures(heat, box, image_hw).mass_in_box,
-                "pointing": float(pointing_hit(heat, box, image_hw)),
+                **placement(heat, box, image_hw),
             }
         out.append(per_method)
     return out

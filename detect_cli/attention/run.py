@@ -133,13 +133,16 @@ def _white_box_maps(detector: Detector, image: np.ndarray, options: PredictOptio
         predictions = explanation.extra.get("anchors", explanation.extra.get("queries", []))
         maps.update(targeted_cams(detector, image, options, predictions, dets.class_id.tolist()))
     if "layercam" in names:
-        # Ultralytics' LayerCAM cannot target one prediction; restricted to a detection's class with
-        # nothing above threshold, it explains that class's strongest prediction (this detection, when
-        # it is the strongest of its class).
-        per_class = {
-            c: layercam(detector, image, _only_best(options), [c], topk=1) for c in set(dets.class_id.tolist())
-        }
-        maps["layercam"] = [per_class[int(c)] for c in dets.class_id]
+        maps["layercam"] = per_class_layercam(detector, image, options, dets)
+
+
+def per_class_layercam(detector: Detector, image: np.ndarray, options: PredictOptions,
+                       dets: Detections) -> list[np.ndarray]:  # fmt: skip
+    """Ultralytics' LayerCAM per detection, as near as it goes: it cannot target one prediction, so
+    restricted to the detection's class with nothing above threshold, it explains that class's
+    strongest prediction (this detection only when it is the strongest of its class)."""
+    per_class = {c: layercam(detector, image, _only_best(options), [c], topk=1) for c in set(dets.class_id.tolist())}
+    return [per_class[int(c)] for c in dets.class_id]
 
 
 def explain_images(
