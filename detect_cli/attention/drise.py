@@ -69,12 +69,12 @@ def drise_maps(
     weighted = np.zeros((len(targets), mh, mw), np.float64)
     mask_sum = np.zeros((mh, mw), np.float64)
     weight_sum = np.zeros(len(targets), np.float64)
+    batch = max(1, min(batch, int(64e6 // max(image.nbytes, 1))))  # a big image's masked copies fit in memory
     done = 0
     while done < masks:
         n = min(batch, masks - done)
         small = random_masks(n, mh, mw, rng)  # the maps' resolution; scaled up to the image for masking
-        full = small if (mh, mw) == (h0, w0) else np.stack([cv2.resize(m, (w0, h0)) for m in small])
-        masked = [(image * m[..., None]).astype(np.uint8) for m in full]
+        masked = [(image * _full(m, h0, w0)[..., None]).astype(np.uint8) for m in small]
         for mask, found in zip(small, predict(masked), strict=True):
             w = similarity(targets, found)
             weighted += w[:, None, None] * mask[None]
@@ -83,3 +83,7 @@ def drise_maps(
         done += n
     saliency = weighted / masks - (weight_sum / masks)[:, None, None] * (mask_sum / masks)[None]
     return [normalise(s) for s in saliency]
+
+
+def _full(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    return mask if mask.shape == (height, width) else cv2.resize(mask, (width, height))

@@ -17,7 +17,7 @@ Figures over many detections come with a 95% percentile-bootstrap interval (dete
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,18 +42,33 @@ def pixel_order(heat: np.ndarray, image_hw: tuple[int, int], rng: np.random.Gene
 
 
 def edited_images(image: np.ndarray, removed: np.ndarray, order: np.ndarray,
-                  fractions: Sequence[float]) -> list[np.ndarray]:  # fmt: skip
-    """Deletion images for the fractions, then the insertion images for the same."""
+                  fractions: Sequence[float]) -> Iterator[np.ndarray]:  # fmt: skip
+    """Deletion images for the fractions, then the insertion images for the same (one at a time:
+    a big image's edits do not all fit in memory)."""
     h, w = image.shape[:2]
     flat_image, flat_removed = image.reshape(h * w, -1), removed.reshape(h * w, -1)
-    deletion, insertion = [], []
-    for fraction in fractions:
-        top = order[: round(fraction * order.size)]
-        d, i = flat_image.copy(), flat_removed.copy()
-        d[top], i[top] = flat_removed[top], flat_image[top]
-        deletion.append(d.reshape(image.shape))
-        insertion.append(i.reshape(image.shape))
-    return deletion + insertion
+    for source, fill in ((flat_image, flat_removed), (flat_removed, flat_image)):
+        for fraction in fractions:
+            top = order[: round(fraction * order.size)]
+            edited = source.copy()
+            edited[top] = fill[top]
+            yield edited.reshape(image.shape)
+
+
+def in_chunks(images: Iterable[np.ndarray], scorer: Scorer, size: int) -> list[Detections]:
+    found: list[Detections] = []
+    chunk: list[np.ndarray] = []
+    for image in images:
+        chunk.append(image)
+        if len(chunk) == size:
+            found += scorer(chunk)
+            chunk = []
+    return found + (scorer(chunk) if chunk else [])
+
+
+def chunk_size(image: np.ndarray) -> int:
+    """Edited images per prediction call: CHUNK, fewer for big images (64 MB of pixels at most)."""
+    return max(1, min(CHUNK, int(64e6 // max(image.nbytes, 1))))
 
 
 def auc(values: Sequence[float], fractions: Sequence[float] = FRACTIONS) -> float:
@@ -98,12 +113,9 @@ def measure(
         maps = {method: maps[j] for method, maps in maps_by_method.items()}
         if with_random:
             maps["random"] = random_map(image_hw, rng)
-        batch: list[np.ndarray] = []
-        for heat in maps.values():
-            batch += edited_images(image, removed, pixel_order(heat, image_hw, rng), fractions[1:-1])
-        found: list[Detections] = []
-        for start in range(0, len(batch), CHUNK):
-            found += scorer(batch[start : start + CHUNK])
+        edits = (edited for heat in maps.values()
+                 for edited in edited_images(image, removed, pixel_order(heat, image_hw, rng), fractions[1:-1]))
+        found = in_chunks(edits, scorer, chunk_size(image))
         per_method: dict[str, dict[str, float]] = {}
         inner = len(fractions) - 2
         for m, (method, heat) in enumerate(maps.items()):

@@ -99,3 +99,23 @@ def test_drise_of_a_black_box_peaks_on_its_evidence() -> None:
     y, x = np.unravel_index(np.argmax(heat), heat.shape)
     assert X1 <= x < X1 + SIDE and Y1 <= y < Y1 + SIDE
     assert heat[Y1 : Y1 + SIDE, X1 : X1 + SIDE].mean() > 3 * heat[:30, :30].mean()
+
+
+def test_a_big_image_is_scored_a_few_edits_at_a_time() -> None:
+    """Every edit of a 12 MP image held at once took gigabytes: they go to the scorer in chunks of 64 MB."""
+    image = np.zeros((1000, 1000, 3), np.uint8)  # 3 MB: 21 edits per call
+    image[400:500, 400:500] = 255
+    box = np.array([[400, 400, 500, 500]], dtype=np.float32)
+    sizes: list[int] = []
+
+    def scorer(images: list[np.ndarray]) -> list[Detections]:
+        sizes.append(len(images))
+        return [Detections(box, [im[400:500, 400:500].mean() / 255], [0]) for im in images]
+
+    heat = np.zeros((640, 640), np.float32)  # maps are smaller than a big image (maps.map_size)
+    heat[256:320, 256:320] = 1.0
+    maps = {"box": [heat], "again": [heat]}  # with the random map: 3 maps x 2 curves x 5 edits
+    (figures,) = measure(image, scorer([image])[0], maps, scorer, np.random.default_rng(5))
+    assert sizes[2:] == [21, 3 * 2 * (len(FRACTIONS) - 2) - 21]  # the image, the blurred image, then the edits
+    assert figures["box"]["ebpg"] == pytest.approx(1.0)
+    assert figures["box"]["deletion_auc"] < figures["random"]["deletion_auc"]
