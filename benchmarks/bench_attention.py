@@ -90,15 +90,20 @@ def faithfulness(args: argparse.Namespace) -> None:
     from detect_cli.models import PredictOptions, load_detector
     from detect_cli.weights import resolve_model
 
-    print(f"CPU: {cpu_name()} ({os.cpu_count()} cores, torch threads {args.threads}); scenes: seed {args.seed} "
-          f"(`python -m detect_cli.demo.generate DIR --seed {args.seed}`, png; the demos trained on seed 1, "
-          f"validated on 2, tested on 3), images until >= {args.detections} detections; conf {args.conf}, imgsz 320; "
-          f"D-RISE {args.masks} masks; AUC fractions {', '.join(f'{f:.4g}' for f in FRACTIONS)}; removal: blur")
+    print(
+        f"CPU: {cpu_name()} ({os.cpu_count()} cores, torch threads {args.threads}); scenes: seed {args.seed} "
+        f"(`python -m detect_cli.demo.generate DIR --seed {args.seed}`, png; the demos trained on seed 1, "
+        f"validated on 2, tested on 3), images until >= {args.detections} detections; conf {args.conf}, imgsz 320; "
+        f"D-RISE {args.masks} masks; AUC fractions {', '.join(f'{f:.4g}' for f in FRACTIONS)}; removal: blur"
+    )
     for name in ("demo", "demo-rtdetr"):
         detector = load_detector(resolve_model(name), device="cpu", threads=args.threads)
         options = PredictOptions(conf=args.conf, imgsz=320)
-        table, rng, cost = MetricTable(), np.random.default_rng(0), dict.fromkeys(
-            ("attention", "targeted gradients", "Ultralytics LayerCAM", "D-RISE", "metrics"), 0.0)
+        table, rng, cost = (
+            MetricTable(),
+            np.random.default_rng(0),
+            dict.fromkeys(("attention", "targeted gradients", "Ultralytics LayerCAM", "D-RISE", "metrics"), 0.0),
+        )
         images = detections = 0
         started = time.perf_counter()
         while detections < args.detections:
@@ -135,8 +140,10 @@ def faithfulness(args: argparse.Namespace) -> None:
             table.add(measured)
             cost["metrics"] += time.perf_counter() - clock
             detections += len(dets)
-        print(f"\n{name}: {detections} detections on {images} images, {time.perf_counter() - started:.0f} s; "
-              "ms per image: " + ", ".join(f"{k} {v * 1e3 / images:.0f}" for k, v in cost.items()))
+        print(
+            f"\n{name}: {detections} detections on {images} images, {time.perf_counter() - started:.0f} s; "
+            "ms per image: " + ", ".join(f"{k} {v * 1e3 / images:.0f}" for k, v in cost.items())
+        )
         print(f"| model | map | {' | '.join(METRIC_NAMES[m] for m in METRICS)} |")
         print("|---|---|" + "---|" * len(METRICS))
         for row in table.rows():

@@ -113,8 +113,11 @@ def measure(
         maps = {method: maps[j] for method, maps in maps_by_method.items()}
         if with_random:
             maps["random"] = random_map(image_hw, rng)
-        edits = (edited for heat in maps.values()
-                 for edited in edited_images(image, removed, pixel_order(heat, image_hw, rng), fractions[1:-1]))
+        edits = (
+            edited
+            for heat in maps.values()
+            for edited in edited_images(image, removed, pixel_order(heat, image_hw, rng), fractions[1:-1])
+        )
         found = in_chunks(edits, scorer, chunk_size(image))
         per_method: dict[str, dict[str, float]] = {}
         inner = len(fractions) - 2

@@ -37,8 +37,9 @@ def map_names(method: str, family: str, attention_map: str = "decoder") -> list[
     if attention_map not in ATTENTION_MAPS:
         raise ConfigError(f"--map {attention_map}: choose one of {', '.join(ATTENTION_MAPS)}")
     if attention_map == "encoder" and family != "rtdetr":
-        raise ConfigError("--map encoder is RT-DETR's AIFI encoder attention",
-                          "YOLO26 has one attention map: leave --map out")
+        raise ConfigError(
+            "--map encoder is RT-DETR's AIFI encoder attention", "YOLO26 has one attention map: leave --map out"
+        )
     own = "encoder" if attention_map == "encoder" else "attention"
     if method == "attention":
         return [own]

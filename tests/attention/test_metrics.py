@@ -74,8 +74,9 @@ def test_intervals_shrink_with_more_detections() -> None:
 
 def test_the_table_has_a_row_per_method_with_intervals_random_last() -> None:
     table = MetricTable()
-    table.add([{"random": {"ebpg": 0.1}, "attention": {"ebpg": 0.8}},
-               {"random": {"ebpg": 0.2}, "attention": {"ebpg": 0.6}}])
+    table.add(
+        [{"random": {"ebpg": 0.1}, "attention": {"ebpg": 0.8}}, {"random": {"ebpg": 0.2}, "attention": {"ebpg": 0.6}}]
+    )
     rows = table.rows()
     assert [r["method"] for r in rows] == ["attention", "random"]
     assert rows[0]["n"] == 2 and rows[0]["ebpg"] == pytest.approx(0.7) and rows[0]["ebpg_ci95"] == [0.6, 0.8]

@@ -18,15 +18,25 @@ from detect_cli.errors import ConfigError, ExitCode
 
 app = typer.Typer()
 
-Method = Annotated[str, typer.Option(help="attention (the model's own), gradcam / layercam-det (gradients of the "
-                                      "detection's own score), layercam (Ultralytics', per class), drise (black-box "
-                                      "random masks; slow, works on exports), both (attention + layercam) or all.")]
+Method = Annotated[
+    str,
+    typer.Option(
+        help="attention (the model's own), gradcam / layercam-det (gradients of the "
+        "detection's own score), layercam (Ultralytics', per class), drise (black-box "
+        "random masks; slow, works on exports), both (attention + layercam) or all."
+    ),
+]
 Masks = Annotated[int, typer.Option(help="D-RISE: random masks per image (cost: one prediction each).")]
 MapKind = Annotated[str, typer.Option("--map", help="RT-DETR attention: decoder (cross-attention) or encoder (AIFI).")]
 Layer = Annotated[Optional[int], typer.Option(help="RT-DETR decoder layer (0 = first); default: all layers.")]
 Raw = Annotated[bool, typer.Option(help="Also save each map as .npy (float32, original image size).")]
-Check = Annotated[bool, typer.Option(help="Faithfulness per map and a random map: deletion and insertion AUC, "
-                                     "mass in box, pointing game, with 95% intervals.")]
+Check = Annotated[
+    bool,
+    typer.Option(
+        help="Faithfulness per map and a random map: deletion and insertion AUC, "
+        "mass in box, pointing game, with 95% intervals."
+    ),
+]
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -83,8 +93,10 @@ def attention(
                                        needs_torch=None if method == "drise" else "attention maps",
                                        status=bar.status)  # fmt: skip
     if detector.ref.kind == "exported" and method != "drise":
-        raise ConfigError("attention maps need the PyTorch model (.pt or YAML), not an export",
-                          f"pass the .pt it was exported from instead of {detector.ref.spec} (or --method drise)")
+        raise ConfigError(
+            "attention maps need the PyTorch model (.pt or YAML), not an export",
+            f"pass the .pt it was exported from instead of {detector.ref.spec} (or --method drise)",
+        )
     if layer is not None and detector.ref.family == "rtdetr" and not 0 <= layer < rtdetr_layers(detector):
         raise ConfigError(f"--layer {layer}: this model has decoder layers 0..{rtdetr_layers(detector) - 1}")
     if layer is not None and detector.ref.family == "yolo":
