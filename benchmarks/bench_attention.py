@@ -41,7 +41,8 @@ def main() -> None:
     parser.add_argument("--masks", type=int, default=100, help="--faithfulness: D-RISE masks per image")
     parser.add_argument("--seed", type=int, default=7, help="--faithfulness: scene seed (not 1-3: training/val/test)")
     parser.add_argument("--conf", type=float, default=0.4)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--auc-detections", type=int, default=60, help="--faithfulness: with every measure")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: far faster on busy shared cores)")
     parser.add_argument("--layer-aucs", action="store_true", help="--faithfulness: AUCs per RT-DETR layer too")
     args = parser.parse_args()
     if args.faithfulness:
@@ -77,14 +78,14 @@ def main() -> None:
 
 
 def faithfulness(args: argparse.Namespace) -> None:
-    """Every map of both demo families, measured per detection on generated scenes the models never saw."""
+    """Every map of both demo families, measured per detection on generated scenes the models never saw.
+
+    Two tiers, so that a run fits a few shared cores: on the first images (until --auc-detections
+    detections) every map, D-RISE included, gets all four measures; on all images (until --detections)
+    every white-box map gets the two that need no re-run (mass in box, pointing game). Each row says its n."""
     import numpy as np
 
-    from detect_cli.attention.capture import explain, rtdetr_layers
-    from detect_cli.attention.drise import drise_maps
-    from detect_cli.attention.gradients import targeted_cams
-    from detect_cli.attention.metrics import FRACTIONS, METRICS, MetricTable, measure, placement
-    from detect_cli.attention.run import per_class_layercam, probe
+    from detect_cli.attention.metrics import FRACTIONS, MetricTable
     from detect_cli.backends import cpu_name
     from detect_cli.demo.scenes import make_scene
     from detect_cli.models import PredictOptions, load_detector
@@ -93,64 +94,94 @@ def faithfulness(args: argparse.Namespace) -> None:
     print(
         f"CPU: {cpu_name()} ({os.cpu_count()} cores, torch threads {args.threads}); scenes: seed {args.seed} "
         f"(`python -m detect_cli.demo.generate DIR --seed {args.seed}`, png; the demos trained on seed 1, "
-        f"validated on 2, tested on 3), images until >= {args.detections} detections; conf {args.conf}, imgsz 320; "
-        f"D-RISE {args.masks} masks; AUC fractions {', '.join(f'{f:.4g}' for f in FRACTIONS)}; removal: blur"
+        f"validated on 2, tested on 3); conf {args.conf}, imgsz 320; all measures incl. D-RISE ({args.masks} masks) "
+        f"on the images giving the first >= {args.auc_detections} detections, mass in box and pointing game on "
+        f">= {args.detections}; AUC fractions {', '.join(f'{f:.4g}' for f in FRACTIONS)}; removal: blur"
     )
     for name in ("demo", "demo-rtdetr"):
         detector = load_detector(resolve_model(name), device="cpu", threads=args.threads)
         options = PredictOptions(conf=args.conf, imgsz=320)
-        table, rng, cost = (
-            MetricTable(),
-            np.random.default_rng(0),
-            dict.fromkeys(("attention", "targeted gradients", "Ultralytics LayerCAM", "D-RISE", "metrics"), 0.0),
-        )
-        images = detections = 0
+        full, placed, rng = MetricTable(), MetricTable(), np.random.default_rng(0)
+        cost: dict[str, float] = {}
+        images = detections = in_full = full_images = 0
         started = time.perf_counter()
         while detections < args.detections:
             image, _ = make_scene(np.random.default_rng([args.seed, images]))
             images += 1
-            clock = time.perf_counter()
-            e = explain(detector, image, options)
-            dets, maps = e.detections, {"attention": e.maps}
-            cost["attention"] += time.perf_counter() - clock
-            layers = {}  # RT-DETR's decoder layers one by one: measured in full with --layer-aucs, else placed only
-            if detector.ref.family == "rtdetr":
-                maps["encoder"] = e.extra["encoder_maps"]
-                for layer in range(rtdetr_layers(detector)):
-                    layers[f"attention L{layer}"] = explain(detector, image, options, layer).maps
-                if args.layer_aucs:
-                    maps.update(layers)
-            if not len(dets):
-                continue
-            clock = time.perf_counter()
-            predictions = e.extra.get("anchors", e.extra.get("queries"))
-            maps.update(targeted_cams(detector, image, options, predictions, dets.class_id.tolist()))
-            cost["targeted gradients"] += time.perf_counter() - clock
-            clock = time.perf_counter()
-            maps["layercam"] = per_class_layercam(detector, image, options, dets)
-            cost["Ultralytics LayerCAM"] += time.perf_counter() - clock
-            clock = time.perf_counter()
-            maps["drise"] = drise_maps(probe(detector, options), image, dets, np.random.default_rng(images), args.masks)
-            cost["D-RISE"] += time.perf_counter() - clock
-            clock = time.perf_counter()
-            measured = measure(image, dets, maps, probe(detector, options), rng)
-            for j, per_method in enumerate(measured):
-                for method, found in layers.items():
-                    per_method.setdefault(method, placement(found[j], dets.xyxy[j], image.shape[:2]))
-            table.add(measured)
-            cost["metrics"] += time.perf_counter() - clock
-            detections += len(dets)
+            everything = in_full < args.auc_detections
+            found = measure_image(detector, image, options, everything, args.masks, rng, cost, args.layer_aucs)
+            (full if everything else placed).add(found)
+            if everything:
+                placed.add([{m: {k: v for k, v in f.items() if k in ("ebpg", "pointing")} for m, f in per.items()
+                             if m != "drise"} for per in found])  # fmt: skip
+                in_full += len(found)
+                full_images += 1
+            detections += len(found)
+        took = time.perf_counter() - started
         print(
-            f"\n{name}: {detections} detections on {images} images, {time.perf_counter() - started:.0f} s; "
-            "ms per image: " + ", ".join(f"{k} {v * 1e3 / images:.0f}" for k, v in cost.items())
+            f"\n{name}: {detections} detections on {images} images ({in_full} on {full_images} with every measure), "
+            f"{took:.0f} s; ms per image: " + ", ".join(f"{k} {v * 1e3 / n:.0f}" for k, (v, n) in cost.items())
         )
-        print(f"| model | map | {' | '.join(METRIC_NAMES[m] for m in METRICS)} |")
-        print("|---|---|" + "---|" * len(METRICS))
-        for row in table.rows():
-            cells = [f"{row[m]:.3f} [{row[m + '_ci95'][0]:.3f}, {row[m + '_ci95'][1]:.3f}]" if m in row else "-"
-                     for m in METRICS]  # fmt: skip
-            print(f"| {name} | {LABELS.get(row['method'], row['method'])} | {' | '.join(cells)} |")
+        table(name, f"every measure, {in_full} detections", full)
+        table(name, f"maps without re-runs, {placed.rows()[0]['n'] if placed.values else 0} detections", placed)
         sys.stdout.flush()
+
+
+def measure_image(detector, image, options, everything: bool, masks: int, rng, cost: dict,
+                  layer_aucs: bool = False) -> list[dict]:  # fmt: skip
+    """Per detection {map: {measure: value}}; `cost` gathers seconds and image counts per map kind."""
+    import numpy as np
+
+    from detect_cli.attention.capture import explain, rtdetr_layers
+    from detect_cli.attention.drise import drise_maps
+    from detect_cli.attention.gradients import targeted_cams
+    from detect_cli.attention.metrics import measure, placement, random_map
+    from detect_cli.attention.run import per_class_layercam, probe
+
+    def timed(kind: str, fn):
+        clock = time.perf_counter()
+        out = fn()
+        seconds, count = cost.get(kind, (0.0, 0))
+        cost[kind] = (seconds + time.perf_counter() - clock, count + 1)
+        return out
+
+    e = timed("attention", lambda: explain(detector, image, options))
+    dets, maps = e.detections, {"attention": e.maps}
+    if not len(dets):
+        return []
+    layers = {}  # RT-DETR's decoder layers one by one: placed only, unless --layer-aucs
+    if detector.ref.family == "rtdetr":
+        maps["encoder"] = e.extra["encoder_maps"]
+        for layer in range(rtdetr_layers(detector)):
+            layers[f"attention L{layer}"] = explain(detector, image, options, layer).maps
+        if layer_aucs:
+            maps.update(layers)
+    predictions = e.extra.get("anchors", e.extra.get("queries"))
+    maps.update(timed("targeted gradients", lambda: targeted_cams(detector, image, options, predictions,
+                                                                 dets.class_id.tolist())))  # fmt: skip
+    maps["layercam"] = timed("Ultralytics LayerCAM", lambda: per_class_layercam(detector, image, options, dets))
+    placed = [{m: placement(found[j], dets.xyxy[j], image.shape[:2]) for m, found in {**maps, **layers}.items()}
+              for j in range(len(dets))]  # fmt: skip
+    if not everything:  # and the baseline's figures: a map of noise
+        return [{**place, "random": placement(random_map(image.shape[:2], rng), dets.xyxy[j], image.shape[:2])}
+                for j, place in enumerate(placed)]  # fmt: skip
+    seed = np.random.default_rng(int(rng.integers(1 << 31)))
+    drise = f"D-RISE {masks} masks"
+    maps["drise"] = timed(drise, lambda: drise_maps(probe(detector, options), image, dets, seed, masks))
+    measured = timed("all measures", lambda: measure(image, dets, maps, probe(detector, options), rng))
+    return [{**place, **per} for place, per in zip(placed, measured, strict=True)]
+
+
+def table(name: str, title: str, metrics) -> None:
+    from detect_cli.attention.metrics import METRICS
+
+    print(f"\n{name}: {title}\n")
+    print(f"| model | map | n | {' | '.join(METRIC_NAMES[m] for m in METRICS)} |")
+    print("|---|---|---|" + "---|" * len(METRICS))
+    for row in metrics.rows():
+        cells = [f"{row[m]:.3f} [{row[m + '_ci95'][0]:.3f}, {row[m + '_ci95'][1]:.3f}]" if m in row else "-"
+                 for m in METRICS]  # fmt: skip
+        print(f"| {name} | {LABELS.get(row['method'], row['method'])} | {row['n']} | {' | '.join(cells)} |")
 
 
 METRIC_NAMES = {"deletion_auc": "deletion AUC ↓", "insertion_auc": "insertion AUC ↑", "ebpg": "mass in box ↑",
