@@ -59,10 +59,12 @@ def main() -> None:
     shapes = [read_image(s) for s in iter_sources([str(REPO / "sample_images" / "shapes")])]
     images = (shapes * (args.images // len(shapes) + 1))[: args.images]
     specs = [("demo", "yolo26n.yaml"), ("demo-rtdetr", "rtdetr-l.yaml")]
-    print(f"{args.images} images (320x320 shapes), imgsz 320, {os.cpu_count()} torch threads")
+    from detect_cli.backends import cpu_name
+
+    print(f"CPU: {cpu_name()}; {args.images} images (320x320 shapes), imgsz 320, {args.threads} torch thread(s)")
     for shipped, fallback in specs:
         spec = shipped if (PACKAGED_DIR / PACKAGED[shipped]).is_file() else fallback
-        detector = load_detector(resolve_model(spec), device="cpu")
+        detector = load_detector(resolve_model(spec), device="cpu", threads=args.threads)
         options = PredictOptions(conf=0.25, imgsz=320)
         plain = per_image_ms(lambda im: detector.predict([im], options), images)
         hooked = per_image_ms(lambda im: explain(detector, im, options), images)
