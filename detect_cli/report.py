@@ -125,14 +125,16 @@ def attention_page(folder: str | Path, records: Sequence[dict[str, Any]], *, mod
     sections = []
     if faithfulness:
         keys = _metric_keys(faithfulness)
-        sections.append(Section("Deletion test", [Table(keys, [[row.get(k) for k in keys] for row in faithfulness])]))
+        sections.append(Section("Faithfulness (mean, 95% interval)",
+                                [Table(keys, [[row.get(k) for k in keys] for row in faithfulness])]))  # fmt: skip
     for record in records:
         title = str(record.get("source", "?"))
         if record.get("status") == "error":
             sections.append(Section(title, notes=[f"error: {record.get('error')}"]))
             continue
         detections = record.get("detections") or []
-        methods = [m for m in ("attention", "layercam") if detections and m in detections[0]]
+        first = detections[0] if detections else {}
+        methods = [m for m, v in first.items() if isinstance(v, dict) and "mass_in_box" in v]
         header = ["#", "class", "conf", *(f"{m} mass in box" for m in methods)]
         rows = [[j, d.get("class_name"), d.get("confidence"), *(d[m].get("mass_in_box") for m in methods)]
                 for j, d in enumerate(detections)]  # fmt: skip

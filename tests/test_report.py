@@ -142,10 +142,10 @@ def test_attention_page_from_records(tmp_path: Path) -> None:
         {"source": "empty.jpg", "status": "ok", "width": 4, "height": 4, "maps": "C2PSA", "detections": [],
          "overlays": None},
     ]  # fmt: skip
-    faithfulness = [{"method": "attention", "drop@5%": 0.1, "ratio@5%": 2.0}]
+    faithfulness = [{"method": "attention", "n": 3, "deletion_auc": 0.1, "deletion_auc_ci95": [0.05, 0.15]}]
     page = attention_page(tmp_path, records, model="demo", faithfulness=faithfulness)
     assert set(check_links(page)) == {p.resolve() for p in pictures}
     text = " ".join(Parsed(page.read_text(encoding="utf-8")).text)
-    for expected in ("b<u>s", "0.750", "error: not an image", "810x1080", "Deletion test", "drop@5%"):
+    for expected in ("b<u>s", "0.750", "error: not an image", "810x1080", "Faithfulness", "deletion_auc"):
         assert expected in text
     assert html.escape("b<u>s") in page.read_text(encoding="utf-8")

@@ -1,2 +1,3 @@
-"""Where the model looks: per-detection attention maps (RT-DETR decoder cross-attention, YOLO26
-C2PSA self-attention), Ultralytics' LayerCAM for comparison, and a deletion test of faithfulness."""
+"""Where the model looks: per-detection maps (RT-DETR decoder cross-attention and AIFI encoder
+self-attention, YOLO26 C2PSA self-attention; Grad-CAM and LayerCAM of the detection's own score;
+D-RISE; Ultralytics' per-class LayerCAM for comparison), and how faithful each is (`metrics`)."""

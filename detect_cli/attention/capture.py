@@ -115,6 +115,12 @@ def explain_rtdetr(detector: Detector, images: list[np.ndarray], options: Predic
         captured[:] = [{} for _ in head.decoder.layers]
         raw.clear()
         registrations = [head.register_forward_hook(lambda m, i, o: raw.update(out=o))]
+        aifi = _aifi(net)
+        if aifi is not None:  # the encoder's self-attention over the last feature level (head-averaged)
+            registrations += [
+                aifi.register_forward_pre_hook(lambda m, a: raw.update(aifi_hw=tuple(a[0].shape[2:]))),
+                aifi.ma.register_forward_hook(lambda m, i, o: raw.update(aifi=None if o[1] is None else o[1].detach())),
+            ]
         for store, dec_layer in zip(captured, head.decoder.layers):
             attn = dec_layer.cross_attn
             registrations += [
@@ -155,9 +161,32 @@ def explain_rtdetr(detector: Detector, images: list[np.ndarray], options: Predic
 
         maps = [query_map(int(q)) for q in queries]
         image_map = np.max(maps, axis=0) if maps else query_map(int(query[0]))
-        return Explanation(detections, maps, image_map, label, {"queries": queries.tolist()})
+        extra: dict[str, Any] = {"queries": queries.tolist()}
+        if raw.get("aifi") is not None:
+            extra["encoder_maps"] = encoder_maps(raw["aifi"][b].cpu().numpy(), raw["aifi_hw"], detections, (h0, w0))
+        return Explanation(detections, maps, image_map, label, extra)
 
     return _each(outputs, explain_one)
+
+
+def _aifi(net: Any) -> Any:
+    return next((m for m in net.modules() if type(m).__name__ == "AIFI"), None)
+
+
+def encoder_maps(weights: np.ndarray, grid_hw: tuple[int, int], detections: Detections,
+                 image_hw: tuple[int, int]) -> list[np.ndarray]:  # fmt: skip
+    """Per detection, the AIFI self-attention row of the encoder cell under its box centre (RT-DETR
+    stretches the image to the input square, so normalised image coordinates are input coordinates),
+    as a rollout through AIFI's residual (half the cell itself, half what it attends to), like YOLO26's."""
+    grid_h, grid_w = grid_hw
+    h0, w0 = image_hw
+    rollout = 0.5 * np.eye(len(weights), dtype=np.float32) + 0.5 * weights
+    out = []
+    for x1, y1, x2, y2 in detections.xyxy:
+        col = min(int((x1 + x2) / 2 / w0 * grid_w), grid_w - 1)
+        row = min(int((y1 + y2) / 2 / h0 * grid_h), grid_h - 1)
+        out.append(normalise(resize_map(rollout[row * grid_w + col].reshape(grid_h, grid_w), *map_size(h0, w0))))
+    return out
 
 
 def _sampling(store: dict[str, Any], attn: Any, b: int, q: int) -> tuple[np.ndarray, np.ndarray]:
@@ -243,7 +272,8 @@ def explain_yolo(detector: Detector, images: list[np.ndarray], options: PredictO
 
         maps = [row_map(weights[c]) for c in cells]
         image_map = np.max(maps, axis=0) if maps else row_map(weights.mean(0))
-        return Explanation(detections, maps, image_map, "C2PSA self-attention rollout", {"cells": cells})
+        return Explanation(detections, maps, image_map, "C2PSA self-attention rollout",
+                           {"cells": cells, "anchors": anchors.tolist()})  # fmt: skip
 
     return _each(outputs, explain_one)
 

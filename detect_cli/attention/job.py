@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from detect_cli.attention.faithfulness import DeletionScores
+from detect_cli.attention.drise import MASKS
+from detect_cli.attention.metrics import MetricTable
 from detect_cli.attention.overlays import overlay_folder, write_overlays
-from detect_cli.attention.run import explain_image
+from detect_cli.attention.run import explain_image, map_names
 from detect_cli.attention.sliced import explain_sliced
-from detect_cli.errors import InputError
+from detect_cli.errors import ConfigError, InputError
 from detect_cli.failures import FailureWatch, blank_image, describe
 from detect_cli.images import ReadOptions, read_image
 from detect_cli.models import Detector, PredictOptions
@@ -30,9 +31,11 @@ from detect_cli.sources import Source
 class AttentionSettings:
     method: str = "attention"
     layer: int | None = None
-    check: bool = False  # run the deletion test
+    check: bool = False  # measure faithfulness (metrics.py)
     save_dir: Path | None = None  # write overlays under it
     raw: bool = False  # with save_dir: the maps as .npy too
+    attention_map: str = "decoder"  # RT-DETR: decoder cross-attention or AIFI encoder self-attention
+    masks: int = MASKS  # D-RISE
 
 
 @dataclass
@@ -41,23 +44,33 @@ class AttentionJob:
     options: PredictOptions
     settings: AttentionSettings = field(default_factory=AttentionSettings)
     read_options: ReadOptions = field(default_factory=ReadOptions)
-    scores: DeletionScores = field(default_factory=DeletionScores)
+    scores: MetricTable = field(default_factory=MetricTable)
     failed: int = 0
     sliced: SlicedDetector | None = None  # --slice: maps from the tiles (attention method, no deletion test)
+
+    def __post_init__(self) -> None:
+        map_names(self.settings.method, self.detector.ref.family, self.settings.attention_map)  # or ConfigError
+        if self.settings.masks < 1:
+            raise ConfigError(f"--masks {self.settings.masks}: give at least 1 (D-RISE's maps sharpen with more)")
 
     def records(self, sources: Iterable[Source]) -> Iterator[dict[str, Any]]:
         """Yield each input's record as soon as it is done (`status` "ok" or "error")."""
         saver = ImageSaver(self.settings.save_dir) if self.settings.save_dir is not None else None
         rng = np.random.default_rng(0)
         watch = FailureWatch(lambda: explain_image(self.detector, blank_image(self.options.imgsz), self.options,
-                                                   method=self.settings.method, layer=self.settings.layer))  # fmt: skip
+                                                   **self._how()))  # fmt: skip
         for index, source in enumerate(sources):
             record = self._explain(index, source, saver, rng, watch)
             self.failed += record["status"] == "error"
             yield record
 
     def faithfulness(self) -> list[dict[str, Any]] | None:
-        return self.scores.table() if self.settings.check else None
+        """Per method: deletion/insertion AUC, energy-based pointing game, pointing game, mean and 95% interval."""
+        return self.scores.rows() if self.settings.check else None
+
+    def _how(self) -> dict[str, Any]:
+        s = self.settings
+        return {"method": s.method, "layer": s.layer, "attention_map": s.attention_map, "masks": s.masks}
 
     def _explain(self, index: int, source: Source, saver: ImageSaver | None, rng: np.random.Generator,
                  watch: FailureWatch) -> dict:  # fmt: skip
@@ -69,13 +82,12 @@ class AttentionJob:
         except InputError as exc:
             return {**record, "status": "error", "error": str(exc)}
         record.update(width=image.shape[1], height=image.shape[0])
-        scores = DeletionScores() if self.settings.check else None
+        scores = MetricTable() if self.settings.check else None
         try:
             if self.sliced is not None:
                 result, _ = explain_sliced(self.sliced, image, self.options)
             else:
-                result = explain_image(self.detector, image, self.options, method=self.settings.method,
-                                       layer=self.settings.layer, check=scores, rng=rng)  # fmt: skip
+                result = explain_image(self.detector, image, self.options, **self._how(), check=scores, rng=rng)
             record.update(maps=result.layer, detections=result.record())
         except Exception as exc:  # an odd image fails alone; a broken model stops the run (watch.failed raises)
             return {**record, "status": "error", "error": f"cannot explain this image: {watch.failed(exc, source.ref)}"}

@@ -33,7 +33,8 @@ def write_gray(path: Path, height: int, width: int) -> str:
 def test_extreme_aspect_ratios_are_explained(tmp_path: Path, model: str) -> None:
     thin = [write_gray(tmp_path / f"{h}x{w}.png", h, w) for h, w in ((1, 5000), (5000, 1), (2, 2))]
     shapes = str(SAMPLES / "shapes" / "shape_00000.jpg")
-    args = [*DEMO[2:], "--model", model, "--imgsz", "320", "--conf", "0.01", "--max-det", "2", "--method", "both"]
+    args = [*DEMO[2:], "--model", model, "--imgsz", "320", "--conf", "0.01", "--max-det", "2", "--method", "all",
+            "--masks", "8"]  # fmt: skip
     result = invoke("attention", *thin, shapes, *args, "--json", "--save", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
@@ -44,8 +45,21 @@ def test_extreme_aspect_ratios_are_explained(tmp_path: Path, model: str) -> None
         overlay = cv2.imread(str(Path(record["overlays"]) / "attention.jpg"))
         assert overlay.shape[:2] == (record["height"], record["width"])
         for det in record["detections"]:
-            assert 0 <= det["attention"]["mass_in_box"] <= 1
+            for method in ("attention", "gradcam", "layercam-det", "layercam", "drise"):
+                assert 0 <= det[method]["mass_in_box"] <= 1
     assert doc["images"][-1]["detections"]  # the real image still gets its detections
+
+
+def test_drise_and_the_encoder_map_choices() -> None:
+    shapes = str(SAMPLES / "shapes" / "shape_00000.jpg")
+    result = invoke("attention", shapes, *DEMO, "--json", "--method", "drise", "--masks", "16")
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)["images"]
+    assert record["maps"] == "D-RISE, 16 masks" and all("drise" in d for d in record["detections"])
+    result = invoke("attention", shapes, *DEMO, "--json", "--map", "encoder")
+    assert result.exit_code == 2 and "RT-DETR" in result.stderr and not result.stdout
+    result = invoke("attention", shapes, *DEMO, "--json", "--method", "drise", "--masks", "0")
+    assert result.exit_code == 2 and "--masks 0" in result.stderr
 
 
 def test_detect_attention_on_a_one_pixel_high_image(tmp_path: Path) -> None:
@@ -112,7 +126,11 @@ def test_an_image_that_cannot_be_explained_is_an_error_record(tmp_path: Path, mo
     first, second = json.loads(result.stdout)["images"]
     assert first["status"] == "error" and first["width"] == 320
     assert first["error"] == "cannot explain this image: RuntimeError: query mapping found 3 queries for 2 detections"
-    assert second["status"] == "ok" and second["detections"] and "deletion_drop" in second["detections"][0]
+    assert second["status"] == "ok" and second["detections"]
+    assert set(second["detections"][0]["metrics"]) == {"attention", "random"}
+    rows = {row["method"]: row for row in json.loads(result.stdout)["summary"]["faithfulness"]}
+    low, high = rows["attention"]["deletion_auc_ci95"]
+    assert rows["attention"]["n"] == len(second["detections"]) and low <= rows["attention"]["deletion_auc"] <= high
 
 
 def test_ctrl_c_keeps_the_finished_records(monkeypatch) -> None:

@@ -18,10 +18,25 @@ from detect_cli.errors import ConfigError, ExitCode
 
 app = typer.Typer()
 
-Method = Annotated[str, typer.Option(help="attention (the model's own), layercam (Ultralytics' gradients) or both.")]
+Method = Annotated[
+    str,
+    typer.Option(
+        help="attention (the model's own), gradcam / layercam-det (gradients of the "
+        "detection's own score), layercam (Ultralytics', per class), drise (black-box "
+        "random masks; slow, works on exports), both (attention + layercam) or all."
+    ),
+]
+Masks = Annotated[int, typer.Option(help="D-RISE: random masks per image (cost: one prediction each).")]
+MapKind = Annotated[str, typer.Option("--map", help="RT-DETR attention: decoder (cross-attention) or encoder (AIFI).")]
 Layer = Annotated[Optional[int], typer.Option(help="RT-DETR decoder layer (0 = first); default: all layers.")]
 Raw = Annotated[bool, typer.Option(help="Also save each map as .npy (float32, original image size).")]
-Check = Annotated[bool, typer.Option(help="Deletion test: blur the top 5/10/20% pixels of each map vs random pixels.")]
+Check = Annotated[
+    bool,
+    typer.Option(
+        help="Faithfulness per map and a random map: deletion and insertion AUC, "
+        "mass in box, pointing game, with 95% intervals."
+    ),
+]
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -32,6 +47,8 @@ def attention(
     save: opt.Save = None,
     method: Method = "attention",
     layer: Layer = None,
+    masks: Masks = 1000,
+    attention_map: MapKind = "decoder",
     raw: Raw = False,
     check: Check = False,
     weights_dir: opt.WeightsDir = None,
@@ -62,7 +79,7 @@ def attention(
     from detect_cli.attention.capture import rtdetr_layers
     from detect_cli.attention.job import AttentionJob, AttentionSettings
     from detect_cli.attention.records import attention_layout
-    from detect_cli.attention.run import METHODS
+    from detect_cli.attention.run import ATTENTION_MAPS, METHODS, map_names
     from detect_cli.job import predict_options, read_options
     from detect_cli.slicing import SlicedDetector, slice_options
     from detect_cli.sources import iter_sources
@@ -70,6 +87,8 @@ def attention(
     State.quiet, State.verbose = quiet, verbose
     if method not in METHODS:
         raise ConfigError(f"--method {method}: choose one of {', '.join(METHODS)}")
+    if attention_map not in ATTENTION_MAPS:
+        raise ConfigError(f"--map {attention_map}: choose one of {', '.join(ATTENTION_MAPS)}")
     destination = Destination.from_flags(fmt.value if fmt else None, as_json, out_file)
     if save is not None and save.exists() and not save.is_dir():
         raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
@@ -85,20 +104,24 @@ def attention(
     bar.count(sources, recursive=settings.recursive)
     bar.loading(settings.model)
     settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None,
-                                       trust_model=trust_model, needs_torch="attention maps",
+                                       trust_model=trust_model,
+                                       needs_torch=None if method == "drise" else "attention maps",
                                        status=bar.status)  # fmt: skip
-    if detector.ref.kind == "exported":
-        raise ConfigError("attention maps need the PyTorch model (.pt or YAML), not an export",
-                          f"pass the .pt it was exported from instead of {detector.ref.spec}")  # fmt: skip
+    if detector.ref.kind == "exported" and method != "drise":
+        raise ConfigError(
+            "attention maps need the PyTorch model (.pt or YAML), not an export",
+            f"pass the .pt it was exported from instead of {detector.ref.spec} (or --method drise)",
+        )
     if layer is not None and detector.ref.family == "rtdetr" and not 0 <= layer < rtdetr_layers(detector):
         raise ConfigError(f"--layer {layer}: this model has decoder layers 0..{rtdetr_layers(detector) - 1}")
     if layer is not None and detector.ref.family == "yolo":
         warn("--layer has no effect: YOLO26 has one attention block (C2PSA)")
     slicing = slice_options(settings)
     job = AttentionJob(detector, predict_options(settings, detector),
-                       AttentionSettings(method, layer, check, save, raw), read_options(settings),
+                       AttentionSettings(method, layer, check, save, raw, attention_map, masks),
+                       read_options(settings),
                        sliced=SlicedDetector(detector, slicing, settings.batch) if slicing else None)  # fmt: skip
-    methods = ("attention", "layercam") if method == "both" else (method,)
+    methods = tuple(map_names(method, detector.ref.family, attention_map))
     sink = destination.open(attention_layout(methods), {"command": "attention", "model": detector.ref.spec,
                                                         "family": detector.ref.family, "method": method})  # fmt: skip
     tables = destination.tables(quiet) if destination.tables_are_results else None
@@ -113,7 +136,7 @@ def attention(
             if sink is not None:
                 sink.write(record)
             if tables is not None and record["maps"] is not None:
-                tables.print(_image_table(record, methods))
+                tables.print(_image_table(record))
             bar.advance()
     except KeyboardInterrupt:  # keep what is finished: the JSON document still comes out
         interrupted = True
@@ -138,8 +161,10 @@ def attention(
         raise typer.Exit(int(ExitCode.INPUTS_FAILED))
 
 
-def _image_table(record: dict, methods: tuple[str, ...]) -> Table:
-    title = f"{record['source']}: {len(record['detections'])} detection(s), {record['maps']}"
+def _image_table(record: dict) -> Table:
+    detections = record["detections"]
+    methods = [k for k, v in detections[0].items() if isinstance(v, dict) and "peak_xy" in v] if detections else []
+    title = f"{record['source']}: {len(detections)} detection(s), {record['maps']}"
     table = Table(title=Text(title), title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("class")
@@ -147,7 +172,7 @@ def _image_table(record: dict, methods: tuple[str, ...]) -> Table:
     for method in methods:
         table.add_column(f"{method} peak (x, y)", justify="right")
         table.add_column(f"{method} mass in box", justify="right")
-    for j, det in enumerate(record["detections"]):
+    for j, det in enumerate(detections):
         cells = [str(j), Text(det["class_name"]), f"{det['confidence']:.2f}"]
         for method in methods:
             x, y = det[method]["peak_xy"]
@@ -157,15 +182,18 @@ def _image_table(record: dict, methods: tuple[str, ...]) -> Table:
 
 
 def _faithfulness_table(rows: list[dict]) -> Table:
-    title = "Deletion test: mean confidence drop when the top-k% pixels are blurred (ratio vs random)"
+    title = ("Faithfulness per detection: mean [95% interval]. Deletion AUC (lower is better) and insertion AUC "
+             "(higher): the detection's confidence as the map's top pixels are blurred / revealed; mass in box; "
+             "pointing game (peak in box)")  # fmt: skip
     table = Table(title=title, title_justify="left")
     table.add_column("map")
-    for k in ("5%", "10%", "20%"):
-        table.add_column(f"drop @{k}", justify="right")
+    table.add_column("n", justify="right")
+    for header in ("deletion AUC", "insertion AUC", "mass in box", "pointing"):
+        table.add_column(header, justify="right")
     for row in rows:
-        cells = [row["method"]]
-        for k in ("5%", "10%", "20%"):
-            drop, ratio = row.get(f"drop@{k}"), row.get(f"ratio@{k}")
-            cells.append("-" if drop is None else f"{drop:.3f}" + (f" ({ratio:.2f}x)" if ratio is not None else ""))
+        cells = [row["method"], str(row["n"])]
+        for metric in ("deletion_auc", "insertion_auc", "ebpg", "pointing"):
+            low, high = row[f"{metric}_ci95"]
+            cells.append(f"{row[metric]:.3f} [{low:.3f}, {high:.3f}]")
         table.add_row(*cells)
     return table
