@@ -142,6 +142,8 @@ def attention_page(folder: str | Path, records: Sequence[dict[str, Any]], *, mod
         pictures = [Picture(p, p.stem) for p in _images_in(overlays)] if overlays else []
         notes = [f"{record.get('width')}x{record.get('height')}, {len(detections)} detection(s), "
                  f"maps: {record.get('maps')}"]  # fmt: skip
+        if overlays is not None and overlays.suffix == ".mp4":  # a video: its first frame's figures, then the video
+            notes.append(f"frame {record.get('frame')} shown; overlay video of every frame: {overlays.name}")
         sections.append(Section(title, [Table(header, rows)], pictures, notes))
     return write_page(folder, f"attn-detect attention{': ' + model if model else ''}", sections)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from detect_cli.sinks import Layout
 
-BASE = ("index", "source", "status", "error", "width", "height", "maps")
+BASE = ("index", "source", "frame", "time_s", "status", "error", "width", "height", "maps")
 DETECTION = ("detection", "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2")
 FIGURES = ("peak_x", "peak_y", "mass_in_box")
 

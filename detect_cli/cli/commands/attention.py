@@ -62,6 +62,9 @@ def attention(
     nms: opt.Nms = None,
     threads: opt.Threads = None,
     recursive: opt.Recursive = None,
+    vid_stride: opt.VidStride = None,
+    start: opt.Start = None,
+    end: opt.End = None,
     slice_: opt.Slice = None,
     slice_overlap: opt.SliceOverlap = None,
     slice_full: opt.SliceFull = None,
@@ -75,7 +78,8 @@ def attention(
     config: opt.Config = None,
     progress: opt.ShowProgress = None,
 ) -> None:
-    """Show where the model looks: one heatmap per image and one per detection (box drawn)."""
+    """Show where the model looks: one heatmap per image and one per detection (box drawn); for a video,
+    figures per frame and an overlay video."""
     from detect_cli.attention.capture import rtdetr_layers
     from detect_cli.attention.job import AttentionJob, AttentionSettings
     from detect_cli.attention.records import attention_layout
@@ -83,6 +87,7 @@ def attention(
     from detect_cli.job import predict_options, read_options
     from detect_cli.slicing import SlicedDetector, slice_options
     from detect_cli.sources import iter_sources
+    from detect_cli.video import VideoOptions
 
     State.quiet, State.verbose = quiet, verbose
     if method not in METHODS:
@@ -120,17 +125,19 @@ def attention(
     job = AttentionJob(detector, predict_options(settings, detector),
                        AttentionSettings(method, layer, check, save, raw, attention_map, masks),
                        read_options(settings),
-                       sliced=SlicedDetector(detector, slicing, settings.batch) if slicing else None)  # fmt: skip
+                       sliced=SlicedDetector(detector, slicing, settings.batch) if slicing else None,
+                       video=VideoOptions(stride=vid_stride or 1, start_s=start or 0.0, end_s=end))  # fmt: skip
     methods = tuple(map_names(method, detector.ref.family, attention_map))
     sink = destination.open(attention_layout(methods), {"command": "attention", "model": detector.ref.spec,
                                                         "family": detector.ref.family, "method": method})  # fmt: skip
     tables = destination.tables(quiet) if destination.tables_are_results else None
-    images, interrupted = [], False
+    images, interrupted, videos_seen = [], False, set()
     bar.start("explaining")
     try:
         for record in job.records(iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin)):
-            if save is not None:
-                images.append(record)  # for index.html
+            if save is not None and (record.get("frame") is None or record["source"] not in videos_seen):
+                images.append(record)  # for index.html: stills, and a video's first frame (its overlay video)
+                videos_seen.add(record["source"])
             if record["status"] == "error":
                 warn(f"{record['source']}: {record['error']}")
             if sink is not None:
