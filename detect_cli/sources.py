@@ -80,7 +80,10 @@ def is_stream(ref: str) -> bool:
 
 def is_video(ref: str) -> bool:
     """A video file or URL (by its extension), or a live stream."""
-    path = urlparse(ref).path if "://" in ref else ref
+    try:
+        path = urlparse(ref).path if "://" in ref else ref
+    except ValueError:  # a malformed URL: not a video; reading it reports what is wrong
+        return False
     return is_stream(ref) or Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
@@ -162,7 +165,8 @@ def _expand(arg: str, base: Path, recursive: bool, stdin: TextIO | None, skip: S
         except OSError as exc:
             yield Source(arg, arg, error=f"cannot read list file: {exc.strerror or exc}")
     elif is_stream(arg):
-        yield Source(arg, _stream_name(arg), is_url=True, error=stream_problem(arg))
+        problem = stream_problem(arg)
+        yield Source(arg, arg if problem else _stream_name(arg), is_url=True, error=problem)
     elif "://" in arg:
         problem = url_problem(arg)
         yield Source(arg, arg if problem else url_name(arg), is_url=True, error=problem)

@@ -128,6 +128,10 @@ TABLE: dict[str, Row] = {
     # URLs: malformed, or a server that breaks HTTP
     "url-unclosed-ipv6": (lambda i: ["http://[::1/x.jpg"], 3, "error", "invalid URL: Invalid IPv6 URL"),
     "url-port-not-a-number": (lambda i: ["http://127.0.0.1:abc/x.jpg"], 3, "error", "invalid URL: Port"),
+    "video-url-unclosed-ipv6": (lambda i: ["http://[::1/x.mp4"], 3, "error", "invalid URL: Invalid IPv6 URL"),
+    "stream-unclosed-ipv6": (lambda i: ["rtsp://[::1/live"], 3, "error", "invalid URL: Invalid IPv6 URL"),
+    "stream-port-out-of-range": (lambda i: ["rtsp://127.0.0.1:99999/live"], 3, "error", "invalid URL: Port"),
+    "webcam-not-a-number": (lambda i: ["webcam:x"], 3, "error", "webcam index must be a number"),
     "url-bad-chunked-body": (lambda i: [i.server + "/bad-chunked"], 3, "error", "bad HTTP response"),
     "url-bad-status-line": (lambda i: [i.server + "/bad-status"], 3, "error", "BadStatusLine"),
     "url-too-many-headers": (lambda i: [i.server + "/many-headers"], 3, "error", "more than 100 headers"),
