@@ -44,19 +44,19 @@ def videos_table(summary: RunSummary) -> Table:
     table = Table(title="Videos", title_justify="left")
     table.add_column("video", overflow="fold")
     table.add_column("frames", justify="right")
-    table.add_column("with detections", justify="right")
-    table.add_column("per class: max / mean per frame", overflow="fold")
+    table.add_column("with\ndetections", justify="right")
+    table.add_column("per class:\nmax / mean\nper frame", no_wrap=True)
     table.add_column("ms/frame", justify="right")
     if tracked:
-        table.add_column("distinct objects (tracks)", overflow="fold")
+        table.add_column("distinct\nobjects\n(tracks)", no_wrap=True)
     for source, stats in summary.videos.items():
         names = sorted(stats.class_total, key=lambda n: (-stats.class_total[n], n))
-        classes = ", ".join(f"{name} {stats.class_max[name]} / {stats.class_mean(name):.2f}" for name in names)
+        classes = "\n".join(f"{name} {stats.class_max[name]} / {stats.class_mean(name):.2f}" for name in names)
         frames = str(stats.frames) + (f" (broke at {stats.broke_at})" if stats.broke_at is not None else "")
         row = [Text(source), Text(frames, style="red" if stats.broke_at is not None else ""),
                str(stats.frames_with_detections), Text(classes or "-"), f"{stats.ms_per_frame:.1f}"]  # fmt: skip
         if tracked:
-            row.append(Text(stats.objects_text() or "-"))
+            row.append(Text(stats.objects_text().replace(", ", "\n") or "-"))
         table.add_row(*row)
     return table
 
