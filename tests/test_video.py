@@ -183,7 +183,7 @@ def test_cli_video_records_summary_and_saved_video(demo_clip: Path, tmp_path: Pa
     assert result.exit_code == 0, result.stderr
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["frame"] for r in records] == list(range(0, 24, 2))
-    assert "Videos" in result.stderr and "with detections" in result.stderr
+    assert "Videos" in result.stderr and "detections" in result.stderr and "ms/frame" in result.stderr
     capture = cv2.VideoCapture(str(saved / "clip.mp4"))
     assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 12  # every processed frame, at the input's rate / 2
     assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(12.5)
