@@ -14,11 +14,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from detect_cli.annotate import BoxAnnotator, heat_overlay
 from detect_cli.attention.drise import MASKS
-from detect_cli.attention.maps import resize_map
 from detect_cli.attention.metrics import MetricTable
-from detect_cli.attention.overlays import overlay_folder, write_overlays
+from detect_cli.attention.overlays import image_overlay, overlay_folder, write_overlays
 from detect_cli.attention.run import ImageAttention, explain_image, map_names
 from detect_cli.attention.sliced import explain_sliced
 from detect_cli.errors import ConfigError, InputError
@@ -150,7 +148,5 @@ def _blank(index: int, source: Source) -> dict[str, Any]:
 
 def _frame_overlay(image: np.ndarray, result: ImageAttention) -> np.ndarray:
     """A video frame: the first whole-image map over the frame, with every box."""
-    heat = next(iter(result.image_maps.values()))
-    overlay = heat_overlay(image, resize_map(heat, *image.shape[:2]))
-    return BoxAnnotator().annotate(overlay, result.detections, result.names)
+    return image_overlay(image, next(iter(result.image_maps.values())), result)
 

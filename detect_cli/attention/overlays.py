@@ -44,8 +44,7 @@ def write_overlays(target: Path, image: np.ndarray, result: ImageAttention, *, r
     boxes = BoxAnnotator()
     height, width = image.shape[:2]
     for method, heat in result.image_maps.items():
-        overlay = heat_overlay(image, resize_map(heat, height, width))
-        _write(target / f"{method}.jpg", boxes.annotate(overlay, result.detections, result.names))
+        _write(target / f"{method}.jpg", image_overlay(image, heat, result))
     for j, (_, _, cls) in enumerate(result.detections):
         label = f"det_{j:02d}_{_file_safe(str(result.names.get(cls, cls)))}"
         for method, maps in result.maps.items():
@@ -55,6 +54,12 @@ def write_overlays(target: Path, image: np.ndarray, result: ImageAttention, *, r
             if raw:
                 np.save(target / f"{label}_{method}.npy", heat)
     return target
+
+
+def image_overlay(image: np.ndarray, heat: np.ndarray, result: ImageAttention) -> np.ndarray:
+    """A whole-image map over the image, with every box (also a frame of a video's overlay video)."""
+    overlay = heat_overlay(image, resize_map(heat, *image.shape[:2]))
+    return BoxAnnotator().annotate(overlay, result.detections, result.names)
 
 
 def _write(path: Path, image: np.ndarray) -> None:

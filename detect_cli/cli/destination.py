@@ -39,10 +39,7 @@ class Destination:
                    allowed: tuple[str, ...] = DATA_FORMATS) -> Destination:  # fmt: skip
         from detect_cli.sinks import format_for_path
 
-        if as_json:
-            if fmt not in {None, "json"}:
-                raise ConfigError(f"--json and --format {fmt} disagree", "give one of them")
-            fmt = "json"
+        fmt = data_format(fmt, as_json)
         if out_file is not None:
             if fmt == "table":
                 names = ", ".join(f".{f}" for f in allowed if f != "coco")
@@ -81,6 +78,13 @@ class Destination:
             return None
         stream = hold(open_results(self.out_file, append)) if self.out_file is not None else _stdout()
         return open_sink(self.fmt, stream, meta, layout=layout, appending=append)
+
+
+def data_format(fmt: str | None, as_json: bool) -> str | None:
+    """--format, with --json as its shorthand (refused when the two disagree)."""
+    if as_json and fmt not in {None, "json"}:
+        raise ConfigError(f"--json and --format {fmt} disagree", "give one of them")
+    return "json" if as_json else fmt
 
 
 def _stdout() -> IO[str]:

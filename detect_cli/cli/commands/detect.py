@@ -15,7 +15,7 @@ from rich.text import Text
 from detect_cli.cli import options as opt
 from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, settings_from_flags
-from detect_cli.cli.destination import Destination, open_results
+from detect_cli.cli.destination import Destination, data_format, open_results
 from detect_cli.cli.output import EXIT_CODES_HELP, State, err, handle_errors, hold, note, out, warn
 from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import ConfigError, ExitCode
@@ -83,7 +83,7 @@ def detect(
         **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge, slice_match, slice_tiles),
     )  # fmt: skip
     plan = _OutputPlan.from_flags(
-        _data_format(fmt.value if fmt else None, as_json), out, save, resume or retry_failed, attention, engine
+        data_format(fmt.value if fmt else None, as_json), out, save, resume or retry_failed, attention, engine
     )
     plan.claim(sources, recursive=settings.recursive)
     video = _video_options(vid_stride, start, end, track=track, engine=engine, attention=attention)
@@ -170,10 +170,6 @@ class _OutputPlan:
             hold(OutputLock(self.out_file))
 
 
-def _data_format(fmt: str | None, as_json: bool) -> str | None:
-    if as_json and fmt not in {None, "json"}:
-        raise ConfigError(f"--json and --format {fmt} disagree", "give one of them")
-    return "json" if as_json else fmt
 def _video_options(stride: int | None, start: float | None, end: float | None, *, track: bool, engine: opt.Engine,
                    attention: bool):  # fmt: skip
     from detect_cli.video import VideoOptions
