@@ -19,11 +19,13 @@ import io
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
 import tempfile
 import time
 import warnings
+import weakref
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -214,8 +216,9 @@ def _zip_folder(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _unpack_model(payload: dict[str, Any], ref: ModelRef) -> Path:
-    local = Path(tempfile.mkdtemp(prefix="attn-detect-model-")) / (Path(ref.path).stem + payload["suffix"])
+def _unpack_model(payload: dict[str, Any], ref: ModelRef, into: Path) -> Path:
+    local = into / (Path(ref.path).stem + payload["suffix"])
+    into.mkdir(parents=True, exist_ok=True)
     import ray
 
     data = ray.get(payload["blob"])
@@ -264,8 +267,12 @@ class DetectActor:
         from detect_cli.slicing import SlicedDetector
 
         ref: ModelRef = payload["ref"]
-        local = _unpack_model(payload, ref)
+        scratch = tempfile.mkdtemp(prefix="attn-detect-model-")
+        weakref.finalize(self, shutil.rmtree, scratch, True)  # at the latest when the worker exits
+        local = _unpack_model(payload, ref, Path(scratch))
         self.detector = load_detector(replace(ref, path=str(local)), device=device, half=half, threads=threads)
+        if ref.kind != "exported":  # a checkpoint is in memory now (an export is opened at its first batch)
+            shutil.rmtree(scratch, ignore_errors=True)
         if slicing is not None:  # --slice travels as options; each actor wraps its own model
             self.detector = SlicedDetector(self.detector, slicing, batch)
         self.options, self.read, self.batch, self.shard_dir = options, read, batch, shard_dir

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -181,7 +182,7 @@ def test_actor_loads_its_model_on_the_device_and_precision_it_is_given(monkeypat
     from detect_cli.models import PredictOptions
     from detect_cli.ray_engine import DetectActor, ModelRef
 
-    monkeypatch.setattr(ray_engine, "_unpack_model", lambda payload, ref: checkpoints["yolo"])
+    monkeypatch.setattr(ray_engine, "_unpack_model", lambda payload, ref, into: checkpoints["yolo"])
     asked: list[dict] = []
     real = models.load_detector
 
@@ -239,12 +240,46 @@ def test_actor_arguments_carry_device_half_and_runtime(monkeypatch, tmp_path: Pa
     args = actor_arguments(_Exported(folder, weights), PredictOptions(), ReadOptions(), 4, RayOptions(**ray_options))
     assert (args["device"], args["half"]) == (device, half)
     payload = args["payload"]
-    local = ray_engine._unpack_model(payload, payload["ref"])
+    local = ray_engine._unpack_model(payload, payload["ref"], tmp_path / "unpacked")
     if runs == "export":
         assert payload["ref"].kind == "exported" and payload["folder"]
         assert (local / "model.xml").read_text() == "<xml/>" and (local / "sub" / "metadata.yaml").exists()
     else:
         assert payload["ref"].kind == "weights" and local.read_bytes() == b"torch weights"
+
+
+@pytest.mark.parametrize("kind", ["weights", "exported"])
+def test_an_actor_leaves_no_copy_of_the_model_behind(monkeypatch, tmp_path: Path, checkpoints, kind: str) -> None:
+    """Each actor unpacks the model into a scratch folder: a checkpoint's goes once it is loaded, an
+    export's (opened at the first batch) when the actor goes. They used to pile up in /tmp, 5 MB a run."""
+    import gc
+    import tempfile
+
+    from detect_cli import models
+    from detect_cli.models import PredictOptions
+    from detect_cli.ray_engine import DetectActor, ModelRef
+
+    scratch_root = tmp_path / "tmp"
+    scratch_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))
+    monkeypatch.setattr(ray, "get", lambda data: data)
+    seen: list[Path] = []
+    real = models.load_detector
+
+    def load(ref, **kwargs):
+        seen.append(Path(ref.path))
+        assert Path(ref.path).read_bytes() == checkpoints["yolo"].read_bytes()
+        return real(replace(ref, path=str(checkpoints["yolo"]), kind="weights"), **kwargs)
+
+    monkeypatch.setattr("detect_cli.models.load_detector", load)
+    payload = {"ref": ModelRef("tiny", "tiny.pt", "yolo", kind), "blob": checkpoints["yolo"].read_bytes(),
+               "suffix": ".pt", "folder": False}  # fmt: skip
+    actor = DetectActor(payload, PredictOptions(), ReadOptions(), 1, 1)
+    assert seen and seen[0].is_relative_to(scratch_root)
+    assert list(scratch_root.iterdir()) == ([] if kind == "weights" else [seen[0].parent])
+    del actor
+    gc.collect()
+    assert list(scratch_root.iterdir()) == []
 
 
 @pytest.mark.parametrize("shard", [False, True])
