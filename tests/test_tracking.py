@@ -41,6 +41,27 @@ def test_both_trackers_keep_their_ids_and_start_where_asked(name: str) -> None:
     assert sorted(ids[-1]) == [41, 42] and ids[-1] == ids[0]
 
 
+@pytest.mark.parametrize("name", ["bytetrack", "botsort"])
+def test_one_object_scored_as_two_classes_is_one_track(name: str) -> None:
+    """An NMS-free head can give one place two classes (the same box); the object keeps one id
+    and the double, left in the results, is in no track."""
+    tracker = make_tracker(name)
+    tracked, doubles = set(), []
+    for t in range(20):
+        box = [10 + 4 * t, 40, 50 + 4 * t, 80]
+        other = [200, 150 - 3 * t, 240, 190 - 3 * t]
+        lead = 0.7 if t % 2 else 0.45  # the two readings take turns at being the more confident
+        frame = Detections([box, box, other], [lead, 1.15 - lead, 0.9], [0, 1, 0])
+        ids = assign_tracks(tracker, frame)
+        pair = ids[:2].tolist()
+        assert sorted(pair)[0] == -1 and sorted(pair)[1] != -1, f"frame {t}: {pair}"
+        tracked.add(max(pair))
+        doubles.append(pair.index(-1))
+        assert ids[2] not in (-1, *pair)
+    assert len(tracked) == 1, f"the object's id changed: {sorted(tracked)}"
+    assert set(doubles) == {0, 1}  # the less confident box is the one left out, whichever it is
+
+
 def result(source: str, index: int, detections: Detections, frame: int | None = None) -> ImageResult:
     return ImageResult(source, index, detections, NAMES, 320, 320, Timing(), frame=frame)
 
