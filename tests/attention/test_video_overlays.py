@@ -33,3 +33,15 @@ def test_a_video_gives_records_per_frame_and_an_overlay_video(tmp_path: Path) ->
     ok, frame = capture.read()
     assert ok and frame.shape[:2] == (records[0]["height"], records[0]["width"])
     assert "overlay video of every frame" in (save / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_video_is_one_table_not_one_per_frame(tmp_path: Path) -> None:
+    still = sorted((SAMPLES / "shapes").glob("*.jpg"))[0]
+    result = CliRunner().invoke(app, ["attention", str(CLIP), str(still), "--model", "demo", "--threads", "1",
+                                      "--vid-stride", "25"])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.count(f"{CLIP}: 4 frame(s)") == 1
+    assert result.stdout.count(str(CLIP)) == 1  # no per-frame tables
+    assert result.stdout.count(f"{still}: ") == 1  # a still keeps its table of detections, after the video's
+    assert result.stdout.index(str(CLIP)) < result.stdout.index(str(still))
+    assert "mass in box" in result.stdout and "circle" in result.stdout

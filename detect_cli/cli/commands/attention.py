@@ -131,7 +131,7 @@ def attention(
     sink = destination.open(attention_layout(methods), {"command": "attention", "model": detector.ref.spec,
                                                         "family": detector.ref.family, "method": method})  # fmt: skip
     tables = destination.tables(quiet) if destination.tables_are_results else None
-    images, interrupted, videos_seen = [], False, set()
+    images, interrupted, videos_seen, video_tables = [], False, set(), _VideoTables()
     bar.start("explaining")
     try:
         for record in job.records(iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin)):
@@ -142,11 +142,17 @@ def attention(
                 warn(f"{record['source']}: {record['error']}")
             if sink is not None:
                 sink.write(record)
-            if tables is not None and record["maps"] is not None:
-                tables.print(_image_table(record))
+            if tables is not None:
+                for table in video_tables.add(record):
+                    tables.print(table)
+                if record.get("frame") is None and record["maps"] is not None:
+                    tables.print(_image_table(record))
             bar.advance()
     except KeyboardInterrupt:  # keep what is finished: the JSON document still comes out
         interrupted = True
+    if tables is not None:
+        for table in video_tables.close():
+            tables.print(table)
     faithfulness = job.faithfulness()
     if sink is not None:
         sink.close({"faithfulness": faithfulness, "failed": job.failed, "interrupted": interrupted})
@@ -186,6 +192,40 @@ def _image_table(record: dict) -> Table:
             cells += [f"{x:.0f}, {y:.0f}", f"{det[method]['mass_in_box']:.2f}"]
         table.add_row(*cells)
     return table
+
+
+class _VideoTables:
+    """A video's frames make one table, printed when the video ends: per class the detections, their
+    mean confidence and each map's mean mass in box (a table per frame would bury the terminal)."""
+
+    def __init__(self) -> None:
+        self.source: str | None = None
+        self.frames, self.detections = 0, []
+
+    def add(self, record: dict) -> list[Table]:
+        done = self.close() if record.get("frame") is None or record["source"] != self.source else []
+        if record.get("frame") is not None:
+            self.source = record["source"]
+            self.frames += 1
+            self.detections += record["detections"] if record["maps"] is not None else []
+        return done
+
+    def close(self) -> list[Table]:
+        if self.source is None:
+            return []
+        source, frames, detections = self.source, self.frames, self.detections
+        self.source, self.frames, self.detections = None, 0, []
+        methods = [k for k, v in detections[0].items() if isinstance(v, dict) and "peak_xy" in v] if detections else []
+        title = f"{source}: {frames} frame(s), {len(detections)} detection(s)"
+        table = Table(title=Text(title), title_justify="left")
+        for header in ("class", "detections", "mean conf", *(f"{m} mass in box" for m in methods)):
+            table.add_column(header, justify="left" if header == "class" else "right")
+        for name in sorted({d["class_name"] for d in detections}):
+            of_class = [d for d in detections if d["class_name"] == name]
+            means = [sum(d[m]["mass_in_box"] for d in of_class) / len(of_class) for m in methods]
+            table.add_row(Text(name), str(len(of_class)), f"{sum(d['confidence'] for d in of_class) / len(of_class):.2f}",
+                          *(f"{v:.2f}" for v in means))  # fmt: skip
+        return [table]
 
 
 def _faithfulness_table(rows: list[dict]) -> Table:
