@@ -8,6 +8,9 @@ Routes:
   /big                  BIG_BYTES bytes with a Content-Length header
   /big-stream           BIG_BYTES bytes, no Content-Length (ends when the connection closes)
   /redirect             302 to /photo;  /to-ftp and /to-file: 302 to an ftp:// or file:// URL
+  /clip.mp4             the shipped 100-frame video, with byte ranges (as web servers and S3 do), so
+                        FFmpeg can seek to the index an mp4 keeps at its end
+  /clip-no-ranges.mp4   the same video from a server that ignores Range: unreadable for FFmpeg
 
 Misbehaving on purpose (raw bytes on the socket):
   /bad-chunked          "Transfer-Encoding: chunked" with a body that is not chunked
@@ -25,10 +28,12 @@ the fixture yields the base URL.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -44,6 +49,7 @@ DRIP_S = 0.4
 SHORT_DECLARED, SHORT_SENT = 5000, 100
 
 _PHOTO = jpeg_bytes(PHOTO_SHAPE[0], PHOTO_SHAPE[1], seed=3)
+CLIP = Path(__file__).resolve().parents[1] / "sample_images" / "video" / "shapes.mp4"
 _REDIRECTS = {"/redirect": PHOTO_PATH, "/to-ftp": "ftp://127.0.0.1/x.jpg", "/to-file": "file:///etc/passwd"}
 _RAW = {
     "/bad-chunked": b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -85,6 +91,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _send_ranged(self, body: bytes, ranges: bool) -> None:
+        wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", "")) if ranges else None
+        if wanted is None:
+            self._send(200, body, "video/mp4")
+            return
+        first = int(wanted[1])
+        last = min(int(wanted[2]) if wanted[2] else len(body) - 1, len(body) - 1)
+        self.send_response(206)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Range", f"bytes {first}-{last}/{len(body)}")
+        self.send_header("Content-Length", str(max(last - first + 1, 0)))
+        self.end_headers()
+        self.wfile.write(body[first : last + 1])
+
     def _drip(self, head: bytes, body: bytes) -> None:
         """Send `head` at once and `body` a byte at a time, until done or the server stops."""
         self.wfile.write(head)
@@ -107,6 +127,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Location", _REDIRECTS[path])
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif path in ("/clip.mp4", "/clip-no-ranges.mp4"):
+            self._send_ranged(CLIP.read_bytes(), ranges=path == "/clip.mp4")
         elif path == "/photo":
             self._send(200, _PHOTO, "image/jpeg")
         elif path == "/slow":

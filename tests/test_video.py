@@ -225,3 +225,36 @@ def demo_clip(tmp_path: Path, demo) -> Path:
 @pytest.fixture(scope="session")
 def demo() -> None:
     """Marks the tests that run the packaged demo model as slow (conftest.SLOW_FIXTURES)."""
+
+
+def test_an_http_video_url_reads_like_the_file(http_server: str, tmp_path: Path) -> None:
+    """Through FFmpeg's own http client, from a server that serves byte ranges (an mp4 keeps its
+    index at the end); the same frames and boxes as the file on disk."""
+    runs = {}
+    for name, source in (("url", f"{http_server}/clip.mp4"), ("file", str(SAMPLES / "video" / "shapes.mp4"))):
+        out = tmp_path / f"{name}.jsonl"
+        result = CliRunner().invoke(app, [source, *DEMO, "--vid-stride", "25", "--out", str(out)])
+        assert result.exit_code == 0, result.stderr
+        runs[name] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["frame"] for r in runs["url"]] == [0, 25, 50, 75]
+    assert [r["source"] for r in runs["url"]] == [f"{http_server}/clip.mp4"] * 4
+    strip = [{k: v for k, v in r.items() if k not in ("source", "speed_ms")} for r in runs["url"]]
+    assert strip == [{k: v for k, v in r.items() if k not in ("source", "speed_ms")} for r in runs["file"]]
+
+
+def test_a_video_url_ffmpeg_cannot_read_is_one_line_not_ffmpeg_noise(http_server: str, tmp_path: Path) -> None:
+    """A server that ignores Range leaves FFmpeg without the mp4's index: one error record and one
+    line on stderr, with --quiet; FFmpeg's and OpenCV's own messages only with --verbose."""
+    still = sorted((SAMPLES / "shapes").glob("*.jpg"))[0]
+    url = f"{http_server}/clip-no-ranges.mp4"
+    code = "import sys; from detect_cli.cli.app import app; sys.argv[0] = 'attn-detect'; app()"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}  # as a user's shell has it
+    run = subprocess.run([sys.executable, "-c", code, url, str(still), *DEMO, "--format", "jsonl", "-q"],
+                         capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    records = [json.loads(line) for line in run.stdout.splitlines()]
+    assert run.returncode == 3, run.stderr
+    assert [r["status"] for r in records] == ["error", "ok"] and "frame 0" in records[0]["error"]
+    assert run.stderr.splitlines() == [f"warning: {url}: {records[0]['error']}"]
+    verbose = subprocess.run([sys.executable, "-c", code, url, *DEMO, "--format", "jsonl", "--verbose"],
+                             capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    assert "partial file" in verbose.stderr or "moov" in verbose.stderr  # FFmpeg's own words, when asked for

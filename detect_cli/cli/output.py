@@ -35,6 +35,16 @@ class State:
     live_stdout = False
 
 
+def set_output(*, quiet: bool, verbose: bool) -> None:
+    """How much goes to stderr for this run. Without --verbose, FFmpeg and OpenCV (which write to
+    stderr themselves, bypassing Python) keep quiet: what they would say about a broken video or
+    URL is in that input's error record. Set before cv2 is imported; a user's own setting wins."""
+    State.quiet, State.verbose = quiet, verbose
+    if not verbose:
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+
+
 class _StdoutConsole(Console):
     def on_broken_pipe(self) -> None:
         raise BrokenPipeError(errno.EPIPE, "stdout was closed")  # ends the run as data on stdout does (141)

@@ -12,7 +12,7 @@ from rich.text import Text
 from detect_cli.cli import options as opt
 from detect_cli.cli.common import open_detector, settings_from_flags
 from detect_cli.cli.destination import Destination
-from detect_cli.cli.output import EXIT_CODES_HELP, State, error, handle_errors, hold, note, warn
+from detect_cli.cli.output import EXIT_CODES_HELP, error, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import ConfigError, ExitCode
 
@@ -89,7 +89,7 @@ def attention(
     from detect_cli.sources import iter_sources
     from detect_cli.video import VideoOptions
 
-    State.quiet, State.verbose = quiet, verbose
+    set_output(quiet=quiet, verbose=verbose)
     if method not in METHODS:
         raise ConfigError(f"--method {method}: choose one of {', '.join(METHODS)}")
     if attention_map not in ATTENTION_MAPS:
@@ -222,9 +222,9 @@ class _VideoTables:
             table.add_column(header, justify="left" if header == "class" else "right")
         for name in sorted({d["class_name"] for d in detections}):
             of_class = [d for d in detections if d["class_name"] == name]
-            means = [sum(d[m]["mass_in_box"] for d in of_class) / len(of_class) for m in methods]
-            table.add_row(Text(name), str(len(of_class)), f"{sum(d['confidence'] for d in of_class) / len(of_class):.2f}",
-                          *(f"{v:.2f}" for v in means))  # fmt: skip
+            means = [sum(d[key] for d in of_class) / len(of_class) for key in ("confidence",)]
+            means += [sum(d[m]["mass_in_box"] for d in of_class) / len(of_class) for m in methods]
+            table.add_row(Text(name), str(len(of_class)), *(f"{v:.2f}" for v in means))
         return [table]
 
 

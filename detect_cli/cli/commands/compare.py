@@ -14,7 +14,7 @@ from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, settings_from_flags
 from detect_cli.cli.completion import complete_models
 from detect_cli.cli.destination import Destination
-from detect_cli.cli.output import EXIT_CODES_HELP, State, error, handle_errors, hold, note, warn
+from detect_cli.cli.output import EXIT_CODES_HELP, error, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import AttnDetectError, ConfigError, ExitCode
 
@@ -81,7 +81,7 @@ def compare(
     from detect_cli.slicing import SlicedDetector, slice_options
     from detect_cli.sources import iter_sources
 
-    State.quiet, State.verbose = quiet, verbose
+    set_output(quiet=quiet, verbose=verbose)
     specs = [s.strip() for item in models for s in item.split(",") if s.strip()]
     if len(specs) < 2:
         raise ConfigError("compare needs at least two models", "pass --models a,b or repeat -m")

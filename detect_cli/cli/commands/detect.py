@@ -16,7 +16,7 @@ from detect_cli.cli import options as opt
 from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, settings_from_flags
 from detect_cli.cli.destination import Destination, data_format, open_results
-from detect_cli.cli.output import EXIT_CODES_HELP, State, err, handle_errors, hold, note, out, warn
+from detect_cli.cli.output import EXIT_CODES_HELP, err, handle_errors, hold, note, out, set_output, warn
 from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import ConfigError, ExitCode
 
@@ -75,7 +75,7 @@ def detect(
     progress: opt.ShowProgress = None,
 ) -> None:
     """Detect objects in images and videos: boxes and per-class counts as tables, or JSON/JSONL/CSV/COCO/MOT."""
-    State.quiet, State.verbose = quiet, verbose
+    set_output(quiet=quiet, verbose=verbose)
     settings = settings_from_flags(
         config, model=model, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz,
         max_det=max_det, device=device, batch=batch, classes=classes, half=half, nms=nms, threads=threads,

@@ -11,7 +11,7 @@ from detect_cli.cli import options as opt
 from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, settings_from_flags
 from detect_cli.cli.destination import Destination
-from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, hold, note, warn
+from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import ConfigError, ExitCode
 
@@ -64,7 +64,7 @@ def evaluate(
     from detect_cli.evaluation import Labels as LabelSet
     from detect_cli.sources import iter_sources
 
-    State.quiet, State.verbose = quiet, verbose
+    set_output(quiet=quiet, verbose=verbose)
     destination = Destination.from_flags(fmt.value if fmt else None, as_json, out_file)
     settings = settings_from_flags(
         config, model=model, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz,

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from detect_cli.cli import options as opt
 from detect_cli.cli.destination import Destination
-from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, hold, note, warn
+from detect_cli.cli.output import EXIT_CODES_HELP, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.errors import ConfigError, ExitCode
 
@@ -59,7 +59,7 @@ def export(
     from detect_cli.settings import load_settings
     from detect_cli.weights import resolve_model, weights_dirs
 
-    State.quiet, State.verbose = quiet, verbose
+    set_output(quiet=quiet, verbose=verbose)
     to, out_dir, report_file = _older_spellings(to, fmt, out_dir, out_file)
     destination = Destination.from_flags(None if fmt in EXPORT_FORMATS else fmt, as_json, report_file)
     settings = load_settings(config, {"imgsz": imgsz, "device": device, "conf": conf})
