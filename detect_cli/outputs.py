@@ -14,7 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from detect_cli.errors import ConfigError
@@ -23,15 +23,23 @@ from detect_cli.sources import GLOB_CHARS, is_image_path
 LOCK_MARK = b"attn-detect: lock for the results file beside it; safe to delete when no run is going\n"
 
 
-def check_apart(args: Iterable[str], out: Path | None, save: Path | None, *, recursive: bool) -> None:
-    """Refuse `--out` equal to an input file or list file, and `--save` that is an input folder, holds
-    an input file, or lies inside an input folder walked recursively.
+def check_apart(args: Iterable[str], out: Path | None, save: Path | None, *, recursive: bool,
+                keep: Mapping[str, object] | None = None) -> None:  # fmt: skip
+    """Refuse `--out` equal to an input file or list file, or to one of the run's other files in
+    `keep` (what it is -> its path: the model, the config, the labels; names that are no file, such
+    as aliases, pass), and `--save` that is an input folder, holds an input file, or lies inside an
+    input folder walked recursively.
 
     Source arguments are compared by their resolved paths; the entries of `@list` files by their
     absolute paths only (no system call per line, so a list of millions stays cheap). Inputs read
     from stdin (`-`) cannot be checked here: `--save` still never replaces a file (see saving.py)."""
     if out is None and save is None:
         return
+    if out is not None:
+        for what, path in (keep or {}).items():
+            if path is not None and os.path.isfile(str(path)) and _forms(out) & _forms(Path(str(path))):
+                raise ConfigError(f"--out {out} is {what}: it would be overwritten",
+                                  "write the results to another file")  # fmt: skip
     targets = _Targets(out, save)
     base = Path.cwd()
     for arg in args:

@@ -14,6 +14,16 @@ if TYPE_CHECKING:  # NumPy and YAML: loaded when a command runs, never for --hel
     from detect_cli.settings import DetectSettings
 
 
+def own_files(config: Path | None, models: list[str | None] | str | None, **more: Path | None) -> dict[str, object]:
+    """The run's files besides its inputs, which --out must never replace: what each is -> its path
+    (aliases and missing files are skipped by the check). `more`: e.g. ground_truth=labels."""
+    models = [models] if not isinstance(models, list) else models
+    files: dict[str, object] = {"the config file": config}
+    files.update({"the model file" + ("" if len(models) == 1 else f" {spec}"): spec for spec in models})
+    files.update({"the " + name.replace("_", " "): path for name, path in more.items()})
+    return files
+
+
 def settings_from_flags(config: Path | None, **flags: Any) -> DetectSettings:
     from detect_cli.settings import load_settings
 

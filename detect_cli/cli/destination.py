@@ -12,7 +12,7 @@ The file is checked against the inputs, locked and opened here, and written thro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,12 +61,14 @@ class Destination:
             return out()
         return None if quiet else err()
 
-    def claim(self, sources: list[str], save: Path | None = None, *, recursive: bool = False) -> None:
-        """Refuse an --out/--save that would destroy or re-read an input, then lock --out FILE until the
-        command ends (a second run writing it fails at once). Call before any model loads."""
+    def claim(self, sources: list[str], save: Path | None = None, *, recursive: bool = False,
+              keep: Mapping[str, object] | None = None) -> None:  # fmt: skip
+        """Refuse an --out/--save that would destroy or re-read an input or one of the files in `keep`
+        (the model, the config...), then lock --out FILE until the command ends (a second run writing
+        it fails at once). Call before any model loads."""
         from detect_cli.outputs import OutputLock, check_apart, is_regular_target
 
-        check_apart(sources, self.out_file, save, recursive=recursive)
+        check_apart(sources, self.out_file, save, recursive=recursive, keep=keep)
         if self.out_file is not None and is_regular_target(self.out_file):
             hold(OutputLock(self.out_file))
 

@@ -64,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--close-mosaic", type=int, default=3)
     p.add_argument("--optimizer", default="auto", help="Ultralytics optimizer ('auto' = AdamW, lr 0.00111 here)")
     p.add_argument("--lr0", type=float, default=0.01, help="only used when --optimizer is not 'auto'")
+    p.add_argument("--warmup-epochs", type=float, default=3.0,
+                   help="Ultralytics' warm-up (bias lr from 0.1 down): 0 when fine-tuning a trained model")
     p.add_argument("--fraction", type=float, default=1.0, help="fraction of the train images to use")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
     p.add_argument("--device", default="cpu", help="training device: cpu, or a GPU index such as 0")
@@ -230,6 +232,7 @@ def train(data_yaml: Path, out: Path, args: argparse.Namespace) -> tuple[Path, d
         optimizer=args.optimizer,
         lr0=args.lr0,
         fraction=args.fraction,
+        warmup_epochs=args.warmup_epochs,
         project=str(out),
         name="train",
         exist_ok=True,

@@ -393,3 +393,32 @@ def test_closed_stdout_ends_the_run_quietly(tmp_path: Path) -> None:
     stderr = (tmp_path / "err.txt").read_text()
     for word in ("BrokenPipe", "Exception ignored", "unexpected", "Traceback", "error:"):
         assert word not in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        (["detect", "{image}", "--model", "{model}"], "the model file"),
+        (["detect", "{image}", "--model", "demo", "--config", "{config}"], "the config file"),
+        (["evaluate", "{image}", "--model", "demo", "--labels", "{labels}"], "the ground truth"),
+        (["evaluate", "{image}", "--model", "demo", "--tracks", "{labels}"], "the ground truth"),
+        (["compare", "{image}", "--models", "demo,{model}"], "the model file {model}"),
+        (["attention", "{image}", "--model", "{model}"], "the model file"),
+    ],
+)
+def test_out_never_replaces_the_runs_own_files(tmp_path: Path, command: list[str], what: str) -> None:
+    """--format json --out FILE names the format, so any name is allowed: but not the model, the
+    config or the ground truth of the run, which would be gone before they are read."""
+    files = {"image": tmp_path / "a.jpg", "model": tmp_path / "m.pt", "config": tmp_path / "c.yaml",
+             "labels": tmp_path / "gt.json"}  # fmt: skip
+    shutil.copy(SHAPE, files["image"])
+    files["model"].write_bytes(b"weights the user trained for a week")
+    files["config"].write_text("conf: 0.3\n")
+    files["labels"].write_text('{"images": [], "annotations": [], "categories": []}')
+    before = {name: path.read_bytes() for name, path in files.items()}
+    args = [part.format(**files) for part in command]
+    target = next(files[name] for name in ("model", "config", "labels") if f"{{{name}}}" in command[-1])
+    result = runner.invoke(app, [*args, "--format", "json", "--out", str(target)])
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith(f"error: --out {target} is {what.format(**files)}: it would be overwritten")
+    assert {name: path.read_bytes() for name, path in files.items()} == before

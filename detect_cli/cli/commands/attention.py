@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from detect_cli.cli import options as opt
-from detect_cli.cli.common import open_detector, settings_from_flags
+from detect_cli.cli.common import open_detector, own_files, settings_from_flags
 from detect_cli.cli.destination import Destination
 from detect_cli.cli.output import EXIT_CODES_HELP, error, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.progress import RunProgress, wanted
@@ -104,7 +104,7 @@ def attention(
     if settings.slice is not None and (method != "attention" or check):
         raise ConfigError("--slice explains with --method attention only, without --check",
                           "each detection's map comes from the tile that found it")  # fmt: skip
-    destination.claim(sources, save, recursive=settings.recursive)
+    destination.claim(sources, save, recursive=settings.recursive, keep=own_files(config, settings.model))
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     bar.count(sources, recursive=settings.recursive)
     bar.loading(settings.model)

@@ -11,7 +11,7 @@ import typer
 
 from detect_cli.cli import options as opt
 from detect_cli.cli import render
-from detect_cli.cli.common import open_detector, settings_from_flags
+from detect_cli.cli.common import open_detector, own_files, settings_from_flags
 from detect_cli.cli.completion import complete_models
 from detect_cli.cli.destination import Destination
 from detect_cli.cli.output import EXIT_CODES_HELP, error, handle_errors, hold, note, set_output, warn
@@ -93,7 +93,7 @@ def compare(
                           slice_match),
     )  # fmt: skip
     sliced_at = _sliced_positions(specs, slice_for, settings.slice is not None)
-    destination.claim(sources, save, recursive=settings.recursive)
+    destination.claim(sources, save, recursive=settings.recursive, keep=own_files(config, specs))
 
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     bar.count(sources, recursive=settings.recursive)

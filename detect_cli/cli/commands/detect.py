@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from rich.text import Text
 
 from detect_cli.cli import options as opt
 from detect_cli.cli import render
-from detect_cli.cli.common import open_detector, settings_from_flags
+from detect_cli.cli.common import open_detector, own_files, settings_from_flags
 from detect_cli.cli.destination import Destination, data_format, open_results
 from detect_cli.cli.output import EXIT_CODES_HELP, err, handle_errors, hold, note, out, set_output, warn
 from detect_cli.cli.progress import RunProgress, wanted
@@ -85,7 +86,7 @@ def detect(
     plan = _OutputPlan.from_flags(
         data_format(fmt.value if fmt else None, as_json), out, save, resume or retry_failed, attention, engine
     )
-    plan.claim(sources, recursive=settings.recursive)
+    plan.claim(sources, recursive=settings.recursive, keep=own_files(config, settings.model))
     video = _video_options(vid_stride, start, end, track=track, engine=engine, attention=attention)
     ray_options = None
     if engine == opt.Engine.ray:
@@ -160,12 +161,12 @@ class _OutputPlan:
 
         return self.out_file is not None and not self.sharded and is_regular_target(self.out_file)
 
-    def claim(self, sources: list[str], *, recursive: bool) -> None:
-        """Refuse outputs that would destroy or re-read inputs, then lock --out FILE until the command
-        ends (a second run writing it fails at once). Both before any model loads."""
+    def claim(self, sources: list[str], *, recursive: bool, keep: Mapping[str, object]) -> None:
+        """Refuse outputs that would destroy or re-read inputs or the files in `keep`, then lock --out
+        FILE until the command ends (a second run writing it fails at once). Both before any model loads."""
         from detect_cli.outputs import OutputLock, check_apart
 
-        check_apart(sources, None if self.sharded else self.out_file, self.save, recursive=recursive)
+        check_apart(sources, None if self.sharded else self.out_file, self.save, recursive=recursive, keep=keep)
         if self.regular_out:
             hold(OutputLock(self.out_file))
 

@@ -9,7 +9,7 @@ import typer
 
 from detect_cli.cli import options as opt
 from detect_cli.cli import render
-from detect_cli.cli.common import open_detector, settings_from_flags
+from detect_cli.cli.common import open_detector, own_files, settings_from_flags
 from detect_cli.cli.destination import Destination
 from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.progress import RunProgress, wanted
@@ -74,7 +74,8 @@ def evaluate(
     )  # fmt: skip
     if (labels is None) == (tracks is None):
         raise ConfigError("give --labels (boxes: mAP) or --tracks (MOT ground truth: IDF1, MOTA), one of them")
-    destination.claim(sources, recursive=settings.recursive)
+    destination.claim(sources, recursive=settings.recursive,
+                      keep=own_files(config, settings.model, ground_truth=labels or tracks))
     if tracks is not None:
         _evaluate_tracks(sources, tracks, settings, tracker.value, vid_stride or 1, weights_dir=weights_dir,
                          trust_model=trust_model, destination=destination, quiet=quiet,
