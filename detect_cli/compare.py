@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from detect_cli.detections import Detections
-from detect_cli.engine import load, prefetched
+from detect_cli.engine import BYTES_IN_FLIGHT, ByteBudget, load, prefetched
 from detect_cli.evaluation import EvalReport, Labels, Prediction, evaluate
 from detect_cli.images import ReadOptions
 from detect_cli.matching import Agreement, match
@@ -57,7 +57,8 @@ def compare_stream(
     sources: Iterable[Source], contenders: Sequence[Contender], read_options: ReadOptions = ReadOptions()
 ) -> Iterator[ImageComparison]:
     jobs = ((i, s, read_options) for i, s in enumerate(sources))
-    for item in prefetched(jobs, lambda job: load(*job), depth=2):
+    budget = ByteBudget(BYTES_IN_FLIGHT)  # as in detect: huge images read ahead are bounded in bytes too
+    for item in prefetched(jobs, lambda job: load(*job), depth=2, budget=budget, weigh=lambda p: p.nbytes):
         if item.image is None:
             failed = ImageResult(item.source.ref, item.index, error=item.error, name=item.source.name)
             yield ImageComparison(item.index, item.source, tuple(failed for _ in contenders))
@@ -68,6 +69,7 @@ def compare_stream(
         for k in order:
             results[k] = _run_one(contenders[k], item)
         yield ImageComparison(item.index, item.source, tuple(results), item.image)  # type: ignore[arg-type]
+        budget.release(item.nbytes)
 
 
 def _run_one(contender: Contender, item: Any) -> ImageResult:

@@ -156,33 +156,13 @@ def prefetched(
     budget: ByteBudget | None = None,
     weigh: Callable[[R], int] | None = None,
 ) -> Iterator[R]:
-    """`map(fn, items)` computed up to `depth` items ahead in one worker thread, in order.
+    """`map(fn, items)` computed up to `depth` items ahead in one worker thread, in order: see
+    `prefetched_many`, of which this is the one-result-per-item case."""
 
-    `items` is iterated here, in the caller's thread; only `fn` runs in the worker. The worker is a
-    daemon thread that is never joined: Ctrl-C ends the run at once even while `fn` is blocked (a
-    slow download), and the worker is dropped with it. With a `budget`, the worker waits for room
-    before each item and takes `weigh(result)` from it; the consumer releases what it is done with."""
-    todo: queue.SimpleQueue[T | object] = queue.SimpleQueue()
-    done: queue.SimpleQueue[tuple[bool, object]] = queue.SimpleQueue()
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=_work, args=(todo, done, fn, stop, budget, weigh), name="attn-detect-read", daemon=True
-    )
-    worker.start()
-    waiting = 0
-    try:
-        for item in items:
-            todo.put(item)
-            waiting += 1
-            if waiting > depth:
-                waiting -= 1
-                yield _next_result(done)  # type: ignore[misc]
-        while waiting:
-            waiting -= 1
-            yield _next_result(done)  # type: ignore[misc]
-    finally:
-        stop.set()
-        todo.put(_STOP)
+    def one(item: T) -> Iterator[R]:
+        yield fn(item)
+
+    return prefetched_many(items, one, depth, budget=budget, weigh=weigh)
 
 
 _STOP = object()
@@ -197,8 +177,14 @@ def prefetched_many(
     budget: ByteBudget | None = None,
     weigh: Callable[[R], int] | None = None,
 ) -> Iterator[R]:
-    """`prefetched` where `fn` gives any number of results per item (a video: its frames): the
-    worker runs the iterator, at most `depth` results ahead of the consumer, whatever their count."""
+    """The results of `fn(item)` for each item (any number per item: a video's frames, or one
+    image), computed up to `depth` results ahead of the consumer in one worker thread, in order.
+
+    `items` is iterated here, in the caller's thread; only `fn` runs in the worker. The worker is a
+    daemon thread that is never joined: Ctrl-C ends the run at once even while `fn` is blocked (a
+    slow download), and the worker is dropped with it. An exception in `fn` is raised here, in
+    place of that item's next result. With a `budget`, the worker waits for room before handing
+    on each result and takes `weigh(result)` from it; the consumer releases what it is done with."""
     todo: queue.SimpleQueue[T | object] = queue.SimpleQueue()
     done: queue.SimpleQueue[tuple[bool, object]] = queue.SimpleQueue()
     stop = threading.Event()
@@ -228,9 +214,7 @@ def prefetched_many(
             done.put((True, result))
         done.put((True, _END))
 
-    worker = threading.Thread(
-        target=_work, args=(todo, _Ignored(done), flatten, stop, None, None), name="attn-detect-read", daemon=True
-    )
+    worker = threading.Thread(target=_work, args=(todo, done, flatten, stop), name="attn-detect-read", daemon=True)
     worker.start()
     waiting = 0
 
@@ -254,32 +238,13 @@ def prefetched_many(
         todo.put(_STOP)
 
 
-class _Ignored:
-    """`_work`'s result queue for `prefetched_many`, whose worker puts its own results (an exception
-    still goes through: it is raised in the consumer, in place of the item's next result)."""
-
-    def __init__(self, done: queue.SimpleQueue[tuple[bool, object]]) -> None:
-        self.done = done
-
-    def put(self, entry: tuple[bool, object]) -> None:
-        if not entry[0]:
-            self.done.put(entry)
-
-
-def _work(todo, done, fn, stop: threading.Event, budget: ByteBudget | None, weigh) -> None:  # type: ignore[no-untyped-def]
+def _work(todo, done, fn, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
+    """Run `fn` (which puts its own results) on each item; an exception is handed to the consumer."""
     while (item := todo.get()) is not _STOP and not stop.is_set():
-        if budget is not None:
-            budget.wait_for_room(stop)
-            if stop.is_set():
-                return
         try:
-            result = fn(item)
-        except BaseException as exc:  # handed to the consumer, raised there
+            fn(item)
+        except BaseException as exc:  # raised in the consumer, in place of the item's next result
             done.put((False, exc))
-            continue
-        if budget is not None and weigh is not None:
-            budget.take(weigh(result))
-        done.put((True, result))
 
 
 def _next_result(done: queue.SimpleQueue[tuple[bool, object]]) -> object:

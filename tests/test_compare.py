@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -77,3 +78,36 @@ def test_bad_image_is_a_failure_for_every_model(yolo_detector, tmp_path) -> None
         run.add(item)
     assert [(s.images, s.failed) for s in run.stats] == [(1, 1), (1, 1)]
     assert run.failures == [(str(bad), "empty file (0 bytes)")]
+
+
+def test_images_read_ahead_are_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in detect: with room for one decoded image, the reader waits instead of decoding the next
+    two while the models run (bus.jpg is 2.6 MB decoded)."""
+    from detect_cli import compare
+    from detect_cli.detections import Detections
+    from detect_cli.results import Timing
+
+    monkeypatch.setattr(compare, "BYTES_IN_FLIGHT", 1)
+    peak = 0
+    real_take = engine.ByteBudget.take
+
+    def take(self, nbytes):
+        nonlocal peak
+        real_take(self, nbytes)
+        peak = max(peak, self.held)
+
+    monkeypatch.setattr(engine.ByteBudget, "take", take)
+
+    class Slow:
+        def __init__(self) -> None:
+            self.names = {0: "thing"}
+
+        def predict(self, images, options):
+            time.sleep(0.05)  # the reader has time to run ahead, if it may
+            return [(Detections.empty(), Timing()) for _ in images]
+
+    sources = [Source(str(SAMPLES / "bus.jpg"), f"bus{i}.jpg") for i in range(4)]
+    contenders = [Contender(name, Slow(), PredictOptions()) for name in ("a", "b")]
+    items = list(compare_stream(sources, contenders))
+    assert [i.index for i in items] == [0, 1, 2, 3] and all(i.ok for i in items)
+    assert peak == 810 * 1080 * 3  # one image at a time; without the budget, up to three
