@@ -52,3 +52,13 @@ class ModelFailed(AttnDetectError):
     `failures.FailureWatch` tells this apart from a failure on one input."""
 
     exit_code = ExitCode.UNEXPECTED
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's text on one line (whitespace collapsed, at most 300 characters), for a record."""
+    return " ".join(str(exc).split())[:300]
+
+
+def amount(value: float) -> str:
+    """Whole numbers from 10 up, two significant digits below (so small limits don't print as 0)."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"

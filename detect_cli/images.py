@@ -5,29 +5,22 @@ what a photo viewer shows, so boxes line up with what users see. Every input is 
 as hostile: only regular files are opened (a FIFO or a device never is), the first bytes
 must carry a known image signature before the rest is read, a file larger than any image
 within `max_pixels` could be is refused unread, and a URL download is bounded in bytes and,
-as a whole, in time (see `fetch_url`).
+as a whole, in time (`downloads.py`).
 """
 
 from __future__ import annotations
 
-import http.client
 import io
 import os
-import socket
 import stat
-import string
-import threading
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
-from urllib.parse import quote, urljoin
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from detect_cli import __version__
-from detect_cli.errors import InputError
-from detect_cli.sources import Source, not_regular_message, url_problem
+from detect_cli.downloads import HEAD_BYTES, download
+from detect_cli.errors import InputError, amount, one_line
+from detect_cli.sources import Source, not_regular_message
 
 Image.MAX_IMAGE_PIXELS = None  # we apply our own limit, with a message that says what to do
 if "PILLOW_BLOCK_SIZE" not in os.environ and hasattr(Image.core, "set_block_size"):
@@ -38,7 +31,7 @@ if "PILLOW_BLOCK_SIZE" not in os.environ and hasattr(Image.core, "set_block_size
 
 # The formats that sources.IMAGE_SUFFIXES name; PIL is asked for these alone (its JPEG reader opens MPOs too)
 DECODE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP")
-SNIFF_BYTES = 16
+SNIFF_BYTES = HEAD_BYTES  # a file's first bytes, checked before the rest is read (URLs: see downloads)
 _SIGNATURES = (
     b"\xff\xd8\xff",  # JPEG, MPO
     b"\x89PNG\r\n\x1a\n",
@@ -140,195 +133,21 @@ def _check_regular(mode: int) -> None:
 def _file_too_big(size: int, limit: int) -> str:
     max_pixels = (limit - METADATA_BYTES) // BYTES_PER_PIXEL_ON_DISK
     return (
-        f"file is {_amount(size / 2**20)} MiB, more than any image within the {_amount(max_pixels / 1e6)} MP "
+        f"file is {amount(size / 2**20)} MiB, more than any image within the {amount(max_pixels / 1e6)} MP "
         "max_pixels limit needs (raise max_pixels in the config to allow it)"
     )
 
 
-def _amount(value: float) -> str:
-    """Whole numbers from 10 up, two significant digits below (so small limits don't print as 0)."""
-    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
-
-
 def fetch_url(url: str, options: ReadOptions, *, image_only: bool = False) -> bytes:
-    """The body of an http(s) URL, or InputError. `url_timeout` bounds the whole download (a server
-    that drips a byte at a time is cut off), `url_max_bytes` its size; redirects are followed to
-    http(s) only; a body shorter than its Content-Length is refused. With `image_only`, a body
-    whose first bytes are not an image's is refused before the rest is downloaded."""
-    problem = url_problem(url)
-    if problem:
-        raise InputError(problem)
-    deadline = _Deadline(options.url_timeout)
-    timed_out = f"timed out after {options.url_timeout:g} s"
-    request = urllib.request.Request(url, headers={"User-Agent": f"attn-detect/{__version__}"})
-    try:
-        with _opener(deadline).open(request, timeout=options.url_timeout) as response:
-            declared = getattr(response, "length", None)  # from Content-Length; None when chunked or absent
-            if declared is not None and declared > options.url_max_bytes:
-                raise InputError(_too_big(options.url_max_bytes))
-            data = _read_body(response, options.url_max_bytes, deadline, image_only)
-    except InputError:
-        raise
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        raise InputError(f"HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-        raise InputError(timed_out if deadline.expired or _is_timeout(exc) else _fetch_failed(exc)) from None
-    finally:
-        deadline.cancel()
-    if deadline.expired:  # the watchdog shut the socket: what was read is only a part
-        raise InputError(timed_out)
-    if len(data) > options.url_max_bytes:
-        raise InputError(_too_big(options.url_max_bytes))
-    if declared is not None and len(data) < declared:
-        raise InputError(f"truncated download: got {len(data)} of {declared} bytes")
-    if not data:
-        raise InputError("empty response (0 bytes)")
-    return data
+    """The body of an http(s) URL within `url_timeout` and `url_max_bytes` (see `downloads`); with
+    `image_only`, a body whose first bytes are not an image's is refused before the rest comes."""
+    return download(url, timeout=options.url_timeout, max_bytes=options.url_max_bytes,
+                    check_head=_image_head if image_only else None)  # fmt: skip
 
 
-def _read_body(response: http.client.HTTPResponse, limit: int, deadline: _Deadline, image_only: bool) -> bytes:
-    body = bytearray()
-    sniffed = not image_only
-    while len(body) <= limit and not deadline.expired:
-        chunk = response.read1(min(1 << 20, limit + 1 - len(body)))
-        if not chunk:
-            break
-        body += chunk
-        if not sniffed and len(body) >= SNIFF_BYTES:
-            sniffed = True
-            if not looks_like_image(bytes(body[:SNIFF_BYTES])):
-                raise InputError(NOT_AN_IMAGE)
-    if not sniffed and body and not looks_like_image(bytes(body)):
+def _image_head(head: bytes) -> None:
+    if not looks_like_image(head):
         raise InputError(NOT_AN_IMAGE)
-    return bytes(body)
-
-
-class _Deadline:
-    """Bounds a whole download. A socket timeout bounds one read, so a server that sends a byte just
-    before each timeout would hold a read for ever; at the deadline, this shuts down every socket it
-    watches, which wakes any read blocked on them (from the timer's own daemon thread)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.expired = False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(max(0.0, seconds), self._expire)
-        self._timer.daemon = True  # a pending timer must not keep the interpreter alive at exit
-        self._timer.start()
-
-    def watch(self, sock: socket.socket) -> socket.socket:
-        with self._lock:
-            self._sockets.append(sock)
-            if self.expired:
-                _shut(sock)
-        return sock
-
-    def cancel(self) -> None:
-        self._timer.cancel()
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            for sock in self._sockets:
-                _shut(sock)
-
-
-def _shut(sock: socket.socket) -> None:
-    try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: never touches TLS state
-    except OSError:
-        pass  # already closed, or a raw socket whose descriptor TLS has taken over
-
-
-def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
-    """http(s) only: no ftp or file handlers, and a redirect is checked like the URL itself."""
-    opener = urllib.request.OpenerDirector()
-    handlers = [
-        urllib.request.ProxyHandler(),
-        urllib.request.UnknownHandler(),
-        _HTTPHandler(deadline),
-        _HTTPSHandler(deadline),
-        urllib.request.HTTPDefaultErrorHandler(),
-        _HttpOnlyRedirects(),
-        urllib.request.HTTPErrorProcessor(),
-    ]
-    for handler in handlers:
-        opener.add_handler(handler)
-    return opener
-
-
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Every hop is checked like the URL given (urllib itself would follow a redirect to ftp://)."""
-
-    def http_error_302(self, req, fp, code, msg, headers):  # type: ignore[no-untyped-def]
-        location = headers.get("location") or headers.get("uri")
-        if location:
-            target = urljoin(req.full_url, location)
-            problem = url_problem(quote(target, encoding="iso-8859-1", safe=string.punctuation))  # as urllib will
-            if problem:
-                fp.close()
-                raise InputError(f"refused a redirect to {_short(target)}: {problem}")
-        return super().http_error_302(req, fp, code, msg, headers)
-
-    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
-
-
-class _WatchedConnections:
-    """A handler mixin: its connections register their sockets with the download's deadline."""
-
-    def __init__(self, deadline: _Deadline) -> None:
-        super().__init__()
-        self.deadline = deadline
-
-    def do_open(self, http_class, req, **kwargs):  # type: ignore[no-untyped-def]
-        return super().do_open(_watched(http_class, self.deadline), req, **kwargs)  # type: ignore[misc]
-
-
-class _HTTPHandler(_WatchedConnections, urllib.request.HTTPHandler):
-    pass
-
-
-class _HTTPSHandler(_WatchedConnections, urllib.request.HTTPSHandler):
-    pass
-
-
-def _watched(http_class: type[http.client.HTTPConnection], deadline: _Deadline) -> type[http.client.HTTPConnection]:
-    class Watched(http_class):  # type: ignore[valid-type,misc]
-        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-            super().__init__(*args, **kwargs)
-            connect = self._create_connection
-            self._create_connection = lambda *a, **k: deadline.watch(connect(*a, **k))  # the raw TCP socket
-
-        def connect(self) -> None:
-            super().connect()
-            deadline.watch(self.sock)  # and the TLS socket that may have replaced it
-
-    return Watched
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    reason = getattr(exc, "reason", exc)
-    return isinstance(reason, TimeoutError) or "timed out" in str(reason)
-
-
-def _fetch_failed(exc: BaseException) -> str:
-    if isinstance(exc, http.client.InvalidURL):
-        return f"invalid URL: {_one_line(exc)}"
-    if isinstance(exc, http.client.HTTPException):
-        name, detail = type(exc).__name__, _one_line(exc)
-        what = detail if detail.startswith(name) else f"{name}: {detail}" if detail else name
-        return f"bad HTTP response from the server ({what})"
-    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    return f"cannot fetch URL: {_one_line(reason)}"
-
-
-def _too_big(limit: int) -> str:
-    return f"download larger than the {_amount(limit / 2**20)} MiB limit (url_max_mb in the config raises it)"
-
-
-def _short(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
@@ -344,11 +163,11 @@ def decode(data: bytes | bytearray, max_pixels: int) -> Decoded:
     except (UnidentifiedImageError, ImportError):
         raise InputError(NOT_AN_IMAGE) from None
     except Exception as exc:  # PIL raises many types for damaged headers
-        raise InputError(f"cannot decode image: {_one_line(exc)}") from None
+        raise InputError(f"cannot decode image: {one_line(exc)}") from None
     width, height = image.size
     if width * height > max_pixels:
         raise InputError(
-            f"image is {width}x{height} = {_amount(width * height / 1e6)} MP, over the {_amount(max_pixels / 1e6)} MP "
+            f"image is {width}x{height} = {amount(width * height / 1e6)} MP, over the {amount(max_pixels / 1e6)} MP "
             "limit that guards against decompression bombs (raise max_pixels in the config to allow it)"
         )
     try:
@@ -357,7 +176,7 @@ def decode(data: bytes | bytearray, max_pixels: int) -> Decoded:
         image = ImageOps.exif_transpose(image)
         return Decoded(to_bgr(image), warnings)
     except Exception as exc:
-        raise InputError(f"cannot decode image: {_one_line(exc)}") from None
+        raise InputError(f"cannot decode image: {one_line(exc)}") from None
 
 
 def _frame_warnings(image: Image.Image) -> tuple[str, ...]:
@@ -376,10 +195,6 @@ def _frame_warnings(image: Image.Image) -> tuple[str, ...]:
         return ()
     kind, unit = described
     return (f"{kind} with {frames} {unit}: only the first was used",)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300]
 
 
 def _pil_open():
