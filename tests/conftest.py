@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,18 @@ os.environ["ATTN_DETECT_BACKEND"] = "torch"
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_images"
 TEST_IMGSZ = 160
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_kept() -> Iterator[None]:
+    """Loading a model sets torch's thread count for the process (as a run should); a test must not
+    leave it changed for the next, whose results (bit for bit) or timings would depend on order."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else os.cpu_count() or 1
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != before:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)
