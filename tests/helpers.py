@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -83,3 +84,19 @@ def write_png(path: Path, image: Image.Image | np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(image_bytes(image, "PNG"))
     return path
+
+
+def watch_budget_peak(monkeypatch) -> Callable[[], int]:  # type: ignore[no-untyped-def]
+    """Record the most bytes any `engine.ByteBudget` holds from now on; call the result to read it."""
+    from detect_cli import engine
+
+    peak = 0
+    real_take = engine.ByteBudget.take
+
+    def take(self, nbytes: int) -> None:  # type: ignore[no-untyped-def]
+        nonlocal peak
+        real_take(self, nbytes)
+        peak = max(peak, self.held)
+
+    monkeypatch.setattr(engine.ByteBudget, "take", take)
+    return lambda: peak

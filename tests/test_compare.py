@@ -11,6 +11,7 @@ from detect_cli.evaluation import Labels
 from detect_cli.models import PredictOptions
 from detect_cli.sources import Source
 from tests.conftest import SAMPLES, TEST_IMGSZ
+from tests.helpers import watch_budget_peak
 
 OPTIONS = PredictOptions(conf=0.0, imgsz=TEST_IMGSZ, max_det=10)
 SHAPES = SAMPLES / "shapes"
@@ -88,15 +89,7 @@ def test_images_read_ahead_are_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch)
     from detect_cli.results import Timing
 
     monkeypatch.setattr(compare, "BYTES_IN_FLIGHT", 1)
-    peak = 0
-    real_take = engine.ByteBudget.take
-
-    def take(self, nbytes):
-        nonlocal peak
-        real_take(self, nbytes)
-        peak = max(peak, self.held)
-
-    monkeypatch.setattr(engine.ByteBudget, "take", take)
+    peak = watch_budget_peak(monkeypatch)
 
     class Slow:
         def __init__(self) -> None:
@@ -110,4 +103,4 @@ def test_images_read_ahead_are_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch)
     contenders = [Contender(name, Slow(), PredictOptions()) for name in ("a", "b")]
     items = list(compare_stream(sources, contenders))
     assert [i.index for i in items] == [0, 1, 2, 3] and all(i.ok for i in items)
-    assert peak == 810 * 1080 * 3  # one image at a time; without the budget, up to three
+    assert peak() == 810 * 1080 * 3  # one image at a time; without the budget, up to three

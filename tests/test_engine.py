@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detect_cli import engine
 from detect_cli.detections import Detections
 from detect_cli.engine import detect_stream, prefetched
 from detect_cli.models import PredictOptions
 from detect_cli.results import Timing
 from detect_cli.sources import Source
 from tests.conftest import SAMPLES, TEST_IMGSZ
+from tests.helpers import watch_budget_peak
 
 OPTIONS = PredictOptions(conf=0.0, imgsz=TEST_IMGSZ, max_det=10)
 
@@ -125,21 +125,13 @@ def test_bytes_in_flight_are_bounded_whatever_the_batch(monkeypatch: pytest.Monk
     """bus.jpg is 810x1080x3 = 2.6 MB decoded: with 6 MB allowed, a batch of 8 is cut after 3 images,
     and the reader never holds more than the budget plus one image."""
     one = 810 * 1080 * 3
-    peak = 0
-    real_take = engine.ByteBudget.take
-
-    def take(self, nbytes):
-        nonlocal peak
-        real_take(self, nbytes)
-        peak = max(peak, self.held)
-
-    monkeypatch.setattr(engine.ByteBudget, "take", take)
+    peak = watch_budget_peak(monkeypatch)
     detector = FakeDetector()
     items = [Source(str(SAMPLES / "bus.jpg"), f"bus{i}.jpg") for i in range(7)]
     results = list(detect_stream(items, detector, OPTIONS, batch=8, max_bytes_in_flight=6_000_000))
     assert [r.index for r in results] == list(range(7)) and all(r.ok for r in results)
     assert detector.batches == [3, 3, 1]
-    assert 2 * one < peak <= 6_000_000 + one
+    assert 2 * one < peak() <= 6_000_000 + one
     detector.batches.clear()
     list(detect_stream(items, detector, OPTIONS, batch=8))  # the default budget (1 GiB) cuts nothing here
     assert detector.batches == [7]
