@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from rich.table import Table
@@ -53,12 +54,21 @@ def videos_table(summary: RunSummary) -> Table:
         names = sorted(stats.class_total, key=lambda n: (-stats.class_total[n], n))
         classes = "\n".join(f"{name} {stats.class_max[name]} / {stats.class_mean(name):.2f}" for name in names)
         frames = str(stats.frames) + (f" (broke at {stats.broke_at})" if stats.broke_at is not None else "")
-        row = [Text(source), Text(frames, style="red" if stats.broke_at is not None else ""),
+        row = [Text(_shown(source)), Text(frames, style="red" if stats.broke_at is not None else ""),
                str(stats.frames_with_detections), Text(classes or "-"), f"{stats.ms_per_frame:.1f}"]  # fmt: skip
         if tracked:
             row.append(Text(stats.objects_text().replace(", ", "\n") or "-"))
         table.add_row(*row)
     return table
+
+
+def _shown(source: str) -> str:
+    """A file under the working folder as a path relative to it (what the user typed, mostly), so the
+    table's narrow first column holds it; anything else (URLs, streams, files elsewhere) in full."""
+    if "://" in source or not os.path.isabs(source):
+        return source
+    relative = os.path.relpath(source)
+    return source if relative.startswith("..") else relative
 
 
 def tracking_table(scores: dict, model: str, tracker: str, frames: int) -> Table:
