@@ -27,7 +27,9 @@ from urllib.parse import unquote, urlparse, urlsplit
 IMAGE_SUFFIXES = frozenset({".bmp", ".gif", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp"})
 GLOB_CHARS = frozenset("*?[")
 URL_SCHEMES = frozenset({"http", "https"})
-VIDEO_SUFFIXES = frozenset({".avi", ".m4v", ".mkv", ".mov", ".mp4", ".webm"})
+# .m3u8: an HLS playlist, read by FFmpeg's HLS demuxer (segments over http(s) only; it refuses
+# file:// in a remote playlist). Read like a file, to its end: a live playlist runs until it stops.
+VIDEO_SUFFIXES = frozenset({".avi", ".m3u8", ".m4v", ".mkv", ".mov", ".mp4", ".webm"})
 STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps"})
 WEBCAM_PREFIX = "webcam:"  # webcam:0 is the first camera (OpenCV's index)
 MAX_LIST_LINE = 64 * 1024  # a "list file" that is really a binary (or /dev/zero) has no line ends

@@ -11,6 +11,9 @@ Routes:
   /clip.mp4             the shipped 100-frame video, with byte ranges (as web servers and S3 do), so
                         FFmpeg can seek to the index an mp4 keeps at its end
   /clip-no-ranges.mp4   the same video from a server that ignores Range: unreadable for FFmpeg
+  /hls/index.m3u8       an HLS playlist (VOD) of two MPEG-TS segments, /hls/seg0.ts and /hls/seg1.ts,
+                        of 50 frames each of the shipped video (re-encoded as the server starts)
+  /hls/evil.m3u8        an HLS playlist whose segment is file:///etc/passwd
 
 Misbehaving on purpose (raw bytes on the socket):
   /bad-chunked          "Transfer-Encoding: chunked" with a body that is not chunked
@@ -127,6 +130,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Location", _REDIRECTS[path])
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif path.startswith("/hls/"):
+            body = _hls().get(path.removeprefix("/hls/"))
+            if body is None:
+                self._send(404, b"not found\n", "text/plain")
+            else:
+                kind = "application/vnd.apple.mpegurl" if path.endswith(".m3u8") else "video/mp2t"
+                self._send(200, body, kind)
         elif path in ("/clip.mp4", "/clip-no-ranges.mp4"):
             self._send_ranged(CLIP.read_bytes(), ranges=path == "/clip.mp4")
         elif path == "/photo":
@@ -144,6 +154,47 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found\n", "text/plain")
 
 
+_hls_files: dict[str, bytes] = {}
+_hls_lock = threading.Lock()
+HLS_PLAYLIST = b"""#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-TARGETDURATION:2
+#EXT-X-MEDIA-SEQUENCE:0
+#EXTINF:2.0,
+seg0.ts
+#EXTINF:2.0,
+seg1.ts
+#EXT-X-ENDLIST
+"""
+
+
+def _hls() -> dict[str, bytes]:
+    """The HLS files, made once: the shipped clip cut in two MPEG-TS segments (MPEG-4 video; OpenCV
+    notes on stderr that it writes no codec tag, which MPEG-TS does not need)."""
+    import tempfile
+
+    import cv2
+
+    with _hls_lock:
+        if not _hls_files:
+            capture = cv2.VideoCapture(str(CLIP))
+            frames = []
+            while (read := capture.read())[0]:
+                frames.append(read[1])
+            capture.release()
+            with tempfile.TemporaryDirectory() as folder:
+                for k in range(2):
+                    segment = Path(folder) / f"seg{k}.ts"
+                    writer = cv2.VideoWriter(str(segment), cv2.VideoWriter_fourcc(*"FMP4"), 25.0, (320, 320))
+                    for frame in frames[50 * k : 50 * (k + 1)]:
+                        writer.write(frame)
+                    writer.release()
+                    _hls_files[segment.name] = segment.read_bytes()
+            _hls_files["index.m3u8"] = HLS_PLAYLIST
+            _hls_files["evil.m3u8"] = HLS_PLAYLIST.replace(b"seg0.ts", b"file:///etc/passwd")
+        return _hls_files
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -154,6 +205,7 @@ class _Server(ThreadingHTTPServer):
 @pytest.fixture(scope="module")
 def http_server() -> Iterator[str]:
     """Base URL (no trailing slash) of a server bound to 127.0.0.1 on a free port."""
+    _hls()  # before any client: OpenCV's FFmpeg lock, held by a client opening a URL, would stall the writer
     server = _Server(("127.0.0.1", 0), _Handler)
     server.stop = threading.Event()  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
