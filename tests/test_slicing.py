@@ -312,7 +312,7 @@ def test_ray_actors_get_the_slicing_with_their_arguments(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(ray, "put", lambda data: data)  # the object store, as plain bytes
     monkeypatch.setattr(ray, "get", lambda data: data)
-    monkeypatch.setattr(ray_engine, "_unpack_model", lambda payload, ref: Path(resolve_model("demo").path))
+    monkeypatch.setattr(ray_engine, "_unpack_model", lambda payload, ref, into: Path(resolve_model("demo").path))
     detector = load_detector(resolve_model("demo"), device="cpu", threads=1)
     slicing, options = SliceOptions(None), PredictOptions(conf=0.25, imgsz=320)
     args = actor_arguments(detector, options, ReadOptions(), 2, RayOptions(threads_per_actor=1), slicing=slicing)

@@ -38,7 +38,7 @@ def test_a_video_gives_records_per_frame_and_an_overlay_video(tmp_path: Path) ->
 def test_a_video_is_one_table_not_one_per_frame(tmp_path: Path) -> None:
     still = sorted((SAMPLES / "shapes").glob("*.jpg"))[0]
     result = CliRunner().invoke(app, ["attention", str(CLIP), str(still), "--model", "demo", "--threads", "1",
-                                      "--vid-stride", "25"])  # fmt: skip
+                                      "--vid-stride", "25"], env={"COLUMNS": "300"})  # titles on one line
     assert result.exit_code == 0, result.stderr
     assert result.stdout.count(f"{CLIP}: 4 frame(s)") == 1
     assert result.stdout.count(str(CLIP)) == 1  # no per-frame tables
