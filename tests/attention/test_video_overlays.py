@@ -4,6 +4,7 @@ overlay video with as many frames as were explained."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -37,11 +38,14 @@ def test_a_video_gives_records_per_frame_and_an_overlay_video(tmp_path: Path) ->
 
 def test_a_video_is_one_table_not_one_per_frame(tmp_path: Path) -> None:
     still = sorted((SAMPLES / "shapes").glob("*.jpg"))[0]
-    result = CliRunner().invoke(app, ["attention", str(CLIP), str(still), "--model", "demo", "--threads", "1",
-                                      "--vid-stride", "25"], env={"COLUMNS": "300"})  # titles on one line
+    deep = tmp_path / ("a" * 60) / ("b" * 60)  # a title longer than the table is wide stays on one line
+    deep.mkdir(parents=True)
+    clip = Path(shutil.copy(CLIP, deep / CLIP.name))
+    result = CliRunner().invoke(app, ["attention", str(clip), str(still), "--model", "demo", "--threads", "1",
+                                      "--vid-stride", "25"], env={"COLUMNS": "400"})  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.count(f"{CLIP}: 4 frame(s)") == 1
-    assert result.stdout.count(str(CLIP)) == 1  # no per-frame tables
+    assert result.stdout.count(f"{clip}: 4 frame(s)") == 1
+    assert result.stdout.count(str(clip)) == 1  # no per-frame tables
     assert result.stdout.count(f"{still}: ") == 1  # a still keeps its table of detections, after the video's
-    assert result.stdout.index(str(CLIP)) < result.stdout.index(str(still))
+    assert result.stdout.index(str(clip)) < result.stdout.index(str(still))
     assert "mass in box" in result.stdout and "circle" in result.stdout

@@ -178,7 +178,7 @@ def _image_table(record: dict) -> Table:
     detections = record["detections"]
     methods = [k for k, v in detections[0].items() if isinstance(v, dict) and "peak_xy" in v] if detections else []
     title = f"{record['source']}: {len(detections)} detection(s), {record['maps']}"
-    table = Table(title=Text(title), title_justify="left")
+    table = Table(title=Text(title), title_justify="left", min_width=len(title))  # the title unwrapped
     table.add_column("#", justify="right")
     table.add_column("class")
     table.add_column("conf", justify="right")
@@ -217,7 +217,7 @@ class _VideoTables:
         self.source, self.frames, self.detections = None, 0, []
         methods = [k for k, v in detections[0].items() if isinstance(v, dict) and "peak_xy" in v] if detections else []
         title = f"{source}: {frames} frame(s), {len(detections)} detection(s)"
-        table = Table(title=Text(title), title_justify="left")
+        table = Table(title=Text(title), title_justify="left", min_width=len(title))  # the title unwrapped
         for header in ("class", "detections", "mean conf", *(f"{m} mass in box" for m in methods)):
             table.add_column(header, justify="left" if header == "class" else "right")
         for name in sorted({d["class_name"] for d in detections}):
