@@ -10,6 +10,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from detect_cli.results import ImageResult
 
+# A track seen in fewer processed frames than this is counted apart, as brief: mostly a detector's
+# flicker that a tracker confirmed, rarely an object (5 frames is 0.2 s at 25 frames/s). On the
+# 1,000-frame generated clip (53 objects) this and the majority vote below took the counts from 69
+# (per class off by 18 in all) to 58 (off by 5).
+MIN_TRACK_FRAMES = 5
+
 
 @dataclass
 class VideoStats:
@@ -23,7 +29,7 @@ class VideoStats:
     broke_at: int | None = None  # the frame where reading failed (truncated, corrupt, stream lost)
     error: str | None = None
     tracked: bool = False
-    _track_class: dict[int, str] = field(default_factory=dict, repr=False)  # track id -> its first class
+    _track_votes: dict[int, Counter[str]] = field(default_factory=dict, repr=False)  # track id -> class per frame
 
     def add(self, result: ImageResult) -> None:
         if not result.ok:
@@ -44,8 +50,8 @@ class VideoStats:
         if detections.track_id is not None:
             self.tracked = True
             for track, cls in zip(detections.track_id.tolist(), detections.class_id.tolist()):
-                if track >= 0 and track not in self._track_class:
-                    self._track_class[track] = result.class_name(cls)
+                if track >= 0:
+                    self._track_votes.setdefault(track, Counter())[result.class_name(cls)] += 1
 
     def class_mean(self, name: str) -> float:
         return self.class_total[name] / self.frames if self.frames else 0.0
@@ -55,13 +61,20 @@ class VideoStats:
         return self.ms_total / self.frames if self.frames else 0.0
 
     def unique_objects(self) -> Counter[str]:
-        """Distinct tracks per class (each counted under the class it had when it was first confirmed)."""
-        return Counter(self._track_class.values())
+        """Distinct tracks seen in at least MIN_TRACK_FRAMES frames, per class: each under the class the
+        detector gave it most often (an object entering the frame, half seen, is often misnamed)."""
+        return Counter(votes.most_common(1)[0][0] for votes in self._track_votes.values()
+                       if votes.total() >= MIN_TRACK_FRAMES)  # fmt: skip
+
+    @property
+    def brief_tracks(self) -> int:
+        return sum(votes.total() < MIN_TRACK_FRAMES for votes in self._track_votes.values())
 
     def objects_text(self) -> str:
-        """"12 circle, 7 star": the count behind "how many distinct objects passed"."""
-        counts = self.unique_objects()
-        return ", ".join(f"{n} {name}" for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        """"12 circle, 7 star, +3 brief": the count behind "how many distinct objects passed"."""
+        counts = sorted(self.unique_objects().items(), key=lambda kv: (-kv[1], kv[0]))
+        brief = [f"+{self.brief_tracks} brief"] if self.brief_tracks else []
+        return ", ".join([f"{n} {name}" for name, n in counts] + brief)
 
     def _class_dict(self, name: str) -> dict[str, Any]:
         mean = round(self.class_mean(name), 3)
@@ -79,6 +92,7 @@ class VideoStats:
         }
         if self.tracked:
             data["unique_objects"] = dict(sorted(self.unique_objects().items()))
+            data["brief_tracks"] = self.brief_tracks  # seen in fewer than MIN_TRACK_FRAMES frames: not counted
         if self.broke_at is not None or self.error:
             data["broke_at_frame"], data["error"] = self.broke_at, self.error
         return data

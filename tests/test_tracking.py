@@ -147,3 +147,21 @@ def test_demo_model_keeps_ids_through_a_crossing(tmp_path: Path, demo) -> None:
 @pytest.fixture(scope="session")
 def demo() -> None:
     """Marks the tests that run the packaged demo model as slow (conftest.SLOW_FIXTURES)."""
+
+
+def test_distinct_objects_by_majority_class_and_brief_tracks_apart() -> None:
+    """A track counts under the class it was given most often (its first frames, entering half
+    seen, were misnamed); a track seen in fewer than MIN_TRACK_FRAMES frames is a brief one, shown
+    apart and not counted as an object."""
+    from detect_cli.video_stats import MIN_TRACK_FRAMES, VideoStats
+
+    stats = VideoStats()
+    for t in range(12):
+        boxes, classes, tracks = [[10, 10, 40, 40]], [1 if t < 3 else 0], [7]  # square x3, then circle x9
+        if t < MIN_TRACK_FRAMES - 1:
+            boxes, classes, tracks = [*boxes, [100, 100, 130, 130]], [*classes, 1], [*tracks, 8]  # a flicker
+        detections = Detections(boxes, [0.9] * len(boxes), classes, tracks)
+        stats.add(result("/v/a.mp4", 0, detections, frame=t))
+    assert stats.unique_objects() == {"circle": 1} and stats.brief_tracks == 1
+    assert stats.objects_text() == "1 circle, +1 brief"
+    assert stats.as_dict()["unique_objects"] == {"circle": 1} and stats.as_dict()["brief_tracks"] == 1
