@@ -270,10 +270,10 @@ def load(index: int, source: Source, read_options: ReadOptions) -> _Pending:
     return _Pending(index, source, decoded.pixels, read_ms, warnings=decoded.warnings)
 
 
-def load_frames(index: int, source: Source, _options: ReadOptions, video: VideoOptions,
+def load_frames(index: int, source: Source, options: ReadOptions, video: VideoOptions,
                 after: int | None) -> Iterator[_Pending]:  # fmt: skip
     """A video's frames as pendings (in the read-ahead thread: decoding releases the GIL)."""
-    for frame in read_frames(source, video, after=after):
+    for frame in read_frames(source, video, after=after, max_pixels=options.max_pixels):
         yield _Pending(index, source, frame.pixels, frame.read_ms, frame.error, frame=frame.number, time_s=frame.time_s)
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from detect_cli.errors import amount
 from detect_cli.sources import WEBCAM_PREFIX, Source, file_problem, is_stream
 
 # A container may declare a frame or two more than it holds (an estimate from its duration): a
@@ -63,13 +64,15 @@ class Frame:
     read_ms: float = 0.0
 
 
-def read_frames(source: Source, options: VideoOptions = VideoOptions(), *, after: int | None = None) -> Iterator[Frame]:
-    """The frames to process, in order; see the module docstring for errors and streams."""
+def read_frames(source: Source, options: VideoOptions = VideoOptions(), *, after: int | None = None,
+                max_pixels: int | None = None) -> Iterator[Frame]:  # fmt: skip
+    """The frames to process, in order; see the module docstring for errors and streams. A video
+    whose frames are over `max_pixels` (the images' limit) is one error record, none decoded."""
     if source.error:
         yield Frame(None, None, error=source.error)
         return
     if is_stream(source.ref):
-        yield from _stream_frames(source.ref, options)
+        yield from _stream_frames(source.ref, options, max_pixels)
         return
     if not source.is_url and (problem := file_problem(source.ref)):
         yield Frame(None, None, error=problem)
@@ -79,9 +82,22 @@ def read_frames(source: Source, options: VideoOptions = VideoOptions(), *, after
         yield Frame(None, None, error=_cannot_open(source))
         return
     try:
+        if problem := _too_large(capture, max_pixels):
+            yield Frame(None, None, error=problem)
+            return
         yield from _file_frames(capture, options, after)
     finally:
         capture.release()
+
+
+def _too_large(capture: cv2.VideoCapture, max_pixels: int | None) -> str | None:
+    if max_pixels is None:
+        return None
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if width * height <= max_pixels:
+        return None
+    return (f"video frames are {width}x{height} = {amount(width * height / 1e6)} MP, over the "
+            f"{amount(max_pixels / 1e6)} MP limit (raise max_pixels in the config to allow it)")  # fmt: skip
 
 
 def _file_frames(capture: cv2.VideoCapture, options: VideoOptions, after: int | None) -> Iterator[Frame]:
@@ -115,7 +131,7 @@ def _file_frames(capture: cv2.VideoCapture, options: VideoOptions, after: int | 
         number += options.stride
 
 
-def _stream_frames(ref: str, options: VideoOptions) -> Iterator[Frame]:
+def _stream_frames(ref: str, options: VideoOptions, max_pixels: int | None = None) -> Iterator[Frame]:
     """A live source: frames until it stops for good, then an error. A failed open or read counts
     as one try; `reconnects` tries in a row without a frame end it."""
     opened = time.monotonic()
@@ -123,7 +139,10 @@ def _stream_frames(ref: str, options: VideoOptions) -> Iterator[Frame]:
     capture = None
     try:
         while True:
-            capture = capture or _open(ref, options)
+            if capture is None and (capture := _open(ref, options)) is not None:
+                if problem := _too_large(capture, max_pixels):
+                    yield Frame(number, time.monotonic() - opened, error=problem)
+                    return
             start = time.perf_counter()
             ok, pixels = capture.read() if capture is not None else (False, None)
             if ok and pixels is not None:

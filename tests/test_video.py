@@ -114,6 +114,19 @@ def test_unreadable_video_is_one_error_record(tmp_path: Path, content: bytes) ->
     assert not result.ok and result.frame is None and "cannot open video" in result.error
 
 
+def test_a_video_over_the_pixel_limit_is_refused_before_decoding(tmp_path: Path) -> None:
+    """Frames are held to the images' max_pixels: a 64x48 video under a 3,000-pixel limit is one
+    error record and nothing is decoded; the next input still runs."""
+    from detect_cli.images import ReadOptions
+
+    big, small = write_video(tmp_path / "big.mp4", 3), write_video(tmp_path / "small.mp4", 2, size=(32, 24))
+    detector = OneBoxDetector()
+    results = list(detect_stream([Source(str(big), "big.mp4"), Source(str(small), "small.mp4")], detector,
+                                 read_options=ReadOptions(max_pixels=3000)))  # fmt: skip
+    assert [(r.index, r.frame, r.ok) for r in results] == [(0, None, False), (1, 0, True), (1, 1, True)]
+    assert "64x48 = " in results[0].error and "max_pixels" in results[0].error
+
+
 def test_folders_and_globs_find_videos(tmp_path: Path) -> None:
     write_video(tmp_path / "b.mkv", 2)
     write_video(tmp_path / "a.mp4", 2)

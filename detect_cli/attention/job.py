@@ -90,7 +90,7 @@ class AttentionJob:
         overlay video shows the first map of each frame with its boxes."""
         name = str(Path(source.name or "video").with_suffix("")) + "_attention.mp4"
         broken = False
-        for frame in read_frames(source, self.video):
+        for frame in read_frames(source, self.video, max_pixels=self.read_options.max_pixels):
             record = {**_blank(index, source), "frame": frame.number, "time_s": frame.time_s}
             if frame.pixels is None:
                 yield {**record, "status": "error", "error": frame.error}
