@@ -7,7 +7,8 @@ Routes:
   /page                 a text/html page, not an image
   /big                  BIG_BYTES bytes with a Content-Length header
   /big-stream           BIG_BYTES bytes, no Content-Length (ends when the connection closes)
-  /redirect             302 to /photo;  /to-ftp and /to-file: 302 to an ftp:// or file:// URL
+  /redirect             302 to /photo;  /to-ftp and /to-file: 302 to an ftp:// or file:// URL;
+  /to-file-video.mp4    302 to the shipped video as a file:// URL (FFmpeg must not follow it)
   /clip.mp4             the shipped 100-frame video, with byte ranges (as web servers and S3 do), so
                         FFmpeg can seek to the index an mp4 keeps at its end
   /clip-no-ranges.mp4   the same video from a server that ignores Range: unreadable for FFmpeg
@@ -53,7 +54,8 @@ SHORT_DECLARED, SHORT_SENT = 5000, 100
 
 _PHOTO = jpeg_bytes(PHOTO_SHAPE[0], PHOTO_SHAPE[1], seed=3)
 CLIP = Path(__file__).resolve().parents[1] / "sample_images" / "video" / "shapes.mp4"
-_REDIRECTS = {"/redirect": PHOTO_PATH, "/to-ftp": "ftp://127.0.0.1/x.jpg", "/to-file": "file:///etc/passwd"}
+_REDIRECTS = {"/redirect": PHOTO_PATH, "/to-ftp": "ftp://127.0.0.1/x.jpg", "/to-file": "file:///etc/passwd",
+              "/to-file-video.mp4": CLIP.as_uri()}  # fmt: skip
 _RAW = {
     "/bad-chunked": b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n\r\n"
     + b"zz not a chunk size\r\n"

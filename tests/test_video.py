@@ -274,13 +274,16 @@ def test_a_video_url_ffmpeg_cannot_read_is_one_line_not_ffmpeg_noise(http_server
 
 
 def test_an_hls_playlist_url_is_a_video(http_server: str, tmp_path: Path) -> None:
+    """And a playlist (or a redirect) that points at a local file is not followed: FFmpeg keeps a
+    remote source to http(s), whatever the server says, so a URL cannot read this machine's files."""
     out = tmp_path / "r.jsonl"
     url = f"{http_server}/hls/index.m3u8"
-    result = CliRunner().invoke(app, [url, f"{http_server}/hls/evil.m3u8", *DEMO, "--vid-stride", "25",
-                                      "--out", str(out)])  # fmt: skip
+    result = CliRunner().invoke(app, [url, f"{http_server}/hls/evil.m3u8", f"{http_server}/to-file-video.mp4",
+                                      *DEMO, "--vid-stride", "25", "--out", str(out)])  # fmt: skip
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert result.exit_code == 3, result.stderr
     assert [(r["source"], r["frame"]) for r in records[:4]] == [(url, f) for f in (0, 25, 50, 75)]
     assert all(r["status"] == "ok" and r["detections"] for r in records[:4])
     assert records[4]["status"] == "error" and records[4]["source"].endswith("evil.m3u8")  # FFmpeg refuses file://
-    assert len(records) == 5
+    assert records[5]["status"] == "error" and "cannot open" in records[5]["error"]  # the redirect to a real video
+    assert len(records) == 6
