@@ -113,6 +113,22 @@ class BoxAnnotator:
         return out
 
 
+def draw_count_line(image: np.ndarray, line: Sequence[float], caption: str) -> np.ndarray:
+    """--count-line on an annotated frame (in place): the line, and its counts so far beside its start."""
+    height, width = image.shape[:2]
+    lw = max(2, round((height + width) / 2 * 0.004))
+    x1, y1, x2, y2 = (round(v) for v in line)
+    cv2.line(image, (x1, y1), (x2, y2), (255, 255, 255), lw + 2, cv2.LINE_AA)
+    cv2.line(image, (x1, y1), (x2, y2), (0, 0, 255), lw, cv2.LINE_AA)
+    scale = max(0.4, lw / 4)
+    (tw, th), base = cv2.getTextSize(caption, FONT, scale, 1)
+    box_w, box_h = tw + 2 * LABEL_PAD, th + base + 2 * LABEL_PAD
+    left, top, right, bottom = _inside(x1 + LABEL_PAD, y1 + LABEL_PAD, box_w, box_h, width, height)
+    cv2.rectangle(image, (left, top), (right, bottom), (0, 0, 255), -1)
+    cv2.putText(image, caption, (left + LABEL_PAD, top + LABEL_PAD + th), FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return image
+
+
 def captioned(image: np.ndarray, caption: str, height: int = 480) -> np.ndarray:
     """Resize to `height` and put a caption bar on top."""
     scale = height / image.shape[0]

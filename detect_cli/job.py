@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 
-from detect_cli.annotate import BoxAnnotator
+from detect_cli.annotate import BoxAnnotator, draw_count_line
 from detect_cli.engine import detect_stream
 from detect_cli.errors import ConfigError, InputError
 from detect_cli.images import ReadOptions, read_image
@@ -28,6 +28,7 @@ from detect_cli.video_saving import VideoSaver
 if TYPE_CHECKING:
     from detect_cli.attention.explaining import ExplainingDetector
     from detect_cli.attention.run import ImageAttention
+    from detect_cli.counting import Line
     from detect_cli.ray_engine import RayOptions
 
 # Warnings that mean the run did not do all it was asked (exit 3), though the detections were kept.
@@ -82,6 +83,7 @@ class DetectJob:
     ray: RayOptions | None = None  # run on a Ray cluster instead of this process
     video: VideoOptions = field(default_factory=VideoOptions)
     track: str | None = None  # a tracker name (tracking.TRACKERS): a track id per box
+    count_line: Line | None = None  # with track: count the tracks that cross it, per video (counting.py)
     # --resume of videos cut short: index -> (last frame written, largest track id written)
     videos_done: Mapping[int, tuple[int, int]] = field(default_factory=dict)
     summary: RunSummary = field(default_factory=RunSummary)
@@ -99,6 +101,7 @@ class DetectJob:
             self._explaining = ExplainingDetector(
                 self.detector, SlicedDetector(self.detector, slicing, self.settings.batch) if slicing else None)
         start = time.perf_counter()
+        self.summary.count_line = self.count_line
 
         def skip(index: int, source: Source) -> bool:
             recorded = self.done.get(index)
@@ -167,12 +170,19 @@ class DetectJob:
         try:
             assert result.image is not None
             frame = annotator.annotate(result.image, result.detections, result.names)
+            if self.count_line is not None:
+                draw_count_line(frame, self.count_line.as_list(), self._crossings_so_far(result.source))
             videos.add(result.index, result.source, result.name, frame, result.time_s)
         except (OSError, SaveRefused, cv2.error) as exc:
             videos.abandon()
             self._broken_video = (result.index, result.source)
             return _warned(result, f"{NOT_SAVED}: annotated video stopped at frame {result.frame}: {_reason(exc)}")
         return result
+
+    def _crossings_so_far(self, source: str) -> str:
+        stats = self.summary.videos.get(source)
+        counted = stats.crossings if stats is not None else None
+        return f"in {counted.total('in') if counted else 0}  out {counted.total('out') if counted else 0}"
 
     def _close_video(self, videos: VideoSaver) -> None:
         try:

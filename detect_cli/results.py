@@ -8,13 +8,16 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from detect_cli.detections import Detections
 from detect_cli.sinks import SCHEMA_VERSION, Layout
 from detect_cli.video_stats import VideoStats
+
+if TYPE_CHECKING:
+    from detect_cli.counting import Line
 
 __all__ = ["IMAGES", "SCHEMA_VERSION", "ImageResult", "RunSummary", "csv_rows", "image_record"]
 BOX_DECIMALS = 2
@@ -150,11 +153,12 @@ class RunSummary:
     # percentiles): 4 bytes an image.
     latencies_ms: array | None = None
     videos: dict[str, VideoStats] = field(default_factory=dict)  # per video or stream: totals over its frames
+    count_line: Line | None = None  # --count-line: each video counts its tracks' crossings
 
     def add(self, result: ImageResult) -> None:
         self.warnings.extend((result.source, w) for w in result.warnings)
         if result.frame is not None:
-            self.videos.setdefault(result.source, VideoStats()).add(result)
+            self.videos.setdefault(result.source, VideoStats(line=self.count_line)).add(result)
         if not result.ok:
             self.failed += 1
             self.failures.append((result.source, result.error or "error"))

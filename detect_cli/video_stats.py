@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from detect_cli.counting import Line, LineCounter
     from detect_cli.results import ImageResult
 
 # A track seen in fewer processed frames than this is counted apart, as brief: mostly a detector's
@@ -29,7 +30,9 @@ class VideoStats:
     broke_at: int | None = None  # the frame where reading failed (truncated, corrupt, stream lost)
     error: str | None = None
     tracked: bool = False
+    line: Line | None = None  # --count-line: crossings of tracked objects are counted
     _track_votes: dict[int, Counter[str]] = field(default_factory=dict, repr=False)  # track id -> class per frame
+    _crossings: LineCounter | None = field(default=None, repr=False)
 
     def add(self, result: ImageResult) -> None:
         if not result.ok:
@@ -52,6 +55,18 @@ class VideoStats:
             for track, cls in zip(detections.track_id.tolist(), detections.class_id.tolist()):
                 if track >= 0:
                     self._track_votes.setdefault(track, Counter())[result.class_name(cls)] += 1
+            if self.line is not None:
+                self.crossings.update(detections.track_id, detections.xyxy,
+                                      [result.class_name(c) for c in detections.class_id.tolist()],
+                                      result.frame, result.time_s)  # fmt: skip
+
+    @property
+    def crossings(self) -> LineCounter:
+        from detect_cli.counting import LineCounter
+
+        if self._crossings is None:
+            self._crossings = LineCounter(self.line)  # type: ignore[arg-type]
+        return self._crossings
 
     def class_mean(self, name: str) -> float:
         return self.class_total[name] / self.frames if self.frames else 0.0
@@ -93,6 +108,8 @@ class VideoStats:
         if self.tracked:
             data["unique_objects"] = dict(sorted(self.unique_objects().items()))
             data["brief_tracks"] = self.brief_tracks  # seen in fewer than MIN_TRACK_FRAMES frames: not counted
+        if self.line is not None:
+            data["line_crossings"] = self.crossings.as_dict()
         if self.broke_at is not None or self.error:
             data["broke_at_frame"], data["error"] = self.broke_at, self.error
         return data

@@ -146,6 +146,14 @@ Tracker = Annotated[TrackerName, typer.Option(
 )]  # fmt: skip
 
 
+CountLine = Annotated[Optional[str], typer.Option(
+    "--count-line", metavar="X1,Y1,X2,Y2",
+    help="Videos: count the tracked objects that cross this line (pixels), per class and direction "
+    "(in: from its left to its right, walking from the first point to the second). Turns on --track.",
+    show_default=False,
+)]  # fmt: skip
+
+
 class Engine(str, Enum):
     local = "local"
     ray = "ray"

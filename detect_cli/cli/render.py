@@ -50,6 +50,9 @@ def videos_table(summary: RunSummary) -> Table:
     table.add_column("ms/frame", justify="right")
     if tracked:
         table.add_column("distinct\nobjects\n(tracks)", no_wrap=True)
+    counting = any(v.line is not None for v in summary.videos.values())
+    if counting:
+        table.add_column("crossed\nthe line\nin / out", no_wrap=True)
     for source, stats in summary.videos.items():
         names = sorted(stats.class_total, key=lambda n: (-stats.class_total[n], n))
         classes = "\n".join(f"{name} {stats.class_max[name]} / {stats.class_mean(name):.2f}" for name in names)
@@ -58,8 +61,18 @@ def videos_table(summary: RunSummary) -> Table:
                str(stats.frames_with_detections), Text(classes or "-"), f"{stats.ms_per_frame:.1f}"]  # fmt: skip
         if tracked:
             row.append(Text(stats.objects_text().replace(", ", "\n") or "-"))
+        if counting:
+            row.append(Text(_crossings_text(stats) if stats.line is not None else "-"))
         table.add_row(*row)
     return table
+
+
+def _crossings_text(stats) -> str:  # type: ignore[no-untyped-def]
+    """"total 5 / 2" then a line per class: "circle 3 / 1"."""
+    counted = stats.crossings
+    names = sorted(set(counted.counts["in"]) | set(counted.counts["out"]))
+    rows = [f"{name} {counted.counts['in'][name]} / {counted.counts['out'][name]}" for name in names]
+    return "\n".join([f"total {counted.total('in')} / {counted.total('out')}", *rows])
 
 
 def _shown(source: str) -> str:

@@ -64,6 +64,7 @@ def detect(
     end: opt.End = None,
     track: opt.TrackFlag = False,
     tracker: opt.Tracker = opt.TrackerName.botsort,
+    count_line: opt.CountLine = None,
     engine: opt.EngineOpt = opt.Engine.local,
     address: opt.Address = None,
     actors: opt.Actors = 1,
@@ -87,6 +88,10 @@ def detect(
         data_format(fmt.value if fmt else None, as_json), out, save, resume or retry_failed, attention, engine
     )
     plan.claim(sources, recursive=settings.recursive, keep=own_files(config, settings.model))
+    from detect_cli.counting import Line
+
+    line = Line.parse(count_line) if count_line is not None else None
+    track = track or line is not None  # counting follows tracks
     video = _video_options(vid_stride, start, end, track=track, engine=engine, attention=attention)
     ray_options = None
     if engine == opt.Engine.ray:
@@ -113,9 +118,12 @@ def detect(
     bar.start("detecting", done_before=len(done) - len(videos_done))
     summary, hidden = _run_local(sources, settings, detector, plan, (done, videos_done), ray_options, bar,
                                  tables=_table_limit(plan, settings.tables, tables), attention=attention,
-                                 resume=resume, video=video, tracker=tracker.value if track else None)  # fmt: skip
+                                 resume=resume, video=video, tracker=tracker.value if track else None,
+                                 count_line=line)  # fmt: skip
     if hidden:
         note(f"box tables shown for the first {settings.tables} images; --tables -1 shows all")
+    if line is not None and not summary.videos:
+        warn("--count-line counted nothing: it counts in videos and streams, and none was read")
     if save is not None and not quiet:
         note(f"annotated images written to {save}")
     _finish(summary, detector, quiet=quiet, tables_are_results=plan.tables_are_results, imgsz=settings.imgsz)
@@ -192,7 +200,7 @@ def _table_limit(plan: _OutputPlan, configured: int, flag: int | None) -> int:
 
 
 def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options, bar: RunProgress, *, tables: int,
-               attention: bool, resume: bool, video, tracker: str | None):  # fmt: skip
+               attention: bool, resume: bool, video, tracker: str | None, count_line=None):  # fmt: skip
     """Run the job with its sinks, per-image tables and progress bar; returns (summary, tables hidden)."""
     from detect_cli.job import NOT_SAVED, OVERLAYS_NOT_SAVED, DetectJob, run_metadata
     from detect_cli.sinks import open_sink
@@ -220,7 +228,7 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
 
         done, videos_done = done
         job = DetectJob(settings, detector, sinks, plan.save, on_result, done, attention, ray_options, video=video,
-                        track=tracker, videos_done=videos_done)  # fmt: skip
+                        track=tracker, count_line=count_line, videos_done=videos_done)  # fmt: skip
         items = iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin, on_skip=_skip_notes(job))
         return job.run(items), shown.hidden
 
