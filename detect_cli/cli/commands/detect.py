@@ -91,6 +91,8 @@ def detect(
     from detect_cli.counting import Line
 
     line = Line.parse(count_line) if count_line is not None else None
+    if line is not None and engine == opt.Engine.ray:
+        raise ConfigError("--count-line runs locally only (it follows tracks, frame by frame)", "drop --engine ray")
     track = track or line is not None  # counting follows tracks
     video = _video_options(vid_stride, start, end, track=track, engine=engine, attention=attention)
     ray_options = None
