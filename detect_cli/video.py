@@ -100,14 +100,43 @@ def _too_large(capture: cv2.VideoCapture, max_pixels: int | None) -> str | None:
             f"{amount(max_pixels / 1e6)} MP limit (raise max_pixels in the config to allow it)")  # fmt: skip
 
 
+def frames_to_run(path: str, options: VideoOptions = VideoOptions(), after: int | None = None) -> int | None:
+    """How many frames of a video file `read_frames` will give (from its container's header, after
+    the stride, the time range and `after`), or None when the container does not say. For progress."""
+    capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+    try:
+        if not capture.isOpened():
+            return 1  # one error record
+        declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        if declared <= 0:
+            return None
+        first, end = _frame_range(options, _fps(capture))
+        number = _next_frame(first, options.stride, after)
+        end = declared if end is None else min(end, declared)
+        return max(0, math.ceil((end - number) / options.stride))
+    finally:
+        capture.release()
+
+
+def _frame_range(options: VideoOptions, fps: float) -> tuple[int, int | None]:
+    """The first frame of the time range and the frame it ends before (None: the video's end)."""
+    first = math.ceil(options.start_s * fps - 1e-9) if fps else 0
+    end = math.ceil(options.end_s * fps - 1e-9) if fps and options.end_s is not None else None
+    return first, end
+
+
+def _next_frame(first: int, stride: int, after: int | None) -> int:
+    """The first frame to run: `first`, or with --resume the next one of the stride after `after`."""
+    if after is not None and after >= first:
+        return first + ((after - first) // stride + 1) * stride
+    return first
+
+
 def _file_frames(capture: cv2.VideoCapture, options: VideoOptions, after: int | None) -> Iterator[Frame]:
     fps = _fps(capture)
     declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))  # 0 or -1 when the container does not say
-    first = math.ceil(options.start_s * fps - 1e-9) if fps else 0
-    end = math.ceil(options.end_s * fps - 1e-9) if fps and options.end_s is not None else None
-    number = first
-    if after is not None and after >= first:  # --resume: the next frame of the stride after `after`
-        number = first + ((after - first) // options.stride + 1) * options.stride
+    first, end = _frame_range(options, fps)
+    number = _next_frame(first, options.stride, after)
     if (end is not None and number >= end) or (after is not None and declared > 0 and number >= declared):
         return  # nothing left in the range, or a resumed video that was finished
     if number > 0 and not _seek(capture, number):

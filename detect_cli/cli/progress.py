@@ -3,7 +3,9 @@
 A spinner says what is happening while the model loads ("loading demo…", "preparing a faster
 runtime…"); then a bar counts images, with total, rate and ETA as soon as the number of inputs is
 known. The inputs are counted by a second walk over the same arguments in a background thread, so
-the run streams from the first image. Shown on a terminal unless --quiet; --progress/--no-progress
+the run streams from the first image. For commands that run videos frame by frame, the bar counts
+frames (an image is one), each video file's from its container's header; a stream, or a video
+URL, leaves the bar without a total. Shown on a terminal unless --quiet; --progress/--no-progress
 decides instead when given. Disabled, it costs nothing and its status lines become notes.
 """
 
@@ -13,14 +15,17 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Task, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from detect_cli.cli.output import State, note
+
+if TYPE_CHECKING:  # NumPy and OpenCV: loaded when a count runs, never for --help
+    from detect_cli.video import VideoOptions
 
 T = TypeVar("T")
 
@@ -46,7 +51,7 @@ class _Count(ProgressColumn):
         if task.fields.get("waiting"):
             return Text("")
         total = "" if task.total is None else f"/{int(task.total)}"
-        return Text(f"{int(task.completed)}{total} {self.unit}")
+        return Text(f"{int(task.completed)}{total} {task.fields.get('unit') or self.unit}")
 
 
 class _Rate(ProgressColumn):
@@ -56,9 +61,10 @@ class _Rate(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
+        unit = task.fields.get("unit") or self.unit
         if task.fields.get("waiting") or not speed:
             return Text("")
-        return Text(f"{speed:.1f} {self.unit}/s" if speed >= 1 else f"{1 / speed:.1f} s/{self.unit.rstrip('s')}")
+        return Text(f"{speed:.1f} {unit}/s" if speed >= 1 else f"{1 / speed:.1f} s/{unit.rstrip('s')}")
 
 
 class _Eta(ProgressColumn):
@@ -78,8 +84,14 @@ class RunProgress:
         self.enabled = enabled
         self._stop_counting = threading.Event()
         self._lock = threading.Lock()
-        self._counted: int | None = None  # inputs found by the background walk
-        self._done_before = 0  # inputs done by an earlier run (--resume): counted, but not run again
+        # What the background walk found: per input, the bar's steps it takes (1, or a video's frames;
+        # None: unknown), and the paths of the video files (to count a resumed one's frames left)
+        self._units: list[int | None] | None = None
+        self._videos: dict[int, str] = {}
+        self._video: VideoOptions | None = None  # count videos by their frames, as read with these options
+        self._done: Collection[int] = ()  # inputs done by an earlier run (--resume): counted, but not run again
+        self._partial: Mapping[int, int] = {}  # videos an earlier run cut short: index -> last frame written
+        self._started = False
         self.counter: threading.Thread | None = None
         # soft_wrap: lines printed above the bar (notes, and stdout when it is the terminal) are not cut;
         # force_terminal: --progress asks for it on a pipe too
@@ -116,42 +128,77 @@ class RunProgress:
         elif not quiet:
             note(text)
 
-    def start(self, description: str, total: int | None = None, *, done_before: int = 0) -> None:
-        """The bar: from now on each `advance` is one image (elapsed time, rate and ETA start here).
-        `done_before`: inputs an earlier run did (--resume), left out of the counted total."""
+    def start(self, description: str, total: int | None = None, *, done: Collection[int] = (),
+              partial: Mapping[int, int] | None = None) -> None:  # fmt: skip
+        """The bar: from now on each `advance` is one step, an image or a frame (elapsed time, rate and
+        ETA start here). `done` and `partial`: inputs an earlier run did, or cut short (--resume),
+        left out of the counted total."""
         with self._lock:
-            self._done_before = done_before
-            if total is None and self._counted is not None:
-                total = max(self._counted - done_before, 0)
-            self._progress.reset(self._task, description=description, total=total, waiting=False)
+            self._done, self._partial, self._started = done, partial or {}, True
+            if total is None:
+                total = self._total()
+            task = next(t for t in self._progress.tasks if t.id == self._task)
+            unit = task.fields.get("unit", "")  # reset replaces the fields: keep the unit
+            self._progress.reset(self._task, description=description, total=total, waiting=False, unit=unit)
 
-    def count(self, sources: Sequence[str], *, recursive: bool) -> None:
+    def count(self, sources: Sequence[str], *, recursive: bool, video: VideoOptions | None = None) -> None:
         """Set the bar's total from a second walk over `sources`, in the background (start it before
-        the model loads: the count is often ready with the first image). Lists that can be read only
-        once (stdin, a FIFO given as @list) are not read twice: no total then."""
+        the model loads: the count is often ready with the first image). With `video`, a video file
+        counts as its frames. Lists that can be read only once (stdin, a FIFO given as @list) are not
+        read twice: no total then."""
         if not self.enabled or not _countable(sources):
             return
+        self._video = video
         self.counter = threading.Thread(target=self._count, args=(list(sources), recursive), daemon=True,
                                         name="count-sources")  # fmt: skip
         self.counter.start()
 
     def _count(self, sources: list[str], recursive: bool) -> None:
-        from detect_cli.sources import iter_sources
+        from detect_cli.sources import is_stream, is_video, iter_sources
+        from detect_cli.video import frames_to_run
 
-        n = 0
+        units: list[int | None] = []
+        videos: dict[int, str] = {}
         try:
-            for _ in iter_sources(sources, recursive=recursive):
+            for index, source in enumerate(iter_sources(sources, recursive=recursive)):
                 if self._stop_counting.is_set():
                     return
-                n += 1
+                if self._video is None or source.error or not is_video(source.ref):
+                    units.append(1)
+                elif source.is_url or is_stream(source.ref):
+                    units.append(None)  # opening it here would be a second connection, and a stream has no end
+                else:
+                    videos[index] = source.ref
+                    units.append(frames_to_run(source.ref, self._video))
         except Exception:  # the run itself reports bad inputs; without a count the bar just has no total
             return
         with self._lock:
             if self._stop_counting.is_set():
                 return
-            self._counted = n
-            self._progress.update(self._task, total=max(n - self._done_before, 0))
+            self._units, self._videos = units, videos
+            fields = {"unit": "frames"} if videos or None in units else {}
+            if self._started:
+                self._progress.update(self._task, total=self._total(), **fields)
+            else:
+                self._progress.update(self._task, **fields)
         self._progress.refresh()
+
+    def _total(self) -> int | None:
+        """Steps left to run (call holding the lock): the counted ones, less what an earlier run did."""
+        from detect_cli.video import frames_to_run
+
+        if self._units is None:
+            return None
+        total = 0
+        for index, units in enumerate(self._units):
+            if index in self._done:
+                continue
+            if index in self._partial and index in self._videos and self._video is not None:
+                units = frames_to_run(self._videos[index], self._video, after=self._partial[index])
+            if units is None:
+                return None
+            total += units
+        return total
 
     def advance(self, steps: int = 1) -> None:
         self._progress.advance(self._task, steps)

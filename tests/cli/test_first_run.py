@@ -185,8 +185,32 @@ def test_counting_reads_no_list_twice_and_leaves_out_what_was_done(tmp_path: Pat
     bar.count([f"@{listed}", str(SHAPES), "nowhere.jpg"], recursive=False)
     assert bar.counter is not None
     bar.counter.join(30)
-    bar.start("detecting", done_before=2)
+    bar.start("detecting", done={0, 3})
     assert bar._progress.tasks[0].total == 5 + 24 + 1 - 2  # the missing file is one (error) record too
+
+
+def test_videos_count_as_their_frames_and_a_resumed_one_as_those_left(tmp_path: Path) -> None:
+    """With video options the bar counts frames (the shipped clip: 100, every 3rd: 34; a resumed video
+    after frame 60: 13), images one each; a stream leaves it without a total."""
+    from detect_cli.video import VideoOptions
+
+    clip = str(SAMPLES / "video" / "shapes.mp4")
+    bar = progress.RunProgress(True)
+    bar.count([IMAGES[0], clip, clip], recursive=False, video=VideoOptions(stride=3))
+    bar.counter.join(30)
+    bar.start("detecting", done={0}, partial={2: 60})
+    task = bar._progress.tasks[0]
+    assert task.total == 34 + 13 and task.fields["unit"] == "frames"
+    bar = progress.RunProgress(True)
+    bar.count([clip], recursive=False)  # no video options: a video is one step, as for compare
+    bar.counter.join(30)
+    bar.start("comparing")
+    assert bar._progress.tasks[0].total == 1 and not bar._progress.tasks[0].fields.get("unit")
+    bar = progress.RunProgress(True)
+    bar.count([clip, "rtsp://cam.local/live"], recursive=False, video=VideoOptions())
+    bar.counter.join(30)
+    bar.start("detecting")
+    assert bar._progress.tasks[0].total is None
 
 
 def test_status_is_a_note_without_a_bar(capsys: pytest.CaptureFixture[str]) -> None:

@@ -106,7 +106,8 @@ def attention(
                           "each detection's map comes from the tile that found it")  # fmt: skip
     destination.claim(sources, save, recursive=settings.recursive, keep=own_files(config, settings.model))
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
-    bar.count(sources, recursive=settings.recursive)
+    video = VideoOptions(stride=vid_stride or 1, start_s=start or 0.0, end_s=end)
+    bar.count(sources, recursive=settings.recursive, video=video)
     bar.loading(settings.model)
     settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None,
                                        trust_model=trust_model,
@@ -126,7 +127,7 @@ def attention(
                        AttentionSettings(method, layer, check, save, raw, attention_map, masks),
                        read_options(settings),
                        sliced=SlicedDetector(detector, slicing, settings.batch) if slicing else None,
-                       video=VideoOptions(stride=vid_stride or 1, start_s=start or 0.0, end_s=end))  # fmt: skip
+                       video=video)  # fmt: skip
     methods = tuple(map_names(method, detector.ref.family, attention_map))
     sink = destination.open(attention_layout(methods), {"command": "attention", "model": detector.ref.spec,
                                                         "family": detector.ref.family, "method": method})  # fmt: skip

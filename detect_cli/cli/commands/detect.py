@@ -104,7 +104,7 @@ def detect(
                                  device=settings.device, half=settings.half, verbose=verbose)  # fmt: skip
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     if not plan.sharded:
-        bar.count(sources, recursive=settings.recursive)
+        bar.count(sources, recursive=settings.recursive, video=video)
     bar.loading(settings.model)
     settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None,
                                        trust_model=trust_model, needs_torch="--attention" if attention else None,
@@ -117,7 +117,8 @@ def detect(
     done, videos_done = _prepare_out_file(plan.out_file, plan.out_format, settings, detector, resume=resume,
                                           retry_failed=retry_failed, video=video,
                                           tracker=tracker.value if track else None)  # fmt: skip
-    bar.start("detecting", done_before=len(done) - len(videos_done))
+    bar.start("detecting", done=done.keys() - videos_done.keys(), partial={i: last for i, (last, _) in
+                                                                        videos_done.items()})  # fmt: skip
     summary, hidden = _run_local(sources, settings, detector, plan, (done, videos_done), ray_options, bar,
                                  tables=_table_limit(plan, settings.tables, tables), attention=attention,
                                  resume=resume, video=video, tracker=tracker.value if track else None,
@@ -216,12 +217,8 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
             sinks.append(open_sink(plan.out_format, stream, run_metadata(settings, detector), appending=append))
         shown = _TablePrinter(tables)
 
-        last_video: list[tuple[int, str]] = []
-
         def on_result(result: ImageResult) -> None:
-            if result.frame is None or [(result.index, result.source)] != last_video:  # a video counts as one input
-                bar.advance()
-                last_video[:] = [(result.index, result.source)] if result.frame is not None else []
+            bar.advance()  # an image, or a video's frame: the bar counts frames when it has videos
             if not result.ok:
                 warn(f"{result.source}: {result.error}")
             for warning in result.warnings:  # a file not saved is a failure (exit 3); the rest are notes

@@ -128,7 +128,9 @@ def _evaluate_tracks(sources, truth: Path, settings, tracker: str, stride: int, 
     from detect_cli.video import VideoOptions
 
     read_mot(truth)  # a bad ground-truth file is reported before the model loads
+    video = VideoOptions(stride=stride)
     bar = hold(RunProgress(progress))
+    bar.count(sources, recursive=settings.recursive, video=video)
     bar.loading(settings.model)
     settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=State.verbose, iou_given=False,
                                        trust_model=trust_model, status=bar.status)  # fmt: skip
@@ -143,8 +145,7 @@ def _evaluate_tracks(sources, truth: Path, settings, tracker: str, stride: int, 
             warn(f"{result.source}: {result.error}" + (f" (frame {result.frame})" if result.frame is not None else ""))
 
     bar.start("tracking")
-    job = DetectJob(settings, detector, [MotSink(rows)], on_result=keep, video=VideoOptions(stride=stride),
-                    track=tracker)  # fmt: skip
+    job = DetectJob(settings, detector, [MotSink(rows)], on_result=keep, video=video, track=tracker)
     summary = job.run(iter_sources(sources, recursive=settings.recursive))
     scores = score_tracks(truth, rows.getvalue(), frames=frames)
     record = {"model": detector.ref.spec, "tracks": str(truth), "tracker": tracker, "frames": len(frames), **scores}
