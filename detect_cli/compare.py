@@ -27,7 +27,7 @@ from detect_cli.models import Detector, PredictOptions
 from detect_cli.results import ImageResult, RunSummary, image_record
 from detect_cli.saving import ImageSaver, SaveRefused
 from detect_cli.sinks import Layout
-from detect_cli.sources import Source
+from detect_cli.sources import Source, stills_only
 
 
 @dataclass
@@ -56,7 +56,8 @@ class ImageComparison:
 def compare_stream(
     sources: Iterable[Source], contenders: Sequence[Contender], read_options: ReadOptions = ReadOptions()
 ) -> Iterator[ImageComparison]:
-    jobs = ((i, s, read_options) for i, s in enumerate(sources))
+    stills = stills_only(sources, "a video: compare runs on images (run detect on the video with each model)")
+    jobs = ((i, s, read_options) for i, s in enumerate(stills))
     budget = ByteBudget(BYTES_IN_FLIGHT)  # as in detect: huge images read ahead are bounded in bytes too
     for item in prefetched(jobs, lambda job: load(*job), depth=2, budget=budget, weigh=lambda p: p.nbytes):
         if item.image is None:

@@ -20,6 +20,7 @@ from detect_cli.labels import Labels, read_yolo_txt
 from detect_cli.matching import match
 from detect_cli.results import ImageResult, RunSummary
 from detect_cli.sinks import Layout
+from detect_cli.sources import stills_only
 
 if TYPE_CHECKING:
     from detect_cli.models import Detector
@@ -207,7 +208,9 @@ class EvaluateJob:
                 self.on_result(result)
 
         low = replace(self.settings, conf=min(self.settings.conf, MAP_CONF))
-        run = DetectJob(low, self.detector, on_result=keep).run(sources)
+        stills = stills_only(sources, "a video: box labels are per image file (score a video's tracks with "
+                                      "evaluate --tracks gt.txt, or its frames saved as images)")  # fmt: skip
+        run = DetectJob(low, self.detector, on_result=keep).run(stills)
         report = evaluate(predictions, self.labels, conf=self.settings.conf)
         report.run = run
         return report

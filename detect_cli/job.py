@@ -21,7 +21,7 @@ from detect_cli.saving import ImageSaver, SaveRefused
 from detect_cli.settings import DetectSettings
 from detect_cli.sinks import Sink
 from detect_cli.slicing import SlicedDetector, slice_options, sliced
-from detect_cli.sources import Source, is_url, is_video
+from detect_cli.sources import Source, is_url, stills_only
 from detect_cli.video import VideoOptions
 from detect_cli.video_saving import VideoSaver
 
@@ -221,11 +221,7 @@ class DetectJob:
 
 
 def _no_videos(sources: Iterable[Source], where: str) -> Iterator[Source]:
-    """Video inputs as error records where only stills run (a clear refusal, never a wrong answer)."""
-    for source in sources:
-        if is_video(source.ref) and not source.error:
-            source = replace(source, error=f"videos and streams are not supported with {where} (run them without it)")
-        yield source
+    return stills_only(sources, f"videos and streams are not supported with {where} (run them without it)")
 
 
 def _warned(result: ImageResult, warning: str) -> ImageResult:

@@ -19,7 +19,7 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple, TextIO
 from urllib.parse import unquote, urlparse, urlsplit
@@ -87,6 +87,15 @@ def is_video(ref: str) -> bool:
     except ValueError:  # a malformed URL: not a video; reading it reports what is wrong
         return False
     return is_stream(ref) or Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def stills_only(sources: Iterable[Source], why: str) -> Iterator[Source]:
+    """Video inputs as error records saying `why`, where only stills can run: a clear refusal, never
+    a table of zeros or a wrong answer."""
+    for source in sources:
+        if is_video(source.ref) and not source.error:
+            source = replace(source, error=why)
+        yield source
 
 
 def stream_problem(ref: str) -> str | None:

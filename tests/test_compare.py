@@ -104,3 +104,9 @@ def test_images_read_ahead_are_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch)
     items = list(compare_stream(sources, contenders))
     assert [i.index for i in items] == [0, 1, 2, 3] and all(i.ok for i in items)
     assert peak() == 810 * 1080 * 3  # one image at a time; without the budget, up to three
+
+
+def test_a_video_is_an_error_record_not_frames(yolo_detector) -> None:
+    sources = [Source(str(SAMPLES / "video" / "shapes.mp4"), "shapes.mp4"), *shape_sources(1)]
+    items = list(compare_stream(sources, [Contender("a", yolo_detector, PredictOptions(imgsz=TEST_IMGSZ))]))
+    assert [i.ok for i in items] == [False, True] and "compare runs on images" in items[0].results[0].error

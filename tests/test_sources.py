@@ -11,6 +11,7 @@ import pytest
 
 from detect_cli.saving import safe_relative_name
 from detect_cli.sources import Source, is_url, iter_sources, url_name, url_problem, walk_images
+from tests.conftest import SAMPLES
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -389,3 +390,11 @@ def test_list_file_without_line_ends_is_refused(cwd: Path, content: bytes | None
         arg = "@list.txt"
     [source] = iter_sources([arg])
     assert source.error is not None and "not a list" in source.error
+
+
+def test_stills_only_turns_videos_into_error_records() -> None:
+    from detect_cli.sources import stills_only
+
+    sources = list(iter_sources([str(SAMPLES / "video" / "shapes.mp4"), str(SAMPLES / "bus.jpg"), "webcam:0"]))
+    kept = list(stills_only(sources, "a video: not here"))
+    assert [s.error for s in kept] == ["a video: not here", None, "a video: not here"]

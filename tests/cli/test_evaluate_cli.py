@@ -88,3 +88,13 @@ def test_evaluate_command_json_and_table() -> None:
     assert report["overall"]["map50"] < 0.05  # random weights find nothing
     table = runner.invoke(app, ["evaluate", *args, "--labels", str(shapes / "labels")])
     assert table.exit_code == 0 and "mAP50-95" in table.stdout and "│ all " in table.stdout
+
+
+def test_a_video_among_labelled_images_is_an_error_record() -> None:
+    """Box labels name image files: a video's frames would all be "unlabelled", a table of zeros."""
+    video, image = SAMPLES / "video" / "shapes.mp4", sorted(SHAPES.glob("*.jpg"))[0]
+    result = CliRunner().invoke(app, ["evaluate", str(video), str(image), "--labels", str(SHAPES / "annotations.json"),
+                                      *MODEL, "--json"])  # fmt: skip
+    assert result.exit_code == 3, result.stderr
+    assert f"{video}: a video: box labels are per image file" in result.stderr
+    assert json.loads(result.stdout)["summary"]["images"] == 1
