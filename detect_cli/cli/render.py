@@ -30,7 +30,9 @@ def boxes_table(result: ImageResult) -> Table | Text:
 
 
 def counts_table(summary: RunSummary) -> Table:
-    table = Table(title="Detections per class", title_justify="left", show_footer=True)
+    # with videos these are boxes summed over frames, not objects: the videos table counts those
+    title = "Detections per class" + (" (boxes, all frames)" if summary.videos else "")
+    table = Table(title=title, title_justify="left", show_footer=True)
     table.add_column("class", footer="total")
     table.add_column("count", justify="right", footer=str(summary.detections))
     for name, count in sorted(summary.class_counts.items(), key=lambda kv: (-kv[1], kv[0])):
