@@ -139,6 +139,10 @@ def _file_frames(capture: cv2.VideoCapture, options: VideoOptions, after: int | 
     number = _next_frame(first, options.stride, after)
     if (end is not None and number >= end) or (after is not None and declared > 0 and number >= declared):
         return  # nothing left in the range, or a resumed video that was finished
+    if declared > 0 and number >= declared:  # a seek there would fail as if the file were truncated
+        length = f", {declared / fps:.1f} s" if fps else ""
+        yield Frame(None, None, error=f"the time range starts after the video's end ({declared} frames{length})")
+        return
     if number > 0 and not _seek(capture, number):
         yield Frame(number, _time(number, fps), error=f"cannot seek to frame {number} (the video may be truncated)")
         return

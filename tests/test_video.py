@@ -114,6 +114,12 @@ def test_unreadable_video_is_one_error_record(tmp_path: Path, content: bytes) ->
     assert not result.ok and result.frame is None and "cannot open video" in result.error
 
 
+def test_a_time_range_after_the_end_says_so(tmp_path: Path) -> None:
+    video = write_video(tmp_path / "v.mp4", 20)  # 2 s at 10 frames/s
+    [result] = list(detect_stream([Source(str(video), "v.mp4")], OneBoxDetector(), video=VideoOptions(start_s=5)))
+    assert not result.ok and result.error == "the time range starts after the video's end (20 frames, 2.0 s)"
+
+
 def test_a_video_over_the_pixel_limit_is_refused_before_decoding(tmp_path: Path) -> None:
     """Frames are held to the images' max_pixels: a 64x48 video under a 3,000-pixel limit is one
     error record and nothing is decoded; the next input still runs."""
