@@ -293,3 +293,17 @@ def test_an_hls_playlist_url_is_a_video(http_server: str, tmp_path: Path) -> Non
     assert records[4]["status"] == "error" and records[4]["source"].endswith("evil.m3u8")  # FFmpeg refuses file://
     assert records[5]["status"] == "error" and "cannot open" in records[5]["error"]  # the redirect to a real video
     assert len(records) == 6
+
+
+@pytest.mark.parametrize("stride", [1, 3, 7])
+@pytest.mark.parametrize(("start", "end", "after"), [(0.0, None, None), (0.55, None, None), (0.0, 1.7, None),
+                                                     (0.3, 1.7, 5), (0.0, None, 18)])  # fmt: skip
+def test_the_progress_total_is_the_frames_read(tmp_path: Path, stride: int, start: float, end: float | None,
+                                               after: int | None) -> None:  # fmt: skip
+    """`frames_to_run` (the bar's total, from the header) agrees with what `read_frames` gives."""
+    from detect_cli.video import frames_to_run
+
+    video = write_video(tmp_path / "v.mp4", 20)  # 2 s at 10 frames/s
+    options = VideoOptions(stride=stride, start_s=start, end_s=end)
+    read = [f for f in read_frames(Source(str(video), "v.mp4"), options, after=after) if f.error is None]
+    assert frames_to_run(str(video), options, after=after) == len(read)
