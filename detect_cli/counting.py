@@ -23,25 +23,39 @@ DIRECTIONS = ("in", "out")
 
 @dataclass(frozen=True)
 class Line:
+    """Two points in pixels; with `relative`, those coordinates are fractions of the frame's width
+    (x) or height (y) until `in_frame` gives the pixels of a frame of known size."""
+
     x1: float
     y1: float
     x2: float
     y2: float
+    relative: tuple[bool, bool, bool, bool] = (False, False, False, False)
 
     @classmethod
     def parse(cls, text: str) -> Line:
-        """`X1,Y1,X2,Y2` in the frame's pixels."""
+        """`X1,Y1,X2,Y2`, each in pixels or as a percentage of the frame (`50%`)."""
+        parts = [part.strip() for part in text.split(",")]
+        relative = tuple(part.endswith("%") for part in parts)
         try:
-            values = [float(v) for v in text.split(",")]
+            values = [float(part.removesuffix("%")) / (100 if rel else 1) for part, rel in zip(parts, relative)]
         except ValueError:
             values = []
         if len(values) != 4 or not all(np.isfinite(values)):
-            raise ConfigError(f"--count-line {text}: give the line's two points as X1,Y1,X2,Y2 (pixels)",
-                              "e.g. --count-line 0,240,640,240: a horizontal line across a 640x480 frame")  # fmt: skip
-        line = cls(*values)
-        if (line.x1, line.y1) == (line.x2, line.y2):
+            raise ConfigError(f"--count-line {text}: give the line's two points as X1,Y1,X2,Y2 (pixels, or % of "
+                              "the frame)", "e.g. --count-line 0,240,640,240 or 0%,50%,100%,50%: a horizontal "
+                              "line across the middle of a 640x480 frame")  # fmt: skip
+        line = cls(*values, relative=relative)  # type: ignore[arg-type]
+        if (line.x1, line.y1, relative[:2]) == (line.x2, line.y2, relative[2:]):
             raise ConfigError(f"--count-line {text}: the two points are the same", "give two different points")
         return line
+
+    def in_frame(self, width: int, height: int) -> Line:
+        """The line in the pixels of a `width` x `height` frame."""
+        if not any(self.relative):
+            return self
+        scales = (width, height, width, height)
+        return Line(*(v * s if rel else v for v, s, rel in zip(self.as_list(), scales, self.relative)))
 
     def as_list(self) -> list[float]:
         return [self.x1, self.y1, self.x2, self.y2]
@@ -70,8 +84,11 @@ class LineCounter:
     _counted: set[int] = field(default_factory=set, repr=False)
 
     def update(self, track_ids: np.ndarray, xyxy: np.ndarray, names: list[str], frame: int | None = None,
-               time_s: float | None = None) -> None:  # fmt: skip
-        """The frame's tracked boxes (track id -1: in no track, ignored) and their class names."""
+               time_s: float | None = None, size: tuple[int, int] | None = None) -> None:  # fmt: skip
+        """The frame's tracked boxes (track id -1: in no track, ignored), their class names, and the
+        frame's (width, height), which places a line given in percent (at the first frame)."""
+        if size is not None and any(self.line.relative):
+            self.line = self.line.in_frame(*size)
         tracked = np.asarray(track_ids) >= 0
         if not tracked.any():
             return

@@ -171,7 +171,8 @@ class DetectJob:
             assert result.image is not None
             frame = annotator.annotate(result.image, result.detections, result.names)
             if self.count_line is not None:
-                draw_count_line(frame, self.count_line.as_list(), self._crossings_so_far(result.source))
+                line = self.count_line.in_frame(frame.shape[1], frame.shape[0])
+                draw_count_line(frame, line.as_list(), self._crossings_so_far(result.source))
             videos.add(result.index, result.source, result.name, frame, result.time_s)
         except (OSError, SaveRefused, cv2.error) as exc:
             videos.abandon()

@@ -58,7 +58,7 @@ class VideoStats:
             if self.line is not None:
                 self.crossings.update(detections.track_id, detections.xyxy,
                                       [result.class_name(c) for c in detections.class_id.tolist()],
-                                      result.frame, result.time_s)  # fmt: skip
+                                      result.frame, result.time_s, (result.width, result.height))  # fmt: skip
 
     @property
     def crossings(self) -> LineCounter:

@@ -40,7 +40,17 @@ def test_passing_beyond_the_segment_or_outside_a_track_is_not_a_crossing() -> No
     assert counter.total("in") == 1 and counter.total("out") == 0 and counter.events[0]["track_id"] == 2
 
 
-@pytest.mark.parametrize("text", ["1,2,3", "a,b,c,d", "1,2,3,nan", "5,5,5,5"])
+def test_a_line_in_percent_is_placed_by_the_first_frame() -> None:
+    line = Line.parse("0%, 50%, 100%, 50%")
+    assert line.in_frame(640, 480).as_list() == [0, 240, 640, 240]
+    assert Line.parse("10, 50%, 100%, 7").in_frame(200, 100).as_list() == [10, 50, 200, 7]
+    counter = LineCounter(line)
+    for frame, y in enumerate((200, 230, 250, 270)):
+        counter.update(np.array([4]), np.array([[100, y - 5, 110, y + 5]]), ["star"], frame, size=(640, 480))
+    assert counter.counts["in"] == {"star": 1} and counter.as_dict()["line"] == [0, 240, 640, 240]
+
+
+@pytest.mark.parametrize("text", ["1,2,3", "a,b,c,d", "1,2,3,nan", "5,5,5,5", "50%,1%,50%,1%", "5,%,3,4"])
 def test_a_bad_line_is_one_config_error(text: str) -> None:
     with pytest.raises(ConfigError, match="--count-line"):
         Line.parse(text)

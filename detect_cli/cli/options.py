@@ -148,8 +148,8 @@ Tracker = Annotated[TrackerName, typer.Option(
 
 CountLine = Annotated[Optional[str], typer.Option(
     "--count-line", metavar="X1,Y1,X2,Y2",
-    help="Videos: count the tracked objects that cross this line (pixels), per class and direction "
-    "(in: from its left to its right, walking from the first point to the second). Turns on --track.",
+    help="Videos: count the tracked objects that cross this line (pixels, or a % of the frame), per class and "
+    "direction (in: from its left to its right, walking from the first point to the second). Turns on --track.",
     show_default=False,
 )]  # fmt: skip
 
