@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from typing import Annotated, Optional
 
 import typer
@@ -197,35 +198,40 @@ def _image_table(record: dict) -> Table:
 
 class _VideoTables:
     """A video's frames make one table, printed when the video ends: per class the detections, their
-    mean confidence and each map's mean mass in box (a table per frame would bury the terminal)."""
+    mean confidence and each map's mean mass in box (a table per frame would bury the terminal).
+    Kept as running sums per class, so an hour of video costs no more memory than a minute."""
 
     def __init__(self) -> None:
         self.source: str | None = None
-        self.frames, self.detections = 0, []
+        self.frames, self.methods = 0, []
+        self.counts: Counter[str] = Counter()  # detections per class
+        self.sums: dict[str, list[float]] = {}  # class -> [sum of conf, sum of mass in box per method]
 
     def add(self, record: dict) -> list[Table]:
         done = self.close() if record.get("frame") is None or record["source"] != self.source else []
         if record.get("frame") is not None:
             self.source = record["source"]
             self.frames += 1
-            self.detections += record["detections"] if record["maps"] is not None else []
+            for det in record["detections"] if record["maps"] is not None else []:
+                if not self.methods:
+                    self.methods = [k for k, v in det.items() if isinstance(v, dict) and "peak_xy" in v]
+                values = [det["confidence"], *(det[m]["mass_in_box"] for m in self.methods)]
+                totals = self.sums.setdefault(det["class_name"], [0.0] * len(values))
+                totals[:] = [t + v for t, v in zip(totals, values)]
+                self.counts[det["class_name"]] += 1
         return done
 
     def close(self) -> list[Table]:
         if self.source is None:
             return []
-        source, frames, detections = self.source, self.frames, self.detections
-        self.source, self.frames, self.detections = None, 0, []
-        methods = [k for k, v in detections[0].items() if isinstance(v, dict) and "peak_xy" in v] if detections else []
-        title = f"{source}: {frames} frame(s), {len(detections)} detection(s)"
+        title = f"{self.source}: {self.frames} frame(s), {self.counts.total()} detection(s)"
         table = Table(title=Text(title), title_justify="left", min_width=len(title))  # the title unwrapped
-        for header in ("class", "detections", "mean conf", *(f"{m} mass in box" for m in methods)):
+        for header in ("class", "detections", "mean conf", *(f"{m} mass in box" for m in self.methods)):
             table.add_column(header, justify="left" if header == "class" else "right")
-        for name in sorted({d["class_name"] for d in detections}):
-            of_class = [d for d in detections if d["class_name"] == name]
-            means = [sum(d[key] for d in of_class) / len(of_class) for key in ("confidence",)]
-            means += [sum(d[m]["mass_in_box"] for d in of_class) / len(of_class) for m in methods]
-            table.add_row(Text(name), str(len(of_class)), *(f"{v:.2f}" for v in means))
+        for name, sums in sorted(self.sums.items()):
+            n = self.counts[name]
+            table.add_row(Text(name), str(n), *(f"{v / n:.2f}" for v in sums))
+        self.source, self.frames, self.methods, self.counts, self.sums = None, 0, [], Counter(), {}
         return [table]
 
 
