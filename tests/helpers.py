@@ -100,3 +100,18 @@ def watch_budget_peak(monkeypatch) -> Callable[[], int]:  # type: ignore[no-unty
 
     monkeypatch.setattr(engine.ByteBudget, "take", take)
     return lambda: peak
+
+
+def kill_once_written(cmd: list[str], out: Path, lines: int, timeout: float = 120) -> None:
+    """Run `cmd` and SIGKILL it as soon as `out` holds `lines` lines (a crash part-way through a run)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < lines):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()

@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ from detect_cli.cli.app import app
 from detect_cli.errors import ConfigError
 from detect_cli.resume import prepare_resume, sidecar_path, write_sidecar
 from tests.conftest import SAMPLES, TEST_IMGSZ
+from tests.helpers import kill_once_written
 
 MODEL = ["--model", "yolo26n.yaml", "--imgsz", str(TEST_IMGSZ), "--conf", "0.0", "--max-det", "3", "--threads", "1"]
 runner = CliRunner()
@@ -53,12 +51,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(folder: Path, tmp_path:
 
     out = tmp_path / "killed.jsonl"
     cmd = [sys.executable, "-m", "detect_cli", str(folder), "-r", *MODEL, "--out", str(out), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 5):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_once_written(cmd, out, 5)
     done_before = len(out.read_text().splitlines())
     assert 5 <= done_before < 41, "the kill should land part-way"
     with open(out, "a") as fh:  # what a crash mid-write leaves behind

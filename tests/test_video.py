@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,6 +24,7 @@ from detect_cli.sources import Source, iter_sources
 from detect_cli.video import VideoOptions, read_frames
 from detect_cli.video_saving import VideoSaver
 from tests.conftest import SAMPLES
+from tests.helpers import kill_once_written
 
 FPS = 10.0
 
@@ -212,12 +211,7 @@ def test_cli_video_records_summary_and_saved_video(demo_clip: Path, tmp_path: Pa
 def test_kill_mid_video_then_resume_gives_each_frame_once(demo_clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.jsonl"
     cmd = [sys.executable, "-m", "detect_cli", str(demo_clip), *DEMO, "--out", str(out), "--quiet", "--track"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 4):
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_once_written(cmd, out, 4)
     before = [json.loads(line) for line in out.read_text().splitlines()]
     assert 4 <= len(before) < 24, "the kill should land part-way"
     with open(out, "a") as fh:  # what a crash mid-write leaves behind
