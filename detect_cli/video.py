@@ -102,7 +102,10 @@ def _too_large(capture: cv2.VideoCapture, max_pixels: int | None) -> str | None:
 
 def frames_to_run(path: str, options: VideoOptions = VideoOptions(), after: int | None = None) -> int | None:
     """How many frames of a video file `read_frames` will give (from its container's header, after
-    the stride, the time range and `after`), or None when the container does not say. For progress."""
+    the stride, the time range and `after`), or None when the container does not say. For progress.
+    Like `read_frames`, it opens regular files only: a FIFO would block, and lose what the run reads."""
+    if file_problem(path):
+        return 1  # one error record
     capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
     try:
         if not capture.isOpened():

@@ -206,6 +206,14 @@ def test_videos_count_as_their_frames_and_a_resumed_one_as_those_left(tmp_path: 
     bar.counter.join(30)
     bar.start("comparing")
     assert bar._progress.tasks[0].total == 1 and not bar._progress.tasks[0].fields.get("unit")
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)  # never opened by the count (it would block, and take what the run should read)
+    bar = progress.RunProgress(True)
+    bar.count([str(fifo), clip], recursive=False, video=VideoOptions())
+    bar.counter.join(30)
+    assert not bar.counter.is_alive()
+    bar.start("detecting")
+    assert bar._progress.tasks[0].total == 1 + 100
     bar = progress.RunProgress(True)
     bar.count([clip, "rtsp://cam.local/live"], recursive=False, video=VideoOptions())
     bar.counter.join(30)
