@@ -1,7 +1,7 @@
 """The cost of attention maps: ms/image of plain detection vs `explain` (hooks + maps), and with
 Ultralytics' LayerCAM, per family, on the same images and threads.
 
-    python benchmarks/bench_attention.py [--images 20] [--masks 100]
+    python benchmarks/bench_attention.py [--images 20] [--masks 100] [--models demo,demo-rtdetr]
     python benchmarks/bench_attention.py --faithfulness [--detections 200] [--masks 100] [--seed 7]
 
 With --faithfulness: every map (attention, per RT-DETR decoder layer too, the AIFI encoder, targeted
@@ -43,8 +43,11 @@ def main() -> None:
     parser.add_argument("--conf", type=float, default=0.4)
     parser.add_argument("--auc-detections", type=int, default=60, help="--faithfulness: with every measure")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: far faster on busy shared cores)")
+    parser.add_argument("--models", default="demo,demo-rtdetr", help="the shipped demo models to measure")
     parser.add_argument("--layer-aucs", action="store_true", help="--faithfulness: AUCs per RT-DETR layer too")
     args = parser.parse_args()
+    if unknown := set(args.models.split(",")) - {"demo", "demo-rtdetr"}:
+        parser.error(f"--models: {', '.join(sorted(unknown))} is not a demo model (demo, demo-rtdetr)")
     if args.faithfulness:
         faithfulness(args)
         return
@@ -58,7 +61,8 @@ def main() -> None:
 
     shapes = [read_image(s) for s in iter_sources([str(REPO / "sample_images" / "shapes")])]
     images = (shapes * (args.images // len(shapes) + 1))[: args.images]
-    specs = [("demo", "yolo26n.yaml"), ("demo-rtdetr", "rtdetr-l.yaml")]
+    fallbacks = {"demo": "yolo26n.yaml", "demo-rtdetr": "rtdetr-l.yaml"}
+    specs = [(name, fallbacks[name]) for name in args.models.split(",")]
     from detect_cli.backends import cpu_name
 
     print(f"CPU: {cpu_name()}; {args.images} images (320x320 shapes), imgsz 320, {args.threads} torch thread(s)")
@@ -100,7 +104,7 @@ def faithfulness(args: argparse.Namespace) -> None:
         f"on the images giving the first >= {args.auc_detections} detections, mass in box and pointing game on "
         f">= {args.detections}; AUC fractions {', '.join(f'{f:.4g}' for f in FRACTIONS)}; removal: blur"
     )
-    for name in ("demo", "demo-rtdetr"):
+    for name in args.models.split(","):
         detector = load_detector(resolve_model(name), device="cpu", threads=args.threads)
         options = PredictOptions(conf=args.conf, imgsz=320)
         full, placed, rng = MetricTable(), MetricTable(), np.random.default_rng(0)

@@ -30,6 +30,7 @@ is evaluated on the val set and on the held-out test set and published as
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import time
@@ -66,6 +67,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr0", type=float, default=0.01, help="only used when --optimizer is not 'auto'")
     p.add_argument("--warmup-epochs", type=float, default=3.0,
                    help="Ultralytics' warm-up (bias lr from 0.1 down): 0 when fine-tuning a trained model")
+    p.add_argument(
+        "--queries",
+        type=int,
+        default=None,
+        help="decoder queries (default: the model's own; no weight depends on it, so a trained model can change it)",
+    )
+    p.add_argument(
+        "--vfl",
+        type=float,
+        nargs=2,
+        metavar=("ALPHA", "GAMMA"),
+        default=None,
+        help="varifocal loss weighting of the negatives, alpha*score^gamma (Ultralytics passes 0.25 1.5; "
+        "the RT-DETR authors' code uses 0.75 2.0): a larger weight pushes duplicate queries' scores down",
+    )
     p.add_argument("--fraction", type=float, default=1.0, help="fraction of the train images to use")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
     p.add_argument("--device", default="cpu", help="training device: cpu, or a GPU index such as 0")
@@ -129,14 +145,29 @@ def transfer_backbone(model, ckpt_path: Path) -> dict:
     return copied
 
 
-def make_trainer_class(init: Path | None):
-    """An RTDETRTrainer whose freshly built model receives the backbone of ``init``."""
+def with_queries(cfg: dict, queries: int | None) -> dict:
+    """A copy of a model dict whose RTDETRDecoder (the last layer) selects ``queries`` queries."""
+    if queries is None:
+        return cfg
+    cfg = copy.deepcopy(cfg)
+    layer = cfg["head"][-1]
+    if layer[2] != "RTDETRDecoder":
+        raise SystemExit(f"--queries: the model's last layer is {layer[2]}, not RTDETRDecoder")
+    layer[3][2] = queries  # args: nc, hidden dim, queries, ...
+    return cfg
+
+
+def make_trainer_class(init: Path | None, queries: int | None = None):
+    """An RTDETRTrainer whose freshly built model receives the backbone of ``init`` (and ``queries``)."""
     from ultralytics.models.rtdetr.train import RTDETRTrainer
+    from ultralytics.nn.tasks import yaml_model_load
 
     class TransferTrainer(RTDETRTrainer):
         transferred: dict | None = None  # the copied tensors, set by get_model
 
         def get_model(self, cfg=None, weights=None, verbose=True):
+            if queries is not None:
+                cfg = with_queries(cfg if isinstance(cfg, dict) else yaml_model_load(cfg), queries)
             model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
             if init is not None and weights is None:
                 self.transferred = transfer_backbone(model, init)
@@ -199,6 +230,18 @@ def add_callbacks(model, args: argparse.Namespace) -> dict:
         if changed or rel > 0.05:
             raise SystemExit("backbone weights are no longer the transferred ones")
 
+    def on_train_start(trainer):
+        # Set on the trained model only, after the EMA copy was made, so checkpoints carry no loss object.
+        if args.vfl:
+            from ultralytics.utils.loss import VarifocalLoss
+
+            net = unwrap_model(trainer.model)
+            net.criterion = net.init_criterion()
+            alpha, gamma = args.vfl
+            net.criterion.vfl = VarifocalLoss(gamma=gamma, alpha=alpha)
+            print(f"varifocal loss: alpha {alpha}, gamma {gamma}")
+
+    model.add_callback("on_train_start", on_train_start)
     model.add_callback("on_train_batch_start", on_train_batch_start)
     model.add_callback("on_train_batch_end", on_train_batch_end)
     model.add_callback("on_train_epoch_end", on_train_epoch_end)
@@ -212,7 +255,7 @@ def train(data_yaml: Path, out: Path, args: argparse.Namespace) -> tuple[Path, d
     model = RTDETR(str(args.model))
     stats = add_callbacks(model, args)
     model.train(
-        trainer=make_trainer_class(args.init),
+        trainer=make_trainer_class(args.init, args.queries),
         data=str(data_yaml),
         epochs=args.epochs,
         time=args.time,
