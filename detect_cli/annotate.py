@@ -105,12 +105,17 @@ class BoxAnnotator:
             x1, y1, x2, y2 = box.round().astype(int).tolist()
             cv2.rectangle(out, (x1, y1), (x2, y2), class_color(cls), lw, cv2.LINE_AA)
         for label in reversed(self.labels(out.shape, detections, names)):  # the most confident on top
-            x1, y1, x2, y2 = label.rect
-            cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), label.color, -1)
-            (_, th), _ = cv2.getTextSize(label.text, FONT, scale, thickness)
-            cv2.putText(out, label.text, (x1 + LABEL_PAD, y1 + LABEL_PAD + th), FONT, scale, text_color(label.color),
-                        thickness, cv2.LINE_AA)  # fmt: skip
+            draw_label(out, label, scale, thickness)
         return out
+
+
+def draw_label(image: np.ndarray, label: Label, scale: float, thickness: int) -> None:
+    """A label's background and text, in place."""
+    x1, y1, x2, y2 = label.rect
+    cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), label.color, -1)
+    (_, th), _ = cv2.getTextSize(label.text, FONT, scale, thickness)
+    cv2.putText(image, label.text, (x1 + LABEL_PAD, y1 + LABEL_PAD + th), FONT, scale, text_color(label.color),
+                thickness, cv2.LINE_AA)  # fmt: skip
 
 
 def draw_count_line(image: np.ndarray, line: Sequence[float], caption: str) -> np.ndarray:
@@ -122,10 +127,8 @@ def draw_count_line(image: np.ndarray, line: Sequence[float], caption: str) -> n
     cv2.line(image, (x1, y1), (x2, y2), (0, 0, 255), lw, cv2.LINE_AA)
     scale = max(0.4, lw / 4)
     (tw, th), base = cv2.getTextSize(caption, FONT, scale, 1)
-    box_w, box_h = tw + 2 * LABEL_PAD, th + base + 2 * LABEL_PAD
-    left, top, right, bottom = _inside(x1 + LABEL_PAD, y1 + LABEL_PAD, box_w, box_h, width, height)
-    cv2.rectangle(image, (left, top), (right, bottom), (0, 0, 255), -1)
-    cv2.putText(image, caption, (left + LABEL_PAD, top + LABEL_PAD + th), FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    rect = _inside(x1 + LABEL_PAD, y1 + LABEL_PAD, tw + 2 * LABEL_PAD, th + base + 2 * LABEL_PAD, width, height)
+    draw_label(image, Label(caption, rect, (0, 0, 255)), scale, 1)
     return image
 
 

@@ -145,10 +145,8 @@ def transfer_backbone(model, ckpt_path: Path) -> dict:
     return copied
 
 
-def with_queries(cfg: dict, queries: int | None) -> dict:
+def with_queries(cfg: dict, queries: int) -> dict:
     """A copy of a model dict whose RTDETRDecoder (the last layer) selects ``queries`` queries."""
-    if queries is None:
-        return cfg
     cfg = copy.deepcopy(cfg)
     layer = cfg["head"][-1]
     if layer[2] != "RTDETRDecoder":
