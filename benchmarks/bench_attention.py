@@ -54,16 +54,16 @@ def main() -> None:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from detect_cli.attention.capture import explain, layercam
     from detect_cli.attention.run import explain_image
-    from detect_cli.images import read_image
-    from detect_cli.models import PredictOptions, load_detector
-    from detect_cli.sources import iter_sources
-    from detect_cli.weights import PACKAGED, PACKAGED_DIR, resolve_model
+    from detect_cli.inputs.images import read_image
+    from detect_cli.inputs.sources import iter_sources
+    from detect_cli.models.detector import PredictOptions, load_detector
+    from detect_cli.models.lookup import PACKAGED, PACKAGED_DIR, resolve_model
 
     shapes = [read_image(s) for s in iter_sources([str(REPO / "sample_images" / "shapes")])]
     images = (shapes * (args.images // len(shapes) + 1))[: args.images]
     fallbacks = {"demo": "yolo26n.yaml", "demo-rtdetr": "rtdetr-l.yaml"}
     specs = [(name, fallbacks[name]) for name in args.models.split(",")]
-    from detect_cli.backends import cpu_name
+    from detect_cli.models.runtime import cpu_name
 
     print(f"CPU: {cpu_name()}; {args.images} images (320x320 shapes), imgsz 320, {args.threads} torch thread(s)")
     for shipped, fallback in specs:
@@ -92,10 +92,10 @@ def faithfulness(args: argparse.Namespace) -> None:
     import numpy as np
 
     from detect_cli.attention.metrics import FRACTIONS, MetricTable
-    from detect_cli.backends import cpu_name
     from detect_cli.demo.scenes import make_scene
-    from detect_cli.models import PredictOptions, load_detector
-    from detect_cli.weights import resolve_model
+    from detect_cli.models.detector import PredictOptions, load_detector
+    from detect_cli.models.lookup import resolve_model
+    from detect_cli.models.runtime import cpu_name
 
     print(
         f"CPU: {cpu_name()} ({os.cpu_count()} cores, torch threads {args.threads}); scenes: seed {args.seed} "

@@ -70,7 +70,7 @@ def measure(cmd: list[str], out_file: Path | None, env: dict[str, str]) -> dict[
 
 def checkpoint(spec: str, work: Path) -> tuple[str, str, int]:
     """(path, family, imgsz): the shipped demo, or a random-weight checkpoint saved from a YAML."""
-    from detect_cli.weights import PACKAGED_DIR
+    from detect_cli.models.lookup import PACKAGED_DIR
 
     if spec == "demo":
         return str(PACKAGED_DIR / "demo.pt"), "yolo", 320
@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--models", default="demo,yolo26n,rtdetr-l")
     args = parser.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
-    from detect_cli.backends import cpu_name
+    from detect_cli.models.runtime import cpu_name
 
     work = Path(tempfile.mkdtemp(prefix="bench-backend-"))
     env = {**os.environ, "ATTN_DETECT_CACHE_DIR": str(work / "cache")}

@@ -91,10 +91,10 @@ def cli_cmd(path: str, folder: Path, imgsz: int) -> list[str]:
 
 
 def in_process(path: str, folder: Path, imgsz: int) -> tuple[float, float]:
-    from detect_cli.engine import detect_stream
-    from detect_cli.models import PredictOptions, load_detector
-    from detect_cli.sources import iter_sources
-    from detect_cli.weights import resolve_model
+    from detect_cli.inputs.sources import iter_sources
+    from detect_cli.models.detector import PredictOptions, load_detector
+    from detect_cli.models.lookup import resolve_model
+    from detect_cli.pipeline.engine import detect_stream
 
     detector = load_detector(resolve_model(path), device="cpu")
     from ultralytics import RTDETR, YOLO  # after load_detector: Ultralytics set up through our door first

@@ -37,9 +37,9 @@ def main() -> None:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     import cv2
 
-    from detect_cli.export import FORMATS, export_model, load_exported
-    from detect_cli.models import PredictOptions, load_detector
-    from detect_cli.weights import resolve_model
+    from detect_cli.models.detector import PredictOptions, load_detector
+    from detect_cli.models.export import FORMATS, export_model, load_exported
+    from detect_cli.models.lookup import resolve_model
 
     work = Path(tempfile.mkdtemp(prefix="bench-export-"))
     try:

@@ -40,11 +40,11 @@ def main() -> None:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     import ray
 
-    from detect_cli.engine import detect_stream
-    from detect_cli.models import PredictOptions, load_detector
-    from detect_cli.ray_engine import RayOptions, ray_detect_stream
-    from detect_cli.sources import iter_sources
-    from detect_cli.weights import resolve_model
+    from detect_cli.inputs.sources import iter_sources
+    from detect_cli.models.detector import PredictOptions, load_detector
+    from detect_cli.models.lookup import resolve_model
+    from detect_cli.pipeline.engine import detect_stream
+    from detect_cli.pipeline.ray_engine import RayOptions, ray_detect_stream
 
     cores = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_slice.py [--n 50] [--timed 6] [--models demo,demo-rtdetr] [--threads 0]
 
-1. mAP50 / mAP50-95 (`detect_cli.evaluation`, as `evaluate` scores) of each demo model full-frame
+1. mAP50 / mAP50-95 (`detect_cli.evaluation.metrics`, as `evaluate` scores) of each demo model full-frame
    and sliced (`--slice auto`: 320-px tiles, overlap 0.2) on `--n` large scenes (1920x1920 and
    3000x2000 in turn, shapes of 10-40 px), for every merge setting: the tiles and the full pass run
    once per image, and each setting merges the same raw boxes (a memo under the wrapped detector),
@@ -31,12 +31,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from detect_cli.backends import cpu_name
 from detect_cli.demo.large_scenes import make_large_scene, write_large_dataset
-from detect_cli.evaluation import Labels, Prediction, evaluate
-from detect_cli.models import PredictOptions, load_detector
-from detect_cli.slicing import SlicedDetector, SliceOptions
-from detect_cli.weights import resolve_model
+from detect_cli.evaluation.metrics import Labels, Prediction, evaluate
+from detect_cli.models.detector import PredictOptions, load_detector
+from detect_cli.models.lookup import resolve_model
+from detect_cli.models.runtime import cpu_name
+from detect_cli.pipeline.slicing import SlicedDetector, SliceOptions
 
 MAP_CONF = 0.001
 SETTINGS = [SliceOptions(None, 0.2, full, merge, match)

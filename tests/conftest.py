@@ -51,16 +51,16 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def yolo_detector():
-    from detect_cli.models import load_detector
-    from detect_cli.weights import resolve_model
+    from detect_cli.models.detector import load_detector
+    from detect_cli.models.lookup import resolve_model
 
     return load_detector(resolve_model("yolo26n.yaml"), device="cpu", threads=1)
 
 
 @pytest.fixture(scope="session")
 def rtdetr_detector():
-    from detect_cli.models import load_detector
-    from detect_cli.weights import resolve_model
+    from detect_cli.models.detector import load_detector
+    from detect_cli.models.lookup import resolve_model
 
     return load_detector(resolve_model("rtdetr-l.yaml"), device="cpu", threads=1)
 
@@ -68,7 +68,7 @@ def rtdetr_detector():
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Real Ultralytics .pt checkpoints (random weights) saved from the YAML models."""
-    from detect_cli.ultralytics_env import import_ultralytics
+    from detect_cli.models.ultralytics_env import import_ultralytics
 
     import_ultralytics()
     from ultralytics import RTDETR, YOLO

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from detect_cli.detections import Detections
-from detect_cli.results import ImageResult, Timing
+from detect_cli.core.detections import Detections
+from detect_cli.core.results import ImageResult, Timing
 
 NAMES = {0: "person", 1: "car", 2: "dog"}
 
@@ -88,7 +88,7 @@ def write_png(path: Path, image: Image.Image | np.ndarray) -> Path:
 
 def watch_budget_peak(monkeypatch) -> Callable[[], int]:  # type: ignore[no-untyped-def]
     """Record the most bytes any `engine.ByteBudget` holds from now on; call the result to read it."""
-    from detect_cli import engine
+    from detect_cli.pipeline import engine
 
     peak = 0
     real_take = engine.ByteBudget.take

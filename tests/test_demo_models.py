@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detect_cli.engine import detect_stream
-from detect_cli.evaluation import Labels, Prediction, evaluate
-from detect_cli.models import PredictOptions, load_detector
-from detect_cli.sources import iter_sources
-from detect_cli.weights import PACKAGED, PACKAGED_DIR, resolve_model
+from detect_cli.evaluation.metrics import Labels, Prediction, evaluate
+from detect_cli.inputs.sources import iter_sources
+from detect_cli.models.detector import PredictOptions, load_detector
+from detect_cli.models.lookup import PACKAGED, PACKAGED_DIR, resolve_model
+from detect_cli.pipeline.engine import detect_stream
 from tests.conftest import SAMPLES
 
 SHAPES = SAMPLES / "shapes"
@@ -80,7 +80,7 @@ def test_random_weights_score_near_zero_in_the_same_test() -> None:
 
 
 def test_compare_demo_beats_random_and_they_disagree() -> None:
-    from detect_cli.compare import ComparisonRun, Contender, compare_stream, comparison_report
+    from detect_cli.tasks.compare import ComparisonRun, Contender, compare_stream, comparison_report
 
     demo = load_detector(resolve_model("demo"), device="cpu", threads=1)
     rand = load_detector(resolve_model("yolo26n.yaml"), device="cpu", threads=1)
@@ -98,8 +98,8 @@ def test_compare_demo_beats_random_and_they_disagree() -> None:
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_exported_demo_gives_the_same_detections(tmp_path: Path, fmt: str) -> None:
-    from detect_cli.export import FORMATS, export_model, load_exported, verify
-    from detect_cli.images import read_image
+    from detect_cli.inputs.images import read_image
+    from detect_cli.models.export import FORMATS, export_model, load_exported, verify
 
     demo = load_detector(resolve_model("demo"), device="cpu", threads=1)
     path = export_model(demo, FORMATS[fmt], tmp_path, imgsz=320)
@@ -114,7 +114,7 @@ def test_attention_sits_on_the_detected_object(demo) -> None:
     """Mass of each detection's map inside its box, against the share of the image the box covers."""
     from detect_cli.attention.capture import explain
     from detect_cli.attention.maps import figures
-    from detect_cli.images import read_image
+    from detect_cli.inputs.images import read_image
 
     inside, area = [], []
     for source in list(iter_sources([str(SHAPES)]))[:8]:
@@ -130,7 +130,7 @@ def test_attention_sits_on_the_detected_object(demo) -> None:
 def test_deleting_what_attention_points_at_hurts_more_than_random(demo) -> None:
     from detect_cli.attention.metrics import MetricTable
     from detect_cli.attention.run import explain_image
-    from detect_cli.images import read_image
+    from detect_cli.inputs.images import read_image
 
     table = MetricTable()
     rng = np.random.default_rng(0)

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from detect_cli.attention.maps import map_size, normalise, resize_map, splat, unletterbox
-from detect_cli.detections import Detections
-from detect_cli.errors import AttnDetectError, ConfigError, ModelFailed
-from detect_cli.models import Detector, PredictOptions
-from detect_cli.results import Timing
+from detect_cli.core.detections import Detections
+from detect_cli.core.errors import AttnDetectError, ConfigError, ModelFailed
+from detect_cli.core.results import Timing
+from detect_cli.models.detector import Detector, PredictOptions
 
 
 @dataclass

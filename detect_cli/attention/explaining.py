@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 
 from detect_cli.attention.run import ImageAttention, explain_image, explain_images
-from detect_cli.detections import Detections
-from detect_cli.errors import AttnDetectError
-from detect_cli.failures import FailureWatch, blank_image
-from detect_cli.models import Detector, PredictOptions
-from detect_cli.results import Timing
-from detect_cli.slicing import SlicedDetector
+from detect_cli.core.detections import Detections
+from detect_cli.core.errors import AttnDetectError
+from detect_cli.core.results import Timing
+from detect_cli.models.detector import Detector, PredictOptions
+from detect_cli.pipeline.failures import FailureWatch, blank_image
+from detect_cli.pipeline.slicing import SlicedDetector
 
 
 class ExplainingDetector:

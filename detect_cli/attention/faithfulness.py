@@ -6,8 +6,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from detect_cli.detections import Detections
-from detect_cli.matching import match
+from detect_cli.core.detections import Detections
+from detect_cli.core.matching import match
 
 PROBE_CONF = 0.001  # re-runs look for the detection even when its score has collapsed
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from detect_cli.attention.capture import _network, hooks
 from detect_cli.attention.maps import map_size, normalise, resize_map, unletterbox
-from detect_cli.models import Detector, PredictOptions
+from detect_cli.models.detector import Detector, PredictOptions
 
 GRADIENT_METHODS = ("gradcam", "layercam-det")
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from detect_cli.attention.faithfulness import blurred, surviving_confidence
 from detect_cli.attention.maps import figures, resize_map
-from detect_cli.detections import Detections
+from detect_cli.core.detections import Detections
 
 # images -> detections of each (at a low confidence threshold, so a weakened detection is still seen)
 Scorer = Callable[[list[np.ndarray]], list[Detections]]

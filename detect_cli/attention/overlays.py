@@ -13,10 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from detect_cli.annotate import BoxAnnotator, heat_overlay
 from detect_cli.attention.maps import resize_map
 from detect_cli.attention.run import ImageAttention
-from detect_cli.saving import ImageSaver, safe_relative_name
+from detect_cli.outputs.annotate import BoxAnnotator, heat_overlay
+from detect_cli.outputs.image_saver import ImageSaver, safe_relative_name
 
 
 def overlay_folder(saver: ImageSaver, name: str) -> Path:

@@ -21,10 +21,10 @@ from detect_cli.attention.faithfulness import PROBE_CONF
 from detect_cli.attention.gradients import GRADIENT_METHODS, targeted_cams
 from detect_cli.attention.maps import figures
 from detect_cli.attention.metrics import MetricTable, measure
-from detect_cli.detections import Detections
-from detect_cli.errors import ConfigError
-from detect_cli.models import Detector, PredictOptions
-from detect_cli.results import Timing
+from detect_cli.core.detections import Detections
+from detect_cli.core.errors import ConfigError
+from detect_cli.core.results import Timing
+from detect_cli.models.detector import Detector, PredictOptions
 
 METHODS = ("attention", "gradcam", "layercam-det", "layercam", "drise", "both", "all")
 ATTENTION_MAPS = ("decoder", "encoder")

@@ -13,10 +13,10 @@ import numpy as np
 from detect_cli.attention.capture import explain_batch
 from detect_cli.attention.maps import map_size, resize_map
 from detect_cli.attention.run import ImageAttention, explain_images
-from detect_cli.detections import Detections
-from detect_cli.models import PredictOptions
-from detect_cli.results import Timing
-from detect_cli.slicing import SlicedDetector
+from detect_cli.core.detections import Detections
+from detect_cli.core.results import Timing
+from detect_cli.models.detector import PredictOptions
+from detect_cli.pipeline.slicing import SlicedDetector
 
 
 def explain_sliced(sliced: SlicedDetector, image: np.ndarray, options: PredictOptions) -> tuple[ImageAttention, Timing]:

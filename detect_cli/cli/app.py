@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from detect_cli import __version__
 from detect_cli.cli.commands import attention, compare, detect, evaluate, export
-from detect_cli.cli.output import EXIT_CODES_HELP
+from detect_cli.cli.console import EXIT_CODES_HELP
 
 if TYPE_CHECKING:  # Typer's own copy of Click
     from typer._click.formatting import HelpFormatter

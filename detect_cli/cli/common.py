@@ -7,11 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from detect_cli.cli.output import note, warn
+from detect_cli.cli.console import note, warn
 
 if TYPE_CHECKING:  # NumPy and YAML: loaded when a command runs, never for --help or completion
-    from detect_cli.models import Detector
-    from detect_cli.settings import DetectSettings
+    from detect_cli.core.settings import DetectSettings
+    from detect_cli.models.detector import Detector
 
 
 def own_files(config: Path | None, models: list[str | None] | str | None, **more: Path | None) -> dict[str, object]:
@@ -25,7 +25,7 @@ def own_files(config: Path | None, models: list[str | None] | str | None, **more
 
 
 def settings_from_flags(config: Path | None, **flags: Any) -> DetectSettings:
-    from detect_cli.settings import load_settings
+    from detect_cli.core.settings import load_settings
 
     return load_settings(config, flags)
 
@@ -46,11 +46,11 @@ def open_detector(
     Weights folders are searched as --weights-dir, ATTN_DETECT_WEIGHTS_DIR, then the config's.
     `needs_torch` names a feature that only the PyTorch model has (attention hooks): no export then.
     `status` hears what takes time ("preparing a faster runtime…"): a progress spinner, else a note."""
-    from detect_cli.backends import choose_backend
-    from detect_cli.job import predict_options
-    from detect_cli.models import load_detector
-    from detect_cli.slicing import check_slicing, slice_options
-    from detect_cli.weights import resolve_model, weights_dirs
+    from detect_cli.models.detector import load_detector
+    from detect_cli.models.lookup import resolve_model, weights_dirs
+    from detect_cli.models.runtime import choose_backend
+    from detect_cli.pipeline.slicing import check_slicing, slice_options
+    from detect_cli.tasks.detect import predict_options
 
     detector = load_detector(
         resolve_model(settings.model, weights_dirs(weights_dir, settings.weights_dir)),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from detect_cli.weights import PACKAGED_DIR, WEIGHTS_ENV
+from detect_cli.models.lookup import PACKAGED_DIR, WEIGHTS_ENV
 
 MODELS = {
     **{f"yolo26{s}": f"YOLO26 {size} (COCO, downloaded once)" for s, size in zip("nsmlx", (

@@ -20,11 +20,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from detect_cli.cli.output import err, hold, out
-from detect_cli.errors import ConfigError
+from detect_cli.cli.console import err, hold, out
+from detect_cli.core.errors import ConfigError
 
 if TYPE_CHECKING:  # NumPy comes with the sinks' layouts: not for --help
-    from detect_cli.sinks import Layout, Sink
+    from detect_cli.outputs.sinks import Layout, Sink
 
 DATA_FORMATS = ("json", "jsonl", "csv")
 
@@ -37,7 +37,7 @@ class Destination:
     @classmethod
     def from_flags(cls, fmt: str | None, as_json: bool, out_file: Path | None, *,
                    allowed: tuple[str, ...] = DATA_FORMATS) -> Destination:  # fmt: skip
-        from detect_cli.sinks import format_for_path
+        from detect_cli.outputs.sinks import format_for_path
 
         fmt = data_format(fmt, as_json)
         if out_file is not None:
@@ -66,7 +66,7 @@ class Destination:
         """Refuse an --out/--save that would destroy or re-read an input or one of the files in `keep`
         (the model, the config...), then lock --out FILE until the command ends (a second run writing
         it fails at once). Call before any model loads."""
-        from detect_cli.outputs import OutputLock, check_apart, is_regular_target
+        from detect_cli.outputs.guards import OutputLock, check_apart, is_regular_target
 
         check_apart(sources, self.out_file, save, recursive=recursive, keep=keep)
         if self.out_file is not None and is_regular_target(self.out_file):
@@ -74,7 +74,7 @@ class Destination:
 
     def open(self, layout: Layout, meta: dict[str, Any] | None = None, *, append: bool = False) -> Sink | None:
         """The sink for the records (none for tables), its file held open until the command ends."""
-        from detect_cli.sinks import open_sink
+        from detect_cli.outputs.sinks import open_sink
 
         if self.tables_are_results:
             return None
@@ -98,7 +98,7 @@ def _stdout() -> IO[str]:
 @contextmanager
 def open_results(path: Path, append: bool = False) -> Iterator[IO[str]]:
     """The results file, with OS errors (also on the last flush) as one line naming it."""
-    from detect_cli.outputs import make_parent
+    from detect_cli.outputs.guards import make_parent
 
     make_parent(path)
     try:

@@ -22,10 +22,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Task, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from detect_cli.cli.output import State, note
+from detect_cli.cli.console import State, note
 
 if TYPE_CHECKING:  # NumPy and OpenCV: loaded when a count runs, never for --help
-    from detect_cli.video import VideoOptions
+    from detect_cli.inputs.video import VideoOptions
 
 T = TypeVar("T")
 
@@ -154,8 +154,8 @@ class RunProgress:
         self.counter.start()
 
     def _count(self, sources: list[str], recursive: bool) -> None:
-        from detect_cli.sources import is_stream, is_video, iter_sources
-        from detect_cli.video import frames_to_run
+        from detect_cli.inputs.sources import is_stream, is_video, iter_sources
+        from detect_cli.inputs.video import frames_to_run
 
         units: list[int | None] = []
         videos: dict[int, str] = {}
@@ -185,7 +185,7 @@ class RunProgress:
 
     def _total(self) -> int | None:
         """Steps left to run (call holding the lock): the counted ones, less what an earlier run did."""
-        from detect_cli.video import frames_to_run
+        from detect_cli.inputs.video import frames_to_run
 
         if self._units is None:
             return None

@@ -9,8 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:  # the results types bring NumPy, which --help must not load
-    from detect_cli.models import Detector
-    from detect_cli.results import ImageResult, RunSummary
+    from detect_cli.core.results import ImageResult, RunSummary
+    from detect_cli.models.detector import Detector
 
 
 def boxes_table(result: ImageResult) -> Table | Text:
@@ -115,7 +115,7 @@ def run_table(summary: RunSummary, model: str, backend: str | None = None, imgsz
         table.add_row("skipped (done before)", str(summary.resumed))
     table.add_row("images processed", str(summary.images))
     table.add_row("images failed", Text(str(summary.failed), style="red" if summary.failed else ""))
-    from detect_cli.results import STAGES
+    from detect_cli.core.results import STAGES
 
     per_image = summary.ms_per_image()
     for stage in STAGES:

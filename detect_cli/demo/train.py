@@ -1,6 +1,6 @@
 """Reproducibly train the bundled demo detector on synthetic shapes (CPU only, no downloads).
 
-Usage (the command that produced ``detect_cli/weights/demo.pt``; see ``demo.json`` for the
+Usage (the command that produced ``detect_cli/demo/weights/demo.pt``; see ``demo.json`` for the
 epochs and image counts actually used)::
 
     YOLO_OFFLINE=1 YOLO_CONFIG_DIR=/tmp/ycfg-demo \\
@@ -10,7 +10,7 @@ Keep ``--out`` outside the repository: it receives the generated datasets and Ul
 
 Steps: generate the train (seed 1), val (seed 2) and held-out test (seed 3) sets, train
 ``yolo26n.yaml`` from scratch with ``nc=5``, copy the stripped best checkpoint to
-``detect_cli/weights/demo.pt`` and write ``demo.json`` with the classes, timings and the
+``detect_cli/demo/weights/demo.pt`` and write ``demo.json`` with the classes, timings and the
 mAP of that checkpoint on the val set and on the test set, which plays no part in training.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from detect_cli.demo.scenes import CLASSES, write_data_yaml, write_dataset
 
 IMGSZ = 320
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MAX_WEIGHTS_BYTES = 6 * 1024 * 1024
 SEEDS = {"train": 1, "val": 2, "test": 3}
 

@@ -4,7 +4,7 @@ Usage (the recommended command; ``demo-rtdetr.json`` records what was actually u
 
     YOLO_OFFLINE=1 YOLO_CONFIG_DIR=/tmp/ycfg-rtdetr \\
         python -m detect_cli.demo.train_rtdetr --out /work/demo_runs/rtdetr --epochs 15 --time 0.7 \\
-        --init detect_cli/weights/demo.pt --freeze 23
+        --init detect_cli/demo/weights/demo.pt --freeze 23
 
 The model is ``rtdetr-demo.yaml`` (next to this file): yolo26n's backbone and PAN neck (layers
 0-22) under a light AIFI and an ``RTDETRDecoder``. With ``--init``, those layers are copied from
@@ -24,7 +24,7 @@ there (frozen ones bit-identical).
 Data: the shapes datasets written by ``detect_cli.demo.train`` (train seed 1, val seed 2, test
 seed 3) under ``--data-dir``; they are generated there only if missing. After training, best.pt
 is evaluated on the val set and on the held-out test set and published as
-``detect_cli/weights/demo-rtdetr.pt`` + ``demo-rtdetr.json``.
+``detect_cli/demo/weights/demo-rtdetr.pt`` + ``demo-rtdetr.json``.
 """
 
 from __future__ import annotations

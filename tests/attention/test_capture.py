@@ -9,7 +9,7 @@ import pytest
 
 from detect_cli.attention.capture import explain, layercam
 from detect_cli.attention.maps import figures, map_size
-from detect_cli.models import PredictOptions
+from detect_cli.models.detector import PredictOptions
 from tests.conftest import SAMPLES, TEST_IMGSZ
 
 BUS = cv2.imread(str(SAMPLES / "bus.jpg"))  # 810 x 1080, not square: catches x/y swaps
@@ -56,7 +56,7 @@ def test_layercam_comes_back_as_an_array(rtdetr_detector) -> None:
 def test_exported_models_are_refused(yolo_detector) -> None:
     from dataclasses import replace
 
-    from detect_cli.errors import ConfigError
+    from detect_cli.core.errors import ConfigError
 
     exported = replace(yolo_detector, ref=replace(yolo_detector.ref, kind="exported"))
     with pytest.raises(ConfigError, match="PyTorch") as info:

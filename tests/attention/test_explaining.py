@@ -12,9 +12,9 @@ import pytest
 from detect_cli.attention import explaining
 from detect_cli.attention.explaining import ExplainingDetector
 from detect_cli.attention.run import ImageAttention
-from detect_cli.errors import ModelFailed
-from detect_cli.failures import REPEATS
-from detect_cli.models import PredictOptions
+from detect_cli.core.errors import ModelFailed
+from detect_cli.models.detector import PredictOptions
+from detect_cli.pipeline.failures import REPEATS
 from tests.conftest import SAMPLES, TEST_IMGSZ
 
 OPTIONS = PredictOptions(conf=0.0, imgsz=TEST_IMGSZ, max_det=4)
@@ -114,9 +114,9 @@ def test_maps_of_images_that_never_became_results_are_dropped(yolo_detector) -> 
 
 
 def test_detect_job_predicts_once_per_image_with_attention(yolo_detector, monkeypatch, tmp_path: Path) -> None:
-    from detect_cli.job import DetectJob
-    from detect_cli.settings import load_settings
-    from detect_cli.sources import Source
+    from detect_cli.core.settings import load_settings
+    from detect_cli.inputs.sources import Source
+    from detect_cli.tasks.detect import DetectJob
 
     settings = replace(load_settings(None, {"model": "yolo26n.yaml", "conf": 0.0, "max_det": 4, "imgsz": TEST_IMGSZ,
                                             "batch": 2}), backend="torch")  # fmt: skip

@@ -7,7 +7,7 @@ import pytest
 
 from detect_cli.attention.drise import drise_maps, random_masks
 from detect_cli.attention.metrics import FRACTIONS, MetricTable, bootstrap, measure
-from detect_cli.detections import Detections
+from detect_cli.core.detections import Detections
 
 SIZE, X1, Y1, SIDE = 128, 40, 56, 32  # a 32 x 32 box: 1/16 of a 128 x 128 image
 BOX = np.array([[X1, Y1, X1 + SIDE, Y1 + SIDE]], dtype=np.float32)

@@ -8,8 +8,8 @@ import numpy as np
 
 from detect_cli.attention.overlays import overlay_folder, save_overlays
 from detect_cli.attention.run import ImageAttention
-from detect_cli.detections import Detections
-from detect_cli.saving import ImageSaver
+from detect_cli.core.detections import Detections
+from detect_cli.outputs.image_saver import ImageSaver
 
 
 def test_same_names_get_their_own_folders(tmp_path: Path) -> None:

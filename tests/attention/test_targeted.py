@@ -9,10 +9,10 @@ import pytest
 
 from detect_cli.attention.maps import figures
 from detect_cli.attention.run import explain_image, map_names
+from detect_cli.core.errors import ConfigError
 from detect_cli.demo.scenes import make_scene
-from detect_cli.errors import ConfigError
-from detect_cli.models import PredictOptions, load_detector
-from detect_cli.weights import PACKAGED, PACKAGED_DIR, resolve_model
+from detect_cli.models.detector import PredictOptions, load_detector
+from detect_cli.models.lookup import PACKAGED, PACKAGED_DIR, resolve_model
 from tests.conftest import SAMPLES
 
 OPTIONS = PredictOptions(conf=0.4, imgsz=320)

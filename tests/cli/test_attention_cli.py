@@ -108,7 +108,7 @@ def test_same_file_name_in_two_folders_gets_two_overlay_folders(tmp_path: Path) 
 
 
 def test_an_image_that_cannot_be_explained_is_an_error_record(tmp_path: Path, monkeypatch) -> None:
-    from detect_cli.attention import job
+    from detect_cli.tasks import attention as job
 
     real = job.explain_image
     calls = []
@@ -134,7 +134,7 @@ def test_an_image_that_cannot_be_explained_is_an_error_record(tmp_path: Path, mo
 
 
 def test_ctrl_c_keeps_the_finished_records(monkeypatch) -> None:
-    from detect_cli.attention import job
+    from detect_cli.tasks import attention as job
 
     real = job.explain_image
     calls = []

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from detect_cli import weights
 from detect_cli.cli.app import app
+from detect_cli.models import lookup as weights
 from tests.conftest import SAMPLES, TEST_IMGSZ
 
 # One torch thread: tests check behaviour, not speed, and stay quick on a busy 2-core machine.
@@ -104,7 +104,7 @@ def test_coco_output_loads_as_results(tmp_path: Path) -> None:
 
 def test_jsonl_written_as_it_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C after two images: the JSONL file keeps both, the exit code is 130."""
-    from detect_cli import job
+    from detect_cli.tasks import detect as job
 
     real = job.detect_stream
     out = tmp_path / "r.jsonl"
@@ -271,7 +271,7 @@ def test_tables_are_capped_for_big_runs() -> None:
 
 
 def test_unexpected_error_is_one_line_unless_verbose(monkeypatch: pytest.MonkeyPatch) -> None:
-    from detect_cli import engine
+    from detect_cli.pipeline import engine
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")

@@ -192,7 +192,7 @@ def test_counting_reads_no_list_twice_and_leaves_out_what_was_done(tmp_path: Pat
 def test_videos_count_as_their_frames_and_a_resumed_one_as_those_left(tmp_path: Path) -> None:
     """With video options the bar counts frames (the shipped clip: 100, every 3rd: 34; a resumed video
     after frame 60: 13), images one each; a stream leaves it without a total."""
-    from detect_cli.video import VideoOptions
+    from detect_cli.inputs.video import VideoOptions
 
     clip = str(SAMPLES / "video" / "shapes.mp4")
     bar = progress.RunProgress(True)

@@ -116,9 +116,9 @@ def test_zsh_and_fish_get_the_values_with_their_help() -> None:
 
 def test_completion_data_matches_the_models_it_names() -> None:
     from detect_cli.demo.scenes import CLASSES
-    from detect_cli.models import coco_names
-    from detect_cli.ultralytics_env import import_ultralytics
-    from detect_cli.weights import ALIASES, PACKAGED
+    from detect_cli.models.detector import coco_names
+    from detect_cli.models.lookup import ALIASES, PACKAGED
+    from detect_cli.models.ultralytics_env import import_ultralytics
 
     import_ultralytics()  # through our door, as the commands do (its logger then writes to stderr)
     assert set(completion.MODELS) == set(ALIASES) | set(PACKAGED)
@@ -206,7 +206,7 @@ class FakeTensor:
 
 
 def test_ultralytics_boxes_are_clipped_to_the_image_when_converted() -> None:
-    from detect_cli.models import _convert
+    from detect_cli.models.detector import _convert
 
     boxes = SimpleNamespace(xyxy=FakeTensor([[-0.7, -3, 50, 40], [10, 20, 130.5, 99.2]]), conf=FakeTensor([0.9, 0.8]),
                             cls=FakeTensor([0, 1]))  # fmt: skip

@@ -18,7 +18,7 @@ MODEL = ["--model", "yolo26n.yaml", "--imgsz", str(TEST_IMGSZ), "--conf", "0.0",
 
 @pytest.fixture
 def breaks_after_two(monkeypatch: pytest.MonkeyPatch) -> None:
-    from detect_cli.models import Detector
+    from detect_cli.models.detector import Detector
 
     real = Detector.predict
     seen = {"images": 0}

@@ -12,10 +12,10 @@ from rich.text import Text
 
 from detect_cli.cli import options as opt
 from detect_cli.cli.common import open_detector, own_files, settings_from_flags
+from detect_cli.cli.console import EXIT_CODES_HELP, error, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.destination import Destination
-from detect_cli.cli.output import EXIT_CODES_HELP, error, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.progress import RunProgress, wanted
-from detect_cli.errors import ConfigError, ExitCode
+from detect_cli.core.errors import ConfigError, ExitCode
 
 app = typer.Typer()
 
@@ -82,13 +82,13 @@ def attention(
     """Show where the model looks: one heatmap per image and one per detection (box drawn); for a video,
     figures per frame and an overlay video."""
     from detect_cli.attention.capture import rtdetr_layers
-    from detect_cli.attention.job import AttentionJob, AttentionSettings
     from detect_cli.attention.records import attention_layout
     from detect_cli.attention.run import ATTENTION_MAPS, METHODS, map_names
-    from detect_cli.job import predict_options, read_options
-    from detect_cli.slicing import SlicedDetector, slice_options
-    from detect_cli.sources import iter_sources
-    from detect_cli.video import VideoOptions
+    from detect_cli.inputs.sources import iter_sources
+    from detect_cli.inputs.video import VideoOptions
+    from detect_cli.pipeline.slicing import SlicedDetector, slice_options
+    from detect_cli.tasks.attention import AttentionJob, AttentionSettings
+    from detect_cli.tasks.detect import predict_options, read_options
 
     set_output(quiet=quiet, verbose=verbose)
     if method not in METHODS:
@@ -162,7 +162,7 @@ def attention(
     if faithfulness and console is not None:
         console.print(_faithfulness_table(faithfulness))
     if save is not None:
-        from detect_cli.report import attention_page
+        from detect_cli.outputs.report import attention_page
 
         try:
             page = attention_page(save, images, model=detector.ref.spec, faithfulness=faithfulness)

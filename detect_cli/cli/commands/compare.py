@@ -13,10 +13,10 @@ from detect_cli.cli import options as opt
 from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, own_files, settings_from_flags
 from detect_cli.cli.completion import complete_models
+from detect_cli.cli.console import EXIT_CODES_HELP, error, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.destination import Destination
-from detect_cli.cli.output import EXIT_CODES_HELP, error, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.progress import RunProgress, wanted
-from detect_cli.errors import AttnDetectError, ConfigError, ExitCode
+from detect_cli.core.errors import AttnDetectError, ConfigError, ExitCode
 
 app = typer.Typer()
 
@@ -75,11 +75,11 @@ def compare(
     progress: opt.ShowProgress = None,
 ) -> None:
     """Run several models on the same images: speed, counts, agreement, and mAP with --labels."""
-    from detect_cli.compare import COMPARE, CompareJob, Contender
-    from detect_cli.evaluation import Labels as LabelSet
-    from detect_cli.job import predict_options, read_options
-    from detect_cli.slicing import SlicedDetector, slice_options
-    from detect_cli.sources import iter_sources
+    from detect_cli.evaluation.metrics import Labels as LabelSet
+    from detect_cli.inputs.sources import iter_sources
+    from detect_cli.pipeline.slicing import SlicedDetector, slice_options
+    from detect_cli.tasks.compare import COMPARE, CompareJob, Contender
+    from detect_cli.tasks.detect import predict_options, read_options
 
     set_output(quiet=quiet, verbose=verbose)
     specs = [s.strip() for item in models for s in item.split(",") if s.strip()]

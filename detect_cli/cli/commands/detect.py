@@ -16,14 +16,14 @@ from rich.text import Text
 from detect_cli.cli import options as opt
 from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, own_files, settings_from_flags
+from detect_cli.cli.console import EXIT_CODES_HELP, err, handle_errors, hold, note, out, set_output, warn
 from detect_cli.cli.destination import Destination, data_format, open_results
-from detect_cli.cli.output import EXIT_CODES_HELP, err, handle_errors, hold, note, out, set_output, warn
 from detect_cli.cli.progress import RunProgress, wanted
-from detect_cli.errors import ConfigError, ExitCode
+from detect_cli.core.errors import ConfigError, ExitCode
 
 if TYPE_CHECKING:  # both bring NumPy, which --help must not load
-    from detect_cli.results import ImageResult
-    from detect_cli.sinks import Sink
+    from detect_cli.core.results import ImageResult
+    from detect_cli.outputs.sinks import Sink
 
 app = typer.Typer()
 
@@ -88,7 +88,7 @@ def detect(
         data_format(fmt.value if fmt else None, as_json), out, save, resume or retry_failed, attention, engine
     )
     plan.claim(sources, recursive=settings.recursive, keep=own_files(config, settings.model))
-    from detect_cli.counting import Line
+    from detect_cli.pipeline.line_crossings import Line
 
     line = Line.parse(count_line) if count_line is not None else None
     if line is not None and engine == opt.Engine.ray:
@@ -97,7 +97,7 @@ def detect(
     video = _video_options(vid_stride, start, end, track=track, engine=engine, attention=attention)
     ray_options = None
     if engine == opt.Engine.ray:
-        from detect_cli.ray_engine import RayOptions, require_ray
+        from detect_cli.pipeline.ray_engine import RayOptions, require_ray
 
         require_ray()
         ray_options = RayOptions(address, actors, gpus_per_actor, threads_per_actor=settings.threads,
@@ -145,7 +145,7 @@ class _OutputPlan:
     @classmethod
     def from_flags(cls, data_format: str | None, out: str | None, save: Path | None, resume: bool,
                    attention: bool, engine: opt.Engine) -> _OutputPlan:  # fmt: skip
-        from detect_cli.sinks import FORMATS, TRACK_FORMATS
+        from detect_cli.outputs.sinks import FORMATS, TRACK_FORMATS
 
         out_file = Path(out) if out else None
         sharded = out is not None and (Path(out).is_dir() or out.endswith(("/", "\\")))
@@ -168,14 +168,14 @@ class _OutputPlan:
     @property
     def regular_out(self) -> bool:
         """--out names a regular file (or a new one): only then a sidecar and a lock beside it."""
-        from detect_cli.outputs import is_regular_target
+        from detect_cli.outputs.guards import is_regular_target
 
         return self.out_file is not None and not self.sharded and is_regular_target(self.out_file)
 
     def claim(self, sources: list[str], *, recursive: bool, keep: Mapping[str, object]) -> None:
         """Refuse outputs that would destroy or re-read inputs or the files in `keep`, then lock --out
         FILE until the command ends (a second run writing it fails at once). Both before any model loads."""
-        from detect_cli.outputs import OutputLock, check_apart
+        from detect_cli.outputs.guards import OutputLock, check_apart
 
         check_apart(sources, None if self.sharded else self.out_file, self.save, recursive=recursive, keep=keep)
         if self.regular_out:
@@ -184,7 +184,7 @@ class _OutputPlan:
 
 def _video_options(stride: int | None, start: float | None, end: float | None, *, track: bool, engine: opt.Engine,
                    attention: bool):  # fmt: skip
-    from detect_cli.video import VideoOptions
+    from detect_cli.inputs.video import VideoOptions
 
     if start is not None and end is not None and end <= start:
         raise ConfigError(f"--end {end:g} is not after --start {start:g}", "give a time range that holds frames")
@@ -205,9 +205,9 @@ def _table_limit(plan: _OutputPlan, configured: int, flag: int | None) -> int:
 def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options, bar: RunProgress, *, tables: int,
                attention: bool, resume: bool, video, tracker: str | None, count_line=None):  # fmt: skip
     """Run the job with its sinks, per-image tables and progress bar; returns (summary, tables hidden)."""
-    from detect_cli.job import NOT_SAVED, OVERLAYS_NOT_SAVED, DetectJob, run_metadata
-    from detect_cli.sinks import open_sink
-    from detect_cli.sources import iter_sources
+    from detect_cli.inputs.sources import iter_sources
+    from detect_cli.outputs.sinks import open_sink
+    from detect_cli.tasks.detect import NOT_SAVED, OVERLAYS_NOT_SAVED, DetectJob, run_metadata
 
     with ExitStack() as stack:
         sinks: list[Sink] = []
@@ -236,7 +236,7 @@ def _finish(summary, detector, *, quiet: bool, tables_are_results: bool, imgsz: 
     """The run's summary tables (stdout beside the per-image tables, else stderr; none with --quiet),
     then the exit code: an image whose annotated copy could not be written counts as a failure
     (exit 3), its detections kept."""
-    from detect_cli.job import unsaved
+    from detect_cli.tasks.detect import unsaved
 
     not_saved = unsaved(summary)
     if not quiet:
@@ -293,10 +293,10 @@ def _skip_notes(job):
 
 
 def _run_sharded(sources, settings, detector, out_dir: Path, ray_options):
-    from detect_cli.job import predict_options, read_options, run_metadata
-    from detect_cli.ray_engine import ray_detect_to_shards
-    from detect_cli.slicing import slice_options
-    from detect_cli.sources import iter_sources
+    from detect_cli.inputs.sources import iter_sources
+    from detect_cli.pipeline.ray_engine import ray_detect_to_shards
+    from detect_cli.pipeline.slicing import slice_options
+    from detect_cli.tasks.detect import predict_options, read_options, run_metadata
 
     summary = ray_detect_to_shards(
         iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin), detector,
@@ -312,8 +312,8 @@ def _prepare_out_file(out_file, out_format, settings, detector, *, resume: bool,
     """Record the run's settings beside a JSONL/CSV file; with --resume, check and repair it first.
     Returns index -> source of the inputs already in the file, and index -> (last frame, largest
     track id) of the videos cut short. Devices and FIFOs get no sidecar."""
-    from detect_cli.outputs import is_regular_target
-    from detect_cli.resume import RESUMABLE, fingerprint, prepare_resume, write_sidecar
+    from detect_cli.outputs.guards import is_regular_target
+    from detect_cli.tasks.resume import RESUMABLE, fingerprint, prepare_resume, write_sidecar
 
     if out_file is None or out_format not in RESUMABLE:
         if resume:

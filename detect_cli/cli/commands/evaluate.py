@@ -10,10 +10,10 @@ import typer
 from detect_cli.cli import options as opt
 from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, own_files, settings_from_flags
+from detect_cli.cli.console import EXIT_CODES_HELP, State, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.destination import Destination
-from detect_cli.cli.output import EXIT_CODES_HELP, State, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.progress import RunProgress, wanted
-from detect_cli.errors import ConfigError, ExitCode
+from detect_cli.core.errors import ConfigError, ExitCode
 
 app = typer.Typer()
 
@@ -60,9 +60,9 @@ def evaluate(
     progress: opt.ShowProgress = None,
 ) -> None:
     """Score a model on labelled images: mAP50, mAP50-95 (COCO), precision and recall at --conf, per class."""
-    from detect_cli.evaluation import EVALUATION, EvaluateJob
-    from detect_cli.evaluation import Labels as LabelSet
-    from detect_cli.sources import iter_sources
+    from detect_cli.evaluation.metrics import EVALUATION, EvaluateJob
+    from detect_cli.evaluation.metrics import Labels as LabelSet
+    from detect_cli.inputs.sources import iter_sources
 
     set_output(quiet=quiet, verbose=verbose)
     destination = Destination.from_flags(fmt.value if fmt else None, as_json, out_file)
@@ -121,11 +121,11 @@ def _evaluate_tracks(sources, truth: Path, settings, tracker: str, stride: int, 
     """Detect and track one sequence, then score its MOT rows against `truth` on the frames that ran."""
     import io
 
-    from detect_cli.job import DetectJob
-    from detect_cli.sinks import Layout
-    from detect_cli.sources import iter_sources
-    from detect_cli.tracking import MotSink, read_mot, score_tracks
-    from detect_cli.video import VideoOptions
+    from detect_cli.inputs.sources import iter_sources
+    from detect_cli.inputs.video import VideoOptions
+    from detect_cli.outputs.sinks import Layout
+    from detect_cli.pipeline.tracking import MotSink, read_mot, score_tracks
+    from detect_cli.tasks.detect import DetectJob
 
     read_mot(truth)  # a bad ground-truth file is reported before the model loads
     video = VideoOptions(stride=stride)

@@ -11,10 +11,10 @@ from rich.table import Table
 from rich.text import Text
 
 from detect_cli.cli import options as opt
+from detect_cli.cli.console import EXIT_CODES_HELP, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.destination import Destination
-from detect_cli.cli.output import EXIT_CODES_HELP, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.progress import RunProgress, wanted
-from detect_cli.errors import ConfigError, ExitCode
+from detect_cli.core.errors import ConfigError, ExitCode
 
 app = typer.Typer()
 
@@ -54,10 +54,10 @@ def export(
     progress: opt.ShowProgress = None,
 ) -> None:
     """Export a model to ONNX/OpenVINO/TorchScript/NCNN and prove it matches the PyTorch model."""
-    from detect_cli.export import EXPORT, ExportJob, check_export_args
-    from detect_cli.models import PredictOptions, load_detector
-    from detect_cli.settings import load_settings
-    from detect_cli.weights import resolve_model, weights_dirs
+    from detect_cli.core.settings import load_settings
+    from detect_cli.models.detector import PredictOptions, load_detector
+    from detect_cli.models.export import EXPORT, ExportJob, check_export_args
+    from detect_cli.models.lookup import resolve_model, weights_dirs
 
     set_output(quiet=quiet, verbose=verbose)
     to, out_dir, report_file = _older_spellings(to, fmt, out_dir, out_file)

@@ -1,0 +1,194 @@
+"""Settings for a run: `configs/default.yaml`, then `--config FILE`, then flags.
+
+A bad key or value is a `ConfigError` that names the key and where it came from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from detect_cli.core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    model: str
+    weights_dir: str | None
+    backend: str
+    conf: float
+    iou: float
+    imgsz: int | None  # None: the size the model was trained or exported at
+    max_det: int
+    device: str
+    batch: int
+    classes: tuple[str, ...] | None
+    half: bool
+    nms: bool
+    threads: int
+    recursive: bool
+    max_pixels: int
+    url_timeout: float
+    url_max_mb: float
+    tables: int
+    slice: str | None = None  # None: no slicing; "auto" or "WxH" (see slicing.py)
+    slice_overlap: float = 0.2
+    slice_full: bool = False
+    slice_merge: str = "nms"
+    slice_match: str = "ios"
+    slice_tiles: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["classes"] = list(self.classes) if self.classes else None
+        return data
+
+
+def _number(kind: type, low: float | None = None, high: float | None = None) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or (kind is int and value != int(value))
+        ):
+            raise ValueError(f"expected {'an integer' if kind is int else 'a number'}, got {value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError(f"must be between {low} and {high}, got {value}" if high is not None
+                             else f"must be at least {low}, got {value}")  # fmt: skip
+        return kind(value)
+
+    return check
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value).strip() == "":
+        raise ValueError(f"expected text, got {value!r}")
+    return str(value).strip()
+
+
+def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else check(value)
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {value!r}")
+        return str(value)
+
+    return check
+
+
+def _slice(value: Any) -> str:
+    from detect_cli.pipeline.slicing import parse_size
+
+    size = parse_size(_text(value))
+    return "auto" if size is None else f"{size[0]}x{size[1]}"
+
+
+def _classes(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not items:
+        raise ValueError(f"expected a list of class names or ids, got {value!r}")
+    return tuple(str(i).strip() for i in items if str(i).strip())
+
+
+VALIDATORS: dict[str, Callable[[Any], Any]] = {
+    "model": _text,
+    "weights_dir": _optional(_text),
+    "backend": _choice("auto", "torch", "openvino", "onnx"),
+    "conf": _number(float, 0.0, 1.0),
+    "iou": _number(float, 0.0, 1.0),
+    "imgsz": _optional(_number(int, 32, 8192)),
+    "max_det": _number(int, 1),
+    "device": _text,
+    "batch": _number(int, 1, 1024),
+    "classes": _optional(_classes),
+    "half": _boolean,
+    "nms": _boolean,
+    "threads": _number(int, 0),
+    "recursive": _boolean,
+    "max_pixels": _number(int, 1),
+    "url_timeout": _number(float, 0.1),
+    "url_max_mb": _number(float, 0.001),
+    "tables": _number(int, -1),
+    "slice": _optional(_slice),
+    "slice_overlap": _number(float, 0.0, 0.9),
+    "slice_full": _boolean,
+    "slice_merge": _choice("nms", "nmm"),
+    "slice_match": _choice("iou", "ios"),
+    "slice_tiles": _boolean,
+}
+assert set(VALIDATORS) == {f.name for f in fields(DetectSettings)}
+
+
+FLAGS = "the command line"
+BACKEND_ENV = "ATTN_DETECT_BACKEND"  # e.g. torch in CI jobs that must not export
+
+
+def default_config_path() -> Path:
+    """The shipped defaults: inside the wheel, or at the repo root in a source checkout."""
+    here = Path(__file__).resolve().parents[1]  # the package folder
+    for candidate in (here / "configs" / "default.yaml", here.parent / "configs" / "default.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError("configs/default.yaml is missing from this install", "reinstall attn-detect")
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path} must be a mapping of key: value")
+    return data
+
+
+def validate(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    clean = {}
+    for key, value in values.items():
+        label = f"--{str(key).replace('_', '-')}" if origin == FLAGS else f"'{key}'"
+        if key not in VALIDATORS:
+            close = difflib.get_close_matches(str(key), VALIDATORS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(VALIDATORS)}"
+            raise ConfigError(f"unknown setting '{key}' in {origin}", hint)
+        try:
+            clean[key] = VALIDATORS[key](value)
+        except ValueError as exc:
+            raise ConfigError(f"bad value for {label} in {origin}: {exc}") from None
+    return clean
+
+
+def load_settings(config: Path | None = None, overrides: Mapping[str, Any] | None = None) -> DetectSettings:
+    """Defaults, then the config file, then $ATTN_DETECT_BACKEND, then the non-None overrides (flags)."""
+    default_path = default_config_path()
+    merged = validate(read_config(default_path), str(default_path))
+    missing = set(VALIDATORS) - set(merged)
+    if missing:
+        raise ConfigError(f"{default_path} lacks {', '.join(sorted(missing))}", "reinstall attn-detect")
+    if config is not None:
+        merged.update(validate(read_config(config), str(config)))
+    if os.environ.get(BACKEND_ENV):
+        merged.update(validate({"backend": os.environ[BACKEND_ENV].strip()}, f"${BACKEND_ENV}"))
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    merged.update(validate(flags, FLAGS))
+    return DetectSettings(**merged)

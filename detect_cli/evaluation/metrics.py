@@ -1,0 +1,216 @@
+"""Score detections against labels: COCO mAP50 / mAP50-95 (faster-coco-eval, the same numbers as
+pycocotools), and precision / recall at the run's confidence threshold (one-to-one matches at IoU 0.5).
+
+Labels (`labels.py`) are a COCO ground-truth JSON or a folder of YOLO txt files. Predictions find
+their labels by the image's relative name, then by its file name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from detect_cli.core.detections import Detections
+from detect_cli.core.matching import match
+from detect_cli.core.results import ImageResult, RunSummary
+from detect_cli.evaluation.labels import Labels, read_yolo_txt
+from detect_cli.inputs.sources import stills_only
+from detect_cli.outputs.sinks import Layout
+
+if TYPE_CHECKING:
+    from detect_cli.core.settings import DetectSettings
+    from detect_cli.inputs.sources import Source
+    from detect_cli.models.detector import Detector
+
+IOU_FOR_PR = 0.5
+__all__ = ["ClassScore", "EvalReport", "EvaluateJob", "Labels", "Prediction", "evaluate", "read_yolo_txt"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What evaluation keeps of an `ImageResult` (no pixels)."""
+
+    name: str
+    source: str
+    width: int
+    height: int
+    detections: Detections
+
+    @classmethod
+    def from_result(cls, result: ImageResult) -> Prediction:
+        name = result.name or result.source
+        return cls(name, result.source, result.width or 0, result.height or 0, result.detections)
+
+
+@dataclass
+class ClassScore:
+    name: str
+    instances: int = 0
+    detections: int = 0
+    true_positives: int = 0
+    map50: float = 0.0
+    map50_95: float = 0.0
+
+    @property
+    def precision(self) -> float:
+        return self.true_positives / self.detections if self.detections else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.true_positives / self.instances if self.instances else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "class": self.name, "instances": self.instances, "detections": self.detections,
+            "precision": round(self.precision, 4), "recall": round(self.recall, 4),
+            "map50": round(self.map50, 4), "map50_95": round(self.map50_95, 4),
+        }  # fmt: skip
+
+
+@dataclass
+class EvalReport:
+    overall: ClassScore
+    classes: list[ClassScore]
+    images: int
+    unlabelled: list[str] = field(default_factory=list)
+    run: RunSummary | None = None  # the detection run behind it (`EvaluateJob`)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One record per class, then the "all" row."""
+        return [c.as_dict() for c in (*self.classes, self.overall)]
+
+    def as_dict(self) -> dict[str, Any]:
+        doc = {
+            "images": self.images,
+            "overall": self.overall.as_dict(),
+            "classes": [c.as_dict() for c in self.classes],
+            "unlabelled": self.unlabelled,
+        }
+        if self.run is not None:
+            doc.update(failed=self.run.as_dict()["failures"], interrupted=self.run.interrupted)
+        return doc
+
+
+def evaluate(predictions: Iterable[Prediction], labels: Labels, conf: float = 0.0) -> EvalReport:
+    """mAP uses every prediction (run the model at a low confidence for a full PR curve);
+    precision and recall count only predictions at or above `conf`."""
+    gt_images, gt_anns, dt_anns, unlabelled = [], [], [], []
+    names = dict(labels.names)
+    scores: dict[int, ClassScore] = {}
+
+    def score(cls: int) -> ClassScore:
+        return scores.setdefault(cls, ClassScore(names.get(cls, str(cls))))
+
+    for image_id, pred in enumerate(predictions, start=1):
+        truth = labels.find(pred)
+        if truth is None:
+            unlabelled.append(pred.source)
+            continue
+        gt_images.append({"id": image_id, "width": pred.width, "height": pred.height, "file_name": pred.name})
+        gt_anns += _coco_boxes(truth, image_id, with_score=False, first_id=len(gt_anns) + 1)
+        dt_anns += _coco_boxes(pred.detections, image_id, with_score=True, first_id=len(dt_anns) + 1)
+        kept = pred.detections[pred.detections.confidence >= conf]
+        pairs = match(kept, truth, IOU_FOR_PR)
+        for cls, n in truth.counts().items():
+            score(cls).instances += n
+        for cls, n in kept.counts().items():
+            score(cls).detections += n
+        for cls in kept.class_id[pairs.a]:
+            score(int(cls)).true_positives += 1
+
+    categories = sorted(set(names) | set(scores))
+    per_class_ap = _coco_map(gt_images, gt_anns, dt_anns, categories)
+    for cls, (ap50, ap) in per_class_ap.items():
+        if cls in scores:
+            scores[cls].map50, scores[cls].map50_95 = ap50, ap
+    classes = [scores[c] for c in sorted(scores) if scores[c].instances or scores[c].detections]
+    with_gt = [c for c in classes if c.instances]
+    overall = ClassScore(
+        "all",
+        instances=sum(c.instances for c in classes),
+        detections=sum(c.detections for c in classes),
+        true_positives=sum(c.true_positives for c in classes),
+        map50=float(np.mean([c.map50 for c in with_gt])) if with_gt else 0.0,
+        map50_95=float(np.mean([c.map50_95 for c in with_gt])) if with_gt else 0.0,
+    )
+    return EvalReport(overall, classes, len(gt_images), unlabelled)
+
+
+def _coco_boxes(dets: Detections, image_id: int, *, with_score: bool, first_id: int) -> list[dict[str, Any]]:
+    out = []
+    for n, (box, conf, cls) in enumerate(dets):
+        x1, y1, x2, y2 = (float(v) for v in box)
+        ann = {"id": first_id + n, "image_id": image_id, "category_id": cls, "bbox": [x1, y1, x2 - x1, y2 - y1],
+               "area": (x2 - x1) * (y2 - y1), "iscrowd": 0}  # fmt: skip
+        if with_score:
+            ann["score"] = conf
+        out.append(ann)
+    return out
+
+
+def _coco_map(images: list, gt: list, dt: list, categories: list[int]) -> dict[int, tuple[float, float]]:
+    """Per-category (AP50, AP50-95) from faster-coco-eval; categories without labels are left out."""
+    if not images or not gt:
+        return {}
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO({"images": images, "annotations": gt, "categories": [{"id": c} for c in categories]})
+        coco_dt = coco_gt.loadRes(dt) if dt else None
+        if coco_dt is None:
+            return {c: (0.0, 0.0) for c in categories}
+        evaluator = COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=lambda *_: None)
+        evaluator.evaluate()
+        evaluator.accumulate()
+    precision = evaluator.eval["precision"]  # [iou thresholds, recall points, categories, areas, max dets]
+    result = {}
+    for k, cat in enumerate(evaluator.params.catIds):
+        all_iou = precision[:, :, k, 0, -1]
+        at50 = precision[0, :, k, 0, -1]
+        if (all_iou > -1).any():
+            result[cat] = (float(at50[at50 > -1].mean()), float(all_iou[all_iou > -1].mean()))
+    return result
+
+
+CSV_COLUMNS = ("class", "instances", "detections", "precision", "recall", "map50", "map50_95")
+# evaluate's records: one per class, the "all" row last (what its table shows); the summary has the rest
+EVALUATION = Layout("classes", CSV_COLUMNS)
+MAP_CONF = 0.001  # mAP needs the whole precision-recall curve, as in Ultralytics' val
+
+
+@dataclass
+class EvaluateJob:
+    """Run a model on labelled images and score it; usable from Python. `run(sources)` detects at a
+    low confidence (mAP needs the whole curve) and returns the report; precision and recall count
+    the boxes at `settings.conf`. `on_result` hears every image as it is done."""
+
+    settings: DetectSettings
+    detector: Detector
+    labels: Labels
+    on_result: Callable[[ImageResult], None] | None = None
+
+    def run(self, sources: Iterable[Source]) -> EvalReport:
+        from detect_cli.tasks.detect import DetectJob
+
+        predictions: list[Prediction] = []
+
+        def keep(result: ImageResult) -> None:
+            if result.ok:
+                prediction = Prediction.from_result(result)
+                self.labels.find(prediction)  # a malformed label file stops the run now, not after the last image
+                predictions.append(prediction)
+            if self.on_result is not None:
+                self.on_result(result)
+
+        low = replace(self.settings, conf=min(self.settings.conf, MAP_CONF))
+        stills = stills_only(sources, "a video: box labels are per image file (score a video's tracks with "
+                                      "evaluate --tracks gt.txt, or its frames saved as images)")  # fmt: skip
+        run = DetectJob(low, self.detector, on_result=keep).run(stills)
+        report = evaluate(predictions, self.labels, conf=self.settings.conf)
+        report.run = run
+        return report

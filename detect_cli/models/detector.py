@@ -1,0 +1,282 @@
+"""The loaded model: `load_detector(ref)` turns a `ModelRef` (see `weights.py`) into a `Detector`.
+
+Ultralytics stays behind `Detector`: `predict` returns our own `Detections` and `Timing`, and
+callers ask it for what else they need by name (`save`, `checkpoint`, `profile`; `network` and
+`predictor` for attention capture, which hooks into the PyTorch module itself).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from detect_cli.core.detections import Detections
+from detect_cli.core.errors import ConfigError, ModelLoadError
+from detect_cli.core.results import Timing
+from detect_cli.models.lookup import export_format, export_metadata
+
+if TYPE_CHECKING:
+    from detect_cli.models.lookup import ModelRef
+
+DEFAULT_IMGSZ = 640
+TRUST_HINT = "pass --trust-model only if you trust where the file came from"
+_RESTRICTED_LOAD_MARKS = (  # Ultralytics' and torch's words when restricted loading refuses a file
+    "restricted model load", "outside the supported", "under restricted loading", "Weights only load failed",
+)
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    conf: float = 0.25
+    iou: float = 0.7
+    imgsz: int = DEFAULT_IMGSZ
+    max_det: int = 300
+    classes: tuple[int, ...] | None = None
+    nms: bool = False  # YOLO26: False = the NMS-free end-to-end head
+
+
+@dataclass
+class Detector:
+    """A loaded model that turns BGR arrays into `Detections`."""
+
+    ref: ModelRef
+    names: dict[int, str]
+    device: str
+    half: bool
+    end2end_capable: bool
+    load_s: float
+    notes: list[str] = field(default_factory=list)
+    _model: Any = field(default=None, repr=False)
+    native_imgsz: int | None = None  # the size it was trained (or exported) at; None for a bare YAML
+    stride: int = 32
+    backend: str = "torch"  # the runtime that runs it: torch, or an export's format
+    backend_reason: str = ""  # why that runtime (set by backends.choose_backend)
+    origin: ModelRef | None = None  # for an export made by attn-detect: the model the user named
+
+    @property
+    def weights_path(self) -> str:
+        """The file whose bytes define this model's results (the user's checkpoint, not a cached export)."""
+        return (self.origin or self.ref).path
+
+    @property
+    def fixed_imgsz(self) -> bool:
+        """An export with static shapes runs at its own size whatever is asked (Ultralytics forces it)."""
+        return self.ref.kind == "exported" and self.native_imgsz is not None
+
+    def run_imgsz(self, requested: int | None) -> tuple[int, str | None]:
+        """The size that really runs, and a note when it is not the one asked for.
+
+        No request means the model's own size (as plain Ultralytics does), else 640; Ultralytics
+        rounds a size up to a multiple of the stride, and a static export only runs at its own."""
+        if self.fixed_imgsz:
+            size = int(self.native_imgsz or DEFAULT_IMGSZ)
+            if requested is not None and requested != size:
+                return size, f"--imgsz {requested} ignored: this export only runs at {size}"
+            return size, None
+        wanted = requested if requested is not None else self.native_imgsz or DEFAULT_IMGSZ
+        size = max(self.stride, -(-wanted // self.stride) * self.stride)
+        if size != wanted:
+            return size, f"--imgsz {wanted} rounded up to {size} (a multiple of the model's stride {self.stride})"
+        return size, None
+
+    def runs_nms(self, options: PredictOptions) -> bool:
+        """Whether NMS runs (so --iou matters): never for RT-DETR, only with --nms for YOLO26."""
+        if self.ref.family == "rtdetr":
+            return False
+        return options.nms or not self.end2end_capable
+
+    def checkpoint(self, folder: Path) -> Path:
+        """A .pt file of exactly this model: the weights file itself, or for a model built from a
+        YAML (random weights) a checkpoint saved from it, so other processes get the same weights."""
+        if self.ref.kind != "yaml":
+            return Path(self.ref.path)
+        return self.save(Path(folder) / f"{Path(self.ref.spec).stem}.pt")
+
+    def save(self, path: Path) -> Path:
+        """Write the loaded model (weights as they are in memory) as an Ultralytics .pt checkpoint."""
+        with contextlib.redirect_stdout(sys.stderr):
+            self._model.save(path)
+        return path
+
+    def network(self) -> Any:
+        """The loaded PyTorch module (Ultralytics' `DetectionModel`); None for an export, which has none."""
+        return None if self.ref.kind == "exported" else getattr(self._model, "model", None)
+
+    @property
+    def predictor(self) -> Any:
+        """Ultralytics' predictor; its `model` wraps the network predictions really run through (where
+        attention hooks attach). None until the first `predict`; some option changes build a new one."""
+        return getattr(self._model, "predictor", None)
+
+    def profile(self, imgsz: int) -> dict[str, float | None]:
+        """Parameters (M), GFLOPs at imgsz, and the weights file size (MB); None where unknown."""
+        from ultralytics.utils.torch_utils import get_flops, get_num_params
+
+        net = self.network()
+        params = gflops = None
+        if net is not None:
+            params = get_num_params(net) / 1e6
+            with contextlib.suppress(Exception):
+                gflops = get_flops(net, imgsz) or None
+        path = Path(self.ref.path)
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else None
+        if path.is_file():
+            size = path.stat().st_size
+        return {"params_m": params, "gflops": gflops, "file_mb": size / 2**20 if size is not None else None}
+
+    def class_ids(self, wanted: Sequence[str]) -> tuple[int, ...]:
+        """Map class names or ids to ids; an unknown name lists the close matches."""
+        by_name = {n.lower(): i for i, n in self.names.items()}
+        ids = []
+        for item in wanted:
+            item = item.strip()
+            if item.isdigit() and int(item) in self.names:
+                ids.append(int(item))
+            elif item.lower() in by_name:
+                ids.append(by_name[item.lower()])
+            else:
+                close = difflib.get_close_matches(item.lower(), by_name, n=3)
+                hint = (
+                    f"did you mean {', '.join(close)}?"
+                    if close
+                    else f"this model knows: {', '.join(self.names.values())}"
+                )
+                raise ConfigError(f"--classes: unknown class '{item}' for model {self.ref.spec}", hint)
+        return tuple(sorted(set(ids)))
+
+    def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
+        if not images:
+            return []
+        nms_arg = None if self.ref.family == "rtdetr" or not self.end2end_capable else options.nms
+        results = self._model.predict(
+            images,
+            conf=options.conf,
+            iou=options.iou,
+            imgsz=options.imgsz,
+            max_det=options.max_det,
+            classes=list(options.classes) if options.classes else None,
+            device=self.device,
+            nms=nms_arg,
+            **({"quantize": 16} if self.half else {}),
+            batch=len(images),
+            verbose=False,
+            save=False,
+        )
+        converted = [_convert(r) for r in results]
+        predictor = self.predictor
+        if predictor is not None:  # it keeps the last batch until the next call: up to twice the in-flight bound
+            predictor.dataset = predictor.batch = predictor.results = None
+        return converted
+
+
+def coco_names() -> dict[int, str]:
+    from ultralytics.utils import YAML
+    from ultralytics.utils.checks import check_yaml
+
+    return {int(k): str(v) for k, v in YAML.load(check_yaml("coco.yaml"))["names"].items()}
+
+
+def _convert(result: Any) -> tuple[Detections, Timing]:
+    """Our `Detections`, boxes clipped to the image: RT-DETR's head scales normalised centre/size
+    boxes without clipping them (x1 = -0.7 on a ring at the edge), YOLO's postprocess already clips."""
+    boxes = result.boxes
+    height, width = result.orig_shape[:2]
+    xyxy = boxes.xyxy.cpu().numpy().copy()
+    xyxy[:, 0::2] = xyxy[:, 0::2].clip(0, width)
+    xyxy[:, 1::2] = xyxy[:, 1::2].clip(0, height)
+    detections = Detections(xyxy, boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(np.int64))
+    speed = result.speed or {}
+    timing = Timing(
+        preprocess=speed.get("preprocess") or 0.0,
+        inference=speed.get("inference") or 0.0,
+        postprocess=speed.get("postprocess") or 0.0,
+    )
+    return detections, timing
+
+
+def load_detector(
+    ref: ModelRef,
+    *,
+    device: str = "cpu",
+    half: bool = False,
+    threads: int = 0,
+    verbose: bool = False,
+    trusted: bool = False,
+) -> Detector:
+    """Load without running code from the file unless `trusted` (see `ultralytics_env.model_loading`)."""
+    from detect_cli.models.ultralytics_env import import_ultralytics, model_loading, openvino_in_fp32, use_all_cores
+
+    import_ultralytics(verbose)
+    from ultralytics import RTDETR, YOLO
+    from ultralytics.utils.torch_utils import select_device
+
+    notes: list[str] = []
+    if ref.kind == "exported" and export_format(Path(ref.path)) == "openvino":
+        openvino_in_fp32()
+    try:
+        torch_device = select_device(device, verbose=False)
+    except Exception as exc:
+        raise ConfigError(f"--device {device}: {exc}".splitlines()[0], "use cpu, or a GPU index such as 0") from None
+    if torch_device.type == "cpu":
+        use_all_cores(threads)
+        if half:
+            notes.append("--half ignored: half precision is not supported on the CPU; running fp32")
+            half = False
+    if ref.kind == "yaml":
+        notes.append(f"{ref.spec} is a model definition: the weights are RANDOM, detections are meaningless")
+    if not verbose:  # torch says so on every TorchScript load (at the first prediction): not the user's concern
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated", category=FutureWarning)
+
+    start = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(sys.stderr), model_loading(trusted):
+            model = YOLO(ref.path, task="detect") if ref.family == "yolo" else RTDETR(ref.path)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not trusted and any(mark in str(exc) for mark in _RESTRICTED_LOAD_MARKS):
+            raise ModelLoadError(
+                f"refused to load {ref.spec}: it would run code or build objects outside the Ultralytics model "
+                "format, which a downloaded file can use to take over this machine",
+                TRUST_HINT,
+            ) from None
+        raise ModelLoadError(
+            f"cannot load model {ref.spec}: {message}", "check that the file is a complete Ultralytics model"
+        ) from None
+    load_s = time.perf_counter() - start
+
+    names = {int(k): str(v) for k, v in (model.names or {}).items()}
+    if ref.kind == "yaml" and names == {i: str(i) for i in range(80)}:
+        names = coco_names()  # the stock YAMLs are the COCO architectures; name their 80 outputs
+    head = model.model.model[-1] if ref.kind != "exported" and hasattr(model.model, "model") else None
+    end2end_capable = getattr(head, "one2one_cv2", None) is not None
+    native, stride = _native_size(model, ref)
+    backend = "torch" if ref.kind != "exported" else export_format(Path(ref.path))
+    return Detector(ref, names, str(device), half, end2end_capable, load_s, notes, model, native, stride, backend)
+
+
+def _native_size(model: Any, ref: ModelRef) -> tuple[int | None, int]:
+    """(training or export size, stride): a checkpoint keeps `imgsz` in its args, an export in its metadata."""
+    if ref.kind == "exported":
+        return _first_int(export_metadata(Path(ref.path)).get("imgsz")), 32
+    net = getattr(model, "model", None)
+    strides = getattr(net, "stride", None)
+    stride = int(max(strides)) if strides is not None and len(strides) else 32
+    native = _first_int(model.overrides.get("imgsz")) if ref.kind == "weights" else None
+    return native, max(stride, 1)
+
+
+def _first_int(value: Any) -> int | None:
+    if isinstance(value, (list, tuple)) and value:
+        value = max(value)
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None

@@ -1,0 +1,216 @@
+"""Where a run writes (`--out FILE`, `--save DIR`), checked against its inputs and claimed for the run.
+
+- `check_apart`: refuse, before any model loads, an output that would destroy an input or feed
+  its own images back in as inputs.
+- `is_regular_target`: only a regular file (or a new name) gets a sidecar and a lock beside it,
+  never a device (`/dev/full`), a FIFO or anything under /dev or /proc.
+- `OutputLock`: `flock` on `<out>.lock`, held for the whole run, so a second run writing the same
+  file (or its sidecar) fails at once instead of interleaving lines. The OS drops the lock when the
+  process dies however it dies; a lock file left by a crash is simply locked again by the next run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import stat
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+from detect_cli.core.errors import ConfigError
+from detect_cli.inputs.sources import GLOB_CHARS, is_image_path
+
+LOCK_MARK = b"attn-detect: lock for the results file beside it; safe to delete when no run is going\n"
+
+
+def check_apart(args: Iterable[str], out: Path | None, save: Path | None, *, recursive: bool,
+                keep: Mapping[str, object] | None = None) -> None:  # fmt: skip
+    """Refuse `--out` equal to an input file or list file, or to one of the run's other files in
+    `keep` (what it is -> its path: the model, the config, the labels; names that are no file, such
+    as aliases, pass), and `--save` that is an input folder, holds an input file, or lies inside an
+    input folder walked recursively.
+
+    Source arguments are compared by their resolved paths; the entries of `@list` files by their
+    absolute paths only (no system call per line, so a list of millions stays cheap). Inputs read
+    from stdin (`-`) cannot be checked here: `--save` still never replaces a file (see saving.py)."""
+    if out is None and save is None:
+        return
+    if out is not None:
+        for what, path in (keep or {}).items():
+            if path is not None and os.path.isfile(str(path)) and _forms(out) & _forms(Path(str(path))):
+                raise ConfigError(f"--out {out} is {what}: it would be overwritten",
+                                  "write the results to another file")  # fmt: skip
+    targets = _Targets(out, save)
+    base = Path.cwd()
+    for arg in args:
+        arg = arg.strip()
+        if not arg or arg == "-" or "://" in arg:
+            continue
+        if arg.startswith("@"):
+            listing = _absolute(arg[1:], base)
+            targets.check(listing, resolve=True, is_list=True)
+            for line in _list_entries(Path(listing)):
+                targets.check(_absolute(line, Path(listing).parent), resolve=False, recursive=recursive)
+        else:
+            targets.check(_absolute(arg, base), resolve=True, recursive=recursive)
+
+
+def _absolute(arg: str, base: Path) -> str:
+    return os.path.abspath(os.path.join(base, os.path.expanduser(arg)))
+
+
+def _list_entries(listing: Path) -> Iterator[str]:
+    try:
+        if not stat.S_ISREG(os.stat(listing).st_mode):
+            return  # a FIFO or device would be consumed (or block) here: it is read once, by the run
+        with open(listing, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                line = line.strip()
+                if line and not line.startswith(("#", "@")) and line != "-" and "://" not in line:
+                    yield line
+    except OSError:
+        return  # the run reports it as an error record
+
+
+class _Targets:
+    def __init__(self, out: Path | None, save: Path | None) -> None:
+        self.out = out
+        self.save = save
+        self.out_forms = _forms(out) if out is not None else set()
+        self.save_forms = _forms(save) if save is not None else set()
+
+    def check(self, path: str, *, resolve: bool, recursive: bool = False, is_list: bool = False) -> None:
+        walked, glob = recursive, bool(GLOB_CHARS & set(path)) and not os.path.lexists(path)
+        if glob:
+            path, walked = _glob_root(path)
+        forms = _forms(Path(path)) if resolve else {path}
+        if self.out_forms & forms:
+            what = "a list file of inputs" if is_list else "an input"
+            raise ConfigError(f"--out {self.out} is {what}: it would be overwritten before it is read",
+                              "write the results to another file")  # fmt: skip
+        if is_list:
+            return
+        parents = {os.path.dirname(f) for f in forms}
+
+        def is_folder() -> bool:  # asked of the disk only where it decides
+            return glob or os.path.isdir(path)
+
+        keep_apart = "save into a new folder"
+        if self.save_forms & forms:
+            raise ConfigError(f"--save {self.save} is an input folder: annotated images would mix with the originals",
+                              keep_apart)  # fmt: skip
+        if self.save_forms & parents and not is_folder():
+            raise ConfigError(f"--save {self.save} holds the input {path}: annotated images would mix with the "
+                              "originals", keep_apart)  # fmt: skip
+        if walked and _inside_any(self.save_forms, forms) and is_folder():
+            raise ConfigError(f"--save {self.save} is inside the input folder {path}, which is read recursively: "
+                              "annotated images would be read back as inputs",
+                              "save outside it, or drop -r")  # fmt: skip
+        out_in_folder = self.out_forms & parents or (walked and _inside_any(self.out_forms, forms))
+        if self.out is not None and out_in_folder and is_image_path(self.out) and is_folder():
+            raise ConfigError(f"--out {self.out} lies in the input folder {path} with an image's name: it would be "
+                              "read as an input, or replace one", "write the results elsewhere")  # fmt: skip
+
+
+def _forms(path: Path) -> set[str]:
+    """The absolute path as written and as resolved (symlinks followed): either may match an input."""
+    absolute = os.path.abspath(os.path.expanduser(path))
+    return {absolute, os.path.realpath(absolute)}
+
+
+def _inside_any(targets: set[str], folders: set[str]) -> bool:
+    return any(t.startswith(f.rstrip(os.sep) + os.sep) for t in targets for f in folders)
+
+
+def _glob_root(pattern: str) -> tuple[str, bool]:
+    """The fixed folder a glob starts from, and whether it reaches into sub-folders."""
+    parts = Path(pattern).parts
+    fixed = next(i for i, part in enumerate(parts) if GLOB_CHARS & set(part))
+    rest = parts[fixed:]
+    return str(Path(*parts[:fixed])), len(rest) > 1 or "**" in rest[0]
+
+
+def is_regular_target(path: Path) -> bool:
+    """A regular file, or a name not taken yet. Devices, FIFOs and anything under /dev or /proc
+    get no sidecar and no lock file beside them."""
+    if os.path.abspath(path).startswith(("/dev/", "/proc/")):
+        return False
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return True  # e.g. a file as a parent folder: opening it reports the reason
+
+
+def make_parent(out: Path) -> None:
+    """The folder --out goes in, made if missing; ConfigError with the reason if it cannot be."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"--out {out}: cannot write: {out.parent} is not a folder") from None
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
+
+
+def lock_path(out: Path) -> Path:
+    return out.with_name(out.name + ".lock")
+
+
+class OutputLock:
+    """An exclusive, non-blocking `flock` on `<out>.lock` for as long as the context lasts.
+
+    The lock file is removed on the way out when it is ours (it holds `LOCK_MARK`); a file of that
+    name the user had is locked but never changed or removed."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.path = lock_path(Path(os.path.realpath(out)))  # one lock however the file is reached
+        self._fd: int | None = None
+
+    def __enter__(self) -> OutputLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        while True:
+            make_parent(self.out)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                raise ConfigError(f"--out {self.out}: cannot write: {exc.strerror or exc}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise ConfigError(f"--out {self.out} is being written by another run (it holds {self.path})",
+                                  "wait for that run to end, or write to another file") from None  # fmt: skip
+            if _same_file(fd, self.path):  # not removed by the run that held it just before us
+                break
+            os.close(fd)
+        if os.fstat(fd).st_size == 0:
+            os.write(fd, LOCK_MARK)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            if os.pread(self._fd, len(LOCK_MARK) + 1, 0) == LOCK_MARK:
+                self.path.unlink(missing_ok=True)  # still locked: a run waiting on it re-opens the new one
+        except OSError:
+            pass
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        here, there = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)

@@ -1,0 +1,285 @@
+"""Several models on the same images: each image is read and decoded once and fed to every model,
+in an order that rotates per image so machine noise hits all models alike.
+
+`ComparisonRun` folds the stream into per-model statistics (counts, timings, agreement between
+every pair, and mAP when labels are given); it keeps no pixels and no per-image detections
+except the small `Prediction`s that mAP needs.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detect_cli.core.detections import Detections
+from detect_cli.core.matching import Agreement, match
+from detect_cli.core.results import ImageResult, RunSummary, image_record
+from detect_cli.evaluation.metrics import EvalReport, Labels, Prediction, evaluate
+from detect_cli.inputs.images import ReadOptions
+from detect_cli.inputs.sources import Source, stills_only
+from detect_cli.models.detector import Detector, PredictOptions
+from detect_cli.outputs.image_saver import ImageSaver, SaveRefused
+from detect_cli.outputs.sinks import Layout
+from detect_cli.pipeline.engine import BYTES_IN_FLIGHT, ByteBudget, load, prefetched
+
+
+@dataclass
+class Contender:
+    """One model in a comparison, with the name it is shown under and its predict options."""
+
+    name: str
+    detector: Detector
+    options: PredictOptions
+
+
+@dataclass(frozen=True)
+class ImageComparison:
+    """One image and what each model made of it (results in contender order)."""
+
+    index: int
+    source: Source
+    results: tuple[ImageResult, ...]
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.results[0].ok if self.results else False
+
+
+def compare_stream(
+    sources: Iterable[Source], contenders: Sequence[Contender], read_options: ReadOptions = ReadOptions()
+) -> Iterator[ImageComparison]:
+    stills = stills_only(sources, "a video: compare runs on images (run detect on the video with each model)")
+    jobs = ((i, s, read_options) for i, s in enumerate(stills))
+    budget = ByteBudget(BYTES_IN_FLIGHT)  # as in detect: huge images read ahead are bounded in bytes too
+    for item in prefetched(jobs, lambda job: load(*job), depth=2, budget=budget, weigh=lambda p: p.nbytes):
+        if item.image is None:
+            failed = ImageResult(item.source.ref, item.index, error=item.error, name=item.source.name)
+            yield ImageComparison(item.index, item.source, tuple(failed for _ in contenders))
+            continue
+        m = len(contenders)
+        order = [(item.index + k) % m for k in range(m)]  # rotate who goes first
+        results: list[ImageResult | None] = [None] * m
+        for k in order:
+            results[k] = _run_one(contenders[k], item)
+        yield ImageComparison(item.index, item.source, tuple(results), item.image)  # type: ignore[arg-type]
+        budget.release(item.nbytes)
+
+
+def _run_one(contender: Contender, item: Any) -> ImageResult:
+    height, width = item.image.shape[:2]
+    base = ImageResult(item.source.ref, item.index, names=contender.detector.names, width=width, height=height,
+                       name=item.source.name)  # fmt: skip
+    try:
+        ((detections, timing),) = contender.detector.predict([item.image], contender.options)
+    except Exception as exc:
+        return replace(base, error=f"{contender.name} failed on this image: {exc}")
+    return replace(base, detections=detections, timing=replace(timing, read=item.read_ms))
+
+
+def warm_up(contenders: Sequence[Contender], image: np.ndarray, runs: int = 1) -> dict[str, float]:
+    """Run each model `runs` times on one image before timing; returns ms per warm-up run."""
+    spent = {}
+    for c in contenders:
+        start = time.perf_counter()
+        for _ in range(runs):
+            c.detector.predict([image], c.options)
+        spent[c.name] = (time.perf_counter() - start) * 1e3 / max(runs, 1)
+    return spent
+
+
+@dataclass
+class PairAgreement:
+    """How far model `b` agrees with model `a`, taking `a` as the reference."""
+
+    a: str
+    b: str
+    agreement: Agreement = field(default_factory=Agreement)
+
+    def add(self, det_a: Detections, det_b: Detections, iou: float) -> None:
+        pairs = match(det_a, det_b, iou)
+        self.agreement.add(len(pairs), len(det_a), len(det_b), float(pairs.iou.sum()))
+
+    def as_dict(self) -> dict[str, Any]:
+        g = self.agreement
+        return {
+            "reference": self.a, "model": self.b, "matched": g.matched,
+            "precision": round(g.precision, 4), "recall": round(g.recall, 4), "f1": round(g.f1, 4),
+            "mean_iou": round(g.mean_iou, 4) if g.mean_iou is not None else None,
+        }  # fmt: skip
+
+
+class ComparisonRun:
+    """Folds `ImageComparison`s into the comparison report."""
+
+    def __init__(
+        self,
+        contenders: Sequence[Contender],
+        labels: Sequence[Labels] | None = None,
+        conf: float = 0.0,
+        iou: float = 0.5,
+    ) -> None:
+        """`labels`: one `Labels` per contender (class ids follow each model's names). Counts and
+        agreement use detections at or above `conf`; mAP uses all (run models low for it)."""
+        self.contenders = list(contenders)
+        self.stats = [RunSummary(latencies_ms=array("f")) for _ in contenders]
+        self.pairs = [PairAgreement(a.name, b.name) for a, b in combinations(contenders, 2)]
+        self._pair_index = list(combinations(range(len(contenders)), 2))
+        self.labels = list(labels) if labels is not None else None
+        self.conf = conf
+        self.iou = iou
+        self.predictions: list[list[Prediction]] = [[] for _ in contenders]
+        self.vocabulary: dict[str, int] = {}
+        self.failures: list[tuple[str, str]] = []
+
+    def _shared_ids(self, result: ImageResult) -> Detections:
+        """Class ids in one vocabulary of names, so models with different id orders can agree."""
+        ids = [self.vocabulary.setdefault(result.class_name(int(c)), len(self.vocabulary))
+               for c in result.detections.class_id]  # fmt: skip
+        return Detections(result.detections.xyxy, result.detections.confidence, np.array(ids, dtype=np.int64))
+
+    def add(self, item: ImageComparison) -> None:
+        if self.labels is not None and item.ok:
+            for preds, result in zip(self.predictions, item.results):
+                if result.ok:
+                    preds.append(Prediction.from_result(result))
+        results = [self.above_conf(r) for r in item.results]
+        for stats, result in zip(self.stats, results):
+            stats.add(result)
+        errors = {r.error for r in results if not r.ok}
+        for message in errors:
+            self.failures.append((item.source.ref, message or "error"))
+        if errors:
+            return
+        shared = [self._shared_ids(r) for r in results]
+        for (i, j), pair in zip(self._pair_index, self.pairs):
+            pair.add(shared[i], shared[j], self.iou)
+
+    def above_conf(self, result: ImageResult) -> ImageResult:
+        if not result.ok or not self.conf:
+            return result
+        return replace(result, detections=result.detections[result.detections.confidence >= self.conf])
+
+    def scores(self) -> list[EvalReport] | None:
+        if self.labels is None:
+            return None
+        return [evaluate(preds, labels, conf=self.conf) for preds, labels in zip(self.predictions, self.labels)]
+
+
+def comparison_report(
+    run: ComparisonRun,
+    warmup_ms: dict[str, float],
+    failed_models: Sequence[tuple[str, str]] = (),
+    settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The whole comparison as plain data: what the table shows and the JSON/CSV outputs carry."""
+    scores = run.scores()
+    models = []
+    for k, (contender, stats) in enumerate(zip(run.contenders, run.stats)):
+        detector = contender.detector
+        head = "none (RT-DETR)" if detector.ref.family == "rtdetr" else (
+            "NMS" if detector.runs_nms(contender.options) else "NMS-free")  # fmt: skip
+        row: dict[str, Any] = {
+            "name": contender.name, "spec": detector.ref.spec, "family": detector.ref.family, "head": head,
+            **detector.profile(contender.options.imgsz), "load_s": detector.load_s,
+            "warmup_ms": warmup_ms.get(contender.name), "images": stats.images, "failed": stats.failed,
+            "detections": stats.detections, **_stage_means(stats), **stats.latency(),
+            "class_counts": dict(sorted(stats.class_counts.items())),
+        }  # fmt: skip
+        if scores is not None:
+            overall = scores[k].overall
+            row.update(map50=overall.map50, map50_95=overall.map50_95, precision=overall.precision,
+                       recall=overall.recall, labelled_images=scores[k].images)  # fmt: skip
+        models.append(row)
+    return {
+        "schema_version": 1,
+        "settings": settings or {},
+        "models": models,
+        "agreement": [p.as_dict() for p in run.pairs],
+        "failed_models": [{"name": n, "error": e} for n, e in failed_models],
+        "failures": [{"source": s, "error": e} for s, e in run.failures],
+    }
+
+
+def _stage_means(stats: RunSummary) -> dict[str, float]:
+    if not stats.images:
+        return {}
+    return {f"{stage}_mean": ms for stage, ms in stats.ms_per_image().items() if stage != "read"}
+
+
+CSV_COLUMNS = (
+    "name", "spec", "family", "head", "params_m", "gflops", "file_mb", "load_s", "warmup_ms", "images", "failed",
+    "detections", "preprocess_mean", "inference_mean", "postprocess_mean", "total_p50", "total_p95",
+    "images_per_s", "map50", "map50_95", "precision", "recall",
+)  # fmt: skip
+# compare's records: one per input (every model's image record) in JSON/JSONL; its CSV is the
+# table of models, taken from the summary
+COMPARE = Layout("images", CSV_COLUMNS, summary_rows=lambda summary: summary["models"])
+
+
+@dataclass
+class CompareJob:
+    """A whole comparison, usable from Python: `records(sources)` yields one record per input as it is
+    done (and writes the side-by-side images with `save_dir`); `summary()` is the report."""
+
+    contenders: Sequence[Contender]
+    labels: Sequence[Labels] | None = None
+    conf: float = 0.0  # counts and agreement use boxes at or above it; mAP uses all
+    read_options: ReadOptions = field(default_factory=ReadOptions)
+    warmup: int = 1  # runs per model on the first image, before timing
+    save_dir: Path | None = None
+    failed_models: Sequence[tuple[str, str]] = ()
+    settings: dict[str, Any] = field(default_factory=dict)  # recorded in the report
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (input, what was not written)
+
+    def __post_init__(self) -> None:
+        self.run = ComparisonRun(self.contenders, self.labels, conf=self.conf)
+        self.warmups: dict[str, float] = {}
+        self.grids: list[tuple[str, Path]] = []  # (input, its side-by-side image)
+
+    def records(self, sources: Iterable[Source]) -> Iterator[dict[str, Any]]:
+        saver = ImageSaver(self.save_dir) if self.save_dir is not None else None
+        for item in compare_stream(sources, self.contenders, self.read_options):
+            if not self.warmups and item.image is not None and self.warmup:
+                self.warmups = warm_up(self.contenders, item.image, self.warmup)
+            self.run.add(item)
+            if saver is not None and item.image is not None:
+                try:
+                    self.grids.append((item.source.ref, saver.save(item.source.name, self._grid(item))))
+                except (OSError, SaveRefused) as exc:
+                    self.warnings.append((item.source.ref, f"side-by-side image not saved: {exc}"))
+            yield {"index": item.index, "source": item.source.ref,
+                   "models": {c.name: image_record(r) for c, r in zip(self.contenders, item.results)}}  # fmt: skip
+
+    def summary(self) -> dict[str, Any]:
+        from detect_cli.models.ultralytics_env import torch_threads
+
+        first = self.run.stats[0]
+        settings = {"images": first.images + first.failed, **self.settings, "threads": torch_threads()}
+        return comparison_report(self.run, self.warmups, self.failed_models, settings)
+
+    def write_page(self, summary: dict[str, Any]) -> Path:
+        """`save_dir/index.html`: the report's tables and every side-by-side image."""
+        from detect_cli.outputs.report import comparison_page
+
+        assert self.save_dir is not None
+        return comparison_page(self.save_dir, summary, self.grids)
+
+    def _grid(self, item: ImageComparison) -> np.ndarray:
+        from detect_cli.outputs.annotate import BoxAnnotator, captioned, side_by_side
+
+        annotator = BoxAnnotator()
+        panels = []
+        for c, result in zip(self.contenders, item.results):
+            shown = self.run.above_conf(result)
+            ms = sum((shown.timing.preprocess, shown.timing.inference, shown.timing.postprocess))
+            caption = f"{c.name}  {len(shown.detections)} det  {ms:.0f} ms" if shown.ok else f"{c.name}  failed"
+            panels.append(captioned(annotator.annotate(item.image, shown.detections, shown.names), caption))
+        return side_by_side(panels)

@@ -1,0 +1,236 @@
+"""A whole detect run: stream results from the engine into sinks and the image saver,
+keeping a running summary. Usable from Python; the CLI only adds rendering."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+
+from detect_cli.core.errors import ConfigError, InputError
+from detect_cli.core.results import ImageResult, RunSummary
+from detect_cli.core.settings import DetectSettings
+from detect_cli.inputs.images import ReadOptions, read_image
+from detect_cli.inputs.sources import Source, is_url, stills_only
+from detect_cli.inputs.video import VideoOptions
+from detect_cli.models.detector import Detector, PredictOptions
+from detect_cli.outputs.annotate import BoxAnnotator, draw_count_line
+from detect_cli.outputs.image_saver import ImageSaver, SaveRefused
+from detect_cli.outputs.sinks import Sink
+from detect_cli.outputs.video_saver import VideoSaver
+from detect_cli.pipeline.engine import detect_stream
+from detect_cli.pipeline.slicing import SlicedDetector, slice_options, sliced
+
+if TYPE_CHECKING:
+    from detect_cli.attention.explaining import ExplainingDetector
+    from detect_cli.attention.run import ImageAttention
+    from detect_cli.pipeline.line_crossings import Line
+    from detect_cli.pipeline.ray_engine import RayOptions
+
+# Warnings that mean the run did not do all it was asked (exit 3), though the detections were kept.
+NOT_SAVED = "annotated image not saved"
+OVERLAYS_NOT_SAVED = "attention overlays not saved"
+
+
+def unsaved(summary: RunSummary) -> list[tuple[str, str]]:
+    """(source, warning) of every image whose annotated image or overlays could not be written."""
+    return [(s, w) for s, w in summary.warnings if w.startswith((NOT_SAVED, OVERLAYS_NOT_SAVED))]
+
+
+def predict_options(settings: DetectSettings, detector: Detector) -> PredictOptions:
+    classes = detector.class_ids(settings.classes) if settings.classes else None
+    imgsz, _ = detector.run_imgsz(settings.imgsz)
+    return PredictOptions(settings.conf, settings.iou, imgsz, settings.max_det, classes, settings.nms)
+
+
+def read_options(settings: DetectSettings) -> ReadOptions:
+    return ReadOptions(settings.max_pixels, settings.url_timeout, int(settings.url_max_mb * 2**20))
+
+
+def run_metadata(settings: DetectSettings, detector: Detector) -> dict[str, Any]:
+    """What a results file records about how it was made."""
+    return {
+        "command": "detect",
+        "model": {
+            "spec": detector.ref.spec,
+            "path": detector.ref.path,
+            "family": detector.ref.family,
+            "nms_free": not detector.runs_nms(predict_options(settings, detector))
+            if detector.ref.family == "yolo"
+            else None,
+            "names": {str(k): v for k, v in detector.names.items()},
+            "backend": {"name": detector.backend, "reason": detector.backend_reason},
+        },
+        "settings": settings.as_dict(),
+    }
+
+
+@dataclass
+class DetectJob:
+    settings: DetectSettings
+    detector: Detector
+    sinks: Sequence[Sink] = ()
+    save_dir: Path | None = None
+    on_result: Callable[[ImageResult], None] | None = None
+    done: Mapping[int, str] = field(default_factory=dict)  # index -> source already in the output (--resume)
+    # With save_dir: also write attention overlays (DIR/<image>_attention/...). The detections then come
+    # from the hooked prediction that makes the maps (the same boxes: the hooks only read).
+    attention: bool = False
+    ray: RayOptions | None = None  # run on a Ray cluster instead of this process
+    video: VideoOptions = field(default_factory=VideoOptions)
+    track: str | None = None  # a tracker name (tracking.TRACKERS): a track id per box
+    count_line: Line | None = None  # with track: count the tracks that cross it, per video (counting.py)
+    # --resume of videos cut short: index -> (last frame written, largest track id written)
+    videos_done: Mapping[int, tuple[int, int]] = field(default_factory=dict)
+    summary: RunSummary = field(default_factory=RunSummary)
+    _explaining: ExplainingDetector | None = field(default=None, init=False, repr=False)
+    _broken_video: tuple[int, str] | None = field(default=None, init=False, repr=False)
+
+    def run(self, sources: Iterable[Source]) -> RunSummary:
+        """Process every source; on Ctrl-C, stop and keep what was written."""
+        saver = ImageSaver(self.save_dir) if self.save_dir else None
+        annotator = BoxAnnotator()
+        if self.attention and saver:
+            from detect_cli.attention.explaining import ExplainingDetector
+
+            slicing = slice_options(self.settings)
+            self._explaining = ExplainingDetector(
+                self.detector, SlicedDetector(self.detector, slicing, self.settings.batch) if slicing else None)
+        start = time.perf_counter()
+        self.summary.count_line = self.count_line
+
+        def skip(index: int, source: Source) -> bool:
+            recorded = self.done.get(index)
+            if recorded is None:
+                return False
+            if recorded != source.ref:
+                raise ConfigError(f"--resume: input #{index} is now {source.ref}, but the results file has {recorded} "
+                                  "there (the inputs changed since that run)",
+                                  "give the same inputs in the same order, or write to a new file")  # fmt: skip
+            if index in self.videos_done:
+                return False  # a video cut short: read again from after its last frame written
+            self.summary.resumed += 1
+            if saver:
+                saver.reserve(source.name)  # so later names come out as in one run
+            return True
+
+        stream = self._stream(sources, skip)
+        if self.track:
+            from detect_cli.pipeline.tracking import track_stream
+
+            first_ids = {index: top + 1 for index, (_, top) in self.videos_done.items()}
+            stream = track_stream(stream, self.track, first_ids)
+        videos = VideoSaver(saver) if saver else None
+        try:
+            for result in stream:
+                if videos and result.ok and result.frame is not None:
+                    result = self._save_frame(videos, annotator, result)
+                elif saver and result.ok:
+                    result = self._save(saver, annotator, result)
+                result = replace(result, image=None)  # don't keep pixels past this point
+                self.summary.add(result)
+                for sink in self.sinks:
+                    sink.write(result)
+                if self.on_result:
+                    self.on_result(result)
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+        finally:
+            if videos:
+                self._close_video(videos)
+            self.summary.wall_s = time.perf_counter() - start
+            for sink in self.sinks:
+                sink.close(self.summary)
+        return self.summary
+
+    def _stream(self, sources: Iterable[Source], skip: Callable[[int, Source], bool]) -> Iterable[ImageResult]:
+        """The local engine, or the same work on Ray (records, order and indices alike)."""
+        options = predict_options(self.settings, self.detector)
+        common = {"batch": self.settings.batch, "read_options": read_options(self.settings),
+                  "skip": skip if self.done else None}  # fmt: skip
+        frames = {"video": self.video, "frames_done": {i: last for i, (last, _) in self.videos_done.items()}}
+        if self._explaining is not None:  # one hooked prediction gives the boxes and the maps
+            return detect_stream(_no_videos(sources, "--attention"), self._explaining, options, **common)
+        if self.ray is None:
+            return detect_stream(sources, sliced(self.detector, self.settings), options, **common, **frames)
+        from detect_cli.pipeline.ray_engine import ray_detect_stream
+
+        return ray_detect_stream(_no_videos(sources, "--engine ray"), self.detector, options, ray_options=self.ray,
+                                 slicing=slice_options(self.settings), **common)  # fmt: skip
+
+    def _save_frame(self, videos: VideoSaver, annotator: BoxAnnotator, result: ImageResult) -> ImageResult:
+        """Append the annotated frame to its video; a failure is said once, on the frame where it
+        happened (the detections of every frame are kept), and the rest of that video is not written."""
+        if self._broken_video == (result.index, result.source):
+            return result
+        try:
+            assert result.image is not None
+            frame = annotator.annotate(result.image, result.detections, result.names)
+            if self.count_line is not None:
+                line = self.count_line.in_frame(frame.shape[1], frame.shape[0])
+                draw_count_line(frame, line.as_list(), self._crossings_so_far(result.source))
+            videos.add(result.index, result.source, result.name, frame, result.time_s)
+        except (OSError, SaveRefused, cv2.error) as exc:
+            videos.abandon()
+            self._broken_video = (result.index, result.source)
+            return _warned(result, f"{NOT_SAVED}: annotated video stopped at frame {result.frame}: {_reason(exc)}")
+        return result
+
+    def _crossings_so_far(self, source: str) -> str:
+        stats = self.summary.videos.get(source)
+        counted = stats.crossings if stats is not None else None
+        return f"in {counted.total('in') if counted else 0}  out {counted.total('out') if counted else 0}"
+
+    def _close_video(self, videos: VideoSaver) -> None:
+        try:
+            videos.close()
+        except (OSError, cv2.error) as exc:
+            self.summary.warnings.append((videos.path.as_posix() if videos.path else "video",
+                                          f"{NOT_SAVED}: {_reason(exc)}"))  # fmt: skip
+
+    def _save(self, saver: ImageSaver, annotator: BoxAnnotator, result: ImageResult) -> ImageResult:
+        """Write the annotated image (and overlays). A failure here costs that file only: the
+        detections still go to the sinks, with a warning saying what was not written."""
+        explained = self._explaining.take(result.image, result.source) if self._explaining else None
+        try:
+            image = result.image
+            if image is None:  # Ray decodes on the workers and sends back no pixels: read it here to draw
+                image = read_image(Source(result.source, result.name, is_url(result.source)),
+                                   read_options(self.settings))  # fmt: skip
+                result = replace(result, image=image)
+            path = saver.save(result.name, annotator.annotate(image, result.detections, result.names))
+        except (OSError, SaveRefused, InputError, cv2.error) as exc:
+            return _warned(result, f"{NOT_SAVED}: {_reason(exc)}")
+        if isinstance(explained, str):
+            return _warned(result, f"{OVERLAYS_NOT_SAVED}: cannot explain this image: {explained}")
+        if explained is not None:
+            try:
+                self._save_attention(path, result, explained)
+            except (OSError, cv2.error, ValueError) as exc:  # the detections are kept
+                return _warned(result, f"{OVERLAYS_NOT_SAVED}: {_reason(exc)}")
+        return result
+
+    def _save_attention(self, annotated: Path, result: ImageResult, explained: ImageAttention) -> None:
+        """Overlays beside the annotated image, in a folder named after it."""
+        from detect_cli.attention.overlays import save_overlays
+
+        save_overlays(annotated.parent, annotated.stem + "_attention", result.image, explained)
+
+
+def _no_videos(sources: Iterable[Source], where: str) -> Iterator[Source]:
+    return stills_only(sources, f"videos and streams are not supported with {where} (run them without it)")
+
+
+def _warned(result: ImageResult, warning: str) -> ImageResult:
+    return replace(result, warnings=(*result.warnings, warning))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    text = str(exc).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__

@@ -1,0 +1,212 @@
+"""Settings: shipped defaults, then `--config FILE`, then flags; bad keys and values are ConfigErrors."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import yaml
+
+from detect_cli.core.errors import ConfigError
+from detect_cli.core.settings import DetectSettings, default_config_path, load_settings, read_config
+
+REPO = Path(__file__).resolve().parents[2]
+KEYS = [f.name for f in fields(DetectSettings)]
+
+
+def write_config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_come_from_the_shipped_yaml(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("ATTN_DETECT_BACKEND", raising=False)
+    assert default_config_path() == REPO / "configs" / "default.yaml"
+    raw = yaml.safe_load((REPO / "configs" / "default.yaml").read_text(encoding="utf-8"))
+    assert sorted(raw) == sorted(KEYS)  # every setting, nothing else
+    settings = load_settings()
+    data = settings.as_dict()
+    assert sorted(data) == sorted(KEYS)
+    for key, value in raw.items():
+        assert data[key] == value, key
+    assert settings.imgsz is None and isinstance(settings.conf, float)  # None: the model's own size
+    assert settings.backend == "auto"
+
+
+def test_backend_from_the_environment_sits_between_config_and_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    config = write_config(tmp_path, "backend: openvino\n")
+    monkeypatch.setenv("ATTN_DETECT_BACKEND", "onnx")
+    assert load_settings(config).backend == "onnx"
+    assert load_settings(config, {"backend": "torch"}).backend == "torch"
+    monkeypatch.setenv("ATTN_DETECT_BACKEND", "tensorrt")
+    with pytest.raises(ConfigError, match="ATTN_DETECT_BACKEND"):
+        load_settings()
+
+
+def test_config_file_overrides_a_subset(tmp_path: Path):
+    config = write_config(tmp_path, "conf: 0.5\nimgsz: 320\nclasses: [person, car]\nrecursive: true\n")
+    settings = load_settings(config)
+    defaults = load_settings()
+    assert (settings.conf, settings.imgsz, settings.classes, settings.recursive) == (0.5, 320, ("person", "car"), True)
+    for key in set(KEYS) - {"conf", "imgsz", "classes", "recursive"}:
+        assert getattr(settings, key) == getattr(defaults, key), key
+
+
+def test_flags_override_config_and_none_flags_are_ignored(tmp_path: Path):
+    config = write_config(tmp_path, "conf: 0.5\nimgsz: 320\nmodel: rtdetr-l\n")
+    settings = load_settings(config, {"conf": 0.75, "imgsz": None, "model": None, "max_det": 10, "device": None})
+    assert settings.conf == 0.75  # flag beats config
+    assert settings.imgsz == 320 and settings.model == "rtdetr-l"  # None flags leave the config value
+    assert settings.max_det == 10
+    assert settings.device == load_settings().device
+
+
+def test_empty_config_file_means_defaults(tmp_path: Path):
+    assert load_settings(write_config(tmp_path, "# nothing here\n")) == load_settings()
+
+
+@pytest.mark.parametrize(
+    ("key", "suggestion"),
+    [
+        ("confs", "conf"),
+        ("imgsize", "imgsz"),
+        ("max_dets", "max_det"),
+        ("recursve", "recursive"),
+        ("treads", "threads"),
+    ],
+)
+def test_unknown_key_names_it_and_suggests_the_close_match(tmp_path: Path, key: str, suggestion: str):
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(tmp_path, f"{key}: 1\n"))
+    err = info.value
+    assert f"'{key}'" in err.message and "config.yaml" in err.message
+    assert err.hint == f"did you mean '{suggestion}'?"
+
+
+def test_unknown_key_without_a_close_match_lists_known_keys(tmp_path: Path):
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(tmp_path, "zzzzzz: 1\n"))
+    assert "known keys:" in (info.value.hint or "") and "max_pixels" in (info.value.hint or "")
+
+
+def test_unknown_flag_is_reported_as_from_the_command_line():
+    with pytest.raises(ConfigError, match="unknown setting 'confd' in the command line"):
+        load_settings(None, {"confd": 0.3})
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "why"),
+    [
+        ("conf: 1.5", "conf", "between"),
+        ("conf: -0.1", "conf", "between"),
+        ("iou: 2", "iou", "between"),
+        ("imgsz: 16", "imgsz", "between"),
+        ("max_det: 0", "max_det", "at least"),
+        ("tables: -2", "tables", "at least"),
+        ("conf: high", "conf", "expected a number"),
+        ("conf: .nan", "conf", "expected a number"),
+        ("imgsz: .inf", "imgsz", "expected an integer"),
+        ("imgsz: 320.5", "imgsz", "expected an integer"),
+        ("imgsz: true", "imgsz", "expected an integer"),
+        ("batch: '4'", "batch", "expected an integer"),
+        ("half: maybe", "half", "expected true or false"),
+        ("nms: 1", "nms", "expected true or false"),
+        ("model: ''", "model", "expected text"),
+        ("model: [a, b]", "model", "expected text"),
+        ("device: {gpu: 0}", "device", "expected text"),
+        ("classes: []", "classes", "expected a list"),
+        ("classes: 5", "classes", "expected a list"),
+        ("weights_dir: 3.5", "weights_dir", "expected text"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str, why: str):
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(tmp_path, text + "\n"))
+    message = str(info.value)
+    assert f"'{key}'" in message and why in message and "config.yaml" in message
+
+
+@pytest.mark.parametrize(
+    ("flags", "label"),
+    [
+        ({"conf": 1.5}, "--conf"),
+        ({"max_det": 0}, "--max-det"),
+        ({"half": "yes"}, "--half"),
+        ({"imgsz": 3.5}, "--imgsz"),
+    ],
+)
+def test_bad_flag_values_name_the_flag(flags: dict, label: str):
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, flags)
+    assert f"bad value for {label} in the command line" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("imgsz: 320.0", {"imgsz": 320}),
+        ("conf: 1", {"conf": 1.0}),
+        ("conf: 0", {"conf": 0.0}),
+        ("device: 0", {"device": "0"}),
+        ("device: ' cuda:0 '", {"device": "cuda:0"}),
+        ("weights_dir: null", {"weights_dir": None}),
+        ("tables: -1", {"tables": -1}),
+        ("url_max_mb: 0.5", {"url_max_mb": 0.5}),
+    ],
+)
+def test_values_are_normalised(tmp_path: Path, text: str, expected: dict):
+    settings = load_settings(write_config(tmp_path, text + "\n"))
+    for key, value in expected.items():
+        got = getattr(settings, key)
+        assert got == value and type(got) is type(value), key
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("person,car", ("person", "car")),
+        (" person , car ,", ("person", "car")),
+        ("0,2", ("0", "2")),
+        (["person", "car"], ("person", "car")),
+        ([0, 2, "dog"], ("0", "2", "dog")),
+        (("bus",), ("bus",)),
+        (None, None),
+    ],
+)
+def test_classes_as_string_or_list(value, expected):
+    assert load_settings(None, {"classes": value}).classes == (
+        expected if value is not None else load_settings().classes
+    )
+
+
+def test_classes_in_config_as_string(tmp_path: Path):
+    settings = load_settings(write_config(tmp_path, "classes: 'person, dog'\n"))
+    assert settings.classes == ("person", "dog")
+    assert settings.as_dict()["classes"] == ["person", "dog"]
+
+
+@pytest.mark.parametrize("text", ["conf: [0.5\n", "a: b: c\n", "key: 'unterminated\n", "\tconf: 0.5\n"])
+def test_invalid_yaml(tmp_path: Path, text: str):
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(tmp_path, text))
+    assert "not valid YAML" in str(info.value) and "config.yaml" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["- conf\n- 0.5\n", "just a string\n", "42\n"])
+def test_config_must_be_a_mapping(tmp_path: Path, text: str):
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        read_config(write_config(tmp_path, text))
+
+
+def test_missing_config_file(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"cannot read config .*nope\.yaml"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_settings_are_frozen():
+    settings = load_settings()
+    with pytest.raises(AttributeError):
+        settings.conf = 0.9  # type: ignore[misc]

@@ -1,0 +1,171 @@
+"""The loaded model (models.py): loading safely, predicting into our types, image size, classes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detect_cli.core.errors import ConfigError, ModelLoadError
+from detect_cli.models.detector import PredictOptions, load_detector
+from detect_cli.models.lookup import resolve_model
+from tests.conftest import SAMPLES, TEST_IMGSZ
+
+
+def test_truncated_checkpoint_is_a_model_error(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(checkpoints["yolo"].read_bytes()[:200_000])
+    with pytest.raises(ModelLoadError):
+        load_detector(resolve_model(str(cut)))
+
+
+def test_checkpoint_loads_with_right_family(checkpoints: dict[str, Path]) -> None:
+    detector = load_detector(resolve_model(str(checkpoints["rtdetr"])), device="cpu")
+    assert detector.ref.family == "rtdetr" and type(detector.network()).__name__ == "RTDETRDetectionModel"
+    assert not detector.runs_nms(PredictOptions(nms=True))
+
+
+def test_yaml_model_warns_random_weights(yolo_detector) -> None:
+    assert any("RANDOM" in n for n in yolo_detector.notes)
+
+
+def test_yolo26_defaults_to_nms_free_head(yolo_detector) -> None:
+    assert yolo_detector.end2end_capable
+    assert not yolo_detector.runs_nms(PredictOptions())
+    assert yolo_detector.runs_nms(PredictOptions(nms=True))
+
+
+def test_nms_flag_switches_the_head(yolo_detector) -> None:
+    import cv2
+
+    image = cv2.imread(str(SAMPLES / "bus.jpg"))
+    free = yolo_detector.predict([image], PredictOptions(conf=0.0, imgsz=TEST_IMGSZ, max_det=50))[0][0]
+    assert yolo_detector.predictor.model.end2end is True
+    nms = yolo_detector.predict([image], PredictOptions(conf=0.0, imgsz=TEST_IMGSZ, max_det=50, nms=True))[0][0]
+    assert yolo_detector.predictor.model.end2end is False
+    assert len(free) == 50 and len(nms) <= 50
+    assert free != nms
+
+
+def test_predict_returns_our_types_in_original_pixels(yolo_detector) -> None:
+    import cv2
+
+    from detect_cli.core.detections import Detections
+
+    image = cv2.imread(str(SAMPLES / "bus.jpg"))
+    ((dets, timing),) = yolo_detector.predict([image], PredictOptions(conf=0.0, imgsz=TEST_IMGSZ, max_det=20))
+    assert isinstance(dets, Detections) and len(dets) == 20
+    assert isinstance(dets.xyxy, np.ndarray)
+    height, width = image.shape[:2]
+    assert dets.xyxy[:, [0, 2]].max() <= width + 1 and dets.xyxy[:, [1, 3]].max() <= height + 1
+    assert timing.inference > 0
+
+
+def test_uses_all_cores_after_predict() -> None:
+    """Ultralytics' select_device would reset torch to cpu_count-1 threads at predictor set-up."""
+    import torch
+
+    detector = load_detector(resolve_model("yolo26n.yaml"), device="cpu")
+    try:
+        detector.predict([np.zeros((64, 64, 3), np.uint8)], PredictOptions(imgsz=64))
+        assert torch.get_num_threads() == os.cpu_count()
+    finally:
+        load_detector(resolve_model("yolo26n.yaml"), device="cpu", threads=1)
+
+
+@pytest.mark.parametrize(
+    ("wanted", "expected"),
+    [(["person", "bus"], (0, 5)), (["5"], (5,)), (["BUS", "bus"], (5,))],
+)
+def test_class_ids(yolo_detector, wanted: list[str], expected: tuple[int, ...]) -> None:
+    assert yolo_detector.class_ids(wanted) == expected
+
+
+def test_unknown_class_lists_close_matches(yolo_detector) -> None:
+    with pytest.raises(ConfigError, match=r"did you mean.*person"):
+        yolo_detector.class_ids(["persn"])
+
+
+class TestUntrustedModelFiles:
+    """A downloaded checkpoint or YAML must not run code while loading (a marker file stays absent)."""
+
+    @pytest.fixture
+    def marker(self, tmp_path: Path) -> Path:
+        return tmp_path / "PWNED"
+
+    @pytest.fixture
+    def evil_pt(self, tmp_path: Path, marker: Path, checkpoints: dict[str, Path]) -> Path:
+        import torch
+
+        class Payload:
+            def __reduce__(self):
+                return (os.mkdir, (str(marker),))
+
+        checkpoint = torch.load(checkpoints["yolo"], map_location="cpu", weights_only=False)
+        checkpoint["payload"] = Payload()
+        path = tmp_path / "downloaded.pt"
+        torch.save(checkpoint, path)
+        return path
+
+    @pytest.fixture
+    def evil_yaml(self, tmp_path: Path, marker: Path) -> Path:
+        import ultralytics
+
+        stock = Path(ultralytics.__file__).parent / "cfg" / "models" / "26" / "yolo26.yaml"
+        payload = f"activation: __import__('os').mkdir({str(marker)!r}) or __import__('torch').nn.SiLU()\n"
+        path = tmp_path / "downloaded-yolo26n.yaml"
+        path.write_text(stock.read_text().replace("nc: 80", "nc: 80\n" + payload, 1))
+        return path
+
+    @pytest.mark.parametrize("fixture", ["evil_pt", "evil_yaml"])
+    def test_refused_and_nothing_runs(self, request: pytest.FixtureRequest, fixture: str, marker: Path) -> None:
+        path = request.getfixturevalue(fixture)
+        with pytest.raises(ModelLoadError, match=r"refused to load .*--trust-model") as info:
+            load_detector(resolve_model(str(path)), device="cpu")
+        assert not marker.exists()
+        assert info.value.exit_code == 4
+
+    def test_trust_model_is_the_knowing_opt_out(self, evil_pt: Path, marker: Path) -> None:
+        load_detector(resolve_model(str(evil_pt)), device="cpu", trusted=True)
+        assert marker.is_dir()  # the payload ran: what the default refused was real
+
+    def test_cli_says_it_in_one_line(self, evil_pt: Path, marker: Path) -> None:
+        from typer.testing import CliRunner
+
+        from detect_cli.cli.app import app
+
+        result = CliRunner().invoke(app, ["detect", str(SAMPLES / "bus.jpg"), "--model", str(evil_pt)])
+        assert result.exit_code == 4 and not marker.exists()
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "--trust-model" in lines[0] and result.stdout == ""
+
+    @pytest.mark.parametrize("spec", ["demo", "demo-rtdetr", "yolo", "rtdetr"])
+    def test_shipped_and_saved_checkpoints_load_safely(self, spec: str, checkpoints: dict[str, Path]) -> None:
+        ref = resolve_model(str(checkpoints[spec]) if spec in checkpoints else spec)
+        assert load_detector(ref, device="cpu").names
+
+
+class TestImageSize:
+    @pytest.mark.parametrize("spec", ["demo", "demo-rtdetr"])
+    def test_defaults_to_the_training_size(self, spec: str) -> None:
+        from detect_cli.core.settings import load_settings
+
+        detector = load_detector(resolve_model(spec), device="cpu")
+        assert load_settings().imgsz is None
+        assert detector.native_imgsz == 320 and detector.run_imgsz(None) == (320, None)
+        assert detector.run_imgsz(640) == (640, None)  # a flag still overrides
+
+    def test_bare_yaml_runs_at_640(self, yolo_detector) -> None:
+        assert yolo_detector.run_imgsz(None) == (640, None)
+
+    @pytest.mark.parametrize(("asked", "runs"), [(33, 64), (64, 64), (100, 128), (321, 352)])
+    def test_rounded_as_ultralytics_rounds_and_said(self, yolo_detector, asked: int, runs: int) -> None:
+        from ultralytics.utils.checks import check_imgsz
+
+        size, message = yolo_detector.run_imgsz(asked)
+        assert size == runs == check_imgsz(asked, stride=32)
+        assert (message is None) == (asked == runs)
+        if message:
+            assert f"--imgsz {asked} rounded up to {runs}" in message

@@ -1,0 +1,198 @@
+"""--backend auto: the fastest runtime verified on this machine, cached, with PyTorch as the fallback."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detect_cli.core.matching import Agreement
+from detect_cli.demo.scenes import make_scene
+from detect_cli.models import runtime as backends
+from detect_cli.models.detector import PredictOptions, load_detector
+from detect_cli.models.export import Verification, verify
+from detect_cli.models.lookup import resolve_model
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO is a dependency"),
+]
+OPTIONS = PredictOptions(imgsz=320)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_detector(resolve_model("demo"), device="cpu")
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(backends.CACHE_ENV, str(tmp_path / "cache"))
+    return tmp_path / "cache" / "backends"
+
+
+def _scenes(n: int, seed: int = 7) -> list[np.ndarray]:
+    return [make_scene(np.random.default_rng([seed, i]))[0] for i in range(n)]
+
+
+def test_auto_runs_a_verified_export_with_pytorchs_boxes(demo, cache: Path):
+    chosen, choice = backends.choose_backend(demo, "auto", OPTIONS)
+    assert choice.backend in {"openvino", "onnx"} and chosen.backend == choice.backend
+    assert choice.f1 >= 0.99 and choice.speedup >= backends.MIN_GAIN and not choice.cached
+    assert chosen.ref.spec == "demo" and chosen.weights_path == demo.ref.path  # results still name the user's model
+    assert chosen.names == demo.names and Path(choice.path).is_relative_to(cache)
+    assert f"{choice.speedup:.1f}x torch here" in chosen.backend_reason
+    # on scenes the check never saw, the same boxes: F1 >= 0.99 at IoU 0.9
+    check = verify(demo, chosen, _scenes(6), PredictOptions(imgsz=320, conf=0.25), min_f1=0.99, iou=0.9,
+                   max_conf_diff=0.05, margin=0.05)  # fmt: skip
+    assert check.agreement.count_a > 10 and check.passed, check.as_dict()
+
+
+def test_second_run_uses_the_cache_without_exporting(demo, cache: Path, monkeypatch: pytest.MonkeyPatch):
+    _, first = backends.choose_backend(demo, "auto", OPTIONS)
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr("detect_cli.models.export.export_model", no_export)
+    chosen, again = backends.choose_backend(demo, "auto", OPTIONS)
+    assert again.cached and (again.backend, again.path) == (first.backend, first.path)
+    ((dets, _),) = chosen.predict(_scenes(1), OPTIONS)
+    assert len(dets) > 0
+
+
+def test_a_corrupted_cache_is_rebuilt(demo, cache: Path):
+    _, first = backends.choose_backend(demo, "auto", OPTIONS)
+    assert first.backend in {"openvino", "onnx"}
+    (entry,) = list(cache.iterdir())
+    (entry / "decision.json").write_text('{"backend": "openvino", "path": [')  # cut mid-write
+    _, second = backends.choose_backend(demo, "auto", OPTIONS)
+    assert not second.cached and second.backend in {"openvino", "onnx"}  # measured again: either may win
+    for file in Path(second.path).rglob("*"):  # the export itself damaged: PyTorch now, rebuilt next run
+        if file.is_file():
+            file.write_bytes(b"garbage")
+    chosen, third = backends.choose_backend(demo, "auto", OPTIONS)
+    assert (third.backend, chosen) == ("torch", demo) and "unusable" in third.reason
+    _, fourth = backends.choose_backend(demo, "auto", OPTIONS)
+    assert fourth.backend in {"openvino", "onnx"} and not fourth.cached
+
+
+def test_failed_verification_falls_back_to_pytorch_and_says_why(demo, cache: Path, monkeypatch: pytest.MonkeyPatch):
+    def disagreeing(*args, **kwargs):
+        return Verification(8, Agreement(10, 40, 38), 0.3, 20.0, 10.0, 0.99, 0.05)
+
+    monkeypatch.setattr("detect_cli.models.export.verify", disagreeing)
+    chosen, choice = backends.choose_backend(demo, "auto", OPTIONS)
+    assert chosen is demo and choice.backend == "torch"
+    assert "not the same boxes" in choice.reason and "F1 0.256" in choice.reason
+    decision = json.loads(next(cache.iterdir()).joinpath("decision.json").read_text())
+    assert decision["backend"] == "torch"  # remembered: the next run does not export again
+
+
+def test_torch_and_yaml_models_keep_pytorch(demo, yolo_detector, cache: Path):
+    chosen, choice = backends.choose_backend(demo, "torch", OPTIONS)
+    assert chosen is demo and choice.backend == "torch"
+    chosen, choice = backends.choose_backend(yolo_detector, "auto", PredictOptions(imgsz=64))
+    assert chosen is yolo_detector and "random weights" in choice.reason
+    assert not cache.exists()  # nothing exported for either
+
+
+def test_nms_head_needs_pytorch(demo, cache: Path):
+    chosen, choice = backends.choose_backend(demo, "auto", PredictOptions(imgsz=320, nms=True))
+    assert chosen is demo and "--nms" in choice.reason
+
+
+def test_the_cache_key_changes_with_what_shapes_the_export(demo):
+    keys = {backends.cache_key(demo, 320, 1), backends.cache_key(demo, 640, 1), backends.cache_key(demo, 320, 4)}
+    assert len(keys) == 3
+
+
+def test_out_of_the_box_cli_runs_demo_at_320_on_the_verified_runtime(monkeypatch: pytest.MonkeyPatch):
+    """What a new user gets: no flags, no config; the runtime and size are in the JSON header."""
+    from typer.testing import CliRunner
+
+    from detect_cli.cli.app import app
+    from tests.conftest import SAMPLES
+
+    monkeypatch.delenv("ATTN_DETECT_BACKEND", raising=False)
+    image = str(SAMPLES / "shapes" / "shape_00003.jpg")
+    runner = CliRunner()
+    auto = runner.invoke(app, [image, "--model", "demo", "--format", "json"])
+    torch = runner.invoke(app, [image, "--model", "demo", "--format", "json", "--backend", "torch"])
+    assert auto.exit_code == torch.exit_code == 0, auto.stderr
+    fast, plain = json.loads(auto.stdout), json.loads(torch.stdout)
+    assert fast["model"]["backend"]["name"] in {"openvino", "onnx"}
+    assert "verified F1" in fast["model"]["backend"]["reason"]
+    assert plain["model"]["backend"] == {"name": "torch", "reason": "requested (--backend torch)"}
+    assert fast["settings"]["imgsz"] == plain["settings"]["imgsz"] == 320
+    assert fast["model"]["spec"] == "demo"
+    boxes = [[(d["class_id"], d["box"]) for d in doc["images"][0]["detections"]] for doc in (fast, plain)]
+    assert len(boxes[0]) == len(boxes[1]) >= 3
+    for (cls_a, box_a), (cls_b, box_b) in zip(sorted(boxes[0]), sorted(boxes[1])):
+        assert cls_a == cls_b and np.allclose(box_a, box_b, atol=2.0)
+
+
+def test_a_model_that_finds_nothing_is_not_exported(checkpoints: dict[str, Path], cache: Path,
+                                                    monkeypatch: pytest.MonkeyPatch):  # fmt: skip
+    """Random weights find no boxes on the check images: there is nothing to verify, so no export."""
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported a model that cannot be verified")
+
+    monkeypatch.setattr("detect_cli.models.export.export_model", no_export)
+    random = load_detector(resolve_model(str(checkpoints["yolo"])), device="cpu")
+    chosen, choice = backends.choose_backend(random, "auto", PredictOptions(imgsz=640))
+    assert chosen is random and choice.backend == "torch" and "not verifiable" in choice.reason
+    _, again = backends.choose_backend(random, "auto", PredictOptions(imgsz=640))
+    assert again.cached and again.reason == choice.reason  # remembered: the check is not redone every run
+
+
+def test_torch_keeps_every_core_when_an_export_was_tried_and_refused(demo, cache: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch):  # fmt: skip
+    import torch
+
+    disagreeing = Verification(8, Agreement(0, 9, 9), 0.5, 20, 10, 0.99, 0.05)
+    monkeypatch.setattr("detect_cli.models.export.verify", lambda *a, **k: disagreeing)
+    _, choice = backends.choose_backend(demo, "auto", OPTIONS)
+    assert choice.backend == "torch" and torch.get_num_threads() == max(1, os.cpu_count() or 1)
+    # and beside a runtime that passed, torch (letterbox and box decoding only) keeps to one thread
+    monkeypatch.undo()
+    monkeypatch.setenv(backends.CACHE_ENV, str(cache.parent / "again"))
+    _, choice = backends.choose_backend(demo, "auto", OPTIONS)
+    try:
+        assert choice.backend != "torch" and torch.get_num_threads() == 1
+    finally:
+        from detect_cli.models.ultralytics_env import use_all_cores
+
+        use_all_cores(0)  # as the other tests expect
+
+
+def test_two_first_runs_at_once_share_one_cache(cache: Path, tmp_path: Path):
+    """Two processes export the same model at the same moment: both finish on a verified runtime and
+    the cache ends with one complete entry (exports appear by rename; a winner is never replaced)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import SAMPLES
+
+    env = {**os.environ, backends.CACHE_ENV: str(cache.parent)}
+    env.pop("ATTN_DETECT_BACKEND", None)
+    command = [sys.executable, "-c", "from detect_cli.cli.app import run; run()",
+               str(SAMPLES / "shapes" / "shape_00003.jpg"), "--model", "demo", "--format", "json", "--quiet"]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+            for _ in range(2)]  # fmt: skip
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
+    docs = [json.loads(out) for out, _ in outputs]
+    assert all(doc["model"]["backend"]["name"] in {"openvino", "onnx"} for doc in docs)
+    boxes = [sorted((d["class_id"], d["box"]) for d in doc["images"][0]["detections"]) for doc in docs]
+    assert len(boxes[0]) == len(boxes[1]) >= 3  # each timed its own runtimes: either may have won
+    assert all(a[0] == b[0] and np.allclose(a[1], b[1], atol=1.0) for a, b in zip(*boxes))
+    (entry,) = [p for p in cache.iterdir() if not p.name.startswith(".tmp-")]
+    assert not [p for p in cache.iterdir() if p.name.startswith(".tmp-")]  # no staging left behind
+    decision = json.loads((entry / "decision.json").read_text())
+    assert (entry / decision["path"]).exists()

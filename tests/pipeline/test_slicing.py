@@ -1,0 +1,328 @@
+"""Sliced inference: tile geometry, merging, boxes back in image pixels (a fake detector that finds
+the known boxes of a synthetic image), and, with the demo model, the gain on large scenes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from detect_cli.cli.app import app
+from detect_cli.core.detections import Detections
+from detect_cli.core.errors import ConfigError
+from detect_cli.core.results import Timing, box_records
+from detect_cli.core.settings import load_settings
+from detect_cli.models.detector import PredictOptions
+from detect_cli.pipeline.slicing import SlicedDetector, SliceOptions, TiledDetections, parse_size, starts, tiles
+from detect_cli.pipeline.tile_merge import merge_detections
+from tests.conftest import SAMPLES
+from tests.helpers import make_result
+
+LARGE = SAMPLES / "large"
+runner = CliRunner()
+
+
+# --- tile geometry -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("length", "tile", "overlap", "expected"),
+    [
+        (320, 320, 0.2, [0]),  # exactly one tile
+        (200, 320, 0.2, [0]),  # smaller than a tile: one tile, the whole side
+        (576, 320, 0.2, [0, 256]),  # the step lands on the far edge: no extra tile
+        (1000, 320, 0.2, [0, 256, 512, 680]),  # the last tile shifted back inside, not padded
+        (640, 320, 0.0, [0, 320]),
+        (641, 320, 0.0, [0, 320, 321]),
+    ],
+)
+def test_starts(length: int, tile: int, overlap: float, expected: list[int]) -> None:
+    assert starts(length, tile, overlap) == expected
+
+
+@pytest.mark.parametrize("size", [(1000, 700), (320, 320), (100, 2000), (1921, 1080), (33, 33)])
+@pytest.mark.parametrize("overlap", [0.0, 0.2, 0.5])
+def test_tiles_cover_the_image_exactly(size: tuple[int, int], overlap: float) -> None:
+    width, height = size
+    windows = tiles(width, height, (320, 256), overlap)
+    covered = np.zeros((height, width), bool)
+    for x1, y1, x2, y2 in windows:
+        assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
+        assert (x2 - x1, y2 - y1) == (min(320, width), min(256, height))  # every tile a full crop
+        covered[y1:y2, x1:x2] = True
+    assert covered.all()
+    xs, ys = sorted({int(w[0]) for w in windows}), sorted({int(w[1]) for w in windows})
+    assert xs[0] == 0 and xs[-1] + min(320, width) == width and ys[-1] + min(256, height) == height
+    for starts_, tile in ((xs, 320), (ys, 256)):  # neighbours share at least the asked overlap
+        assert all(b - a <= tile - round(tile * overlap) for a, b in itertools.pairwise(starts_))
+
+
+@pytest.mark.parametrize(("text", "size"), [("320x240", (320, 240)), ("640", (640, 640)), (" 512 X 512 ", (512, 512)),
+                                            ("auto", None), ("AUTO", None)])  # fmt: skip
+def test_parse_size(text: str, size: tuple[int, int] | None) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("flag", ["10x10", "640x", "big", "0", "-320", "320x99999"])
+def test_a_bad_slice_is_a_config_error_naming_the_flag(flag: str) -> None:
+    with pytest.raises(ConfigError, match="--slice"):
+        load_settings(None, {"slice": flag})
+
+
+def test_settings_normalise_the_slice() -> None:
+    assert load_settings(None, {"slice": "640"}).slice == "640x640"
+    assert load_settings(None, {}).slice is None
+    with pytest.raises(ConfigError, match="--slice-overlap"):
+        load_settings(None, {"slice": "auto", "slice_overlap": 0.95})
+
+
+# --- a fake detector that sees the synthetic image's rectangles ------------------------------------
+
+
+class RectFinder:
+    """Finds the bright rectangles in what it is given (clipped at its edges, as a model does), as
+    class-0 boxes in that image's own pixels; confidence = the share of the rectangle it sees."""
+
+    def __init__(self, image: np.ndarray, full_size: int) -> None:
+        self.names = {0: "rect"}
+        self.image, self.full_size, self.calls = image, full_size, []
+
+    def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
+        self.calls.append([im.shape[:2] for im in images])
+        out = []
+        for view in images:
+            assert np.shares_memory(view, self.image), "tiles must be views of the decoded image, not copies"
+            count, _, stats, _ = cv2.connectedComponentsWithStats((view[..., 0] > 0).astype(np.uint8))
+            boxes = np.array([(x, y, x + w, y + h) for x, y, w, h, _ in stats[1:count]], np.float32).reshape(-1, 4)
+            seen = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / self.full_size**2
+            out.append((Detections(boxes, seen, np.zeros(len(boxes))), Timing(0, 1.0, 2.0, 3.0)))
+        return out
+
+
+def synthetic(width: int, height: int, boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
+    image = np.zeros((height, width, 3), np.uint8)
+    for x1, y1, x2, y2 in boxes:
+        image[y1:y2, x1:x2] = 255
+    return image
+
+
+OPTIONS = PredictOptions(conf=0.25, imgsz=320, max_det=300)
+
+
+def test_boxes_come_back_in_image_pixels() -> None:
+    known = [(5, 5, 35, 35), (400, 100, 430, 120), (990, 650, 1000, 700), (600, 300, 640, 340), (150, 600, 190, 640)]
+    image = synthetic(1000, 700, known)
+    finder = RectFinder(image, 30)
+    detector = SlicedDetector(finder, SliceOptions((320, 320), overlap=0.2, merge="nms", match="ios"), batch=4)
+    ((found, timing),) = detector.predict([image], OPTIONS)
+    assert sorted(map(tuple, found.xyxy.astype(int).tolist())) == sorted(known)
+    n_tiles = len(tiles(1000, 700, (320, 320), 0.2))
+    assert [len(c) for c in finder.calls] == [4] * (n_tiles // 4) + ([n_tiles % 4] if n_tiles % 4 else [])
+    assert all(shape == (320, 320) for call in finder.calls for shape in call)
+    assert (timing.preprocess, timing.inference) == (n_tiles * 1.0, n_tiles * 2.0)  # the tiles' time, summed
+
+
+@pytest.mark.parametrize(
+    ("merge", "match", "expected"),
+    [
+        ("nmm", "ios", [(270, 100, 340, 130)]),  # the two cut parts overlap by 32/50: merged back into the whole
+        ("nms", "ios", [(288, 100, 340, 130)]),  # one object, but NMS keeps the larger part (52 px of 70) only
+        ("nmm", "iou", [(270, 100, 320, 130), (288, 100, 340, 130)]),  # IoU 32/70 < 0.5: two boxes stay
+    ],
+)
+def test_a_box_split_across_tiles(merge: str, match: str, expected: list[tuple]) -> None:
+    # tiles [0, 320) and [288, 608): the object spans 270-340, so neither tile sees it whole
+    image = synthetic(608, 320, [(270, 100, 340, 130)])
+    detector = SlicedDetector(RectFinder(image, 70), SliceOptions((320, 320), overlap=0.1, merge=merge, match=match))
+    ((found, _),) = detector.predict([image], OPTIONS)
+    assert sorted(map(tuple, found.xyxy.astype(int).tolist())) == expected
+
+
+def test_the_full_image_pass_is_merged_in() -> None:
+    image = synthetic(608, 320, [(270, 100, 340, 130)])
+    finder = RectFinder(image, 70)
+    detector = SlicedDetector(finder, SliceOptions((320, 320), overlap=0.1, full=True, merge="nms", match="ios"))
+    ((found, _),) = detector.predict([image], OPTIONS)
+    assert finder.calls[-1] == [(320, 608)]  # the whole image, after the tiles
+    assert found.xyxy.astype(int).tolist() == [[270, 100, 340, 130]]  # the full pass saw it whole, and leads
+
+
+def test_auto_slices_only_images_much_larger_than_the_model() -> None:
+    small, large = synthetic(600, 500, [(10, 10, 40, 40)]), synthetic(700, 300, [(10, 10, 40, 40)])
+    both = np.concatenate([small.ravel(), large.ravel()])
+    small, large = both[: small.size].reshape(small.shape), both[small.size :].reshape(large.shape)
+    finder = RectFinder(both, 30)
+    detector = SlicedDetector(finder, SliceOptions(None), batch=8)
+    results = detector.predict([small, large], OPTIONS)
+    # 600 <= 2 x 320: run whole; 700 > 640: tiles of the model's size (320 x 300, the height fits in one)
+    assert finder.calls == [[(300, 320)] * 3, [(500, 600)]]
+    assert [len(d) for d, _ in results] == [1, 1]
+
+
+def test_max_det_applies_to_the_merged_image() -> None:
+    known = [(x, y, x + 10, y + 10) for x in range(5, 900, 40) for y in range(5, 600, 40)]
+    image = synthetic(900, 600, known)
+    detector = SlicedDetector(RectFinder(image, 10), SliceOptions((320, 320)))
+    ((found, _),) = detector.predict([image], PredictOptions(imgsz=320, max_det=50))
+    assert len(found) == 50 and len(known) > 50
+    assert np.all(np.diff(found.confidence) <= 0)
+
+
+def test_records_name_the_tile_only_when_asked() -> None:
+    image = synthetic(700, 320, [(600, 100, 640, 130)])
+    for record_tiles in (False, True):
+        detector = SlicedDetector(RectFinder(image, 30), SliceOptions((320, 320), record_tiles=record_tiles))
+        ((found, _),) = detector.predict([image], OPTIONS)
+        records = box_records(make_result(detections=found, width=700, height=320))
+        if record_tiles:
+            assert isinstance(found, TiledDetections)
+            x1, _, x2, _ = records[0]["tile"]
+            assert x1 <= 600 and 640 <= x2  # the tile that found it holds it
+        else:
+            assert "tile" not in records[0]
+
+
+def test_too_many_tiles_is_that_images_error() -> None:
+    from detect_cli.core.errors import InputError
+
+    image = np.zeros((2000, 2000, 3), np.uint8)
+    detector = SlicedDetector(RectFinder(image, 10), SliceOptions((32, 32), overlap=0.9))
+    per_side = len(range(0, 2000 - 32, 32 - round(32 * 0.9))) + 1  # steps of 3 px, the last tile flush
+    with pytest.raises(InputError, match=rf"2000x2000 image into {per_side**2:,} tiles \(at most 20,000\)"):
+        detector.predict([image], OPTIONS)
+
+
+# --- merging ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # importing torch takes seconds
+def test_nms_iou_keeps_what_torchvision_keeps() -> None:
+    import torch
+    import torchvision
+
+    rng = np.random.default_rng(3)
+    corner = rng.uniform(0, 500, (400, 2))
+    boxes = np.concatenate([corner, corner + rng.uniform(5, 80, (400, 2))], 1).astype(np.float32)
+    scores, classes = rng.permutation(400).astype(np.float32) / 400, rng.integers(0, 3, 400)
+    _, kept = merge_detections(Detections(boxes, scores, classes), "nms", "iou", 0.5)
+    expected = torchvision.ops.batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores),
+                                           torch.from_numpy(classes), 0.5).numpy()  # fmt: skip
+    assert kept.tolist() == expected.tolist()
+
+
+def test_merge_never_joins_classes_and_keeps_the_leaders_class() -> None:
+    boxes = [(0, 0, 10, 10), (1, 0, 11, 10), (0, 1, 10, 11)]
+    merged, leaders = merge_detections(Detections(boxes, [0.5, 0.9, 0.7], [0, 0, 1]), "nmm", "iou")
+    assert leaders.tolist() == [1, 2]
+    assert merged.xyxy.tolist() == [[0, 0, 11, 10], [0, 1, 10, 11]]
+    assert merged.class_id.tolist() == [0, 1]
+
+
+# --- resume fingerprint -----------------------------------------------------------------------------
+
+
+def test_the_resume_fingerprint_has_slicing_only_when_slicing(yolo_detector) -> None:
+    from detect_cli.tasks.resume import fingerprint
+
+    assert not any(k.startswith("slice") for k in fingerprint(load_settings(None, {}), yolo_detector))
+    sliced = fingerprint(load_settings(None, {"slice": "auto"}), yolo_detector)
+    assert sliced["slice"] == "auto" and sliced["slice_match"] == "ios"
+
+
+# --- with the demo model ----------------------------------------------------------------------------
+
+DEMO = ["--model", "demo", "--threads", "1", "--no-progress"]
+
+
+def _evaluate(*extra: str) -> dict:
+    result = runner.invoke(app, ["evaluate", str(LARGE), "--labels", str(LARGE / "labels"), *DEMO, "--json", *extra])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["summary"]["overall"]
+
+
+@pytest.mark.slow
+def test_evaluate_slice_beats_the_full_frame_on_large_scenes() -> None:
+    whole, sliced = _evaluate(), _evaluate("--slice", "auto")
+    assert whole["map50"] < 0.5 < sliced["map50"]
+    assert sliced["map50"] > whole["map50"] + 0.3 and sliced["recall"] > whole["recall"]
+
+
+@pytest.mark.slow
+def test_detect_slice_resume_gives_each_image_once(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for image in sorted(LARGE.glob("*.jpg")):
+        shutil.copy(image, folder / image.name)
+    out = tmp_path / "out.jsonl"
+    args = ["detect", str(folder), *DEMO, "--slice", "auto", "--slice-tiles", "--out", str(out), "--quiet"]
+    assert runner.invoke(app, args).exit_code == 0
+    first = out.read_text().splitlines()
+    out.write_text(first[0] + "\n" + first[1][: len(first[1]) // 2])  # killed while writing the second record
+    result = runner.invoke(app, [*args, "--resume"])
+    assert result.exit_code == 0, result.output
+    again = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["index"] for r in again] == [0, 1]
+    assert again[1]["detections"] == json.loads(first[1])["detections"]  # the same boxes, each with its tile
+    assert again[1]["detections"] and all(len(d["tile"]) == 4 for d in again[1]["detections"])
+    changed = runner.invoke(app, [*args[:-3], "--slice-merge", "nmm", "--out", str(out), "--resume", "--quiet"])
+    assert changed.exit_code == 2 and "slice_merge" in changed.stderr  # other slicing: refused
+
+
+@pytest.mark.slow
+def test_a_sliced_detections_map_comes_from_its_tile_and_sits_on_its_box() -> None:
+    from detect_cli.attention.maps import figures, map_size
+    from detect_cli.attention.sliced import explain_sliced
+    from detect_cli.models.detector import load_detector
+    from detect_cli.models.lookup import resolve_model
+
+    image = cv2.imread(str(LARGE / "large_00001.jpg"))
+    detector = load_detector(resolve_model("demo"), device="cpu", threads=1)
+    sliced = SlicedDetector(detector, SliceOptions(None, record_tiles=True), batch=4)
+    options = PredictOptions(conf=0.25, imgsz=320)
+    explained, _ = explain_sliced(sliced, image, options)
+    ((plain, _),) = sliced.predict([image], options)
+    assert explained.detections == plain and len(plain) > 20  # the hooked pass finds what the plain one finds
+    height, width = image.shape[:2]
+    scale = map_size(height, width)[0] / height
+    for (box, _, _), tile, heat in zip(explained.detections, explained.detections.tile, explained.maps["attention"]):
+        x1, y1, x2, y2 = (max(0, round(float(v) * scale) + grow) for v, grow in zip(tile, (-1, -1, 1, 1)))
+        assert heat.sum() > 0 and heat[y1:y2, x1:x2].sum() == pytest.approx(heat.sum())  # from its own tile only
+        peak_x, peak_y = figures(heat, box, (height, width)).peak_xy
+        cell = 32  # the attention block's grid: one cell of the model's stride
+        assert box[0] - cell <= peak_x <= box[2] + cell and box[1] - cell <= peak_y <= box[3] + cell
+
+
+@pytest.mark.slow
+def test_ray_actors_get_the_slicing_with_their_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a cluster: the arguments the driver hands Ray build an actor that slices as a local run does."""
+    import ray
+
+    from detect_cli.inputs.images import ReadOptions, read_image
+    from detect_cli.inputs.sources import Source
+    from detect_cli.models.detector import load_detector
+    from detect_cli.models.lookup import resolve_model
+    from detect_cli.pipeline import ray_engine
+    from detect_cli.pipeline.ray_engine import DetectActor, RayOptions, actor_arguments
+
+    monkeypatch.setattr(ray, "put", lambda data: data)  # the object store, as plain bytes
+    monkeypatch.setattr(ray, "get", lambda data: data)
+    monkeypatch.setattr(ray_engine, "_unpack_model", lambda payload, ref, into: Path(resolve_model("demo").path))
+    detector = load_detector(resolve_model("demo"), device="cpu", threads=1)
+    slicing, options = SliceOptions(None), PredictOptions(conf=0.25, imgsz=320)
+    args = actor_arguments(detector, options, ReadOptions(), 2, RayOptions(threads_per_actor=1), slicing=slicing)
+    actor = DetectActor(**args)
+    assert isinstance(actor.detector, SlicedDetector) and actor.detector.slicing == slicing
+    path = LARGE / "large_00000.jpg"
+    columns = actor({"index": np.array([0]), "ref": np.array([str(path)]), "name": np.array([path.name]),
+                     "is_url": np.array([False]), "error": np.array([""])})  # fmt: skip
+    image = read_image(Source(str(path), path.name, False), ReadOptions())  # as the actor reads it
+    ((local, _),) = SlicedDetector(detector, slicing, 2).predict([image], options)
+    assert len(local) > 20
+    on_ray = Detections(np.reshape(columns["boxes"][0], (-1, 4)), columns["confidence"][0], columns["class_id"][0])
+    assert on_ray == local
