@@ -44,7 +44,8 @@ def main() -> None:
     from detect_cli.models.detector import PredictOptions, load_detector
     from detect_cli.models.lookup import resolve_model
     from detect_cli.pipeline.engine import detect_stream
-    from detect_cli.pipeline.ray_engine import RayOptions, ray_detect_stream
+    from detect_cli.pipeline.ray.cluster import RayOptions
+    from detect_cli.pipeline.ray.driver import ray_detect_stream
 
     cores = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))

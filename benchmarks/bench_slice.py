@@ -32,7 +32,8 @@ import cv2
 import numpy as np
 
 from detect_cli.demo.large_scenes import make_large_scene, write_large_dataset
-from detect_cli.evaluation.metrics import Labels, Prediction, evaluate
+from detect_cli.evaluation.metrics import Labels, evaluate
+from detect_cli.evaluation.predictions import Prediction
 from detect_cli.models.detector import PredictOptions, load_detector
 from detect_cli.models.lookup import resolve_model
 from detect_cli.models.runtime import cpu_name

@@ -67,7 +67,8 @@ def tracked_detections(jsonl: Path) -> list[tuple[int, np.ndarray, np.ndarray, n
 def run_tracker(name: str, frames) -> tuple[str, float]:  # type: ignore[no-untyped-def]
     """MOT rows of one tracker over recorded detections, and its ms per frame."""
     from detect_cli.core.detections import Detections
-    from detect_cli.pipeline.tracking import assign_tracks, make_tracker, mot_rows
+    from detect_cli.outputs.mot import mot_rows
+    from detect_cli.pipeline.tracking import assign_tracks, make_tracker
 
     rows: list[str] = []
     tracker = make_tracker(name)
@@ -89,8 +90,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from detect_cli.demo.videos import write_video
+    from detect_cli.evaluation.track_scores import score_tracks
     from detect_cli.models.lookup import PACKAGED_DIR
-    from detect_cli.pipeline.tracking import score_tracks
 
     print(f"CPU: {cpu_model()} ({os.cpu_count()} cores), torch threads {args.threads}")
     env = {**os.environ, "YOLO_OFFLINE": "1"}
@@ -138,7 +139,7 @@ def main() -> None:
 
 def _rows_of(jsonl: Path) -> list[str]:
     from detect_cli.core.detections import Detections
-    from detect_cli.pipeline.tracking import mot_rows
+    from detect_cli.outputs.mot import mot_rows
 
     rows = []
     for line in jsonl.read_text().splitlines():

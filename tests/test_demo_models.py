@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detect_cli.evaluation.metrics import Labels, Prediction, evaluate
+from detect_cli.evaluation.metrics import Labels, evaluate
+from detect_cli.evaluation.predictions import Prediction
 from detect_cli.inputs.sources import iter_sources
 from detect_cli.models.detector import PredictOptions, load_detector
 from detect_cli.models.lookup import PACKAGED, PACKAGED_DIR, resolve_model

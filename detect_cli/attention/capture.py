@@ -14,6 +14,8 @@ A batch runs as one hooked prediction, exactly as `Detector.predict` runs it (so
 are those of a plain run at the same batch size); the maps are then built image by image.
 Hooks go on the predictor's own copy of the network (Ultralytics deep-copies and fuses the model
 when the predictor is set up) and are removed after each prediction.
+
+Long because the hooks of both families, and their removal, are one piece that must agree.
 """
 
 from __future__ import annotations

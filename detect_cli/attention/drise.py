@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 
 from detect_cli.attention.maps import map_size, normalise
+from detect_cli.core.boxes import box_iou
 from detect_cli.core.detections import Detections
-from detect_cli.core.matching import box_iou
 
 MASKS = 1000
 GRID = 16  # cells per side of a mask

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from detect_cli.outputs.sinks import Layout
+from detect_cli.outputs.records import Layout
 
 BASE = ("index", "source", "frame", "time_s", "status", "error", "width", "height", "maps")
 DETECTION = ("detection", "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2")

@@ -120,6 +120,16 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def exit_with(outcome: Any) -> None:
+    """End a command by how its task ended (a `tasks.driver.Outcome`): 130 after Ctrl-C (said on
+    stderr, the finished records kept), 3 when some inputs failed or their files were not written."""
+    code = int(outcome.exit_code)
+    if code == ExitCode.INTERRUPTED:
+        error("interrupted")
+    if code:
+        raise typer.Exit(code)
+
+
 def _stdout_closed() -> None:
     """The reader of stdout went away (`| head -1`): stop quietly, as Unix tools do when SIGPIPE
     ends them, with the code a shell reports for that (128 + SIGPIPE). Output still buffered goes

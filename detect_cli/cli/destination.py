@@ -24,7 +24,8 @@ from detect_cli.cli.console import err, hold, out
 from detect_cli.core.errors import ConfigError
 
 if TYPE_CHECKING:  # NumPy comes with the sinks' layouts: not for --help
-    from detect_cli.outputs.sinks import Layout, Sink
+    from detect_cli.outputs.records import Layout
+    from detect_cli.outputs.sinks import Sink
 
 DATA_FORMATS = ("json", "jsonl", "csv")
 
@@ -37,7 +38,7 @@ class Destination:
     @classmethod
     def from_flags(cls, fmt: str | None, as_json: bool, out_file: Path | None, *,
                    allowed: tuple[str, ...] = DATA_FORMATS) -> Destination:  # fmt: skip
-        from detect_cli.outputs.sinks import format_for_path
+        from detect_cli.outputs.formats import format_for_path
 
         fmt = data_format(fmt, as_json)
         if out_file is not None:
@@ -74,7 +75,7 @@ class Destination:
 
     def open(self, layout: Layout, meta: dict[str, Any] | None = None, *, append: bool = False) -> Sink | None:
         """The sink for the records (none for tables), its file held open until the command ends."""
-        from detect_cli.outputs.sinks import open_sink
+        from detect_cli.outputs.formats import open_sink
 
         if self.tables_are_results:
             return None

@@ -9,15 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from detect_cli.cli.completion import complete_classes, complete_model
+from detect_cli.core import choices
 
-
-class OutputFormat(str, Enum):
-    table = "table"
-    json = "json"
-    jsonl = "jsonl"
-    csv = "csv"
-    coco = "coco"
-    mot = "mot"
+OutputFormat = Enum("OutputFormat", [(c, c) for c in choices.OUTPUT_FORMATS], type=str)
 
 
 Sources = Annotated[list[str], typer.Argument(
@@ -38,11 +32,7 @@ Model = Annotated[
 WeightsDir = Annotated[
     Optional[Path], typer.Option(help="Folder to look for weights in first (also ATTN_DETECT_WEIGHTS_DIR).")
 ]
-class BackendName(str, Enum):
-    auto = "auto"
-    torch = "torch"
-    openvino = "openvino"
-    onnx = "onnx"
+BackendName = Enum("BackendName", [(c, c) for c in choices.BACKENDS], type=str)
 
 
 Backend = Annotated[
@@ -136,9 +126,7 @@ TrackFlag = Annotated[bool, typer.Option(
 )]  # fmt: skip
 
 
-class TrackerName(str, Enum):
-    bytetrack = "bytetrack"
-    botsort = "botsort"
+TrackerName = Enum("TrackerName", [(c, c) for c in choices.TRACKERS], type=str)
 
 
 Tracker = Annotated[TrackerName, typer.Option(
@@ -154,9 +142,7 @@ CountLine = Annotated[Optional[str], typer.Option(
 )]  # fmt: skip
 
 
-class Engine(str, Enum):
-    local = "local"
-    ray = "ray"
+Engine = Enum("Engine", [(c, c) for c in choices.ENGINES], type=str)
 
 
 EngineOpt = Annotated[Engine, typer.Option(help="local (this process) or ray (a Ray cluster, via Ray Data).")]
@@ -170,14 +156,10 @@ Actors = Annotated[int, typer.Option(help="Ray: model actors (each loads the mod
 GpusPerActor = Annotated[float, typer.Option(help="Ray: GPUs per actor (fractions share a GPU).", min=0)]
 
 
-class SliceMergeName(str, Enum):
-    nms = "nms"
-    nmm = "nmm"
+SliceMergeName = Enum("SliceMergeName", [(c, c) for c in choices.SLICE_MERGES], type=str)
 
 
-class SliceMatchName(str, Enum):
-    iou = "iou"
-    ios = "ios"
+SliceMatchName = Enum("SliceMatchName", [(c, c) for c in choices.SLICE_MATCHES], type=str)
 
 
 Slice = Annotated[Optional[str], typer.Option(

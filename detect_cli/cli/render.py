@@ -9,8 +9,9 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:  # the results types bring NumPy, which --help must not load
-    from detect_cli.core.results import ImageResult, RunSummary
+    from detect_cli.core.results import ImageResult
     from detect_cli.models.detector import Detector
+    from detect_cli.pipeline.run_summary import RunSummary
 
 
 def boxes_table(result: ImageResult) -> Table | Text:

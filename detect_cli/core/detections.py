@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -14,12 +14,16 @@ class Detections:
 
     xyxy: (N, 4) float32, confidence: (N,) float32, class_id: (N,) int64; with tracking,
     track_id: (N,) int64, -1 for a box that belongs to no confirmed track (else None).
+    extra: per-box arrays of any other stage, each of length N, kept in step by indexing and
+    merging (as supervision's `data`): `tile` ((N, 4) window that found each box, -1s for the
+    full-image pass) with --slice-tiles.
     """
 
     xyxy: np.ndarray
     confidence: np.ndarray
     class_id: np.ndarray
     track_id: np.ndarray | None = None
+    extra: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float32)
@@ -33,6 +37,11 @@ class Detections:
         for name, arr in (("confidence", conf), ("class_id", cls), ("track_id", tracks)):
             if arr is not None and len(arr) != n:
                 raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+        extra = {key: np.asarray(value) for key, value in self.extra.items()}
+        for name, arr in extra.items():
+            if len(arr) != n:
+                raise ValueError(f"extra[{name!r}] must have {n} rows, got shape {arr.shape}")
+        object.__setattr__(self, "extra", extra)
         object.__setattr__(self, "track_id", tracks)
         object.__setattr__(self, "xyxy", xyxy)
         object.__setattr__(self, "confidence", conf)
@@ -46,10 +55,12 @@ class Detections:
     def merge(cls, parts: list[Detections]) -> Detections:
         if not parts:
             return cls.empty()
+        shared = set.intersection(*(set(p.extra) for p in parts))  # an extra some parts lack is dropped
         return cls(
             np.concatenate([p.xyxy for p in parts]),
             np.concatenate([p.confidence for p in parts]),
             np.concatenate([p.class_id for p in parts]),
+            extra={key: np.concatenate([p.extra[key] for p in parts]) for key in shared},
         )
 
     def __len__(self) -> int:
@@ -59,10 +70,15 @@ class Detections:
         if isinstance(index, int):
             index = [index]
         tracks = None if self.track_id is None else self.track_id[index]
-        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index], tracks)
+        extra = {key: value[index] for key, value in self.extra.items()}
+        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index], tracks, extra)
 
     def with_tracks(self, track_id: np.ndarray) -> Detections:
-        return Detections(self.xyxy, self.confidence, self.class_id, track_id)
+        return Detections(self.xyxy, self.confidence, self.class_id, track_id, self.extra)
+
+    def with_extra(self, **arrays: np.ndarray) -> Detections:
+        """The same boxes with more per-box arrays (replacing any of the same name)."""
+        return Detections(self.xyxy, self.confidence, self.class_id, self.track_id, {**self.extra, **arrays})
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, float, int]]:
         for box, conf, cls in zip(self.xyxy, self.confidence, self.class_id):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from detect_cli.core.choices import BACKENDS, SLICE_MATCHES, SLICE_MERGES
 from detect_cli.core.errors import ConfigError
 
 
@@ -93,9 +95,25 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
     return check
 
 
-def _slice(value: Any) -> str:
-    from detect_cli.pipeline.slicing import parse_size
+AUTO = "auto"
+MIN_TILE, MAX_TILE = 32, 8192
+_SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX*]\s*(\d+))?\s*$")
 
+
+def parse_size(text: str) -> tuple[int, int] | None:
+    """'640x480' -> (640, 480), '640' -> (640, 640), 'auto' -> None; ValueError otherwise."""
+    if str(text).strip().lower() == AUTO:
+        return None
+    found = _SIZE.match(str(text))
+    if not found:
+        raise ValueError(f"expected WxH (e.g. 640x640), a single size, or auto, got {text!r}")
+    width, height = int(found[1]), int(found[2] or found[1])
+    if not (MIN_TILE <= width <= MAX_TILE and MIN_TILE <= height <= MAX_TILE):
+        raise ValueError(f"tile sides must be between {MIN_TILE} and {MAX_TILE} pixels, got {width}x{height}")
+    return width, height
+
+
+def _slice(value: Any) -> str:
     size = parse_size(_text(value))
     return "auto" if size is None else f"{size[0]}x{size[1]}"
 
@@ -110,7 +128,7 @@ def _classes(value: Any) -> tuple[str, ...]:
 VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "model": _text,
     "weights_dir": _optional(_text),
-    "backend": _choice("auto", "torch", "openvino", "onnx"),
+    "backend": _choice(*BACKENDS),
     "conf": _number(float, 0.0, 1.0),
     "iou": _number(float, 0.0, 1.0),
     "imgsz": _optional(_number(int, 32, 8192)),
@@ -129,8 +147,8 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "slice": _optional(_slice),
     "slice_overlap": _number(float, 0.0, 0.9),
     "slice_full": _boolean,
-    "slice_merge": _choice("nms", "nmm"),
-    "slice_match": _choice("iou", "ios"),
+    "slice_merge": _choice(*SLICE_MERGES),
+    "slice_match": _choice(*SLICE_MATCHES),
     "slice_tiles": _boolean,
 }
 assert set(VALIDATORS) == {f.name for f in fields(DetectSettings)}

@@ -25,6 +25,8 @@ Data: the shapes datasets written by ``detect_cli.demo.train`` (train seed 1, va
 seed 3) under ``--data-dir``; they are generated there only if missing. After training, best.pt
 is evaluated on the val set and on the held-out test set and published as
 ``detect_cli/demo/weights/demo-rtdetr.pt`` + ``demo-rtdetr.json``.
+
+Long because it is the whole recipe in one script (not shipped in the wheel).
 """
 
 from __future__ import annotations

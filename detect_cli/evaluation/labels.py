@@ -21,7 +21,7 @@ from detect_cli.core.detections import Detections
 from detect_cli.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from detect_cli.evaluation.metrics import Prediction
+    from detect_cli.evaluation.predictions import Prediction
 
 NORMALISED_SLACK = 1e-3  # YOLO txt values rounded to a few decimals may sit just past 0 or 1
 

@@ -9,42 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from detect_cli.core.detections import Detections
 from detect_cli.core.matching import match
-from detect_cli.core.results import ImageResult, RunSummary
 from detect_cli.evaluation.labels import Labels, read_yolo_txt
-from detect_cli.inputs.sources import stills_only
-from detect_cli.outputs.sinks import Layout
-
-if TYPE_CHECKING:
-    from detect_cli.core.settings import DetectSettings
-    from detect_cli.inputs.sources import Source
-    from detect_cli.models.detector import Detector
+from detect_cli.evaluation.predictions import Prediction
+from detect_cli.pipeline.run_summary import RunSummary
 
 IOU_FOR_PR = 0.5
-__all__ = ["ClassScore", "EvalReport", "EvaluateJob", "Labels", "Prediction", "evaluate", "read_yolo_txt"]
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """What evaluation keeps of an `ImageResult` (no pixels)."""
-
-    name: str
-    source: str
-    width: int
-    height: int
-    detections: Detections
-
-    @classmethod
-    def from_result(cls, result: ImageResult) -> Prediction:
-        name = result.name or result.source
-        return cls(name, result.source, result.width or 0, result.height or 0, result.detections)
+__all__ = ["ClassScore", "EvalReport", "Labels", "Prediction", "evaluate", "read_yolo_txt"]
 
 
 @dataclass
@@ -175,42 +153,3 @@ def _coco_map(images: list, gt: list, dt: list, categories: list[int]) -> dict[i
         if (all_iou > -1).any():
             result[cat] = (float(at50[at50 > -1].mean()), float(all_iou[all_iou > -1].mean()))
     return result
-
-
-CSV_COLUMNS = ("class", "instances", "detections", "precision", "recall", "map50", "map50_95")
-# evaluate's records: one per class, the "all" row last (what its table shows); the summary has the rest
-EVALUATION = Layout("classes", CSV_COLUMNS)
-MAP_CONF = 0.001  # mAP needs the whole precision-recall curve, as in Ultralytics' val
-
-
-@dataclass
-class EvaluateJob:
-    """Run a model on labelled images and score it; usable from Python. `run(sources)` detects at a
-    low confidence (mAP needs the whole curve) and returns the report; precision and recall count
-    the boxes at `settings.conf`. `on_result` hears every image as it is done."""
-
-    settings: DetectSettings
-    detector: Detector
-    labels: Labels
-    on_result: Callable[[ImageResult], None] | None = None
-
-    def run(self, sources: Iterable[Source]) -> EvalReport:
-        from detect_cli.tasks.detect import DetectJob
-
-        predictions: list[Prediction] = []
-
-        def keep(result: ImageResult) -> None:
-            if result.ok:
-                prediction = Prediction.from_result(result)
-                self.labels.find(prediction)  # a malformed label file stops the run now, not after the last image
-                predictions.append(prediction)
-            if self.on_result is not None:
-                self.on_result(result)
-
-        low = replace(self.settings, conf=min(self.settings.conf, MAP_CONF))
-        stills = stills_only(sources, "a video: box labels are per image file (score a video's tracks with "
-                                      "evaluate --tracks gt.txt, or its frames saved as images)")  # fmt: skip
-        run = DetectJob(low, self.detector, on_result=keep).run(stills)
-        report = evaluate(predictions, self.labels, conf=self.settings.conf)
-        report.run = run
-        return report

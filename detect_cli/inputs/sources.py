@@ -10,6 +10,8 @@ An argument that yields nothing usable still yields one error record, so that th
 exit 3 rather than a silent 0: an empty argument, a folder that cannot be listed, a folder with no
 image in it, a glob that matches none, a malformed URL. Image-named entries that are not regular
 files (a FIFO, a device, a broken link) are error records too: opening a FIFO would block for ever.
+
+Long because every kind of source argument is expanded here, in one order, with its own refusals.
 """
 
 from __future__ import annotations

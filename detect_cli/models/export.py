@@ -14,8 +14,8 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ from detect_cli.core.errors import ConfigError, ModelLoadError
 from detect_cli.core.matching import Agreement, match
 from detect_cli.models.detector import Detector, PredictOptions, load_detector
 from detect_cli.models.lookup import ModelRef
-from detect_cli.outputs.sinks import Layout
 
 
 @dataclass(frozen=True)
@@ -256,57 +255,3 @@ def output_size(path: Path) -> int:
     if path.is_dir():
         return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     return path.stat().st_size
-
-
-CSV_COLUMNS = (
-    "model", "format", "path", "bytes", "images", "matched", "detections_original", "detections_exported", "f1",
-    "max_conf_diff", "ms_per_image_original", "ms_per_image_exported", "passed",
-)  # fmt: skip
-# export's record: one per export (its verification flattened into the CSV row)
-EXPORT = Layout("exports", CSV_COLUMNS, rows=lambda r: [{**r, **(r.get("verification") or {})}])
-
-
-def _same(images: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
-    return images
-
-
-@dataclass
-class ExportJob:
-    """Export a model and check the export against it; usable from Python. `run()` returns the record
-    (path, size, and the check); `record["verification"]["passed"]` says whether it matches."""
-
-    detector: Detector
-    spec: ExportFormat
-    out_dir: Path
-    imgsz: int
-    options: PredictOptions = field(default_factory=PredictOptions)  # conf and max_det of the check
-    half: bool = False
-    int8: bool = False
-    dynamic: bool = False
-    data: str | None = None
-    device: str = "cpu"
-    trusted: bool = False  # the exporter loads the checkpoint again, under the same rule as the first load
-    verify: bool = True
-    verify_images: Sequence[str] | None = None  # default: samples of the kind the model knows
-
-    def run(self, status: Callable[[str], None] = lambda _: None,
-            track: Callable[[Sequence[np.ndarray]], Sequence[np.ndarray]] = _same) -> dict[str, Any]:  # fmt: skip
-        """`status` hears each step; `track` wraps the check images (a progress bar)."""
-        from detect_cli.models.ultralytics_env import model_loading
-
-        status(f"exporting to {self.spec.name}…")
-        with model_loading(self.trusted):
-            path = export_model(self.detector, self.spec, self.out_dir, imgsz=self.imgsz, half=self.half,
-                                int8=self.int8, dynamic=self.dynamic, data=self.data, device=self.device)  # fmt: skip
-        record: dict[str, Any] = {"model": self.detector.ref.spec, "format": self.spec.name, "path": str(path),
-                                  "bytes": output_size(path), "imgsz": self.imgsz, "verification": None,
-                                  "renamed": path.name != export_stem(self.detector) + self.spec.suffix}  # fmt: skip
-        if not self.verify:
-            return record
-        status(f"loading {path.name}…")
-        exported = load_exported(path, self.detector.ref.family, device=self.device)
-        images = verification_images(self.detector, self.verify_images)
-        options = replace(self.options, imgsz=self.imgsz)
-        record["verification"] = {**verify(self.detector, exported, track(images), options).as_dict(),
-                                  "enforced": self.detector.ref.kind != "yaml"}  # fmt: skip
-        return record

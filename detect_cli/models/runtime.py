@@ -9,6 +9,8 @@ The decision and the export are cached in the user cache dir, keyed by the weigh
 imgsz, batch, the CPU and the versions of the runtimes, so later runs start at once. Entries
 appear by atomic rename (concurrent first runs are safe) and an unreadable entry is rebuilt.
 Anything that fails falls back to PyTorch with a reason; it is never an error.
+
+Long because the cached decision, the trial of each runtime and the fallback share one cache entry.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from typing import Any
 
 from detect_cli import __version__
 from detect_cli.models.detector import Detector, PredictOptions
+from detect_cli.models.digest import weights_digest
 
-BACKENDS = ("auto", "torch", "openvino", "onnx")
 CANDIDATES = ("openvino", "onnx")
 RUNTIME_PACKAGES = {"openvino": "openvino", "onnx": "onnxruntime"}
 CACHE_ENV = "ATTN_DETECT_CACHE_DIR"
@@ -80,7 +82,6 @@ def _version(package: str) -> str:
 
 
 def cache_key(detector: Detector, imgsz: int, batch: int) -> str:
-    from detect_cli.tasks.resume import weights_digest
 
     facts = {
         "weights": weights_digest(detector), "imgsz": imgsz, "batch": batch, "family": detector.ref.family,

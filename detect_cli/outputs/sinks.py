@@ -21,38 +21,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping
 from typing import IO, Any
 
 from detect_cli.core.errors import ConfigError
+from detect_cli.outputs.records import IMAGES, SCHEMA_VERSION, Layout
 
-FORMATS = ("json", "jsonl", "csv", "coco")  # every one holds every record (tests check them alike)
-TRACK_FORMATS = ("mot",)  # rows of one sequence (tracking.MotSink): boxes only, no error records
-SUFFIX_FORMATS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
-SCHEMA_VERSION = 1
 DECIMALS = 4
-
-
-def _same(record: Any) -> dict[str, Any]:
-    return record  # type: ignore[no-any-return]
-
-
-@dataclass(frozen=True)
-class Layout:
-    """How one command's records and summary are written. `record` turns what the task yields into
-    its JSON record (identity when the task yields records already)."""
-
-    items: str
-    columns: tuple[str, ...]
-    record: Callable[[Any], dict[str, Any]] = _same
-    rows: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
-    summary_rows: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
-    coco: bool = False
-
-    def csv_rows(self, record: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.rows(record) if self.rows else [record]
 
 
 def rounded(value: Any) -> Any:
@@ -73,28 +48,13 @@ def summary_dict(summary: Any) -> dict[str, Any] | None:
     return summary.as_dict()  # type: ignore[no-any-return]
 
 
-def format_for_path(path: Path, explicit: str | None = None, allowed: tuple[str, ...] = FORMATS) -> str:
-    """The format for --out FILE: --format if given, else from the extension (.coco.json -> coco)."""
-    if explicit:
-        return explicit
-    if "coco" in allowed and path.name.lower().endswith(".coco.json"):
-        return "coco"
-    fmt = SUFFIX_FORMATS.get(path.suffix.lower())
-    if not fmt or fmt not in allowed:
-        names = ", ".join(".coco.json" if f == "coco" else f".{f}" for f in allowed)
-        more = " (--format mot for MOT rows)" if "coco" in allowed else ""
-        raise ConfigError(f"--out {path}: cannot tell the format from the extension",
-                          f"use {names}, or pass --format{more}")  # fmt: skip
-    return fmt
-
-
 class Sink:
     """Base: owns the stream; `write(item)` adds one record, `close(summary)` finishes the file."""
 
     def __init__(self, stream: IO[str], meta: dict[str, Any] | None = None, layout: Layout | None = None) -> None:
         self.stream = stream
         self.meta = meta or {}
-        self.layout = layout or _images()
+        self.layout = layout or IMAGES
 
     def __enter__(self) -> Sink:
         return self
@@ -121,12 +81,6 @@ class Sink:
             raise
         except OSError as exc:
             raise ConfigError(f"{stream_label(self.stream)}: cannot write: {exc.strerror or exc}") from None
-
-
-def _images() -> Layout:
-    from detect_cli.core.results import IMAGES  # results imports this module: the layout is looked up late
-
-    return IMAGES
 
 
 def stream_label(stream: IO[str]) -> str:
@@ -249,20 +203,3 @@ class CocoSink(Sink):
                 "errors": self.errors,
             }
             self._put(json.dumps(document, ensure_ascii=False) + "\n")
-
-
-SINKS: dict[str, type[Sink]] = {"json": JsonSink, "jsonl": JsonlSink, "csv": CsvSink, "coco": CocoSink}
-
-
-def open_sink(fmt: str, stream: IO[str], meta: dict[str, Any] | None = None, *, layout: Layout | None = None,
-              appending: bool = False) -> Sink:  # fmt: skip
-    """`appending`: continue a file (`--resume`): no CSV header again."""
-    if fmt == "mot":
-        from detect_cli.pipeline.tracking import MotSink
-
-        return MotSink(stream, meta)
-    if fmt not in SINKS:
-        raise ConfigError(f"unknown format '{fmt}'", f"choose one of {', '.join(FORMATS + TRACK_FORMATS)}")
-    if fmt == "csv":
-        return CsvSink(stream, meta, layout, header=not appending)
-    return SINKS[fmt](stream, meta, layout)

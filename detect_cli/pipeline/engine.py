@@ -6,6 +6,8 @@ inputs in a row the same way: see `failures.py`) stops it with `ModelFailed`. No
 beyond one batch and the read-ahead, and the decoded pixels held by both together are bounded
 in bytes (`BYTES_IN_FLIGHT`), so memory stays flat however long the run and however large the
 images.
+
+Long because the read-ahead threads, the byte budget and the batch loop share state that Ctrl-C must end.
 """
 
 from __future__ import annotations

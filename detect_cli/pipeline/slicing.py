@@ -14,7 +14,6 @@ supervision's `InferenceSlicer` do).
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -25,20 +24,17 @@ import numpy as np
 from detect_cli.core.detections import Detections
 from detect_cli.core.errors import InputError
 from detect_cli.core.results import Timing
+from detect_cli.core.settings import AUTO, DetectSettings, parse_size
 from detect_cli.pipeline.tile_merge import MATCH_THRESHOLD, merge_detections
 
 if TYPE_CHECKING:
-    from detect_cli.core.settings import DetectSettings
     from detect_cli.models.detector import PredictOptions
     from detect_cli.pipeline.engine import Predicts
 
-AUTO = "auto"
 # --slice auto slices an image only when its longer side is more than this many times the model's run
 # size: below it, the full-frame pass already sees objects at a third or more of their size.
 AUTO_FACTOR = 2.0
-MIN_TILE, MAX_TILE = 32, 8192
 MAX_TILES = 20_000  # per image: a 10k x 10k image in 320-px tiles at overlap 0.2 is 1,521
-_SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX*]\s*(\d+))?\s*$")
 
 
 @dataclass(frozen=True)
@@ -56,19 +52,6 @@ class SliceOptions:
     def describe(self) -> str:
         size = AUTO if self.size is None else f"{self.size[0]}x{self.size[1]}"
         return f"{size}, overlap {self.overlap:g}, {self.merge}/{self.match}{', +full' if self.full else ''}"
-
-
-def parse_size(text: str) -> tuple[int, int] | None:
-    """'640x480' -> (640, 480), '640' -> (640, 640), 'auto' -> None; ValueError otherwise."""
-    if str(text).strip().lower() == AUTO:
-        return None
-    found = _SIZE.match(str(text))
-    if not found:
-        raise ValueError(f"expected WxH (e.g. 640x640), a single size, or auto, got {text!r}")
-    width, height = int(found[1]), int(found[2] or found[1])
-    if not (MIN_TILE <= width <= MAX_TILE and MIN_TILE <= height <= MAX_TILE):
-        raise ValueError(f"tile sides must be between {MIN_TILE} and {MAX_TILE} pixels, got {width}x{height}")
-    return width, height
 
 
 def slice_options(settings: DetectSettings) -> SliceOptions | None:
@@ -93,25 +76,6 @@ def tiles(width: int, height: int, tile_wh: tuple[int, int], overlap: float) -> 
     tw, th = min(tile_wh[0], width), min(tile_wh[1], height)
     xs, ys = starts(width, tw, overlap), starts(height, th, overlap)
     return np.array([(x, y, x + tw, y + th) for y in ys for x in xs], dtype=np.int64).reshape(-1, 4)
-
-
-@dataclass(frozen=True, eq=False)
-class TiledDetections(Detections):
-    """Detections that also say which tile found each box (`tile`: (N, 4) window; -1s: the full-image pass)."""
-
-    tile: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        tile = np.full((len(self), 4), -1, np.int64) if self.tile is None else np.asarray(self.tile, np.int64)
-        if tile.shape != (len(self), 4):
-            raise ValueError(f"tile must have shape ({len(self)}, 4), got {tile.shape}")
-        object.__setattr__(self, "tile", tile)
-
-    def __getitem__(self, index: Any) -> TiledDetections:
-        if isinstance(index, int):
-            index = [index]
-        return TiledDetections(self.xyxy[index], self.confidence[index], self.class_id[index], tile=self.tile[index])
 
 
 @dataclass
@@ -201,7 +165,7 @@ class SlicedDetector:
     def _tagged(self, detections: Detections, windows: np.ndarray | None) -> Detections:
         if not self.slicing.record_tiles:
             return detections
-        return TiledDetections(detections.xyxy, detections.confidence, detections.class_id, tile=windows)
+        return detections.with_extra(tile=np.asarray(windows, np.int64).reshape(-1, 4))
 
 
 def sliced(detector: Predicts, settings: DetectSettings) -> Predicts:

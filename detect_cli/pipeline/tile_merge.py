@@ -9,7 +9,7 @@ which IoU misses (a third of a box has IoU 1/3 with it).
 
 Only pairs that can overlap are compared: boxes sorted by x1, each against those that start before
 it ends (a sweep), so a 10k-box image with small objects costs thousands of pairs, not 10^8.
-torchvision's `batched_nms` gives the same boxes for nms/iou (tests/test_slicing.py checks it) but
+torchvision's `batched_nms` gives the same boxes for nms/iou (tests/pipeline/test_slicing.py checks it) but
 has no NMM nor IoS; supervision's `box_non_max_merge` has both but builds an N x N matrix per class
 and would add PyAV and three other packages to the install.
 """
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from detect_cli.core.boxes import pairwise_overlap
+from detect_cli.core.choices import SLICE_MATCHES, SLICE_MERGES
 from detect_cli.core.detections import Detections
 
-MERGES = ("nms", "nmm")
-MATCHES = ("iou", "ios")
 MATCH_THRESHOLD = 0.5  # overlap above which two boxes of a class are one object (SAHI's default too)
 _PAIRS_PER_STEP = 1 << 20  # candidate pairs compared at once: bounds memory however the boxes lie
 
@@ -54,27 +54,18 @@ def _pairs_among(boxes: np.ndarray, classes: np.ndarray, rows: np.ndarray, count
     b = a + 1 + np.arange(len(a)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
     same = classes[a] == classes[b]
     a, b = a[same], b[same]
-    overlap = box_overlap(boxes[a], boxes[b], match)
+    overlap = pairwise_overlap(boxes[a], boxes[b], match)
     keep = overlap > threshold
     return np.stack([a[keep], b[keep]], axis=1)
-
-
-def box_overlap(a: np.ndarray, b: np.ndarray, match: str) -> np.ndarray:
-    """Row-wise IoU or IoS of two (N, 4) arrays of boxes."""
-    width = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
-    height = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
-    inter = width * height
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    denominator = np.minimum(area_a, area_b) if match == "ios" else area_a + area_b - inter
-    return np.divide(inter, denominator, out=np.zeros_like(inter), where=denominator > 0)
 
 
 def merge_detections(detections: Detections, how: str = "nms", match: str = "ios",
                      threshold: float = MATCH_THRESHOLD) -> tuple[Detections, np.ndarray]:  # fmt: skip
     """(merged detections, index of each one's leader in `detections`), in confidence order."""
-    if how not in MERGES or match not in MATCHES:
-        raise ValueError(f"merge must be one of {MERGES} and match one of {MATCHES}, got {how!r}, {match!r}")
+    if how not in SLICE_MERGES or match not in SLICE_MATCHES:
+        raise ValueError(
+            f"merge must be one of {SLICE_MERGES} and match one of {SLICE_MATCHES}, got {how!r}, {match!r}"
+        )
     n = len(detections)
     order = np.argsort(-detections.confidence, kind="stable")
     if n < 2:

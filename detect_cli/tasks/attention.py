@@ -76,6 +76,12 @@ class AttentionJob:
             if videos is not None:
                 videos.close()
 
+    def summary(self, interrupted: bool = False) -> dict[str, Any]:
+        return {"faithfulness": self.faithfulness(), "failed": self.failed, "interrupted": interrupted}
+
+    def incomplete(self) -> bool:
+        return self.failed > 0
+
     def faithfulness(self) -> list[dict[str, Any]] | None:
         """Per method: deletion/insertion AUC, energy-based pointing game, pointing game, mean and 95% interval."""
         return self.scores.rows() if self.settings.check else None

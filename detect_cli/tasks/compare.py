@@ -4,13 +4,15 @@ in an order that rotates per image so machine noise hits all models alike.
 `ComparisonRun` folds the stream into per-model statistics (counts, timings, agreement between
 every pair, and mAP when labels are given); it keeps no pixels and no per-image detections
 except the small `Prediction`s that mAP needs.
+
+Long because the comparison's running figures (speed, agreement, mAP per model) live beside the task.
 """
 
 from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 from pathlib import Path
@@ -19,15 +21,19 @@ from typing import Any
 import numpy as np
 
 from detect_cli.core.detections import Detections
+from detect_cli.core.errors import ModelFailed
 from detect_cli.core.matching import Agreement, match
-from detect_cli.core.results import ImageResult, RunSummary, image_record
-from detect_cli.evaluation.metrics import EvalReport, Labels, Prediction, evaluate
+from detect_cli.core.results import ImageResult
+from detect_cli.evaluation.metrics import EvalReport, Labels, evaluate
+from detect_cli.evaluation.predictions import Prediction
 from detect_cli.inputs.images import ReadOptions
 from detect_cli.inputs.sources import Source, stills_only
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.outputs.image_saver import ImageSaver, SaveRefused
-from detect_cli.outputs.sinks import Layout
+from detect_cli.outputs.records import Layout, image_record
 from detect_cli.pipeline.engine import BYTES_IN_FLIGHT, ByteBudget, load, prefetched
+from detect_cli.pipeline.failures import FailureWatch, blank_image
+from detect_cli.pipeline.run_summary import RunSummary
 
 
 @dataclass
@@ -59,6 +65,8 @@ def compare_stream(
     stills = stills_only(sources, "a video: compare runs on images (run detect on the video with each model)")
     jobs = ((i, s, read_options) for i, s in enumerate(stills))
     budget = ByteBudget(BYTES_IN_FLIGHT)  # as in detect: huge images read ahead are bounded in bytes too
+    # as in detect: a model that fails on a blank image too, or on input after input, stops the run with its cause
+    watches = [FailureWatch(_probe(c)) for c in contenders]
     for item in prefetched(jobs, lambda job: load(*job), depth=2, budget=budget, weigh=lambda p: p.nbytes):
         if item.image is None:
             failed = ImageResult(item.source.ref, item.index, error=item.error, name=item.source.name)
@@ -68,19 +76,28 @@ def compare_stream(
         order = [(item.index + k) % m for k in range(m)]  # rotate who goes first
         results: list[ImageResult | None] = [None] * m
         for k in order:
-            results[k] = _run_one(contenders[k], item)
+            results[k] = _run_one(contenders[k], item, watches[k])
         yield ImageComparison(item.index, item.source, tuple(results), item.image)  # type: ignore[arg-type]
         budget.release(item.nbytes)
 
 
-def _run_one(contender: Contender, item: Any) -> ImageResult:
+def _probe(contender: Contender) -> Callable[[], object]:
+    return lambda: contender.detector.predict([blank_image(contender.options.imgsz)], contender.options)
+
+
+def _run_one(contender: Contender, item: Any, watch: FailureWatch) -> ImageResult:
     height, width = item.image.shape[:2]
     base = ImageResult(item.source.ref, item.index, names=contender.detector.names, width=width, height=height,
                        name=item.source.name)  # fmt: skip
     try:
         ((detections, timing),) = contender.detector.predict([item.image], contender.options)
     except Exception as exc:
-        return replace(base, error=f"{contender.name} failed on this image: {exc}")
+        try:
+            why = watch.failed(exc, item.source.ref)
+        except ModelFailed as failed:
+            raise ModelFailed(f"model {contender.name}: {failed.message}", failed.hint) from exc
+        return replace(base, error=f"{contender.name} failed on this image: {why}")
+    watch.ok()
     return replace(base, detections=detections, timing=replace(timing, read=item.read_ms))
 
 
@@ -258,12 +275,16 @@ class CompareJob:
             yield {"index": item.index, "source": item.source.ref,
                    "models": {c.name: image_record(r) for c, r in zip(self.contenders, item.results)}}  # fmt: skip
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, interrupted: bool = False) -> dict[str, Any]:
+        """The report: per model speed, counts, agreement (and mAP with labels), over the images done."""
         from detect_cli.models.ultralytics_env import torch_threads
 
         first = self.run.stats[0]
         settings = {"images": first.images + first.failed, **self.settings, "threads": torch_threads()}
-        return comparison_report(self.run, self.warmups, self.failed_models, settings)
+        return {**comparison_report(self.run, self.warmups, self.failed_models, settings), "interrupted": interrupted}
+
+    def incomplete(self) -> bool:
+        return bool(self.failed_models or self.run.failures or self.warnings)
 
     def write_page(self, summary: dict[str, Any]) -> Path:
         """`save_dir/index.html`: the report's tables and every side-by-side image."""

@@ -1,5 +1,5 @@
-"""A whole detect run: stream results from the engine into sinks and the image saver,
-keeping a running summary. Usable from Python; the CLI only adds rendering."""
+"""The detect task: results from the engine (or Ray), tracked and counted when asked, their annotated
+images and videos saved, and a running summary. Records are `ImageResult`s; `tasks/driver.py` runs it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 
 from detect_cli.core.errors import ConfigError, InputError
-from detect_cli.core.results import ImageResult, RunSummary
+from detect_cli.core.results import ImageResult, Unsaved
 from detect_cli.core.settings import DetectSettings
 from detect_cli.inputs.images import ReadOptions, read_image
 from detect_cli.inputs.sources import Source, is_url, stills_only
@@ -23,23 +23,14 @@ from detect_cli.outputs.image_saver import ImageSaver, SaveRefused
 from detect_cli.outputs.sinks import Sink
 from detect_cli.outputs.video_saver import VideoSaver
 from detect_cli.pipeline.engine import detect_stream
+from detect_cli.pipeline.run_summary import RunSummary
 from detect_cli.pipeline.slicing import SlicedDetector, slice_options, sliced
 
 if TYPE_CHECKING:
     from detect_cli.attention.explaining import ExplainingDetector
     from detect_cli.attention.run import ImageAttention
     from detect_cli.pipeline.line_crossings import Line
-    from detect_cli.pipeline.ray_engine import RayOptions
-
-# Warnings that mean the run did not do all it was asked (exit 3), though the detections were kept.
-NOT_SAVED = "annotated image not saved"
-OVERLAYS_NOT_SAVED = "attention overlays not saved"
-
-
-def unsaved(summary: RunSummary) -> list[tuple[str, str]]:
-    """(source, warning) of every image whose annotated image or overlays could not be written."""
-    return [(s, w) for s, w in summary.warnings if w.startswith((NOT_SAVED, OVERLAYS_NOT_SAVED))]
-
+    from detect_cli.pipeline.ray.cluster import RayOptions
 
 def predict_options(settings: DetectSettings, detector: Detector) -> PredictOptions:
     classes = detector.class_ids(settings.classes) if settings.classes else None
@@ -73,9 +64,7 @@ def run_metadata(settings: DetectSettings, detector: Detector) -> dict[str, Any]
 class DetectJob:
     settings: DetectSettings
     detector: Detector
-    sinks: Sequence[Sink] = ()
     save_dir: Path | None = None
-    on_result: Callable[[ImageResult], None] | None = None
     done: Mapping[int, str] = field(default_factory=dict)  # index -> source already in the output (--resume)
     # With save_dir: also write attention overlays (DIR/<image>_attention/...). The detections then come
     # from the hooked prediction that makes the maps (the same boxes: the hooks only read).
@@ -86,12 +75,19 @@ class DetectJob:
     count_line: Line | None = None  # with track: count the tracks that cross it, per video (counting.py)
     # --resume of videos cut short: index -> (last frame written, largest track id written)
     videos_done: Mapping[int, tuple[int, int]] = field(default_factory=dict)
-    summary: RunSummary = field(default_factory=RunSummary)
+    summary_so_far: RunSummary = field(default_factory=RunSummary)  # complete once the records end
     _explaining: ExplainingDetector | None = field(default=None, init=False, repr=False)
     _broken_video: tuple[int, str] | None = field(default=None, init=False, repr=False)
 
-    def run(self, sources: Iterable[Source]) -> RunSummary:
-        """Process every source; on Ctrl-C, stop and keep what was written."""
+    def run(self, sources: Iterable[Source], sinks: Sequence[Sink] = (),
+            on_result: Callable[[ImageResult], None] | None = None) -> RunSummary:  # fmt: skip
+        """Process every source into `sinks`; on Ctrl-C, stop and keep what was written."""
+        from detect_cli.tasks.driver import drive
+
+        return drive(self, sources, sinks, on_result).summary  # type: ignore[no-any-return]
+
+    def records(self, sources: Iterable[Source]) -> Iterator[ImageResult]:
+        """One result per image or video frame, in input order, as each is done (pixels dropped)."""
         saver = ImageSaver(self.save_dir) if self.save_dir else None
         annotator = BoxAnnotator()
         if self.attention and saver:
@@ -101,7 +97,7 @@ class DetectJob:
             self._explaining = ExplainingDetector(
                 self.detector, SlicedDetector(self.detector, slicing, self.settings.batch) if slicing else None)
         start = time.perf_counter()
-        self.summary.count_line = self.count_line
+        self.summary_so_far.count_line = self.count_line
 
         def skip(index: int, source: Source) -> bool:
             recorded = self.done.get(index)
@@ -113,7 +109,7 @@ class DetectJob:
                                   "give the same inputs in the same order, or write to a new file")  # fmt: skip
             if index in self.videos_done:
                 return False  # a video cut short: read again from after its last frame written
-            self.summary.resumed += 1
+            self.summary_so_far.resumed += 1
             if saver:
                 saver.reserve(source.name)  # so later names come out as in one run
             return True
@@ -132,20 +128,19 @@ class DetectJob:
                 elif saver and result.ok:
                     result = self._save(saver, annotator, result)
                 result = replace(result, image=None)  # don't keep pixels past this point
-                self.summary.add(result)
-                for sink in self.sinks:
-                    sink.write(result)
-                if self.on_result:
-                    self.on_result(result)
-        except KeyboardInterrupt:
-            self.summary.interrupted = True
+                self.summary_so_far.add(result)
+                yield result
         finally:
             if videos:
                 self._close_video(videos)
-            self.summary.wall_s = time.perf_counter() - start
-            for sink in self.sinks:
-                sink.close(self.summary)
-        return self.summary
+            self.summary_so_far.wall_s = time.perf_counter() - start
+
+    def summary(self, interrupted: bool = False) -> RunSummary:
+        self.summary_so_far.interrupted = self.summary_so_far.interrupted or interrupted
+        return self.summary_so_far
+
+    def incomplete(self) -> bool:
+        return bool(self.summary_so_far.failed or self.summary_so_far.unsaved)
 
     def _stream(self, sources: Iterable[Source], skip: Callable[[int, Source], bool]) -> Iterable[ImageResult]:
         """The local engine, or the same work on Ray (records, order and indices alike)."""
@@ -157,7 +152,7 @@ class DetectJob:
             return detect_stream(_no_videos(sources, "--attention"), self._explaining, options, **common)
         if self.ray is None:
             return detect_stream(sources, sliced(self.detector, self.settings), options, **common, **frames)
-        from detect_cli.pipeline.ray_engine import ray_detect_stream
+        from detect_cli.pipeline.ray.driver import ray_detect_stream
 
         return ray_detect_stream(_no_videos(sources, "--engine ray"), self.detector, options, ray_options=self.ray,
                                  slicing=slice_options(self.settings), **common)  # fmt: skip
@@ -177,11 +172,12 @@ class DetectJob:
         except (OSError, SaveRefused, cv2.error) as exc:
             videos.abandon()
             self._broken_video = (result.index, result.source)
-            return _warned(result, f"{NOT_SAVED}: annotated video stopped at frame {result.frame}: {_reason(exc)}")
+            why = f"annotated video stopped at frame {result.frame}: {_reason(exc)}"
+            return result.not_saved(Unsaved.ANNOTATED, why)
         return result
 
     def _crossings_so_far(self, source: str) -> str:
-        stats = self.summary.videos.get(source)
+        stats = self.summary_so_far.videos.get(source)
         counted = stats.crossings if stats is not None else None
         return f"in {counted.total('in') if counted else 0}  out {counted.total('out') if counted else 0}"
 
@@ -189,8 +185,10 @@ class DetectJob:
         try:
             videos.close()
         except (OSError, cv2.error) as exc:
-            self.summary.warnings.append((videos.path.as_posix() if videos.path else "video",
-                                          f"{NOT_SAVED}: {_reason(exc)}"))  # fmt: skip
+            where = videos.path.as_posix() if videos.path else "video"
+            warning = f"{Unsaved.ANNOTATED.value}: {_reason(exc)}"
+            self.summary_so_far.warnings.append((where, warning))
+            self.summary_so_far.unsaved.append((where, warning))
 
     def _save(self, saver: ImageSaver, annotator: BoxAnnotator, result: ImageResult) -> ImageResult:
         """Write the annotated image (and overlays). A failure here costs that file only: the
@@ -204,14 +202,14 @@ class DetectJob:
                 result = replace(result, image=image)
             path = saver.save(result.name, annotator.annotate(image, result.detections, result.names))
         except (OSError, SaveRefused, InputError, cv2.error) as exc:
-            return _warned(result, f"{NOT_SAVED}: {_reason(exc)}")
+            return result.not_saved(Unsaved.ANNOTATED, _reason(exc))
         if isinstance(explained, str):
-            return _warned(result, f"{OVERLAYS_NOT_SAVED}: cannot explain this image: {explained}")
+            return result.not_saved(Unsaved.OVERLAYS, f"cannot explain this image: {explained}")
         if explained is not None:
             try:
                 self._save_attention(path, result, explained)
             except (OSError, cv2.error, ValueError) as exc:  # the detections are kept
-                return _warned(result, f"{OVERLAYS_NOT_SAVED}: {_reason(exc)}")
+                return result.not_saved(Unsaved.OVERLAYS, _reason(exc))
         return result
 
     def _save_attention(self, annotated: Path, result: ImageResult, explained: ImageAttention) -> None:
@@ -223,10 +221,6 @@ class DetectJob:
 
 def _no_videos(sources: Iterable[Source], where: str) -> Iterator[Source]:
     return stills_only(sources, f"videos and streams are not supported with {where} (run them without it)")
-
-
-def _warned(result: ImageResult, warning: str) -> ImageResult:
-    return replace(result, warnings=(*result.warnings, warning))
 
 
 def _reason(exc: BaseException) -> str:

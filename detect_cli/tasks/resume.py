@@ -16,7 +16,6 @@ that ended (its last record, or an error record where it broke) is skipped like 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -27,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from detect_cli.core.errors import ConfigError
-from detect_cli.core.results import CSV_COLUMNS
 from detect_cli.core.settings import DetectSettings
 from detect_cli.models.detector import Detector
+from detect_cli.models.digest import weights_digest
+from detect_cli.outputs.records import CSV_COLUMNS
 
 RESUMABLE = ("jsonl", "csv")
 SHAPING = ("model", "imgsz", "conf", "iou", "max_det", "classes", "nms", "half", "max_pixels",
@@ -38,17 +38,6 @@ SHAPING = ("model", "imgsz", "conf", "iou", "max_det", "classes", "nms", "half",
 
 def sidecar_path(out: Path) -> Path:
     return out.with_name(out.name + ".run.json")
-
-
-def weights_digest(detector: Detector) -> str:
-    path = Path(detector.weights_path)
-    if not path.is_file():
-        return f"definition:{detector.weights_path}"  # a model YAML by name, or an export folder
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fingerprint(settings: DetectSettings, detector: Detector) -> dict[str, Any]:

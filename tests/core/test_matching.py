@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from detect_cli.core.boxes import box_iou
 from detect_cli.core.detections import Detections
-from detect_cli.core.matching import box_iou, match
+from detect_cli.core.matching import match
 
 
 def dets(boxes: list[list[float]], classes: list[int], conf: list[float] | None = None) -> Detections:

@@ -8,16 +8,9 @@ import numpy as np
 import pytest
 
 from detect_cli.core.detections import Detections
-from detect_cli.core.results import (
-    CSV_COLUMNS,
-    STAGES,
-    ImageResult,
-    RunSummary,
-    Timing,
-    box_records,
-    csv_rows,
-    image_record,
-)
+from detect_cli.core.results import STAGES, ImageResult, Timing
+from detect_cli.outputs.records import CSV_COLUMNS, box_records, csv_rows, image_record
+from detect_cli.pipeline.run_summary import RunSummary
 from tests.helpers import NAMES, make_result
 
 

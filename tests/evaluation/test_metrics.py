@@ -8,7 +8,8 @@ import pytest
 
 from detect_cli.core.detections import Detections
 from detect_cli.core.errors import ConfigError
-from detect_cli.evaluation.metrics import Labels, Prediction, evaluate, read_yolo_txt
+from detect_cli.evaluation.metrics import Labels, evaluate, read_yolo_txt
+from detect_cli.evaluation.predictions import Prediction
 from tests.conftest import SAMPLES
 
 SHAPES = SAMPLES / "shapes"

@@ -16,11 +16,12 @@ from typer.testing import CliRunner
 
 from detect_cli.cli.app import app
 from detect_cli.core.detections import Detections
-from detect_cli.core.results import Timing, csv_rows, image_record
+from detect_cli.core.results import Timing
 from detect_cli.inputs.sources import Source, iter_sources
 from detect_cli.inputs.video import VideoOptions, read_frames
 from detect_cli.models.detector import PredictOptions
 from detect_cli.outputs.image_saver import ImageSaver
+from detect_cli.outputs.records import csv_rows, image_record
 from detect_cli.outputs.video_saver import VideoSaver
 from detect_cli.pipeline.engine import detect_stream
 from tests.conftest import SAMPLES

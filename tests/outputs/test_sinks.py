@@ -13,8 +13,10 @@ import pytest
 from faster_coco_eval import COCO, COCOeval_faster
 
 from detect_cli.core.errors import ConfigError
-from detect_cli.core.results import SCHEMA_VERSION, ImageResult, RunSummary
-from detect_cli.outputs.sinks import FORMATS, SINKS, format_for_path, open_sink
+from detect_cli.core.results import ImageResult
+from detect_cli.outputs.formats import FORMATS, SINKS, format_for_path, open_sink
+from detect_cli.outputs.records import SCHEMA_VERSION
+from detect_cli.pipeline.run_summary import RunSummary
 from tests.helpers import NAMES, make_result
 
 META = {"model": {"spec": "demo", "names": {str(k): v for k, v in NAMES.items()}}, "settings": {"conf": 0.25}}

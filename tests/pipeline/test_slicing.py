@@ -16,10 +16,11 @@ from typer.testing import CliRunner
 from detect_cli.cli.app import app
 from detect_cli.core.detections import Detections
 from detect_cli.core.errors import ConfigError
-from detect_cli.core.results import Timing, box_records
-from detect_cli.core.settings import load_settings
+from detect_cli.core.results import Timing
+from detect_cli.core.settings import load_settings, parse_size
 from detect_cli.models.detector import PredictOptions
-from detect_cli.pipeline.slicing import SlicedDetector, SliceOptions, TiledDetections, parse_size, starts, tiles
+from detect_cli.outputs.records import box_records
+from detect_cli.pipeline.slicing import SlicedDetector, SliceOptions, starts, tiles
 from detect_cli.pipeline.tile_merge import merge_detections
 from tests.conftest import SAMPLES
 from tests.helpers import make_result
@@ -181,7 +182,7 @@ def test_records_name_the_tile_only_when_asked() -> None:
         ((found, _),) = detector.predict([image], OPTIONS)
         records = box_records(make_result(detections=found, width=700, height=320))
         if record_tiles:
-            assert isinstance(found, TiledDetections)
+            assert found.extra["tile"].shape == (len(found), 4)
             x1, _, x2, _ = records[0]["tile"]
             assert x1 <= 600 and 640 <= x2  # the tile that found it holds it
         else:
@@ -290,7 +291,8 @@ def test_a_sliced_detections_map_comes_from_its_tile_and_sits_on_its_box() -> No
     assert explained.detections == plain and len(plain) > 20  # the hooked pass finds what the plain one finds
     height, width = image.shape[:2]
     scale = map_size(height, width)[0] / height
-    for (box, _, _), tile, heat in zip(explained.detections, explained.detections.tile, explained.maps["attention"]):
+    tiles = explained.detections.extra["tile"]
+    for (box, _, _), tile, heat in zip(explained.detections, tiles, explained.maps["attention"]):
         x1, y1, x2, y2 = (max(0, round(float(v) * scale) + grow) for v, grow in zip(tile, (-1, -1, 1, 1)))
         assert heat.sum() > 0 and heat[y1:y2, x1:x2].sum() == pytest.approx(heat.sum())  # from its own tile only
         peak_x, peak_y = figures(heat, box, (height, width)).peak_xy
@@ -307,8 +309,10 @@ def test_ray_actors_get_the_slicing_with_their_arguments(monkeypatch: pytest.Mon
     from detect_cli.inputs.sources import Source
     from detect_cli.models.detector import load_detector
     from detect_cli.models.lookup import resolve_model
-    from detect_cli.pipeline import ray_engine
-    from detect_cli.pipeline.ray_engine import DetectActor, RayOptions, actor_arguments
+    from detect_cli.outputs.records import result_from_record
+    from detect_cli.pipeline.ray import actor as ray_engine
+    from detect_cli.pipeline.ray.actor import DetectActor, actor_arguments
+    from detect_cli.pipeline.ray.cluster import RayOptions
 
     monkeypatch.setattr(ray, "put", lambda data: data)  # the object store, as plain bytes
     monkeypatch.setattr(ray, "get", lambda data: data)
@@ -324,5 +328,7 @@ def test_ray_actors_get_the_slicing_with_their_arguments(monkeypatch: pytest.Mon
     image = read_image(Source(str(path), path.name, False), ReadOptions())  # as the actor reads it
     ((local, _),) = SlicedDetector(detector, slicing, 2).predict([image], options)
     assert len(local) > 20
-    on_ray = Detections(np.reshape(columns["boxes"][0], (-1, 4)), columns["confidence"][0], columns["class_id"][0])
-    assert on_ray == local
+    on_ray = result_from_record(json.loads(columns["record"][0]), detector.names, columns["name"][0])
+    assert on_ray.name == path.name and np.array_equal(on_ray.detections.class_id, local.class_id)
+    assert np.allclose(on_ray.detections.xyxy, local.xyxy, atol=0.006)  # records round boxes to 0.01 px
+    assert np.allclose(on_ray.detections.confidence, local.confidence, atol=6e-5)

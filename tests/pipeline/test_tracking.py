@@ -14,7 +14,9 @@ from detect_cli.cli.app import app
 from detect_cli.core.detections import Detections
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.results import ImageResult, Timing
-from detect_cli.pipeline.tracking import MotSink, assign_tracks, make_tracker, mot_rows, score_tracks, track_stream
+from detect_cli.evaluation.track_scores import score_tracks
+from detect_cli.outputs.mot import MotSink, mot_rows
+from detect_cli.pipeline.tracking import assign_tracks, make_tracker, track_stream
 from detect_cli.tasks.resume import prepare_resume, write_sidecar
 
 NAMES = {0: "circle", 1: "square"}
@@ -108,7 +110,7 @@ def test_csv_resume_keeps_the_finished_frames_of_a_cut_video(tmp_path: Path) -> 
     write_sidecar(out, {"fp": 1}, "csv")
     import io
 
-    from detect_cli.outputs.sinks import open_sink
+    from detect_cli.outputs.formats import open_sink
 
     stream = io.StringIO()
     sink = open_sink("csv", stream)

@@ -12,10 +12,10 @@ from rich.text import Text
 
 from detect_cli.cli import options as opt
 from detect_cli.cli.common import open_detector, own_files, settings_from_flags
-from detect_cli.cli.console import EXIT_CODES_HELP, error, handle_errors, hold, note, set_output, warn
+from detect_cli.cli.console import EXIT_CODES_HELP, exit_with, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.destination import Destination
 from detect_cli.cli.progress import RunProgress, wanted
-from detect_cli.core.errors import ConfigError, ExitCode
+from detect_cli.core.errors import ConfigError
 
 app = typer.Typer()
 
@@ -89,6 +89,7 @@ def attention(
     from detect_cli.pipeline.slicing import SlicedDetector, slice_options
     from detect_cli.tasks.attention import AttentionJob, AttentionSettings
     from detect_cli.tasks.detect import predict_options, read_options
+    from detect_cli.tasks.driver import drive
 
     set_output(quiet=quiet, verbose=verbose)
     if method not in METHODS:
@@ -133,31 +134,28 @@ def attention(
     sink = destination.open(attention_layout(methods), {"command": "attention", "model": detector.ref.spec,
                                                         "family": detector.ref.family, "method": method})  # fmt: skip
     tables = destination.tables(quiet) if destination.tables_are_results else None
-    images, interrupted, videos_seen, video_tables = [], False, set(), _VideoTables()
+    images, videos_seen, video_tables = [], set(), _VideoTables()
+
+    def heard(record: dict) -> None:
+        if save is not None and (record.get("frame") is None or record["source"] not in videos_seen):
+            images.append(record)  # for index.html: stills, and a video's first frame (its overlay video)
+            videos_seen.add(record["source"])
+        if record["status"] == "error":
+            warn(f"{record['source']}: {record['error']}")
+        if tables is not None:
+            for table in video_tables.add(record):
+                tables.print(table)
+            if record.get("frame") is None and record["maps"] is not None:
+                tables.print(_image_table(record))
+        bar.advance()
+
     bar.start("explaining")
-    try:
-        for record in job.records(iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin)):
-            if save is not None and (record.get("frame") is None or record["source"] not in videos_seen):
-                images.append(record)  # for index.html: stills, and a video's first frame (its overlay video)
-                videos_seen.add(record["source"])
-            if record["status"] == "error":
-                warn(f"{record['source']}: {record['error']}")
-            if sink is not None:
-                sink.write(record)
-            if tables is not None:
-                for table in video_tables.add(record):
-                    tables.print(table)
-                if record.get("frame") is None and record["maps"] is not None:
-                    tables.print(_image_table(record))
-            bar.advance()
-    except KeyboardInterrupt:  # keep what is finished: the JSON document still comes out
-        interrupted = True
+    outcome = drive(job, iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin),
+                    [sink] if sink is not None else [], heard)  # fmt: skip
     if tables is not None:
         for table in video_tables.close():
             tables.print(table)
-    faithfulness = job.faithfulness()
-    if sink is not None:
-        sink.close({"faithfulness": faithfulness, "failed": job.failed, "interrupted": interrupted})
+    faithfulness = outcome.summary["faithfulness"]
     console = destination.tables(quiet)
     if faithfulness and console is not None:
         console.print(_faithfulness_table(faithfulness))
@@ -169,11 +167,7 @@ def attention(
             note(f"overlays and {page.name} written to {save}")
         except OSError as exc:
             warn(f"overlays written to {save}, but not its index.html: {exc}")
-    if interrupted:
-        error("interrupted")
-        raise typer.Exit(int(ExitCode.INTERRUPTED))
-    if job.failed:
-        raise typer.Exit(int(ExitCode.INPUTS_FAILED))
+    exit_with(outcome)
 
 
 def _image_table(record: dict) -> Table:

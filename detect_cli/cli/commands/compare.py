@@ -13,7 +13,7 @@ from detect_cli.cli import options as opt
 from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, own_files, settings_from_flags
 from detect_cli.cli.completion import complete_models
-from detect_cli.cli.console import EXIT_CODES_HELP, error, handle_errors, hold, note, set_output, warn
+from detect_cli.cli.console import EXIT_CODES_HELP, error, exit_with, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.destination import Destination
 from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.core.errors import AttnDetectError, ConfigError, ExitCode
@@ -80,6 +80,7 @@ def compare(
     from detect_cli.pipeline.slicing import SlicedDetector, slice_options
     from detect_cli.tasks.compare import COMPARE, CompareJob, Contender
     from detect_cli.tasks.detect import predict_options, read_options
+    from detect_cli.tasks.driver import drive
 
     set_output(quiet=quiet, verbose=verbose)
     specs = [s.strip() for item in models for s in item.split(",") if s.strip()]
@@ -124,21 +125,18 @@ def compare(
                       "slice": slice_options(settings).describe() if sliced_at else None})  # fmt: skip
     sink = destination.open(COMPARE, {"command": "compare", "models": [c.name for c in contenders]})
     bar.start("comparing")
-    try:
-        for record in job.records(iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin)):
-            first = next(iter(record["models"].values()))
-            if first["status"] == "error":
-                warn(f"{record['source']}: {first['error']}")
-            if sink is not None:
-                sink.write(record)
-            bar.advance()
-    except KeyboardInterrupt:
-        warn("interrupted: the report covers the images done so far")
+
+    def heard(record: dict) -> None:
+        first = next(iter(record["models"].values()))
+        if first["status"] == "error":
+            warn(f"{record['source']}: {first['error']}")
+        bar.advance()
+
+    outcome = drive(job, iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin),
+                    [sink] if sink is not None else [], heard)  # fmt: skip
     for source, message in job.warnings:
         warn(f"{source}: {message}")
-    report = job.summary()
-    if sink is not None:
-        sink.close(report)
+    report = outcome.summary
     console = destination.tables(quiet)
     if console is not None:
         for table in render.comparison_tables(report):
@@ -148,8 +146,7 @@ def compare(
             note(f"side-by-side images and {job.write_page(report).name} written to {save}")
         except OSError as exc:
             warn(f"side-by-side images written to {save}, but not its index.html: {exc}")
-    if failed_models or job.run.failures or job.warnings:
-        raise typer.Exit(int(ExitCode.INPUTS_FAILED))
+    exit_with(outcome)
 
 
 def _sliced_positions(specs: list[str], slice_for: list[str] | None, slicing: bool) -> set[int]:

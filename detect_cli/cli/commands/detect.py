@@ -1,4 +1,8 @@
-"""`attn-detect detect`: parse, build settings, run the job, render."""
+"""`attn-detect detect`: parse, build settings, run the job, render.
+
+Long because detect has the most options (video, tracking, Ray, resume, sharding); each helper below
+turns one group of them into settings.
+"""
 
 from __future__ import annotations
 
@@ -97,7 +101,7 @@ def detect(
     video = _video_options(vid_stride, start, end, track=track, engine=engine, attention=attention)
     ray_options = None
     if engine == opt.Engine.ray:
-        from detect_cli.pipeline.ray_engine import RayOptions, require_ray
+        from detect_cli.pipeline.ray.cluster import RayOptions, require_ray
 
         require_ray()
         ray_options = RayOptions(address, actors, gpus_per_actor, threads_per_actor=settings.threads,
@@ -145,7 +149,7 @@ class _OutputPlan:
     @classmethod
     def from_flags(cls, data_format: str | None, out: str | None, save: Path | None, resume: bool,
                    attention: bool, engine: opt.Engine) -> _OutputPlan:  # fmt: skip
-        from detect_cli.outputs.sinks import FORMATS, TRACK_FORMATS
+        from detect_cli.outputs.formats import FORMATS, TRACK_FORMATS
 
         out_file = Path(out) if out else None
         sharded = out is not None and (Path(out).is_dir() or out.endswith(("/", "\\")))
@@ -206,8 +210,9 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
                attention: bool, resume: bool, video, tracker: str | None, count_line=None):  # fmt: skip
     """Run the job with its sinks, per-image tables and progress bar; returns (summary, tables hidden)."""
     from detect_cli.inputs.sources import iter_sources
-    from detect_cli.outputs.sinks import open_sink
-    from detect_cli.tasks.detect import NOT_SAVED, OVERLAYS_NOT_SAVED, DetectJob, run_metadata
+    from detect_cli.outputs.formats import open_sink
+    from detect_cli.tasks.detect import DetectJob, run_metadata
+    from detect_cli.tasks.driver import drive
 
     with ExitStack() as stack:
         sinks: list[Sink] = []
@@ -221,24 +226,25 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
             bar.advance()  # an image, or a video's frame: the bar counts frames when it has videos
             if not result.ok:
                 warn(f"{result.source}: {result.error}")
-            for warning in result.warnings:  # a file not saved is a failure (exit 3); the rest are notes
-                (warn if warning.startswith((NOT_SAVED, OVERLAYS_NOT_SAVED)) else note)(f"{result.source}: {warning}")
+            for warning in result.warnings:
+                note(f"{result.source}: {warning}")
+            for kind, why in result.unsaved:  # a file not saved is a failure (exit 3)
+                warn(f"{result.source}: {kind.value}: {why}")
             shown(result)
 
         done, videos_done = done
-        job = DetectJob(settings, detector, sinks, plan.save, on_result, done, attention, ray_options, video=video,
-                        track=tracker, count_line=count_line, videos_done=videos_done)  # fmt: skip
-        items = iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin, on_skip=_skip_notes(job))
-        return job.run(items), shown.hidden
+        job = DetectJob(settings, detector, save_dir=plan.save, done=done, attention=attention, ray=ray_options,
+                        video=video, track=tracker, count_line=count_line, videos_done=videos_done)  # fmt: skip
+        items = iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin,
+                             on_skip=_skip_notes(job.summary_so_far))  # fmt: skip
+        return drive(job, items, sinks, on_result).summary, shown.hidden
 
 
 def _finish(summary, detector, *, quiet: bool, tables_are_results: bool, imgsz: int | None = None) -> None:
     """The run's summary tables (stdout beside the per-image tables, else stderr; none with --quiet),
     then the exit code: an image whose annotated copy could not be written counts as a failure
     (exit 3), its detections kept."""
-    from detect_cli.tasks.detect import unsaved
-
-    not_saved = unsaved(summary)
+    not_saved = summary.unsaved
     if not quiet:
         console = out() if tables_are_results else err()
         console.print(render.counts_table(summary))
@@ -281,12 +287,12 @@ class _TablePrinter:
             self.hidden = True
 
 
-def _skip_notes(job):
+def _skip_notes(summary):
     def on_skip(ref: str, reason: str) -> None:
-        job.summary.skipped.append((ref, reason))
-        if len(job.summary.skipped) <= 5:
+        summary.skipped.append((ref, reason))
+        if len(summary.skipped) <= 5:
             note(f"skipping {ref}: {reason}")
-        elif len(job.summary.skipped) == 6:
+        elif len(summary.skipped) == 6:
             note("skipping more non-image files (listed in the summary of --format json)")
 
     return on_skip
@@ -294,7 +300,7 @@ def _skip_notes(job):
 
 def _run_sharded(sources, settings, detector, out_dir: Path, ray_options):
     from detect_cli.inputs.sources import iter_sources
-    from detect_cli.pipeline.ray_engine import ray_detect_to_shards
+    from detect_cli.pipeline.ray.driver import ray_detect_to_shards
     from detect_cli.pipeline.slicing import slice_options
     from detect_cli.tasks.detect import predict_options, read_options, run_metadata
 

@@ -10,10 +10,10 @@ import typer
 from detect_cli.cli import options as opt
 from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, own_files, settings_from_flags
-from detect_cli.cli.console import EXIT_CODES_HELP, State, handle_errors, hold, note, set_output, warn
+from detect_cli.cli.console import EXIT_CODES_HELP, State, exit_with, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.destination import Destination
 from detect_cli.cli.progress import RunProgress, wanted
-from detect_cli.core.errors import ConfigError, ExitCode
+from detect_cli.core.errors import ConfigError
 
 app = typer.Typer()
 
@@ -60,9 +60,10 @@ def evaluate(
     progress: opt.ShowProgress = None,
 ) -> None:
     """Score a model on labelled images: mAP50, mAP50-95 (COCO), precision and recall at --conf, per class."""
-    from detect_cli.evaluation.metrics import EVALUATION, EvaluateJob
     from detect_cli.evaluation.metrics import Labels as LabelSet
     from detect_cli.inputs.sources import iter_sources
+    from detect_cli.tasks.driver import drive
+    from detect_cli.tasks.evaluate import EVALUATION, EvaluateJob
 
     set_output(quiet=quiet, verbose=verbose)
     destination = Destination.from_flags(fmt.value if fmt else None, as_json, out_file)
@@ -99,21 +100,15 @@ def evaluate(
     sink = destination.open(EVALUATION, {"command": "evaluate", "model": detector.ref.spec, "labels": str(labels),
                                          "conf": settings.conf})  # fmt: skip
     bar.start("evaluating")
-    report = EvaluateJob(settings, detector, label_set, heard).run(iter_sources(sources, recursive=settings.recursive))
-    if report.unlabelled:
+    job = EvaluateJob(settings, detector, label_set, heard)
+    outcome = drive(job, iter_sources(sources, recursive=settings.recursive), [sink] if sink else [])
+    report = job.report
+    if report is not None and report.unlabelled:
         note(f"{len(report.unlabelled)} image(s) have no labels in {labels} and were left out")
-    if sink is not None:
-        for row in report.rows():
-            sink.write(row)
-        sink.close({k: v for k, v in report.as_dict().items() if k != "classes"})
     console = destination.tables(quiet)
-    if console is not None:
+    if console is not None and report is not None:
         console.print(render.evaluation_table(report, detector.ref.spec, settings.conf))
-    assert report.run is not None
-    if report.run.interrupted:
-        raise typer.Exit(int(ExitCode.INTERRUPTED))
-    if report.run.failed:
-        raise typer.Exit(int(ExitCode.INPUTS_FAILED))
+    exit_with(outcome)
 
 
 def _evaluate_tracks(sources, truth: Path, settings, tracker: str, stride: int, *, weights_dir, trust_model: bool,
@@ -121,11 +116,13 @@ def _evaluate_tracks(sources, truth: Path, settings, tracker: str, stride: int, 
     """Detect and track one sequence, then score its MOT rows against `truth` on the frames that ran."""
     import io
 
+    from detect_cli.evaluation.track_scores import read_mot, score_tracks
     from detect_cli.inputs.sources import iter_sources
     from detect_cli.inputs.video import VideoOptions
-    from detect_cli.outputs.sinks import Layout
-    from detect_cli.pipeline.tracking import MotSink, read_mot, score_tracks
+    from detect_cli.outputs.mot import MotSink
+    from detect_cli.outputs.records import Layout
     from detect_cli.tasks.detect import DetectJob
+    from detect_cli.tasks.driver import drive
 
     read_mot(truth)  # a bad ground-truth file is reported before the model loads
     video = VideoOptions(stride=stride)
@@ -145,8 +142,9 @@ def _evaluate_tracks(sources, truth: Path, settings, tracker: str, stride: int, 
             warn(f"{result.source}: {result.error}" + (f" (frame {result.frame})" if result.frame is not None else ""))
 
     bar.start("tracking")
-    job = DetectJob(settings, detector, [MotSink(rows)], on_result=keep, video=video, track=tracker)
-    summary = job.run(iter_sources(sources, recursive=settings.recursive))
+    job = DetectJob(settings, detector, video=video, track=tracker)
+    outcome = drive(job, iter_sources(sources, recursive=settings.recursive), [MotSink(rows)], keep)
+    summary = outcome.summary
     scores = score_tracks(truth, rows.getvalue(), frames=frames)
     record = {"model": detector.ref.spec, "tracks": str(truth), "tracker": tracker, "frames": len(frames), **scores}
     sink = destination.open(Layout("sequences", tuple(record)), {"command": "evaluate"})
@@ -156,7 +154,4 @@ def _evaluate_tracks(sources, truth: Path, settings, tracker: str, stride: int, 
     console = destination.tables(quiet)
     if console is not None:
         console.print(render.tracking_table(scores, detector.ref.spec, tracker, len(frames)))
-    if summary.interrupted:
-        raise typer.Exit(int(ExitCode.INTERRUPTED))
-    if summary.failed:
-        raise typer.Exit(int(ExitCode.INPUTS_FAILED))
+    exit_with(outcome)

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from detect_cli.cli import options as opt
-from detect_cli.cli.console import EXIT_CODES_HELP, handle_errors, hold, note, set_output, warn
+from detect_cli.cli.console import EXIT_CODES_HELP, exit_with, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.destination import Destination
 from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.core.errors import ConfigError, ExitCode
@@ -56,8 +56,10 @@ def export(
     """Export a model to ONNX/OpenVINO/TorchScript/NCNN and prove it matches the PyTorch model."""
     from detect_cli.core.settings import load_settings
     from detect_cli.models.detector import PredictOptions, load_detector
-    from detect_cli.models.export import EXPORT, ExportJob, check_export_args
+    from detect_cli.models.export import check_export_args
     from detect_cli.models.lookup import resolve_model, weights_dirs
+    from detect_cli.tasks.driver import drive
+    from detect_cli.tasks.export import EXPORT, ExportJob
 
     set_output(quiet=quiet, verbose=verbose)
     to, out_dir, report_file = _older_spellings(to, fmt, out_dir, out_file)
@@ -79,19 +81,13 @@ def export(
         warn(resized)
     job = ExportJob(original, spec, out_dir, imgsz, PredictOptions(conf=settings.conf, max_det=settings.max_det),
                     half=half, int8=int8, dynamic=dynamic, data=data, device=dev or "cpu", trusted=trust_model,
-                    verify=verify, verify_images=verify_images)  # fmt: skip
-
-    def track(images):
-        bar.start("verifying against PyTorch", total=len(images))
-        return bar.tracked(images)
-
-    record = job.run(status=lambda message: bar.status(message, quiet=True), track=track)
+                    verify=verify, verify_images=verify_images,
+                    status=lambda message: bar.status(message, quiet=True), track=lambda images: _tracked(bar, images))
+    sink = destination.open(EXPORT, {"command": "export"})
+    exit_with(drive(job, (), [sink] if sink is not None else []))
+    record = job.record
     if record["renamed"]:
         note(f"{out_dir / Path(record['path']).name} is a new name: an export of that model was there already, kept")
-    sink = destination.open(EXPORT, {"command": "export"})
-    if sink is not None:
-        sink.write(record)
-        sink.close(None)
     console = destination.tables(quiet)
     if console is not None:
         _render(record, console)
@@ -104,6 +100,11 @@ def export(
         raise typer.Exit(int(ExitCode.UNEXPECTED))
     if not quiet:
         note(f"next: attn-detect detect IMAGE --model {record['path']} --imgsz {imgsz}")
+
+
+def _tracked(bar, images):
+    bar.start("verifying against PyTorch", total=len(images))
+    return bar.tracked(images)
 
 
 def _older_spellings(to: str, fmt: str | None, out_dir: Path, out_file: str | None) -> tuple[str, Path, Path | None]:

@@ -41,15 +41,48 @@ def run(*args: str) -> tuple[int, list[dict], str]:
     return result.exit_code, records(result.stdout), result.stderr
 
 
+# Fault injection, kept in the tests: every Python process Ray starts imports `sitecustomize` from the
+# PYTHONPATH it inherits, and this one makes the actor kill its own process once (a real crash, os._exit)
+# on the batch that holds the input named in the marker file.
+FAULT = """
+import os
+from pathlib import Path
+
+from detect_cli.pipeline.ray import actor
+
+_call = actor.DetectActor.__call__
+
+
+def _dying_call(self, rows):
+    marker = Path(os.environ["ATTN_DETECT_TEST_FAULT_FILE"])
+    victim = marker.read_text().strip() if marker.exists() else ""
+    if victim and victim in {os.path.basename(str(r)) for r in rows["ref"]}:
+        marker.unlink()
+        os._exit(1)
+    return _call(self, rows)
+
+
+actor.DetectActor.__call__ = _dying_call
+"""
+
+
 @pytest.fixture(scope="module")
 def local_ray(tmp_path_factory: pytest.TempPathFactory):
-    marker = tmp_path_factory.mktemp("fault") / "victim"
-    os.environ["ATTN_DETECT_FAULT_FILE"] = str(marker)  # workers inherit it (see DetectActor)
+    fault = tmp_path_factory.mktemp("fault")
+    (fault / "sitecustomize.py").write_text(FAULT, encoding="utf-8")
+    marker = fault / "victim"
+    saved = {k: os.environ.get(k) for k in ("ATTN_DETECT_TEST_FAULT_FILE", "PYTHONPATH")}
+    os.environ["ATTN_DETECT_TEST_FAULT_FILE"] = str(marker)  # the workers inherit both
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(fault), saved["PYTHONPATH"]) if p)
     ray.init(num_cpus=2, object_store_memory=80 * 2**20, include_dashboard=False, log_to_driver=False,
              logging_level="ERROR")  # fmt: skip
     yield marker
     ray.shutdown()
-    os.environ.pop("ATTN_DETECT_FAULT_FILE", None)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +201,7 @@ def test_sharded_output_written_by_workers(local_ray, weights: dict, mixed: Path
 )
 def test_actor_device_follows_the_reservation(requested: str, gpus: float, expected: str) -> None:
     from detect_cli.core.errors import ConfigError
-    from detect_cli.pipeline.ray_engine import actor_device
+    from detect_cli.pipeline.ray.actor import actor_device
 
     if expected in {"cpu", "0"}:
         assert actor_device(requested, gpus) == expected
@@ -180,8 +213,9 @@ def test_actor_device_follows_the_reservation(requested: str, gpus: float, expec
 def test_actor_loads_its_model_on_the_device_and_precision_it_is_given(monkeypatch, checkpoints) -> None:
     from detect_cli.models import detector as models
     from detect_cli.models.detector import PredictOptions
-    from detect_cli.pipeline import ray_engine
-    from detect_cli.pipeline.ray_engine import DetectActor, ModelRef
+    from detect_cli.models.lookup import ModelRef
+    from detect_cli.pipeline.ray import actor as ray_engine
+    from detect_cli.pipeline.ray.actor import DetectActor
 
     monkeypatch.setattr(ray_engine, "_unpack_model", lambda payload, ref, into: checkpoints["yolo"])
     asked: list[dict] = []
@@ -206,7 +240,7 @@ class _Exported:
     """Just enough of a Detector for `actor_arguments`: the OpenVINO export `--backend auto` chose on the driver."""
 
     def __init__(self, folder: Path, weights: Path) -> None:
-        from detect_cli.pipeline.ray_engine import ModelRef
+        from detect_cli.models.lookup import ModelRef
 
         self.ref = ModelRef("demo", str(folder), "yolo", "exported")
         self.origin = ModelRef("demo", str(weights), "yolo", "weights")
@@ -227,8 +261,9 @@ class _Exported:
 def test_actor_arguments_carry_device_half_and_runtime(monkeypatch, tmp_path: Path, ray_options: dict, device: str,
                                                       half: bool, runs: str) -> None:  # fmt: skip
     from detect_cli.models.detector import PredictOptions
-    from detect_cli.pipeline import ray_engine
-    from detect_cli.pipeline.ray_engine import RayOptions, actor_arguments
+    from detect_cli.pipeline.ray import actor as ray_engine
+    from detect_cli.pipeline.ray.actor import actor_arguments
+    from detect_cli.pipeline.ray.cluster import RayOptions
 
     folder = tmp_path / "demo_openvino_model"
     (folder / "sub").mkdir(parents=True)
@@ -258,7 +293,8 @@ def test_an_actor_leaves_no_copy_of_the_model_behind(monkeypatch, tmp_path: Path
 
     from detect_cli.models import detector as models
     from detect_cli.models.detector import PredictOptions
-    from detect_cli.pipeline.ray_engine import DetectActor, ModelRef
+    from detect_cli.models.lookup import ModelRef
+    from detect_cli.pipeline.ray.actor import DetectActor
 
     scratch_root = tmp_path / "tmp"
     scratch_root.mkdir()
@@ -290,8 +326,8 @@ def test_a_run_stopped_in_a_worker_stops_on_the_driver(tmp_path: Path, shard: bo
 
     from detect_cli.core.errors import ModelFailed
     from detect_cli.models.detector import PredictOptions
-    from detect_cli.pipeline.ray_engine import DetectActor, raise_if_stopped
-    from tests.test_engine import BreakingDetector
+    from detect_cli.pipeline.ray.actor import DetectActor, raise_if_stopped
+    from tests.pipeline.test_engine import BreakingDetector
 
     actor = DetectActor.__new__(DetectActor)  # the model is a stand-in that breaks at once
     actor.detector = BreakingDetector(0, RuntimeError("CUDA error: an illegal memory access was encountered"))

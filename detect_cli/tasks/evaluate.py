@@ -1,0 +1,77 @@
+"""The evaluate task: detect on labelled images at a low confidence (mAP needs the whole curve), then
+score them. Its records are the per-class rows, the "all" row last; `report` holds the whole score."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from detect_cli.core.results import ImageResult
+from detect_cli.core.settings import DetectSettings
+from detect_cli.evaluation.labels import Labels
+from detect_cli.evaluation.metrics import EvalReport, evaluate
+from detect_cli.evaluation.predictions import Prediction
+from detect_cli.inputs.sources import Source, stills_only
+from detect_cli.models.detector import Detector
+from detect_cli.outputs.records import Layout
+from detect_cli.tasks.detect import DetectJob
+
+CSV_COLUMNS = ("class", "instances", "detections", "precision", "recall", "map50", "map50_95")
+# evaluate's records: one per class, the "all" row last (what its table shows); the summary has the rest
+EVALUATION = Layout("classes", CSV_COLUMNS)
+MAP_CONF = 0.001  # mAP needs the whole precision-recall curve, as in Ultralytics' val
+
+
+@dataclass
+class EvaluateJob:
+    """Run a model on labelled images and score it; usable from Python. `run(sources)` detects at a
+    low confidence (mAP needs the whole curve) and returns the report; precision and recall count
+    the boxes at `settings.conf`. `on_result` hears every image as it is done."""
+
+    settings: DetectSettings
+    detector: Detector
+    labels: Labels
+    on_result: Callable[[ImageResult], None] | None = None
+
+    report: EvalReport | None = field(default=None, init=False)
+
+    def run(self, sources: Iterable[Source]) -> EvalReport:
+        """Evaluate every source and return the report (Ctrl-C: the report of the images done)."""
+        from detect_cli.tasks.driver import drive
+
+        drive(self, sources)
+        assert self.report is not None
+        return self.report
+
+    def records(self, sources: Iterable[Source]) -> Iterator[dict[str, Any]]:
+        predictions: list[Prediction] = []
+        low = replace(self.settings, conf=min(self.settings.conf, MAP_CONF))
+        stills = stills_only(sources, "a video: box labels are per image file (score a video's tracks with "
+                                      "evaluate --tracks gt.txt, or its frames saved as images)")  # fmt: skip
+        detect = DetectJob(low, self.detector)
+        interrupted = False
+        try:
+            for result in detect.records(stills):
+                if result.ok:
+                    prediction = Prediction.from_result(result)
+                    self.labels.find(prediction)  # a malformed label file stops the run now, not after the last image
+                    predictions.append(prediction)
+                if self.on_result is not None:
+                    self.on_result(result)
+        except KeyboardInterrupt:
+            interrupted = True  # score what is done: the report still comes out, and the driver says 130
+        self.report = evaluate(predictions, self.labels, conf=self.settings.conf)
+        self.report.run = detect.summary(interrupted)
+        yield from self.report.rows()
+        if interrupted:
+            raise KeyboardInterrupt
+
+    def summary(self, interrupted: bool = False) -> dict[str, Any]:
+        """What the JSON document ends with: the report without its per-class rows (those are the records)."""
+        if self.report is None:
+            return {"interrupted": interrupted}
+        return {k: v for k, v in self.report.as_dict().items() if k != "classes"}
+
+    def incomplete(self) -> bool:
+        return bool(self.report is not None and self.report.run is not None and self.report.run.failed)
