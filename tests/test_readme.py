@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -35,3 +36,31 @@ def test_evaluate_prints_the_readme_figures(model: str, command: str, row: str, 
     assert result.exit_code == 0, result.stderr
     printed = next(line for line in result.stdout.splitlines() if line.strip().startswith("│ all"))
     assert numbers(printed) == numbers(row)
+
+
+PYTHON = re.compile(r"<!-- python-example -->\n```python\n(?P<code>.+?)\n```\n<!-- /python-example -->", re.S)
+
+
+def test_the_package_face_is_lazy_and_complete() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, detect_cli as ad; assert 'torch' not in sys.modules and 'numpy' not in sys.modules; "
+            "[getattr(ad, n) for n in ad.__all__]; print(len(ad.__all__))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) > 10
+
+
+@pytest.mark.slow
+def test_the_readme_python_example_runs(monkeypatch, capsys) -> None:
+    """The README's Python section, run as written: every name it uses is the package's own."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("ATTN_DETECT_BACKEND", "torch")  # the API, not the runtime choice (tests elsewhere)
+    (code,) = PYTHON.findall((REPO / "README.md").read_text(encoding="utf-8"))
+    exec(compile(code, "README.md:python-example", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "24 images, " + printed[0].split(", ")[1] and int(printed[0].split(", ")[1].split()[0]) > 24
+    assert printed[1].startswith("mAP50 ") and float(printed[1].split()[1]) > 0.9
+    assert printed[2].startswith("OK 24 records")
+    assert Path(printed[3].split()[0]).match("sample_images/shapes/shape_00000.jpg")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,45 +39,14 @@ def open_detector(
     needs_torch: str | None = None,
     status: Callable[[str], None] = note,
 ) -> tuple[DetectSettings, Detector]:
-    """Resolve and load the model, pick its runtime, and return the settings as they will really run
-    (imgsz: the model's own size unless given, rounded as Ultralytics rounds it).
-
-    Weights folders are searched as --weights-dir, ATTN_DETECT_WEIGHTS_DIR, then the config's.
-    `needs_torch` names a feature that only the PyTorch model has (attention hooks): no export then.
-    `status` hears what takes time ("preparing a faster runtime…"): a progress spinner, else a note."""
-    from detect_cli.models.detector import load_detector
-    from detect_cli.models.lookup import resolve_model, weights_dirs
-    from detect_cli.models.runtime import choose_backend
+    """`models.open_model`, with its notes as warnings and slicing checked against the size it runs at."""
+    from detect_cli.models.open import open_model
     from detect_cli.pipeline.slicing import check_slicing, slice_options
-    from detect_cli.tasks.detect import predict_options
 
-    detector = load_detector(
-        resolve_model(settings.model, weights_dirs(weights_dir, settings.weights_dir)),
-        device="" if settings.device == "auto" else settings.device,
-        half=settings.half,
-        threads=settings.threads,
-        verbose=verbose,
-        trusted=trust_model,
-    )
-    for message in detector.notes:
+    opened = open_model(settings, weights_dir=weights_dir, trust_model=trust_model, iou_given=iou_given,
+                        needs_torch=needs_torch, verbose=verbose, status=status)  # fmt: skip
+    for message in opened.notes:
         warn(message)
-    imgsz, resized = detector.run_imgsz(settings.imgsz)
-    if resized:
-        warn(resized)
-    settings = replace(settings, imgsz=imgsz)
-    for message in check_slicing(slice_options(settings), imgsz):
+    for message in check_slicing(slice_options(opened.settings), opened.settings.imgsz):
         warn(message)
-    options = predict_options(settings, detector)
-    if iou_given and not detector.runs_nms(options):
-        why = "RT-DETR has no NMS" if detector.ref.family == "rtdetr" else "YOLO26 runs its NMS-free head (add --nms)"
-        warn(f"--iou has no effect: {why}")
-    wanted = settings.backend
-    if needs_torch and wanted not in {"auto", "torch"} and detector.ref.kind != "exported":
-        warn(f"--backend {wanted} ignored: {needs_torch} needs the PyTorch model")
-    if needs_torch:
-        wanted = "torch"
-    detector, choice = choose_backend(detector, wanted, options, batch=settings.batch, threads=settings.threads,
-                                      status=status)  # fmt: skip
-    if choice.backend == "torch" and settings.backend not in {"auto", "torch"}:
-        warn(f"running PyTorch instead of {settings.backend}: {choice.reason}")
-    return settings, detector
+    return opened.settings, opened.detector

@@ -25,6 +25,7 @@ from detect_cli.inputs.sources import Source, is_video
 from detect_cli.inputs.video import VideoOptions, read_frames
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.outputs.image_saver import ImageSaver, SaveRefused
+from detect_cli.outputs.records import Layout
 from detect_cli.outputs.video_saver import VideoSaver
 from detect_cli.pipeline.failures import FailureWatch, blank_image, describe
 from detect_cli.pipeline.slicing import SlicedDetector
@@ -75,6 +76,14 @@ class AttentionJob:
         finally:
             if videos is not None:
                 videos.close()
+
+    @property
+    def layout(self) -> Layout:
+        """How its records are written: the figures of each map it makes are columns."""
+        from detect_cli.attention.records import attention_layout
+
+        return attention_layout(tuple(map_names(self.settings.method, self.detector.ref.family,
+                                                self.settings.attention_map)))  # fmt: skip
 
     def summary(self, interrupted: bool = False) -> dict[str, Any]:
         return {"faithfulness": self.faithfulness(), "failed": self.failed, "interrupted": interrupted}

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -245,6 +245,8 @@ COMPARE = Layout("images", CSV_COLUMNS, summary_rows=lambda summary: summary["mo
 class CompareJob:
     """A whole comparison, usable from Python: `records(sources)` yields one record per input as it is
     done (and writes the side-by-side images with `save_dir`); `summary()` is the report."""
+
+    layout: ClassVar[Layout] = COMPARE
 
     contenders: Sequence[Contender]
     labels: Sequence[Labels] | None = None

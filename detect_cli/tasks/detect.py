@@ -7,19 +7,21 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import cv2
 
 from detect_cli.core.errors import ConfigError, InputError
 from detect_cli.core.results import ImageResult, Unsaved
 from detect_cli.core.settings import DetectSettings
-from detect_cli.inputs.images import ReadOptions, read_image
+from detect_cli.inputs.images import read_image
 from detect_cli.inputs.sources import Source, is_url, stills_only
 from detect_cli.inputs.video import VideoOptions
-from detect_cli.models.detector import Detector, PredictOptions
+from detect_cli.models.detector import Detector
+from detect_cli.models.open import predict_options, read_options
 from detect_cli.outputs.annotate import BoxAnnotator, draw_count_line
 from detect_cli.outputs.image_saver import ImageSaver, SaveRefused
+from detect_cli.outputs.records import IMAGES, Layout
 from detect_cli.outputs.sinks import Sink
 from detect_cli.outputs.video_saver import VideoSaver
 from detect_cli.pipeline.engine import detect_stream
@@ -31,16 +33,6 @@ if TYPE_CHECKING:
     from detect_cli.attention.run import ImageAttention
     from detect_cli.pipeline.line_crossings import Line
     from detect_cli.pipeline.ray.cluster import RayOptions
-
-def predict_options(settings: DetectSettings, detector: Detector) -> PredictOptions:
-    classes = detector.class_ids(settings.classes) if settings.classes else None
-    imgsz, _ = detector.run_imgsz(settings.imgsz)
-    return PredictOptions(settings.conf, settings.iou, imgsz, settings.max_det, classes, settings.nms)
-
-
-def read_options(settings: DetectSettings) -> ReadOptions:
-    return ReadOptions(settings.max_pixels, settings.url_timeout, int(settings.url_max_mb * 2**20))
-
 
 def run_metadata(settings: DetectSettings, detector: Detector) -> dict[str, Any]:
     """What a results file records about how it was made."""
@@ -62,6 +54,10 @@ def run_metadata(settings: DetectSettings, detector: Detector) -> dict[str, Any]
 
 @dataclass
 class DetectJob:
+    """Detect on every source: `records(sources)` yields one `ImageResult` per image or video frame, in
+    input order; `run(sources, sinks)` drives it to the end and returns the `RunSummary`."""
+
+    layout: ClassVar[Layout] = IMAGES  # how its records are written
     settings: DetectSettings
     detector: Detector
     save_dir: Path | None = None

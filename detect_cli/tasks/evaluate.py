@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from detect_cli.core.results import ImageResult
 from detect_cli.core.settings import DetectSettings
@@ -28,6 +28,8 @@ class EvaluateJob:
     """Run a model on labelled images and score it; usable from Python. `run(sources)` detects at a
     low confidence (mAP needs the whole curve) and returns the report; precision and recall count
     the boxes at `settings.conf`. `on_result` hears every image as it is done."""
+
+    layout: ClassVar[Layout] = EVALUATION
 
     settings: DetectSettings
     detector: Detector

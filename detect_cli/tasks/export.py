@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -42,6 +42,8 @@ def _silent(_: str) -> None:
 class ExportJob:
     """Export a model and check the export against it; usable from Python. `run()` returns the record
     (path, size, and the check); `record["verification"]["passed"]` says whether it matches."""
+
+    layout: ClassVar[Layout] = EXPORT
 
     detector: Detector
     spec: ExportFormat

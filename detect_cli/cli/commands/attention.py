@@ -86,9 +86,9 @@ def attention(
     from detect_cli.attention.run import ATTENTION_MAPS, METHODS, map_names
     from detect_cli.inputs.sources import iter_sources
     from detect_cli.inputs.video import VideoOptions
+    from detect_cli.models.open import predict_options, read_options
     from detect_cli.pipeline.slicing import SlicedDetector, slice_options
     from detect_cli.tasks.attention import AttentionJob, AttentionSettings
-    from detect_cli.tasks.detect import predict_options, read_options
     from detect_cli.tasks.driver import drive
 
     set_output(quiet=quiet, verbose=verbose)

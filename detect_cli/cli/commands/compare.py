@@ -77,9 +77,9 @@ def compare(
     """Run several models on the same images: speed, counts, agreement, and mAP with --labels."""
     from detect_cli.evaluation.metrics import Labels as LabelSet
     from detect_cli.inputs.sources import iter_sources
+    from detect_cli.models.open import predict_options, read_options
     from detect_cli.pipeline.slicing import SlicedDetector, slice_options
     from detect_cli.tasks.compare import COMPARE, CompareJob, Contender
-    from detect_cli.tasks.detect import predict_options, read_options
     from detect_cli.tasks.driver import drive
 
     set_output(quiet=quiet, verbose=verbose)

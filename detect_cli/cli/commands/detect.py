@@ -300,9 +300,10 @@ def _skip_notes(summary):
 
 def _run_sharded(sources, settings, detector, out_dir: Path, ray_options):
     from detect_cli.inputs.sources import iter_sources
+    from detect_cli.models.open import predict_options, read_options
     from detect_cli.pipeline.ray.driver import ray_detect_to_shards
     from detect_cli.pipeline.slicing import slice_options
-    from detect_cli.tasks.detect import predict_options, read_options, run_metadata
+    from detect_cli.tasks.detect import run_metadata
 
     summary = ray_detect_to_shards(
         iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin), detector,

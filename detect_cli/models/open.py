@@ -1,0 +1,97 @@
+"""Open the model a run asks for, the same way from the CLI and from Python: find it, load it, pick
+its runtime, and say at what size it will really run.
+
+`open_model(settings)` is the one entry point: `detect_cli.open_model` from Python, and every command's
+model under the CLI. What the user should hear (an export's notes, a resized imgsz, a runtime that
+could not be used) comes back in `OpenedModel.notes`: the library prints nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from detect_cli.core.settings import DetectSettings
+from detect_cli.inputs.images import ReadOptions
+from detect_cli.models.detector import Detector, PredictOptions
+
+
+@dataclass(frozen=True)
+class OpenedModel:
+    """The model ready to run, the settings as they will run (imgsz resolved), and what to tell the user."""
+
+    detector: Detector
+    settings: DetectSettings
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def options(self) -> PredictOptions:
+        return predict_options(self.settings, self.detector)
+
+
+def open_model(
+    settings: DetectSettings,
+    *,
+    weights_dir: Path | str | None = None,
+    trust_model: bool = False,
+    iou_given: bool = False,
+    needs_torch: str | None = None,
+    verbose: bool = False,
+    status: Callable[[str], None] | None = None,
+) -> OpenedModel:
+    """Resolve `settings.model` (alias, weights folders: `weights_dir`, ATTN_DETECT_WEIGHTS_DIR, then
+    the config's; then Ultralytics' download), load it with restricted unpickling unless
+    `trust_model`, choose its runtime (`settings.backend`; auto: the fastest verified on this machine),
+    and resolve imgsz (the model's own size unless given, rounded as Ultralytics rounds it).
+
+    `needs_torch` names a feature only the PyTorch model has (attention hooks): no export then.
+    `iou_given`: the user set --iou, so say when it has no effect. `status` hears what takes time."""
+    from detect_cli.models.detector import load_detector
+    from detect_cli.models.lookup import resolve_model, weights_dirs
+    from detect_cli.models.runtime import choose_backend
+
+    detector = load_detector(
+        resolve_model(settings.model, weights_dirs(Path(weights_dir) if weights_dir else None, settings.weights_dir)),
+        device="" if settings.device == "auto" else settings.device,
+        half=settings.half,
+        threads=settings.threads,
+        verbose=verbose,
+        trusted=trust_model,
+    )
+    notes = list(detector.notes)
+    imgsz, resized = detector.run_imgsz(settings.imgsz)
+    if resized:
+        notes.append(resized)
+    settings = replace(settings, imgsz=imgsz)
+    options = predict_options(settings, detector)
+    if iou_given and not detector.runs_nms(options):
+        why = "RT-DETR has no NMS" if detector.ref.family == "rtdetr" else "YOLO26 runs its NMS-free head (add --nms)"
+        notes.append(f"--iou has no effect: {why}")
+    wanted = settings.backend
+    if needs_torch and wanted not in {"auto", "torch"} and detector.ref.kind != "exported":
+        notes.append(f"--backend {wanted} ignored: {needs_torch} needs the PyTorch model")
+    if needs_torch:
+        wanted = "torch"
+    detector, choice = choose_backend(
+        detector, wanted, options, batch=settings.batch, threads=settings.threads, status=status or _silent
+    )
+    if choice.backend == "torch" and settings.backend not in {"auto", "torch"}:
+        notes.append(f"running PyTorch instead of {settings.backend}: {choice.reason}")
+    return OpenedModel(detector, settings, notes)
+
+
+def predict_options(settings: DetectSettings, detector: Detector) -> PredictOptions:
+    """What every forward pass of this run takes: conf, iou, imgsz, max_det, class ids, NMS."""
+    classes = detector.class_ids(settings.classes) if settings.classes else None
+    imgsz, _ = detector.run_imgsz(settings.imgsz)
+    return PredictOptions(settings.conf, settings.iou, imgsz, settings.max_det, classes, settings.nms)
+
+
+def read_options(settings: DetectSettings) -> ReadOptions:
+    """How inputs are read: the pixel cap, and the URL timeout and size cap."""
+    return ReadOptions(settings.max_pixels, settings.url_timeout, int(settings.url_max_mb * 2**20))
+
+
+def _silent(_: str) -> None:
+    pass
