@@ -2,15 +2,15 @@
 
 `ExplainingDetector` stands in for the `Detector` in the engine. Its `predict` runs the batch as
 one hooked prediction (`run.explain_images`) and returns that prediction's detections: the same
-as `Detector.predict` gives for the same batch, since the hooks only read. It keeps each image's
-maps until the job `take`s them for the overlays. An image whose maps cannot be made keeps its
-detections and the reason; when the reason is not the image's (the same failure on several images
-in a row, or on a blank image too: `failures.FailureWatch`), `take` stops the run.
+as `Detector.predict` gives for the same batch, since the hooks only read. Each image's maps travel
+with its detections (`Detections.metadata["attention"]`) to the job, which `judge`s them before
+writing the overlays. An image whose maps cannot be made keeps its detections and the reason; when
+the reason is not the image's (the same failure on several images in a row, or on a blank image
+too: `failures.FailureWatch`), `judge` stops the run.
 """
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from detect_cli.pipeline.slicing import SlicedDetector
 
 
 class ExplainingDetector:
-    """A `Detector` whose predictions also make attention maps, kept per image until taken."""
+    """A `Detector` whose predictions also make attention maps, carried in their detections' metadata."""
 
     def __init__(self, detector: Detector, sliced: SlicedDetector | None = None) -> None:
         self.detector = detector
@@ -34,10 +34,6 @@ class ExplainingDetector:
         self._options = PredictOptions()
         self._watch = FailureWatch(lambda: explain_image(self.detector, blank_image(self._options.imgsz),
                                                          self._options))  # fmt: skip
-        self._order = itertools.count()
-        # id(image) -> (order, image, its maps or why there are none). Entries older than one taken
-        # belong to images that never became a result (the engine's blank probe, a retried batch).
-        self._kept: dict[int, tuple[int, np.ndarray, ImageAttention | Exception]] = {}
 
     def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
         self._options = options
@@ -48,9 +44,7 @@ class ExplainingDetector:
             raise  # says what it is (an export, no attention block): not about these images
         except Exception as exc:  # the hooked pass failed: a plain one says whether the model or the images did
             hooked = [(*output, exc) for output in self.detector.predict(images, options)]
-        for image, (_, _, explained) in zip(images, hooked, strict=True):
-            self._kept[id(image)] = (next(self._order), image, explained)
-        return [(detections, timing) for detections, timing, _ in hooked]
+        return [(detections.with_metadata(attention=explained), timing) for detections, timing, explained in hooked]
 
     def _explain_sliced(self, image: np.ndarray, options: PredictOptions) -> tuple[Detections, Timing, Any]:
         from detect_cli.attention.sliced import explain_sliced
@@ -58,13 +52,11 @@ class ExplainingDetector:
         explained, timing = explain_sliced(self.sliced, image, options)  # type: ignore[arg-type]
         return explained.detections, timing, explained
 
-    def take(self, image: np.ndarray, source: str) -> ImageAttention | str:
-        """The maps made when `image` (from `source`) was predicted, or why there are none (one line).
-        Raises `ModelFailed` when the maps failed for a reason that is not the image's."""
-        order, kept, explained = self._kept.pop(id(image), (-1, None, None))
-        for key in [k for k, entry in self._kept.items() if entry[0] < order]:
-            del self._kept[key]
-        if kept is not image or explained is None:  # not predicted through here: make them now
+    def judge(self, detections: Detections, image: np.ndarray, source: str) -> ImageAttention | str:
+        """The maps made with these detections (made now if they came without), or why there are none
+        (one line). Raises `ModelFailed` when the maps failed for a reason that is not the image's."""
+        explained = detections.metadata.get("attention")
+        if explained is None:  # predicted elsewhere (a stand-in model): make them now
             try:
                 explained = (explain_image(self.detector, image, self._options) if self.sliced is None
                              else self._explain_sliced(image, self._options)[2])  # fmt: skip

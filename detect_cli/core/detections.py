@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,8 @@ class Detections:
     extra: per-box arrays of any other stage, each of length N, kept in step by indexing and
     merging (as supervision's `data`): `tile` ((N, 4) window that found each box, -1s for the
     full-image pass) with --slice-tiles.
+    metadata: facts about the whole set, not per box (as supervision's `metadata`): `attention`, the
+    maps `detect --attention` made in the same pass. Kept by indexing and tracking, not compared.
     """
 
     xyxy: np.ndarray
@@ -24,6 +27,7 @@ class Detections:
     class_id: np.ndarray
     track_id: np.ndarray | None = None
     extra: Mapping[str, np.ndarray] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float32)
@@ -42,6 +46,7 @@ class Detections:
             if len(arr) != n:
                 raise ValueError(f"extra[{name!r}] must have {n} rows, got shape {arr.shape}")
         object.__setattr__(self, "extra", extra)
+        object.__setattr__(self, "metadata", dict(self.metadata))
         object.__setattr__(self, "track_id", tracks)
         object.__setattr__(self, "xyxy", xyxy)
         object.__setattr__(self, "confidence", conf)
@@ -71,14 +76,20 @@ class Detections:
             index = [index]
         tracks = None if self.track_id is None else self.track_id[index]
         extra = {key: value[index] for key, value in self.extra.items()}
-        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index], tracks, extra)
+        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index], tracks, extra, self.metadata)
 
     def with_tracks(self, track_id: np.ndarray) -> Detections:
-        return Detections(self.xyxy, self.confidence, self.class_id, track_id, self.extra)
+        return Detections(self.xyxy, self.confidence, self.class_id, track_id, self.extra, self.metadata)
 
     def with_extra(self, **arrays: np.ndarray) -> Detections:
         """The same boxes with more per-box arrays (replacing any of the same name)."""
-        return Detections(self.xyxy, self.confidence, self.class_id, self.track_id, {**self.extra, **arrays})
+        extra = {**self.extra, **arrays}
+        return Detections(self.xyxy, self.confidence, self.class_id, self.track_id, extra, self.metadata)
+
+    def with_metadata(self, **facts: Any) -> Detections:
+        """The same boxes with facts about the set added (a value of None removes that fact)."""
+        metadata = {k: v for k, v in {**self.metadata, **facts}.items() if v is not None}
+        return Detections(self.xyxy, self.confidence, self.class_id, self.track_id, self.extra, metadata)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, float, int]]:
         for box, conf, cls in zip(self.xyxy, self.confidence, self.class_id):

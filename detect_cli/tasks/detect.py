@@ -123,7 +123,8 @@ class DetectJob:
                     result = self._save_frame(videos, annotator, result)
                 elif saver and result.ok:
                     result = self._save(saver, annotator, result)
-                result = replace(result, image=None)  # don't keep pixels past this point
+                # don't keep pixels (nor attention maps) past this point
+                result = replace(result, image=None, detections=result.detections.with_metadata(attention=None))
                 self.summary_so_far.add(result)
                 yield result
         finally:
@@ -189,7 +190,7 @@ class DetectJob:
     def _save(self, saver: ImageSaver, annotator: BoxAnnotator, result: ImageResult) -> ImageResult:
         """Write the annotated image (and overlays). A failure here costs that file only: the
         detections still go to the sinks, with a warning saying what was not written."""
-        explained = self._explaining.take(result.image, result.source) if self._explaining else None
+        explained = self._explaining.judge(result.detections, result.image, result.source) if self._explaining else None
         try:
             image = result.image
             if image is None:  # Ray decodes on the workers and sends back no pixels: read it here to draw

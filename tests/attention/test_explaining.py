@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from detect_cli.attention import explaining
@@ -47,15 +48,15 @@ def test_one_hooked_pass_gives_the_boxes_of_a_plain_prediction(request, monkeypa
     assert calls == [2]  # one prediction of the batch: the hooked one
     for (detections, timing), expected, image in zip(outputs, plain, (BUS, ZIDANE), strict=True):
         assert detections == expected and len(detections) == 4 and timing.inference > 0
-        explained = wrapped.take(image, "img.jpg")
+        explained = wrapped.judge(detections, image, "img.jpg")
         assert isinstance(explained, ImageAttention) and explained.detections == detections
         assert len(explained.maps["attention"]) == 4
-    assert calls == [2]  # taking the maps runs nothing
+    assert calls == [2]  # the maps came with the boxes: judging them runs nothing
 
 
 def test_an_image_without_maps_keeps_its_boxes_and_says_why(yolo_detector, monkeypatch) -> None:
     """The maps of one image of a batch fail (here: undoing the letterbox of zidane.jpg): its detections
-    still come from the hooked prediction, the others' maps are made, and `take` says why."""
+    still come from the hooked prediction, the others' maps are made, and `judge` says why."""
     from detect_cli.attention import capture
 
     real = capture.unletterbox
@@ -69,8 +70,9 @@ def test_an_image_without_maps_keeps_its_boxes_and_says_why(yolo_detector, monke
     wrapped = ExplainingDetector(yolo_detector)
     outputs = wrapped.predict([BUS, ZIDANE], OPTIONS)
     assert [d for d, _ in outputs] == [d for d, _ in yolo_detector.predict([BUS, ZIDANE], OPTIONS)]
-    assert isinstance(wrapped.take(BUS, "bus.jpg"), ImageAttention)
-    assert wrapped.take(ZIDANE, "zidane.jpg") == "ValueError: operands could not be broadcast together"
+    (bus, _), (zidane, _) = outputs
+    assert isinstance(wrapped.judge(bus, BUS, "bus.jpg"), ImageAttention)
+    assert wrapped.judge(zidane, ZIDANE, "zidane.jpg") == "ValueError: operands could not be broadcast together"
 
 
 @pytest.mark.parametrize("on_blank", [True, False])
@@ -91,26 +93,28 @@ def test_maps_failing_on_every_image_stop_the_run(yolo_detector, monkeypatch, on
     monkeypatch.setattr(explaining, "explain_image", blank_probe)
     wrapped = ExplainingDetector(yolo_detector)
     images = [BUS.copy() for _ in range(REPEATS)]
-    wrapped.predict(images, OPTIONS)
+    outputs = [d for d, _ in wrapped.predict(images, OPTIONS)]
     if on_blank:
         with pytest.raises(ModelFailed, match=r"bus\.jpg and on a blank image too.*IndexError"):
-            wrapped.take(images[0], "bus.jpg")
+            wrapped.judge(outputs[0], images[0], "bus.jpg")
         return
-    for image in images[:-1]:
-        assert "IndexError" in wrapped.take(image, "bus.jpg")
+    for detections, image in zip(outputs[:-1], images[:-1]):
+        assert "IndexError" in wrapped.judge(detections, image, "bus.jpg")
     with pytest.raises(ModelFailed, match=r"in a row.*IndexError"):
-        wrapped.take(images[-1], "bus.jpg")
+        wrapped.judge(outputs[-1], images[-1], "bus.jpg")
 
 
-def test_maps_of_images_that_never_became_results_are_dropped(yolo_detector) -> None:
-    """A probe or a retried batch leaves maps nobody takes: taking a later image's maps drops them."""
+def test_maps_travel_with_their_detections_and_leave_with_the_pixels(yolo_detector) -> None:
+    """No side channel: the maps are the detections' own metadata, kept by indexing and tracking,
+    so nothing is held for images that never became results (a probe, a retried batch)."""
     wrapped = ExplainingDetector(yolo_detector)
-    orphan = BUS.copy()
-    wrapped.predict([orphan], OPTIONS)
-    wrapped.predict([ZIDANE], OPTIONS)
-    assert len(wrapped._kept) == 2
-    assert isinstance(wrapped.take(ZIDANE, "zidane.jpg"), ImageAttention)
-    assert wrapped._kept == {}
+    ((detections, _),) = wrapped.predict([BUS], OPTIONS)
+    explained = detections.metadata["attention"]
+    assert isinstance(explained, ImageAttention) and explained.detections == detections
+    assert detections[:2].metadata["attention"] is explained
+    assert detections.with_tracks(np.arange(len(detections))).metadata["attention"] is explained
+    assert "attention" not in detections.with_metadata(attention=None).metadata
+    assert not hasattr(wrapped, "_kept")
 
 
 def test_detect_job_predicts_once_per_image_with_attention(yolo_detector, monkeypatch, tmp_path: Path) -> None:
@@ -121,14 +125,15 @@ def test_detect_job_predicts_once_per_image_with_attention(yolo_detector, monkey
     settings = replace(load_settings(None, {"model": "yolo26n.yaml", "conf": 0.0, "max_det": 4, "imgsz": TEST_IMGSZ,
                                             "batch": 2}), backend="torch")  # fmt: skip
     sources = [Source(str(SAMPLES / n), n) for n in ("bus.jpg", "zidane.jpg", "bus.jpg")]
-    plain = DetectJob(settings, yolo_detector, save_dir=tmp_path / "plain", on_result=(without := []).append)
-    plain.run(sources)
+    plain = DetectJob(settings, yolo_detector, save_dir=tmp_path / "plain")
+    plain.run(sources, on_result=(without := []).append)
     calls = counting(monkeypatch, yolo_detector)
-    job = DetectJob(settings, yolo_detector, save_dir=tmp_path / "att", attention=True, on_result=(withit := []).append)
-    summary = job.run(sources)
+    job = DetectJob(settings, yolo_detector, save_dir=tmp_path / "att", attention=True)
+    summary = job.run(sources, on_result=(withit := []).append)
     assert calls == [2, 1]  # batches of 2: was 2 + 1 + 1 + 1 (the engine's batch, then a hooked pass per image)
     assert [r.detections for r in withit] == [r.detections for r in without]
     assert all(r.ok and not r.warnings for r in withit) and summary.images == 3
+    assert all("attention" not in r.detections.metadata for r in withit)  # the maps leave with the pixels
     folders = sorted(p.name for p in (tmp_path / "att").iterdir() if p.is_dir())
     assert folders == ["bus_1_attention", "bus_attention", "zidane_attention"]
     assert all(len(list((tmp_path / "att" / f).glob("*.jpg"))) == 5 for f in folders)  # whole image + 4 boxes
