@@ -44,3 +44,54 @@ def test_compare_formats_agree_and_a_bad_model_does_not_stop_the_others(tmp_path
 def test_compare_needs_two_models() -> None:
     result = invoke("compare", str(SAMPLES / "bus.jpg"), "-m", "yolo26n.yaml")
     assert result.exit_code == 2 and "at least two models" in result.stderr
+
+
+def test_ctrl_c_exits_130_with_a_whole_document(monkeypatch) -> None:
+    """Ctrl-C during compare: exit 130 (it was 0), the images done are in the JSON, and its summary."""
+    from detect_cli.tasks import compare as task
+
+    real, calls = task._run_one, []
+
+    def interrupted_on_fifth(*args):
+        calls.append(1)
+        if len(calls) == 5:  # two models: the third image
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(task, "_run_one", interrupted_on_fifth)
+    models = ["-m", "yolo26n.yaml", "-m", "yolo26n.yaml", *MODEL[2:]]
+    result = invoke("compare", str(SAMPLES / "shapes"), *models, "--json")
+    assert result.exit_code == 130, result.stderr
+    assert "interrupted" in result.stderr
+    doc = json.loads(result.stdout)
+    assert len(doc["images"]) == 2 and doc["summary"]["interrupted"] is True
+    assert [m["images"] for m in doc["summary"]["models"]] == [2, 2]
+
+
+def test_a_model_broken_on_every_image_stops_the_run_with_its_cause(monkeypatch) -> None:
+    """The engine's failure watch guards compare too: one error naming the model and the cause, not an
+    error record per image (the second model fails on a blank image as well)."""
+    from detect_cli.models import open as opening
+    from detect_cli.models.detector import Detector
+
+    real_predict, real_open, opened = Detector.predict, opening.open_model, []
+
+    def predict(self, images, options):
+        if getattr(self, "broken", False):
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real_predict(self, images, options)
+
+    def open_and_break_the_second(*args, **kwargs):
+        model = real_open(*args, **kwargs)
+        opened.append(model)
+        model.detector.broken = len(opened) == 2
+        return model
+
+    monkeypatch.setattr(Detector, "predict", predict)
+    monkeypatch.setattr(opening, "open_model", open_and_break_the_second)
+    result = invoke("compare", str(SAMPLES / "shapes"), "-m", "yolo26n.yaml", "-m", "yolo26n.yaml", *MODEL[2:],
+                    "--json", "--backend", "torch")  # fmt: skip
+    assert result.exit_code == 1, result.stderr
+    assert "model yolo26n.yaml#2: the model failed on" in result.stderr and "blank image too" in result.stderr
+    assert "CUDA error" in result.stderr
+    assert json.loads(result.stdout)["images"] == []  # stopped on the first image; the document is whole

@@ -98,3 +98,24 @@ def test_a_video_among_labelled_images_is_an_error_record() -> None:
     assert result.exit_code == 3, result.stderr
     assert f"{video}: a video: box labels are per image file" in result.stderr
     assert json.loads(result.stdout)["summary"]["images"] == 1
+
+
+def test_ctrl_c_scores_the_images_done_and_exits_130(monkeypatch) -> None:
+    from detect_cli.tasks import detect as job
+
+    real = job.detect_stream
+
+    def interrupted(*args, **kwargs):
+        for n, result in enumerate(real(*args, **kwargs)):
+            if n == 3:
+                raise KeyboardInterrupt
+            yield result
+
+    monkeypatch.setattr(job, "detect_stream", interrupted)
+    shapes = SAMPLES / "shapes"
+    result = runner.invoke(app, ["evaluate", str(shapes), "--labels", str(shapes / "annotations.json"),
+                                 "--model", "demo", "--backend", "torch", "--json"])  # fmt: skip
+    assert result.exit_code == 130, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["summary"]["images"] == 3 and doc["summary"]["interrupted"] is True
+    assert doc["classes"][-1]["class"] == "all" and doc["classes"][-1]["instances"] > 0
