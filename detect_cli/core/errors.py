@@ -54,9 +54,23 @@ class ModelFailed(AttnDetectError):
     exit_code = ExitCode.UNEXPECTED
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception's text on one line (whitespace collapsed, at most 300 characters), for a record."""
-    return " ".join(str(exc).split())[:300]
+ULTRALYTICS_MARK = "ERROR ❌️ "  # how Ultralytics starts its own error messages
+
+
+def one_line(exc: BaseException, *, typed: bool = False, first: bool = False) -> str:
+    """The one way an exception becomes a line of a record or an error message: an OS error as its
+    reason and file; else its text, whitespace collapsed, at most 300 characters (`first`: the first
+    line only, for messages that go on with a traceback or advice); else its type's name. `typed`
+    puts the type first (`RuntimeError: ...`), where the type says as much as the text."""
+    if isinstance(exc, OSError) and exc.strerror and not typed:
+        return exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    text = str(exc).strip().replace(ULTRALYTICS_MARK, "")
+    if first and text:
+        text = text.splitlines()[0]
+    text = " ".join(text.split())[:300]
+    if typed:
+        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text or type(exc).__name__
 
 
 def amount(value: float) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from detect_cli.core.errors import ConfigError, ModelLoadError
+from detect_cli.core.errors import ConfigError, ModelLoadError, one_line
 from detect_cli.core.matching import Agreement, match
 from detect_cli.models.detector import Detector, PredictOptions, load_detector
 from detect_cli.models.lookup import ModelRef
@@ -119,9 +119,10 @@ def _run_export(detector: Detector, spec: ExportFormat, staged: Path, *, imgsz: 
                 nms=False if detector.end2end_capable else None, quantize=quantize,
             )  # fmt: skip
     except (AssertionError, ValueError, TypeError) as exc:
-        raise ConfigError(f"export to {spec.name} refused: {_first_line(exc)}") from None
+        raise ConfigError(f"export to {spec.name} refused: {one_line(exc, first=True)}") from None
     except Exception as exc:
-        raise ModelLoadError(f"export to {spec.name} failed: {_first_line(exc)}", "run with --verbose") from None
+        why = one_line(exc, first=True)
+        raise ModelLoadError(f"export to {spec.name} failed: {why}", "run with --verbose") from None
     if not exported or not Path(exported).exists():
         raise ModelLoadError(f"export to {spec.name} failed", "run with --verbose to see Ultralytics' log")
     return Path(exported)
@@ -155,11 +156,6 @@ def _move_in(exported: Path, folder: Path, suffix: str) -> Path:
                 raise ConfigError(f"--out {folder}: cannot write {target.name}: {exc.strerror or exc}") from None
             os.rename(exported, target)  # no hard links on this file system
             return target
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0].replace("ERROR ❌️ ", "") if text else type(exc).__name__
 
 
 def load_exported(path: Path, family: str, *, device: str = "cpu", threads: int = 0) -> Detector:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from detect_cli.core.errors import AttnDetectError, InputError, ModelFailed
+from detect_cli.core.errors import AttnDetectError, InputError, ModelFailed, one_line
 
 REPEATS = 3
 LETTERBOX_GREY = 114  # Ultralytics pads with this: a blank image is what the model sees around every input
@@ -37,8 +37,7 @@ def blank_image(size: int) -> np.ndarray:
 
 def describe(exc: BaseException) -> str:
     """`Type: first line of the message`, for one-line records and errors."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return one_line(exc, typed=True, first=True)
 
 
 class FailureWatch:

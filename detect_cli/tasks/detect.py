@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import cv2
 
-from detect_cli.core.errors import ConfigError, InputError
+from detect_cli.core.errors import ConfigError, InputError, one_line
 from detect_cli.core.results import ImageResult, Unsaved
 from detect_cli.core.settings import DetectSettings
 from detect_cli.inputs.images import read_image
@@ -169,7 +169,7 @@ class DetectJob:
         except (OSError, SaveRefused, cv2.error) as exc:
             videos.abandon()
             self._broken_video = (result.index, result.source)
-            why = f"annotated video stopped at frame {result.frame}: {_reason(exc)}"
+            why = f"annotated video stopped at frame {result.frame}: {one_line(exc, first=True)}"
             return result.not_saved(Unsaved.ANNOTATED, why)
         return result
 
@@ -183,7 +183,7 @@ class DetectJob:
             videos.close()
         except (OSError, cv2.error) as exc:
             where = videos.path.as_posix() if videos.path else "video"
-            warning = f"{Unsaved.ANNOTATED.value}: {_reason(exc)}"
+            warning = f"{Unsaved.ANNOTATED.value}: {one_line(exc, first=True)}"
             self.summary_so_far.warnings.append((where, warning))
             self.summary_so_far.unsaved.append((where, warning))
 
@@ -199,14 +199,14 @@ class DetectJob:
                 result = replace(result, image=image)
             path = saver.save(result.name, annotator.annotate(image, result.detections, result.names))
         except (OSError, SaveRefused, InputError, cv2.error) as exc:
-            return result.not_saved(Unsaved.ANNOTATED, _reason(exc))
+            return result.not_saved(Unsaved.ANNOTATED, one_line(exc, first=True))
         if isinstance(explained, str):
             return result.not_saved(Unsaved.OVERLAYS, f"cannot explain this image: {explained}")
         if explained is not None:
             try:
                 self._save_attention(path, result, explained)
             except (OSError, cv2.error, ValueError) as exc:  # the detections are kept
-                return result.not_saved(Unsaved.OVERLAYS, _reason(exc))
+                return result.not_saved(Unsaved.OVERLAYS, one_line(exc, first=True))
         return result
 
     def _save_attention(self, annotated: Path, result: ImageResult, explained: ImageAttention) -> None:
@@ -218,10 +218,3 @@ class DetectJob:
 
 def _no_videos(sources: Iterable[Source], where: str) -> Iterator[Source]:
     return stills_only(sources, f"videos and streams are not supported with {where} (run them without it)")
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
-    text = str(exc).strip()
-    return text.splitlines()[-1] if text else type(exc).__name__
