@@ -19,14 +19,17 @@ from detect_cli.attention.metrics import MetricTable
 from detect_cli.attention.overlays import image_overlay, overlay_folder, write_overlays
 from detect_cli.attention.run import ImageAttention, explain_image, map_names
 from detect_cli.attention.sliced import explain_sliced
-from detect_cli.core.errors import ConfigError, InputError
-from detect_cli.inputs.images import ReadOptions, read_image
-from detect_cli.inputs.sources import Source, is_video
-from detect_cli.inputs.video import VideoOptions, read_frames
+from detect_cli.core.detections import Detections
+from detect_cli.core.errors import AttnDetectError, ConfigError
+from detect_cli.core.results import ImageResult, Timing
+from detect_cli.inputs.images import ReadOptions
+from detect_cli.inputs.sources import Source
+from detect_cli.inputs.video import VideoOptions
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.outputs.image_saver import ImageSaver, SaveRefused
 from detect_cli.outputs.records import Layout
 from detect_cli.outputs.video_saver import VideoSaver
+from detect_cli.pipeline.engine import detect_stream
 from detect_cli.pipeline.failures import FailureWatch, blank_image, describe
 from detect_cli.pipeline.slicing import SlicedDetector
 
@@ -60,22 +63,71 @@ class AttentionJob:
 
     def records(self, sources: Iterable[Source]) -> Iterator[dict[str, Any]]:
         """Yield each input's record as soon as it is done (`status` "ok" or "error"); a video gives one
-        record per frame (with `frame` and `time_s`) and, with `save_dir`, an overlay video."""
+        record per frame (with `frame` and `time_s`) and, with `save_dir`, an overlay video. Inputs are
+        read by the engine, as detect's are (read-ahead, byte budget, video frames, bad inputs)."""
         saver = ImageSaver(self.settings.save_dir) if self.settings.save_dir is not None else None
         videos = VideoSaver(saver) if saver is not None else None
-        rng = np.random.default_rng(0)
+        explainer = _Explainer(self)
         watch = FailureWatch(lambda: explain_image(self.detector, blank_image(self.options.imgsz), self.options,
                                                    **self._how()))  # fmt: skip
+        broken: set[int] = set()  # inputs whose overlay video stopped
         try:
-            for index, source in enumerate(sources):
-                frames = self._explain_video(index, source, videos, rng, watch) if is_video(source.ref) else \
-                    [self._explain(index, source, saver, rng, watch)]  # fmt: skip
-                for record in frames:
-                    self.failed += record["status"] == "error"
-                    yield record
+            for result in detect_stream(sources, explainer, self.options, read_options=self.read_options,
+                                        video=self.video):  # fmt: skip
+                record = self._record(result, watch)
+                if result.image is not None and record["status"] == "ok":
+                    record = self._save(record, result, saver, videos, broken)
+                self.failed += record["status"] == "error"
+                yield record
         finally:
             if videos is not None:
                 videos.close()
+
+    def _record(self, result: ImageResult, watch: FailureWatch) -> dict[str, Any]:
+        record = {"index": result.index, "source": result.source, "status": "ok", "error": None,
+                  "width": result.width, "height": result.height, "maps": None, "detections": [],
+                  "overlays": None}  # fmt: skip
+        if result.frame is not None:
+            record.update(frame=result.frame, time_s=result.time_s)
+        if not result.ok:
+            return {**record, "status": "error", "error": result.error}
+        explained, scores = result.detections.metadata["attention"], result.detections.metadata.get("scores")
+        if isinstance(explained, Exception):  # an odd image fails alone; a broken model stops the run
+            why = watch.failed(explained, result.source)
+            return {**record, "status": "error", "error": f"cannot explain this image: {why}"}
+        watch.ok()
+        if scores is not None:  # only whole images count in the run's table
+            self.scores.merge(scores)
+        return {**record, "maps": explained.layer, "detections": explained.record()}
+
+    def _save(self, record: dict[str, Any], result: ImageResult, saver: ImageSaver | None,
+              videos: VideoSaver | None, broken: set[int]) -> dict[str, Any]:  # fmt: skip
+        """The overlays beside the record: a folder per still image, one overlay video per video."""
+        explained: ImageAttention = result.detections.metadata["attention"]
+        assert result.image is not None
+        if result.frame is not None:
+            if videos is None or result.index in broken:
+                return record
+            name = str(Path(result.name or "video").with_suffix("")) + "_attention.mp4"
+            try:
+                overlay = _frame_overlay(result.image, explained)
+                written = videos.add(result.index, result.source, name, overlay, result.time_s)
+                return {**record, "overlays": str(written)}
+            except (OSError, cv2.error, SaveRefused) as exc:  # the figures are kept; the video stops here
+                videos.abandon()
+                broken.add(result.index)
+                return {**record, "status": "error", "error": f"overlay video stopped here: {describe(exc)}"}
+        if saver is None:
+            return record
+        try:
+            folder = overlay_folder(saver, result.name)
+            return {**record, "overlays": str(write_overlays(folder, result.image, explained, raw=self.settings.raw))}
+        except (OSError, ValueError) as exc:  # the figures above are kept in the record
+            return {**record, "status": "error", "error": f"cannot write overlays: {describe(exc)}"}
+
+    def _how(self) -> dict[str, Any]:
+        s = self.settings
+        return {"method": s.method, "layer": s.layer, "attention_map": s.attention_map, "masks": s.masks}
 
     @property
     def layout(self) -> Layout:
@@ -95,73 +147,33 @@ class AttentionJob:
         """Per method: deletion/insertion AUC, energy-based pointing game, pointing game, mean and 95% interval."""
         return self.scores.rows() if self.settings.check else None
 
-    def _how(self) -> dict[str, Any]:
-        s = self.settings
-        return {"method": s.method, "layer": s.layer, "attention_map": s.attention_map, "masks": s.masks}
-
-    def _explain_video(self, index: int, source: Source, videos: VideoSaver | None, rng: np.random.Generator,
-                       watch: FailureWatch) -> Iterator[dict[str, Any]]:  # fmt: skip
-        """One record per frame, each frame explained in one model pass, as a still would be; the
-        overlay video shows the first map of each frame with its boxes."""
-        name = str(Path(source.name or "video").with_suffix("")) + "_attention.mp4"
-        broken = False
-        for frame in read_frames(source, self.video, max_pixels=self.read_options.max_pixels):
-            record = {**_blank(index, source), "frame": frame.number, "time_s": frame.time_s}
-            if frame.pixels is None:
-                yield {**record, "status": "error", "error": frame.error}
-                continue
-            record, result = self._explain_pixels(record, frame.pixels, source, rng, watch)
-            if videos is not None and result is not None and not broken:
-                try:
-                    record["overlays"] = str(videos.add(index, source.ref, name, _frame_overlay(frame.pixels, result),
-                                                        frame.time_s))  # fmt: skip
-                except (OSError, cv2.error, SaveRefused) as exc:  # the figures are kept; the video stops here
-                    videos.abandon()
-                    broken = True
-                    record = {**record, "status": "error", "error": f"overlay video stopped here: {describe(exc)}"}
-            yield record
-
-    def _explain(self, index: int, source: Source, saver: ImageSaver | None, rng: np.random.Generator,
-                 watch: FailureWatch) -> dict:  # fmt: skip
-        record = _blank(index, source)
-        try:
-            image = read_image(source, self.read_options)
-        except InputError as exc:
-            return {**record, "status": "error", "error": str(exc)}
-        record, result = self._explain_pixels(record, image, source, rng, watch)
-        if saver is not None and result is not None:
-            try:
-                record["overlays"] = str(write_overlays(overlay_folder(saver, source.name), image, result,
-                                                        raw=self.settings.raw))  # fmt: skip
-            except (OSError, ValueError) as exc:  # the figures above are kept in the record
-                return {**record, "status": "error", "error": f"cannot write overlays: {describe(exc)}"}
-        return record
-
-    def _explain_pixels(self, record: dict[str, Any], image: np.ndarray, source: Source, rng: np.random.Generator,
-                        watch: FailureWatch) -> tuple[dict[str, Any], ImageAttention | None]:  # fmt: skip
-        record = {**record, "width": image.shape[1], "height": image.shape[0]}
-        scores = MetricTable() if self.settings.check else None
-        try:
-            if self.sliced is not None:
-                result, _ = explain_sliced(self.sliced, image, self.options)
-            else:
-                result = explain_image(self.detector, image, self.options, **self._how(), check=scores, rng=rng)
-            record.update(maps=result.layer, detections=result.record())
-        except Exception as exc:  # an odd image fails alone; a broken model stops the run (watch.failed raises)
-            error = f"cannot explain this image: {watch.failed(exc, source.ref)}"
-            return {**record, "status": "error", "error": error}, None
-        watch.ok()
-        if scores is not None:  # only whole images count in the run's table
-            self.scores.merge(scores)
-        return record, result
-
-
-def _blank(index: int, source: Source) -> dict[str, Any]:
-    return {"index": index, "source": source.ref, "status": "ok", "error": None, "width": None, "height": None,
-            "maps": None, "detections": [], "overlays": None}  # fmt: skip
-
-
 def _frame_overlay(image: np.ndarray, result: ImageAttention) -> np.ndarray:
     """A video frame: the first whole-image map over the frame, with every box."""
     return image_overlay(image, next(iter(result.image_maps.values())), result)
 
+
+class _Explainer:
+    """The model as the engine sees it: each image explained in one pass (detections, maps, and with
+    the check its faithfulness figures), the explanation carried in the detections' metadata. A
+    failure to explain one image is kept there too, for `AttentionJob._record` to judge."""
+
+    def __init__(self, job: AttentionJob) -> None:
+        self.job, self.names = job, job.detector.names
+        self.rng = np.random.default_rng(0)
+
+    def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
+        return [self._one(image, options) for image in images]
+
+    def _one(self, image: np.ndarray, options: PredictOptions) -> tuple[Detections, Timing]:
+        job = self.job
+        scores = MetricTable() if job.settings.check else None
+        try:
+            if job.sliced is not None:
+                result, _ = explain_sliced(job.sliced, image, options)
+            else:
+                result = explain_image(job.detector, image, options, **job._how(), check=scores, rng=self.rng)
+        except AttnDetectError:
+            raise  # says what it is (an export, no attention block): not about this image
+        except Exception as exc:
+            return Detections.empty().with_metadata(attention=exc), Timing()
+        return result.detections.with_metadata(attention=result, scores=scores), Timing()
