@@ -90,3 +90,74 @@ def test_modules_stay_short_or_say_why(path: Path) -> None:
     if lines > 300:
         docstring = (ast.get_docstring(ast.parse(text)) or "").lower()
         assert "long because" in docstring, f"{path.name}: {lines} lines and no 'Long because' in its docstring"
+
+
+# Modules tested from another test file, and why they have none of their own. Every other module
+# `detect_cli/<layer>/<name>.py` has `tests/<layer>/test_<name>.py`.
+COVERED_BY = {
+    "attention/drise.py": ("tests/attention/test_metrics.py", "D-RISE is scored beside the other maps"),
+    "attention/faithfulness.py": ("tests/attention/test_metrics.py", "deletion/insertion feed the metric table"),
+    "attention/gradients.py": ("tests/attention/test_targeted.py", "its maps are judged by where they point"),
+    "attention/records.py": ("tests/cli/test_attention_cli.py", "the layout is what the command writes"),
+    "attention/run.py": ("tests/attention/test_targeted.py", "explain_image is the subject of those tests"),
+    "attention/sliced.py": ("tests/pipeline/test_slicing.py", "maps from tiles are tested with the tiling"),
+    "cli/app.py": ("tests/cli/test_detect.py", "the app is what every CLI test invokes"),
+    "cli/commands/attention.py": ("tests/cli/test_attention_cli.py", "command tests are named after the command"),
+    "cli/commands/compare.py": ("tests/cli/test_compare_cli.py", "command tests are named after the command"),
+    "cli/commands/detect.py": ("tests/cli/test_detect.py", "command tests are named after the command"),
+    "cli/commands/evaluate.py": ("tests/cli/test_evaluate_cli.py", "command tests are named after the command"),
+    "cli/commands/export.py": ("tests/cli/test_export_cli.py", "command tests are named after the command"),
+    "cli/common.py": ("tests/cli/test_config_everywhere.py", "the steps every command shares"),
+    "cli/completion.py": ("tests/cli/test_looks.py", "completion is part of how the CLI looks"),
+    "cli/console.py": ("tests/cli/test_output_everywhere.py", "stdout/stderr and exit codes of every command"),
+    "cli/destination.py": ("tests/cli/test_output_everywhere.py", "one rule for --format/--out everywhere"),
+    "cli/options.py": ("tests/core/test_choices.py", "the option types are built from the choices"),
+    "cli/progress.py": ("tests/inputs/test_video.py", "the bar's totals are checked against frames read"),
+    "cli/render.py": ("tests/cli/test_looks.py", "tables are judged as printed"),
+    "core/errors.py": ("tests/pipeline/test_failures.py", "errors are raised and worded by every layer"),
+    "demo/generate.py": ("tests/demo/test_scenes.py", "the generator's scenes are what is tested"),
+    "demo/large_scenes.py": ("tests/demo/test_scenes.py", "a kind of scene"),
+    "demo/train.py": ("tests/demo/test_rtdetr_recipe.py", "training is not run in tests; the recipe's parts are"),
+    "demo/train_rtdetr.py": ("tests/demo/test_rtdetr_recipe.py", "the recipe's parts, without training"),
+    "demo/videos.py": ("tests/pipeline/test_tracking.py", "the clips are scored by the tracker tests"),
+    "evaluation/labels.py": ("tests/evaluation/test_metrics.py", "labels are read where they are scored"),
+    "evaluation/predictions.py": ("tests/evaluation/test_metrics.py", "a plain value type"),
+    "evaluation/track_scores.py": ("tests/pipeline/test_tracking.py", "tracks are scored where they are made"),
+    "inputs/downloads.py": ("tests/inputs/test_images.py", "URLs are read as images are (a local server)"),
+    "models/digest.py": ("tests/tasks/test_resume.py", "the digest ties a resumed run to its weights"),
+    "models/ultralytics_env.py": ("tests/models/test_runtime.py", "threads and loading rules of the runtime"),
+    "outputs/formats.py": ("tests/outputs/test_sinks.py", "every format is written through its registry"),
+    "outputs/guards.py": ("tests/cli/test_hostile_outputs.py", "the user's files, guarded, as a user meets them"),
+    "outputs/mot.py": ("tests/pipeline/test_tracking.py", "MOT rows are what the tracker is scored on"),
+    "outputs/video_saver.py": ("tests/inputs/test_video.py", "videos written are read back there"),
+    "pipeline/ray/actor.py": ("tests/pipeline/test_ray.py", "one file for Ray: cluster, actor and driver"),
+    "pipeline/ray/cluster.py": ("tests/pipeline/test_ray.py", "one file for Ray: cluster, actor and driver"),
+    "pipeline/ray/driver.py": ("tests/pipeline/test_ray.py", "one file for Ray: cluster, actor and driver"),
+    "pipeline/run_summary.py": ("tests/outputs/test_records.py", "the summary is checked against the records"),
+    "pipeline/tile_merge.py": ("tests/pipeline/test_slicing.py", "merging is the second half of slicing"),
+    "pipeline/video_stats.py": ("tests/pipeline/test_tracking.py", "per-video counts of tracked objects"),
+    "tasks/attention.py": ("tests/cli/test_attention_cli.py", "the task through its command"),
+    "tasks/detect.py": ("tests/cli/test_detect.py", "the task through its command"),
+    "tasks/evaluate.py": ("tests/cli/test_evaluate_cli.py", "the task through its command"),
+    "tasks/export.py": ("tests/cli/test_export_cli.py", "the task through its command"),
+}
+
+
+def _own_test(module: Path) -> Path:
+    rel = module.relative_to(PACKAGE)
+    return PACKAGE.parent / "tests" / rel.parent / f"test_{rel.stem}.py"
+
+
+def test_tests_mirror_the_package() -> None:
+    """A newcomer finds a module's tests beside its place in the tree, or here, with the reason."""
+    missing = []
+    for module in sorted(PACKAGE.rglob("*.py")):
+        name = module.relative_to(PACKAGE).as_posix()
+        if module.name in {"__init__.py", "__main__.py"} or _own_test(module).exists():
+            continue
+        covered = COVERED_BY.get(name)
+        if covered is None or not (PACKAGE.parent / covered[0]).exists():
+            missing.append(name)
+    assert not missing, "no test file of their own, and none named in COVERED_BY: " + ", ".join(missing)
+    stale = [name for name in COVERED_BY if _own_test(PACKAGE / name).exists() or not (PACKAGE / name).exists()]
+    assert not stale, f"COVERED_BY entries that have their own test file now, or no module: {stale}"
