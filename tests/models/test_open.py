@@ -31,5 +31,5 @@ def test_attention_needs_torch_so_the_runtime_is_pytorch() -> None:
 
 
 def test_a_missing_model_is_one_error_naming_it() -> None:
-    with pytest.raises(ModelLoadError, match="no-such-weights.pt"):
+    with pytest.raises(ModelLoadError, match=r"no-such-weights\.pt"):
         open_model(replace(load_settings(None, {}), model="no-such-weights.pt"))
