@@ -22,6 +22,8 @@ from detect_cli.core.errors import ConfigError
 
 @dataclass(frozen=True)
 class DetectSettings:
+    """Every setting of a run. No defaults here: they are `configs/default.yaml`'s, the one place."""
+
     model: str
     weights_dir: str | None
     backend: str
@@ -40,12 +42,12 @@ class DetectSettings:
     url_timeout: float
     url_max_mb: float
     tables: int
-    slice: str | None = None  # None: no slicing; "auto" or "WxH" (see slicing.py)
-    slice_overlap: float = 0.2
-    slice_full: bool = False
-    slice_merge: str = "nms"
-    slice_match: str = "ios"
-    slice_tiles: bool = False
+    slice: str | None  # None: no slicing; "auto" or "WxH" (see pipeline/slicing.py)
+    slice_overlap: float
+    slice_full: bool
+    slice_merge: str
+    slice_match: str
+    slice_tiles: bool
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -210,3 +210,22 @@ def test_settings_are_frozen():
     settings = load_settings()
     with pytest.raises(AttributeError):
         settings.conf = 0.9  # type: ignore[misc]
+
+
+def test_every_default_is_the_config_files() -> None:
+    """configs/default.yaml is the one place for defaults: the settings type has none of its own, and the
+    model's per-pass options default to the same values (a library user who builds them gets the CLI's)."""
+    import dataclasses
+
+    import yaml
+
+    from detect_cli.core.settings import DetectSettings, default_config_path
+    from detect_cli.models.detector import PredictOptions
+
+    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(DetectSettings))
+    defaults = yaml.safe_load(default_config_path().read_text(encoding="utf-8"))
+    assert set(defaults) == {f.name for f in dataclasses.fields(DetectSettings)}
+    options = PredictOptions()
+    assert (options.conf, options.iou, options.max_det, options.nms) == (
+        defaults["conf"], defaults["iou"], defaults["max_det"], defaults["nms"]
+    )
