@@ -83,8 +83,9 @@ Recursive = Annotated[
 ]
 Format = Annotated[
     Optional[OutputFormat],
-    typer.Option("--format", "-f", help="table (the default on a terminal), json, jsonl, csv (coco: detect only); "
-                 "to stdout, or to --out.", show_default=False),
+    typer.Option("--format", "-f", help="table (the default on a terminal), json, jsonl, csv (detect also: coco, mot, "
+                 "and for annotation tools yolo, coco-dataset, labelstudio); to stdout, or to --out.",
+                 show_default=False),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Shorthand for --format json.")]
 Out = Annotated[
@@ -113,6 +114,19 @@ Resume = Annotated[
     bool, typer.Option(help="Continue --out FILE (JSONL/CSV): skip inputs it already has, repair a cut last line.")
 ]
 RetryFailed = Annotated[bool, typer.Option(help="With --resume: run the inputs that failed before again.")]
+SaveConf = Annotated[bool, typer.Option(
+    "--save-conf", help="--format yolo: a 6th column with each box's confidence (for review tools; Ultralytics "
+    "trains on 5 columns only).",
+)]  # fmt: skip
+ImageRoot = Annotated[Optional[str], typer.Option(
+    "--image-root", metavar="PREFIX",
+    help="--format labelstudio / coco-dataset: where the tool finds the images, a path or URL put before each "
+    "input's relative name (e.g. https://host/photos/ or /data/local-files/?d=photos/).",
+)]  # fmt: skip
+Watch = Annotated[bool, typer.Option(
+    "--watch", help="Folders: detect in what is there, then in each new or replaced image as it lands, until "
+    "Ctrl-C. With --out FILE.jsonl --resume, a restarted watcher goes on where it stopped.",
+)]  # fmt: skip
 AttentionFlag = Annotated[bool, typer.Option("--attention", help="With --save: also write attention overlays.")]
 
 

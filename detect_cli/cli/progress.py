@@ -141,6 +141,11 @@ class RunProgress:
             unit = task.fields.get("unit", "")  # reset replaces the fields: keep the unit
             self._progress.reset(self._task, description=description, total=total, waiting=False, unit=unit)
 
+    def describe(self, text: str) -> None:
+        """The bar's text, while it counts (--watch: files waiting)."""
+        if self.enabled:
+            self._progress.update(self._task, description=text)
+
     def count(self, sources: Sequence[str], *, recursive: bool, video: VideoOptions | None = None) -> None:
         """Set the bar's total from a second walk over `sources`, in the background (start it before
         the model loads: the count is often ready with the first image). With `video`, a video file

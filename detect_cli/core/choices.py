@@ -14,5 +14,7 @@ SLICE_MATCHES = ("iou", "ios")  # ios: intersection over the smaller box (a tile
 TRACKERS = ("botsort", "bytetrack")
 RESULT_FORMATS = ("json", "jsonl", "csv", "coco")  # every one holds every record (tests check them alike)
 TRACK_FORMATS = ("mot",)  # rows of one sequence (outputs/mot.py): boxes only, no error records
-OUTPUT_FORMATS = ("table", *RESULT_FORMATS, *TRACK_FORMATS)  # table: for people, on stdout
+# for annotation tools (outputs/label_formats.py): boxes only, no error records; yolo writes a folder
+LABEL_FORMATS = ("yolo", "coco-dataset", "labelstudio")
+OUTPUT_FORMATS = ("table", *RESULT_FORMATS, *TRACK_FORMATS, *LABEL_FORMATS)  # table: for people, on stdout
 ENGINES = ("local", "ray")

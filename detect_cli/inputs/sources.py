@@ -50,6 +50,11 @@ class Source:
     error: str | None = None
 
 
+# Yielded between sources by a source that has nothing ready now (`watch.py`): the engine then runs the
+# images it holds instead of waiting to fill a batch. Not an input: it takes no index and gives no record.
+IDLE = Source("", "", error="(no input: the source is waiting)")
+
+
 def is_url(text: str) -> bool:
     """An http(s) URL by its scheme (well-formed or not: `url_problem` says what is wrong with it)."""
     scheme, sep, _ = text.partition("://")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, Any
 
-from detect_cli.core.choices import RESULT_FORMATS, TRACK_FORMATS
+from detect_cli.core.choices import LABEL_FORMATS, RESULT_FORMATS, TRACK_FORMATS
 from detect_cli.core.errors import ConfigError
 from detect_cli.outputs.mot import MotSink
 from detect_cli.outputs.records import Layout
@@ -36,13 +36,44 @@ def format_for_path(path: Path, explicit: str | None = None, allowed: tuple[str,
 SINKS: dict[str, type[Sink]] = {"json": JsonSink, "jsonl": JsonlSink, "csv": CsvSink, "coco": CocoSink}
 
 
-def open_sink(fmt: str, stream: IO[str], meta: dict[str, Any] | None = None, *, layout: Layout | None = None,
-              appending: bool = False) -> Sink:  # fmt: skip
-    """`appending`: continue a file (`--resume`): no CSV header again."""
+def open_sink(fmt: str, stream: IO[str] | None, meta: dict[str, Any] | None = None, *, layout: Layout | None = None,
+              appending: bool = False, out: Path | None = None, labels: Any = None) -> Sink:  # fmt: skip
+    """`appending`: continue a file (`--resume`): no CSV header again. Label formats: `out` is --out
+    (yolo's folder, which has no stream), `labels` their `label_formats.LabelOptions`."""
+    if fmt in LABEL_FORMATS:
+        return _open_label_sink(fmt, stream, meta, out=out, options=labels)
+    assert stream is not None, f"--format {fmt} writes to a stream"
     if fmt == "mot":
         return MotSink(stream, meta)
     if fmt not in SINKS:
-        raise ConfigError(f"unknown format '{fmt}'", f"choose one of {', '.join(FORMATS + TRACK_FORMATS)}")
+        raise ConfigError(f"unknown format '{fmt}'", f"choose one of {', '.join(FORMATS + TRACK_FORMATS + LABEL_FORMATS)}")
     if fmt == "csv":
         return CsvSink(stream, meta, layout, header=not appending)
     return SINKS[fmt](stream, meta, layout)
+
+
+def _open_label_sink(fmt: str, stream: IO[str] | None, meta: dict[str, Any] | None, *, out: Path | None,
+                    options: Any = None) -> Sink:  # fmt: skip
+    """The sink of a label format: `out` is the folder (yolo) or the results file (for the files
+    beside it: Label Studio's labeling config); `stream` the file opened for it (none for a folder)."""
+    from detect_cli.outputs.label_formats import LabelOptions
+
+    options = options or LabelOptions()
+    meta = meta or {}
+    if fmt == "yolo":
+        from detect_cli.outputs.yolo_dataset import YoloDatasetSink
+
+        if out is None:
+            raise ConfigError("--format yolo writes a folder", "give --out DIR/")
+        return YoloDatasetSink(out, meta, options)
+    if stream is None:
+        raise ConfigError(f"--format {fmt} writes one file", "give --out FILE.json, or leave --out out for stdout")
+    if fmt == "coco-dataset":
+        from detect_cli.outputs.coco_dataset import CocoDatasetSink
+
+        return CocoDatasetSink(stream, meta, options)
+    if fmt == "labelstudio":
+        from detect_cli.outputs.labelstudio import LabelStudioSink
+
+        return LabelStudioSink(stream, meta, options, config_path=out)
+    raise ConfigError(f"unknown label format '{fmt}'")

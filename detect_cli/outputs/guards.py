@@ -24,11 +24,11 @@ LOCK_MARK = b"attn-detect: lock for the results file beside it; safe to delete w
 
 
 def check_apart(args: Iterable[str], out: Path | None, save: Path | None, *, recursive: bool,
-                keep: Mapping[str, object] | None = None) -> None:  # fmt: skip
+                keep: Mapping[str, object] | None = None, save_flag: str = "--save") -> None:  # fmt: skip
     """Refuse `--out` equal to an input file or list file, or to one of the run's other files in
     `keep` (what it is -> its path: the model, the config, the labels; names that are no file, such
     as aliases, pass), and `--save` that is an input folder, holds an input file, or lies inside an
-    input folder walked recursively.
+    input folder walked recursively (`save_flag`: the flag of that folder, `--out` for a YOLO dataset's).
 
     Source arguments are compared by their resolved paths; the entries of `@list` files by their
     absolute paths only (no system call per line, so a list of millions stays cheap). Inputs read
@@ -40,7 +40,7 @@ def check_apart(args: Iterable[str], out: Path | None, save: Path | None, *, rec
             if path is not None and os.path.isfile(str(path)) and _forms(out) & _forms(Path(str(path))):
                 raise ConfigError(f"--out {out} is {what}: it would be overwritten",
                                   "write the results to another file")  # fmt: skip
-    targets = _Targets(out, save)
+    targets = _Targets(out, save, save_flag)
     base = Path.cwd()
     for arg in args:
         arg = arg.strip()
@@ -73,9 +73,10 @@ def _list_entries(listing: Path) -> Iterator[str]:
 
 
 class _Targets:
-    def __init__(self, out: Path | None, save: Path | None) -> None:
+    def __init__(self, out: Path | None, save: Path | None, save_flag: str = "--save") -> None:
         self.out = out
         self.save = save
+        self.save_flag = save_flag
         self.out_forms = _forms(out) if out is not None else set()
         self.save_forms = _forms(save) if save is not None else set()
 
@@ -97,14 +98,14 @@ class _Targets:
 
         keep_apart = "save into a new folder"
         if self.save_forms & forms:
-            raise ConfigError(f"--save {self.save} is an input folder: annotated images would mix with the originals",
+            raise ConfigError(f"{self.save_flag} {self.save} is an input folder: its images would mix with the originals",
                               keep_apart)  # fmt: skip
         if self.save_forms & parents and not is_folder():
-            raise ConfigError(f"--save {self.save} holds the input {path}: annotated images would mix with the "
+            raise ConfigError(f"{self.save_flag} {self.save} holds the input {path}: its images would mix with the "
                               "originals", keep_apart)  # fmt: skip
         if walked and _inside_any(self.save_forms, forms) and is_folder():
-            raise ConfigError(f"--save {self.save} is inside the input folder {path}, which is read recursively: "
-                              "annotated images would be read back as inputs",
+            raise ConfigError(f"{self.save_flag} {self.save} is inside the input folder {path}, which is read "
+                              "recursively: its images would be read back as inputs",
                               "save outside it, or drop -r")  # fmt: skip
         out_in_folder = self.out_forms & parents or (walked and _inside_any(self.out_forms, forms))
         if self.out is not None and out_in_folder and is_image_path(self.out) and is_folder():

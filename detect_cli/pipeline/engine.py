@@ -25,7 +25,7 @@ from detect_cli.core.detections import Detections
 from detect_cli.core.errors import InputError
 from detect_cli.core.results import ImageResult, Timing
 from detect_cli.inputs.images import Decoded, ReadOptions, read_decoded
-from detect_cli.inputs.sources import Source, is_video
+from detect_cli.inputs.sources import IDLE, Source, is_video
 from detect_cli.inputs.video import VideoOptions, read_frames
 from detect_cli.models.detector import PredictOptions
 from detect_cli.pipeline.failures import FailureWatch, blank_image
@@ -123,18 +123,29 @@ def detect_stream(
     watch = FailureWatch(lambda: detector.predict([blank_image(options.imgsz)], options))
     pending: list[_Pending] = []
     loaded = held = 0
-    jobs = (
-        (index, source, read_options)
-        for index, source in enumerate(sources)
-        if skip is None or not skip(index, source)  # skipped inputs keep their place in the numbering
-    )
     done = frames_done or {}
+
+    def jobs() -> Iterator[tuple[int, Source, ReadOptions] | Source]:
+        index = 0
+        for source in sources:
+            if source is IDLE:  # nothing more for now: run what is held (see prefetched_many)
+                yield IDLE
+                continue
+            if skip is None or not skip(index, source):  # skipped inputs keep their place in the numbering
+                yield index, source, read_options
+            index += 1
 
     def read(job: tuple[int, Source, ReadOptions]) -> Iterator[_Pending]:
         return load_frames(*job, video, done.get(job[0])) if is_video(job[1].ref) else iter((load(*job),))
 
-    items = prefetched_many(jobs, read, depth=max(2, batch), budget=budget, weigh=lambda p: p.nbytes)
+    items = prefetched_many(jobs(), read, depth=max(2, batch), budget=budget, weigh=lambda p: p.nbytes)
     for item in items:
+        if item is IDLE:  # the source waits for more: the images held run now, however few
+            if pending:
+                yield from _run_batch(pending, detector, options, watch)
+                budget.release(held)
+                pending, loaded, held = [], 0, 0
+            continue
         pending.append(item)
         loaded += item.image is not None
         held += item.nbytes
@@ -186,7 +197,8 @@ def prefetched_many(
     daemon thread that is never joined: Ctrl-C ends the run at once even while `fn` is blocked (a
     slow download), and the worker is dropped with it. An exception in `fn` is raised here, in
     place of that item's next result. With a `budget`, the worker waits for room before handing
-    on each result and takes `weigh(result)` from it; the consumer releases what it is done with."""
+    on each result and takes `weigh(result)` from it; the consumer releases what it is done with.
+    An item that is `sources.IDLE` is not run: every result before it is handed on, then the marker."""
     todo: queue.SimpleQueue[T | object] = queue.SimpleQueue()
     done: queue.SimpleQueue[tuple[bool, object]] = queue.SimpleQueue()
     stop = threading.Event()
@@ -227,6 +239,12 @@ def prefetched_many(
 
     try:
         for item in items:
+            if item is IDLE:  # the caller's source waits: hand on every result still ahead, then the marker
+                while waiting:
+                    waiting -= 1
+                    yield from results_of_one()
+                yield item  # type: ignore[misc]
+                continue
             todo.put(item)
             waiting += 1
             if waiting > depth:

@@ -72,6 +72,9 @@ class DetectJob:
     # --resume of videos cut short: index -> (last frame written, largest track id written)
     videos_done: Mapping[int, tuple[int, int]] = field(default_factory=dict)
     summary_so_far: RunSummary = field(default_factory=RunSummary)  # complete once the records end
+    # stages on the result stream before tracking and saving (--watch: a file deleted before it was read)
+    stages: Sequence[Callable[[Iterable[ImageResult]], Iterable[ImageResult]]] = ()
+    keep_pixels: bool = False  # records keep their decoded image (a sink writes it: --format yolo's frames)
     _explaining: ExplainingDetector | None = field(default=None, init=False, repr=False)
     _broken_video: tuple[int, str] | None = field(default=None, init=False, repr=False)
 
@@ -111,6 +114,8 @@ class DetectJob:
             return True
 
         stream = self._stream(sources, skip)
+        for stage in self.stages:
+            stream = stage(stream)
         if self.track:
             from detect_cli.pipeline.tracking import track_stream
 
@@ -123,10 +128,10 @@ class DetectJob:
                     result = self._save_frame(videos, annotator, result)
                 elif saver and result.ok:
                     result = self._save(saver, annotator, result)
-                # don't keep pixels (nor attention maps) past this point
-                result = replace(result, image=None, detections=result.detections.with_metadata(attention=None))
-                self.summary_so_far.add(result)
-                yield result
+                # don't keep pixels (nor attention maps) past this point; a sink that writes pixels gets them
+                bare = replace(result, image=None, detections=result.detections.with_metadata(attention=None))
+                self.summary_so_far.add(bare)
+                yield replace(bare, image=result.image) if self.keep_pixels else bare
         finally:
             if videos:
                 self._close_video(videos)

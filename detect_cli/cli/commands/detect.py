@@ -22,7 +22,9 @@ from detect_cli.cli import render
 from detect_cli.cli.common import open_detector, own_files, settings_from_flags
 from detect_cli.cli.console import EXIT_CODES_HELP, err, handle_errors, hold, note, out, set_output, warn
 from detect_cli.cli.destination import Destination, data_format, open_results
+from detect_cli.cli.label_output import label_options, say_notes, yolo_folder
 from detect_cli.cli.progress import RunProgress, wanted
+from detect_cli.cli.watching import check_watch, open_watch
 from detect_cli.core.errors import ConfigError, ExitCode
 
 if TYPE_CHECKING:  # both bring NumPy, which --help must not load
@@ -75,12 +77,16 @@ def detect(
     gpus_per_actor: opt.GpusPerActor = 0.0,
     resume: opt.Resume = False,
     retry_failed: opt.RetryFailed = False,
+    watch: opt.Watch = False,
+    save_conf: opt.SaveConf = False,
+    image_root: opt.ImageRoot = None,
     config: opt.Config = None,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
     progress: opt.ShowProgress = None,
 ) -> None:
-    """Detect objects in images and videos: boxes and per-class counts as tables, or JSON/JSONL/CSV/COCO/MOT."""
+    """Detect objects in images and videos: boxes and per-class counts as tables, or JSON/JSONL/CSV/COCO/MOT,
+    or labels for annotation tools (YOLO, COCO dataset, Label Studio); --watch follows folders."""
     set_output(quiet=quiet, verbose=verbose)
     settings = settings_from_flags(
         config, model=model, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz,
@@ -91,6 +97,9 @@ def detect(
     plan = _OutputPlan.from_flags(
         data_format(fmt.value if fmt else None, as_json), out, save, resume or retry_failed, attention, engine
     )
+    labels = label_options(plan.out_format, save_conf=save_conf, image_root=image_root, ray=engine == opt.Engine.ray)
+    if watch:
+        check_watch(ray=engine == opt.Engine.ray, resume=resume, out_format=plan.out_format)
     plan.claim(sources, recursive=settings.recursive, keep=own_files(config, settings.model))
     from detect_cli.pipeline.line_crossings import Line
 
@@ -107,7 +116,7 @@ def detect(
         ray_options = RayOptions(address, actors, gpus_per_actor, threads_per_actor=settings.threads,
                                  device=settings.device, half=settings.half, verbose=verbose)  # fmt: skip
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
-    if not plan.sharded:
+    if not plan.sharded and not watch:  # a watch has no end to count to
         bar.count(sources, recursive=settings.recursive, video=video)
     bar.loading(settings.model)
     settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None,
@@ -120,13 +129,15 @@ def detect(
         return
     done, videos_done = _prepare_out_file(plan.out_file, plan.out_format, settings, detector, resume=resume,
                                           retry_failed=retry_failed, video=video,
-                                          tracker=tracker.value if track else None)  # fmt: skip
-    bar.start("detecting", done=done.keys() - videos_done.keys(), partial={i: last for i, (last, _) in
+                                          tracker=tracker.value if track else None, watch=watch)  # fmt: skip
+    if watch:
+        done, videos_done = {}, {}  # a watch skips by file and version, not by position (cli/watching.py)
+    bar.start("watching" if watch else "detecting", done=done.keys() - videos_done.keys(), partial={i: last for i, (last, _) in
                                                                         videos_done.items()})  # fmt: skip
     summary, hidden = _run_local(sources, settings, detector, plan, (done, videos_done), ray_options, bar,
                                  tables=_table_limit(plan, settings.tables, tables), attention=attention,
                                  resume=resume, video=video, tracker=tracker.value if track else None,
-                                 count_line=line)  # fmt: skip
+                                 count_line=line, labels=labels, watch=watch)  # fmt: skip
     if hidden:
         note(f"box tables shown for the first {settings.tables} images; --tables -1 shows all")
     if line is not None and not summary.videos:
@@ -149,13 +160,17 @@ class _OutputPlan:
     @classmethod
     def from_flags(cls, data_format: str | None, out: str | None, save: Path | None, resume: bool,
                    attention: bool, engine: opt.Engine) -> _OutputPlan:  # fmt: skip
+        from detect_cli.core.choices import LABEL_FORMATS
         from detect_cli.outputs.formats import FORMATS, TRACK_FORMATS
 
         out_file = Path(out) if out else None
+        if yolo_folder(data_format, out) is not None:  # a dataset folder for annotation tools
+            return cls(out_file, "yolo", False, False, save)
         sharded = out is not None and (Path(out).is_dir() or out.endswith(("/", "\\")))
         if sharded and (engine != opt.Engine.ray or data_format not in {None, "jsonl"} or resume or save or attention):
             raise ConfigError(f"--out {out}: a folder means sharded JSONL written by Ray workers",
-                              "use it with --engine ray alone (no --save/--resume), or give a file name")  # fmt: skip
+                              "use it with --engine ray alone (no --save/--resume), give a file name, "
+                              "or --format yolo for a YOLO dataset")  # fmt: skip
         if resume and out_file is None:
             raise ConfigError("--resume needs --out FILE (the results to continue)", "e.g. --out results.jsonl")
         if attention and save is None:
@@ -166,7 +181,7 @@ class _OutputPlan:
             raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
         if sharded:
             return cls(out_file, "jsonl", True, False, save)
-        dest = Destination.from_flags(data_format, False, out_file, allowed=FORMATS + TRACK_FORMATS)
+        dest = Destination.from_flags(data_format, False, out_file, allowed=FORMATS + TRACK_FORMATS + LABEL_FORMATS)
         return cls(out_file, None if dest.tables_are_results else dest.fmt, False, dest.tables_are_results, save)
 
     @property
@@ -181,8 +196,12 @@ class _OutputPlan:
         FILE until the command ends (a second run writing it fails at once). Both before any model loads."""
         from detect_cli.outputs.guards import OutputLock, check_apart
 
-        check_apart(sources, None if self.sharded else self.out_file, self.save, recursive=recursive, keep=keep)
-        if self.regular_out:
+        folder = self.out_format == "yolo"
+        check_apart(sources, None if self.sharded or folder else self.out_file, self.save, recursive=recursive,
+                    keep=keep)  # fmt: skip
+        if folder:  # the dataset folder is kept apart from the inputs as --save is
+            check_apart(sources, None, self.out_file, recursive=recursive, save_flag="--out")
+        if self.regular_out or folder:
             hold(OutputLock(self.out_file))
 
 
@@ -207,7 +226,8 @@ def _table_limit(plan: _OutputPlan, configured: int, flag: int | None) -> int:
 
 
 def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options, bar: RunProgress, *, tables: int,
-               attention: bool, resume: bool, video, tracker: str | None, count_line=None):  # fmt: skip
+               attention: bool, resume: bool, video, tracker: str | None, count_line=None, labels=None,
+               watch: bool = False):  # fmt: skip
     """Run the job with its sinks, per-image tables and progress bar; returns (summary, tables hidden)."""
     from detect_cli.inputs.sources import iter_sources
     from detect_cli.outputs.formats import open_sink
@@ -215,11 +235,17 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
     from detect_cli.tasks.driver import drive
 
     with ExitStack() as stack:
+        done, videos_done = done
+        job = DetectJob(settings, detector, save_dir=plan.save, done=done, attention=attention, ray=ray_options,
+                        video=video, track=tracker, count_line=count_line, videos_done=videos_done)  # fmt: skip
+        watching = _open_watch(sources, settings, plan, resume, bar, job) if watch else None
         sinks: list[Sink] = []
         if plan.out_format:
             append = resume and plan.out_file is not None and plan.out_file.exists()
-            stream = stack.enter_context(open_results(plan.out_file, append)) if plan.out_file else sys.stdout
-            sinks.append(open_sink(plan.out_format, stream, run_metadata(settings, detector), appending=append))
+            stream = None if plan.out_format == "yolo" else \
+                stack.enter_context(open_results(plan.out_file, append)) if plan.out_file else sys.stdout
+            sinks.append(open_sink(plan.out_format, stream, run_metadata(settings, detector), appending=append,
+                                   layout=watching.layout() if watching else None, out=plan.out_file, labels=labels))
         shown = _TablePrinter(tables)
 
         def on_result(result: ImageResult) -> None:
@@ -232,12 +258,14 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
                 warn(f"{result.source}: {kind.value}: {why}")
             shown(result)
 
-        done, videos_done = done
-        job = DetectJob(settings, detector, save_dir=plan.save, done=done, attention=attention, ray=ray_options,
-                        video=video, track=tracker, count_line=count_line, videos_done=videos_done)  # fmt: skip
-        items = iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin,
-                             on_skip=_skip_notes(job.summary_so_far))  # fmt: skip
-        return drive(job, items, sinks, on_result).summary, shown.hidden
+        job.keep_pixels = any(getattr(sink, "wants_pixels", False) for sink in sinks)
+        if watching:
+            job.stages = (watching.watch.records,)
+        items = watching.watch if watching else iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin,
+                                                             on_skip=_skip_notes(job.summary_so_far))  # fmt: skip
+        summary = drive(job, items, sinks, on_result).summary
+        say_notes(sinks)
+        return summary, shown.hidden
 
 
 def _finish(summary, detector, *, quiet: bool, tables_are_results: bool, imgsz: int | None = None) -> None:
@@ -287,6 +315,15 @@ class _TablePrinter:
             self.hidden = True
 
 
+def _open_watch(sources, settings, plan: _OutputPlan, resume: bool, bar: RunProgress, job):
+    def gone(path: str, why: str) -> None:
+        job.summary_so_far.skipped.append((path, why))
+        note(f"{path}: {why}")
+
+    return open_watch(sources, recursive=settings.recursive, out_file=plan.out_file, resume=resume, bar=bar,
+                      on_skip=_skip_notes(job.summary_so_far), on_gone=gone)
+
+
 def _skip_notes(summary):
     def on_skip(ref: str, reason: str) -> None:
         summary.skipped.append((ref, reason))
@@ -315,7 +352,7 @@ def _run_sharded(sources, settings, detector, out_dir: Path, ray_options):
 
 
 def _prepare_out_file(out_file, out_format, settings, detector, *, resume: bool, retry_failed: bool, video,
-                      tracker: str | None) -> tuple[dict[int, str], dict[int, tuple[int, int]]]:  # fmt: skip
+                      tracker: str | None, watch: bool = False) -> tuple[dict[int, str], dict[int, tuple[int, int]]]:  # fmt: skip
     """Record the run's settings beside a JSONL/CSV file; with --resume, check and repair it first.
     Returns index -> source of the inputs already in the file, and index -> (last frame, largest
     track id) of the videos cut short. Devices and FIFOs get no sidecar."""
@@ -330,7 +367,8 @@ def _prepare_out_file(out_file, out_format, settings, detector, *, resume: bool,
         if resume:
             raise ConfigError(f"--resume needs a regular results file, not {out_file}")
         return {}, {}
-    fp = {**fingerprint(settings, detector), **video.fingerprint(), **({"tracker": tracker} if tracker else {})}
+    fp = {**fingerprint(settings, detector), **video.fingerprint(), **({"tracker": tracker} if tracker else {}),
+          **({"watch": True} if watch else {})}  # fmt: skip
     if resume and out_file.exists():
         state = prepare_resume(out_file, out_format, fp, retry_failed=retry_failed)
         repaired = " (repaired a cut last record)" if state.dropped_partial else ""
