@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 def label_options(fmt: str | None, *, save_conf: bool, image_root: str | None, ray: bool) -> LabelOptions | None:
     """The options of a label format, None for the others; ConfigError for a flag its format does not use."""
-    from detect_cli.outputs.label_formats import LabelOptions
     from detect_cli.core.choices import LABEL_FORMATS
+    from detect_cli.outputs.label_formats import LabelOptions
 
     if save_conf and fmt != "yolo":
         raise ConfigError("--save-conf adds a column to YOLO labels", "use it with --format yolo --out DIR/")

@@ -9,11 +9,11 @@ nothing is ready it yields `sources.IDLE`, so the engine runs the images it hold
 that pile up while the model runs are handed on together, and run as batches of up to --batch.
 
 A file is handed on again when it is replaced (its size or mtime changes). `done` (path -> the
-versions already in the results, from a `--resume`d file) leaves out what an earlier run did,
-whether or not it changed since: files that arrived or changed while no watcher ran are read.
-Network file systems (NFS, SMB, FUSE, 9p...) send no events for changes made elsewhere: on those
-the folder is polled instead (`filesystems.needs_polling`). Hidden files (`.name`, as rsync's temporary ones) and non-images are ignored;
-videos are skipped with a note (a video is read once it ends: run it without --watch).
+versions already in the results, from a `--resume`d file) leaves out the files still at a version
+an earlier run recorded: files that arrived or changed while no watcher ran are read. Network
+file systems (NFS, SMB, FUSE, 9p...) send no events for changes made elsewhere: on those the folder
+is polled instead (`filesystems.needs_polling`). Hidden files (`.name`, as rsync's temporary ones)
+and non-images are ignored; videos are skipped with a note (run them without --watch).
 
 `records` is the stage the results pass through (`DetectJob.stages`): it counts them for the
 `waiting` figure, keeps each one's file version for the record (`version_for`), and turns the error

@@ -25,9 +25,8 @@ from typing import IO, Any
 from detect_cli import __version__
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.results import ImageResult
-from detect_cli.outputs.records import image_record
 from detect_cli.outputs.label_formats import LabelOptions, category_names, frame_name, image_reference, input_name
-from detect_cli.outputs.records import SCHEMA_VERSION
+from detect_cli.outputs.records import SCHEMA_VERSION, image_record
 from detect_cli.outputs.sinks import Sink, dumps, rounded, stream_label
 
 
@@ -76,8 +75,9 @@ class CocoDatasetSink(Sink):
         try:
             self._spool.write("".join(lines))
         except OSError as exc:
-            raise ConfigError(f"--format coco-dataset: cannot write its temporary file: {exc.strerror or exc}") \
-                from None
+            raise ConfigError(
+                f"--format coco-dataset: cannot write its temporary file: {exc.strerror or exc}"
+            ) from None
 
     def close(self, summary: Any) -> None:
         if self._closed:

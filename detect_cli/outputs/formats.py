@@ -46,7 +46,8 @@ def open_sink(fmt: str, stream: IO[str] | None, meta: dict[str, Any] | None = No
     if fmt == "mot":
         return MotSink(stream, meta)
     if fmt not in SINKS:
-        raise ConfigError(f"unknown format '{fmt}'", f"choose one of {', '.join(FORMATS + TRACK_FORMATS + LABEL_FORMATS)}")
+        names = ", ".join(FORMATS + TRACK_FORMATS + LABEL_FORMATS)
+        raise ConfigError(f"unknown format '{fmt}'", f"choose one of {names}")
     if fmt == "csv":
         return CsvSink(stream, meta, layout, header=not appending)
     return SINKS[fmt](stream, meta, layout)

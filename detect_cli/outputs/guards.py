@@ -98,8 +98,8 @@ class _Targets:
 
         keep_apart = "save into a new folder"
         if self.save_forms & forms:
-            raise ConfigError(f"{self.save_flag} {self.save} is an input folder: its images would mix with the originals",
-                              keep_apart)  # fmt: skip
+            raise ConfigError(f"{self.save_flag} {self.save} is an input folder: its images would mix with the "
+                              "originals", keep_apart)  # fmt: skip
         if self.save_forms & parents and not is_folder():
             raise ConfigError(f"{self.save_flag} {self.save} holds the input {path}: its images would mix with the "
                               "originals", keep_apart)  # fmt: skip

@@ -6,16 +6,16 @@
   kept), file names relative to the inputs' folder, as CVAT, FiftyOne and COCO tools import it.
 - labelstudio (`labelstudio.py`): Label Studio tasks with `predictions`, importable as they are.
 
-Each is a `Sink` (`formats.open_sink` opens them; this module holds what they share): it streams to disk as the run goes and holds
-detections only; failed inputs are left out (they are in the summary and on stderr). Unlike the
-record formats, these sinks take the `ImageResult` itself: they need the relative name of each
-input (and the yolo folder its pixels, for video frames).
+Each is a `Sink` (`formats.open_sink` opens them; this module holds what they share): it streams
+to disk as the run goes and holds detections only; failed inputs are left out (they are in the
+summary and on stderr). Unlike the record formats, these sinks take the `ImageResult` itself:
+they need the relative name of each input (and the yolo folder its pixels, for video frames).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -23,6 +23,7 @@ from detect_cli.outputs.image_saver import safe_relative_name
 
 if TYPE_CHECKING:
     from detect_cli.core.results import ImageResult
+
 
 @dataclass(frozen=True)
 class LabelOptions:

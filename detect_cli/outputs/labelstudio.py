@@ -25,8 +25,8 @@ from xml.sax.saxutils import quoteattr
 
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.results import ImageResult
-from detect_cli.outputs.records import image_record
 from detect_cli.outputs.label_formats import LabelOptions, category_names, image_reference, input_name
+from detect_cli.outputs.records import image_record
 from detect_cli.outputs.sinks import Sink, dumps, rounded
 
 IMAGE_NAMES = {"from_name": "label", "to_name": "image"}
@@ -97,7 +97,8 @@ class LabelStudioSink(Sink):
                          f"{labels}  </RectangleLabels>\n")  # fmt: skip
         if "video" in self.kinds:
             rate = f' framerate="{self.fps:g}"' if self.fps else ""
-            parts.append(f'  <Video name="video" value="$video"{rate}/>\n  <VideoRectangle name="box" toName="video"/>\n'
+            parts.append(f'  <Video name="video" value="$video"{rate}/>\n'
+                         '  <VideoRectangle name="box" toName="video"/>\n'
                          f'  <Labels name="{VIDEO_LABELS}" toName="video">\n{labels}  </Labels>\n')  # fmt: skip
         return "".join(parts) + "</View>\n"
 
@@ -208,5 +209,6 @@ def _write_free(path: Path, text: str) -> Path | None:
             n += 1
             candidate = path.with_name(path.name.replace(".label_config.xml", f"_{n}.label_config.xml"))
         except OSError as exc:
-            raise ConfigError(f"cannot write the Label Studio labeling config {candidate}: {exc.strerror or exc}") \
-                from None
+            raise ConfigError(
+                f"cannot write the Label Studio labeling config {candidate}: {exc.strerror or exc}"
+            ) from None

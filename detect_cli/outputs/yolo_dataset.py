@@ -27,10 +27,10 @@ import yaml
 
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.results import ImageResult
-from detect_cli.outputs.records import image_record
 from detect_cli.inputs.sources import is_url
 from detect_cli.outputs.image_saver import safe_relative_name
 from detect_cli.outputs.label_formats import LabelOptions, category_names, frame_name, input_name
+from detect_cli.outputs.records import image_record
 from detect_cli.outputs.sinks import Sink, rounded
 
 # Copied as they are: what both we and Ultralytics' dataset loader read (it lists images by suffix)
@@ -144,8 +144,9 @@ class _Failing:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, OSError):
             where = f": {exc.filename}" if exc.filename else ""
-            raise ConfigError(f"--out {self.folder}: cannot write the YOLO dataset: {exc.strerror or exc}{where}") \
-                from None
+            raise ConfigError(
+                f"--out {self.folder}: cannot write the YOLO dataset: {exc.strerror or exc}{where}"
+            ) from None
 
 
 def data_yaml(names: dict[int, str]) -> str:

@@ -132,8 +132,8 @@ def detect(
                                           tracker=tracker.value if track else None, watch=watch)  # fmt: skip
     if watch:
         done, videos_done = {}, {}  # a watch skips by file and version, not by position (cli/watching.py)
-    bar.start("watching" if watch else "detecting", done=done.keys() - videos_done.keys(), partial={i: last for i, (last, _) in
-                                                                        videos_done.items()})  # fmt: skip
+    bar.start("watching" if watch else "detecting", done=done.keys() - videos_done.keys(),
+              partial={i: last for i, (last, _) in videos_done.items()})  # fmt: skip
     summary, hidden = _run_local(sources, settings, detector, plan, (done, videos_done), ray_options, bar,
                                  tables=_table_limit(plan, settings.tables, tables), attention=attention,
                                  resume=resume, video=video, tracker=tracker.value if track else None,
@@ -352,7 +352,8 @@ def _run_sharded(sources, settings, detector, out_dir: Path, ray_options):
 
 
 def _prepare_out_file(out_file, out_format, settings, detector, *, resume: bool, retry_failed: bool, video,
-                      tracker: str | None, watch: bool = False) -> tuple[dict[int, str], dict[int, tuple[int, int]]]:  # fmt: skip
+                      tracker: str | None,
+                      watch: bool = False) -> tuple[dict[int, str], dict[int, tuple[int, int]]]:  # fmt: skip
     """Record the run's settings beside a JSONL/CSV file; with --resume, check and repair it first.
     Returns index -> source of the inputs already in the file, and index -> (last frame, largest
     track id) of the videos cut short. Devices and FIFOs get no sidecar."""
