@@ -21,8 +21,11 @@ if TYPE_CHECKING:
     from detect_cli.outputs.records import Layout
 
 
-def check_watch(*, ray: bool, resume: bool, out_format: str | None) -> None:
+def check_watch(sources: list[str], *, ray: bool, resume: bool, out_format: str | None) -> None:
     """Refuse what --watch cannot do, before any model loads."""
+    for source in sources:
+        if not Path(source).is_dir():
+            raise ConfigError(f"--watch {source}: not a folder", "--watch watches folders for new images")
     if ray:
         raise ConfigError("--watch runs locally (it follows a folder as files land)", "drop --engine ray")
     if resume and out_format != "jsonl":

@@ -105,7 +105,7 @@ class FolderWatch:
             for root in self.folders:
                 self._scan(root, root)
             idle = True
-            while True:
+            while not self._stop.is_set():
                 self._take_events(block=False)
                 self._check(force=not self._ready)
                 if self._ready:
@@ -120,6 +120,10 @@ class FolderWatch:
                     self._take_events(block=True)
         finally:
             self._stop.set()
+
+    def stop(self) -> None:
+        """End the iteration (from any thread) within a wait step; watching stops with it."""
+        self._stop.set()
 
     def records(self, results: Iterable[ImageResult]) -> Iterator[ImageResult]:
         """The results of the sources handed on, less the errors of files gone or replaced meanwhile."""
@@ -170,8 +174,8 @@ class FolderWatch:
     def _changed(self, path: str, added: bool) -> None:
         try:
             info = os.stat(path)
-        except OSError:
-            self._vanished(path)
+        except OSError:  # gone already: one it knew, or one that came and went between two looks
+            self._vanished(path, seen=added and is_image_path(Path(path)) and _not_hidden(None, path))
             return
         root = self._root_of(path)
         if stat.S_ISDIR(info.st_mode):
@@ -239,8 +243,9 @@ class FolderWatch:
             del self._settling[path]
             self._ready[path] = (settling.root, version, None)
 
-    def _vanished(self, path: str) -> None:
-        if self._settling.pop(path, None) is not None or self._ready.pop(path, None) is not None:
+    def _vanished(self, path: str, *, seen: bool = False) -> None:
+        known = self._settling.pop(path, None) is not None or self._ready.pop(path, None) is not None
+        if known or seen:
             if self.on_gone:
                 self.on_gone(path, "deleted before it was read")
 

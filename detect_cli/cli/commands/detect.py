@@ -99,7 +99,7 @@ def detect(
     )
     labels = label_options(plan.out_format, save_conf=save_conf, image_root=image_root, ray=engine == opt.Engine.ray)
     if watch:
-        check_watch(ray=engine == opt.Engine.ray, resume=resume, out_format=plan.out_format)
+        check_watch(sources, ray=engine == opt.Engine.ray, resume=resume, out_format=plan.out_format)
     plan.claim(sources, recursive=settings.recursive, keep=own_files(config, settings.model))
     from detect_cli.pipeline.line_crossings import Line
 
