@@ -60,7 +60,10 @@ def open_watch(sources: list[str], *, recursive: bool, out_file: Path | None, re
                         on_waiting=waiting)  # fmt: skip
     how = "polling: no file events on this file system" if watch.polling else "file events"
     note(f"watching {names} for new images ({how}); Ctrl-C stops")
-    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread (an embedding program's): it handles its signals itself
+        pass
     return WatchRun(watch, state.next_index)
 
 

@@ -37,9 +37,9 @@ from detect_cli.inputs.file_complete import looks_complete
 from detect_cli.inputs.filesystems import needs_polling
 from detect_cli.inputs.sources import IDLE, Source, file_problem, is_image_path, is_video, walk_entries
 
-SETTLE_S = 0.3  # unchanged this long: written (the shorter, the sooner a record; file_complete covers most pauses)
+SETTLE_S = 0.25  # unchanged this long: written (the shorter, the sooner a record; file_complete covers most pauses)
 INCOMPLETE_S = 10.0  # a file that looks cut is read anyway once unchanged this long (it is broken: an error record)
-WAIT_S = 0.1  # step of every wait: settling files are looked at again, and Ctrl-C is never held up
+WAIT_S = 0.05  # step of every wait: settling files are looked at again, and Ctrl-C is never held up
 DEBOUNCE_MS, STEP_MS = 200, 50  # watchfiles hands over changes when none came for STEP_MS, at most DEBOUNCE_MS late
 POLL_MS = 300
 
@@ -167,7 +167,7 @@ class FolderWatch:
                 return
             if isinstance(item, BaseException):
                 raise ConfigError(f"--watch: cannot watch {', '.join(map(str, self.folders))} any more: {item}")
-            for change, path in item:
+            for change, path in sorted(item, key=lambda c: (c[1], c[0])):  # a set: in name order, as a folder is read
                 self._changed(path, getattr(change, "name", "") == "added")
             block = False
 

@@ -77,7 +77,7 @@ def write(fmt: str, results: list[ImageResult], out: Path | None = None, **optio
 # --- YOLO -------------------------------------------------------------------------------------------------
 
 
-def yolo_dataset_labels(folder: Path) -> dict[str, dict]:
+def yolo_dataset_labels(folder: Path, names: dict[int, str] = NAMES) -> dict[str, dict]:
     """The labels as Ultralytics' own loader reads them for training: image name -> its label dict."""
     from detect_cli.models.ultralytics_env import import_ultralytics
 
@@ -86,7 +86,7 @@ def yolo_dataset_labels(folder: Path) -> dict[str, dict]:
     from ultralytics.data.utils import check_det_dataset
 
     data = check_det_dataset(str(folder / "data.yaml"))
-    assert data["names"] == NAMES
+    assert data["names"] == names
     dataset = YOLODataset(img_path=data["train"], data=data, task="detect", augment=False, imgsz=64)
     return {Path(lb["im_file"]).relative_to(folder / "images").as_posix(): lb for lb in dataset.labels}
 
