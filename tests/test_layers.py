@@ -110,6 +110,8 @@ COVERED_BY = {
     "cli/common.py": ("tests/cli/test_config_everywhere.py", "the steps every command shares"),
     "cli/completion.py": ("tests/cli/test_looks.py", "completion is part of how the CLI looks"),
     "cli/console.py": ("tests/cli/test_output_everywhere.py", "stdout/stderr and exit codes of every command"),
+    "cli/label_output.py": ("tests/cli/test_label_formats_cli.py", "the label formats' flags, as a user gives them"),
+    "cli/watching.py": ("tests/cli/test_watch_cli.py", "--watch in real processes: signals, notes, --resume"),
     "cli/destination.py": ("tests/cli/test_output_everywhere.py", "one rule for --format/--out everywhere"),
     "cli/options.py": ("tests/core/test_choices.py", "the option types are built from the choices"),
     "cli/progress.py": ("tests/inputs/test_video.py", "the bar's totals are checked against frames read"),

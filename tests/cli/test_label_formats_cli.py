@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from detect_cli.cli.app import app
 from tests.conftest import SAMPLES
-from tests.outputs.test_label_formats import SCHEMA, yolo_dataset_labels
+from tests.outputs.test_label_formats import SCHEMA, xywhn, yolo_dataset_labels
 
 pytestmark = pytest.mark.slow
 MODEL = ["--model", "demo", "--threads", "1", "--backend", "torch", "--quiet"]
@@ -48,11 +48,7 @@ def test_a_run_as_yolo_coco_dataset_and_labelstudio(tmp_path: Path, shapes: Path
     labels = yolo_dataset_labels(tmp_path / "ds", names)  # Ultralytics' loader, as `yolo train` would read them
     for record in images:
         label = labels[Path(record["source"]).name]
-        w, h = record["width"], record["height"]
-        boxes = np.array([d["box"] for d in record["detections"]]).reshape(-1, 4)
-        expected = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2 / w, (boxes[:, 1] + boxes[:, 3]) / 2 / h,
-                             (boxes[:, 2] - boxes[:, 0]) / w, (boxes[:, 3] - boxes[:, 1]) / h], axis=1)  # fmt: skip
-        np.testing.assert_allclose(label["bboxes"], expected, atol=1e-4)
+        np.testing.assert_allclose(label["bboxes"], xywhn(record), atol=1e-4)
         assert label["cls"].ravel().tolist() == [d["class_id"] for d in record["detections"]]
 
     gt = COCO(str(tmp_path / "dataset.json"))  # the dataset file, scoring the run's own detections

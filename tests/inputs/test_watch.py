@@ -12,7 +12,6 @@ import pytest
 
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.results import ImageResult
-from detect_cli.inputs.filesystems import filesystem_type, needs_polling
 from detect_cli.inputs.sources import IDLE, Source
 from detect_cli.inputs.watch import FolderWatch, Version
 from tests.helpers import jpeg_bytes, write_jpeg
@@ -120,7 +119,7 @@ def test_a_replaced_file_is_handed_on_again(tmp_path: Path) -> None:
 
 
 def test_versions_done_are_left_out_and_changed_ones_are_not(tmp_path: Path) -> None:
-    same, changed, new = (write_jpeg(tmp_path / n) for n in ("same.jpg", "changed.jpg", "new.jpg"))
+    same, changed, _ = (write_jpeg(tmp_path / n) for n in ("same.jpg", "changed.jpg", "new.jpg"))
     info = os.stat(same)
     done = {str(same): {Version(info.st_mtime_ns, info.st_size)}, str(changed): {Version(1, 2)}}
     consumer = Consumer(FolderWatch([tmp_path], done=done))
@@ -189,29 +188,3 @@ def test_only_folders_are_watched(tmp_path: Path) -> None:
     image = write_jpeg(tmp_path / "a.jpg")
     with pytest.raises(ConfigError, match="not a folder"):
         FolderWatch([image])
-
-
-MOUNTS = """\
-22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
-40 22 0:38 / /mnt/share rw,relatime shared:2 - nfs4 server:/export rw,vers=4.2
-41 40 0:39 / /mnt/share/local\\040disk rw - ext4 /dev/sdb1 rw
-42 22 0:40 / /home/me/remote rw - fuse.sshfs me@host: rw
-"""
-
-
-@pytest.mark.parametrize(("folder", "kind", "polls"), [
-    ("/home/me/photos", "ext4", False),
-    ("/mnt/share/drop", "nfs4", True),
-    ("/mnt/share/local disk/drop", "ext4", False),  # the longest mount point wins; \\040 is a space
-    ("/home/me/remote/in", "fuse.sshfs", True),
-])  # fmt: skip
-def test_network_file_systems_are_polled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str, kind: str,
-                                         polls: bool) -> None:  # fmt: skip
-    mountinfo = tmp_path / "mountinfo"
-    mountinfo.write_text(MOUNTS)
-    monkeypatch.setattr(os.path, "realpath", lambda p: str(p))
-    monkeypatch.delenv("WATCHFILES_FORCE_POLLING", raising=False)
-    assert filesystem_type(Path(folder), str(mountinfo)) == kind
-    assert needs_polling(Path(folder), str(mountinfo)) is polls
-    monkeypatch.setenv("WATCHFILES_FORCE_POLLING", "false")  # the user's word: watchfiles reads it
-    assert needs_polling(Path(folder), str(mountinfo)) is False

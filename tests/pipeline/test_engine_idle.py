@@ -17,9 +17,8 @@ from tests.helpers import write_jpeg
 
 
 class CountingDetector:
-    names = {0: "thing"}
-
     def __init__(self) -> None:
+        self.names = {0: "thing"}
         self.batches: list[int] = []
 
     def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
