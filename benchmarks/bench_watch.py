@@ -10,7 +10,7 @@
    wall time: the run, model load excluded), both with the same --batch and backend. The ratio is
    what watching costs (goal: about 1). Both are fresh processes on this machine, side by side, so
    the load of a shared machine falls on both.
-The images are the shipped shape scenes (640x480), the model `demo`. Prints the CPU model.
+The images are the shipped shape scenes (320x320 JPEGs), the model `demo`. Prints the CPU model.
 """
 
 from __future__ import annotations
