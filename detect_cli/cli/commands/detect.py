@@ -164,9 +164,8 @@ class _OutputPlan:
         from detect_cli.outputs.formats import FORMATS, TRACK_FORMATS
 
         out_file = Path(out) if out else None
-        if yolo_folder(data_format, out) is not None:  # a dataset folder for annotation tools
-            return cls(out_file, "yolo", False, False, save)
-        sharded = out is not None and (Path(out).is_dir() or out.endswith(("/", "\\")))
+        dataset = yolo_folder(data_format, out) is not None  # --out DIR/: a dataset folder for annotation tools
+        sharded = not dataset and out is not None and (Path(out).is_dir() or out.endswith(("/", "\\")))
         if sharded and (engine != opt.Engine.ray or data_format not in {None, "jsonl"} or resume or save or attention):
             raise ConfigError(f"--out {out}: a folder means sharded JSONL written by Ray workers",
                               "use it with --engine ray alone (no --save/--resume), give a file name, "
@@ -179,8 +178,8 @@ class _OutputPlan:
             raise ConfigError("--attention runs locally only", "drop --engine ray, or use the attention command")
         if save is not None and save.exists() and not save.is_dir():
             raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
-        if sharded:
-            return cls(out_file, "jsonl", True, False, save)
+        if sharded or dataset:
+            return cls(out_file, "jsonl" if sharded else "yolo", sharded, False, save)
         dest = Destination.from_flags(data_format, False, out_file, allowed=FORMATS + TRACK_FORMATS + LABEL_FORMATS)
         return cls(out_file, None if dest.tables_are_results else dest.fmt, False, dest.tables_are_results, save)
 
