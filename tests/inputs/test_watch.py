@@ -65,7 +65,7 @@ def test_what_is_there_then_what_lands(tmp_path: Path, polling: bool) -> None:
         time.sleep(0.5)  # watching for sure
         write_jpeg(tmp_path / ".hidden.jpg")  # rsync's temporary names are not inputs
         write_jpeg(tmp_path / "c.jpg")
-        (_, source), = consumer.take(1)
+        ((_, source),) = consumer.take(1)
         assert (source.name, source.ref, source.error) == ("c.jpg", str(tmp_path / "c.jpg"), None)
         assert consumer.nothing_more()
     finally:
@@ -83,7 +83,7 @@ def test_a_file_written_slowly_in_chunks_is_handed_on_once_whole(tmp_path: Path)
                 fh.flush()
                 time.sleep(0.6)
         last_write = os.stat(tmp_path / "slow.jpg").st_mtime
-        (when, source), = consumer.take(1)
+        ((when, source),) = consumer.take(1)
         assert source.name == "slow.jpg" and when >= last_write
         assert consumer.nothing_more()
     finally:
@@ -96,7 +96,7 @@ def test_a_cut_file_that_stays_cut_is_handed_on_after_a_while(tmp_path: Path) ->
     consumer = Consumer(FolderWatch([tmp_path], settle_s=0.2, incomplete_s=1.5))
     try:
         start = time.time()
-        (when, source), = consumer.take(1)
+        ((when, source),) = consumer.take(1)
         assert source.name == "cut.jpg" and when - start >= 1.0
     finally:
         consumer.stop()
@@ -111,7 +111,7 @@ def test_a_replaced_file_is_handed_on_again(tmp_path: Path) -> None:
         tmp = tmp_path / ".a.jpg.part"
         tmp.write_bytes(jpeg_bytes(seed=2, height=60))
         os.replace(tmp, tmp_path / "a.jpg")  # as rsync and most copiers replace a file
-        (_, source), = consumer.take(1)
+        ((_, source),) = consumer.take(1)
         assert source.name == "a.jpg"
         assert consumer.nothing_more()
     finally:

@@ -58,5 +58,3 @@ def test_coco_dataset_streams_its_images(tmp_path: Path) -> None:
     assert '"file_name":"a.jpg"' in stream.getvalue()  # on its way out before the run ends
     sink.close(None)
     assert json.loads(stream.getvalue())["images"][0]["file_name"] == "a.jpg"
-
-

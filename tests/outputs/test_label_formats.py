@@ -92,7 +92,6 @@ def yolo_dataset_labels(folder: Path, names: dict[int, str] = NAMES) -> dict[str
     return {Path(lb["im_file"]).relative_to(folder / "images").as_posix(): lb for lb in dataset.labels}
 
 
-
 @pytest.mark.parametrize(("root", "name", "expected"), [
     (None, "a b.jpg", "a b.jpg"),
     ("https://host/x/", "sub/a b#1.jpg", "https://host/x/sub/a%20b%231.jpg"),

@@ -49,5 +49,3 @@ def test_yolo_never_writes_into_a_folder_with_files(tmp_path: Path) -> None:
     assert (tmp_path / "ds" / "data.yaml").read_text() == "mine"
     with pytest.raises(ConfigError, match="writes a folder"):
         write("yolo", [], None)
-
-
