@@ -128,6 +128,22 @@ Watch = Annotated[bool, typer.Option(
     "Ctrl-C. With --out FILE.jsonl --resume, a restarted watcher goes on where it stopped.",
 )]  # fmt: skip
 AttentionFlag = Annotated[bool, typer.Option("--attention", help="With --save: also write attention overlays.")]
+# evaluate/compare with labels: the pictures of --save, and the numbers behind them in --format json
+EvalSave = Annotated[Optional[Path], typer.Option(
+    "--save", help="Write the evaluation's pictures into DIR: PR and F1 curves, confusion matrix, TIDE errors, the "
+    "worst images, and an index.html showing them with the tables.",
+)]  # fmt: skip
+Worst = Annotated[int, typer.Option(help="With --save: how many of the worst images to draw (most labels not found "
+                                         "+ false detections at --conf).", min=0)]  # fmt: skip
+MatrixConf = Annotated[Optional[float], typer.Option(
+    help="Confidence the confusion matrix is made at.", show_default="--conf", min=0.0, max=1.0)]  # fmt: skip
+MatrixIou = Annotated[float, typer.Option(help="IoU a detection needs to match a label in the confusion matrix.",
+                                          min=0.0, max=1.0)]  # fmt: skip
+FalseAttention = Annotated[bool, typer.Option(
+    "--attention", help="With --save: for each false detection on the worst images, the attention map of where the "
+    "model looked.")]  # fmt: skip
+WORST = 12  # the default of --worst (evaluation/worst.py has the same)
+MATRIX_IOU = 0.5
 
 
 VidStride = Annotated[Optional[int], typer.Option(
