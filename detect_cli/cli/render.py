@@ -172,7 +172,7 @@ def tide_table(analysis) -> Table:  # type: ignore[no-untyped-def]
     title = (f"Errors by type (TIDE; AP50 {tide.ap50:.3f}, foreground IoU {tide.foreground:g}, "
              f"background {tide.background:g})")  # fmt: skip
     caption = (f"dAP: AP50 gained by fixing that type alone. Best F1 {best.best_f1:.3f} at conf "
-               f"{best.best_conf:.3f} (precision {best.best_precision:.3f}, recall {best.best_recall:.3f})")  # fmt: skip
+               f"{best.best_conf:.3f} (P {best.best_precision:.3f}, R {best.best_recall:.3f})")  # fmt: skip
     table = Table(title=Text(title), caption=Text(caption), title_justify="left", caption_justify="left")
     table.add_column("type")
     table.add_column("errors", justify="right")

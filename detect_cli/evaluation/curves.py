@@ -68,7 +68,8 @@ def pr_curves(images: Sequence[LabelledImage], names: dict[int, str]) -> PRCurve
     recall = np.arange(101) / 100
     if not dt:
         zero = np.zeros(101)
-        curves = [PRCurve(names.get(c, str(c)), recall, zero, zero, 0.0) for c in sorted({a["category_id"] for a in gt})]
+        labelled = sorted({a["category_id"] for a in gt})
+        curves = [PRCurve(names.get(c, str(c)), recall, zero, zero, 0.0) for c in labelled]
         return PRCurves(curves, PRCurve("all", recall, zero, zero, 0.0))
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO({"images": gt_images, "annotations": gt, "categories": [{"id": c} for c in categories]})

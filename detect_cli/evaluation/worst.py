@@ -57,7 +57,8 @@ def score_images(images: Sequence[LabelledImage], conf: float) -> list[ImageScor
     scores = []
     for k, image in enumerate(images):
         kept = above(image.detections, conf)
-        scores.append(ImageScore(k, image.name, image.prediction.source, kept, image.truth, classify(kept, image.truth)))
+        verdict = classify(kept, image.truth)
+        scores.append(ImageScore(k, image.name, image.prediction.source, kept, image.truth, verdict))
     return scores
 
 

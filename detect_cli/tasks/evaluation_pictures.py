@@ -170,7 +170,6 @@ def evaluation_page(folder: Path, report: EvalReport, sections: list[Section], s
     return write_page(folder, f"attn-detect evaluate: {settings.get('model', '')}", [scores, *sections])
 
 
-
 def save_evaluation(folder: Path, report: EvalReport, analysis: Analysis, names: dict[int, str],
                     settings: dict[str, Any], *, read_options: ReadOptions | None = None,
                     explain: Explain | None = None) -> tuple[Path, list[tuple[str, str]]]:  # fmt: skip
