@@ -127,7 +127,7 @@ def differences(a: str, b: str, a_scores: Sequence[ImageScore], b_scores: Sequen
             continue
         only_a = only_b = 0
         for kind in ERROR_KINDS:
-            na, nb, ka, kb = _one_kind(kind, sa, sb)
+            na, ka, nb, kb = _one_kind(kind, sa, sb)
             row = totals[kind]
             row[0] += na
             row[1] += ka
