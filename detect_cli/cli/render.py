@@ -182,6 +182,24 @@ def tide_table(analysis) -> Table:  # type: ignore[no-untyped-def]
     return table
 
 
+def differences_tables(analysis) -> list[Table]:  # type: ignore[no-untyped-def]
+    """Per pair of models, per TIDE error type at --conf: each one's errors, how many of them the
+    other does not make, and each one's dAP."""
+    tables = []
+    place = {name: k for k, name in enumerate(analysis.names)}
+    for diff in analysis.differences:
+        dap_a, dap_b = analysis.analyses[place[diff.a]].tide.dap, analysis.analyses[place[diff.b]].tide.dap
+        table = Table(title=Text(f"a = {diff.a}, b = {diff.b}: errors one makes and the other does not"),
+                      title_justify="left")  # fmt: skip
+        for column in ("type", "a", "only a", "b", "only b", "dAP a", "dAP b"):
+            table.add_column(column, justify="left" if column == "type" else "right")
+        for kind in diff.kinds:
+            table.add_row(kind.kind, str(kind.a_errors), str(kind.a_only), str(kind.b_errors), str(kind.b_only),
+                          f"{dap_a[kind.kind]:.3f}", f"{dap_b[kind.kind]:.3f}")  # fmt: skip
+        tables.append(table)
+    return tables
+
+
 # Rows of the comparison table: (label, key, format, which value is best: "max", "min" or None).
 COMPARE_ROWS = (
     ("family", "family", "{}", None),

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Any
 
 from detect_cli.evaluation.confusion import ConfusionMatrix, confusion_matrix
 from detect_cli.evaluation.curves import F1Curves, PRCurves, f1_curves, pr_curves
 from detect_cli.evaluation.errors import LabelledImage, classify
 from detect_cli.evaluation.tide import MAX_DETS, TideReport, tide_from
-from detect_cli.evaluation.worst import WORST, ImageScore, score_images, worst_images
+from detect_cli.evaluation.worst import WORST, ImageScore, ModelDifference, differences, score_images, worst_images
 
 MATRIX_IOU = 0.5
 
@@ -45,3 +46,27 @@ def analyse(images: Sequence[LabelledImage], names: dict[int, str], *, conf: flo
     return Analysis(pr_curves(images, names), f1_curves(images, verdicts, names),
                     confusion_matrix(images, names, at, matrix_iou), tide_from(images, verdicts), scores,
                     worst_images(scores, worst), conf)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModelsAnalysis:
+    """`compare --labels`: each model's analysis, and what separates every pair of models."""
+
+    names: list[str]
+    analyses: list[Analysis]
+    differences: list[ModelDifference]
+
+    def as_dict(self, n: int | None = None) -> dict[str, Any]:
+        return {"models": {name: a.as_dict() for name, a in zip(self.names, self.analyses)},
+                "differences": [d.as_dict(n) for d in self.differences]}  # fmt: skip
+
+
+def analyse_models(models: Sequence[str], images: Sequence[Sequence[LabelledImage]],
+                   class_names: Sequence[dict[int, str]], *, conf: float,
+                   **options: Any) -> ModelsAnalysis:  # fmt: skip
+    """`analyse` for each model (its images with labels in its own class ids), and the differences of
+    every pair at `conf`."""
+    analyses = [analyse(ims, names, conf=conf, **options) for ims, names in zip(images, class_names)]
+    pairs = [differences(models[i], models[j], analyses[i].scores, analyses[j].scores)
+             for i, j in combinations(range(len(models)), 2)]  # fmt: skip
+    return ModelsAnalysis(list(models), analyses, pairs)

@@ -97,8 +97,10 @@ def write_page(folder: str | Path, title: str, sections: Iterable[Section]) -> P
             n += 1
 
 
-def comparison_page(folder: str | Path, report: dict[str, Any], grids: Sequence[tuple[str, Path]]) -> Path:
-    """`compare --save`: the report's tables and each input's side-by-side image."""
+def comparison_page(folder: str | Path, report: dict[str, Any], grids: Sequence[tuple[str, Path]],
+                    extra: Sequence[Section] = ()) -> Path:  # fmt: skip
+    """`compare --save`: the report's tables, the `extra` sections (with labels: the evaluation's), and
+    each input's side-by-side image."""
     models = report.get("models", [])
     names = [m.get("name", "?") for m in models]
     keys = [k for k in _metric_keys(models) if k != "name"]
@@ -114,7 +116,7 @@ def comparison_page(folder: str | Path, report: dict[str, Any], grids: Sequence[
               *((f["source"], f["error"]) for f in report.get("failures", []))]  # fmt: skip
     tables.append(Table(["input", "error"], failed, "Failed"))
     settings = ", ".join(f"{k} {v}" for k, v in report.get("settings", {}).items() if v is not None)
-    sections = [Section("Comparison", tables, notes=[settings] if settings else [])]
+    sections = [Section("Comparison", tables, notes=[settings] if settings else []), *extra]
     sections.append(Section("Images", pictures=[Picture(Path(path), source) for source, path in grids]))
     return write_page(folder, f"attn-detect compare: {', '.join(names)}", sections)
 

@@ -21,7 +21,7 @@ import numpy as np
 from detect_cli.core.errors import AttnDetectError
 from detect_cli.core.matching import match
 from detect_cli.evaluation import figures
-from detect_cli.evaluation.analysis import Analysis
+from detect_cli.evaluation.analysis import Analysis, ModelsAnalysis
 from detect_cli.evaluation.error_images import attention_panel, draw_verdict
 from detect_cli.evaluation.errors import TRUE_POSITIVE
 from detect_cli.evaluation.page import SavedPictures, difference_section
@@ -154,9 +154,31 @@ class PictureWriter:
             return None
 
 
-def model_prefix(model: str) -> str:
-    """A folder name for one model's pictures in a comparison."""
-    return "evaluation/" + (re.sub(r"[^\w.+#-]+", "_", model).strip("._") or "model") + "/"
+def _folder_name(model: str) -> str:
+    """A model's name as a folder name (models are named freely: `runs/exp/best.pt`)."""
+    return re.sub(r"[^\w.+#-]+", "_", model).strip("._") or "model"
+
+
+def comparison_sections(folder: Path, analysis: ModelsAnalysis, class_names: Sequence[dict[int, str]], *,
+                        worst: int, read_options: ReadOptions | None = None,
+                        ) -> tuple[list[Section], list[tuple[str, str]]]:  # fmt: skip
+    """`compare --labels --save`: what separates each pair of models (with the `worst` images where they
+    differ most), then each model's curves, matrix, TIDE errors and worst images, under
+    DIR/evaluation/; returns the page's sections and what was not written."""
+    from detect_cli.evaluation.page import analysis_sections
+
+    writer = PictureWriter(Path(folder), read_options or ReadOptions())
+    place = {name: k for k, name in enumerate(analysis.names)}
+    sections = []
+    for diff in analysis.differences:
+        i, j = place[diff.a], place[diff.b]
+        prefix = f"evaluation/{_folder_name(diff.a)}_vs_{_folder_name(diff.b)}/"
+        sections.append(writer.differences(diff, analysis.analyses[i].scores, analysis.analyses[j].scores,
+                                           (class_names[i], class_names[j]), worst, prefix))  # fmt: skip
+    for name, one, names in zip(analysis.names, analysis.analyses, class_names):
+        saved = writer.analysis(one, names, prefix=f"evaluation/{_folder_name(name)}/", title=name)
+        sections += analysis_sections(one, saved, model=name)
+    return sections, writer.warnings
 
 
 def evaluation_page(folder: Path, report: EvalReport, sections: list[Section], settings: dict[str, Any]) -> Path:

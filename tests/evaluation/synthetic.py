@@ -44,5 +44,6 @@ def random_images(seed: int, n_images: int = 40, classes: int = 4) -> list[Label
             conf.append(rng.random() * 0.6)
         found = np.array(rows).reshape(-1, 4)
         found[:, 2:] = np.maximum(found[:, 2:], found[:, :2] + 1)
-        images.append(labelled(Detections(truth, np.ones(m), truth_cls), Detections(found, conf, cls), f"im{i:03d}.jpg"))
+        dets = Detections(found, conf, cls)
+        images.append(labelled(Detections(truth, np.ones(m), truth_cls), dets, f"im{i:03d}.jpg"))
     return images

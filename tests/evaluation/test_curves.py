@@ -54,7 +54,7 @@ def test_f1_at_a_threshold_is_the_tables_precision_and_recall_there() -> None:
     f1 = f1_curves(images, verdicts(images), NAMES).overall
     for conf in (0.3, 0.5):
         report = evaluate([im.prediction for im in images], labels_of(images), conf=conf)
-        k = int(round(conf * 100))
+        k = round(conf * 100)
         assert f1.precision[k] == pytest.approx(report.overall.precision, abs=0.02)
         assert f1.recall[k] == pytest.approx(report.overall.recall, abs=0.02)
 
