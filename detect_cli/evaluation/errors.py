@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from detect_cli.core.boxes import box_iou
 from detect_cli.core.detections import Detections
-from detect_cli.core.matching import box_iou
 
 if TYPE_CHECKING:
     from detect_cli.evaluation.labels import Labels
-    from detect_cli.evaluation.metrics import Prediction
+    from detect_cli.evaluation.predictions import Prediction
 
 FOREGROUND_IOU = 0.5  # TIDE's (and the paper's) thresholds
 BACKGROUND_IOU = 0.1

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from detect_cli.core.matching import Agreement, match
 from detect_cli.core.results import ImageResult
 from detect_cli.evaluation.metrics import EvalReport, Labels, evaluate
 from detect_cli.evaluation.predictions import Prediction
+from detect_cli.evaluation.worst import WORST
 from detect_cli.inputs.images import ReadOptions
 from detect_cli.inputs.sources import Source, stills_only
 from detect_cli.models.detector import Detector, PredictOptions
@@ -35,6 +36,8 @@ from detect_cli.pipeline.engine import BYTES_IN_FLIGHT, ByteBudget, load, prefet
 from detect_cli.pipeline.failures import FailureWatch, blank_image
 from detect_cli.pipeline.run_summary import RunSummary
 
+if TYPE_CHECKING:
+    from detect_cli.evaluation.analysis import ModelsAnalysis
 
 @dataclass
 class Contender:
@@ -257,9 +260,13 @@ class CompareJob:
     failed_models: Sequence[tuple[str, str]] = ()
     settings: dict[str, Any] = field(default_factory=dict)  # recorded in the report
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (input, what was not written)
+    # with labels, `analysis.analyse`'s options (worst, matrix_conf, matrix_iou): the summary then has each
+    # model's evaluation and the errors that separate them, and `write_page` their pictures
+    analysis_options: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.run = ComparisonRun(self.contenders, self.labels, conf=self.conf)
+        self._analysis: ModelsAnalysis | None = None
         self.warmups: dict[str, float] = {}
         self.grids: list[tuple[str, Path]] = []  # (input, its side-by-side image)
 
@@ -283,17 +290,47 @@ class CompareJob:
 
         first = self.run.stats[0]
         settings = {"images": first.images + first.failed, **self.settings, "threads": torch_threads()}
-        return {**comparison_report(self.run, self.warmups, self.failed_models, settings), "interrupted": interrupted}
+        report = {**comparison_report(self.run, self.warmups, self.failed_models, settings), "interrupted": interrupted}
+        analysis = self.analysis()
+        if analysis is not None:
+            report["evaluation"] = analysis.as_dict((self.analysis_options or {}).get("worst", WORST))
+        return report
+
+    def analysis(self) -> ModelsAnalysis | None:
+        """With labels and `analysis_options`: each model's curves, confusion matrix, TIDE errors and
+        worst images, and the errors that separate each pair of models (made once)."""
+        if self.labels is None or self.analysis_options is None:
+            return None
+        if self._analysis is None:
+            from detect_cli.evaluation.analysis import analyse_models
+            from detect_cli.evaluation.errors import pair_up
+
+            images = [pair_up(preds, labels) for preds, labels in zip(self.run.predictions, self.labels)]
+            self._analysis = analyse_models([c.name for c in self.contenders], images,
+                                            [c.detector.names for c in self.contenders], conf=self.conf,
+                                            **self.analysis_options)  # fmt: skip
+        return self._analysis
 
     def incomplete(self) -> bool:
         return bool(self.failed_models or self.run.failures or self.warnings)
 
     def write_page(self, summary: dict[str, Any]) -> Path:
-        """`save_dir/index.html`: the report's tables and every side-by-side image."""
+        """`save_dir/index.html`: the report's tables, the evaluation's pictures (with `analysis`; those
+        not written are added to `warnings`) and every side-by-side image."""
         from detect_cli.outputs.report import comparison_page
 
         assert self.save_dir is not None
-        return comparison_page(self.save_dir, summary, self.grids)
+        sections = []
+        analysis = self.analysis()
+        if analysis is not None:
+            from detect_cli.tasks.evaluation_pictures import comparison_sections
+
+            names = [c.detector.names for c in self.contenders]
+            sections, warnings = comparison_sections(self.save_dir, analysis, names,
+                                                     worst=(self.analysis_options or {}).get("worst", WORST),
+                                                     read_options=self.read_options)  # fmt: skip
+            self.warnings += warnings
+        return comparison_page(self.save_dir, summary, self.grids, sections)
 
     def _grid(self, item: ImageComparison) -> np.ndarray:
         from detect_cli.outputs.annotate import BoxAnnotator, captioned, side_by_side

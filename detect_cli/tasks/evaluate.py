@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from detect_cli.core.results import ImageResult
 from detect_cli.core.settings import DetectSettings
@@ -16,6 +16,9 @@ from detect_cli.inputs.sources import Source, stills_only
 from detect_cli.models.detector import Detector
 from detect_cli.outputs.records import Layout
 from detect_cli.tasks.detect import DetectJob
+
+if TYPE_CHECKING:
+    from detect_cli.evaluation.analysis import Analysis
 
 CSV_COLUMNS = ("class", "instances", "detections", "precision", "recall", "map50", "map50_95")
 # evaluate's records: one per class, the "all" row last (what its table shows); the summary has the rest
@@ -35,8 +38,13 @@ class EvaluateJob:
     detector: Detector
     labels: Labels
     on_result: Callable[[ImageResult], None] | None = None
+    # `analysis.analyse`'s options (worst, matrix_conf, matrix_iou): the summary then carries the
+    # numbers behind --save's pictures (curves, confusion matrix, TIDE errors, worst images)
+    analysis_options: dict[str, Any] | None = None
 
     report: EvalReport | None = field(default=None, init=False)
+    predictions: list[Prediction] = field(default_factory=list, init=False)
+    _analysis: Analysis | None = field(default=None, init=False, repr=False)
 
     def run(self, sources: Iterable[Source]) -> EvalReport:
         """Evaluate every source and return the report (Ctrl-C: the report of the images done)."""
@@ -65,6 +73,7 @@ class EvaluateJob:
             interrupted = True  # score what is done: the report still comes out, and the driver says 130
         self.report = evaluate(predictions, self.labels, conf=self.settings.conf)
         self.report.run = detect.summary(interrupted)
+        self.predictions = predictions
         yield from self.report.rows()
         if interrupted:
             raise KeyboardInterrupt
@@ -73,7 +82,20 @@ class EvaluateJob:
         """What the JSON document ends with: the report without its per-class rows (those are the records)."""
         if self.report is None:
             return {"interrupted": interrupted}
-        return {k: v for k, v in self.report.as_dict().items() if k != "classes"}
+        summary = {k: v for k, v in self.report.as_dict().items() if k != "classes"}
+        if self.analysis_options is not None:
+            summary["analysis"] = self.analysis().as_dict()
+        return summary
+
+    def analysis(self) -> Analysis:
+        """Curves, confusion matrix, TIDE errors and worst images of the images done (made once)."""
+        if self._analysis is None:
+            from detect_cli.evaluation.analysis import analyse
+            from detect_cli.evaluation.errors import pair_up
+
+            self._analysis = analyse(pair_up(self.predictions, self.labels), self.detector.names,
+                                     conf=self.settings.conf, **(self.analysis_options or {}))  # fmt: skip
+        return self._analysis
 
     def incomplete(self) -> bool:
         return bool(self.report is not None and self.report.run is not None and self.report.run.failed)

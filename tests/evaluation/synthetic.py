@@ -6,7 +6,7 @@ import numpy as np
 
 from detect_cli.core.detections import Detections
 from detect_cli.evaluation.errors import LabelledImage
-from detect_cli.evaluation.metrics import Prediction
+from detect_cli.evaluation.predictions import Prediction
 
 NAMES = {0: "circle", 1: "square", 2: "triangle", 3: "star"}
 

@@ -17,7 +17,8 @@ from detect_cli.attention.run import ImageAttention
 from detect_cli.evaluation.analysis import analyse
 from detect_cli.evaluation.errors import TRUE_POSITIVE, LabelledImage
 from detect_cli.evaluation.labels import Labels
-from detect_cli.evaluation.metrics import Prediction, evaluate
+from detect_cli.evaluation.metrics import evaluate
+from detect_cli.evaluation.predictions import Prediction
 from detect_cli.tasks.evaluation_pictures import PictureWriter, save_evaluation
 from tests.evaluation.synthetic import NAMES, random_images
 

@@ -69,12 +69,18 @@ def compare(
     as_json: opt.Json = False,
     out_file: opt.Out = None,
     save: opt.Save = None,
+    worst: opt.Worst = opt.WORST,
+    matrix_conf: opt.MatrixConf = None,
+    matrix_iou: opt.MatrixIou = opt.MATRIX_IOU,
     config: opt.Config = None,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
     progress: opt.ShowProgress = None,
 ) -> None:
-    """Run several models on the same images: speed, counts, agreement, and mAP with --labels."""
+    """Run several models on the same images: speed, counts, agreement, and mAP with --labels.
+
+    With --labels and --save DIR: each model's curves, confusion matrix, TIDE errors and worst images, and
+    per error type the errors one model makes and the other does not (numbers also in --format json)."""
     from detect_cli.evaluation.metrics import Labels as LabelSet
     from detect_cli.inputs.sources import iter_sources
     from detect_cli.models.open import predict_options, read_options
@@ -122,7 +128,9 @@ def compare(
     job = CompareJob(contenders, label_sets, settings.conf, read_options(settings), warmup, save, failed_models,
                      {"imgsz": settings.imgsz, "conf": settings.conf, "device": settings.device,
                       "labels": str(labels) if labels else None,
-                      "slice": slice_options(settings).describe() if sliced_at else None})  # fmt: skip
+                      "slice": slice_options(settings).describe() if sliced_at else None},
+                     analysis_options={"worst": worst, "matrix_conf": matrix_conf, "matrix_iou": matrix_iou}
+                     if labels is not None and (save is not None or destination.fmt == "json") else None)  # fmt: skip
     sink = destination.open(COMPARE, {"command": "compare", "models": [c.name for c in contenders]})
     bar.start("comparing")
 
@@ -134,19 +142,23 @@ def compare(
 
     outcome = drive(job, iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin),
                     [sink] if sink is not None else [], heard)  # fmt: skip
-    for source, message in job.warnings:
-        warn(f"{source}: {message}")
     report = outcome.summary
     console = destination.tables(quiet)
     if console is not None:
         for table in render.comparison_tables(report):
             console.print(table)
+        analysis = job.analysis()
+        for table in render.differences_tables(analysis) if analysis is not None else []:
+            console.print(table)
+    unsaved = len(job.warnings)
     if save is not None:
         try:
             note(f"side-by-side images and {job.write_page(report).name} written to {save}")
         except OSError as exc:
             warn(f"side-by-side images written to {save}, but not its index.html: {exc}")
-    exit_with(outcome)
+    for source, message in job.warnings:
+        warn(f"{source}: {message}")
+    exit_with(replace(outcome, incomplete=True) if len(job.warnings) > unsaved else outcome)
 
 
 def _sliced_positions(specs: list[str], slice_for: list[str] | None, slicing: bool) -> set[int]:

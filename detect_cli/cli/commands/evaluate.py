@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -54,12 +55,20 @@ def evaluate(
     fmt: opt.Format = None,
     as_json: opt.Json = False,
     out_file: opt.Out = None,
+    save: opt.EvalSave = None,
+    worst: opt.Worst = opt.WORST,
+    attention: opt.FalseAttention = False,
+    matrix_conf: opt.MatrixConf = None,
+    matrix_iou: opt.MatrixIou = opt.MATRIX_IOU,
     config: opt.Config = None,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
     progress: opt.ShowProgress = None,
 ) -> None:
-    """Score a model on labelled images: mAP50, mAP50-95 (COCO), precision and recall at --conf, per class."""
+    """Score a model on labelled images: mAP50, mAP50-95 (COCO), precision and recall at --conf, per class.
+
+    With --save DIR: PR and F1 curves, the confusion matrix, TIDE's error breakdown and the worst images,
+    in DIR/index.html; the numbers behind them are in --format json."""
     from detect_cli.evaluation.metrics import Labels as LabelSet
     from detect_cli.inputs.sources import iter_sources
     from detect_cli.tasks.driver import drive
@@ -75,7 +84,11 @@ def evaluate(
     )  # fmt: skip
     if (labels is None) == (tracks is None):
         raise ConfigError("give --labels (boxes: mAP) or --tracks (MOT ground truth: IDF1, MOTA), one of them")
-    destination.claim(sources, recursive=settings.recursive,
+    if tracks is not None and save is not None:
+        raise ConfigError("--save draws box evaluations: it goes with --labels, not --tracks")
+    if attention and save is None:
+        raise ConfigError("--attention draws on the worst images of --save", "give --save DIR too")
+    destination.claim(sources, save, recursive=settings.recursive,
                       keep=own_files(config, settings.model, ground_truth=labels or tracks))
     if tracks is not None:
         _evaluate_tracks(sources, tracks, settings, tracker.value, vid_stride or 1, weights_dir=weights_dir,
@@ -87,7 +100,8 @@ def evaluate(
     bar.count(sources, recursive=settings.recursive)
     bar.loading(settings.model)
     settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None,
-                                       trust_model=trust_model, status=bar.status)  # fmt: skip
+                                       trust_model=trust_model, status=bar.status,
+                                       needs_torch="--attention" if attention else None)  # fmt: skip
     label_set = label_file.for_model(detector.names)
     for message in label_set.notes:
         warn(f"{labels}: {message}")
@@ -100,7 +114,9 @@ def evaluate(
     sink = destination.open(EVALUATION, {"command": "evaluate", "model": detector.ref.spec, "labels": str(labels),
                                          "conf": settings.conf})  # fmt: skip
     bar.start("evaluating")
-    job = EvaluateJob(settings, detector, label_set, heard)
+    analysed = save is not None or destination.fmt == "json"  # the numbers behind the pictures
+    job = EvaluateJob(settings, detector, label_set, heard,
+                      {"worst": worst, "matrix_conf": matrix_conf, "matrix_iou": matrix_iou} if analysed else None)
     outcome = drive(job, iter_sources(sources, recursive=settings.recursive), [sink] if sink else [])
     report = job.report
     if report is not None and report.unlabelled:
@@ -108,7 +124,30 @@ def evaluate(
     console = destination.tables(quiet)
     if console is not None and report is not None:
         console.print(render.evaluation_table(report, detector.ref.spec, settings.conf))
+        if analysed:
+            console.print(render.tide_table(job.analysis()))
+    if save is not None and report is not None and _save_pictures(save, job, attention, str(labels)):
+        outcome = replace(outcome, incomplete=True)
     exit_with(outcome)
+
+
+def _save_pictures(save: Path, job, attention: bool, labels: str) -> bool:  # type: ignore[no-untyped-def]
+    """Write --save's pictures and page; True when some could not be written (each one warned)."""
+    from detect_cli.models.open import predict_options, read_options
+    from detect_cli.tasks.evaluation_pictures import attention_explainer, save_evaluation
+
+    explain = attention_explainer(job.detector, predict_options(job.settings, job.detector)) if attention else None
+    about = {"model": job.detector.ref.spec, "labels": labels, "conf": job.settings.conf}
+    try:
+        page, warnings = save_evaluation(save, job.report, job.analysis(), job.detector.names, about,
+                                         read_options=read_options(job.settings), explain=explain)  # fmt: skip
+    except OSError as exc:
+        warn(f"--save {save}: the page could not be written: {exc}")
+        return True
+    for source, message in warnings:
+        warn(f"{source}: {message}")
+    note(f"evaluation pictures and {page.name} written to {save}")
+    return bool(warnings)
 
 
 def _evaluate_tracks(sources, truth: Path, settings, tracker: str, stride: int, *, weights_dir, trust_model: bool,
