@@ -165,6 +165,7 @@ def images_in_browser(page: Path, profile: Path) -> list[dict]:
     return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
 
 
+@pytest.mark.slow  # starts a browser
 def test_the_page_loads_every_image_in_a_real_browser(tmp_path: Path) -> None:
     images = on_disk(random_images(1, n_images=12), tmp_path / "in")
     _, page, _ = run(tmp_path, images, tmp_path / "odd name & [folder]")  # a name a URL must escape
