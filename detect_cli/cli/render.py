@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -164,22 +165,21 @@ def evaluation_table(report, model: str, conf: float) -> Table:
     return table
 
 
-def tide_table(analysis) -> Table:  # type: ignore[no-untyped-def]
-    """TIDE's error types: how many, and the AP50 fixing each alone would gain; the best F1 below."""
+def tide_table(analysis) -> Group:  # type: ignore[no-untyped-def]
+    """TIDE's error types: how many, and the AP50 fixing each alone would gain; then the best F1."""
     from detect_cli.evaluation.errors import ERROR_KINDS, KIND_NAMES
 
     tide, best = analysis.tide, analysis.f1.overall
-    title = (f"Errors by type (TIDE; AP50 {tide.ap50:.3f}, foreground IoU {tide.foreground:g}, "
-             f"background {tide.background:g})")  # fmt: skip
-    caption = (f"dAP: AP50 gained by fixing that type alone. Best F1 {best.best_f1:.3f} at conf "
-               f"{best.best_conf:.3f} (P {best.best_precision:.3f}, R {best.best_recall:.3f})")  # fmt: skip
-    table = Table(title=Text(title), caption=Text(caption), title_justify="left", caption_justify="left")
+    table = Table(title="Errors by type (TIDE)", title_justify="left")
     table.add_column("type")
     table.add_column("errors", justify="right")
     table.add_column("dAP", justify="right")
     for kind in ERROR_KINDS:
         table.add_row(KIND_NAMES[kind], str(tide.counts[kind]), f"{tide.dap[kind]:.3f}")
-    return table
+    return Group(table, Text(
+        f"dAP: the AP50 gained by fixing that type alone (TIDE's AP50 {tide.ap50:.3f}; foreground IoU "
+        f"{tide.foreground:g}, background {tide.background:g}).\nBest F1 {best.best_f1:.3f} at conf "
+        f"{best.best_conf:.3f} (precision {best.best_precision:.3f}, recall {best.best_recall:.3f})."))  # fmt: skip
 
 
 def differences_tables(analysis) -> list[Table]:  # type: ignore[no-untyped-def]

@@ -31,7 +31,7 @@ def pr_figure(pr: PRCurves, title: str = "") -> np.ndarray:
                 label=f"all classes  mAP50 {pr.overall.ap:.3f}")  # fmt: skip
     _unit_axes(ax, "recall", "precision")
     ax.set_title(_title("Precision-recall (IoU 0.5, COCO interpolation)", title))
-    ax.legend(loc="lower left", fontsize=8, title="AP50")
+    _legend(ax, title="AP50")
     return _pixels(fig)
 
 
@@ -51,7 +51,7 @@ def f1_figure(f1: F1Curves, title: str = "") -> np.ndarray:
                     textcoords="offset points", color="red", fontsize=9)  # fmt: skip
     _unit_axes(ax, "confidence threshold", "F1")
     ax.set_title(_title(f"F1 against confidence (IoU {f1.iou:g})", title))
-    ax.legend(loc="lower left", fontsize=8)
+    _legend(ax)
     return _pixels(fig)
 
 
@@ -122,6 +122,11 @@ def _unit_axes(ax, xlabel: str, ylabel: str) -> None:  # type: ignore[no-untyped
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
+
+
+def _legend(ax, **kwargs: str) -> None:  # type: ignore[no-untyped-def]
+    if ax.get_legend_handles_labels()[0]:  # no curve, no legend (matplotlib would warn)
+        ax.legend(loc="lower left", fontsize=8, **kwargs)
 
 
 def _title(what: str, title: str) -> str:

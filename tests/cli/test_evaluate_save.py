@@ -31,6 +31,15 @@ def test_flags_that_cannot_work_are_refused_before_the_model_loads(extra: list[s
     assert result.stderr.startswith(message) and "nope.pt" not in result.stderr
 
 
+def test_save_must_be_a_folder(tmp_path: Path) -> None:
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine")
+    result = runner.invoke(app, ["evaluate", str(SHAPES), "--labels", str(LABELS), "--model", "nope.pt", "--save",
+                                 str(mine)])  # fmt: skip
+    assert result.exit_code == 2 and f"--save {mine}: exists and is not a folder" in result.stderr
+    assert mine.read_text() == "mine"
+
+
 def test_save_goes_with_box_labels_not_tracks(tmp_path: Path) -> None:
     gt = tmp_path / "gt.txt"
     gt.write_text("1,1,10,10,20,20,1,1,1\n")

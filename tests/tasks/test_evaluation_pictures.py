@@ -177,3 +177,14 @@ def test_the_page_loads_every_image_in_a_real_browser(tmp_path: Path) -> None:
     broken.write_text(page.read_text().replace("</body>", '<img src="gone.png" alt="gone"></body>'))
     widths = {i["src"]: i["width"] for i in images_in_browser(broken, tmp_path / "profile")}
     assert widths["gone.png"] == 0 and sum(w > 0 for w in widths.values()) == len(shown)
+
+
+def test_no_labelled_image_still_gives_every_figure_and_a_page(tmp_path: Path) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib says nothing either
+        analysis, page, problems = run(tmp_path, [], tmp_path / "out")
+    assert problems == [] and analysis.worst == [] and analysis.tide.ap50 == 0.0
+    assert sorted(linked(page)) == sorted(FIGURES)
+    assert "No image has an error at conf 0.3" in page.read_text()

@@ -88,6 +88,8 @@ def evaluate(
         raise ConfigError("--save draws box evaluations: it goes with --labels, not --tracks")
     if attention and save is None:
         raise ConfigError("--attention draws on the worst images of --save", "give --save DIR too")
+    if save is not None and save.exists() and not save.is_dir():
+        raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
     destination.claim(sources, save, recursive=settings.recursive,
                       keep=own_files(config, settings.model, ground_truth=labels or tracks))
     if tracks is not None:
