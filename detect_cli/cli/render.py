@@ -175,7 +175,7 @@ def tide_table(analysis) -> Group:  # type: ignore[no-untyped-def]
     table.add_column("errors", justify="right")
     table.add_column("dAP", justify="right")
     for kind in ERROR_KINDS:
-        table.add_row(KIND_NAMES[kind], str(tide.counts[kind]), f"{tide.dap[kind]:.3f}")
+        table.add_row(KIND_NAMES[kind], str(tide.counts[kind]), f"{tide.dap[kind]:.4f}")
     return Group(table, Text(
         f"dAP: the AP50 gained by fixing that type alone (TIDE's AP50 {tide.ap50:.3f}; foreground IoU "
         f"{tide.foreground:g}, background {tide.background:g}).\nBest F1 {best.best_f1:.3f} at conf "
@@ -195,7 +195,7 @@ def differences_tables(analysis) -> list[Table]:  # type: ignore[no-untyped-def]
             table.add_column(column, justify="left" if column == "type" else "right")
         for kind in diff.kinds:
             table.add_row(kind.kind, str(kind.a_errors), str(kind.a_only), str(kind.b_errors), str(kind.b_only),
-                          f"{dap_a[kind.kind]:.3f}", f"{dap_b[kind.kind]:.3f}")  # fmt: skip
+                          f"{dap_a[kind.kind]:.4f}", f"{dap_b[kind.kind]:.4f}")  # fmt: skip
         tables.append(table)
     return tables
 

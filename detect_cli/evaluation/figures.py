@@ -85,7 +85,7 @@ def tide_figure(tide: TideReport, title: str = "") -> np.ndarray:
     values = [tide.dap[k] for k in ERROR_KINDS]
     bars = ax.barh(labels, values, color=["#d62728", "#ff7f0e", "#8c564b", "#9467bd", "#7f7f7f", "#1f77b4"])
     for bar, kind in zip(bars, ERROR_KINDS):
-        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {tide.dap[kind]:.3f} ({tide.counts[kind]})",
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {tide.dap[kind]:.4f} ({tide.counts[kind]})",
                 va="center", fontsize=9)  # fmt: skip
     ax.invert_yaxis()
     ax.set_xlim(0, max(0.05, max(values) * 1.35))

@@ -48,7 +48,7 @@ def analysis_sections(analysis: Analysis, saved: SavedPictures, *, model: str = 
     names = [*matrix.names, "background"]
     matrix_rows = [[f"labelled {n}", *row] for n, row in zip(names, matrix.counts.tolist())]
     tide = analysis.tide
-    tide_rows = [[KIND_NAMES[k], tide.counts[k], tide.dap[k]] for k in ERROR_KINDS]
+    tide_rows = [[KIND_NAMES[k], tide.counts[k], f"{tide.dap[k]:.4f}"] for k in ERROR_KINDS]
     return [
         Section(f"Curves{about}", [Table(["class", "AP50"], ap_rows, "Area under each PR curve"),
                                    Table(best_header, best, "Best confidence threshold (highest F1)")],
