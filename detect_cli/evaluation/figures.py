@@ -73,9 +73,14 @@ def confusion_figure(matrix: ConfusionMatrix, *, normalised: bool, title: str = 
             continue
         text = f"{v:.2f}" if normalised else str(int(v))
         ax.text(c, r, text, ha="center", va="center", fontsize=8, color="white" if v > top * 0.6 else "black")
-    kind = "each row over its total" if normalised else "counts"
-    ax.set_title(_title(f"Confusion matrix at conf {matrix.conf:g}, IoU {matrix.iou:g} ({kind})", title), fontsize=10)
+    ax.set_title(_title(confusion_title(matrix, normalised=normalised), title), fontsize=10)
     return _pixels(fig)
+
+
+def confusion_title(matrix: ConfusionMatrix, *, normalised: bool) -> str:
+    """What the matrix's picture says it is: the confidence and IoU it was made at."""
+    kind = "each row over its total" if normalised else "counts"
+    return f"Confusion matrix at conf {matrix.conf:g}, IoU {matrix.iou:g} ({kind})"
 
 
 def tide_figure(tide: TideReport, title: str = "") -> np.ndarray:
