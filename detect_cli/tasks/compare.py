@@ -39,6 +39,7 @@ from detect_cli.pipeline.run_summary import RunSummary
 if TYPE_CHECKING:
     from detect_cli.evaluation.analysis import ModelsAnalysis
 
+
 @dataclass
 class Contender:
     """One model in a comparison, with the name it is shown under and its predict options."""

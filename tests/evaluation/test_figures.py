@@ -23,7 +23,8 @@ def red(image: np.ndarray) -> int:
 def test_every_figure_is_a_drawn_picture(analysis) -> None:
     images = [figures.pr_figure(analysis.pr), figures.f1_figure(analysis.f1, "demo"),
               figures.confusion_figure(analysis.matrix, normalised=False),
-              figures.confusion_figure(analysis.matrix, normalised=True), figures.tide_figure(analysis.tide)]  # fmt: skip
+              figures.confusion_figure(analysis.matrix, normalised=True),
+              figures.tide_figure(analysis.tide)]  # fmt: skip
     diff = analyse_models(["a", "b"], [random_images(0, 8), random_images(1, 8)], [NAMES, NAMES], conf=0.3)
     images.append(figures.difference_figure(diff.differences[0]))
     for image in images:
@@ -33,7 +34,8 @@ def test_every_figure_is_a_drawn_picture(analysis) -> None:
 
 def test_the_matrix_says_the_confidence_and_iou_it_was_made_at(analysis) -> None:
     assert figures.confusion_title(analysis.matrix, normalised=False) == (
-        "Confusion matrix at conf 0.45, IoU 0.6 (counts)")
+        "Confusion matrix at conf 0.45, IoU 0.6 (counts)"
+    )
     assert "each row over its total" in figures.confusion_title(analysis.matrix, normalised=True)
 
 

@@ -15,7 +15,11 @@ def test_every_number_behind_the_pictures_is_in_a_table(tmp_path: Path) -> None:
                           [(s, tmp_path / f"{s.name}.jpg", []) for s in analysis.worst])  # fmt: skip
     curves, matrix, tide, worst = analysis_sections(analysis, saved, model="demo")
     assert [s.title for s in (curves, matrix, tide, worst)] == [
-        "Curves (demo)", "Confusion matrix (demo)", "Errors by type (TIDE) (demo)", "Worst images (demo)"]
+        "Curves (demo)",
+        "Confusion matrix (demo)",
+        "Errors by type (TIDE) (demo)",
+        "Worst images (demo)",
+    ]
     assert [p.path.name for p in curves.pictures] == ["pr.png"]  # no f1 picture was written: none linked
     ap_table, best_table = curves.tables
     assert [r[1] for r in ap_table.rows] == [c.ap for c in analysis.pr.classes] + [analysis.pr.overall.ap]
@@ -33,5 +37,6 @@ def test_the_difference_section_counts_each_models_own_errors(tmp_path: Path) ->
     section = difference_section(diff, None, [("im000.jpg: 2 only a", tmp_path / "x.jpg")])
     assert section.tables[0].header[1:] == ["a errors", "only a", "b errors", "only b"]
     assert [row[1:] for row in section.tables[0].rows] == [
-        [k.a_errors, k.a_only, k.b_errors, k.b_only] for k in diff.kinds]
+        [k.a_errors, k.a_only, k.b_errors, k.b_only] for k in diff.kinds
+    ]
     assert [p.caption for p in section.pictures] == ["im000.jpg: 2 only a"]

@@ -91,7 +91,7 @@ def evaluate(
     if save is not None and save.exists() and not save.is_dir():
         raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
     destination.claim(sources, save, recursive=settings.recursive,
-                      keep=own_files(config, settings.model, ground_truth=labels or tracks))
+                      keep=own_files(config, settings.model, ground_truth=labels or tracks))  # fmt: skip
     if tracks is not None:
         _evaluate_tracks(sources, tracks, settings, tracker.value, vid_stride or 1, weights_dir=weights_dir,
                          trust_model=trust_model, destination=destination, quiet=quiet,
@@ -117,8 +117,8 @@ def evaluate(
                                          "conf": settings.conf})  # fmt: skip
     bar.start("evaluating")
     analysed = save is not None or destination.fmt == "json"  # the numbers behind the pictures
-    job = EvaluateJob(settings, detector, label_set, heard,
-                      {"worst": worst, "matrix_conf": matrix_conf, "matrix_iou": matrix_iou} if analysed else None)
+    options = {"worst": worst, "matrix_conf": matrix_conf, "matrix_iou": matrix_iou}
+    job = EvaluateJob(settings, detector, label_set, heard, options if analysed else None)
     outcome = drive(job, iter_sources(sources, recursive=settings.recursive), [sink] if sink else [])
     report = job.report
     if report is not None and report.unlabelled:
