@@ -112,19 +112,6 @@ def local_problem(path: str) -> str | None:
     return problem
 
 
-def frame_size(path: str) -> tuple[int, int] | None:
-    """(width, height) of a local video file's frames from its header, or None (not a regular file,
-    a playlist, or a file that does not open)."""
-    if local_problem(path) or path.lower().endswith((".m3u8", ".m3u")):
-        return None
-    capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
-    try:
-        size = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        return size if capture.isOpened() and min(size) > 0 else None
-    finally:
-        capture.release()
-
-
 def _too_large(capture: cv2.VideoCapture, max_pixels: int | None) -> str | None:
     if max_pixels is None:
         return None

@@ -65,7 +65,6 @@ class Line:
         """`check_in_frame` for each local video file among the command's arguments, from its header
         (before any model loads); streams and URLs are checked at their first frame."""
         from detect_cli.inputs.sources import is_stream, is_video
-        from detect_cli.inputs.video import frame_size
 
         for arg in args:
             if is_video(arg) and not is_stream(arg) and "://" not in arg and (size := frame_size(arg)):
@@ -96,6 +95,23 @@ class Line:
         ends = np.array([[self.x1, self.y1], [self.x2, self.y2]])
         mover = Line(*a, *b)
         return bool(np.prod(mover.side(ends)) <= 0)
+
+
+def frame_size(path: str) -> tuple[int, int] | None:
+    """(width, height) of a local video file's frames from its header, or None (not a regular file,
+    a playlist, or a file that does not open)."""
+    import cv2
+
+    from detect_cli.inputs.video import local_problem
+
+    if local_problem(path) or path.lower().endswith((".m3u8", ".m3u")):
+        return None
+    capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+    try:
+        size = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        return size if capture.isOpened() and min(size) > 0 else None
+    finally:
+        capture.release()
 
 
 def _meets_box(line: Line, width: float, height: float) -> bool:
