@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from detect_cli.outputs.image_saver import ImageSaver
 from detect_cli.outputs.video_saver import VideoSaver
@@ -18,6 +19,7 @@ CUT_AT_64_KIB = """
 import resource, signal, sys
 from pathlib import Path
 import numpy as np
+import pytest
 from detect_cli.outputs.image_saver import ImageSaver
 from detect_cli.outputs.video_saver import VideoSaver
 
@@ -36,6 +38,7 @@ else:
 """
 
 
+@pytest.mark.slow  # a subprocess
 def test_a_video_cut_short_by_its_disk_is_an_error_when_closed(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(CUT_AT_64_KIB), str(tmp_path / "saved")],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
