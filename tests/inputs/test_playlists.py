@@ -40,6 +40,17 @@ def _fifo_segment(tmp: Path) -> Path:
     return _media(tmp / "p.m3u8", "live.ts")
 
 
+def _fifo_init_segment(tmp: Path) -> Path:
+    os.mkfifo(tmp / "i.mp4")
+    (tmp / "p.m3u8").write_text(HEADER + '#EXT-X-MAP:URI="i.mp4"\n#EXTINF:1.0,\ns.ts\n')
+    return tmp / "p.m3u8"
+
+
+def _text(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 def _nested(tmp: Path) -> Path:
     for level in range(MAX_DEPTH + 2):
         _master(tmp / f"l{level}.m3u8", f"l{level + 1}.m3u8")
@@ -51,14 +62,13 @@ REFUSED = {
     "a loop of two": (lambda t: (_master(t / "b.m3u8", "p.m3u8"), _master(t / "p.m3u8", "b.m3u8"))[1], "lists itself"),
     "itself by absolute path": (lambda t: _master(t / "p.m3u8", str(t / "p.m3u8")), "lists itself"),
     "a FIFO segment": (_fifo_segment, "playlist p.m3u8 lists live.ts: not a regular file (FIFO)"),
-    "a FIFO init segment": (lambda t: (os.mkfifo(t / "i.mp4"), (t / "p.m3u8").write_text(
-        HEADER + '#EXT-X-MAP:URI="i.mp4"\n#EXTINF:1.0,\ns.ts\n'), t / "p.m3u8")[2], "lists i.mp4: not a regular file"),
+    "a FIFO init segment": (_fifo_init_segment, "lists i.mp4: not a regular file"),
     "a device segment": (lambda t: _media(t / "p.m3u8", "/dev/zero"), "lists /dev/zero: not a regular file (character"),
     "a missing segment": (lambda t: _media(t / "p.m3u8", "gone.ts"), "lists gone.ts: no such file"),
     "an ftp segment": (lambda t: _media(t / "p.m3u8", "ftp://host/s.ts"), "only local files and http(s) URLs"),
     "nested too deep": (_nested, f"playlists nested more than {MAX_DEPTH} deep"),
-    "not a playlist": (lambda t: (t / "p.m3u8").write_text("seg.ts\n") and t / "p.m3u8", "its first line is not"),
-    "binary": (lambda t: (t / "p.m3u8").write_bytes(b"\xff\xfe\x00") and t / "p.m3u8", "not a UTF-8 text file"),
+    "not a playlist": (lambda t: _text(t / "p.m3u8", b"seg.ts\n"), "its first line is not"),
+    "binary": (lambda t: _text(t / "p.m3u8", b"\xff\xfe\x00"), "not a UTF-8 text file"),
 }
 
 
