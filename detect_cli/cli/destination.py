@@ -99,7 +99,7 @@ def _stdout() -> IO[str]:
 @contextmanager
 def open_results(path: Path, append: bool = False) -> Iterator[IO[str]]:
     """The results file, with OS errors (also on the last flush) as one line naming it."""
-    from detect_cli.outputs.guards import make_parent
+    from detect_cli.outputs.guards import hold_results_file, make_parent
 
     make_parent(path)
     try:
@@ -107,6 +107,7 @@ def open_results(path: Path, append: bool = False) -> Iterator[IO[str]]:
     except OSError as exc:
         raise ConfigError(f"--out {path}: cannot write: {exc.strerror or exc}") from None
     try:
+        hold_results_file(path)  # made now: the run's lock holds the file itself too (hard links)
         yield stream
     except BaseException:
         with suppress(OSError):  # the error on its way out already names the file

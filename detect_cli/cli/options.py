@@ -149,8 +149,20 @@ MATRIX_IOU = 0.5
 VidStride = Annotated[Optional[int], typer.Option(
     "--vid-stride", help="Videos: run every Nth frame (the others are decoded, not run).", min=1, show_default="1",
 )]  # fmt: skip
-Start = Annotated[Optional[float], typer.Option(help="Videos: start at this time, in seconds.", min=0)]
-End = Annotated[Optional[float], typer.Option(help="Videos: stop before this time, in seconds.", min=0)]
+MAX_SECONDS = 10**7  # 115 days: past any video, and small enough that seconds x frame rate stays exact
+
+
+def _seconds(value: float | None) -> float | None:
+    """A time in a video: finite, from 0 to MAX_SECONDS (inf, nan or 1e308 would overflow frame numbers)."""
+    if value is not None and not 0 <= value <= MAX_SECONDS:  # False for nan too
+        raise typer.BadParameter(f"{value:g} is not a time in a video: give seconds from 0 to {MAX_SECONDS:g}")
+    return value
+
+
+Start = Annotated[Optional[float], typer.Option(help="Videos: start at this time, in seconds.",
+                                                callback=_seconds)]  # fmt: skip
+End = Annotated[Optional[float], typer.Option(help="Videos: stop before this time, in seconds.",
+                                              callback=_seconds)]  # fmt: skip
 TrackFlag = Annotated[bool, typer.Option(
     "--track", help="Videos and folders of frames: a track id per box, and distinct objects per class in the summary.",
 )]  # fmt: skip

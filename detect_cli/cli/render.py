@@ -100,7 +100,7 @@ def tracking_table(scores: dict, model: str, tracker: str, frames: int) -> Table
             ("ground-truth objects", "num_unique_objects", "{}"),
             ("mostly tracked", "mostly_tracked", "{}"))  # fmt: skip
     for label, key, fmt in rows:
-        table.add_row(label, fmt.format(scores[key]))
+        table.add_row(label, "n/a" if scores[key] is None else fmt.format(scores[key]))  # undefined: see warnings
     return table
 
 

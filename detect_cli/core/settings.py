@@ -16,8 +16,10 @@ from typing import Any
 
 import yaml
 
+from detect_cli.core.bounded_yaml import load_bounded
 from detect_cli.core.choices import BACKENDS, SLICE_MATCHES, SLICE_MERGES
 from detect_cli.core.errors import ConfigError
+from detect_cli.core.guarded_read import UnreadableFile, read_bytes
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,8 @@ assert set(VALIDATORS) == {f.name for f in fields(DetectSettings)}
 
 
 FLAGS = "the command line"
+CONFIG_MAX_BYTES = 1 << 20  # the shipped defaults are 2 KB; a bigger "config" is a mistake, or an attack
+CONFIG_DEADLINE_S = 10.0
 BACKEND_ENV = "ATTN_DETECT_BACKEND"  # e.g. torch in CI jobs that must not export
 
 
@@ -170,10 +174,17 @@ def default_config_path() -> Path:
 
 
 def read_config(path: Path) -> dict[str, Any]:
+    """A config file's mapping, read through the guarded reader (a regular file of at most
+    CONFIG_MAX_BYTES) and the bounded YAML loader; ConfigError naming the file otherwise."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+        raw = read_bytes(path, CONFIG_MAX_BYTES, deadline_s=CONFIG_DEADLINE_S)
+    except UnreadableFile as exc:
+        hint = "a config is a small YAML file of key: value lines" if "limit" in str(exc) else None
+        raise ConfigError(f"cannot read config {path}: {exc}", hint) from None
+    try:
+        data = load_bounded(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: not UTF-8 text (byte {exc.start + 1})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if data is None:

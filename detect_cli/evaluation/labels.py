@@ -1,6 +1,7 @@
 """Ground truth for `evaluate` and `compare`: a COCO ground-truth JSON or a folder of YOLO txt files
 (`cls cx cy w h`, normalised; a polygon `cls x1 y1 x2 y2 ...` counts as its bounding box; a missing
-txt means an image without objects).
+txt means an image without objects). Every .txt of a folder is read and checked when the labels are
+read, before any model runs (`classes.txt`, LabelImg's list of names, is left alone).
 
 Labels are hostile input like images: every record is checked, and a bad one is a `ConfigError`
 that names the file and the record, e.g.
@@ -19,20 +20,26 @@ import numpy as np
 
 from detect_cli.core.detections import Detections
 from detect_cli.core.errors import ConfigError
+from detect_cli.core.guarded_read import UnreadableFile, read_text
 
 if TYPE_CHECKING:
     from detect_cli.evaluation.predictions import Prediction
 
 NORMALISED_SLACK = 1e-3  # YOLO txt values rounded to a few decimals may sit just past 0 or 1
+YOLO_TXT_MAX_BYTES = 16 * 2**20  # some 400,000 boxes for one image
+COCO_MAX_BYTES = 2 * 2**30  # COCO's own train2017 annotations are 448 MiB
+CLASS_LIST = "classes.txt"  # LabelImg writes its class names beside the labels: not a label file
 
 
 class Labels:
     """Ground truth by image name, with class ids already in the model's numbering."""
 
-    def __init__(self, boxes: dict[str, Detections] | None, names: dict[int, str], folder: Path | None = None) -> None:
+    def __init__(self, boxes: dict[str, Detections] | None, names: dict[int, str], folder: Path | None = None,
+                 yolo_rows: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
         self._boxes = boxes
         self.names = names
         self._folder = folder
+        self._yolo_rows = yolo_rows  # a YOLO folder's files, checked: relative .txt path -> (N, 5) normalised rows
         self._by_base: dict[str, Detections] | None = None
         self.notes: list[str] = []  # what the user should know about how the labels were read
 
@@ -45,10 +52,11 @@ class Labels:
         """Read and check the labels; class ids stay the labels' own until `for_model`."""
         path = Path(path)
         if path.is_dir():
-            if not any(path.rglob("*.txt")):
+            rows = _read_yolo_folder(path)  # every file checked now, before any model runs
+            if not rows:
                 raise ConfigError(f"--labels {path}: no .txt label files in this folder",
                                   "YOLO labels are one <image name>.txt per image; or pass a COCO .json")  # fmt: skip
-            return cls(None, {}, path)
+            return cls(None, {}, path, rows)
         if path.is_file() and path.suffix.lower() == ".json":
             return _from_coco(path)
         if not path.exists():
@@ -59,7 +67,7 @@ class Labels:
         """The same labels with class ids in the model's numbering: COCO categories are matched by
         name (case-insensitive); a category the model lacks keeps its id. YOLO ids are the model's."""
         if self._boxes is None:
-            return Labels(None, dict(model_names), self._folder)
+            return Labels(None, dict(model_names), self._folder, self._yolo_rows)
         by_name = {n.lower(): i for i, n in model_names.items()}
         to_model = {cid: by_name.get(name.lower(), cid) for cid, name in self.names.items()}
         boxes = {
@@ -88,9 +96,11 @@ class Labels:
                 self._by_base = {PurePosixPath(k).name: v for k, v in self._boxes.items()}
             return self._by_base.get(rel.name)
         assert self._folder is not None
-        for candidate in (self._folder / rel.with_suffix(".txt"), self._folder / (rel.stem + ".txt")):
-            if candidate.is_file():
-                return read_yolo_txt(candidate, prediction.width, prediction.height)
+        if self._yolo_rows is None:
+            self._yolo_rows = _read_yolo_folder(self._folder)
+        for candidate in (rel.with_suffix(".txt").as_posix(), rel.stem + ".txt"):
+            if candidate in self._yolo_rows:
+                return _yolo_pixels(self._yolo_rows[candidate], prediction.width, prediction.height)
         return Detections.empty()  # YOLO convention: no txt file, no objects
 
 
@@ -99,11 +109,34 @@ class Labels:
 
 def read_yolo_txt(path: Path, width: int, height: int) -> Detections:
     """Boxes in pixels of a (width x height) image."""
-    text = _read_text(path)
+    return _yolo_pixels(_yolo_file_rows(path), width, height)
+
+
+def _read_yolo_folder(folder: Path) -> dict[str, np.ndarray]:
+    """Every .txt under `folder` (relative POSIX path -> its checked rows); the first bad file or line
+    is a ConfigError naming it. A .txt that is not a regular file (a FIFO, a link to /dev/zero) is
+    an error too, never "no objects"."""
+    from detect_cli.inputs.sources import walk_entries
+
+    rows: dict[str, np.ndarray] = {}
+    for entry in walk_entries(folder, recursive=True, all_files=True, suffixes=frozenset({".txt"})):
+        if entry.path.suffix.lower() != ".txt" or entry.path.name == CLASS_LIST:
+            continue
+        if entry.problem:
+            raise ConfigError(f"{entry.path}: {entry.problem}", "label files are regular .txt files")
+        rows[entry.path.relative_to(folder).as_posix()] = _yolo_file_rows(entry.path)
+    return rows
+
+
+def _yolo_file_rows(path: Path) -> np.ndarray:
+    text = _read_text(path, YOLO_TXT_MAX_BYTES)
     rows = [_yolo_row(path, number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    if not rows:
+    return np.array(rows, np.float64).reshape(-1, 5)
+
+
+def _yolo_pixels(r: np.ndarray, width: int, height: int) -> Detections:
+    if not len(r):
         return Detections.empty()
-    r = np.array(rows)
     cls, cx, cy, w, h = r[:, 0], r[:, 1] * width, r[:, 2] * height, r[:, 3] * width, r[:, 4] * height
     xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
     return Detections(xyxy, np.ones(len(r)), cls.astype(np.int64))
@@ -161,7 +194,7 @@ def _from_coco(path: Path) -> Labels:
 
 
 def _read_json(path: Path) -> Any:
-    text = _read_text(path)
+    text = _read_text(path, COCO_MAX_BYTES)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -260,10 +293,8 @@ def _clip(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, limit: int) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")  # a BOM from Windows editors is not part of the labels
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a UTF-8 text file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        return read_text(path, limit)  # a BOM from Windows editors is not part of the labels
+    except UnreadableFile as exc:
+        raise ConfigError(f"{path}: {'cannot read: ' if exc.os_error else ''}{exc}") from None

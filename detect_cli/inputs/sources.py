@@ -26,6 +26,8 @@ from pathlib import Path, PurePosixPath
 from typing import NamedTuple, TextIO
 from urllib.parse import unquote, urlparse, urlsplit
 
+from detect_cli.core.guarded_read import UnreadableFile, not_regular_message, open_stream
+
 IMAGE_SUFFIXES = frozenset({".bmp", ".gif", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp"})
 GLOB_CHARS = frozenset("*?[")
 URL_SCHEMES = frozenset({"http", "https"})
@@ -34,6 +36,7 @@ URL_SCHEMES = frozenset({"http", "https"})
 VIDEO_SUFFIXES = frozenset({".avi", ".m3u8", ".m4v", ".mkv", ".mov", ".mp4", ".webm"})
 STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps"})
 WEBCAM_PREFIX = "webcam:"  # webcam:0 is the first camera (OpenCV's index)
+MAX_WEBCAM = 9999  # OpenCV takes a C int, and reads indexes from 100 up as a backend's (200: V4L2) plus a camera
 MAX_LIST_LINE = 64 * 1024  # a "list file" that is really a binary (or /dev/zero) has no line ends
 
 SkipHandler = Callable[[str, str], None]
@@ -109,7 +112,11 @@ def stream_problem(ref: str) -> str | None:
     """Why a stream argument cannot be opened, checked before any connection; None if usable."""
     if ref.lower().startswith(WEBCAM_PREFIX):
         number = ref[len(WEBCAM_PREFIX) :]
-        return None if number.isdigit() else f"webcam index must be a number (e.g. {WEBCAM_PREFIX}0)"
+        if not (number.isascii() and number.isdigit()):
+            return f"webcam index must be a number (e.g. {WEBCAM_PREFIX}0)"
+        if int(number) > MAX_WEBCAM:
+            return f"webcam index {number} is out of range (0 to {MAX_WEBCAM})"
+        return None
     try:
         parts = urlsplit(ref)
         _ = parts.port
@@ -118,23 +125,6 @@ def stream_problem(ref: str) -> str | None:
     if not parts.hostname:
         return "invalid URL: no host name"
     return None
-
-
-_FILE_KINDS = (
-    (stat.S_ISDIR, "a folder"),
-    (stat.S_ISFIFO, "FIFO"),
-    (stat.S_ISCHR, "character device"),
-    (stat.S_ISBLK, "block device"),
-    (stat.S_ISSOCK, "socket"),
-)
-
-
-def not_regular_message(mode: int) -> str | None:
-    """The error for a path whose stat mode (symlinks followed) is not a regular file, else None."""
-    if stat.S_ISREG(mode):
-        return None
-    kind = next((name for test, name in _FILE_KINDS if test(mode)), "special file")
-    return f"not a regular file ({kind})"
 
 
 def file_problem(path: str | os.PathLike[str]) -> str | None:
@@ -178,7 +168,12 @@ def _expand(arg: str, base: Path, recursive: bool, stdin: TextIO | None, skip: S
     elif arg.startswith("@"):
         list_file = base / arg[1:]
         try:
-            with open(list_file, encoding="utf-8") as lines:
+            lines = open_stream(list_file)  # a regular file or a pipe (`@<(find ...)`), never a device
+        except UnreadableFile as exc:
+            yield Source(arg, arg, error=f"cannot read list file: {exc}")
+            return
+        try:
+            with lines:
                 yield from _expand_lines(lines, list_file.parent, recursive, skip)
         except OSError as exc:
             yield Source(arg, arg, error=f"cannot read list file: {exc.strerror or exc}")
@@ -340,11 +335,13 @@ def walk_images(
 
 
 def walk_entries(
-    root: Path, *, recursive: bool, on_skip: SkipHandler | None = None, all_files: bool = False
+    root: Path, *, recursive: bool, on_skip: SkipHandler | None = None, all_files: bool = False,
+    suffixes: frozenset[str] = frozenset(),
 ) -> Iterator[Entry]:
     """Image files (or with `all_files`, every regular file) under `root`: each directory's files
-    in sorted order, then its sub-folders. Folders that cannot be listed and image-named entries
-    that are not regular files come as entries with a problem; other files go to `on_skip`.
+    in sorted order, then its sub-folders. Folders that cannot be listed and entries named as images
+    (or with one of `suffixes`, e.g. label .txt files) that are not regular files come as entries
+    with a problem; other files go to `on_skip`.
 
     Lists one directory at a time (os.scandir), so it streams over huge trees; symlinked
     folders are followed once (a loop is cut by remembering device and inode)."""
@@ -365,7 +362,7 @@ def walk_entries(
             return
         subdirs = []
         for entry in entries:
-            image_named = is_input_path(Path(entry.name))
+            image_named = is_input_path(Path(entry.name)) or Path(entry.name).suffix.lower() in suffixes
             if _entry_is(entry, "dir"):
                 subdirs.append(Path(entry.path))
             elif _entry_is(entry, "file"):

@@ -14,7 +14,10 @@ length of the video. Every video is treated as hostile:
 
 `--vid-stride N` keeps frames `first, first+N, ...` where `first` is the first frame in the time
 range; `--resume` continues after the last frame already written (`after`), seeking rather than
-decoding what is skipped.
+decoding what is skipped. A frame's `time_s` is its own timestamp, and `--start`/`--end` compare
+with it: in a variable-frame-rate video (phones record them) frame n is not at n / fps.
+A video that opens but gives no frame at all (cut after its header, a failed download of its
+data) is one error record, never an empty result.
 """
 
 from __future__ import annotations
@@ -27,12 +30,17 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from detect_cli.core.errors import amount
+from detect_cli.core.errors import ConfigError, amount
+from detect_cli.inputs.playlists import playlist_problem
 from detect_cli.inputs.sources import WEBCAM_PREFIX, Source, file_problem, is_stream
 
 # A container may declare a frame or two more than it holds (an estimate from its duration): a
 # video that ends this close to the declared count has ended, not broken.
 COUNT_SLACK = 2
+TIME_EPS = 1e-6  # seconds: a frame's time and --start/--end compare as equal this close
+_NO_FRAME = "no frame could be decoded (the video is truncated or corrupt, or its frames are missing)"
+_NO_FRAME_AFTER_START = ("no frame could be decoded from --start on (the time range may start after the video's "
+                         "end, or the video is truncated or corrupt there)")
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,11 @@ class VideoOptions:
     reconnects: int = 3  # live streams only
     reconnect_wait_s: float = 2.0
     timeout_s: float = 15.0  # opening, and each read, of a URL or stream
+
+    def __post_init__(self) -> None:
+        if self.end_s is not None and self.end_s <= self.start_s:
+            raise ConfigError(f"--end {self.end_s:g} is not after --start {self.start_s:g}",
+                              "give a time range that holds frames")  # fmt: skip
 
     def fingerprint(self) -> dict[str, object]:
         """What changes which frames a results file holds (checked by --resume); only what differs
@@ -74,7 +87,7 @@ def read_frames(source: Source, options: VideoOptions = VideoOptions(), *, after
     if is_stream(source.ref):
         yield from _stream_frames(source.ref, options, max_pixels)
         return
-    if not source.is_url and (problem := file_problem(source.ref)):
+    if not source.is_url and (problem := local_problem(source.ref)):
         yield Frame(None, None, error=problem)
         return
     capture = _open(source.ref, options)
@@ -88,6 +101,15 @@ def read_frames(source: Source, options: VideoOptions = VideoOptions(), *, after
         yield from _file_frames(capture, options, after)
     finally:
         capture.release()
+
+
+def local_problem(path: str) -> str | None:
+    """Why a local video file must not be opened: not a regular file, or a playlist that would
+    loop or block FFmpeg (`playlists.py`)."""
+    problem = file_problem(path)
+    if problem is None and path.lower().endswith((".m3u8", ".m3u")):
+        problem = playlist_problem(path)
+    return problem
 
 
 def _too_large(capture: cv2.VideoCapture, max_pixels: int | None) -> str | None:
@@ -104,7 +126,7 @@ def frames_to_run(path: str, options: VideoOptions = VideoOptions(), after: int 
     """How many frames of a video file `read_frames` will give (from its container's header, after
     the stride, the time range and `after`), or None when the container does not say. For progress.
     Like `read_frames`, it opens regular files only: a FIFO would block, and lose what the run reads."""
-    if file_problem(path):
+    if local_problem(path):
         return 1  # one error record
     capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
     try:
@@ -138,19 +160,23 @@ def _next_frame(first: int, stride: int, after: int | None) -> int:
 def _file_frames(capture: cv2.VideoCapture, options: VideoOptions, after: int | None) -> Iterator[Frame]:
     fps = _fps(capture)
     declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))  # 0 or -1 when the container does not say
-    first, end = _frame_range(options, fps)
-    number = _next_frame(first, options.stride, after)
-    if (end is not None and number >= end) or (after is not None and declared > 0 and number >= declared):
-        return  # nothing left in the range, or a resumed video that was finished
+    first = _frame_range(options, fps)[0]
+    # Frames are picked by their own times: from a frame before the estimate (the frame rate is an
+    # average; a variable-rate video's frame `first` may be later than --start), frames before it are
+    # passed over. At a constant rate that is one frame decoded more than the estimate alone.
+    number = _next_frame(first, options.stride, after) if after is not None else max(0, first - 1)
+    if after is not None and declared > 0 and number >= declared:
+        return  # a resumed video that was finished
+    length = f" ({declared} frames" + (f", {declared / fps:.1f} s)" if fps else ")") if declared > 0 else ""
+    past_the_end = Frame(None, None, error=f"the time range starts after the video's end{length}")
     if declared > 0 and number >= declared:  # a seek there would fail as if the file were truncated
-        length = f", {declared / fps:.1f} s" if fps else ""
-        yield Frame(None, None, error=f"the time range starts after the video's end ({declared} frames{length})")
+        yield past_the_end
         return
     if number > 0 and not _seek(capture, number):
         yield Frame(number, _time(number, fps), error=f"cannot seek to frame {number} (the video may be truncated)")
         return
-    position = number
-    while end is None or number < end:
+    position, given, passed = number, 0, 0
+    while True:
         start = time.perf_counter()
         while position < number:  # the frames --vid-stride skips are grabbed (decoded), not converted
             if not capture.grab():
@@ -161,10 +187,30 @@ def _file_frames(capture: cv2.VideoCapture, options: VideoOptions, after: int | 
             if declared > 0 and position < declared - COUNT_SLACK:
                 yield Frame(position, _time(position, fps), error=f"video ends at frame {position} of the {declared} "
                             "its container declares (truncated or corrupt from there)")  # fmt: skip
+            elif given == 0 and after is None and passed:  # every frame was before --start
+                yield past_the_end
+            elif given == 0 and after is None:  # it opened, but not one frame decodes
+                yield Frame(position, _time(position, fps), error=_NO_FRAME_AFTER_START if number else _NO_FRAME)
             return
         position += 1
-        yield Frame(number, _time(number, fps), pixels, read_ms=(time.perf_counter() - start) * 1e3)
+        time_s = _timestamp(capture, number, fps)
+        if given == 0 and after is None and time_s is not None and time_s < options.start_s - TIME_EPS:
+            number, passed = number + 1, passed + 1  # before --start: the range (and the stride) starts later
+            continue
+        if options.end_s is not None and time_s is not None and time_s >= options.end_s - TIME_EPS:
+            return  # past --end, by the frame's own time
+        given += 1
+        yield Frame(number, time_s, pixels, read_ms=(time.perf_counter() - start) * 1e3)
         number += options.stride
+
+
+def _timestamp(capture: cv2.VideoCapture, number: int, fps: float) -> float | None:
+    """The time of the frame just read, from its own timestamp (a variable-rate video's frames are
+    not number / fps apart); number / fps where the container gives none."""
+    msec = capture.get(cv2.CAP_PROP_POS_MSEC)
+    if math.isfinite(msec) and msec >= 0 and (msec > 0 or number == 0):
+        return msec / 1000.0
+    return _time(number, fps)
 
 
 def _stream_frames(ref: str, options: VideoOptions, max_pixels: int | None = None) -> Iterator[Frame]:
@@ -206,7 +252,10 @@ def _stream_frames(ref: str, options: VideoOptions, max_pixels: int | None = Non
 def _open(ref: str, options: VideoOptions) -> cv2.VideoCapture | None:
     """An opened capture, or None. URLs and streams open and read under the timeout."""
     if ref.lower().startswith(WEBCAM_PREFIX):
-        capture = cv2.VideoCapture(int(ref[len(WEBCAM_PREFIX) :]))
+        try:
+            capture = cv2.VideoCapture(int(ref[len(WEBCAM_PREFIX) :]))
+        except (cv2.error, OverflowError, ValueError):
+            return None
     else:
         timeout_ms = int(options.timeout_s * 1000)
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]

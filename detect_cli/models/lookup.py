@@ -33,6 +33,7 @@ PACKAGED = {"demo": "demo.pt", "demo-rtdetr": "demo-rtdetr.pt"}
 PACKAGED_DIR = Path(__file__).resolve().parents[1] / "demo" / "weights"
 EXPORTED_SUFFIXES = frozenset({".onnx", ".torchscript", ".engine", ".tflite", ".mlpackage", ".pb"})
 WEIGHTS_ENV = "ATTN_DETECT_WEIGHTS_DIR"
+OFFLINE_VALUES = frozenset({"1", "true", "yes", "on", "y", "t"})  # YOLO_OFFLINE, read as Ultralytics reads it
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ def find_weights(name: str, search_dirs: Sequence[Path], *, download: bool = Tru
         if (folder / name).is_file():
             return folder / name
     target_dir = search_dirs[0] if search_dirs else ultralytics_dir
-    if download:
+    offline = os.environ.get("YOLO_OFFLINE", "").strip().lower() in OFFLINE_VALUES
+    if download and not offline:  # offline: not one network call (Ultralytics' downloader would try GitHub)
         existed = target_dir.exists()
         with contextlib.suppress(Exception):
             fetched = download_weights(name, target_dir)
@@ -93,8 +95,9 @@ def find_weights(name: str, search_dirs: Sequence[Path], *, download: bool = Tru
         if not existed:  # leave no empty folder behind in the user's working directory
             with contextlib.suppress(OSError):
                 target_dir.rmdir()
+    why = "YOLO_OFFLINE is set, so no download was tried" if download and offline else "could not be downloaded"
     raise ModelLoadError(
-        f"model weights '{name}' not found locally and could not be downloaded",
+        f"model weights '{name}' not found locally and {why}",
         f"download {RELEASE_URL.format(name=name)} and put it in {target_dir}, or pass --weights-dir DIR",
     )
 

@@ -4,8 +4,9 @@
   its own images back in as inputs.
 - `is_regular_target`: only a regular file (or a new name) gets a sidecar and a lock beside it,
   never a device (`/dev/full`), a FIFO or anything under /dev or /proc.
-- `OutputLock`: `flock` on `<out>.lock`, held for the whole run, so a second run writing the same
-  file (or its sidecar) fails at once instead of interleaving lines. The OS drops the lock when the
+- `OutputLock`: `flock` on `<out>.lock` and on the results file itself (by its identity: a hard
+  link is the same file), held for the whole run, so a second run writing the same file (or its
+  sidecar) fails at once instead of interleaving lines. The OS drops the lock when the
   process dies however it dies; a lock file left by a crash is simply locked again by the next run.
 """
 
@@ -37,7 +38,7 @@ def check_apart(args: Iterable[str], out: Path | None, save: Path | None, *, rec
         return
     if out is not None:
         for what, path in (keep or {}).items():
-            if path is not None and os.path.isfile(str(path)) and _forms(out) & _forms(Path(str(path))):
+            if path is not None and os.path.isfile(str(path)) and _same(out, Path(str(path))):
                 raise ConfigError(f"--out {out} is {what}: it would be overwritten",
                                   "write the results to another file")  # fmt: skip
     targets = _Targets(out, save, save_flag)
@@ -78,6 +79,7 @@ class _Targets:
         self.save = save
         self.save_flag = save_flag
         self.out_forms = _forms(out) if out is not None else set()
+        self.out_identity = _identity(out) if out is not None else None  # a hard link is the same file
         self.save_forms = _forms(save) if save is not None else set()
 
     def check(self, path: str, *, resolve: bool, recursive: bool = False, is_list: bool = False) -> None:
@@ -85,7 +87,8 @@ class _Targets:
         if glob:
             path, walked = _glob_root(path)
         forms = _forms(Path(path)) if resolve else {path}
-        if self.out_forms & forms:
+        same_file = resolve and self.out_identity is not None and _identity(Path(path)) == self.out_identity
+        if self.out_forms & forms or same_file:
             what = "a list file of inputs" if is_list else "an input"
             raise ConfigError(f"--out {self.out} is {what}: it would be overwritten before it is read",
                               "write the results to another file")  # fmt: skip
@@ -117,6 +120,20 @@ def _forms(path: Path) -> set[str]:
     """The absolute path as written and as resolved (symlinks followed): either may match an input."""
     absolute = os.path.abspath(os.path.expanduser(path))
     return {absolute, os.path.realpath(absolute)}
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of an existing regular file: what two names (hard links) of one file share."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISREG(info.st_mode) else None
+
+
+def _same(a: Path, b: Path) -> bool:
+    """One file: by name (as written or resolved), or by identity (a hard link)."""
+    return bool(_forms(a) & _forms(b)) or (_identity(a) is not None and _identity(a) == _identity(b))
 
 
 def _inside_any(targets: set[str], folders: set[str]) -> bool:
@@ -158,8 +175,14 @@ def lock_path(out: Path) -> Path:
     return out.with_name(out.name + ".lock")
 
 
+_held: dict[str, OutputLock] = {}  # the locks this process holds, by the resolved --out path
+
+
 class OutputLock:
-    """An exclusive, non-blocking `flock` on `<out>.lock` for as long as the context lasts.
+    """An exclusive, non-blocking `flock` on `<out>.lock` for as long as the context lasts, and
+    one on the results file itself once it exists: the name lock stops a second run before the
+    file is made, the file's own lock (it follows the file's identity, st_dev and st_ino) stops a
+    second run that writes the same file under another name (a hard link), whose lock file differs.
 
     The lock file is removed on the way out when it is ours (it holds `LOCK_MARK`); a file of that
     name the user had is locked but never changed or removed."""
@@ -168,6 +191,7 @@ class OutputLock:
         self.out = out
         self.path = lock_path(Path(os.path.realpath(out)))  # one lock however the file is reached
         self._fd: int | None = None
+        self._file_fd: int | None = None
 
     def __enter__(self) -> OutputLock:
         self.acquire()
@@ -195,8 +219,39 @@ class OutputLock:
         if os.fstat(fd).st_size == 0:
             os.write(fd, LOCK_MARK)
         self._fd = fd
+        try:
+            self.hold_file()
+        except BaseException:
+            self.release()
+            raise
+        _held[os.path.realpath(self.out)] = self
+
+    def hold_file(self) -> None:
+        """Lock the results file itself, when it exists and is a regular file (done on `acquire`,
+        and again by `hold_results_file` once the run has made it)."""
+        if self._file_fd is not None:
+            return
+        try:
+            fd = os.open(self.out, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return  # not made yet, or unreadable: the name lock still holds
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                return
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise ConfigError(f"--out {self.out} is being written by another run, under another name (a hard link "
+                              "to the same file)", "wait for that run to end, or write to another file") from None
+        self._file_fd = fd
 
     def release(self) -> None:
+        if _held.get(os.path.realpath(self.out)) is self:
+            del _held[os.path.realpath(self.out)]
+        if self._file_fd is not None:
+            os.close(self._file_fd)
+            self._file_fd = None
         if self._fd is None:
             return
         try:
@@ -207,6 +262,14 @@ class OutputLock:
         finally:
             os.close(self._fd)
             self._fd = None
+
+
+def hold_results_file(out: Path) -> None:
+    """The run has made its results file: its `OutputLock`, if this process holds one, locks the
+    file itself now (ConfigError if another run took it first under another name)."""
+    lock = _held.get(os.path.realpath(out))
+    if lock is not None:
+        lock.hold_file()
 
 
 def _same_file(fd: int, path: Path) -> bool:

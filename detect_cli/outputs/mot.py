@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import stat
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 import numpy as np
@@ -36,6 +39,35 @@ class MotSink(Sink):
         self._position += 1
         frame = result.frame + 1 if result.frame is not None else self._position
         self._put("".join(mot_rows(frame, result.detections)))
+
+
+def check_one_sequence(args: Iterable[str], *, recursive: bool) -> None:
+    """Refuse, before any model loads, inputs that are more than one sequence for `--format mot`
+    (which holds one): two videos, or a video and stills, or stills of two folders. Arguments that
+    can be read only once (`-`, a list that is a pipe) are left to `MotSink`, which refuses the
+    second sequence when it comes."""
+    from detect_cli.inputs.sources import is_video, iter_sources
+
+    def readable_twice(arg: str) -> bool:
+        if arg.strip() == "-":
+            return False
+        if arg.startswith("@"):
+            try:
+                return stat.S_ISREG(Path(arg[1:]).stat().st_mode)
+            except OSError:
+                return False
+        return True
+
+    first: str | None = None
+    for source in iter_sources([a for a in args if readable_twice(a)], recursive=recursive):
+        if source.error:
+            continue  # an error record: no rows in a MOT file
+        key = source.ref if is_video(source.ref) else str(PurePosixPath(source.ref.replace("\\", "/")).parent)
+        if first is None:
+            first = key
+        elif key != first:
+            raise ConfigError(f"--format mot holds one sequence, and {source.ref} starts a second (after {first})",
+                              "run one video (or folder of frames) per MOT file, or use --format jsonl")  # fmt: skip
 
 
 def mot_rows(frame: int, detections: Detections) -> list[str]:

@@ -10,6 +10,7 @@ image coordinates, y pointing down: for a line drawn left to right, `in` is down
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,29 @@ class Line:
     def as_list(self) -> list[float]:
         return [self.x1, self.y1, self.x2, self.y2]
 
+    def check_on_videos(self, args: list[str]) -> None:
+        """`check_in_frame` for each local video file among the command's arguments, from its header
+        (before any model loads); streams and URLs are checked at their first frame."""
+        from detect_cli.inputs.sources import is_stream, is_video
+
+        for arg in args:
+            if is_video(arg) and not is_stream(arg) and "://" not in arg and (size := frame_size(arg)):
+                self.check_in_frame(*size)
+
+    def check_in_frame(self, width: int, height: int) -> Line:
+        """The line in the pixels of a `width` x `height` frame; ConfigError naming --count-line when
+        it could count nothing there: shorter than a pixel, or wholly outside the frame."""
+        line = self.in_frame(width, height)
+        shown = ",".join(f"{v:g}" for v in line.as_list())
+        if math.hypot(line.x2 - line.x1, line.y2 - line.y1) < 1:
+            raise ConfigError(f"--count-line is {shown} in this {width}x{height} video's pixels: shorter than a "
+                              "pixel, so nothing can cross it",
+                              "give two points apart, e.g. 0%,50%,100%,50%")  # fmt: skip
+        if not _meets_box(line, width, height):
+            raise ConfigError(f"--count-line {shown} lies wholly outside this video's {width}x{height} frame",
+                              "give points inside the frame, in pixels or as % of it")  # fmt: skip
+        return line
+
     def side(self, points: np.ndarray) -> np.ndarray:
         """Sign of each (x, y) point's side: +1 left of the direction first -> second point (image
         coordinates), -1 right, 0 on the line."""
@@ -73,6 +97,42 @@ class Line:
         return bool(np.prod(mover.side(ends)) <= 0)
 
 
+def frame_size(path: str) -> tuple[int, int] | None:
+    """(width, height) of a local video file's frames from its header, or None (not a regular file,
+    a playlist, or a file that does not open)."""
+    import cv2
+
+    from detect_cli.inputs.video import local_problem
+
+    if local_problem(path) or path.lower().endswith((".m3u8", ".m3u")):
+        return None
+    capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+    try:
+        size = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        return size if capture.isOpened() and min(size) > 0 else None
+    finally:
+        capture.release()
+
+
+def _meets_box(line: Line, width: float, height: float) -> bool:
+    """Whether the segment meets the rectangle [0, width] x [0, height] (Liang-Barsky clipping)."""
+    dx, dy = line.x2 - line.x1, line.y2 - line.y1
+    low, high = 0.0, 1.0
+    for p, q in ((-dx, line.x1), (dx, width - line.x1), (-dy, line.y1), (dy, height - line.y1)):
+        if p == 0:
+            if q < 0:
+                return False  # parallel to this edge, and outside it
+            continue
+        t = q / p
+        if p < 0:
+            low = max(low, t)
+        else:
+            high = min(high, t)
+        if low > high:
+            return False
+    return True
+
+
 @dataclass
 class LineCounter:
     """Crossings of one line within one sequence (a video or stream); `update` once per frame."""
@@ -82,13 +142,14 @@ class LineCounter:
     events: list[dict[str, Any]] = field(default_factory=list)  # one per counted track
     _last: dict[int, tuple[float, float, int]] = field(default_factory=dict, repr=False)  # track -> x, y, side
     _counted: set[int] = field(default_factory=set, repr=False)
+    _placed: bool = field(default=False, repr=False)  # checked against the first frame's size
 
     def update(self, track_ids: np.ndarray, xyxy: np.ndarray, names: list[str], frame: int | None = None,
                time_s: float | None = None, size: tuple[int, int] | None = None) -> None:  # fmt: skip
         """The frame's tracked boxes (track id -1: in no track, ignored), their class names, and the
         frame's (width, height), which places a line given in percent (at the first frame)."""
-        if size is not None and any(self.line.relative):
-            self.line = self.line.in_frame(*size)
+        if size is not None and not self._placed:
+            self.line, self._placed = self.line.check_in_frame(*size), True
         tracked = np.asarray(track_ids) >= 0
         if not tracked.any():
             return

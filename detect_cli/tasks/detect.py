@@ -187,8 +187,10 @@ class DetectJob:
         try:
             videos.close()
         except (OSError, cv2.error) as exc:
-            where = videos.path.as_posix() if videos.path else "video"
-            warning = f"{Unsaved.ANNOTATED.value}: {one_line(exc, first=True)}"
+            videos.failures.append((videos.path, one_line(exc, first=True)))
+        for path, reason in videos.failures:  # a video found cut short when it was finished (a full disk)
+            where = path.as_posix() if path else "video"
+            warning = f"{Unsaved.ANNOTATED.value}: {reason}"
             self.summary_so_far.warnings.append((where, warning))
             self.summary_so_far.unsaved.append((where, warning))
 

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from detect_cli.cli.app import app
@@ -119,3 +120,26 @@ def test_ctrl_c_scores_the_images_done_and_exits_130(monkeypatch) -> None:
     doc = json.loads(result.stdout)
     assert doc["summary"]["images"] == 3 and doc["summary"]["interrupted"] is True
     assert doc["classes"][-1]["class"] == "all" and doc["classes"][-1]["instances"] > 0
+
+
+@pytest.mark.slow
+def test_tracks_without_ground_truth_in_the_frames_that_ran_give_null_not_nan(tmp_path: Path) -> None:
+    """MOTA has no denominator when no ground-truth box is in the frames that ran: null and a warning,
+    never NaN or -Infinity (which strict JSON parsers refuse)."""
+    import cv2
+    import numpy as np
+
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    for k in range(3):
+        writer.write(np.full((48, 64, 3), 60 * k, np.uint8))
+    writer.release()
+    gt = tmp_path / "gt.txt"
+    gt.write_text("100,1,5,5,10,10,1,1,1\n")  # frame 100: the clip has 3
+    result = CliRunner().invoke(app, ["evaluate", str(video), "--tracks", str(gt), *MODEL, "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    assert "NaN" not in text and "Infinity" not in text
+    record = json.loads(text)["sequences"][0]
+    assert record["mota"] is None and record["num_objects"] == 0 and record["frames"] == 3
+    assert "MOTA is undefined (null): no ground-truth box in the frames that ran" in result.stderr

@@ -123,6 +123,20 @@ def _write(i: Inputs, name: str, data: bytes) -> list[str]:
     return [str(i.tmp / name)]
 
 
+def _playlist(i: Inputs, body: str, fifo: str | None = None) -> list[str]:
+    if fifo:
+        i.fifo(i.tmp / fifo)
+    (i.tmp / "live.m3u8").write_text("#EXTM3U\n#EXT-X-TARGETDURATION:1\n" + body)
+    return [str(i.tmp / "live.m3u8")]
+
+
+def _cut_video(i: Inputs, frames: int) -> str:
+    """A faststart MP4 cut right after its mdat header: it opens, its index says how many frames; none came."""
+    from tests.mp4_edit import faststart_cut_after_mdat_header
+
+    return str(faststart_cut_after_mdat_header(Path(_video(i, "whole.mp4", frames)), i.tmp / "cut.mp4"))
+
+
 Row = tuple[Callable[[Inputs], list[str]], int, str, str]
 TABLE: dict[str, Row] = {
     # URLs: malformed, or a server that breaks HTTP
@@ -132,6 +146,7 @@ TABLE: dict[str, Row] = {
     "stream-unclosed-ipv6": (lambda i: ["rtsp://[::1/live"], 3, "error", "invalid URL: Invalid IPv6 URL"),
     "stream-port-out-of-range": (lambda i: ["rtsp://127.0.0.1:99999/live"], 3, "error", "invalid URL: Port"),
     "webcam-not-a-number": (lambda i: ["webcam:x"], 3, "error", "webcam index must be a number"),
+    "webcam-past-int32": (lambda i: ["webcam:2147483648"], 3, "error", "webcam index 2147483648 is out of range"),
     "url-bad-chunked-body": (lambda i: [i.server + "/bad-chunked"], 3, "error", "bad HTTP response"),
     "url-bad-status-line": (lambda i: [i.server + "/bad-status"], 3, "error", "BadStatusLine"),
     "url-too-many-headers": (lambda i: [i.server + "/many-headers"], 3, "error", "more than 100 headers"),
@@ -150,7 +165,14 @@ TABLE: dict[str, Row] = {
     "empty-argument": (lambda i: [""], 3, "error", "empty source argument"),
     "folder-without-images": (lambda i: [str(i.folder("notes.txt"))], 3, "error", "no image files in this folder"),
     "glob-matching-nothing": (lambda i: [str(i.folder() / "*.png")], 3, "error", "no image files match"),
-    "list-file-dev-zero": (lambda i: ["@/dev/zero"], 3, "error", "not a list"),
+    "list-file-dev-zero": (lambda i: ["@/dev/zero"], 3, "error", "list file: not a regular file (character"),
+    "list-file-folder": (lambda i: [f"@{i.folder()}"], 3, "error", "cannot read list file: a folder, not a file"),
+    # local playlists (FFmpeg would follow a loop for ever, or block on a FIFO) and videos with no frame
+    "playlist-lists-itself": (lambda i: _playlist(i, "#EXT-X-STREAM-INF:BANDWIDTH=1\nlive.m3u8\n"), 3, "error",
+                              "playlist live.m3u8 lists itself"),
+    "playlist-fifo-segment": (lambda i: _playlist(i, "#EXTINF:1.0,\nseg.ts\n", fifo="seg.ts"), 3, "error",
+                              "lists seg.ts: not a regular file (FIFO)"),
+    "mp4-cut-after-mdat-header": (lambda i: [_cut_video(i, 1)], 3, "error", "no frame could be decoded"),
     # files that would cost memory or time before saying "no"
     "2-GiB-non-image": (lambda i: _sparse(i, "movie.jpg", 2 * 2**30, b"\0\0\0\x18ftyp"), 3, "error", "MiB, more than"),
     "600-MiB-non-image": (lambda i: _sparse(i, "disk.jpg", 600 * 2**20, b"\0" * 16), 3, "error", "not an image"),
@@ -188,8 +210,15 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "detect_cli", *args, *MODEL, "--format", "jsonl"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env, preexec_fn=_sigint_default,
     )  # fmt: skip
+
+
+def _sigint_default() -> None:
+    """In the child, before it runs: Ctrl-C as a terminal gives it. A shell that starts its jobs with
+    SIGINT ignored (a background job, nohup, some CI runners) would pass that on, and Python keeps an
+    ignored SIGINT ignored: the test would test the shell, not the tool."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _interrupt(proc: subprocess.Popen[str]) -> tuple[int, float, str, str]:
@@ -247,3 +276,139 @@ def test_ctrl_c_ends_a_run_stuck_on_a_fifo(tmp_path: Path) -> None:
     assert code == 130, err
     assert seconds < 2.0
     assert "interrupted" in err and "Traceback" not in err
+
+
+# --- Refused before any model loads ------------------------------------------------------------------------
+# A hostile file the run must read whole (a config, labels, MOT ground truth) or a number on the command line
+# is checked before the model loads: exit 2, one line naming it, nothing on stdout (no cut JSON document).
+
+
+def _sparse_file(path: Path, size: int, head: bytes = b"") -> Path:
+    with open(path, "wb") as fh:
+        fh.write(head)
+        fh.truncate(size)
+    return path
+
+
+def _laughs(levels: int) -> str:
+    text = 'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    for n in range(1, levels):
+        text += f"a{n}: &a{n} [" + ",".join([f"*a{n - 1}"] * 9) + "]\n"
+    return text + f"classes: *a{levels - 1}\n"
+
+
+def _config(i: Inputs, text: str | bytes) -> list[str]:
+    path = i.tmp / "c.yaml"
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return [GOOD, "--config", str(path)]
+
+
+def _config_path(path: Path) -> list[str]:
+    return [GOOD, "--config", str(path)]
+
+
+def _zero_link(path: Path) -> Path:
+    path.symlink_to("/dev/zero")
+    return path
+
+
+def _labels(i: Inputs, make: Callable[[Path], None]) -> list[str]:
+    folder = i.tmp / "labels"
+    folder.mkdir()
+    (folder / "good.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    make(folder)
+    return ["evaluate", GOOD, "--labels", str(folder), "--format", "json"]
+
+
+def _tracks(i: Inputs, make: Callable[[Path], object]) -> list[str]:
+    path = i.tmp / "gt.txt"
+    make(path)
+    return ["evaluate", GOOD, "--tracks", str(path), "--format", "json"]
+
+
+def _crowded_frame(path: Path) -> None:
+    path.write_text("".join(f"1,{n},{n % 1000},{n // 1000},5,5,1,1,1\n" for n in range(200_000)))
+
+
+def _video(i: Inputs, name: str = "clip.mp4", frames: int = 3) -> str:
+    import cv2
+    import numpy as np
+
+    path = i.tmp / name
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    for k in range(frames):
+        writer.write(np.full((48, 64, 3), 40 * k, np.uint8))
+    writer.release()
+    return str(path)
+
+
+Refusal = tuple[Callable[[Inputs], list[str]], str]
+BEFORE_THE_MODEL: dict[str, Refusal] = {
+    # --config: regular files only, small, valid and bounded YAML
+    "config-fifo": (lambda i: _config_path(i.fifo(i.tmp / "c.yaml")), "c.yaml: not a regular file (FIFO)"),
+    "config-dev-zero": (lambda i: _config_path(_zero_link(i.tmp / "c.yaml")), "c.yaml: not a regular file (char"),
+    "config-folder": (lambda i: _config_path(i.folder()), "in: a folder, not a file"),
+    "config-43-MB": (lambda i: _config_path(_sparse_file(i.tmp / "c.yaml", 43 * 10**6)), "c.yaml: file is 41 MiB"),
+    "config-billion-laughs": (lambda i: _config(i, _laughs(9)), "c.yaml is not valid YAML: its aliases expand"),
+    "config-billion-laughs+1": (lambda i: _config(i, _laughs(10)), "c.yaml is not valid YAML: its aliases expand"),
+    "config-nested-10000": (lambda i: _config(i, "classes: " + "[" * 10_000 + "]" * 10_000), "nested too deeply"),
+    "config-raw-bytes": (lambda i: _config(i, bytes(range(256)) * 4), "c.yaml is not valid YAML"),
+    "config-itself-inside": (lambda i: _config(i, "classes: &a [x, *a]\n"), "c.yaml is not valid YAML: an alias"),
+    # --labels (YOLO folder): every file checked first
+    "labels-bad-line": (lambda i: _labels(i, lambda f: (f / "bus.txt").write_text("zz\n")),
+                        "bus.txt: line 1: expected numbers"),
+    "labels-fifo": (lambda i: _labels(i, lambda f: i.fifo(f / "bus.txt")), "bus.txt: not a regular file (FIFO)"),
+    "labels-dev-zero": (lambda i: _labels(i, lambda f: _zero_link(f / "bus.txt")), "bus.txt: not a regular file"),
+    # evaluate --tracks: the MOT file checked row by row, bounded
+    "tracks-fifo": (lambda i: _tracks(i, i.fifo), "gt.txt: not a regular file (FIFO)"),
+    "tracks-dev-zero": (lambda i: _tracks(i, _zero_link), "gt.txt: not a regular file (character device)"),
+    "tracks-600-MB": (lambda i: _tracks(i, lambda p: _sparse_file(p, 600 * 2**20)), "gt.txt: file is 600 MiB"),
+    "tracks-empty": (lambda i: _tracks(i, lambda p: p.write_text("")), "gt.txt has no rows"),
+    "tracks-text-line": (lambda i: _tracks(i, lambda p: p.write_text("1,1,1,1,5,5\nframe,id\n")),
+                         "gt.txt:2: expected at least 6 values"),
+    "tracks-nan-size": (lambda i: _tracks(i, lambda p: p.write_text("1,1,1,1,nan,5\n")), "gt.txt:1: values must be"),
+    "tracks-negative-size": (lambda i: _tracks(i, lambda p: p.write_text("1,1,1,1,5,-5\n")),
+                             "gt.txt:1: width and height must not be negative"),
+    "tracks-frame-0": (lambda i: _tracks(i, lambda p: p.write_text("0,1,1,1,5,5\n")), "gt.txt:1: the frame must"),
+    "tracks-frame--5": (lambda i: _tracks(i, lambda p: p.write_text("-5,1,1,1,5,5\n")), "gt.txt:1: the frame must"),
+    "tracks-frame-1.5": (lambda i: _tracks(i, lambda p: p.write_text("1.5,1,1,1,5,5\n")), "gt.txt:1: the frame must"),
+    "tracks-200k-ids-in-a-frame": (lambda i: _tracks(i, _crowded_frame), "gt.txt: frame 1 has 200000 boxes"),
+    # numbers on the command line
+    "end-inf": (lambda i: [_video(i), "--end", "inf"], "Invalid value for '--end': inf is not a time"),
+    "start-inf": (lambda i: [_video(i), "--start", "inf"], "Invalid value for '--start': inf is not a time"),
+    "start-1e308": (lambda i: [_video(i), "--start", "1e308"], "1e+308 is not a time in a video"),
+    "start-nan": (lambda i: [_video(i), "--start", "nan"], "nan is not a time in a video"),
+    "end-0-alone": (lambda i: [_video(i), "--end", "0"], "--end 0 is not after --start 0"),
+    "attention-end-inf": (lambda i: ["attention", _video(i), "--end", "inf"], "inf is not a time in a video"),
+    "attention-end-0": (lambda i: ["attention", _video(i), "--end", "0"], "--end 0 is not after --start 0"),
+    # flags that the inputs make impossible
+    "mot-two-videos": (lambda i: [_video(i, "a.mp4"), _video(i, "b.mp4"), "--format", "mot"],
+                       "b.mp4 starts a second (after"),
+    "count-line-of-zero-length": (lambda i: [_video(i), "--count-line", "32,24,50%,50%"],
+                                  "--count-line is 32,24,32,24 in this 64x48 video's pixels: shorter than a pixel"),
+    "count-line-outside": (lambda i: [_video(i), "--count-line", "100,100,200,200"],
+                           "--count-line 100,100,200,200 lies wholly outside this video's 64x48 frame"),
+}
+
+
+@pytest.mark.parametrize("row", list(BEFORE_THE_MODEL), ids=list(BEFORE_THE_MODEL))
+def test_a_hostile_file_or_number_is_refused_before_the_model_loads(inputs: Inputs, row: str) -> None:
+    from detect_cli.cli.commands import attention, compare, detect, evaluate
+
+    for command in (attention, compare, detect, evaluate):
+        inputs.monkeypatch.setattr(command, "open_detector", _no_model_expected)
+    make, message = BEFORE_THE_MODEL[row]
+    args = make(inputs)
+    start = time.perf_counter()
+    result = runner.invoke(app, [*args, *MODEL])
+    elapsed = time.perf_counter() - start
+    assert result.exit_code == 2, result.stderr
+    assert result.stdout == ""  # no half-written document
+    said = " ".join(result.stderr.split())  # typer's own errors come in a box
+    assert said.count(message) == 1, result.stderr  # said once
+    assert "Traceback" not in result.stderr and "unexpected error" not in result.stderr
+    assert elapsed < 20  # refused fast: no bomb expanded, no FIFO waited on, no 600 MB read (imports included)
+
+
+def _no_model_expected(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the model was loaded before the hostile input was refused")

@@ -240,6 +240,29 @@ CASES = [
         loads_model=False,
     ),
     Case(
+        "out is a hard link to the file another run writes",
+        lambda w: [str(_folder(w) / "a.jpg"), "--out", str(_locked_through_a_hard_link(w))],
+        2,
+        "being written by another run, under another name (a hard link",
+        loads_model=False,
+    ),
+    Case(
+        "out is a hard link to an input image",
+        lambda w: [str(_folder(w) / "a.jpg"), "--format", "jsonl", "--out", str(_hard_link(w.tmp / "in" / "a.jpg",
+                                                                                            w.tmp / "r.jsonl"))],
+        2,
+        "is an input: it would be overwritten",
+        loads_model=False,
+    ),
+    Case(
+        "out is a hard link to the config",
+        lambda w: [str(_folder(w) / "a.jpg"), "--config", str(w.protect(_config(w))), "--format", "jsonl",
+                   "--out", str(_hard_link(w.tmp / "c.yaml", w.tmp / "r.jsonl"))],
+        2,
+        "is the config file: it would be overwritten",
+        loads_model=False,
+    ),
+    Case(
         "lock released and removed after a run",
         lambda w: [str(_folder(w)), "-r", "--out", str(w.tmp / "r.jsonl")],
         0,
@@ -321,6 +344,26 @@ def _locked(w: World) -> Path:
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     _held.append(fd)
     return out
+
+
+def _locked_through_a_hard_link(w: World) -> Path:
+    """Another run writes r.jsonl and holds its lock on the file itself; this run's --out is a
+    second name for that file, with a lock file of its own name that no one holds."""
+    theirs = w.protect(_file(w.tmp / "r.jsonl"))
+    fd = os.open(theirs, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _held.append(fd)
+    return _hard_link(theirs, w.tmp / "other-name.jsonl")
+
+
+def _hard_link(target: Path, link: Path) -> Path:
+    os.link(target, link)
+    return link
+
+
+def _config(w: World) -> Path:
+    (w.tmp / "c.yaml").write_text("conf: 0.3\n")
+    return w.tmp / "c.yaml"
 
 
 @pytest.fixture(autouse=True)
@@ -422,3 +465,33 @@ def test_out_never_replaces_the_runs_own_files(tmp_path: Path, command: list[str
     assert result.exit_code == 2, result.stderr
     assert result.stderr.startswith(f"error: --out {target} is {what.format(**files)}: it would be overwritten")
     assert {name: path.read_bytes() for name, path in files.items()} == before
+
+
+SAVE_WITH_WRITES_CUT_AT_64_KIB = (
+    "import resource, runpy, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536)); sys.argv = ['attn-detect', *sys.argv[1:]]; "
+    "runpy.run_module('detect_cli', run_name='__main__')"
+)
+
+
+@pytest.mark.slow
+def test_save_of_a_video_onto_a_full_disk_is_a_warning_and_exit_3(tmp_path: Path) -> None:
+    """The run's writes fail past 64 KiB a file (RLIMIT_FSIZE), as on a full disk: the annotated video is
+    cut short, which OpenCV's writer never reports. The records all come; the video is named as not saved."""
+    import cv2
+    import numpy as np
+
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    noise = np.random.default_rng(0)
+    for _ in range(30):
+        writer.write(noise.integers(0, 255, (240, 320, 3), np.uint8))  # noise: it does not compress
+    writer.release()
+    args = [str(video), *MODEL, "--format", "jsonl", "--save", str(tmp_path / "saved")]
+    proc = subprocess.run([sys.executable, "-c", SAVE_WITH_WRITES_CUT_AT_64_KIB, *args], capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path, env={**os.environ, "COLUMNS": "400"})  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    assert [json.loads(line)["frame"] for line in proc.stdout.splitlines()] == list(range(30))
+    said = " ".join(proc.stderr.split())
+    assert "Not saved (1" in said and "clip.mp4 is cut short" in said, proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -225,12 +225,25 @@ def test_malformed_yolo_lines_name_the_file_and_the_line(tmp_path: Path, content
     assert str(caught.value).startswith(f"{txt}: ") and message in str(caught.value)
 
 
-def test_a_bad_yolo_file_is_found_through_the_labels_folder(tmp_path: Path) -> None:
+def test_a_bad_yolo_file_is_found_when_the_labels_folder_is_read(tmp_path: Path) -> None:
+    """Before any image is scored (and before any model loads): not when its image comes up."""
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "a.txt").write_text("0 0.5 0.5 0.1\n")
-    labels = Labels.load(tmp_path, NAMES)
     with pytest.raises(ConfigError, match=r"sub/a\.txt: line 1: expected 5 numbers"):
-        labels.find(Prediction("sub/a.jpg", "x/sub/a.jpg", 10, 10, Detections.empty()))
+        Labels.read(tmp_path)
+
+
+def test_yolo_folder_labels_are_found_by_relative_path_then_by_name(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.txt").write_text("0 0.5 0.5 0.2 0.4\n")
+    (tmp_path / "b.txt").write_text("1 0.25 0.25 0.5 0.5\n")
+    (tmp_path / "classes.txt").write_text("circle\nsquare\n")  # LabelImg's list of names: not a label file
+    labels = Labels.load(tmp_path, NAMES)
+    a = labels.find(Prediction("sub/a.jpg", "x/sub/a.jpg", 100, 50, Detections.empty()))
+    b = labels.find(Prediction("deep/b.jpg", "x/deep/b.jpg", 100, 100, Detections.empty()))
+    assert a is not None and a.xyxy.tolist() == [[40.0, 15.0, 60.0, 35.0]]
+    assert b is not None and b.class_id.tolist() == [1] and b.xyxy.tolist() == [[0.0, 0.0, 50.0, 50.0]]
+    assert len(labels.find(Prediction("c.jpg", "x/c.jpg", 10, 10, Detections.empty()))) == 0
 
 
 def test_categories_the_model_lacks_are_named(tmp_path: Path) -> None:

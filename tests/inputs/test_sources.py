@@ -380,16 +380,24 @@ def test_folder_without_images_is_one_error_record(tmp_path: Path, files, recurs
     assert all("not an image" in why for _, why in skipped)  # the per-file notes stay
 
 
-@pytest.mark.parametrize("content", [b"x" * 100_000, None])
-def test_list_file_without_line_ends_is_refused(cwd: Path, content: bytes | None):
-    """A binary, or /dev/zero, given as a list: one record, without reading it all into one line."""
+@pytest.mark.parametrize(("content", "message"), [(b"x" * 100_000, "not a list"),
+                                                  (None, "not a regular file (character device)")])  # fmt: skip
+def test_list_file_without_line_ends_is_refused(cwd: Path, content: bytes | None, message: str):
+    """A binary given as a list: one record, without reading it all into one line; /dev/zero is
+    refused unopened (a list is a regular file or a pipe)."""
     if content is None:
         arg = "@/dev/zero"
     else:
         (cwd / "list.txt").write_bytes(content)
         arg = "@list.txt"
     [source] = iter_sources([arg])
-    assert source.error is not None and "not a list" in source.error
+    assert source.error is not None and message in source.error
+
+
+def test_list_file_that_is_a_folder_is_one_record(cwd: Path):
+    (cwd / "lists").mkdir()
+    [source] = iter_sources(["@lists"])
+    assert source.error == "cannot read list file: a folder, not a file"
 
 
 def test_stills_only_turns_videos_into_error_records() -> None:

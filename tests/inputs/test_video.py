@@ -26,6 +26,7 @@ from detect_cli.outputs.video_saver import VideoSaver
 from detect_cli.pipeline.engine import detect_stream
 from tests.conftest import SAMPLES
 from tests.helpers import kill_once_written
+from tests.mp4_edit import faststart_cut_after_mdat_header, frame_ticks, with_frame_durations
 
 FPS = 10.0
 
@@ -302,3 +303,29 @@ def test_the_progress_total_is_the_frames_read(tmp_path: Path, stride: int, star
     options = VideoOptions(stride=stride, start_s=start, end_s=end)
     read = [f for f in read_frames(Source(str(video), "v.mp4"), options, after=after) if f.error is None]
     assert frames_to_run(str(video), options, after=after) == len(read)
+
+
+def test_a_variable_rate_video_gives_each_frame_its_own_time(tmp_path: Path) -> None:
+    """Ten frames at 20 frames/s, then ten at 6.7 (the average is 10): frame 15 is at 1.25 s, not 1.5."""
+    cfr = write_video(tmp_path / "cfr.mp4", 20)
+    tick = frame_ticks(cfr)
+    video = with_frame_durations(cfr, tmp_path / "vfr.mp4", [tick // 2] * 10 + [tick * 3 // 2] * 10)
+    own = [k * 0.05 for k in range(11)] + [0.5 + k * 0.15 for k in range(1, 10)]
+    frames = list(read_frames(Source(str(video), "vfr.mp4")))
+    assert [f.number for f in frames] == list(range(20))
+    assert [f.time_s for f in frames] == pytest.approx(own)
+    ranged = list(read_frames(Source(str(video), "vfr.mp4"), VideoOptions(start_s=1.2, end_s=1.6)))
+    assert [f.time_s for f in ranged] == pytest.approx([1.25, 1.4, 1.55])  # by the frames' times
+    assert [grey(f.pixels) for f in ranged] == [15, 16, 17]
+    strided = list(read_frames(Source(str(video), "vfr.mp4"), VideoOptions(start_s=0.3, end_s=0.9, stride=2)))
+    assert [grey(f.pixels) for f in strided] == [6, 8, 10, 12]
+
+
+@pytest.mark.parametrize("frames", [1, 30])
+def test_a_video_that_opens_but_decodes_no_frame_is_one_error(tmp_path: Path, frames: int) -> None:
+    """A faststart MP4 cut right after its mdat header: the index is there, the frames are not."""
+    cut = faststart_cut_after_mdat_header(write_video(tmp_path / "v.mp4", frames), tmp_path / "cut.mp4")
+    got = list(read_frames(Source(str(cut), "cut.mp4")))
+    assert len(got) == 1 and got[0].pixels is None
+    assert got[0].error is not None
+    assert "no frame could be decoded" in got[0].error or "ends at frame 0 of the 30" in got[0].error

@@ -59,6 +59,8 @@ class TestWeightsLookup:
         assert offline == []
 
     def test_download_is_tried_into_first_dir(self, tmp_path: Path, monkeypatch) -> None:
+        monkeypatch.delenv("YOLO_OFFLINE")  # the downloader is a fake here
+
         def download(name: str, target: Path) -> Path:
             return fake_checkpoint(target / name, b"RTDETRDetectionModel")
 
@@ -67,7 +69,8 @@ class TestWeightsLookup:
         assert Path(ref.path) == tmp_path / "w" / "rtdetr-l.pt"
         assert ref.family == "rtdetr"
 
-    def test_offline_error_names_file_url_and_folder(self, tmp_path: Path, offline: list) -> None:
+    def test_offline_error_names_file_url_and_folder(self, tmp_path: Path, offline: list, monkeypatch) -> None:
+        monkeypatch.delenv("YOLO_OFFLINE")  # a download is tried, and fails
         with pytest.raises(ModelLoadError) as info:
             resolve_model("yolo26m", [tmp_path / "w"])
         text = str(info.value)
@@ -76,6 +79,15 @@ class TestWeightsLookup:
         assert str(tmp_path / "w") in text
         assert offline == [("yolo26m.pt", tmp_path / "w")]
         assert info.value.exit_code == 4
+
+
+@pytest.mark.parametrize("value", ["1", "true", "YES"])
+def test_yolo_offline_means_no_download_is_tried(tmp_path: Path, offline: list, monkeypatch, value: str) -> None:
+    """Ultralytics' downloader would ask GitHub first (two "assets check failure" warnings): not one call."""
+    monkeypatch.setenv("YOLO_OFFLINE", value)
+    with pytest.raises(ModelLoadError, match="YOLO_OFFLINE is set, so no download was tried") as info:
+        resolve_model("yolo26l", [tmp_path / "w"])
+    assert offline == [] and "yolo26l.pt" in str(info.value) and not (tmp_path / "w").exists()
 
 
 @pytest.mark.parametrize(

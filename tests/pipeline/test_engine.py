@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 import time
 from pathlib import Path
@@ -158,11 +159,17 @@ def test_ctrl_c_is_not_held_up_by_a_blocked_reader():
     stream = prefetched(iter(range(5)), stuck, depth=2)
     assert next(stream) == 0
     assert entered.wait(5)
-    threading.Timer(0.3, _thread.interrupt_main).start()  # what Ctrl-C does to the main thread
-    start = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        next(stream)
-    assert time.perf_counter() - start < 1.0
+    # interrupt_main does nothing while SIGINT is ignored (as a shell may start the test run): Python's
+    # own handler, as a terminal's Ctrl-C finds it, for the length of the test
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Timer(0.3, _thread.interrupt_main).start()  # what Ctrl-C does to the main thread
+        start = time.perf_counter()
+        with pytest.raises(KeyboardInterrupt):
+            next(stream)
+        assert time.perf_counter() - start < 1.0
+    finally:
+        signal.signal(signal.SIGINT, before)
     worker = next(t for t in threading.enumerate() if t.name == "attn-detect-read" and t.is_alive())
     assert worker.daemon  # never joined: the interpreter may exit while it is still stuck
     release.set()

@@ -101,6 +101,7 @@ def compare(
     )  # fmt: skip
     sliced_at = _sliced_positions(specs, slice_for, settings.slice is not None)
     destination.claim(sources, save, recursive=settings.recursive, keep=own_files(config, specs))
+    label_file = LabelSet.read(labels) if labels else None  # a bad label file is reported before a model loads
 
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     bar.count(sources, recursive=settings.recursive)
@@ -124,7 +125,7 @@ def compare(
         contenders.append(Contender(name, detector, replace(options, conf=MAP_CONF) if labels else options))
     if not contenders:
         raise typer.Exit(int(ExitCode.MODEL))
-    label_sets = [LabelSet.load(labels, c.detector.names) for c in contenders] if labels else None
+    label_sets = [label_file.for_model(c.detector.names) for c in contenders] if label_file else None
     job = CompareJob(contenders, label_sets, settings.conf, read_options(settings), warmup, save, failed_models,
                      {"imgsz": settings.imgsz, "conf": settings.conf, "device": settings.device,
                       "labels": str(labels) if labels else None,

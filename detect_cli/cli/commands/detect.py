@@ -101,9 +101,15 @@ def detect(
     if watch:
         check_watch(sources, ray=engine == opt.Engine.ray, resume=resume, out_format=plan.out_format)
     plan.claim(sources, recursive=settings.recursive, keep=own_files(config, settings.model))
+    if plan.out_format == "mot":
+        from detect_cli.outputs.mot import check_one_sequence
+
+        check_one_sequence(sources, recursive=settings.recursive)
     from detect_cli.pipeline.line_crossings import Line
 
     line = Line.parse(count_line) if count_line is not None else None
+    if line is not None:
+        line.check_on_videos(sources)  # a line the video's frame makes empty or misses: before the model loads
     if line is not None and engine == opt.Engine.ray:
         raise ConfigError("--count-line runs locally only (it follows tracks, frame by frame)", "drop --engine ray")
     track = track or line is not None  # counting follows tracks
@@ -208,8 +214,6 @@ def _video_options(stride: int | None, start: float | None, end: float | None, *
                    attention: bool):  # fmt: skip
     from detect_cli.inputs.video import VideoOptions
 
-    if start is not None and end is not None and end <= start:
-        raise ConfigError(f"--end {end:g} is not after --start {start:g}", "give a time range that holds frames")
     if track and engine == opt.Engine.ray:
         raise ConfigError("--track runs locally only (a tracker needs the frames in order)", "drop --engine ray")
     if track and attention:

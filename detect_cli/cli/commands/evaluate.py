@@ -157,7 +157,7 @@ def _evaluate_tracks(sources, truth: Path, settings, tracker: str, stride: int, 
     """Detect and track one sequence, then score its MOT rows against `truth` on the frames that ran."""
     import io
 
-    from detect_cli.evaluation.track_scores import read_mot, score_tracks
+    from detect_cli.evaluation.track_scores import check_truth, read_mot, score_tracks, undefined
     from detect_cli.inputs.sources import iter_sources
     from detect_cli.inputs.video import VideoOptions
     from detect_cli.outputs.mot import MotSink
@@ -165,7 +165,8 @@ def _evaluate_tracks(sources, truth: Path, settings, tracker: str, stride: int, 
     from detect_cli.tasks.detect import DetectJob
     from detect_cli.tasks.driver import drive
 
-    read_mot(truth)  # a bad ground-truth file is reported before the model loads
+    truth_rows = read_mot(truth)  # a bad ground-truth file is reported before the model loads
+    check_truth(truth_rows)
     video = VideoOptions(stride=stride)
     bar = hold(RunProgress(progress))
     bar.count(sources, recursive=settings.recursive, video=video)
@@ -186,7 +187,9 @@ def _evaluate_tracks(sources, truth: Path, settings, tracker: str, stride: int, 
     job = DetectJob(settings, detector, video=video, track=tracker)
     outcome = drive(job, iter_sources(sources, recursive=settings.recursive), [MotSink(rows)], keep)
     summary = outcome.summary
-    scores = score_tracks(truth, rows.getvalue(), frames=frames)
+    scores = score_tracks(truth_rows, rows.getvalue(), frames=frames)
+    for why in undefined(scores):
+        warn(why)
     record = {"model": detector.ref.spec, "tracks": str(truth), "tracker": tracker, "frames": len(frames), **scores}
     sink = destination.open(Layout("sequences", tuple(record)), {"command": "evaluate"})
     if sink is not None:
