@@ -6,7 +6,8 @@
    and sliced (`--slice auto`: 320-px tiles, overlap 0.2) on `--n` large scenes (1920x1920 and
    3000x2000 in turn, shapes of 10-40 px), for every merge setting: the tiles and the full pass run
    once per image, and each setting merges the same raw boxes (a memo under the wrapped detector),
-   so the settings are compared on identical model outputs.
+   so the settings are compared on identical model outputs. `--max-det` (300) bounds each tile; the
+   last row adds the old cap of 300 boxes per merged image (`--max-det-image 300`, issue #33).
 2. Time per image of the sliced run (defaults, conf 0.25) on the first `--timed` scenes against
    (number of tiles x one tile's bare `Detector.predict`), interleaved image by image.
 3. Peak RSS of `attn-detect detect --slice auto` on one 10,000 x 10,000 JPEG, in a fresh process.
@@ -42,6 +43,7 @@ from detect_cli.pipeline.slicing import SlicedDetector, SliceOptions
 MAP_CONF = 0.001
 SETTINGS = [SliceOptions(None, 0.2, full, merge, match)
             for full, merge, match in itertools.product((False, True), ("nms", "nmm"), ("iou", "ios"))]  # fmt: skip
+SETTINGS.append(SliceOptions(None, max_det_image=300))  # the defaults under the old cap: 300 per merged image
 
 
 class Memo:

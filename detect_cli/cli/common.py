@@ -47,6 +47,6 @@ def open_detector(
                         needs_torch=needs_torch, verbose=verbose, status=status)  # fmt: skip
     for message in opened.notes:
         warn(message)
-    for message in check_slicing(slice_options(opened.settings), opened.settings.imgsz):
+    for message in check_slicing(slice_options(opened.settings), opened.settings.imgsz, opened.settings.max_det_image):
         warn(message)
     return opened.settings, opened.detector

@@ -59,7 +59,9 @@ Imgsz = Annotated[
     Optional[int],
     typer.Option(help="Inference size in pixels.", show_default="the model's training or export size, else 640"),
 ]
-MaxDet = Annotated[Optional[int], typer.Option(help="Maximum detections per image.", show_default="300")]
+MaxDet = Annotated[Optional[int], typer.Option(
+    help="Most boxes one model pass returns: per image, or per tile with --slice.", show_default="300",
+)]  # fmt: skip
 Device = Annotated[Optional[str], typer.Option(help="auto, cpu, 0, cuda:0, mps.", show_default="auto")]
 Batch = Annotated[Optional[int], typer.Option("--batch", "-b", help="Images per forward pass.", show_default="1")]
 Classes = Annotated[
@@ -231,9 +233,16 @@ SliceTiles = Annotated[Optional[bool], typer.Option(
 )]  # fmt: skip
 
 
+MaxDetImage = Annotated[Optional[int], typer.Option(
+    "--max-det-image", help="--slice: the most boxes an image keeps after its tiles are merged (the most confident).",
+    show_default="no cap",
+)]  # fmt: skip
+
+
 def slice_flags(slice_: str | None, overlap: float | None, full: bool | None, merge: SliceMergeName | None,
-                match: SliceMatchName | None, tiles: bool | None = None) -> dict[str, object]:  # fmt: skip
-    """The --slice* flags as settings overrides (None: not given)."""
+                match: SliceMatchName | None, tiles: bool | None = None,
+                max_det_image: int | None = None) -> dict[str, object]:  # fmt: skip
+    """The --slice* flags (and --max-det-image) as settings overrides (None: not given)."""
     return {"slice": slice_, "slice_overlap": overlap, "slice_full": full,
             "slice_merge": merge.value if merge else None, "slice_match": match.value if match else None,
-            "slice_tiles": tiles}  # fmt: skip
+            "slice_tiles": tiles, "max_det_image": max_det_image}  # fmt: skip

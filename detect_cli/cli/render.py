@@ -122,6 +122,8 @@ def run_table(summary: RunSummary, model: str, backend: str | None = None, imgsz
     per_image = summary.ms_per_image()
     for stage in STAGES:
         table.add_row(f"{stage} ms/image", f"{per_image[stage]:.1f}")
+    for what, how_much in summary.caps.lines():  # a cap that was reached: boxes may be missing
+        table.add_row(what, Text(how_much, style="yellow"))
     table.add_row("wall time", f"{summary.wall_s:.2f} s")
     if summary.interrupted:
         table.add_row("status", Text("interrupted", style="yellow"))
@@ -218,6 +220,8 @@ COMPARE_ROWS = (
     ("total ms p50", "total_p50", "{:.1f}", "min"),
     ("total ms p95", "total_p95", "{:.1f}", "min"),
     ("images/s", "images_per_s", "{:.1f}", "max"),
+    ("passes at --max-det", "passes_at_max_det", "{:,}", None),  # only when a cap was reached
+    ("cut by --max-det-image", "cut_by_max_det_image", "{:,}", None),
     ("mAP50", "map50", "{:.3f}", "max"),
     ("mAP50-95", "map50_95", "{:.3f}", "max"),
     ("precision", "precision", "{:.3f}", "max"),

@@ -19,7 +19,8 @@ class Detections:
     merging (as supervision's `data`): `tile` ((N, 4) window that found each box, -1s for the
     full-image pass) with --slice-tiles.
     metadata: facts about the whole set, not per box (as supervision's `metadata`): `attention`, the
-    maps `detect --attention` made in the same pass. Kept by indexing and tracking, not compared.
+    maps `detect --attention` made in the same pass; `caps` (core/caps.py), how --max-det bore on the image.
+    Kept by indexing and tracking, not compared.
     """
 
     xyxy: np.ndarray

@@ -50,6 +50,7 @@ class DetectSettings:
     slice_merge: str
     slice_match: str
     slice_tiles: bool
+    max_det_image: int | None  # --slice: the most merged boxes an image keeps; None: every one
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -154,6 +155,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "slice_merge": _choice(*SLICE_MERGES),
     "slice_match": _choice(*SLICE_MATCHES),
     "slice_tiles": _boolean,
+    "max_det_image": _optional(_number(int, 1)),
 }
 assert set(VALIDATORS) == {f.name for f in fields(DetectSettings)}
 

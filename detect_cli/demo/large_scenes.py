@@ -25,6 +25,7 @@ LARGE_SIZES: tuple[tuple[int, int], ...] = ((1920, 1920), (3000, 2000))  # (widt
 R_MIN, R_MAX = 5.0, 20.0  # circumradius: shapes 10-40 px across
 TILE = 320  # the texture scale of `scenes.py`
 SHAPES_PER_TILE = (2.0, 4.0)  # shapes per 320 x 320 area, drawn per scene
+DENSE = (8.0, 10.0)  # `--density dense`: a 3000 x 2000 scene holds 450-600 shapes, over a per-image cap of 300
 LINES_PER_TILE = 4.0
 
 Box = tuple[int, float, float, float, float]
@@ -53,13 +54,13 @@ def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray
     return img
 
 
-def _paint(rng: np.random.Generator, img: np.ndarray) -> tuple[list[int], list[int], list[tuple[int, int, int, int]],
-                                                                  np.ndarray]:  # fmt: skip
+def _paint(rng: np.random.Generator, img: np.ndarray, density: tuple[float, float] = SHAPES_PER_TILE,
+           ) -> tuple[list[int], list[int], list[tuple[int, int, int, int]], np.ndarray]:  # fmt: skip
     """Paint shapes in place, each in its own patch; return classes, full areas, patches, owner map."""
     height, width = img.shape[:2]
     owner = np.full((height, width), -1, np.int32)
     classes, areas, patches = [], [], []
-    n = rng.poisson(rng.uniform(*SHAPES_PER_TILE) * width * height / TILE**2)
+    n = rng.poisson(rng.uniform(*density) * width * height / TILE**2)
     for k in range(n):
         cls = int(rng.integers(len(CLASSES)))
         r = float(np.exp(rng.uniform(np.log(R_MIN), np.log(R_MAX))))
@@ -91,10 +92,12 @@ def _finish(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     return np.clip(noisy, 0, 255, out=noisy).astype(np.uint8)
 
 
-def make_large_scene(rng: np.random.Generator, width: int = 1920, height: int = 1920) -> tuple[np.ndarray, list[Box]]:
-    """One scene: the BGR image and labels `(class_id, x1, y1, x2, y2)` (x2/y2 one past the last pixel)."""
+def make_large_scene(rng: np.random.Generator, width: int = 1920, height: int = 1920,
+                     density: tuple[float, float] = SHAPES_PER_TILE) -> tuple[np.ndarray, list[Box]]:  # fmt: skip
+    """One scene: the BGR image and labels `(class_id, x1, y1, x2, y2)` (x2/y2 one past the last pixel);
+    `density`: the range the scene's mean number of shapes per 320 x 320 area is drawn from."""
     img = _background(rng, width, height)
-    classes, areas, patches, owner = _paint(rng, img)
+    classes, areas, patches, owner = _paint(rng, img, density)
     labels: list[Box] = []
     for k, (cls, area, (px0, py0, px1, py1)) in enumerate(zip(classes, areas, patches)):
         ys, xs = np.nonzero(owner[py0:py1, px0:px1] == k)
@@ -107,7 +110,8 @@ def make_large_scene(rng: np.random.Generator, width: int = 1920, height: int = 
 
 
 def write_large_dataset(out_dir: Path, n_images: int, seed: int, ext: str = "png", quality: int = 95,
-                        sizes: tuple[tuple[int, int], ...] = LARGE_SIZES) -> Path:  # fmt: skip
+                        sizes: tuple[tuple[int, int], ...] = LARGE_SIZES,
+                        density: tuple[float, float] = SHAPES_PER_TILE) -> Path:  # fmt: skip
     """Write `n_images` large scenes (sizes taken in turn) in `scenes.write_dataset`'s layout."""
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in ("jpg", "jpeg") else []
     out_dir = Path(out_dir)
@@ -116,7 +120,7 @@ def write_large_dataset(out_dir: Path, n_images: int, seed: int, ext: str = "png
     images, annotations = [], []
     for i in range(n_images):
         width, height = sizes[i % len(sizes)]
-        img, labels = make_large_scene(np.random.default_rng([seed, i]), width, height)
+        img, labels = make_large_scene(np.random.default_rng([seed, i]), width, height, density)
         stem = f"large_{i:05d}"
         cv2.imwrite(str(out_dir / "images" / f"{stem}.{ext}"), img, params)
         (out_dir / "labels" / f"{stem}.txt").write_text(_yolo_lines(labels, width, height))

@@ -71,6 +71,8 @@ class EvalReport:
         }
         if self.run is not None:
             doc.update(failed=self.run.as_dict()["failures"], interrupted=self.run.interrupted)
+            if self.run.caps.bit:
+                doc["caps"] = self.run.caps.as_dict()
         return doc
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from detect_cli.core.caps import CAPS, Capped
 from detect_cli.core.detections import Detections
 from detect_cli.core.errors import ConfigError, ModelLoadError
 from detect_cli.core.results import Timing
@@ -93,6 +94,13 @@ class Detector:
         if self.ref.family == "rtdetr":
             return False
         return options.nms or not self.end2end_capable
+
+    def pass_cap(self, options: PredictOptions) -> int | None:
+        """The most boxes a pass can be cut to by --max-det, or None when the model cannot return that
+        many anyway (an RT-DETR returns at most one box per query: 300 for rtdetr-l, 30 for demo-rtdetr)."""
+        head = self.network().model[-1] if self.ref.family == "rtdetr" and self.network() is not None else None
+        queries = getattr(head, "num_queries", None)
+        return None if queries is not None and queries <= options.max_det else options.max_det
 
     def checkpoint(self, folder: Path) -> Path:
         """A .pt file of exactly this model: the weights file itself, or for a model built from a
@@ -171,7 +179,9 @@ class Detector:
             verbose=False,
             save=False,
         )
-        converted = [_convert(r) for r in results]
+        # a pass that returned --max-det boxes may have had more (the run table says so: core/caps.py)
+        cap = self.pass_cap(options)
+        converted = [(d.with_metadata(**{CAPS: Capped.of_passes([len(d)], cap)}), t) for d, t in map(_convert, results)]
         predictor = self.predictor
         if predictor is not None:  # it keeps the last batch until the next call: up to twice the in-flight bound
             predictor.dataset = predictor.batch = predictor.results = None

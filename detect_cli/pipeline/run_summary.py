@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from detect_cli.core.caps import CAPS, Capped
 from detect_cli.core.results import STAGES, ImageResult
 from detect_cli.pipeline.video_stats import VideoStats
 
@@ -37,6 +38,7 @@ class RunSummary:
     latencies_ms: array | None = None
     videos: dict[str, VideoStats] = field(default_factory=dict)  # per video or stream: totals over its frames
     count_line: Line | None = None  # --count-line: each video counts its tracks' crossings
+    caps: Capped = field(default_factory=Capped)  # how --max-det and --max-det-image bore on the images
 
     def add(self, result: ImageResult) -> None:
         self.warnings.extend((result.source, w) for w in result.all_warnings())
@@ -49,6 +51,7 @@ class RunSummary:
             return
         self.images += 1
         self.detections += len(result.detections)
+        self.caps += result.detections.metadata.get(CAPS, Capped())
         for cls, n in result.detections.counts().items():
             self.class_counts[result.class_name(cls)] += n
         for stage in STAGES:
@@ -69,6 +72,7 @@ class RunSummary:
         self.skipped += other.skipped
         self.warnings += other.warnings
         self.unsaved += other.unsaved
+        self.caps += other.caps
 
     def latency(self) -> dict[str, float]:
         """Model time per image (needs `latencies_ms`): mean, p50, p95 and images per second."""
@@ -95,4 +99,5 @@ class RunSummary:
             "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
             "warnings": [{"source": s, "warning": w} for s, w in self.warnings],
             **({"videos": {s: v.as_dict() for s, v in self.videos.items()}} if self.videos else {}),
+            **({"caps": self.caps.as_dict()} if self.caps.bit else {}),  # only when a cap was reached
         }

@@ -5,7 +5,12 @@
 Each large image is cut into overlapping tiles (views into the decoded image, never copies), the
 tiles go through the model `batch` at a time at the model's own run size, their boxes are shifted
 back into full-image pixels, an optional full-image pass is added, and duplicates where tiles
-overlap are merged (`merge.py`).
+overlap are merged (`tile_merge.py`).
+
+`--max-det` means what it means to the model: the most boxes one pass returns, so here one tile.
+The merged image keeps every box the merge keeps, unless `--max-det-image` caps it (the best ones
+kept). Under the old cap of 300 per image, a dense generated 3000 x 2000 scene (537 shapes) kept 300
+of its 547 boxes (issue #33). Each image's `caps.Capped` tally says when either cap was reached.
 
 Tiles cover the image exactly: the last tile of a row or column is shifted back inside the image
 rather than padded, so every tile is a real crop of the model's input size (as SAHI and
@@ -21,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from detect_cli.core.caps import CAPS, Capped
 from detect_cli.core.detections import Detections
 from detect_cli.core.errors import InputError
 from detect_cli.core.results import Timing
@@ -48,10 +54,12 @@ class SliceOptions:
     merge: str = "nms"  # nms: keep the best box of a group; nmm: grow it to the union of the group
     match: str = "ios"  # iou, or ios (intersection over the smaller box: a tile's cut-off part of an object)
     record_tiles: bool = False  # records name the tile (x1, y1, x2, y2) that found each box
+    max_det_image: int | None = None  # the most merged boxes an image keeps (the best); None: all
 
     def describe(self) -> str:
         size = AUTO if self.size is None else f"{self.size[0]}x{self.size[1]}"
-        return f"{size}, overlap {self.overlap:g}, {self.merge}/{self.match}{', +full' if self.full else ''}"
+        cap = f", at most {self.max_det_image} per image" if self.max_det_image else ""
+        return f"{size}, overlap {self.overlap:g}, {self.merge}/{self.match}{', +full' if self.full else ''}{cap}"
 
 
 def slice_options(settings: DetectSettings) -> SliceOptions | None:
@@ -59,7 +67,8 @@ def slice_options(settings: DetectSettings) -> SliceOptions | None:
     if settings.slice is None:
         return None
     return SliceOptions(parse_size(settings.slice), settings.slice_overlap, settings.slice_full,
-                        settings.slice_merge, settings.slice_match, settings.slice_tiles)  # fmt: skip
+                        settings.slice_merge, settings.slice_match, settings.slice_tiles,
+                        settings.max_det_image)  # fmt: skip
 
 
 def starts(length: int, tile: int, overlap: float) -> list[int]:
@@ -131,7 +140,7 @@ class SlicedDetector:
                 out[k] = (sliced.detections, sliced.timing)
         if whole:  # images run whole go through together, as the engine batched them
             for k, (detections, timing) in zip(whole, self.detector.predict([images[k] for k in whole], options)):
-                out[k] = (self._tagged(detections, None), timing)
+                out[k] = (self._tagged(self._capped(detections, [detections], options.max_det), None), timing)
         return out  # type: ignore[return-value]
 
     def predict_sliced(self, image: np.ndarray, windows: np.ndarray, options: PredictOptions,
@@ -155,12 +164,23 @@ class SlicedDetector:
         start = time.perf_counter()
         raw = Detections.merge(parts)
         merged, leaders = merge_detections(raw, self.slicing.merge, self.slicing.match, MATCH_THRESHOLD)
-        best = np.argsort(-merged.confidence, kind="stable")[: options.max_det]
-        merged, leaders = merged[best], leaders[best]
+        capped = self._capped(merged, parts, options.max_det)
+        leaders = leaders[: len(capped)]  # the merge ranks its boxes best first: a cut keeps a prefix
         window_of = np.concatenate(owners) if owners else np.zeros((0, 4), np.int64)
-        detections = self._tagged(merged, window_of[leaders])
+        detections = self._tagged(capped, window_of[leaders])
         merge_ms = (time.perf_counter() - start) * 1e3
         return SlicedImage(detections, leaders, window_of, Timing(0.0, spent[0], spent[1], spent[2] + merge_ms))
+
+    def _capped(self, detections: Detections, passes: list[Detections], max_det: int) -> Detections:
+        """The image's boxes under --max-det-image (the most confident kept, in their order), with their
+        `Capped` tally: which of the model's `passes` came back full (as each pass says, else by its
+        count against `max_det`), and what the image cap dropped."""
+        kept, cap = detections, self.slicing.max_det_image
+        if cap is not None and len(detections) > cap:
+            kept = detections[np.sort(np.argsort(-detections.confidence, kind="stable")[:cap])]
+        full = sum(p.metadata.get(CAPS, Capped.of_passes([len(p)], max_det)).passes_full for p in passes)
+        tally = Capped(len(passes), full, 1, int(full > 0)).cut(len(detections) - len(kept))
+        return kept.with_metadata(**{CAPS: tally})
 
     def _tagged(self, detections: Detections, windows: np.ndarray | None) -> Detections:
         if not self.slicing.record_tiles:
@@ -184,8 +204,11 @@ def _shifted(detections: Detections, dx: int, dy: int) -> Detections:
     return replace(detections, xyxy=detections.xyxy + offset) if len(detections) else detections
 
 
-def check_slicing(slicing: SliceOptions | None, imgsz: int) -> list[str]:
-    """Notes on a slicing that cannot help: tiles much larger than what the model runs at."""
+def check_slicing(slicing: SliceOptions | None, imgsz: int, max_det_image: int | None = None) -> list[str]:
+    """Notes on a slicing that cannot help: tiles much larger than what the model runs at, or an image
+    cap without slicing (one pass is the whole image, so --max-det is its cap)."""
+    if slicing is None and max_det_image is not None:
+        return ["--max-det-image has no effect without --slice: --max-det caps each image (one pass each)"]
     if slicing is None or slicing.size is None:
         return []
     if max(slicing.size) > AUTO_FACTOR * imgsz:

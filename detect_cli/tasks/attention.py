@@ -19,6 +19,7 @@ from detect_cli.attention.metrics import MetricTable
 from detect_cli.attention.overlays import image_overlay, overlay_folder, write_overlays
 from detect_cli.attention.run import ImageAttention, explain_image, map_names
 from detect_cli.attention.sliced import explain_sliced
+from detect_cli.core.caps import CAPS, Capped
 from detect_cli.core.detections import Detections
 from detect_cli.core.errors import AttnDetectError, ConfigError
 from detect_cli.core.results import ImageResult, Timing
@@ -55,6 +56,7 @@ class AttentionJob:
     failed: int = 0
     sliced: SlicedDetector | None = None  # --slice: maps from the tiles (attention method, no deletion test)
     video: VideoOptions = field(default_factory=VideoOptions)  # the frames of video inputs (--vid-stride, ...)
+    caps: Capped = field(default_factory=Capped)  # how --max-det (and --max-det-image) bore on the images
 
     def __post_init__(self) -> None:
         map_names(self.settings.method, self.detector.ref.family, self.settings.attention_map)  # or ConfigError
@@ -96,6 +98,7 @@ class AttentionJob:
             why = watch.failed(explained, result.source)
             return {**record, "status": "error", "error": f"cannot explain this image: {why}"}
         watch.ok()
+        self.caps += result.detections.metadata.get(CAPS, Capped())
         if scores is not None:  # only whole images count in the run's table
             self.scores.merge(scores)
         return {**record, "maps": explained.layer, "detections": explained.record()}

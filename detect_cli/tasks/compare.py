@@ -219,6 +219,9 @@ def comparison_report(
             row.update(map50=overall.map50, map50_95=overall.map50_95, precision=overall.precision,
                        recall=overall.recall, labelled_images=scores[k].images)  # fmt: skip
         models.append(row)
+    if any(stats.caps.bit for stats in run.stats):  # a cap was reached: say how often, for every model
+        for row, stats in zip(models, run.stats):
+            row.update(passes_at_max_det=stats.caps.passes_full, cut_by_max_det_image=stats.caps.dropped)
     return {
         "schema_version": 1,
         "settings": settings or {},

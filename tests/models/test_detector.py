@@ -169,3 +169,12 @@ class TestImageSize:
         assert (message is None) == (asked == runs)
         if message:
             assert f"--imgsz {asked} rounded up to {runs}" in message
+
+
+def test_a_pass_cap_bites_only_where_the_model_could_return_more(yolo_detector, rtdetr_detector) -> None:
+    """RT-DETR returns at most one box per query (rtdetr-l: 300): --max-det 300 can never cut it."""
+    from detect_cli.models.detector import PredictOptions
+
+    assert yolo_detector.pass_cap(PredictOptions(max_det=300)) == 300
+    assert rtdetr_detector.pass_cap(PredictOptions(max_det=300)) is None
+    assert rtdetr_detector.pass_cap(PredictOptions(max_det=100)) == 100

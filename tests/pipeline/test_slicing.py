@@ -14,13 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 from detect_cli.cli.app import app
+from detect_cli.core.caps import CAPS, Capped
 from detect_cli.core.detections import Detections
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.results import Timing
 from detect_cli.core.settings import load_settings, parse_size
 from detect_cli.models.detector import PredictOptions
-from detect_cli.outputs.records import box_records
-from detect_cli.pipeline.slicing import SlicedDetector, SliceOptions, starts, tiles
+from detect_cli.outputs.records import box_records, result_from_record
+from detect_cli.pipeline.slicing import SlicedDetector, SliceOptions, slice_options, starts, tiles
 from detect_cli.pipeline.tile_merge import merge_detections
 from tests.conftest import SAMPLES
 from tests.helpers import make_result
@@ -166,13 +167,84 @@ def test_auto_slices_only_images_much_larger_than_the_model() -> None:
     assert [len(d) for d, _ in results] == [1, 1]
 
 
-def test_max_det_applies_to_the_merged_image() -> None:
-    known = [(x, y, x + 10, y + 10) for x in range(5, 900, 40) for y in range(5, 600, 40)]
+class CappedRectFinder(RectFinder):
+    """RectFinder that returns at most `max_det` boxes per pass, the most confident, as a model does."""
+
+    def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
+        return [(d[np.argsort(-d.confidence, kind="stable")[: options.max_det]], t)
+                for d, t in super().predict(images, options)]  # fmt: skip
+
+
+def _grid(width: int, height: int, step: int = 20) -> list[tuple[int, int, int, int]]:
+    return [(x, y, x + 10, y + 10) for x in range(5, width - 10, step) for y in range(5, height - 10, step)]
+
+
+def test_a_sliced_image_keeps_more_than_max_det_objects_at_the_defaults() -> None:
+    known = _grid(900, 600)  # 45 x 30 = 1,350 objects, at most 16 x 16 in one 320-px tile
     image = synthetic(900, 600, known)
-    detector = SlicedDetector(RectFinder(image, 10), SliceOptions((320, 320)))
-    ((found, _),) = detector.predict([image], PredictOptions(imgsz=320, max_det=50))
-    assert len(found) == 50 and len(known) > 50
-    assert np.all(np.diff(found.confidence) <= 0)
+    settings = load_settings(None, {"slice": "320x320"})  # the defaults: --max-det 300, no image cap
+    detector = SlicedDetector(CappedRectFinder(image, 10), slice_options(settings))
+    ((found, _),) = detector.predict([image], PredictOptions(imgsz=320, max_det=settings.max_det))
+    assert settings.max_det == 300 and settings.max_det_image is None
+    assert sorted(map(tuple, found.xyxy.astype(int).tolist())) == sorted(known)  # every one, once
+    assert found.metadata[CAPS] == Capped(passes=len(detector.windows(image, OPTIONS)), images=1)  # no cap bit
+
+
+def test_max_det_caps_each_tile_and_max_det_image_the_merged_image() -> None:
+    known = _grid(900, 600)
+    image = synthetic(900, 600, known)
+    tiles_ = SlicedDetector(CappedRectFinder(image, 10), SliceOptions((320, 320)))
+    ((per_tile, _),) = tiles_.predict([image], PredictOptions(imgsz=320, max_det=50))
+    windows = tiles_.windows(image, OPTIONS)
+    assert 50 < len(per_tile) <= 50 * len(windows) < len(known)  # 50 from each tile, duplicates merged
+    assert per_tile.metadata[CAPS] == Capped(len(windows), len(windows), 1, 1)  # every tile came back full
+    image_cap = SlicedDetector(CappedRectFinder(image, 10), SliceOptions((320, 320), max_det_image=100))
+    ((capped, _),) = image_cap.predict([image], PredictOptions(imgsz=320, max_det=300))
+    assert len(capped) == 100 and np.all(np.diff(capped.confidence) <= 0)
+    assert capped.confidence.min() >= np.sort(RectFinder(image, 10).predict([image], OPTIONS)[0][0].confidence)[-100]
+    assert capped.metadata[CAPS] == Capped(len(windows), 0, 1, 0, 1, len(known) - 100)
+
+
+def test_the_image_cap_holds_for_images_run_whole_and_keeps_the_tiles_aligned() -> None:
+    known = _grid(600, 300)
+    image = synthetic(600, 300, known)
+    whole = SlicedDetector(RectFinder(image, 10), SliceOptions(None, max_det_image=40))  # auto: 600 <= 2 x 320
+    ((found, _),) = whole.predict([image], OPTIONS)
+    assert len(found) == 40 and found.metadata[CAPS].dropped == len(known) - 40
+    tagged = SlicedDetector(RectFinder(image, 10), SliceOptions((320, 320), record_tiles=True, max_det_image=40))
+    ((found, _),) = tagged.predict([image], OPTIONS)
+    assert len(found) == len(found.extra["tile"]) == 40 and found.metadata[CAPS].images_cut == 1
+    for (x1, y1, x2, y2), (t1, u1, t2, u2) in zip(found.xyxy, found.extra["tile"]):  # each box inside the tile named
+        assert t1 <= x1 and u1 <= y1 and x2 <= t2 and y2 <= u2
+
+
+def test_the_run_summary_and_table_say_when_a_cap_bit() -> None:
+    from rich.console import Console
+
+    from detect_cli.cli.render import run_table
+    from detect_cli.pipeline.run_summary import RunSummary
+
+    summary = RunSummary()
+    for caps in (Capped(80, 2, 1, 1), Capped(80, 0, 1, 0, 1, 37), Capped(1, 0, 1, 0)):
+        summary.add(make_result(detections=Detections.empty().with_metadata(**{CAPS: caps})))
+    assert summary.caps == Capped(161, 2, 3, 1, 1, 37)
+    assert summary.as_dict()["caps"]["dropped"] == 37
+    console = Console(width=120, record=True)
+    console.print(run_table(summary, "demo"))
+    text = console.export_text()
+    assert "passes that hit --max-det" in text and "2 of 161 (1 image(s))" in text
+    assert "boxes cut by --max-det-image" in text and "37 (1 image(s))" in text
+    quiet = RunSummary()
+    quiet.add(make_result(detections=Detections.empty().with_metadata(**{CAPS: Capped(80, 0, 1, 0)})))
+    console = Console(width=120, record=True)
+    console.print(run_table(quiet, "demo"))
+    assert "caps" not in quiet.as_dict() and "max-det" not in console.export_text()
+
+
+@pytest.mark.parametrize("value", [0, -5, 2.5, "many"])
+def test_a_bad_max_det_image_is_a_config_error_naming_it(value: object) -> None:
+    with pytest.raises(ConfigError, match="--max-det-image"):
+        load_settings(None, {"max_det_image": value})
 
 
 def test_records_name_the_tile_only_when_asked() -> None:
@@ -241,10 +313,14 @@ def test_the_resume_fingerprint_has_slicing_only_when_slicing(yolo_detector) -> 
 DEMO = ["--model", "demo", "--threads", "1", "--no-progress"]
 
 
-def _evaluate(*extra: str) -> dict:
+def _evaluate_doc(*extra: str) -> dict:
     result = runner.invoke(app, ["evaluate", str(LARGE), "--labels", str(LARGE / "labels"), *DEMO, "--json", *extra])
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)["summary"]["overall"]
+    return json.loads(result.stdout)["summary"]
+
+
+def _evaluate(*extra: str) -> dict:
+    return _evaluate_doc(*extra)["overall"]
 
 
 @pytest.mark.slow
@@ -252,6 +328,47 @@ def test_evaluate_slice_beats_the_full_frame_on_large_scenes() -> None:
     whole, sliced = _evaluate(), _evaluate("--slice", "auto")
     assert whole["map50"] < 0.5 < sliced["map50"]
     assert sliced["map50"] > whole["map50"] + 0.3 and sliced["recall"] > whole["recall"]
+
+
+@pytest.mark.slow
+def test_evaluate_on_the_shipped_large_samples_does_not_drop_without_the_image_cap() -> None:
+    """The old default capped each merged image at 300 boxes (`--max-det-image 300` now): without it,
+    the figures are at least as good, and the JSON says what the cap cut when it is asked for."""
+    capped, uncapped = _evaluate_doc("--slice", "auto", "--max-det-image", "300"), _evaluate_doc("--slice", "auto")
+    assert uncapped["overall"]["map50"] >= capped["overall"]["map50"] > 0.5
+    assert uncapped["overall"]["map50_95"] >= capped["overall"]["map50_95"]
+    assert uncapped["overall"]["recall"] >= capped["overall"]["recall"]
+    assert "caps" not in uncapped and capped["caps"]["images_cut"] == 2 and capped["caps"]["dropped"] > 0
+
+
+@pytest.mark.slow
+def test_a_dense_generated_scene_keeps_every_object_sliced_at_the_defaults(tmp_path: Path) -> None:
+    from detect_cli.core.matching import match
+    from detect_cli.demo.large_scenes import DENSE, make_large_scene
+
+    scene, labels = make_large_scene(np.random.default_rng([7, 0]), 3000, 2000, DENSE)
+    assert len(labels) > 400
+    path = tmp_path / "dense.png"
+    cv2.imwrite(str(path), scene)
+    truth = Detections([box[1:] for box in labels], np.ones(len(labels)), [box[0] for box in labels])
+
+    def detect(*extra: str) -> tuple[dict, str]:
+        result = runner.invoke(app, ["detect", str(path), *DEMO, "--slice", "auto", "--json", *extra])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout), result.stderr
+
+    doc, stderr = detect()
+    found = doc["images"][0]["detections"]
+    boxes = Detections([d["box"] for d in found], [d["confidence"] for d in found], [d["class_id"] for d in found])
+    assert len(found) > 300 and len(match(truth, boxes, 0.5)) > 300  # true objects beyond the old cap of 300
+    assert "caps" not in doc["summary"] and "max-det" not in stderr
+    doc, stderr = detect("--max-det-image", "300")  # the cap the user asks for: on the merged image
+    assert len(doc["images"][0]["detections"]) == 300
+    assert doc["summary"]["caps"]["dropped"] == len(found) - 300
+    assert "boxes cut by --max-det-image" in stderr and f"{len(found) - 300:,} (1 image(s))" in stderr
+    doc, stderr = detect("--max-det", "5")  # the model's cap: on each tile
+    assert 5 < len(doc["images"][0]["detections"]) <= 5 * doc["summary"]["caps"]["passes"]
+    assert doc["summary"]["caps"]["passes_full"] > 0 and "passes that hit --max-det" in stderr
 
 
 @pytest.mark.slow
@@ -309,9 +426,8 @@ def test_ray_actors_get_the_slicing_with_their_arguments(monkeypatch: pytest.Mon
     from detect_cli.inputs.sources import Source
     from detect_cli.models.detector import load_detector
     from detect_cli.models.lookup import resolve_model
-    from detect_cli.outputs.records import result_from_record
     from detect_cli.pipeline.ray import actor as ray_engine
-    from detect_cli.pipeline.ray.actor import DetectActor, actor_arguments
+    from detect_cli.pipeline.ray.actor import DetectActor, actor_arguments, with_caps
     from detect_cli.pipeline.ray.cluster import RayOptions
 
     monkeypatch.setattr(ray, "put", lambda data: data)  # the object store, as plain bytes
@@ -332,3 +448,14 @@ def test_ray_actors_get_the_slicing_with_their_arguments(monkeypatch: pytest.Mon
     assert on_ray.name == path.name and np.array_equal(on_ray.detections.class_id, local.class_id)
     assert np.allclose(on_ray.detections.xyxy, local.xyxy, atol=0.006)  # records round boxes to 0.01 px
     assert np.allclose(on_ray.detections.confidence, local.confidence, atol=6e-5)
+    assert with_caps(on_ray, columns["caps"][0]).detections.metadata[CAPS] == local.metadata[CAPS]
+
+
+def test_the_cap_tally_comes_back_from_ray_with_the_boxes() -> None:
+    from detect_cli.pipeline.ray.actor import _rows, with_caps
+
+    caps = Capped(80, 3, 1, 1, 1, 12)
+    result = make_result(detections=Detections([(1, 2, 3, 4)], [0.9], [0]).with_metadata(**{CAPS: caps}))
+    columns = _rows([result])
+    back = with_caps(result_from_record(json.loads(columns["record"][0]), result.names), columns["caps"][0])
+    assert back.detections == result.detections and back.detections.metadata[CAPS] == caps

@@ -58,6 +58,7 @@ def attention(
     iou: opt.Iou = None,
     imgsz: opt.Imgsz = None,
     max_det: opt.MaxDet = None,
+    max_det_image: opt.MaxDetImage = None,
     device: opt.Device = None,
     classes: opt.Classes = None,
     nms: opt.Nms = None,
@@ -102,7 +103,7 @@ def attention(
     settings = settings_from_flags(config, model=model, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det,
                                    device=device, classes=classes, nms=nms, threads=threads, recursive=recursive,
                                    **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge,
-                                                     slice_match))  # fmt: skip
+                                                     slice_match, max_det_image=max_det_image))  # fmt: skip
     if settings.slice is not None and (method != "attention" or check):
         raise ConfigError("--slice explains with --method attention only, without --check",
                           "each detection's map comes from the tile that found it")  # fmt: skip
@@ -156,6 +157,8 @@ def attention(
         for table in video_tables.close():
             tables.print(table)
     faithfulness = outcome.summary["faithfulness"]
+    if job.caps.bit:
+        note(job.caps.advice())
     console = destination.tables(quiet)
     if faithfulness and console is not None:
         console.print(_faithfulness_table(faithfulness))

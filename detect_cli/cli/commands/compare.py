@@ -53,6 +53,7 @@ def compare(
     iou: opt.Iou = None,
     imgsz: opt.Imgsz = None,
     max_det: opt.MaxDet = None,
+    max_det_image: opt.MaxDetImage = None,
     device: opt.Device = None,
     half: opt.Half = None,
     nms: opt.Nms = None,
@@ -97,7 +98,7 @@ def compare(
         config, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det,
         device=device, half=half, nms=nms, threads=threads, recursive=recursive,
         **opt.slice_flags(slice_ or ("auto" if slice_for else None), slice_overlap, slice_full, slice_merge,
-                          slice_match),
+                          slice_match, max_det_image=max_det_image),
     )  # fmt: skip
     sliced_at = _sliced_positions(specs, slice_for, settings.slice is not None)
     destination.claim(sources, save, recursive=settings.recursive, keep=own_files(config, specs))

@@ -46,6 +46,7 @@ def detect(
     iou: opt.Iou = None,
     imgsz: opt.Imgsz = None,
     max_det: opt.MaxDet = None,
+    max_det_image: opt.MaxDetImage = None,
     device: opt.Device = None,
     batch: opt.Batch = None,
     classes: opt.Classes = None,
@@ -92,7 +93,7 @@ def detect(
         config, model=model, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz,
         max_det=max_det, device=device, batch=batch, classes=classes, half=half, nms=nms, threads=threads,
         recursive=recursive, tables=tables,
-        **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge, slice_match, slice_tiles),
+        **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge, slice_match, slice_tiles, max_det_image),
     )  # fmt: skip
     plan = _OutputPlan.from_flags(
         data_format(fmt.value if fmt else None, as_json), out, save, resume or retry_failed, attention, engine

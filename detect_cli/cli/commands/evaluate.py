@@ -41,6 +41,7 @@ def evaluate(
     iou: opt.Iou = None,
     imgsz: opt.Imgsz = None,
     max_det: opt.MaxDet = None,
+    max_det_image: opt.MaxDetImage = None,
     device: opt.Device = None,
     batch: opt.Batch = None,
     half: opt.Half = None,
@@ -80,7 +81,7 @@ def evaluate(
         config, model=model, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz,
         max_det=max_det, device=device, batch=batch,
         half=half, nms=nms, threads=threads, recursive=recursive,
-        **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge, slice_match),
+        **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge, slice_match, max_det_image=max_det_image),
     )  # fmt: skip
     if (labels is None) == (tracks is None):
         raise ConfigError("give --labels (boxes: mAP) or --tracks (MOT ground truth: IDF1, MOTA), one of them")
@@ -123,6 +124,8 @@ def evaluate(
     report = job.report
     if report is not None and report.unlabelled:
         note(f"{len(report.unlabelled)} image(s) have no labels in {labels} and were left out")
+    if report is not None and report.run is not None and report.run.caps.bit:
+        note(report.run.caps.advice())
     console = destination.tables(quiet)
     if console is not None and report is not None:
         console.print(render.evaluation_table(report, detector.ref.spec, settings.conf))

@@ -12,12 +12,13 @@ import shutil
 import tempfile
 import weakref
 import zipfile
-from dataclasses import replace
+from dataclasses import astuple, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from detect_cli.core.caps import CAPS, Capped
 from detect_cli.core.errors import AttnDetectError, ConfigError, ModelFailed, ModelLoadError
 from detect_cli.core.results import ImageResult
 from detect_cli.inputs.images import ReadOptions
@@ -141,9 +142,16 @@ def stopped(exc: AttnDetectError, first_index: int, *, shard: bool = False) -> d
 
 
 def _rows(results: list[ImageResult]) -> dict[str, list]:
-    """A batch's results as Ray Data columns: each one's record, as every sink writes it, and its file name."""
+    """A batch's results as Ray Data columns: each one's record, as every sink writes it, its file name,
+    and its cap tally (core/caps.py: the run table's "passes that hit --max-det")."""
     return {"record": [dumps(image_record(r)) for r in results], "name": [r.name for r in results],
+            "caps": [list(astuple(r.detections.metadata.get(CAPS, Capped()))) for r in results],
             "stopped": ["" for _ in results]}  # fmt: skip
+
+
+def with_caps(result: ImageResult, caps: Any) -> ImageResult:
+    """A result read back on the driver with the cap tally its actor counted (a `_rows` column)."""
+    return replace(result, detections=result.detections.with_metadata(**{CAPS: Capped(*map(int, caps))}))
 
 
 def raise_if_stopped(said: str) -> None:

@@ -20,7 +20,7 @@ from detect_cli.inputs.images import ReadOptions
 from detect_cli.inputs.sources import Source
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.outputs.records import SCHEMA_VERSION, result_from_record
-from detect_cli.pipeline.ray.actor import DetectActor, actor_arguments, raise_if_stopped
+from detect_cli.pipeline.ray.actor import DetectActor, actor_arguments, raise_if_stopped, with_caps
 from detect_cli.pipeline.ray.cluster import RayOptions, check_paths_visible, connect, require_ray
 from detect_cli.pipeline.run_summary import RunSummary
 from detect_cli.pipeline.slicing import SliceOptions
@@ -73,7 +73,8 @@ def ray_detect_stream(
     for block in dataset.iter_batches(batch_size=None, batch_format="pandas"):
         for row in block.to_dict("records"):
             raise_if_stopped(row["stopped"])
-            yield result_from_record(json.loads(row["record"]), detector.names, str(row["name"]))
+            yield with_caps(result_from_record(json.loads(row["record"]), detector.names, str(row["name"])),
+                            row["caps"])  # fmt: skip
 
 
 def ray_detect_to_shards(
