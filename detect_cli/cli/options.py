@@ -186,6 +186,28 @@ CountLine = Annotated[Optional[str], typer.Option(
 )]  # fmt: skip
 
 
+ZoneOpt = Annotated[Optional[list[str]], typer.Option(
+    "--zone", metavar="NAME=X1,Y1,X2,Y2,X3,Y3,...",
+    help="Videos and folders of frames: count the objects in this polygon per frame and class, and how long each "
+    "track stays (pixels, or % of the frame); repeatable. Turns on --track.",
+    show_default=False,
+)]  # fmt: skip
+ZoneAnchorName = Enum("ZoneAnchorName", [(c, c) for c in choices.ZONE_ANCHORS], type=str)
+ZoneAnchor = Annotated[Optional[ZoneAnchorName], typer.Option(
+    help="--zone: the point of a box that must be inside (bottom-center: where people and cars touch the ground).",
+    show_default="bottom-center",
+)]  # fmt: skip
+Heatmap = Annotated[Optional[Path], typer.Option(
+    "--heatmap", metavar="DIR",
+    help="Write where objects were (box centres) per video or folder of frames into DIR: a picture over the first "
+    "frame with a colour scale, and the counts as .npy.",
+)]  # fmt: skip
+HeatmapClasses = Annotated[Optional[str], typer.Option(
+    help="--heatmap: all (one map, every class), each (one map per class), or class names (person,car).",
+    show_default="all",
+)]  # fmt: skip
+
+
 Engine = Enum("Engine", [(c, c) for c in choices.ENGINES], type=str)
 
 

@@ -71,6 +71,32 @@ def videos_table(summary: RunSummary) -> Table:
     return table
 
 
+def zones_tables(summary: RunSummary) -> list[Table]:
+    """Per video (or folder of frames), one row per zone and class: boxes in it per frame (max, mean),
+    tracks that entered and left, and their time in it (median, max; seconds, or frames where there
+    are no timestamps)."""
+    tables = []
+    for source, counter in summary.zones.items():
+        table = Table(title=Text(f"Zones in {_shown(source)} ({counter.anchor} of each box)"), title_justify="left")
+        for header in ("zone", "class", "in it\nmax", "in it\nmean", "entered", "left", "time in\nmedian",
+                       "time in\nmax"):  # fmt: skip
+            table.add_column(header, justify="left" if header in ("zone", "class") else "right")
+        for zone, classes in counter.summary().items():
+            if not classes:
+                table.add_row(Text(zone), "-", "0", "0.00", "0", "0", "-", "-")
+            for name, s in classes.items():
+                table.add_row(Text(zone), Text(name), str(s["max"]), f"{s['mean']:.2f}", str(s["entries"]),
+                              str(s["exits"]), _dwell(s, "median"), _dwell(s, "max"))  # fmt: skip
+        tables.append(table)
+    return tables
+
+
+def _dwell(stats: dict, which: str) -> str:
+    if stats[f"{which}_s"] is not None:
+        return f"{stats[f'{which}_s']:.1f} s"
+    return f"{stats[f'{which}_frames']:.0f} fr" if stats[f"{which}_frames"] is not None else "-"
+
+
 def _crossings_text(stats) -> str:  # type: ignore[no-untyped-def]
     """"total 5 / 2" then a line per class: "circle 3 / 1"."""
     counted = stats.crossings

@@ -18,3 +18,5 @@ TRACK_FORMATS = ("mot",)  # rows of one sequence (outputs/mot.py): boxes only, n
 LABEL_FORMATS = ("yolo", "coco-dataset", "labelstudio")
 OUTPUT_FORMATS = ("table", *RESULT_FORMATS, *TRACK_FORMATS, *LABEL_FORMATS)  # table: for people, on stdout
 ENGINES = ("local", "ray")
+# --zone-anchor: the point of a box that must be in a zone; bottom-center is where people and cars touch the ground
+ZONE_ANCHORS = ("bottom-center", "center", "top-center", "bottom-left", "bottom-right")

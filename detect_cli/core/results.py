@@ -37,6 +37,7 @@ class Unsaved(str, Enum):
 
     ANNOTATED = "annotated image not saved"
     OVERLAYS = "attention overlays not saved"
+    HEATMAP = "heatmap not saved"  # --heatmap DIR: a sequence's map (the source is the sequence)
 
 
 @dataclass(frozen=True)

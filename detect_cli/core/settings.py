@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from detect_cli.core.bounded_yaml import load_bounded
-from detect_cli.core.choices import BACKENDS, SLICE_MATCHES, SLICE_MERGES
+from detect_cli.core.choices import BACKENDS, SLICE_MATCHES, SLICE_MERGES, ZONE_ANCHORS
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.guarded_read import UnreadableFile, read_bytes
 
@@ -51,10 +51,14 @@ class DetectSettings:
     slice_match: str
     slice_tiles: bool
     max_det_image: int | None  # --slice: the most merged boxes an image keeps; None: every one
+    zones: tuple[str, ...] | None  # --zone NAME=X1,Y1,...: polygons (core/polygons.py)
+    zone_anchor: str
+    heatmap_classes: str  # --heatmap's maps: all, each, or class names
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["classes"] = list(self.classes) if self.classes else None
+        data["zones"] = list(self.zones) if self.zones else None
         return data
 
 
@@ -123,6 +127,20 @@ def _slice(value: Any) -> str:
     return "auto" if size is None else f"{size[0]}x{size[1]}"
 
 
+def _zones(value: Any) -> tuple[str, ...]:
+    from detect_cli.core.errors import AttnDetectError
+    from detect_cli.core.polygons import parse_zones
+
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not items or not all(isinstance(i, str) for i in items):
+        raise ValueError(f"expected a list of NAME=X1,Y1,X2,Y2,... polygons, got {value!r}")
+    try:
+        parse_zones(items)
+    except AttnDetectError as exc:
+        raise ValueError(str(exc).removeprefix("--zone ")) from None
+    return tuple(i.strip() for i in items)
+
+
 def _classes(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not items:
@@ -156,6 +174,9 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "slice_match": _choice(*SLICE_MATCHES),
     "slice_tiles": _boolean,
     "max_det_image": _optional(_number(int, 1)),
+    "zones": _optional(_zones),
+    "zone_anchor": _choice(*ZONE_ANCHORS),
+    "heatmap_classes": _text,
 }
 assert set(VALIDATORS) == {f.name for f in fields(DetectSettings)}
 

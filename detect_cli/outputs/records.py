@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from detect_cli.core.detections import Detections
+from detect_cli.core.polygons import OCCUPANCY
 from detect_cli.core.results import STAGES, ImageResult, Timing, Unsaved
 
 SCHEMA_VERSION = 1
@@ -77,6 +78,8 @@ def image_record(result: ImageResult) -> dict[str, Any]:
     if result.frame is not None:  # video frames only: a still image's record is unchanged
         record["frame"] = result.frame
         record["time_s"] = None if result.time_s is None else round(result.time_s, 3)
+    if OCCUPANCY in result.detections.metadata:  # --zone: the frame's boxes in each zone (pipeline/spatial.py)
+        record["zones"] = result.detections.metadata[OCCUPANCY]
     return record
 
 

@@ -15,6 +15,7 @@ from detect_cli.pipeline.video_stats import VideoStats
 
 if TYPE_CHECKING:
     from detect_cli.pipeline.line_crossings import Line
+    from detect_cli.pipeline.zones import ZoneCounter
 
 
 @dataclass
@@ -39,6 +40,8 @@ class RunSummary:
     videos: dict[str, VideoStats] = field(default_factory=dict)  # per video or stream: totals over its frames
     count_line: Line | None = None  # --count-line: each video counts its tracks' crossings
     caps: Capped = field(default_factory=Capped)  # how --max-det and --max-det-image bore on the images
+    zones: dict[str, ZoneCounter] = field(default_factory=dict)  # --zone: per sequence (pipeline/spatial.py)
+    heatmaps: list[dict[str, Any]] = field(default_factory=list)  # --heatmap: the files written
 
     def add(self, result: ImageResult) -> None:
         self.warnings.extend((result.source, w) for w in result.all_warnings())
@@ -100,4 +103,6 @@ class RunSummary:
             "warnings": [{"source": s, "warning": w} for s, w in self.warnings],
             **({"videos": {s: v.as_dict() for s, v in self.videos.items()}} if self.videos else {}),
             **({"caps": self.caps.as_dict()} if self.caps.bit else {}),  # only when a cap was reached
+            **({"zones": {s: z.as_dict() for s, z in self.zones.items()}} if self.zones else {}),
+            **({"heatmaps": self.heatmaps} if self.heatmaps else {}),
         }

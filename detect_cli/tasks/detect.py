@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import cv2
 
 from detect_cli.core.errors import ConfigError, InputError, one_line
+from detect_cli.core.polygons import OCCUPANCY
 from detect_cli.core.results import ImageResult, Unsaved
 from detect_cli.core.settings import DetectSettings
 from detect_cli.inputs.images import read_image
@@ -19,7 +20,7 @@ from detect_cli.inputs.sources import Source, is_url, stills_only
 from detect_cli.inputs.video import VideoOptions
 from detect_cli.models.detector import Detector
 from detect_cli.models.open import predict_options, read_options
-from detect_cli.outputs.annotate import BoxAnnotator, draw_count_line
+from detect_cli.outputs.annotate import BoxAnnotator, draw_count_line, draw_zones
 from detect_cli.outputs.image_saver import ImageSaver, SaveRefused
 from detect_cli.outputs.records import IMAGES, Layout
 from detect_cli.outputs.sinks import Sink
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from detect_cli.attention.run import ImageAttention
     from detect_cli.pipeline.line_crossings import Line
     from detect_cli.pipeline.ray.cluster import RayOptions
+    from detect_cli.pipeline.spatial import SpatialStage
 
 def run_metadata(settings: DetectSettings, detector: Detector) -> dict[str, Any]:
     """What a results file records about how it was made."""
@@ -71,6 +73,8 @@ class DetectJob:
     count_line: Line | None = None  # with track: count the tracks that cross it, per video (counting.py)
     # --resume of videos cut short: index -> (last frame written, largest track id written)
     videos_done: Mapping[int, tuple[int, int]] = field(default_factory=dict)
+    spatial: SpatialStage | None = None  # --zone / --heatmap: per sequence, after tracking (pipeline/spatial.py)
+    heatmap_dir: Path | None = None  # with spatial.heatmap: where the maps are written at the end
     summary_so_far: RunSummary = field(default_factory=RunSummary)  # complete once the records end
     # stages on the result stream before tracking and saving (--watch: a file deleted before it was read)
     stages: Sequence[Callable[[Iterable[ImageResult]], Iterable[ImageResult]]] = ()
@@ -121,6 +125,9 @@ class DetectJob:
 
             first_ids = {index: top + 1 for index, (_, top) in self.videos_done.items()}
             stream = track_stream(stream, self.track, first_ids)
+        if self.spatial is not None:
+            self.summary_so_far.zones = self.spatial.counters
+            stream = self.spatial.stream(stream)
         videos = VideoSaver(saver) if saver else None
         try:
             for result in stream:
@@ -135,6 +142,8 @@ class DetectJob:
         finally:
             if videos:
                 self._close_video(videos)
+            if self.spatial is not None and self.heatmap_dir is not None:
+                self._save_heatmaps(self.spatial, self.heatmap_dir)
             self.summary_so_far.wall_s = time.perf_counter() - start
 
     def summary(self, interrupted: bool = False) -> RunSummary:
@@ -170,6 +179,7 @@ class DetectJob:
             if self.count_line is not None:
                 line = self.count_line.in_frame(frame.shape[1], frame.shape[0])
                 draw_count_line(frame, line.as_list(), self._crossings_so_far(result.source))
+            self._draw_zones(frame, result)
             videos.add(result.index, result.source, result.name, frame, result.time_s)
         except (OSError, SaveRefused, cv2.error) as exc:
             videos.abandon()
@@ -177,6 +187,17 @@ class DetectJob:
             why = f"annotated video stopped at frame {result.frame}: {one_line(exc, first=True)}"
             return result.not_saved(Unsaved.ANNOTATED, why)
         return result
+
+    def _draw_zones(self, frame: Any, result: ImageResult) -> Any:
+        if self.spatial is not None and OCCUPANCY in result.detections.metadata:
+            zones = [(z.name, z.points) for z in self.spatial.zones_of(result)]
+            draw_zones(frame, zones, result.detections.metadata[OCCUPANCY])
+        return frame
+
+    def _save_heatmaps(self, spatial: SpatialStage, folder: Path) -> None:
+        saved, failed = spatial.write_heatmaps(folder)
+        self.summary_so_far.heatmaps = [h.as_dict() for h in saved]
+        self.summary_so_far.unsaved.extend((key, f"{Unsaved.HEATMAP.value}: {why}") for key, why in failed)
 
     def _crossings_so_far(self, source: str) -> str:
         stats = self.summary_so_far.videos.get(source)
@@ -204,7 +225,8 @@ class DetectJob:
                 image = read_image(Source(result.source, result.name, is_url(result.source)),
                                    read_options(self.settings))  # fmt: skip
                 result = replace(result, image=image)
-            path = saver.save(result.name, annotator.annotate(image, result.detections, result.names))
+            path = saver.save(result.name, self._draw_zones(annotator.annotate(image, result.detections, result.names),
+                                                            result))  # fmt: skip
         except (OSError, SaveRefused, InputError, cv2.error) as exc:
             return result.not_saved(Unsaved.ANNOTATED, one_line(exc, first=True))
         if isinstance(explained, str):

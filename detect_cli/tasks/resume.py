@@ -35,6 +35,7 @@ RESUMABLE = ("jsonl", "csv")
 SHAPING = ("model", "imgsz", "conf", "iou", "max_det", "classes", "nms", "half", "max_pixels",
            "slice", "slice_overlap", "slice_full", "slice_merge", "slice_match", "slice_tiles", "max_det_image")
 SLICING = {k for k in SHAPING if k.startswith("slice")} | {"max_det_image"}  # recorded only when slicing
+ZONING = ("zones", "zone_anchor")  # the records' occupancy: recorded only with --zone
 
 
 def sidecar_path(out: Path) -> Path:
@@ -45,6 +46,7 @@ def fingerprint(settings: DetectSettings, detector: Detector) -> dict[str, Any]:
     """What must not change between a run and its resumption."""
     values = settings.as_dict()
     shaping = [k for k in SHAPING if values["slice"] or k not in SLICING]  # files from before --slice resume
+    shaping += [k for k in ZONING if values["zones"]]
     return {**{k: values[k] for k in shaping}, "weights_sha256": weights_digest(detector)}
 
 

@@ -72,6 +72,10 @@ def detect(
     track: opt.TrackFlag = False,
     tracker: opt.Tracker = opt.TrackerName.botsort,
     count_line: opt.CountLine = None,
+    zone: opt.ZoneOpt = None,
+    zone_anchor: opt.ZoneAnchor = None,
+    heatmap: opt.Heatmap = None,
+    heatmap_classes: opt.HeatmapClasses = None,
     engine: opt.EngineOpt = opt.Engine.local,
     address: opt.Address = None,
     actors: opt.Actors = 1,
@@ -89,11 +93,14 @@ def detect(
     """Detect objects in images and videos: boxes and per-class counts as tables, or JSON/JSONL/CSV/COCO/MOT,
     or labels for annotation tools (YOLO, COCO dataset, Label Studio); --watch follows folders."""
     set_output(quiet=quiet, verbose=verbose)
+    from detect_cli.cli.zones import check_heatmap_classes, spatial_flags, spatial_stage
+
     settings = settings_from_flags(
         config, model=model, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz,
         max_det=max_det, device=device, batch=batch, classes=classes, half=half, nms=nms, threads=threads,
         recursive=recursive, tables=tables,
         **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge, slice_match, slice_tiles, max_det_image),
+        **spatial_flags(zone, zone_anchor.value if zone_anchor else None, heatmap_classes),
     )  # fmt: skip
     plan = _OutputPlan.from_flags(
         data_format(fmt.value if fmt else None, as_json), out, save, resume or retry_failed, attention, engine
@@ -113,7 +120,8 @@ def detect(
         line.check_on_videos(sources)  # a line the video's frame makes empty or misses: before the model loads
     if line is not None and engine == opt.Engine.ray:
         raise ConfigError("--count-line runs locally only (it follows tracks, frame by frame)", "drop --engine ray")
-    track = track or line is not None  # counting follows tracks
+    spatial = spatial_stage(settings, heatmap, ray=engine == opt.Engine.ray)
+    track = track or line is not None or bool(spatial and spatial.zones)  # counting follows tracks
     video = _video_options(vid_stride, start, end, track=track, engine=engine, attention=attention)
     ray_options = None
     if engine == opt.Engine.ray:
@@ -129,6 +137,7 @@ def detect(
     settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None,
                                        trust_model=trust_model, needs_torch="--attention" if attention else None,
                                        status=bar.status)  # fmt: skip
+    check_heatmap_classes(spatial, detector.names)
     if plan.sharded:
         bar.status("running on Ray…", quiet=True)
         summary = _run_sharded(sources, settings, detector, plan.out_file, ray_options)
@@ -139,18 +148,25 @@ def detect(
                                           tracker=tracker.value if track else None, watch=watch)  # fmt: skip
     if watch:
         done, videos_done = {}, {}  # a watch skips by file and version, not by position (cli/watching.py)
+    if spatial is not None and done:  # --resume: occupancy, time in zone and heatmaps go on from the file
+        from detect_cli.tasks.replay import recorded_results
+
+        for result in recorded_results(plan.out_file, plan.out_format, detector.names):
+            spatial.observe(result)
     bar.start("watching" if watch else "detecting", done=done.keys() - videos_done.keys(),
               partial={i: last for i, (last, _) in videos_done.items()})  # fmt: skip
     summary, hidden = _run_local(sources, settings, detector, plan, (done, videos_done), ray_options, bar,
                                  tables=_table_limit(plan, settings.tables, tables), attention=attention,
                                  resume=resume, video=video, tracker=tracker.value if track else None,
-                                 count_line=line, labels=labels, watch=watch)  # fmt: skip
+                                 count_line=line, labels=labels, watch=watch, spatial=(spatial, heatmap))  # fmt: skip
     if hidden:
         note(f"box tables shown for the first {settings.tables} images; --tables -1 shows all")
     if line is not None and not summary.videos:
         warn("--count-line counted nothing: it counts in videos and streams, and none was read")
     if save is not None and not quiet:
         note(f"annotated images written to {save}")
+    if summary.heatmaps and not quiet:
+        note(f"{len(summary.heatmaps)} heatmap(s) (.png and .npy) written to {heatmap}")
     _finish(summary, detector, quiet=quiet, tables_are_results=plan.tables_are_results, imgsz=settings.imgsz)
 
 
@@ -231,7 +247,7 @@ def _table_limit(plan: _OutputPlan, configured: int, flag: int | None) -> int:
 
 def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options, bar: RunProgress, *, tables: int,
                attention: bool, resume: bool, video, tracker: str | None, count_line=None, labels=None,
-               watch: bool = False):  # fmt: skip
+               watch: bool = False, spatial=(None, None)):  # fmt: skip
     """Run the job with its sinks, per-image tables and progress bar; returns (summary, tables hidden)."""
     from detect_cli.inputs.sources import iter_sources
     from detect_cli.outputs.formats import open_sink
@@ -241,7 +257,8 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
     with ExitStack() as stack:
         done, videos_done = done
         job = DetectJob(settings, detector, save_dir=plan.save, done=done, attention=attention, ray=ray_options,
-                        video=video, track=tracker, count_line=count_line, videos_done=videos_done)  # fmt: skip
+                        video=video, track=tracker, count_line=count_line, videos_done=videos_done,
+                        spatial=spatial[0], heatmap_dir=spatial[1])  # fmt: skip
         watching = _open_watch(sources, settings, plan, resume, bar, job) if watch else None
         sinks: list[Sink] = []
         if plan.out_format:
@@ -282,6 +299,8 @@ def _finish(summary, detector, *, quiet: bool, tables_are_results: bool, imgsz: 
         console.print(render.counts_table(summary))
         if summary.videos:
             console.print(render.videos_table(summary))
+        for table in render.zones_tables(summary):
+            console.print(table)
         console.print(render.run_table(summary, detector.ref.spec, render.backend_text(detector), imgsz))
         if summary.failed:
             console.print(render.failures_table(summary))

@@ -1,0 +1,162 @@
+"""Zones' geometry (`--zone NAME=X1,Y1,X2,Y2,...`): a named polygon in pixels or in % of the frame,
+checked once (no self-crossing, some area), the test of which points lie in it, and the box anchors
+that decide where a box is. Counting what is in the zones is `pipeline/zones.py`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from detect_cli.core.choices import ZONE_ANCHORS
+from detect_cli.core.errors import ConfigError
+
+OCCUPANCY = "zones"  # `Detections.metadata` key: the frame's occupancy, zone -> class -> boxes (in the records)
+_NAME = re.compile(r"^[\w.-]{1,40}$")  # letters of any script, digits, _ . -: it names a column and a JSON key
+_EXAMPLE = "e.g. --zone door=0,0,200,0,200,150,0,150 or --zone left=0%,0%,50%,0%,50%,100%,0%,100%"
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A named polygon in pixels; with `relative` (x in % of the width, y of the height), its points
+    are fractions of the frame until `in_frame` gives the pixels of a frame of known size."""
+
+    name: str
+    points: tuple[tuple[float, float], ...]
+    relative: tuple[bool, bool] = (False, False)  # x, y
+
+    @classmethod
+    def parse(cls, text: str) -> Zone:
+        """`NAME=X1,Y1,X2,Y2,X3,Y3,...`: three points or more, each coordinate in pixels or in % of
+        the frame (all x's in one unit, all y's in one); ConfigError naming the zone otherwise."""
+        name, equals, coordinates = str(text).partition("=")
+        name = name.strip()
+        if not equals or not _NAME.match(name):
+            raise ConfigError(f"--zone {text}: give it a name, then '=' and its points (NAME=X1,Y1,X2,Y2,...; "
+                              "the name in letters, digits, '_', '-' or '.')", _EXAMPLE)  # fmt: skip
+        parts = [p.strip() for p in coordinates.split(",")]
+        percent = [p.endswith("%") for p in parts]
+        try:
+            values = [float(p.removesuffix("%")) / (100 if pc else 1) for p, pc in zip(parts, percent)]
+        except ValueError:
+            values = []
+        if len(values) < 6 or len(values) % 2 or not all(np.isfinite(values)):
+            raise ConfigError(f"--zone {name}: give at least three points as X,Y pairs (pixels, or % of the frame), "
+                              f"got {coordinates.strip()!r}", _EXAMPLE)  # fmt: skip
+        units = {axis: set(percent[axis::2]) for axis in (0, 1)}
+        if any(len(u) > 1 for u in units.values()):
+            raise ConfigError(f"--zone {name}: mixes pixels and % along one axis",
+                              "give all x's in one unit and all y's in one (e.g. every point in %)")  # fmt: skip
+        points = _without_repeats(list(zip(values[0::2], values[1::2])))
+        zone = cls(name, tuple(points), (percent[0], percent[1]))
+        zone.check()
+        return zone
+
+    def check(self) -> None:
+        """ConfigError when the polygon has no area or crosses itself (checked in its own units: scaling
+        x and y to pixels keeps both facts)."""
+        if len(self.points) >= 3 and self_intersects(np.array(self.points)):
+            raise ConfigError(f"--zone {self.name}: the polygon crosses itself",
+                              "list its points in order around the area (clockwise or not)")  # fmt: skip
+        if len(self.points) < 3 or abs(polygon_area(np.array(self.points))) < 1e-9:
+            raise ConfigError(f"--zone {self.name}: the polygon has no area (its points are on one line, or repeat)",
+                              "give three or more points around the area, in order")  # fmt: skip
+
+    def in_frame(self, width: int, height: int) -> Zone:
+        """The zone in the pixels of a `width` x `height` frame."""
+        if not any(self.relative):
+            return self
+        sx, sy = (width if self.relative[0] else 1), (height if self.relative[1] else 1)
+        return Zone(self.name, tuple((x * sx, y * sy) for x, y in self.points))
+
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        """For (N, 2) points, whether each is inside (even-odd rule) or on an edge: a box clipped at the
+        frame's bottom has its anchor on the bottom edge of a zone that reaches it."""
+        return inside_polygon(np.asarray(points, np.float64).reshape(-1, 2), self.edges)
+
+    @cached_property
+    def edges(self) -> np.ndarray:
+        """(E, 4) x1, y1, x2, y2 of each edge (the last one closing the polygon), made once per zone."""
+        corners = np.array(self.points, np.float64)
+        return np.concatenate([corners, np.roll(corners, -1, axis=0)], axis=1)
+
+    def as_list(self) -> list[list[float]]:
+        return [[round(x, 2), round(y, 2)] for x, y in self.points]
+
+
+def _without_repeats(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    kept = [p for k, p in enumerate(points) if p != points[k - 1]] if len(points) > 1 else points
+    return kept
+
+
+def polygon_area(points: np.ndarray) -> float:
+    """Signed area (shoelace)."""
+    x, y = points[:, 0], points[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+def self_intersects(points: np.ndarray) -> bool:
+    """Whether two edges that are not neighbours touch or cross (O(n^2): zones have a few points)."""
+    n = len(points)
+    edges = [(points[k], points[(k + 1) % n]) for k in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if j == i + 1 or (i == 0 and j == n - 1):
+                continue  # neighbours share a corner
+            if _segments_meet(*edges[i], *edges[j]):
+                return True
+    return False
+
+
+def _segments_meet(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> bool:
+    def orient(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> float:
+        return float(np.sign((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])))
+
+    def on(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> bool:  # r on segment pq, given collinear
+        return min(p[0], q[0]) <= r[0] <= max(p[0], q[0]) and min(p[1], q[1]) <= r[1] <= max(p[1], q[1])
+
+    o1, o2, o3, o4 = orient(a, b, c), orient(a, b, d), orient(c, d, a), orient(c, d, b)
+    if o1 != o2 and o3 != o4 and 0 not in (o1, o2, o3, o4):
+        return True
+    return any(o == 0 and on(p, q, r) for o, p, q, r in ((o1, a, b, c), (o2, a, b, d), (o3, c, d, a), (o4, c, d, b)))
+
+
+def inside_polygon(points: np.ndarray, edges: np.ndarray, tolerance: float = 1e-6) -> np.ndarray:
+    """Even-odd ray casting for many points at once, against (E, 4) edges x1, y1, x2, y2; points
+    within `tolerance` of an edge are inside."""
+    if not len(points):
+        return np.zeros(0, bool)
+    x, y = points[:, 0:1], points[:, 1:2]
+    x1, y1, x2, y2 = edges[:, 0], edges[:, 1], edges[:, 2], edges[:, 3]
+    dx, dy = x2 - x1, y2 - y1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing_x = x1 + (y - y1) * dx / dy
+    inside = (np.count_nonzero(((y1 > y) != (y2 > y)) & (x < crossing_x), axis=1) % 2).astype(bool)
+    along = np.clip(((x - x1) * dx + (y - y1) * dy) / np.maximum(dx * dx + dy * dy, 1e-12), 0, 1)
+    gap = (x - x1 - along * dx) ** 2 + (y - y1 - along * dy) ** 2
+    return inside | (gap.min(axis=1) <= tolerance * tolerance)
+
+
+def anchor_points(xyxy: np.ndarray, anchor: str = "bottom-center") -> np.ndarray:
+    """(N, 2) anchor point of each box."""
+    if anchor not in ZONE_ANCHORS:
+        raise ConfigError(f"--zone-anchor {anchor}: choose one of {', '.join(ZONE_ANCHORS)}")
+    boxes = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    xs = {"left": boxes[:, 0], "right": boxes[:, 2], "center": (boxes[:, 0] + boxes[:, 2]) / 2}
+    ys = {"top": boxes[:, 1], "bottom": boxes[:, 3], "center": (boxes[:, 1] + boxes[:, 3]) / 2}
+    vertical, _, horizontal = anchor.partition("-")
+    return np.stack([xs[horizontal or "center"], ys[vertical]], axis=1)
+
+
+def parse_zones(texts: Iterable[str]) -> list[Zone]:
+    """`--zone` values (repeatable) as zones; ConfigError for a bad one or a name given twice."""
+    zones: list[Zone] = []
+    for text in texts:
+        zone = Zone.parse(text)
+        if any(z.name == zone.name for z in zones):
+            raise ConfigError(f"--zone {zone.name}: two zones have this name", "give each zone its own name")
+        zones.append(zone)
+    return zones
