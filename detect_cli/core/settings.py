@@ -241,7 +241,7 @@ def load_settings(config: Path | None = None, overrides: Mapping[str, Any] | Non
         raise ConfigError(f"{default_path} lacks {', '.join(sorted(missing))}", "reinstall attn-detect")
     if config is not None:
         merged.update(validate(read_config(config), str(config)))
-    if os.environ.get(BACKEND_ENV):
+    if os.environ.get(BACKEND_ENV) and (overrides or {}).get("backend") is None:  # a flag wins, unread
         merged.update(validate({"backend": os.environ[BACKEND_ENV].strip()}, f"${BACKEND_ENV}"))
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     merged.update(validate(flags, FLAGS))

@@ -76,6 +76,7 @@ def open_model(
     detector, choice = choose_backend(
         detector, wanted, options, batch=settings.batch, threads=settings.threads, status=status or _silent
     )
+    notes.extend(choice.notes)  # a cache entry rebuilt, and why
     if choice.backend == "torch" and settings.backend not in {"auto", "torch"}:
         notes.append(f"running PyTorch instead of {settings.backend}: {choice.reason}")
     return OpenedModel(detector, settings, notes)

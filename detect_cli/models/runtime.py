@@ -2,45 +2,43 @@
 
 `auto` on a CPU exports the model to OpenVINO (then ONNX Runtime, if OpenVINO fails or is not
 faster than PyTorch), checks the export against PyTorch on sample images (same boxes: F1 >= 0.99
-at IoU 0.9, confidences within 0.05), times both warm, and keeps the fastest that passed. OpenVINO
-comes first because it beat ONNX Runtime on every CPU we measured (benchmarks/bench_export.py).
+at IoU 0.9, confidences within 0.05), times both warm, and keeps the fastest that passed
+(`runtime_trial`).
 
-The decision and the export are cached in the user cache dir, keyed by the weights' SHA-256,
-imgsz, batch, the CPU and the versions of the runtimes, so later runs start at once. Entries
-appear by atomic rename (concurrent first runs are safe) and an unreadable entry is rebuilt.
-Anything that fails falls back to PyTorch with a reason; it is never an error.
-
-Long because the cached decision, the trial of each runtime and the fallback share one cache entry.
+The decision and the export are cached (`runtime_cache`), keyed by the weights' SHA-256, imgsz,
+batch, the CPU and the versions of the runtimes, so later runs start at once. The entry is checked
+before it runs (every file against its recorded digest, every path inside the entry) and rebuilt
+when it does not match. Anything that fails, the cache itself included, falls back to PyTorch with
+a reason; it is never an error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
 import os
 import platform
-import shutil
-import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from detect_cli import __version__
+from detect_cli.core.errors import one_line
+from detect_cli.models.cache_files import DigestMemo, EntryMismatch, remove_entry
 from detect_cli.models.detector import Detector, PredictOptions
-from detect_cli.models.digest import weights_digest
+from detect_cli.models.runtime_cache import (
+    CACHE_ENV,
+    cache_dir,
+    cache_root,
+    digest_memo,
+    load_decision,
+)
 
+__all__ = ["CACHE_ENV", "BackendChoice", "cache_key", "cache_root", "choose_backend"]
 CANDIDATES = ("openvino", "onnx")
-RUNTIME_PACKAGES = {"openvino": "openvino", "onnx": "onnxruntime"}
-CACHE_ENV = "ATTN_DETECT_CACHE_DIR"
-GATE = {"min_f1": 0.99, "max_conf_diff": 0.05, "iou": 0.9, "margin": 0.05, "conf": 0.25}
-MIN_GAIN = 1.05  # a runtime must beat PyTorch by 5% to be worth a second file format
-MIN_BOXES = 5  # a check that compares fewer boxes proves nothing (a random-weight model finds none)
-GOOD_ENOUGH = 1.2  # OpenVINO at least this much faster: don't spend the time to try ONNX Runtime too
 
 
 @dataclass(frozen=True)
@@ -53,16 +51,11 @@ class BackendChoice:
     speedup: float | None = None  # PyTorch ms / this runtime's ms, measured here
     f1: float | None = None
     path: str | None = None  # the export that runs, when not PyTorch
+    runner: str | None = None  # what runs the export: "ultralytics" (its wrapper)
+    notes: tuple[str, ...] = field(default=(), compare=False)  # for stderr: an entry rebuilt, and why
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def cache_root() -> Path:
-    """ATTN_DETECT_CACHE_DIR, else the XDG cache dir (~/.cache/attn-detect)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]) / "backends"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "attn-detect" / "backends"
 
 
 def cpu_name() -> str:
@@ -81,12 +74,11 @@ def _version(package: str) -> str:
         return "none"
 
 
-def cache_key(detector: Detector, imgsz: int, batch: int) -> str:
-
+def cache_key(detector: Detector, imgsz: int, batch: int, memo: DigestMemo | None = None) -> str:
     facts = {
-        "weights": weights_digest(detector), "imgsz": imgsz, "batch": batch, "family": detector.ref.family,
-        "cpu": cpu_name(), "cores": os.cpu_count(), "attn_detect": __version__, "precision": "fp32",
-        **{p: _version(p) for p in ("ultralytics", "torch", "openvino", "onnxruntime")},
+        "weights": (memo or DigestMemo(None)).digest(Path(detector.weights_path)), "imgsz": imgsz, "batch": batch,
+        "family": detector.ref.family, "cpu": cpu_name(), "cores": os.cpu_count(), "attn_detect": __version__,
+        "precision": "fp32", **{p: _version(p) for p in ("ultralytics", "torch", "openvino", "onnxruntime")},
     }  # fmt: skip
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -101,7 +93,7 @@ def choose_backend(
     status: Callable[[str], None] | None = None,
 ) -> tuple[Detector, BackendChoice]:
     """The detector to run and why (also recorded on it as `backend` and `backend_reason`).
-    `wanted` is auto, torch, openvino or onnx."""
+    `wanted` is auto, torch, openvino or onnx. `choice.notes` are for the user (stderr)."""
     chosen, choice = _choose(detector, wanted, options, batch, threads, status or (lambda _message: None))
     chosen.backend, chosen.backend_reason = choice.backend, choice.reason
     if choice.backend == "torch" and detector.ref.kind != "exported":
@@ -122,12 +114,13 @@ def _choose(detector: Detector, wanted: str, options: PredictOptions, batch: int
         return detector, BackendChoice("torch", why_not)
     if wanted == "auto" and detector.ref.kind == "yaml":
         return detector, BackendChoice("torch", "random weights (a model YAML) cannot be verified against PyTorch")
-    entry = cache_root() / cache_key(detector, options.imgsz, batch)
     candidates = CANDIDATES if wanted == "auto" else (wanted,)
-    decision = _read_decision(entry, candidates)
-    if decision is None:
-        decision = _decide(detector, candidates, options, entry, threads, say, forced=wanted != "auto")
-    return _apply(detector, entry, decision, threads)
+    try:
+        return _through_cache(detector, candidates, options, batch, threads, say, forced=wanted != "auto")
+    except OSError as exc:  # the cache dir is a file, /dev/null, read-only, full...: never an error
+        where = exc.filename or cache_dir()
+        why = f"{where}: {exc.strerror or type(exc).__name__}"
+        return detector, BackendChoice("torch", f"runtime cache unusable ({why}); set {CACHE_ENV} to a writable folder")
 
 
 def _torch_only_reason(detector: Detector, options: PredictOptions) -> str | None:
@@ -148,113 +141,28 @@ def _on_cpu(device: str) -> bool:
     return False
 
 
-def _read_decision(entry: Path, candidates: tuple[str, ...]) -> dict[str, Any] | None:
-    """A cached decision, if it is readable, covers these candidates and its export is still there."""
+def _through_cache(detector: Detector, candidates: tuple[str, ...], options: PredictOptions, batch: int, threads: int,
+                   say: Callable[[str], None], *, forced: bool) -> tuple[Detector, BackendChoice]:  # fmt: skip
+    memo = digest_memo()
     try:
-        decision = json.loads((entry / "decision.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(decision, dict) or decision.get("candidates") != list(candidates):
-        return None
-    backend = decision.get("backend")
-    if backend != "torch" and not (isinstance(decision.get("path"), str) and (entry / decision["path"]).exists()):
-        return None
-    return {**decision, "cached": True}
+        weights = memo.digest(Path(detector.weights_path))
+        entry = cache_root() / cache_key(detector, options.imgsz, batch, memo)
+        notes: tuple[str, ...] = ()
+        try:
+            decision = load_decision(entry, candidates, memo)
+        except EntryMismatch as exc:
+            notes = (f"the cached runtime for {detector.ref.spec} is not the one verified ({exc}): rebuilding it",)
+            say(notes[0])
+            remove_entry(entry)
+            decision = None
+        if decision is None:
+            from detect_cli.models.runtime_trial import decide
 
-
-def _decide(detector: Detector, candidates: tuple[str, ...], options: PredictOptions, entry: Path, threads: int,
-            say: Callable[[str], None], *, forced: bool) -> dict[str, Any]:  # fmt: skip
-    """Export, verify and time each candidate; write the decision (and winning export) to the cache."""
-    from detect_cli.models.export import verification_images
-
-    images = verification_images(detector)
-    check_options = PredictOptions(conf=GATE["conf"], imgsz=options.imgsz, max_det=options.max_det)
-    tried: list[str] = []
-    found = sum(
-        len(dets) for image in images for dets, _ in detector.predict([image], replace(check_options, conf=0.05))
-    )
-    to_try = candidates
-    if found < MIN_BOXES:  # nothing to compare an export with (a random-weight model finds nothing): don't export
-        to_try = ()
-        tried.append(f"not verifiable: PyTorch finds {found} boxes on the check images (fewer than {MIN_BOXES})")
-    best: dict[str, Any] | None = None
-    work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=_ensure(entry.parent)))
-    try:
-        for runtime in to_try:
-            if importlib.util.find_spec(RUNTIME_PACKAGES[runtime]) is None:
-                tried.append(f"{runtime}: not installed")
-                continue
-            say(f"preparing a faster runtime: exporting to {runtime} and checking it against PyTorch (once)…")
-            outcome = _try_runtime(detector, runtime, images, check_options, work, threads)
-            tried.append(outcome["summary"])
-            if outcome["passed"] and (forced or outcome["speedup"] >= MIN_GAIN):
-                if best is None or outcome["speedup"] > best["speedup"]:
-                    best = outcome
-            if best and best["speedup"] >= GOOD_ENOUGH:
-                break
-        if best is None:
-            decision = {"backend": "torch", "reason": "; ".join(tried) or "no runtime to try"}
-        else:
-            final = entry / best["runtime"]
-            _publish(work / best["runtime"], final)
-            decision = {
-                "backend": best["runtime"], "path": best["runtime"] + "/" + best["file"],
-                "reason": best["summary"], "speedup": best["speedup"], "f1": best["f1"],
-            }  # fmt: skip
-        decision["candidates"] = list(candidates)
-        decision["measured"] = {"cpu": cpu_name(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
-        _write_json_atomic(entry / "decision.json", decision)
+            decision = decide(detector, candidates, options, entry, threads, say, memo, forced=forced)
+        chosen, choice = _apply(detector, entry, decision, threads, weights)
+        return chosen, replace(choice, notes=notes + choice.notes)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return {**decision, "cached": False}
-
-
-def _try_runtime(detector: Detector, runtime: str, images: list, options: PredictOptions, work: Path,
-                 threads: int) -> dict[str, Any]:  # fmt: skip
-    from detect_cli.models.export import FORMATS, export_model, load_exported, verify
-
-    failed = {"runtime": runtime, "passed": False, "speedup": 0.0}
-    try:
-        path = export_model(detector, FORMATS[runtime], work / runtime, imgsz=options.imgsz)
-        exported = load_exported(path, detector.ref.family, threads=torch_threads_beside(threads))
-        gate = {k: GATE[k] for k in ("min_f1", "max_conf_diff", "iou", "margin")}
-        check = verify(detector, exported, images, options, **gate)
-        if check.agreement.count_a < MIN_BOXES:  # too few boxes to prove anything: compare the weak ones too
-            check = verify(detector, exported, images, replace(options, conf=0.05), **{**gate, "margin": 0.02})
-        if check.agreement.count_a < MIN_BOXES:
-            found = check.agreement.count_a
-            return {**failed, "summary": f"{runtime}: not verified (PyTorch finds {found} boxes on the check images, "
-                                         "too few to compare)"}  # fmt: skip
-    except Exception as exc:  # any failure means: not this runtime
-        return {**failed, "summary": f"{runtime}: export failed ({str(exc).splitlines()[0][:120]})"}
-    if not check.passed:
-        return {**failed, "summary": f"{runtime}: not the same boxes (F1 {check.f1:.3f}, "
-                                     f"confidence off by up to {check.max_conf_diff:.3f})"}  # fmt: skip
-    from detect_cli.models.ultralytics_env import use_all_cores
-
-    use_all_cores(threads)  # each timed as it would run: PyTorch on every core, torch beside the runtime on one
-    torch_ms = warm_ms(detector, images, options)
-    use_all_cores(torch_threads_beside(threads))
-    speedup = torch_ms / max(warm_ms(exported, images, options), 1e-6)
-    return {
-        "runtime": runtime, "passed": True, "speedup": speedup, "f1": check.f1,
-        "file": path.relative_to(work / runtime).as_posix(),
-        "summary": f"{runtime}: verified F1 {check.f1:.3f}, {speedup:.1f}x torch here",
-    }  # fmt: skip
-
-
-def warm_ms(detector: Detector, images: list, options: PredictOptions, rounds: int = 3) -> float:
-    """Median ms per image over a few warm rounds (one prediction's hiccup doesn't decide the runtime)."""
-    import statistics
-
-    detector.predict(images[:1], options)
-    times = []
-    for _ in range(rounds):
-        for image in images:
-            start = time.perf_counter()
-            detector.predict([image], options)
-            times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+        memo.save()
 
 
 def torch_threads_beside(threads: int) -> int:
@@ -264,45 +172,36 @@ def torch_threads_beside(threads: int) -> int:
     return threads if threads > 0 else 1
 
 
-def _apply(detector: Detector, entry: Path, decision: dict[str, Any], threads: int) -> tuple[Detector, BackendChoice]:
-    from detect_cli.models.export import load_exported
-
+def _apply(detector: Detector, entry: Path, decision: dict[str, Any], threads: int,
+           weights: str) -> tuple[Detector, BackendChoice]:  # fmt: skip
     cached = bool(decision.get("cached"))
     if decision.get("backend") in (None, "torch"):
         return detector, BackendChoice("torch", str(decision.get("reason") or "PyTorch"), cached)
     path = entry / decision["path"]
+    runner = decision.get("runner", "ultralytics")
     try:
-        exported = load_exported(path, detector.ref.family, threads=torch_threads_beside(threads))
+        exported = _open_export(detector, entry, decision, threads, weights)
     except Exception as exc:  # a damaged cache entry: PyTorch now, rebuilt on the next run
-        shutil.rmtree(entry, ignore_errors=True)
-        why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        with contextlib.suppress(OSError):
+            remove_entry(entry)
+        why = one_line(exc, first=True)
         reason = f"the cached {decision['backend']} export is unusable ({why}); rebuilt on the next run"
         return detector, BackendChoice("torch", reason)
+    choice = BackendChoice(str(decision["backend"]), str(decision.get("reason", "")), cached,
+                           decision.get("speedup"), decision.get("f1"), str(path), runner)  # fmt: skip
+    return exported, choice
+
+
+def _open_export(detector: Detector, entry: Path, decision: dict[str, Any], threads: int, weights: str) -> Detector:
+    checked = decision.get("checked") or {}
+    if checked.get("weights_sha256") != weights or checked.get("names") != {str(k): v for k, v in
+                                                                             detector.names.items()}:  # fmt: skip
+        raise EntryMismatch("it was verified against other weights")
+    from detect_cli.models.export import load_exported
+
+    exported = load_exported(entry / decision["path"], detector.ref.family, threads=torch_threads_beside(threads))
     exported.ref = replace(exported.ref, spec=detector.ref.spec)
     exported.origin = detector.ref
     exported.names = detector.names
     exported.end2end_capable = detector.end2end_capable
-    choice = BackendChoice(str(decision["backend"]), str(decision.get("reason", "")), cached,
-                           decision.get("speedup"), decision.get("f1"), str(path))  # fmt: skip
-    return exported, choice
-
-
-def _ensure(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _publish(staged: Path, final: Path) -> None:
-    """Move an export into the cache by rename; if a concurrent run got there first, keep theirs
-    (same key, same model): a folder in use is never replaced under a running process."""
-    _ensure(final.parent)
-    with contextlib.suppress(OSError):
-        os.rename(staged, final)
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    _ensure(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1)
-    os.replace(tmp, path)
+    return exported

@@ -412,3 +412,76 @@ def test_a_hostile_file_or_number_is_refused_before_the_model_loads(inputs: Inpu
 
 def _no_model_expected(*args: object, **kwargs: object) -> None:
     raise AssertionError("the model was loaded before the hostile input was refused")
+
+
+# --- the runtime cache: a broken or hostile cache is never an error ------------------------------------------
+
+
+def _cache_is_a_file(cache: Path) -> None:
+    cache.write_text("mine")
+
+
+def _backends_is_a_file(cache: Path) -> None:
+    cache.mkdir()
+    (cache / "backends").write_text("mine")
+
+
+def _read_only(cache: Path) -> None:
+    cache.mkdir()
+    cache.chmod(0o555)
+
+
+CACHE_TABLE: dict[str, tuple[Callable[[Path], None] | str, str]] = {
+    "cache-dir-dev-null": ("/dev/null", "runtime cache unusable (/dev/null/backends: Not a directory)"),
+    "cache-dir-a-file": (_cache_is_a_file, "runtime cache unusable"),
+    "backends-a-file": (_backends_is_a_file, "runtime cache unusable"),
+    "cache-dir-read-only": (_read_only, "runtime cache unusable"),
+}
+
+
+@pytest.mark.parametrize("row", list(CACHE_TABLE), ids=list(CACHE_TABLE))
+def test_a_cache_that_cannot_be_used_runs_pytorch_and_says_why(row: str, tmp_path: Path, checkpoints: dict,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    make, reason = CACHE_TABLE[row]
+    if row == "cache-dir-read-only" and os.geteuid() == 0:
+        pytest.skip("root writes into a read-only folder (tests/models/test_runtime_cache.py fakes EROFS instead)")
+    cache = tmp_path / "cache"
+    if isinstance(make, str):
+        cache = Path(make)
+    else:
+        make(cache)
+    monkeypatch.setenv("ATTN_DETECT_CACHE_DIR", str(cache))
+    monkeypatch.delenv("ATTN_DETECT_BACKEND")
+    result = runner.invoke(app, [GOOD, "--model", str(checkpoints["yolo"]), "--imgsz", "64", "--threads", "1",
+                                 "--format", "json"])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["model"]["backend"]["name"] == "torch" and reason in doc["model"]["backend"]["reason"]
+    assert doc["images"][0]["status"] == "ok" and "Traceback" not in result.stderr
+
+
+def test_a_decision_that_is_a_folder_is_rebuilt_with_a_note(tmp_path: Path, checkpoints: dict,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setenv("ATTN_DETECT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ATTN_DETECT_BACKEND")
+    args = [GOOD, "--model", str(checkpoints["yolo"]), "--imgsz", "64", "--threads", "1", "--format", "json"]
+    assert runner.invoke(app, args).exit_code == 0  # random weights: decided "torch, not verifiable", cached
+    (entry,) = (tmp_path / "cache" / "backends").iterdir()
+    (entry / "decision.json").unlink()
+    (entry / "decision.json").mkdir()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    assert "is not the one verified (decision.json is not a regular file): rebuilding it" in result.stderr
+    assert "not verifiable" in json.loads(result.stdout)["model"]["backend"]["reason"]
+    assert (entry / "decision.json").is_file()
+
+
+def test_a_bad_backend_in_the_environment_is_not_read_when_the_flag_is_given(monkeypatch: pytest.MonkeyPatch,
+                                                                             checkpoints: dict) -> None:  # fmt: skip
+    monkeypatch.setenv("ATTN_DETECT_BACKEND", "tensorrt")
+    args = [GOOD, "--model", str(checkpoints["yolo"]), "--imgsz", "64", "--threads", "1", "--format", "json"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "$ATTN_DETECT_BACKEND" in refused.stderr
+    given = runner.invoke(app, [*args, "--backend", "torch"])
+    assert given.exit_code == 0, given.stderr
+    assert json.loads(given.stdout)["model"]["backend"]["name"] == "torch"

@@ -16,6 +16,7 @@ from detect_cli.models import runtime as backends
 from detect_cli.models.detector import PredictOptions, load_detector
 from detect_cli.models.export import Verification, verify
 from detect_cli.models.lookup import resolve_model
+from detect_cli.models.runtime_trial import MIN_GAIN
 
 pytestmark = [
     pytest.mark.slow,
@@ -42,7 +43,7 @@ def _scenes(n: int, seed: int = 7) -> list[np.ndarray]:
 def test_auto_runs_a_verified_export_with_pytorchs_boxes(demo, cache: Path):
     chosen, choice = backends.choose_backend(demo, "auto", OPTIONS)
     assert choice.backend in {"openvino", "onnx"} and chosen.backend == choice.backend
-    assert choice.f1 >= 0.99 and choice.speedup >= backends.MIN_GAIN and not choice.cached
+    assert choice.f1 >= 0.99 and choice.speedup >= MIN_GAIN and not choice.cached
     assert chosen.ref.spec == "demo" and chosen.weights_path == demo.ref.path  # results still name the user's model
     assert chosen.names == demo.names and Path(choice.path).is_relative_to(cache)
     assert f"{choice.speedup:.1f}x torch here" in chosen.backend_reason
@@ -65,20 +66,31 @@ def test_second_run_uses_the_cache_without_exporting(demo, cache: Path, monkeypa
     assert len(dets) > 0
 
 
-def test_a_corrupted_cache_is_rebuilt(demo, cache: Path):
+def test_a_corrupted_cache_is_rebuilt(demo, cache: Path, monkeypatch: pytest.MonkeyPatch):
     _, first = backends.choose_backend(demo, "auto", OPTIONS)
     assert first.backend in {"openvino", "onnx"}
     (entry,) = list(cache.iterdir())
     (entry / "decision.json").write_text('{"backend": "openvino", "path": [')  # cut mid-write
     _, second = backends.choose_backend(demo, "auto", OPTIONS)
     assert not second.cached and second.backend in {"openvino", "onnx"}  # measured again: either may win
-    for file in Path(second.path).rglob("*"):  # the export itself damaged: PyTorch now, rebuilt next run
+    assert "not valid JSON" in second.notes[0]
+    for file in Path(second.path).rglob("*"):  # the export itself damaged: its digests say so, rebuilt at once
         if file.is_file():
             file.write_bytes(b"garbage")
-    chosen, third = backends.choose_backend(demo, "auto", OPTIONS)
-    assert (third.backend, chosen) == ("torch", demo) and "unusable" in third.reason
-    _, fourth = backends.choose_backend(demo, "auto", OPTIONS)
-    assert fourth.backend in {"openvino", "onnx"} and not fourth.cached
+    _, third = backends.choose_backend(demo, "auto", OPTIONS)
+    assert third.backend in {"openvino", "onnx"} and not third.cached and "changed since" in third.notes[0]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("cannot read the network")
+
+    # files as verified, yet the runtime cannot open them: PyTorch now, rebuilt on the next run
+    monkeypatch.setattr("detect_cli.models.export.load_exported", broken)
+    chosen, fourth = backends.choose_backend(demo, "auto", OPTIONS)
+    assert (fourth.backend, chosen) == ("torch", demo) and "unusable" in fourth.reason
+    monkeypatch.undo()
+    monkeypatch.setenv(backends.CACHE_ENV, str(cache.parent))
+    _, fifth = backends.choose_backend(demo, "auto", OPTIONS)
+    assert fifth.backend in {"openvino", "onnx"} and not fifth.cached
 
 
 def test_failed_verification_falls_back_to_pytorch_and_says_why(demo, cache: Path, monkeypatch: pytest.MonkeyPatch):

@@ -1,0 +1,179 @@
+"""A model's first run on `--backend auto`: export each candidate runtime, check it against PyTorch,
+time both, and write the decision (with the digest of every file it runs) into the cache.
+
+The check is of what will run; `_runners` lists what may run an export, best first: when one fails
+the check the next is tried, and the decision says why the first was not used.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from detect_cli.core.errors import one_line
+from detect_cli.models.cache_files import DigestMemo, digest_files
+from detect_cli.models.detector import Detector, PredictOptions
+from detect_cli.models.runtime import cpu_name, torch_threads_beside
+from detect_cli.models.runtime_cache import write_decision
+
+RUNTIME_PACKAGES = {"openvino": "openvino", "onnx": "onnxruntime"}
+GATE = {"min_f1": 0.99, "max_conf_diff": 0.05, "iou": 0.9, "margin": 0.05, "conf": 0.25}
+MIN_GAIN = 1.05  # a runtime must beat PyTorch by 5% to be worth a second file format
+MIN_BOXES = 5  # a check that compares fewer boxes proves nothing (a random-weight model finds none)
+GOOD_ENOUGH = 1.2  # OpenVINO at least this much faster: don't spend the time to try ONNX Runtime too
+
+
+def decide(detector: Detector, candidates: tuple[str, ...], options: PredictOptions, entry: Path, threads: int,
+           say: Callable[[str], None], memo: DigestMemo, *, forced: bool) -> dict[str, Any]:  # fmt: skip
+    """Export, verify and time each candidate; write the decision (and winning export) to the cache.
+    Raises OSError when the cache cannot be written (the caller runs PyTorch)."""
+    from detect_cli.models.export import verification_images
+
+    images = verification_images(detector)
+    check_options = PredictOptions(conf=GATE["conf"], imgsz=options.imgsz, max_det=options.max_det)
+    tried: list[str] = []
+    found = sum(
+        len(dets) for image in images for dets, _ in detector.predict([image], replace(check_options, conf=0.05))
+    )
+    to_try = candidates
+    if found < MIN_BOXES:  # nothing to compare an export with (a random-weight model finds nothing): don't export
+        to_try = ()
+        tried.append(f"not verifiable: PyTorch finds {found} boxes on the check images (fewer than {MIN_BOXES})")
+    best: dict[str, Any] | None = None
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
+    try:
+        for runtime in to_try:
+            if importlib.util.find_spec(RUNTIME_PACKAGES[runtime]) is None:
+                tried.append(f"{runtime}: not installed")
+                continue
+            say(f"preparing a faster runtime: exporting to {runtime} and checking it against PyTorch (once)…")
+            outcome = try_runtime(detector, runtime, images, check_options, work, threads)
+            tried.append(outcome["summary"])
+            if outcome["passed"] and (forced or outcome["speedup"] >= MIN_GAIN):
+                if best is None or outcome["speedup"] > best["speedup"]:
+                    best = outcome
+            if best and best["speedup"] >= GOOD_ENOUGH:
+                break
+        if best is None:
+            decision: dict[str, Any] = {"backend": "torch", "reason": "; ".join(tried) or "no runtime to try"}
+        else:
+            _publish(work / best["runtime"], entry / best["runtime"])
+            best["checked"]["weights_sha256"] = memo.digest(Path(detector.weights_path))
+            decision = {
+                "backend": best["runtime"], "path": best["runtime"] + "/" + best["file"], "runner": best["runner"],
+                "reason": best["summary"], "speedup": best["speedup"], "f1": best["f1"],
+                "files": digest_files(entry, entry / best["runtime"], memo), "checked": best["checked"],
+            }  # fmt: skip
+        decision["candidates"] = list(candidates)
+        decision["measured"] = {"cpu": cpu_name(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+        write_decision(entry, decision)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {**decision, "cached": False}
+
+
+def try_runtime(detector: Detector, runtime: str, images: list, options: PredictOptions, work: Path,
+                threads: int) -> dict[str, Any]:  # fmt: skip
+    """Export to `runtime` in `work`, and check and time what would run it. Gives a dict with
+    `passed`, `summary` (for the run table), and for a pass `speedup`, `f1`, `runner`, `file`, `checked`."""
+    from detect_cli.models.export import FORMATS, export_model
+
+    failed = {"runtime": runtime, "passed": False, "speedup": 0.0}
+    try:
+        path = export_model(detector, FORMATS[runtime], work / runtime, imgsz=options.imgsz)
+    except Exception as exc:  # any failure means: not this runtime
+        return {**failed, "summary": f"{runtime}: export failed ({one_line(exc, first=True)})"}
+    not_direct = None
+    for runner, load in _runners(detector, runtime, path, threads):
+        try:
+            exported = load()
+            check = _gate(detector, exported, images, options)
+        except Exception as exc:
+            why = one_line(exc, first=True)
+        else:
+            if check.agreement.count_a < MIN_BOXES:
+                found = check.agreement.count_a
+                return {**failed, "summary": f"{runtime}: not verified (PyTorch finds {found} boxes on the check "
+                                             "images, too few to compare)"}  # fmt: skip
+            if check.passed:
+                return _timed(detector, exported, runtime, runner, path, work, check, images, options, threads,
+                              not_direct)  # fmt: skip
+            why = f"not the same boxes (F1 {check.f1:.3f}, confidence off by up to {check.max_conf_diff:.3f})"
+        if runner == "direct":
+            not_direct = why
+            continue
+        return {**failed, "summary": f"{runtime}: {why}"}
+    raise AssertionError("unreachable: the last runner always returns")
+
+
+def _runners(detector: Detector, runtime: str, path: Path, threads: int) -> list[tuple[str, Callable[[], Detector]]]:
+    from detect_cli.models.export import load_exported
+
+    def wrapped() -> Detector:
+        return load_exported(path, detector.ref.family, threads=torch_threads_beside(threads))
+
+    return [("ultralytics", wrapped)]
+
+
+def _gate(detector: Detector, exported: Detector, images: list, options: PredictOptions) -> Any:
+    from detect_cli.models.export import verify
+
+    gate = {k: GATE[k] for k in ("min_f1", "max_conf_diff", "iou", "margin")}
+    check = verify(detector, exported, images, options, **gate)
+    if check.agreement.count_a < MIN_BOXES:  # too few boxes to prove anything: compare the weak ones too
+        check = verify(detector, exported, images, replace(options, conf=0.05), **{**gate, "margin": 0.02})
+    return check
+
+
+def _timed(detector: Detector, exported: Detector, runtime: str, runner: str, path: Path, work: Path, check: Any,
+           images: list, options: PredictOptions, threads: int, not_direct: str | None) -> dict[str, Any]:  # fmt: skip
+    from detect_cli.models.ultralytics_env import use_all_cores
+
+    use_all_cores(threads)  # each timed as it would run: PyTorch on every core, torch beside the runtime on one
+    torch_ms = warm_ms(detector, images, options)
+    use_all_cores(torch_threads_beside(threads))
+    speedup = torch_ms / max(warm_ms(exported, images, options), 1e-6)
+    summary = f"{runtime}: verified F1 {check.f1:.3f}, {speedup:.1f}x torch here"
+    if not_direct:
+        summary += f" (through Ultralytics: our own runner {not_direct})"
+    checked = {
+        "names": {str(k): v for k, v in detector.names.items()}, "imgsz": options.imgsz,
+        "input_hw": list(getattr(exported, "input_hw", ()) or ()), "runner": runner,
+        "f1": round(check.f1, 4), "max_conf_diff": round(check.max_conf_diff, 5), "boxes": check.agreement.count_a,
+        "gate": GATE,
+    }  # fmt: skip
+    return {
+        "runtime": runtime, "passed": True, "speedup": speedup, "f1": check.f1, "runner": runner,
+        "file": path.relative_to(work / runtime).as_posix(), "summary": summary, "checked": checked,
+    }  # fmt: skip
+
+
+def warm_ms(detector: Detector, images: list, options: PredictOptions, rounds: int = 3) -> float:
+    """Median ms per image over a few warm rounds (one prediction's hiccup doesn't decide the runtime)."""
+    detector.predict(images[:1], options)
+    times = []
+    for _ in range(rounds):
+        for image in images:
+            start = time.perf_counter()
+            detector.predict([image], options)
+            times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def _publish(staged: Path, final: Path) -> None:
+    """Move an export into the cache by rename; if a concurrent run got there first, keep theirs
+    (same key, same model): a folder in use is never replaced under a running process."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        staged.rename(final)
+    except OSError:
+        if not final.is_dir():
+            raise
