@@ -12,7 +12,7 @@ import difflib
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +62,16 @@ class Detector:
     backend: str = "torch"  # the runtime that runs it: torch, or an export's format
     backend_reason: str = ""  # why that runtime (set by backends.choose_backend)
     origin: ModelRef | None = None  # for an export made by attn-detect: the model the user named
+    trusted: bool = False  # loaded with --trust-model (code in the file allowed to run)
+    _loader: Callable[[], Detector] | None = field(default=None, repr=False)  # a model not loaded yet
+
+    def _ultralytics(self) -> Any:
+        """The Ultralytics model, loaded now if this detector was opened from what the cache knew."""
+        if self._model is None and self._loader is not None:
+            loader, self._loader = self._loader, None
+            loaded = loader()
+            self._model, self.load_s = loaded._model, loaded.load_s
+        return self._model
 
     @property
     def weights_path(self) -> str:
@@ -112,12 +122,12 @@ class Detector:
     def save(self, path: Path) -> Path:
         """Write the loaded model (weights as they are in memory) as an Ultralytics .pt checkpoint."""
         with contextlib.redirect_stdout(sys.stderr):
-            self._model.save(path)
+            self._ultralytics().save(path)
         return path
 
     def network(self) -> Any:
         """The loaded PyTorch module (Ultralytics' `DetectionModel`); None for an export, which has none."""
-        return None if self.ref.kind == "exported" else getattr(self._model, "model", None)
+        return None if self.ref.kind == "exported" else getattr(self._ultralytics(), "model", None)
 
     @property
     def predictor(self) -> Any:
@@ -127,11 +137,11 @@ class Detector:
 
     def profile(self, imgsz: int) -> dict[str, float | None]:
         """Parameters (M), GFLOPs at imgsz, and the weights file size (MB); None where unknown."""
-        from ultralytics.utils.torch_utils import get_flops, get_num_params
-
         net = self.network()
         params = gflops = None
         if net is not None:
+            from ultralytics.utils.torch_utils import get_flops, get_num_params
+
             params = get_num_params(net) / 1e6
             with contextlib.suppress(Exception):
                 gflops = get_flops(net, imgsz) or None
@@ -165,7 +175,7 @@ class Detector:
         if not images:
             return []
         nms_arg = None if self.ref.family == "rtdetr" or not self.end2end_capable else options.nms
-        results = self._model.predict(
+        results = self._ultralytics().predict(
             images,
             conf=options.conf,
             iou=options.iou,
@@ -272,7 +282,8 @@ def load_detector(
     end2end_capable = getattr(head, "one2one_cv2", None) is not None
     native, stride = _native_size(model, ref)
     backend = "torch" if ref.kind != "exported" else export_format(Path(ref.path))
-    return Detector(ref, names, str(device), half, end2end_capable, load_s, notes, model, native, stride, backend)
+    return Detector(ref, names, str(device), half, end2end_capable, load_s, notes, model, native, stride, backend,
+                    trusted=trusted)  # fmt: skip
 
 
 def _native_size(model: Any, ref: ModelRef) -> tuple[int | None, int]:

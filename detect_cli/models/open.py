@@ -48,17 +48,14 @@ def open_model(
     `needs_torch` names a feature only the PyTorch model has (attention hooks): no export then.
     `iou_given`: the user set --iou, so say when it has no effect. `status` hears what takes time."""
     from detect_cli.models.detector import load_detector
+    from detect_cli.models.known_models import open_known
     from detect_cli.models.lookup import resolve_model, weights_dirs
     from detect_cli.models.runtime import choose_backend
 
-    detector = load_detector(
-        resolve_model(settings.model, weights_dirs(Path(weights_dir) if weights_dir else None, settings.weights_dir)),
-        device="" if settings.device == "auto" else settings.device,
-        half=settings.half,
-        threads=settings.threads,
-        verbose=verbose,
-        trusted=trust_model,
-    )
+    ref = resolve_model(settings.model, weights_dirs(Path(weights_dir) if weights_dir else None, settings.weights_dir))
+    args = {"device": "" if settings.device == "auto" else settings.device, "half": settings.half,
+            "threads": settings.threads, "verbose": verbose, "trusted": trust_model}  # fmt: skip
+    detector = open_known(ref, **args) or load_detector(ref, **args)  # known to the cache: loaded only if needed
     notes = list(detector.notes)
     imgsz, resized = detector.run_imgsz(settings.imgsz)
     if resized:

@@ -3,7 +3,8 @@
 `auto` on a CPU exports the model to OpenVINO (then ONNX Runtime, if OpenVINO fails or is not
 faster than PyTorch), checks the export against PyTorch on sample images (same boxes: F1 >= 0.99
 at IoU 0.9, confidences within 0.05), times both warm, and keeps the fastest that passed
-(`runtime_trial`).
+(`runtime_trial`). OpenVINO runs through our own adapter (`openvino_direct`: no torch) when that
+adapter passes the check, else through Ultralytics' wrapper.
 
 The decision and the export are cached (`runtime_cache`), keyed by the weights' SHA-256, imgsz,
 batch, the CPU and the versions of the runtimes, so later runs start at once. The entry is checked
@@ -15,26 +16,22 @@ a reason; it is never an error.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import os
-import platform
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from detect_cli import __version__
 from detect_cli.core.errors import one_line
-from detect_cli.models.cache_files import DigestMemo, EntryMismatch, remove_entry
+from detect_cli.models.cache_files import EntryMismatch, inside, remove_entry
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.models.runtime_cache import (
     CACHE_ENV,
     cache_dir,
+    cache_key,
     cache_root,
     digest_memo,
     load_decision,
+    remember_model,
 )
 
 __all__ = ["CACHE_ENV", "BackendChoice", "cache_key", "cache_root", "choose_backend"]
@@ -51,36 +48,11 @@ class BackendChoice:
     speedup: float | None = None  # PyTorch ms / this runtime's ms, measured here
     f1: float | None = None
     path: str | None = None  # the export that runs, when not PyTorch
-    runner: str | None = None  # what runs the export: "ultralytics" (its wrapper)
+    runner: str | None = None  # for OpenVINO: "direct" (our adapter, no torch) or "ultralytics"
     notes: tuple[str, ...] = field(default=(), compare=False)  # for stderr: an entry rebuilt, and why
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def cpu_name() -> str:
-    """The CPU model (a cached speed ranking is only valid on the CPU that measured it)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "none"
-
-
-def cache_key(detector: Detector, imgsz: int, batch: int, memo: DigestMemo | None = None) -> str:
-    facts = {
-        "weights": (memo or DigestMemo(None)).digest(Path(detector.weights_path)), "imgsz": imgsz, "batch": batch,
-        "family": detector.ref.family, "cpu": cpu_name(), "cores": os.cpu_count(), "attn_detect": __version__,
-        "precision": "fp32", **{p: _version(p) for p in ("ultralytics", "torch", "openvino", "onnxruntime")},
-    }  # fmt: skip
-    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def choose_backend(
@@ -97,9 +69,10 @@ def choose_backend(
     chosen, choice = _choose(detector, wanted, options, batch, threads, status or (lambda _message: None))
     chosen.backend, chosen.backend_reason = choice.backend, choice.reason
     if choice.backend == "torch" and detector.ref.kind != "exported":
+        detector._ultralytics()  # opened from the cache's facts: load it now, so that a load error shows here
         from detect_cli.models.ultralytics_env import use_all_cores
 
-        use_all_cores(threads)  # loading a candidate export lowered torch's threads (torch_threads_beside)
+        use_all_cores(threads)  # loading a candidate export lowered torch's threads (runtime_trial)
     return chosen, choice
 
 
@@ -135,6 +108,10 @@ def _on_cpu(device: str) -> bool:
     if device in {"cpu", "CPU"}:
         return True
     if device in {"", "auto"}:
+        from detect_cli.models.known_models import maybe_gpu
+
+        if not maybe_gpu():  # no GPU device on this machine: no need to import torch to ask
+            return True
         import torch
 
         return not torch.cuda.is_available() and not torch.backends.mps.is_available()
@@ -143,9 +120,13 @@ def _on_cpu(device: str) -> bool:
 
 def _through_cache(detector: Detector, candidates: tuple[str, ...], options: PredictOptions, batch: int, threads: int,
                    say: Callable[[str], None], *, forced: bool) -> tuple[Detector, BackendChoice]:  # fmt: skip
+    from detect_cli.models.known_models import model_facts
+
     memo = digest_memo()
     try:
         weights = memo.digest(Path(detector.weights_path))
+        if detector.ref.kind == "weights":
+            remember_model(weights, model_facts(detector))
         entry = cache_root() / cache_key(detector, options.imgsz, batch, memo)
         notes: tuple[str, ...] = ()
         try:
@@ -163,13 +144,6 @@ def _through_cache(detector: Detector, candidates: tuple[str, ...], options: Pre
         return chosen, replace(choice, notes=notes + choice.notes)
     finally:
         memo.save()
-
-
-def torch_threads_beside(threads: int) -> int:
-    """Torch threads while another runtime runs the network: torch then only letterboxes and decodes
-    boxes, and a second pool of spinning threads slows the runtime's own (demo on 2 cores: 10.7 ->
-    6.8 ms inference, 15.4 -> 11.1 ms per image end to end). An explicit --threads is kept."""
-    return threads if threads > 0 else 1
 
 
 def _apply(detector: Detector, entry: Path, decision: dict[str, Any], threads: int,
@@ -197,7 +171,16 @@ def _open_export(detector: Detector, entry: Path, decision: dict[str, Any], thre
     if checked.get("weights_sha256") != weights or checked.get("names") != {str(k): v for k, v in
                                                                              detector.names.items()}:  # fmt: skip
         raise EntryMismatch("it was verified against other weights")
+    if decision.get("runner") == "direct":
+        from detect_cli.models.openvino_direct import open_openvino
+
+        (xml,) = [name for name in decision["files"] if name.endswith(".xml")]
+        exported = open_openvino(inside(entry, xml), detector, threads=threads)
+        if exported.input_hw != tuple(checked.get("input_hw") or ()):
+            raise EntryMismatch(f"the export's input is {exported.input_hw}, verified at {checked.get('input_hw')}")
+        return exported
     from detect_cli.models.export import load_exported
+    from detect_cli.models.runtime_trial import torch_threads_beside
 
     exported = load_exported(entry / decision["path"], detector.ref.family, threads=torch_threads_beside(threads))
     exported.ref = replace(exported.ref, spec=detector.ref.spec)

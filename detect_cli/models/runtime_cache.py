@@ -2,6 +2,8 @@
 
     <cache>/backends/<key>/decision.json   the runtime chosen, why, and the SHA-256 of every file it runs
     <cache>/backends/<key>/<runtime>/...   the verified export
+    <cache>/models/<weights sha256>.json   what a checkpoint is (names, family, size, stride): a later run
+                                           knows it without loading it (see `detector.load_detector`)
     <cache>/digests.json                   the stat-keyed digest memo (`cache_files.DigestMemo`)
 
 <cache> is ATTN_DETECT_CACHE_DIR, else ~/.cache/attn-detect (XDG_CACHE_HOME). A decision is checked
@@ -11,10 +13,16 @@ file, read-only, /dev/null) are raised as OSError: the caller runs PyTorch and s
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
+import platform
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from detect_cli import __version__
 from detect_cli.models.cache_files import (
     DigestMemo,
     EntryMismatch,
@@ -27,8 +35,11 @@ from detect_cli.models.cache_files import (
 
 CACHE_ENV = "ATTN_DETECT_CACHE_DIR"
 SCHEMA = 2  # decisions before it recorded no digests: they are rebuilt
+if TYPE_CHECKING:
+    from detect_cli.models.detector import Detector
+
 RUNTIMES = ("torch", "openvino", "onnx")
-RUNNERS = ("ultralytics",)  # what runs an export: Ultralytics' wrapper
+RUNNERS = ("direct", "ultralytics")  # our own OpenVINO adapter (no torch), or Ultralytics' wrapper
 
 
 def cache_dir() -> Path:
@@ -45,6 +56,31 @@ def cache_root() -> Path:
 
 def digest_memo() -> DigestMemo:
     return DigestMemo(cache_dir() / "digests.json")
+
+
+def cpu_name() -> str:
+    """The CPU model (a cached speed ranking is only valid on the CPU that measured it)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "none"
+
+
+def cache_key(detector: Detector, imgsz: int, batch: int, memo: DigestMemo | None = None) -> str:
+    facts = {
+        "weights": (memo or DigestMemo(None)).digest(Path(detector.weights_path)), "imgsz": imgsz, "batch": batch,
+        "family": detector.ref.family, "cpu": cpu_name(), "cores": os.cpu_count(), "attn_detect": __version__,
+        "precision": "fp32", **{p: _version(p) for p in ("ultralytics", "torch", "openvino", "onnxruntime")},
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def load_decision(entry: Path, candidates: tuple[str, ...], memo: DigestMemo) -> dict[str, Any] | None:
@@ -83,3 +119,37 @@ def load_decision(entry: Path, candidates: tuple[str, ...], memo: DigestMemo) ->
 
 def write_decision(entry: Path, decision: dict[str, Any]) -> None:
     write_json_atomic(entry / "decision.json", {"schema": SCHEMA, **decision})
+
+
+def model_facts_path(weights_sha256: str) -> Path:
+    return cache_dir() / "models" / f"{weights_sha256}.json"
+
+
+def remember_model(weights_sha256: str, facts: dict[str, Any]) -> None:
+    """Record what a checkpoint is (best effort: a read-only cache only means loading it next time)."""
+    path = model_facts_path(weights_sha256)
+    with contextlib.suppress(OSError, EntryMismatch):
+        if read_json(path) == facts:
+            return
+    with contextlib.suppress(OSError):
+        write_json_atomic(path, facts)
+
+
+def known_model(weights_sha256: str) -> dict[str, Any] | None:
+    """What an earlier run recorded about the checkpoint with this digest, if it is well-formed."""
+    try:
+        facts = read_json(model_facts_path(weights_sha256))
+    except (OSError, EntryMismatch):
+        return None
+    if not isinstance(facts, dict) or facts.get("family") not in {"yolo", "rtdetr"}:
+        return None
+    names = facts.get("names")
+    if not isinstance(names, dict) or not all(isinstance(v, str) and k.isdigit() for k, v in names.items()):
+        return None
+    for key in ("stride", "imgsz"):
+        value = facts.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+            return None
+    if not isinstance(facts.get("end2end"), bool) or not isinstance(facts.get("trusted"), bool):
+        return None
+    return facts

@@ -1,8 +1,9 @@
 """A model's first run on `--backend auto`: export each candidate runtime, check it against PyTorch,
 time both, and write the decision (with the digest of every file it runs) into the cache.
 
-The check is of what will run; `_runners` lists what may run an export, best first: when one fails
-the check the next is tried, and the decision says why the first was not used.
+The check is of what will run: for OpenVINO, our own torch-free adapter (`openvino_direct`) first;
+if it cannot run the export or its boxes differ, Ultralytics' wrapper of the same export is checked
+instead, and the decision says why the adapter was not used.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from typing import Any
 from detect_cli.core.errors import one_line
 from detect_cli.models.cache_files import DigestMemo, digest_files
 from detect_cli.models.detector import Detector, PredictOptions
-from detect_cli.models.runtime import cpu_name, torch_threads_beside
-from detect_cli.models.runtime_cache import write_decision
+from detect_cli.models.runtime_cache import cpu_name, write_decision
 
 RUNTIME_PACKAGES = {"openvino": "openvino", "onnx": "onnxruntime"}
 GATE = {"min_f1": 0.99, "max_conf_diff": 0.05, "iou": 0.9, "margin": 0.05, "conf": 0.25}
@@ -120,7 +120,12 @@ def _runners(detector: Detector, runtime: str, path: Path, threads: int) -> list
     def wrapped() -> Detector:
         return load_exported(path, detector.ref.family, threads=torch_threads_beside(threads))
 
-    return [("ultralytics", wrapped)]
+    if runtime != "openvino":
+        return [("ultralytics", wrapped)]
+    from detect_cli.models.openvino_direct import open_openvino
+
+    return [("direct", lambda: open_openvino(next(path.glob("*.xml")), detector, threads=threads)),
+            ("ultralytics", wrapped)]  # fmt: skip
 
 
 def _gate(detector: Detector, exported: Detector, images: list, options: PredictOptions) -> Any:
@@ -143,7 +148,7 @@ def _timed(detector: Detector, exported: Detector, runtime: str, runner: str, pa
     speedup = torch_ms / max(warm_ms(exported, images, options), 1e-6)
     summary = f"{runtime}: verified F1 {check.f1:.3f}, {speedup:.1f}x torch here"
     if not_direct:
-        summary += f" (through Ultralytics: our own runner {not_direct})"
+        summary += f" (through Ultralytics; attn-detect's own runner: {not_direct})"
     checked = {
         "names": {str(k): v for k, v in detector.names.items()}, "imgsz": options.imgsz,
         "input_hw": list(getattr(exported, "input_hw", ()) or ()), "runner": runner,
@@ -154,6 +159,13 @@ def _timed(detector: Detector, exported: Detector, runtime: str, runner: str, pa
         "runtime": runtime, "passed": True, "speedup": speedup, "f1": check.f1, "runner": runner,
         "file": path.relative_to(work / runtime).as_posix(), "summary": summary, "checked": checked,
     }  # fmt: skip
+
+
+def torch_threads_beside(threads: int) -> int:
+    """Torch threads while another runtime runs the network: torch then only letterboxes and decodes
+    boxes, and a second pool of spinning threads slows the runtime's own (demo on 2 cores: 10.7 ->
+    6.8 ms inference, 15.4 -> 11.1 ms per image end to end). An explicit --threads is kept."""
+    return threads if threads > 0 else 1
 
 
 def warm_ms(detector: Detector, images: list, options: PredictOptions, rounds: int = 3) -> float:

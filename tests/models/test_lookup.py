@@ -130,3 +130,30 @@ def test_a_missing_packaged_model_says_how_to_get_it_back(tmp_path: Path, monkey
     with pytest.raises(ModelLoadError, match=r"'demo-rtdetr' model is not in this install") as info:
         resolve_model("demo-rtdetr")
     assert "reinstall attn-detect" in str(info.value) and "detect_cli.demo.train_rtdetr" in str(info.value)
+
+
+def test_aliases_are_found_in_ultralytics_weights_dir_without_importing_it(tmp_path: Path) -> None:
+    """Ultralytics' settings file is plain JSON: its weights_dir is read, Ultralytics (and torch) stay unloaded."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    config = tmp_path / "config"
+    (config / "Ultralytics").mkdir(parents=True)
+    (config / "Ultralytics" / "settings.json").write_text(json.dumps({"weights_dir": str(tmp_path / "w")}))
+    ckpt = fake_checkpoint(tmp_path / "w" / "yolo26s.pt")
+    code = ("import sys; from detect_cli.models.lookup import resolve_model; ref = resolve_model('yolo26s');"
+            "print(ref.path, ref.family, 'ultralytics' in sys.modules, 'torch' in sys.modules)")  # fmt: skip
+    env = {**os.environ, "YOLO_CONFIG_DIR": str(config)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == [str(ckpt), "yolo", "False", "False"]
+
+
+def test_the_weights_dir_read_from_json_is_the_one_ultralytics_uses() -> None:
+    from detect_cli.models.ultralytics_env import import_ultralytics
+
+    import_ultralytics()  # writes its settings file (in the test session's fresh config dir) if there is none
+    from ultralytics.utils import SETTINGS
+
+    assert weights.ultralytics_weights_dir() == Path(SETTINGS["weights_dir"]).resolve()

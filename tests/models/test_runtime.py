@@ -84,6 +84,7 @@ def test_a_corrupted_cache_is_rebuilt(demo, cache: Path, monkeypatch: pytest.Mon
         raise RuntimeError("cannot read the network")
 
     # files as verified, yet the runtime cannot open them: PyTorch now, rebuilt on the next run
+    monkeypatch.setattr("detect_cli.models.openvino_direct.open_openvino", broken)
     monkeypatch.setattr("detect_cli.models.export.load_exported", broken)
     chosen, fourth = backends.choose_backend(demo, "auto", OPTIONS)
     assert (fourth.backend, chosen) == ("torch", demo) and "unusable" in fourth.reason

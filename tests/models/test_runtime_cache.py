@@ -45,7 +45,7 @@ def built(demo, tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_ENV, str(cache))
         _, choice = runtime.choose_backend(demo, "auto", OPTIONS)
-    assert choice.backend == "openvino" and choice.runner == "ultralytics", choice
+    assert choice.backend == "openvino" and choice.runner == "direct", choice
     return cache
 
 
@@ -217,3 +217,53 @@ def test_a_read_only_cache_still_runs_what_it_holds(demo, cache: Path, monkeypat
     assert choice.backend == "openvino" and choice.cached
     _, other = runtime.choose_backend(demo, "auto", PredictOptions(imgsz=256))  # another key: not cached
     assert other.backend == "torch" and "Read-only file system" in other.reason
+
+
+def test_changed_weights_are_verified_again_never_run_from_the_old_entry(
+    demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same size, mtime put back, one weight changed: the file is hashed again (its ctime moved), so it
+    is loaded and checked anew instead of running the export made from the old bytes."""
+    import os
+    import struct
+    import zipfile
+
+    from detect_cli.core.settings import load_settings
+    from detect_cli.models import detector as detector_module
+    from detect_cli.models import export
+    from detect_cli.models.open import open_model
+    from detect_cli.models.openvino_direct import OpenVINODetector
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    weights = tmp_path / "mine.pt"
+    shutil.copy(demo.ref.path, weights)
+    counts = {"exports": 0, "loads": 0}
+    real_export, real_load = export.export_model, detector_module.load_detector
+
+    def counted(name, real):
+        def call(*args, **kwargs):
+            counts[name] += 1
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(export, "export_model", counted("exports", real_export))
+    monkeypatch.setattr(detector_module, "load_detector", counted("loads", real_load))
+    settings = load_settings(None, {"model": str(weights), "backend": "auto", "device": "cpu"})
+    assert isinstance(open_model(settings).detector, OpenVINODetector) and counts == {"exports": 1, "loads": 1}
+    cached = open_model(settings).detector
+    assert isinstance(cached, OpenVINODetector) and counts == {"exports": 1, "loads": 1}  # not even loaded
+
+    with zipfile.ZipFile(weights) as archive:  # flip one bit of one stored tensor: still a loadable checkpoint
+        info = max((i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    data = bytearray(weights.read_bytes())
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
+    data[info.header_offset + 30 + name_len + extra_len + 100] ^= 0x01
+    before = os.stat(weights)
+    weights.write_bytes(bytes(data))
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (os.stat(weights).st_size, os.stat(weights).st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+    changed = open_model(settings).detector
+    assert counts == {"exports": 2, "loads": 2}  # loaded, exported and checked again
+    assert isinstance(changed, OpenVINODetector) and changed.ref.path != cached.ref.path

@@ -1,0 +1,60 @@
+"""Open a checkpoint the runtime cache already knows without loading it (no torch, no Ultralytics).
+
+A run whose verified OpenVINO export is cached needs nothing from the PyTorch model but what the
+cache recorded about it: class names, family, its own imgsz, stride, and whether it has the
+end-to-end head. So on a CPU, `open_known` gives a `Detector` made of those facts, keyed by the
+weights' SHA-256 (memoised by the file's identity and times, `cache_files.DigestMemo`); the
+PyTorch model is loaded the first time something needs it (no verified export, attention, saving).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from detect_cli.models.cache_files import EntryMismatch
+from detect_cli.models.detector import Detector, load_detector
+from detect_cli.models.lookup import ModelRef
+from detect_cli.models.runtime_cache import digest_memo, known_model
+
+HALF_ON_CPU = "--half ignored: half precision is not supported on the CPU; running fp32"
+
+
+def maybe_gpu() -> bool:
+    """False when this machine surely has no GPU that torch could use (Linux with no NVIDIA or AMD
+    device node), so that nobody imports torch to ask; True elsewhere (then only torch can tell)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd") or os.path.exists("/dev/dxg"))
+
+
+def model_facts(detector: Detector) -> dict[str, Any]:
+    """What `open_known` needs to know about a loaded checkpoint to open it later without loading it."""
+    return {"family": detector.ref.family, "names": {str(k): v for k, v in detector.names.items()},
+            "imgsz": detector.native_imgsz, "stride": detector.stride, "end2end": detector.end2end_capable,
+            "trusted": detector.trusted}  # fmt: skip
+
+
+def open_known(ref: ModelRef, *, device: str = "cpu", half: bool = False, threads: int = 0, verbose: bool = False,
+               trusted: bool = False) -> Detector | None:  # fmt: skip
+    """A not-yet-loaded Detector for `ref` (arguments as `load_detector`'s), or None when the cache does
+    not know this file, the device may be a GPU, or the file needed --trust-model and it is not given."""
+    if ref.kind != "weights" or device not in {"", "auto", "cpu"} or (device != "cpu" and maybe_gpu()):
+        return None
+    memo = digest_memo()
+    try:
+        facts = known_model(memo.digest(Path(ref.path)))
+    except (OSError, EntryMismatch):
+        return None
+    finally:
+        memo.save()
+    if facts is None or facts["family"] != ref.family or (facts["trusted"] and not trusted):
+        return None  # a file that needed --trust-model to load is loaded (and refused) as it always was
+    args = {"device": device, "half": half, "threads": threads, "verbose": verbose, "trusted": trusted}
+    names = {int(k): v for k, v in facts["names"].items()}
+    return Detector(ref, names, str(device), False, facts["end2end"], 0.0, [HALF_ON_CPU] if half else [], None,
+                    facts["imgsz"], facts["stride"] or 32, trusted=trusted,
+                    _loader=lambda: load_detector(ref, **args))  # fmt: skip

@@ -1,0 +1,101 @@
+"""Run a verified OpenVINO export with OpenVINO, NumPy and OpenCV alone: no torch, no Ultralytics.
+
+Ultralytics' own wrapper of an OpenVINO model needs torch to letterbox, decode and scale boxes, and
+importing it costs ~1.9 s of a one-image run (torch alone 1.8 s) for a network that needs neither.
+`OpenVINODetector` is a `Detector`: the engine, slicing, tracking and the sinks use it as they use
+the PyTorch one. It runs only exports attn-detect made and verified (`runtime.choose_backend` checks
+its boxes against PyTorch's before it is cached); everything it needs (family, names, stride) comes
+from the cache entry, the input size from the network itself.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detect_cli.core.detections import Detections
+from detect_cli.core.results import Timing
+from detect_cli.models.detector import Detector, PredictOptions
+from detect_cli.models.letterbox import decode_rtdetr, decode_yolo_end2end, letterbox, to_input
+from detect_cli.models.lookup import ModelRef
+
+
+class AdapterRefused(Exception):
+    """This export is not one the adapter runs (dynamic shapes, an unexpected head): use Ultralytics'."""
+
+
+@dataclass
+class OpenVINODetector(Detector):
+    """A static-shape OpenVINO export of a YOLO26 (end-to-end head) or RT-DETR model."""
+
+    input_hw: tuple[int, int] = (640, 640)
+    _request: Any = None
+
+    def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
+        decode = decode_rtdetr if self.ref.family == "rtdetr" else decode_yolo_end2end
+        out = []
+        for image in images:  # the export's batch is 1: Ultralytics splits a batch the same way
+            start = time.perf_counter()
+            boxed, placement = letterbox(image, self.input_hw, stretch=self.ref.family == "rtdetr")
+            tensor = to_input(boxed)
+            ready = time.perf_counter()
+            self._request.infer({0: tensor})
+            rows = np.array(self._request.get_output_tensor(0).data[0], dtype=np.float32)
+            ran = time.perf_counter()
+            xyxy, conf, cls = decode(rows, placement, options.conf, options.classes, options.max_det)
+            done = time.perf_counter()
+            timing = Timing(preprocess=(ready - start) * 1e3, inference=(ran - ready) * 1e3,
+                            postprocess=(done - ran) * 1e3)  # fmt: skip
+            out.append((Detections(xyxy, conf, cls), timing))
+        return out
+
+    def network(self) -> Any:
+        return None
+
+    @property
+    def predictor(self) -> Any:
+        return None
+
+    def save(self, path: Path) -> Path:
+        raise TypeError("an OpenVINO export cannot be saved as a PyTorch checkpoint")
+
+    def profile(self, imgsz: int) -> dict[str, float | None]:
+        size = sum(f.stat().st_size for f in Path(self.ref.path).rglob("*") if f.is_file())
+        return {"params_m": None, "gflops": None, "file_mb": size / 2**20}
+
+
+def open_openvino(xml: Path, origin: Detector, *, threads: int = 0) -> OpenVINODetector:
+    """Compile `xml` (beside its `.bin`) for the CPU in fp32 and wrap it as a Detector that answers
+    for `origin` (its names, family and head). Raises AdapterRefused for an export it cannot run
+    as Ultralytics would, and OpenVINO's errors for a broken one."""
+    import openvino as ov
+
+    start = time.perf_counter()
+    core = ov.Core()
+    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": ov.Type.f32}
+    if threads > 0:
+        config["INFERENCE_NUM_THREADS"] = threads
+    model = core.read_model(model=str(xml), weights=str(xml.with_suffix(".bin")))
+    if len(model.inputs) != 1 or model.input(0).get_partial_shape().is_dynamic:
+        raise AdapterRefused("the export has dynamic shapes")
+    shape = [int(d) for d in model.input(0).get_shape()]
+    if len(shape) != 4 or shape[:2] != [1, 3]:
+        raise AdapterRefused(f"unexpected input shape {shape}")
+    output = model.output(0).get_partial_shape()
+    if output.is_dynamic or len(output) != 3 or output[2].get_length() != 6:
+        raise AdapterRefused(f"unexpected output shape {output} (not an end-to-end head)")
+    if origin.ref.family == "yolo" and not origin.end2end_capable:
+        raise AdapterRefused("the model has no end-to-end head")
+    compiled = core.compile_model(model, "CPU", config)
+    ref = ModelRef(origin.ref.spec, str(xml.parent), origin.ref.family, "exported")
+    detector = OpenVINODetector(
+        ref, dict(origin.names), "cpu", False, origin.end2end_capable, time.perf_counter() - start,
+        native_imgsz=max(shape[2:]), stride=origin.stride, backend="openvino", origin=origin.origin or origin.ref,
+        input_hw=(shape[2], shape[3]), _request=compiled.create_infer_request(),
+    )  # fmt: skip
+    detector._model = compiled
+    return detector

@@ -1,0 +1,129 @@
+"""A model whose verified OpenVINO export is cached runs without importing torch or Ultralytics.
+
+Real processes, as a user starts them: a fresh Ultralytics config dir and runtime cache, one first
+run that exports and checks the demo model, then every later run inspected at exit (`sys.modules`,
+not time). Tracking may load Ultralytics' trackers; nothing else may.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from detect_cli.demo.scenes import make_scene
+from tests.conftest import SAMPLES
+
+pytestmark = pytest.mark.slow
+SHAPES = SAMPLES / "shapes"
+IMAGE = str(SHAPES / "shape_00003.jpg")
+HEAVY = ("torch", "ultralytics")
+PROBE = """
+import atexit, json, os, sys
+atexit.register(lambda: open(os.environ["PROBE_OUT"], "w").write(json.dumps(sorted(sys.modules))))
+from detect_cli.cli.app import run
+run()
+"""
+
+
+class Runs:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.env = {**os.environ, "ATTN_DETECT_CACHE_DIR": str(root / "cache"), "YOLO_CONFIG_DIR": str(root / "yolo"),
+                    "PROBE_OUT": str(root / "modules.json")}  # fmt: skip
+        self.env.pop("ATTN_DETECT_BACKEND", None)
+
+    def __call__(self, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+        done = subprocess.run([sys.executable, "-c", PROBE, *args], env=self.env, capture_output=True, text=True,
+                              timeout=600, cwd=self.root)  # fmt: skip
+        modules = set(json.loads((self.root / "modules.json").read_text()))
+        return done, modules
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    made = Runs(tmp_path_factory.mktemp("instant"))
+    first, modules = made(IMAGE, "--model", "demo", "--format", "json")
+    assert first.returncode == 0, first.stderr
+    assert "torch" in modules  # the first run exports and checks against PyTorch
+    (decision,) = (made.root / "cache" / "backends").glob("*/decision.json")
+    assert json.loads(decision.read_text())["runner"] == "direct"
+    return made
+
+
+def _video(path: Path) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 320))
+    for i in range(5):
+        writer.write(make_scene(np.random.default_rng([3, i]))[0])
+    writer.release()
+    return path
+
+
+def test_a_cached_run_imports_neither_torch_nor_ultralytics(runs: Runs) -> None:
+    (runs.root / "yolo" / "Ultralytics" / "settings.json").unlink(missing_ok=True)  # the first run wrote it
+    done, modules = runs(IMAGE, "--model", "demo", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert not modules & set(HEAVY), modules & set(HEAVY)
+    assert not (runs.root / "yolo" / "Ultralytics" / "settings.json").exists()  # it would write it again
+    doc = json.loads(done.stdout)
+    assert doc["model"]["backend"]["name"] == "openvino" and "verified F1" in doc["model"]["backend"]["reason"]
+    torch_run, _ = runs(IMAGE, "--model", "demo", "--format", "json", "--backend", "torch")
+    boxes = [sorted((d["class_id"], d["box"]) for d in json.loads(r.stdout)["images"][0]["detections"])
+             for r in (done, torch_run)]  # fmt: skip
+    assert len(boxes[0]) == len(boxes[1]) >= 3
+    assert all(a[0] == b[0] and np.allclose(a[1], b[1], atol=1.0) for a, b in zip(*boxes))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--slice", "160x160", "--format", "jsonl"],
+        ["--save", "{root}/saved", "--format", "jsonl"],
+        ["--classes", "circle,ring", "--conf", "0.5", "--max-det", "2", "--format", "jsonl"],
+        ["{video}", "--format", "jsonl"],
+        ["--out", "{root}/r.jsonl"],
+        ["evaluate", str(SHAPES), "--labels", str(SHAPES / "labels")],
+    ],
+    ids=["slice", "save", "classes", "video", "out", "evaluate"],
+)
+def test_every_stage_runs_on_the_cached_export_without_torch(runs: Runs, args: list[str]) -> None:
+    video = _video(runs.root / "clip.mp4")
+    args = [a.format(root=runs.root, video=video) for a in args]
+    if args[0] == "evaluate":
+        args = [*args, "--model", "demo"]
+    else:
+        args = [IMAGE, *args, "--model", "demo"]
+    shutil.rmtree(runs.root / "saved", ignore_errors=True)
+    (runs.root / "r.jsonl").unlink(missing_ok=True)
+    done, modules = runs(*args)
+    assert done.returncode == 0, done.stderr
+    assert not modules & set(HEAVY), modules & set(HEAVY)
+    if "--save" in args:
+        assert list((runs.root / "saved").iterdir())
+    if "--classes" in args:
+        records = [json.loads(line) for line in done.stdout.splitlines()]
+        assert all(d["class_name"] in {"circle", "ring"} and d["confidence"] > 0.5 for d in records[0]["detections"])
+        assert 1 <= len(records[0]["detections"]) <= 2
+
+
+def test_resume_and_tracking_work_on_the_cached_export(runs: Runs) -> None:
+    video = str(_video(runs.root / "clip2.mp4"))
+    out = runs.root / "resumed.jsonl"
+    out.unlink(missing_ok=True)
+    first, _ = runs(IMAGE, "--model", "demo", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    resumed, modules = runs(IMAGE, IMAGE, "--model", "demo", "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert not modules & set(HEAVY)
+    assert len(out.read_text().splitlines()) == 2
+    tracked, _ = runs(video, "--model", "demo", "--track", "--format", "jsonl")  # may load Ultralytics' trackers
+    assert tracked.returncode == 0, tracked.stderr
+    frames = [json.loads(line) for line in tracked.stdout.splitlines()]
+    assert len(frames) == 5 and any(d.get("track_id") is not None for f in frames for d in f["detections"])

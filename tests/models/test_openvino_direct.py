@@ -1,0 +1,141 @@
+"""The torch-free OpenVINO runner gives Ultralytics' boxes, and the first-run check verifies it, not a proxy.
+
+Both demo models are exported once; on images read from files of odd kinds (as our image reader
+delivers them), our adapter and Ultralytics' own wrapper of the same export must agree to the pixel.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from detect_cli.demo.scenes import make_scene
+from detect_cli.inputs.images import read_image
+from detect_cli.inputs.sources import iter_sources
+from detect_cli.models import runtime
+from detect_cli.models.detector import PredictOptions, load_detector
+from detect_cli.models.export import FORMATS, export_model, load_exported
+from detect_cli.models.lookup import resolve_model
+from detect_cli.models.openvino_direct import AdapterRefused, OpenVINODetector, open_openvino
+from detect_cli.models.runtime_cache import CACHE_ENV
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO is a dependency"),
+]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Each demo model, PyTorch and its OpenVINO export at 320."""
+    out = {}
+    for spec in ("demo", "demo-rtdetr"):
+        detector = load_detector(resolve_model(spec), device="cpu")
+        folder = export_model(detector, FORMATS["openvino"], tmp_path_factory.mktemp(spec), imgsz=320)
+        out[spec] = (detector, folder)
+    return out
+
+
+def _scene(seed: int) -> np.ndarray:
+    return make_scene(np.random.default_rng([11, seed]))[0]
+
+
+@pytest.fixture(scope="module")
+def odd_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
+    folder = tmp_path_factory.mktemp("odd")
+    rgb = Image.fromarray(_scene(0)[..., ::-1])
+    rgb.resize((5000, 1)).save(folder / "1x5000.png")
+    rgb.resize((3, 7)).save(folder / "7x3.png")
+    rgb.convert("L").save(folder / "gray.png")
+    gray16 = (np.asarray(rgb.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+    Image.fromarray(gray16).save(folder / "16bit.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to view
+    rgb.crop((0, 0, 320, 200)).save(folder / "exif.jpg", exif=exif, quality=95)
+    Image.fromarray(_scene(1)[..., ::-1]).crop((10, 0, 330, 250)).save(folder / "wide.jpg", quality=95)
+    images = {p.stem: read_image(next(iter_sources([str(p)]))) for p in sorted(folder.iterdir())}
+    assert images["exif"].shape == (320, 200, 3)  # delivered upright
+    assert images["16bit"].dtype == np.uint8 and images["gray"].shape == (320, 320, 3)
+    return {**images, "scene": _scene(2)}
+
+
+@pytest.mark.parametrize("spec", ["demo", "demo-rtdetr"])
+@pytest.mark.parametrize(
+    "options",
+    [PredictOptions(conf=0.01, imgsz=320), PredictOptions(conf=0.3, imgsz=320, max_det=2, classes=(0, 1, 4))],
+    ids=["low-conf", "classes-and-max-det"],
+)
+def test_our_runner_gives_ultralytics_boxes(models: dict, odd_images: dict, spec: str,
+                                            options: PredictOptions) -> None:  # fmt: skip
+    detector, folder = models[spec]
+    theirs = load_exported(folder, detector.ref.family)
+    ours = open_openvino(next(folder.glob("*.xml")), detector)
+    assert isinstance(ours, OpenVINODetector) and ours.input_hw == (320, 320) and ours.names == detector.names
+    compared = 0
+    for name, image in odd_images.items():
+        ((a, _),) = theirs.predict([image], options)
+        ((b, timing),) = ours.predict([image], options)
+        assert len(a) == len(b), name
+        assert np.allclose(a.xyxy, b.xyxy, atol=1e-3), name
+        assert np.allclose(a.confidence, b.confidence, atol=1e-5) and np.array_equal(a.class_id, b.class_id), name
+        assert timing.inference > 0
+        compared += len(a)
+    assert compared >= (20 if options.max_det > 2 else 4)  # the comparison saw boxes, not only empty sets
+
+
+def test_a_batch_is_the_same_as_one_image_at_a_time(models: dict, odd_images: dict) -> None:
+    detector, folder = models["demo"]
+    ours = open_openvino(next(folder.glob("*.xml")), detector)
+    images = list(odd_images.values())
+    options = PredictOptions(conf=0.05, imgsz=320)
+    batched = ours.predict(images, options)
+    for image, (dets, _) in zip(images, batched, strict=True):
+        ((alone, _),) = ours.predict([image], options)
+        assert np.array_equal(alone.xyxy, dets.xyxy)
+
+
+def test_an_export_it_cannot_run_is_refused(models: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    detector, folder = models["demo"]
+    monkeypatch.setattr(detector, "end2end_capable", False)  # as a model with only the NMS head
+    with pytest.raises(AdapterRefused, match="end-to-end head"):
+        open_openvino(next(folder.glob("*.xml")), detector)
+
+
+def test_the_first_run_verifies_our_runner(models: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    detector, _ = models["demo"]
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    chosen, choice = runtime.choose_backend(detector, "auto", PredictOptions(imgsz=320))
+    assert isinstance(chosen, OpenVINODetector) and choice.runner == "direct"
+    (decision,) = [json.loads(p.read_text()) for p in (tmp_path / "cache" / "backends").glob("*/decision.json")]
+    assert decision["runner"] == decision["checked"]["runner"] == "direct"
+    assert decision["checked"]["f1"] >= 0.99 and decision["checked"]["boxes"] >= 5
+    assert decision["checked"]["input_hw"] == [320, 320] and decision["checked"]["gate"]["iou"] == 0.9
+
+
+def test_a_runner_with_other_boxes_falls_back_to_ultralytics_and_says_why(
+    models: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    detector, _ = models["demo"]
+    real = OpenVINODetector.predict
+
+    def shifted(self, images, options):  # a letterbox off by 12 pixels: the gate must see it
+        from detect_cli.core.detections import Detections
+
+        out = real(self, images, options)
+        return [(Detections(d.xyxy + 12, d.confidence, d.class_id), t) for d, t in out]
+
+    monkeypatch.setattr(OpenVINODetector, "predict", shifted)
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    chosen, choice = runtime.choose_backend(detector, "auto", PredictOptions(imgsz=320))
+    assert choice.backend == "openvino" and choice.runner == "ultralytics"
+    assert not isinstance(chosen, OpenVINODetector)
+    assert "through Ultralytics; attn-detect's own runner: not the same boxes (F1 0.000" in choice.reason
+    monkeypatch.undo()
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    _, again = runtime.choose_backend(detector, "auto", PredictOptions(imgsz=320))
+    assert again.cached and again.runner == "ultralytics"  # remembered, with its reason
