@@ -172,10 +172,14 @@ def _open_export(detector: Detector, entry: Path, decision: dict[str, Any], thre
                                                                              detector.names.items()}:  # fmt: skip
         raise EntryMismatch("it was verified against other weights")
     if decision.get("runner") == "direct":
-        from detect_cli.models.openvino_direct import open_openvino
+        from detect_cli.models.openvino_direct import COMPILED, open_openvino
 
         (xml,) = [name for name in decision["files"] if name.endswith(".xml")]
-        exported = open_openvino(inside(entry, xml), detector, threads=threads)
+        runtime = str(decision["path"]).split("/")[0]
+        compiled = entry / runtime / COMPILED
+        has_compiled = any(name.startswith(f"{runtime}/{COMPILED}/") for name in decision["files"])
+        exported = open_openvino(inside(entry, xml), detector, threads=threads,
+                                 compiled=compiled if has_compiled else None)  # fmt: skip
         if exported.input_hw != tuple(checked.get("input_hw") or ()):
             raise EntryMismatch(f"the export's input is {exported.input_hw}, verified at {checked.get('input_hw')}")
         return exported

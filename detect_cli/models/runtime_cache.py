@@ -78,7 +78,8 @@ def cache_key(detector: Detector, imgsz: int, batch: int, memo: DigestMemo | Non
     facts = {
         "weights": (memo or DigestMemo(None)).digest(Path(detector.weights_path)), "imgsz": imgsz, "batch": batch,
         "family": detector.ref.family, "cpu": cpu_name(), "cores": os.cpu_count(), "attn_detect": __version__,
-        "precision": "fp32", **{p: _version(p) for p in ("ultralytics", "torch", "openvino", "onnxruntime")},
+        "precision": "fp32", "schema": SCHEMA,
+        **{p: _version(p) for p in ("ultralytics", "torch", "openvino", "onnxruntime")},
     }  # fmt: skip
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -103,14 +104,14 @@ def load_decision(entry: Path, candidates: tuple[str, ...], memo: DigestMemo) ->
     if backend not in RUNTIMES or not isinstance(decision.get("reason"), str):
         raise EntryMismatch(f"decision.json names an unknown runtime {backend!r}")
     if backend != "torch":
-        folder = inside(entry, decision.get("path"))
+        inside(entry, decision.get("path"))
         if decision.get("runner") not in RUNNERS:
             raise EntryMismatch(f"decision.json names an unknown runner {decision.get('runner')!r}")
         files = decision.get("files")
         check_files(entry, files, memo)
-        prefix = str(decision["path"])
-        recorded = {str(n) for n in files if n == prefix or str(n).startswith(prefix + "/")}  # type: ignore[union-attr]
-        present = set(listing(entry, folder))
+        runtime = str(decision["path"]).split("/")[0]  # the export and what was compiled from it
+        recorded = {str(n) for n in files if str(n).startswith(runtime + "/")}  # type: ignore[union-attr]
+        present = set(listing(entry, inside(entry, runtime)))
         if not recorded or present != recorded:  # a runtime may read any file in its folder: no extras
             extra = sorted(present - recorded) or ["(none recorded)"]
             raise EntryMismatch(f"the export holds files that were not verified: {extra[0]}")

@@ -25,6 +25,7 @@ from detect_cli.models.runtime_cache import cpu_name, write_decision
 
 RUNTIME_PACKAGES = {"openvino": "openvino", "onnx": "onnxruntime"}
 GATE = {"min_f1": 0.99, "max_conf_diff": 0.05, "iou": 0.9, "margin": 0.05, "conf": 0.25}
+WEAK = {"conf": 0.05, "margin": 0.02}  # the check of a model that finds few boxes at GATE's conf
 MIN_GAIN = 1.05  # a runtime must beat PyTorch by 5% to be worth a second file format
 MIN_BOXES = 5  # a check that compares fewer boxes proves nothing (a random-weight model finds none)
 GOOD_ENOUGH = 1.2  # OpenVINO at least this much faster: don't spend the time to try ONNX Runtime too
@@ -38,10 +39,9 @@ def decide(detector: Detector, candidates: tuple[str, ...], options: PredictOpti
 
     images = verification_images(detector)
     check_options = PredictOptions(conf=GATE["conf"], imgsz=options.imgsz, max_det=options.max_det)
+    reference = Replayed(detector, images, check_options)
     tried: list[str] = []
-    found = sum(
-        len(dets) for image in images for dets, _ in detector.predict([image], replace(check_options, conf=0.05))
-    )
+    found = sum(len(dets) for dets, _ in reference.predict(images, replace(check_options, conf=WEAK["conf"])))
     to_try = candidates
     if found < MIN_BOXES:  # nothing to compare an export with (a random-weight model finds nothing): don't export
         to_try = ()
@@ -55,7 +55,7 @@ def decide(detector: Detector, candidates: tuple[str, ...], options: PredictOpti
                 tried.append(f"{runtime}: not installed")
                 continue
             say(f"preparing a faster runtime: exporting to {runtime} and checking it against PyTorch (once)…")
-            outcome = try_runtime(detector, runtime, images, check_options, work, threads)
+            outcome = try_runtime(detector, reference, runtime, images, check_options, work, threads)
             tried.append(outcome["summary"])
             if outcome["passed"] and (forced or outcome["speedup"] >= MIN_GAIN):
                 if best is None or outcome["speedup"] > best["speedup"]:
@@ -80,10 +80,34 @@ def decide(detector: Detector, candidates: tuple[str, ...], options: PredictOpti
     return {**decision, "cached": False}
 
 
-def try_runtime(detector: Detector, runtime: str, images: list, options: PredictOptions, work: Path,
-                threads: int) -> dict[str, Any]:  # fmt: skip
-    """Export to `runtime` in `work`, and check and time what would run it. Gives a dict with
-    `passed`, `summary` (for the run table), and for a pass `speedup`, `f1`, `runner`, `file`, `checked`."""
+class Replayed:
+    """PyTorch's boxes on the check images, run once at the lowest confidence any check asks for and
+    filtered for each (score > conf, as Ultralytics filters: a lower threshold only adds rows, and the
+    heads give them in score order), with its warm time per image. The first run then predicts each
+    check image once with PyTorch instead of four times."""
+
+    def __init__(self, detector: Detector, images: list, options: PredictOptions) -> None:
+        floor = replace(options, conf=min(WEAK["conf"] - WEAK["margin"], GATE["conf"] - GATE["margin"]))
+        detector.predict(images[:1], floor)  # warm-up, as every runtime gets
+        self._boxes, times = {}, []
+        for image in images:
+            start = time.perf_counter()
+            ((dets, timing),) = detector.predict([image], floor)
+            times.append((time.perf_counter() - start) * 1e3)
+            self._boxes[id(image)] = (dets, timing)
+        self.floor, self.ms = floor.conf, statistics.median(times)
+
+    def predict(self, images: list, options: PredictOptions) -> list:
+        if options.conf < self.floor:
+            raise ValueError(f"replayed at conf {self.floor}, asked for {options.conf}")
+        return [(dets[dets.confidence > options.conf], timing) for dets, timing in (self._boxes[id(i)] for i in images)]
+
+
+def try_runtime(detector: Detector, reference: Replayed, runtime: str, images: list, options: PredictOptions,
+                work: Path, threads: int) -> dict[str, Any]:  # fmt: skip
+    """Export to `runtime` in `work`, and check and time what would run it against PyTorch's boxes
+    (`reference`). Gives a dict with `passed`, `summary` (for the run table), and for a pass
+    `speedup`, `f1`, `runner`, `file`, `checked`."""
     from detect_cli.models.export import FORMATS, export_model
 
     failed = {"runtime": runtime, "passed": False, "speedup": 0.0}
@@ -95,7 +119,7 @@ def try_runtime(detector: Detector, runtime: str, images: list, options: Predict
     for runner, load in _runners(detector, runtime, path, threads):
         try:
             exported = load()
-            check = _gate(detector, exported, images, options)
+            check = _gate(reference, exported, images, options)
         except Exception as exc:
             why = one_line(exc, first=True)
         else:
@@ -104,10 +128,12 @@ def try_runtime(detector: Detector, runtime: str, images: list, options: Predict
                 return {**failed, "summary": f"{runtime}: not verified (PyTorch finds {found} boxes on the check "
                                              "images, too few to compare)"}  # fmt: skip
             if check.passed:
-                return _timed(detector, exported, runtime, runner, path, work, check, images, options, threads,
-                              not_direct)  # fmt: skip
+                return _passed(detector, exported, runtime, runner, path, work, check, reference.ms, not_direct)
             why = f"not the same boxes (F1 {check.f1:.3f}, confidence off by up to {check.max_conf_diff:.3f})"
         if runner == "direct":
+            from detect_cli.models.openvino_direct import COMPILED
+
+            shutil.rmtree(path.parent / COMPILED, ignore_errors=True)  # compiled for a runner that will not run
             not_direct = why
             continue
         return {**failed, "summary": f"{runtime}: {why}"}
@@ -115,42 +141,47 @@ def try_runtime(detector: Detector, runtime: str, images: list, options: Predict
 
 
 def _runners(detector: Detector, runtime: str, path: Path, threads: int) -> list[tuple[str, Callable[[], Detector]]]:
+    """What may run the export, best first. Our OpenVINO runner compiles into `compiled/` beside the
+    export (OpenVINO's model cache, published with it): later runs import that instead of compiling."""
     from detect_cli.models.export import load_exported
 
     def wrapped() -> Detector:
+        from detect_cli.models.ultralytics_env import use_all_cores
+
+        use_all_cores(torch_threads_beside(threads))  # checked and timed as it will run
         return load_exported(path, detector.ref.family, threads=torch_threads_beside(threads))
 
     if runtime != "openvino":
         return [("ultralytics", wrapped)]
-    from detect_cli.models.openvino_direct import open_openvino
+    from detect_cli.models.openvino_direct import COMPILED, open_openvino
 
-    return [("direct", lambda: open_openvino(next(path.glob("*.xml")), detector, threads=threads)),
-            ("ultralytics", wrapped)]  # fmt: skip
+    def direct() -> Detector:
+        return open_openvino(next(path.glob("*.xml")), detector, threads=threads, compiled=path.parent / COMPILED)
+
+    return [("direct", direct), ("ultralytics", wrapped)]
 
 
-def _gate(detector: Detector, exported: Detector, images: list, options: PredictOptions) -> Any:
+def _gate(reference: Replayed, exported: Detector, images: list, options: PredictOptions) -> Any:
     from detect_cli.models.export import verify
 
     gate = {k: GATE[k] for k in ("min_f1", "max_conf_diff", "iou", "margin")}
-    check = verify(detector, exported, images, options, **gate)
+    check = verify(reference, exported, images, options, **gate)  # type: ignore[arg-type]
     if check.agreement.count_a < MIN_BOXES:  # too few boxes to prove anything: compare the weak ones too
-        check = verify(detector, exported, images, replace(options, conf=0.05), **{**gate, "margin": 0.02})
+        check = verify(reference, exported, images, replace(options, conf=WEAK["conf"]),  # type: ignore[arg-type]
+                       **{**gate, "margin": WEAK["margin"]})  # fmt: skip
     return check
 
 
-def _timed(detector: Detector, exported: Detector, runtime: str, runner: str, path: Path, work: Path, check: Any,
-           images: list, options: PredictOptions, threads: int, not_direct: str | None) -> dict[str, Any]:  # fmt: skip
-    from detect_cli.models.ultralytics_env import use_all_cores
-
-    use_all_cores(threads)  # each timed as it would run: PyTorch on every core, torch beside the runtime on one
-    torch_ms = warm_ms(detector, images, options)
-    use_all_cores(torch_threads_beside(threads))
-    speedup = torch_ms / max(warm_ms(exported, images, options), 1e-6)
+def _passed(detector: Detector, exported: Detector, runtime: str, runner: str, path: Path, work: Path, check: Any,
+            torch_ms: float, not_direct: str | None) -> dict[str, Any]:  # fmt: skip
+    """A passed check: the speed-up is PyTorch's warm time per image (measured before any other runtime
+    was loaded) over this runtime's in the check (each after a warm-up, with its own threads)."""
+    speedup = torch_ms / max(check.ms_exported, 1e-6)
     summary = f"{runtime}: verified F1 {check.f1:.3f}, {speedup:.1f}x torch here"
     if not_direct:
         summary += f" (through Ultralytics; attn-detect's own runner: {not_direct})"
     checked = {
-        "names": {str(k): v for k, v in detector.names.items()}, "imgsz": options.imgsz,
+        "names": {str(k): v for k, v in detector.names.items()}, "imgsz": exported.native_imgsz,
         "input_hw": list(getattr(exported, "input_hw", ()) or ()), "runner": runner,
         "f1": round(check.f1, 4), "max_conf_diff": round(check.max_conf_diff, 5), "boxes": check.agreement.count_a,
         "gate": GATE,
@@ -166,18 +197,6 @@ def torch_threads_beside(threads: int) -> int:
     boxes, and a second pool of spinning threads slows the runtime's own (demo on 2 cores: 10.7 ->
     6.8 ms inference, 15.4 -> 11.1 ms per image end to end). An explicit --threads is kept."""
     return threads if threads > 0 else 1
-
-
-def warm_ms(detector: Detector, images: list, options: PredictOptions, rounds: int = 3) -> float:
-    """Median ms per image over a few warm rounds (one prediction's hiccup doesn't decide the runtime)."""
-    detector.predict(images[:1], options)
-    times = []
-    for _ in range(rounds):
-        for image in images:
-            start = time.perf_counter()
-            detector.predict([image], options)
-            times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def _publish(staged: Path, final: Path) -> None:

@@ -172,12 +172,19 @@ def test_torch_keeps_every_core_when_an_export_was_tried_and_refused(demo, cache
     monkeypatch.setattr("detect_cli.models.export.verify", lambda *a, **k: disagreeing)
     _, choice = backends.choose_backend(demo, "auto", OPTIONS)
     assert choice.backend == "torch" and torch.get_num_threads() == max(1, os.cpu_count() or 1)
-    # and beside a runtime that passed, torch (letterbox and box decoding only) keeps to one thread
+    # and beside Ultralytics' wrapper of a runtime that passed, torch (letterbox and box decoding only) keeps
+    # to one thread (our own OpenVINO runner is kept out here: it needs no torch at all)
+    from detect_cli.models.openvino_direct import AdapterRefused
+
+    def refused(*args, **kwargs):
+        raise AdapterRefused("kept out by the test")
+
     monkeypatch.undo()
     monkeypatch.setenv(backends.CACHE_ENV, str(cache.parent / "again"))
+    monkeypatch.setattr("detect_cli.models.openvino_direct.open_openvino", refused)
     _, choice = backends.choose_backend(demo, "auto", OPTIONS)
     try:
-        assert choice.backend != "torch" and torch.get_num_threads() == 1
+        assert choice.backend != "torch" and choice.runner == "ultralytics" and torch.get_num_threads() == 1
     finally:
         from detect_cli.models.ultralytics_env import use_all_cores
 
