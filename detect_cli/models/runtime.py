@@ -29,12 +29,13 @@ from detect_cli.models.runtime_cache import (
     cache_dir,
     cache_key,
     cache_root,
+    cpu_name,
     digest_memo,
     load_decision,
     remember_model,
 )
 
-__all__ = ["CACHE_ENV", "BackendChoice", "cache_key", "cache_root", "choose_backend"]
+__all__ = ["CACHE_ENV", "BackendChoice", "cache_key", "cache_root", "choose_backend", "cpu_name"]
 CANDIDATES = ("openvino", "onnx")
 
 

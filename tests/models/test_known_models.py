@@ -1,0 +1,96 @@
+"""A checkpoint the runtime cache knows is opened from what it recorded, and loaded only when needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from detect_cli.models import known_models
+from detect_cli.models.cache_files import DigestMemo
+from detect_cli.models.known_models import maybe_gpu, open_known
+from detect_cli.models.lookup import ModelRef
+from detect_cli.models.runtime_cache import CACHE_ENV, model_facts_path, remember_model
+
+FACTS = {"family": "yolo", "names": {"0": "circle", "1": "ring"}, "imgsz": 320, "stride": 32, "end2end": True,
+         "trusted": False}  # fmt: skip
+
+
+@pytest.fixture
+def known(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelRef:
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(known_models, "maybe_gpu", lambda: False)
+    weights = tmp_path / "mine.pt"
+    weights.write_bytes(b"checkpoint bytes")
+    remember_model(DigestMemo(None).digest(weights), FACTS)
+    return ModelRef("mine.pt", str(weights), "yolo", "weights")
+
+
+def test_a_known_checkpoint_is_opened_without_loading_it(known: ModelRef) -> None:
+    detector = open_known(known, device="", half=True)
+    assert detector is not None and detector._model is None and detector._loader is not None
+    assert detector.names == {0: "circle", 1: "ring"} and detector.native_imgsz == 320 and detector.end2end_capable
+    assert detector.run_imgsz(None) == (320, None) and detector.class_ids(["ring"]) == (1,)
+    assert detector.notes == [known_models.HALF_ON_CPU] and not detector.half
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"device": "0"}, "a GPU was asked for"),
+        ({"ref": "yaml"}, "a model YAML has no weights to key on"),
+        ({"facts": {**FACTS, "trusted": True}}, "it needed --trust-model, which is not given"),
+        ({"facts": {**FACTS, "family": "rtdetr"}}, "the file now sniffs as another family"),
+        ({"facts": {**FACTS, "names": ["circle"]}}, "damaged facts"),
+        ({"facts": {**FACTS, "imgsz": -3}}, "damaged facts"),
+        ({"bytes": b"other bytes"}, "the file changed: its digest is unknown"),
+    ],
+)
+def test_anything_unknown_or_odd_means_a_real_load(known: ModelRef, change: dict, why: str) -> None:
+    ref, device = known, change.get("device", "cpu")
+    if change.get("ref") == "yaml":
+        ref = ModelRef("yolo26n.yaml", "yolo26n.yaml", "yolo", "yaml")
+    if "facts" in change:
+        path = model_facts_path(DigestMemo(None).digest(Path(known.path)))
+        path.write_text(json.dumps(change["facts"]))
+    if "bytes" in change:
+        Path(known.path).write_bytes(change["bytes"])
+    assert open_known(ref, device=device) is None, why
+
+
+def test_trusted_facts_serve_a_trusted_run(known: ModelRef) -> None:
+    path = model_facts_path(DigestMemo(None).digest(Path(known.path)))
+    path.write_text(json.dumps({**FACTS, "trusted": True}))
+    assert open_known(known, trusted=True) is not None
+
+
+def test_a_gpu_device_node_means_ask_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(known_models.sys, "platform", "linux")
+    monkeypatch.setattr(known_models.glob, "glob", lambda pattern: ["/dev/nvidia0"])
+    assert maybe_gpu()
+    monkeypatch.setattr(known_models.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(known_models.os.path, "exists", lambda path: False)
+    assert not maybe_gpu()
+    monkeypatch.setattr(known_models.sys, "platform", "darwin")  # Apple's GPU: only torch can say
+    assert maybe_gpu()
+
+
+def test_the_model_is_loaded_the_first_time_it_is_needed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo) -> None:
+    from detect_cli.models.known_models import model_facts
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(known_models, "maybe_gpu", lambda: False)
+    remember_model(DigestMemo(None).digest(Path(demo.ref.path)), model_facts(demo))
+    lazy = open_known(demo.ref, device="cpu")
+    assert lazy is not None and lazy._model is None
+    assert lazy.network() is not None and lazy._model is not None and lazy.load_s > 0  # loaded now, once
+    assert (lazy.names, lazy.stride, lazy.native_imgsz) == (demo.names, demo.stride, demo.native_imgsz)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from detect_cli.models.detector import load_detector
+    from detect_cli.models.lookup import resolve_model
+
+    return load_detector(resolve_model("demo"), device="cpu")
