@@ -1,8 +1,11 @@
-"""The loaded model: `load_detector(ref)` turns a `ModelRef` (see `weights.py`) into a `Detector`.
+"""The loaded model: `load_detector(ref)` turns a `ModelRef` (see `lookup.py`) into a `Detector`.
 
 Ultralytics stays behind `Detector`: `predict` returns our own `Detections` and `Timing`, and
 callers ask it for what else they need by name (`save`, `checkpoint`, `profile`; `network` and
 `predictor` for attention capture, which hooks into the PyTorch module itself).
+
+Long because it is the one module that touches Ultralytics' model objects: loading, prediction and
+every question asked of the model stay together behind `Detector`.
 """
 
 from __future__ import annotations
