@@ -111,8 +111,10 @@ def main() -> None:
             firsts["stock loop"].append(wall(stock, env, work))
             firsts["auto, first run"].append(wall(first_run, env, work))
         first = {name: statistics.median(times) for name, times in firsts.items()}
-        print(f"\nfirst run, {args.images} images (empty cache: export and check included; median of "
-              f"{max(1, args.rounds // 2)}, in alternation)")
+        print(
+            f"\nfirst run, {args.images} images (empty cache: export and check included; median of "
+            f"{max(1, args.rounds // 2)}, in alternation)"
+        )
         print(f"  stock loop {first['stock loop']:.2f} s, attn-detect {first['auto, first run']:.2f} s "
               f"({first['auto, first run'] / first['stock loop']:.2f}x)")  # fmt: skip
 

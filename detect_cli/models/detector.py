@@ -71,8 +71,7 @@ class Detector:
     def _ultralytics(self) -> Any:
         """The Ultralytics model, loaded now if this detector was opened from what the cache knew."""
         if self._model is None and self._loader is not None:
-            loader, self._loader = self._loader, None
-            loaded = loader()
+            loaded, self._loader = self._loader(), None
             self._model, self.load_s = loaded._model, loaded.load_s
         return self._model
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from detect_cli.core.caps import CAPS, Capped
 from detect_cli.core.detections import Detections
 from detect_cli.core.results import Timing
 from detect_cli.models.detector import Detector, PredictOptions
@@ -35,6 +36,7 @@ class OpenVINODetector(Detector):
     """A static-shape OpenVINO export of a YOLO26 (end-to-end head) or RT-DETR model."""
 
     input_hw: tuple[int, int] = (640, 640)
+    rows: int = 300  # the most boxes one pass can give (the head's top-k)
     _request: Any = None
 
     def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
@@ -52,8 +54,14 @@ class OpenVINODetector(Detector):
             done = time.perf_counter()
             timing = Timing(preprocess=(ready - start) * 1e3, inference=(ran - ready) * 1e3,
                             postprocess=(done - ran) * 1e3)  # fmt: skip
-            out.append((Detections(xyxy, conf, cls), timing))
+            capped = Capped.of_passes([len(xyxy)], self.pass_cap(options))
+            out.append((Detections(xyxy, conf, cls).with_metadata(**{CAPS: capped}), timing))
         return out
+
+    def pass_cap(self, options: PredictOptions) -> int | None:
+        """As the PyTorch model's: an RT-DETR export gives at most its `rows` queries, so a --max-det
+        at or above them cannot cut a pass."""
+        return None if self.ref.family == "rtdetr" and self.rows <= options.max_det else options.max_det
 
     def network(self) -> Any:
         return None
@@ -108,7 +116,7 @@ def open_openvino(xml: Path, origin: Detector, *, threads: int = 0, compiled: Pa
     detector = OpenVINODetector(
         ref, dict(origin.names), "cpu", False, origin.end2end_capable, time.perf_counter() - start,
         native_imgsz=max(shape[2:]), stride=origin.stride, backend="openvino", origin=origin.origin or origin.ref,
-        input_hw=(shape[2], shape[3]), _request=compiled.create_infer_request(),
+        input_hw=(shape[2], shape[3]), rows=output[1].get_length(), _request=compiled.create_infer_request(),
     )  # fmt: skip
     detector._model = compiled
     return detector

@@ -139,3 +139,18 @@ def test_a_runner_with_other_boxes_falls_back_to_ultralytics_and_says_why(
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     _, again = runtime.choose_backend(detector, "auto", PredictOptions(imgsz=320))
     assert again.cached and again.runner == "ultralytics"  # remembered, with its reason
+
+
+@pytest.mark.parametrize("spec", ["demo", "demo-rtdetr"])
+def test_the_max_det_tally_is_the_pytorch_models(models: dict, odd_images: dict, spec: str) -> None:
+    """What the run table says about --max-det (core/caps.py) does not depend on the runtime."""
+    from detect_cli.core.caps import CAPS
+
+    detector, folder = models[spec]
+    ours = open_openvino(next(folder.glob("*.xml")), detector)
+    for max_det in (1, 2, 30, 300):
+        options = PredictOptions(conf=0.01, imgsz=320, max_det=max_det)
+        assert ours.pass_cap(options) == detector.pass_cap(options), max_det
+        ((torch_dets, _),) = detector.predict([odd_images["scene"]], options)
+        ((dets, _),) = ours.predict([odd_images["scene"]], options)
+        assert dets.metadata[CAPS] == torch_dets.metadata[CAPS], max_det
