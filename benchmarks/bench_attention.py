@@ -74,13 +74,17 @@ def main() -> None:
         hooked = per_image_ms(lambda im: explain(detector, im, options), images)
         cam = per_image_ms(lambda im: layercam(detector, im, options), images)
         grads = per_image_ms(lambda im: explain_image(detector, im, options, method="layercam-det"), images)
-        drise = per_image_ms(lambda im: explain_image(detector, im, options, method="drise", masks=args.masks),
-                             images[: max(1, len(images) // 5)])  # fmt: skip
-        print(f"{spec:12s} detect {plain:6.1f} ms   + attention maps {hooked:6.1f} ms ({hooked / plain:.2f}x, "
-              f"+{hooked - plain:.1f} ms)   LayerCAM alone {cam:6.1f} ms ({cam / plain:.2f}x)   targeted "
-              f"Grad-CAM + LayerCAM (hooked pass included) {grads:6.1f} ms ({grads / plain:.1f}x)   D-RISE "
-              f"{args.masks} masks {drise:7.0f} ms ({drise / plain:.0f}x; {drise * 1000 / args.masks / 1e3:.1f} s "
-              "per 1000 masks)")  # fmt: skip
+        drise = per_image_ms(
+            lambda im: explain_image(detector, im, options, method="drise", masks=args.masks),
+            images[: max(1, len(images) // 5)],
+        )
+        print(
+            f"{spec:12s} detect {plain:6.1f} ms   + attention maps {hooked:6.1f} ms ({hooked / plain:.2f}x, "
+            f"+{hooked - plain:.1f} ms)   LayerCAM alone {cam:6.1f} ms ({cam / plain:.2f}x)   targeted "
+            f"Grad-CAM + LayerCAM (hooked pass included) {grads:6.1f} ms ({grads / plain:.1f}x)   D-RISE "
+            f"{args.masks} masks {drise:7.0f} ms ({drise / plain:.0f}x; {drise * 1000 / args.masks / 1e3:.1f} s "
+            "per 1000 masks)"
+        )
 
 
 def faithfulness(args: argparse.Namespace) -> None:
@@ -118,8 +122,16 @@ def faithfulness(args: argparse.Namespace) -> None:
             found = measure_image(detector, image, options, everything, args.masks, rng, cost, args.layer_aucs)
             (full if everything else placed).add(found)
             if everything:
-                placed.add([{m: {k: v for k, v in f.items() if k in ("ebpg", "pointing")} for m, f in per.items()
-                             if m != "drise"} for per in found])  # fmt: skip
+                placed.add(
+                    [
+                        {
+                            m: {k: v for k, v in f.items() if k in ("ebpg", "pointing")}
+                            for m, f in per.items()
+                            if m != "drise"
+                        }
+                        for per in found
+                    ]
+                )
                 in_full += len(found)
                 full_images += 1
             detections += len(found)
@@ -133,8 +145,9 @@ def faithfulness(args: argparse.Namespace) -> None:
         sys.stdout.flush()
 
 
-def measure_image(detector, image, options, everything: bool, masks: int, rng, cost: dict,
-                  layer_aucs: bool = False) -> list[dict]:  # fmt: skip
+def measure_image(
+    detector, image, options, everything: bool, masks: int, rng, cost: dict, layer_aucs: bool = False
+) -> list[dict]:
     """Per detection {map: {measure: value}}; `cost` gathers seconds and image counts per map kind."""
     import numpy as np
 
@@ -163,14 +176,21 @@ def measure_image(detector, image, options, everything: bool, masks: int, rng, c
         if layer_aucs:
             maps.update(layers)
     predictions = e.extra.get("anchors", e.extra.get("queries"))
-    maps.update(timed("targeted gradients", lambda: targeted_cams(detector, image, options, predictions,
-                                                                 dets.class_id.tolist())))  # fmt: skip
+    maps.update(
+        timed(
+            "targeted gradients", lambda: targeted_cams(detector, image, options, predictions, dets.class_id.tolist())
+        )
+    )
     maps["layercam"] = timed("Ultralytics LayerCAM", lambda: per_class_layercam(detector, image, options, dets))
-    placed = [{m: placement(found[j], dets.xyxy[j], image.shape[:2]) for m, found in {**maps, **layers}.items()}
-              for j in range(len(dets))]  # fmt: skip
+    placed = [
+        {m: placement(found[j], dets.xyxy[j], image.shape[:2]) for m, found in {**maps, **layers}.items()}
+        for j in range(len(dets))
+    ]
     if not everything:  # and the baseline's figures: a map of noise
-        return [{**place, "random": placement(random_map(image.shape[:2], rng), dets.xyxy[j], image.shape[:2])}
-                for j, place in enumerate(placed)]  # fmt: skip
+        return [
+            {**place, "random": placement(random_map(image.shape[:2], rng), dets.xyxy[j], image.shape[:2])}
+            for j, place in enumerate(placed)
+        ]
     seed = np.random.default_rng(int(rng.integers(1 << 31)))
     drise = f"D-RISE {masks} masks"
     maps["drise"] = timed(drise, lambda: drise_maps(probe(detector, options), image, dets, seed, masks))
@@ -185,16 +205,27 @@ def table(name: str, title: str, metrics) -> None:
     print(f"| model | map | n | {' | '.join(METRIC_NAMES[m] for m in METRICS)} |")
     print("|---|---|---|" + "---|" * len(METRICS))
     for row in metrics.rows():
-        cells = [f"{row[m]:.3f} [{row[m + '_ci95'][0]:.3f}, {row[m + '_ci95'][1]:.3f}]" if m in row else "-"
-                 for m in METRICS]  # fmt: skip
+        cells = [
+            f"{row[m]:.3f} [{row[m + '_ci95'][0]:.3f}, {row[m + '_ci95'][1]:.3f}]" if m in row else "-" for m in METRICS
+        ]
         print(f"| {name} | {LABELS.get(row['method'], row['method'])} | {row['n']} | {' | '.join(cells)} |")
 
 
-METRIC_NAMES = {"deletion_auc": "deletion AUC ↓", "insertion_auc": "insertion AUC ↑", "ebpg": "mass in box ↑",
-                "pointing": "pointing game ↑"}  # fmt: skip
-LABELS = {"attention": "attention (all layers)", "encoder": "AIFI encoder attention", "gradcam": "Grad-CAM (targeted)",
-          "layercam-det": "LayerCAM (targeted)", "layercam": "Ultralytics LayerCAM (per class)",
-          "drise": "D-RISE", "random": "random"}  # fmt: skip
+METRIC_NAMES = {
+    "deletion_auc": "deletion AUC ↓",
+    "insertion_auc": "insertion AUC ↑",
+    "ebpg": "mass in box ↑",
+    "pointing": "pointing game ↑",
+}
+LABELS = {
+    "attention": "attention (all layers)",
+    "encoder": "AIFI encoder attention",
+    "gradcam": "Grad-CAM (targeted)",
+    "layercam-det": "LayerCAM (targeted)",
+    "layercam": "Ultralytics LayerCAM (per class)",
+    "drise": "D-RISE",
+    "random": "random",
+}
 
 
 if __name__ == "__main__":

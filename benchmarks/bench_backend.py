@@ -115,12 +115,13 @@ def main() -> None:
             out = work / "r.jsonl"
             tool = [*cli, str(folder), "--model", path, "--out", str(out), "--quiet"]
             runs = {
-                "stock loop": measure([sys.executable, "-c", STOCK_LOOP, path, str(folder), family, str(imgsz)],
-                                      None, env),
+                "stock loop": measure(
+                    [sys.executable, "-c", STOCK_LOOP, path, str(folder), family, str(imgsz)], None, env
+                ),
                 "--backend torch": measure([*tool, "--backend", "torch"], out, env),
                 "auto, first run": measure(tool, out, env),
                 "auto, cached": measure(tool, out, env),
-            }  # fmt: skip
+            }
             runtime = _chosen(work / "cache")
             base = runs["stock loop"]["wall"]
             print(f"\n{spec} at {imgsz} (auto chose: {runtime})")

@@ -125,8 +125,20 @@ def peak_rss_by_count(path: str, work: Path, counts: list[int]) -> dict[int, flo
         folder.mkdir()
         for i in range(n):
             os.link(distinct / f"img_{i % 100:05d}.jpg", folder / f"img_{i:06d}.jpg")
-        cmd = [sys.executable, "-c", MAXRSS, EXE, str(folder), "--model", path, "--imgsz", "160", "--format", "jsonl",
-               "--quiet"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-c",
+            MAXRSS,
+            EXE,
+            str(folder),
+            "--model",
+            path,
+            "--imgsz",
+            "160",
+            "--format",
+            "jsonl",
+            "--quiet",
+        ]
         rss[n] = int(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()) / 1024
         shutil.rmtree(folder)
     return rss
@@ -185,20 +197,26 @@ def main() -> None:
         print(f"fresh process   attn-detect {o:7.2f} s   plain loop {p:7.2f} s   ratio {o / p:.3f}  (goal <= 1.05)")
 
         o, p = in_process(path, folder, args.imgsz)
-        print(f"in-process      attn-detect {o:7.2f} s   plain loop {p:7.2f} s   ratio {o / p:.3f}"
-              f"   ({1000 * o / args.images:.1f} vs {1000 * p / args.images:.1f} ms/image)")  # fmt: skip
+        print(
+            f"in-process      attn-detect {o:7.2f} s   plain loop {p:7.2f} s   ratio {o / p:.3f}"
+            f"   ({1000 * o / args.images:.1f} vs {1000 * p / args.images:.1f} ms/image)"
+        )
 
         if not args.skip_memory:
             rss = peak_rss_by_count(path, work, [int(n) for n in args.rss_counts.split(",")])
             counts = sorted(rss)
             for small, big in itertools.pairwise(counts):
-                print(f"peak RSS        {small:,} images {rss[small]:.0f} MiB   {big:,} images {rss[big]:.0f} MiB   "
-                      f"ratio {rss[big] / rss[small]:.3f}  (goal <= 1.1)")  # fmt: skip
+                print(
+                    f"peak RSS        {small:,} images {rss[small]:.0f} MiB   {big:,} images {rss[big]:.0f} MiB   "
+                    f"ratio {rss[big] / rss[small]:.3f}  (goal <= 1.1)"
+                )
 
         if args.first_result_files:
             one, many = first_result_delay(path, work, args.first_result_files)
-            print(f"first result    1-file folder {one:.2f} s   {args.first_result_files:,}-file folder {many:.2f} s   "
-                  f"enumeration delay {many - one:+.2f} s  (goal < 1 s)")  # fmt: skip
+            print(
+                f"first result    1-file folder {one:.2f} s   {args.first_result_files:,}-file folder {many:.2f} s   "
+                f"enumeration delay {many - one:+.2f} s  (goal < 1 s)"
+            )
 
         helps = [timed([EXE, "--help"]) for _ in range(5)]
         print(f"--help          median {statistics.median(helps) * 1000:.0f} ms over 5 runs")

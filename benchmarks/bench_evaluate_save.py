@@ -53,17 +53,29 @@ def main() -> None:
             analysis = job.analysis()  # what --save and --format json add
             times["analysis"].append(time.perf_counter() - start)
             start = time.perf_counter()
-            save_evaluation(work / f"save{n}", report, analysis, detector.names, {"model": args.model},
-                            read_options=read_options(settings))  # fmt: skip
+            save_evaluation(
+                work / f"save{n}",
+                report,
+                analysis,
+                detector.names,
+                {"model": args.model},
+                read_options=read_options(settings),
+            )
             times["pictures"].append(time.perf_counter() - start)
         plain, analysed, drawn = (min(times[k]) for k in ("plain", "analysis", "pictures"))
-        print(f"CPU: {cpu_name()} ({os.cpu_count()} cores); model {args.model} ({detector.backend}); "
-              f"{args.images} generated images (seed {args.seed}, 320 px); best of {args.repeats}")  # fmt: skip
+        print(
+            f"CPU: {cpu_name()} ({os.cpu_count()} cores); model {args.model} ({detector.backend}); "
+            f"{args.images} generated images (seed {args.seed}, 320 px); best of {args.repeats}"
+        )
         print(f"evaluate (detect at conf 0.001 + COCO mAP)   {plain:7.2f} s")
-        print(f"+ analysis (curves, matrix, TIDE, worst)     {analysed:7.2f} s   --format json: ratio "
-              f"{(plain + analysed) / plain:.3f}")  # fmt: skip
-        print(f"+ pictures and page                          {drawn:7.2f} s   --save: ratio "
-              f"{(plain + analysed + drawn) / plain:.3f}")  # fmt: skip
+        print(
+            f"+ analysis (curves, matrix, TIDE, worst)     {analysed:7.2f} s   --format json: ratio "
+            f"{(plain + analysed) / plain:.3f}"
+        )
+        print(
+            f"+ pictures and page                          {drawn:7.2f} s   --save: ratio "
+            f"{(plain + analysed + drawn) / plain:.3f}"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -66,15 +66,20 @@ def main() -> None:
             times = {}
             for n, folder in ((args.small, small), (args.images, big)):
                 ray.shutdown()
-                times[n] = wall(lambda f=folder: ray_detect_stream(iter_sources([str(f)]), detector, options,
-                                                                   ray_options=ray_options))  # fmt: skip
+                times[n] = wall(
+                    lambda f=folder: ray_detect_stream(
+                        iter_sources([str(f)]), detector, options, ray_options=ray_options
+                    )
+                )
             per_image = (times[args.images] - times[args.small]) / (args.images - args.small)
             startup = times[args.small] - per_image * args.small
-            print(f"ray, {actors} actor{'s' if actors > 1 else ' '}       {1 / per_image:6.1f} images/s   "
-                  f"{per_image * 1e3:6.1f} ms/image (steady)   start-up {startup:5.1f} s   "
-                  f"overhead {(per_image - local) * 1e3:+6.1f} ms/image   "
-                  f"throughput vs local {local / per_image:.2f}x   end-to-end on {args.images}: "
-                  f"{args.images / times[args.images]:.1f} images/s")  # fmt: skip
+            print(
+                f"ray, {actors} actor{'s' if actors > 1 else ' '}       {1 / per_image:6.1f} images/s   "
+                f"{per_image * 1e3:6.1f} ms/image (steady)   start-up {startup:5.1f} s   "
+                f"overhead {(per_image - local) * 1e3:+6.1f} ms/image   "
+                f"throughput vs local {local / per_image:.2f}x   end-to-end on {args.images}: "
+                f"{args.images / times[args.images]:.1f} images/s"
+            )
         ray.shutdown()
     finally:
         shutil.rmtree(work, ignore_errors=True)

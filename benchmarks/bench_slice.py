@@ -41,8 +41,10 @@ from detect_cli.models.runtime import cpu_name
 from detect_cli.pipeline.slicing import SlicedDetector, SliceOptions
 
 MAP_CONF = 0.001
-SETTINGS = [SliceOptions(None, 0.2, full, merge, match)
-            for full, merge, match in itertools.product((False, True), ("nms", "nmm"), ("iou", "ios"))]  # fmt: skip
+SETTINGS = [
+    SliceOptions(None, 0.2, full, merge, match)
+    for full, merge, match in itertools.product((False, True), ("nms", "nmm"), ("iou", "ios"))
+]
 SETTINGS.append(SliceOptions(None, max_det_image=300))  # the defaults under the old cap: 300 per merged image
 
 
@@ -72,8 +74,10 @@ def accuracy(detector, folder: Path, options: PredictOptions) -> dict[str, tuple
             ((detections, _),) = run.predict([image], options)
             predictions[name].append(Prediction(path.name, str(path), image.shape[1], image.shape[0], detections))
         memo.cache.clear()
-    return {name: (r.overall.map50, r.overall.map50_95)
-            for name, r in ((n, evaluate(p, labels)) for n, p in predictions.items())}  # fmt: skip
+    return {
+        name: (r.overall.map50, r.overall.map50_95)
+        for name, r in ((n, evaluate(p, labels)) for n, p in predictions.items())
+    }
 
 
 def speed(detector, images: list[np.ndarray], options: PredictOptions) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
@@ -105,10 +109,29 @@ def peak_rss_mb(work: Path, threads: int) -> float:
     path = work / "big_10k.jpg"
     cv2.imwrite(str(path), big, [cv2.IMWRITE_JPEG_QUALITY, 90])
     del big
-    cli = [sys.executable, "-m", "detect_cli", "detect", str(path), "-m", "demo", "--slice", "auto", "--backend",
-           "torch", "--threads", str(threads), "--format", "jsonl", "--quiet", "--no-progress"]  # fmt: skip
-    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True); "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")  # fmt: skip
+    cli = [
+        sys.executable,
+        "-m",
+        "detect_cli",
+        "detect",
+        str(path),
+        "-m",
+        "demo",
+        "--slice",
+        "auto",
+        "--backend",
+        "torch",
+        "--threads",
+        str(threads),
+        "--format",
+        "jsonl",
+        "--quiet",
+        "--no-progress",
+    ]
+    probe = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
     done = subprocess.run([sys.executable, "-c", probe, *cli], capture_output=True, text=True, check=True)
     return int(done.stdout.split()[-1]) / 1024
 
@@ -121,8 +144,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument("--skip-rss", action="store_true")
     args = parser.parse_args()
-    print(f"CPU: {cpu_name()} ({os.cpu_count()} cores); {args.n} scenes scored, {args.timed} timed; torch, "
-          f"threads {args.threads or 'all'}")  # fmt: skip
+    print(
+        f"CPU: {cpu_name()} ({os.cpu_count()} cores); {args.n} scenes scored, {args.timed} timed; torch, "
+        f"threads {args.threads or 'all'}"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-slice-") as scratch:
         work = Path(scratch)
         folder = write_large_dataset(work / "scenes", args.n, seed=2024, ext="jpg")
@@ -137,8 +162,10 @@ def main() -> None:
             for name, (m50, m5095) in accuracy(detector, folder, options).items():
                 print(f"  {name:<40} {m50:6.3f}  {m5095:6.3f}")
             sliced_ms, bare_ms, tiles = speed(detector, timed, replace(options, conf=0.25))
-            print(f"  time per image, sliced (defaults): {sliced_ms:.0f} ms; {tiles} tiles x one tile's bare "
-                  f"inference: {bare_ms:.0f} ms; ratio {sliced_ms / bare_ms:.2f} (goal <= 1.2)")  # fmt: skip
+            print(
+                f"  time per image, sliced (defaults): {sliced_ms:.0f} ms; {tiles} tiles x one tile's bare "
+                f"inference: {bare_ms:.0f} ms; ratio {sliced_ms / bare_ms:.2f} (goal <= 1.2)"
+            )
     print(f"(bench process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
 
 

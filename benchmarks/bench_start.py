@@ -91,8 +91,13 @@ def main() -> None:
     from detect_cli.models.runtime_cache import cpu_name
 
     work = Path(tempfile.mkdtemp(prefix="bench-start-"))
-    env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONPYCACHEPREFIX": str(work / "pycache"),
-           "ATTN_DETECT_CACHE_DIR": str(work / "cache"), "YOLO_CONFIG_DIR": str(work / "yolo")}  # fmt: skip
+    env = {
+        **os.environ,
+        "YOLO_OFFLINE": "1",
+        "PYTHONPYCACHEPREFIX": str(work / "pycache"),
+        "ATTN_DETECT_CACHE_DIR": str(work / "cache"),
+        "YOLO_CONFIG_DIR": str(work / "yolo"),
+    }
     for name in ("PYTHONDONTWRITEBYTECODE", "ATTN_DETECT_BACKEND"):
         env.pop(name, None)
     ckpt = str(PACKAGED_DIR / "demo.pt")
@@ -115,12 +120,16 @@ def main() -> None:
             f"\nfirst run, {args.images} images (empty cache: export and check included; median of "
             f"{max(1, args.rounds // 2)}, in alternation)"
         )
-        print(f"  stock loop {first['stock loop']:.2f} s, attn-detect {first['auto, first run']:.2f} s "
-              f"({first['auto, first run'] / first['stock loop']:.2f}x)")  # fmt: skip
+        print(
+            f"  stock loop {first['stock loop']:.2f} s, attn-detect {first['auto, first run']:.2f} s "
+            f"({first['auto, first run'] / first['stock loop']:.2f}x)"
+        )
 
-        one = {"attn-detect IMG (cached)": [*CLI, image, "--model", "demo", "--quiet"],
-               "attn-detect IMG --backend torch": [*CLI, image, "--model", "demo", "--quiet", "--backend", "torch"],
-               "yolo predict": [yolo, "predict", f"model={ckpt}", f"source={image}", "imgsz=320"]}  # fmt: skip
+        one = {
+            "attn-detect IMG (cached)": [*CLI, image, "--model", "demo", "--quiet"],
+            "attn-detect IMG --backend torch": [*CLI, image, "--model", "demo", "--quiet", "--backend", "torch"],
+            "yolo predict": [yolo, "predict", f"model={ckpt}", f"source={image}", "imgsz=320"],
+        }
         alternate(one, 1, env, work)  # byte-compile everything, warm the file cache
         medians = alternate(one, args.rounds, env, work)
         base = medians["yolo predict"]
@@ -128,24 +137,45 @@ def main() -> None:
         for name, seconds in medians.items():
             print(f"  {name:34s} {seconds:6.2f} s  {seconds / base:5.2f}x yolo predict")
 
-        many = {"stock loop": stock,
-                "--backend torch": [*CLI, str(folder), "--model", "demo", "--out", str(work / "t.jsonl"), "--quiet",
-                                    "--backend", "torch"],
-                "auto, cached": [*CLI, str(folder), "--model", "demo", "--out", str(out), "--quiet"]}  # fmt: skip
+        many = {
+            "stock loop": stock,
+            "--backend torch": [
+                *CLI,
+                str(folder),
+                "--model",
+                "demo",
+                "--out",
+                str(work / "t.jsonl"),
+                "--quiet",
+                "--backend",
+                "torch",
+            ],
+            "auto, cached": [*CLI, str(folder), "--model", "demo", "--out", str(out), "--quiet"],
+        }
         medians = alternate(many, max(1, args.rounds // 2), env, work)
         f1, conf_diff, boxes = agreement(out, work / "t.jsonl")
         print(f"\n{args.images} images (median of {max(1, args.rounds // 2)}, in alternation)")
         for name, seconds in medians.items():
-            print(f"  {name:18s} {seconds:6.2f} s  {seconds / medians['stock loop']:5.2f}x stock loop  "
-                  f"{seconds / medians['--backend torch']:5.2f}x --backend torch")  # fmt: skip
-        print(f"  cached boxes vs PyTorch's: F1 {f1:.4f} at IoU 0.9 over {boxes} boxes, confidences within "
-              f"{conf_diff:.4f}")  # fmt: skip
+            print(
+                f"  {name:18s} {seconds:6.2f} s  {seconds / medians['stock loop']:5.2f}x stock loop  "
+                f"{seconds / medians['--backend torch']:5.2f}x --backend torch"
+            )
+        print(
+            f"  cached boxes vs PyTorch's: F1 {f1:.4f} at IoU 0.9 over {boxes} boxes, confidences within "
+            f"{conf_diff:.4f}"
+        )
 
-        starts = alternate({"python -c pass": [sys.executable, "-c", "pass"], "attn-detect --help": [*CLI, "--help"]},
-                           args.rounds, env, work)  # fmt: skip
+        starts = alternate(
+            {"python -c pass": [sys.executable, "-c", "pass"], "attn-detect --help": [*CLI, "--help"]},
+            args.rounds,
+            env,
+            work,
+        )
         extra = starts["attn-detect --help"] - starts["python -c pass"]
-        print(f"\n--help {starts['attn-detect --help']:.2f} s, bare python {starts['python -c pass']:.2f} s "
-              f"(+{extra:.2f} s)")  # fmt: skip
+        print(
+            f"\n--help {starts['attn-detect --help']:.2f} s, bare python {starts['python -c pass']:.2f} s "
+            f"(+{extra:.2f} s)"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

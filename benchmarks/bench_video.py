@@ -49,8 +49,24 @@ def cpu_model() -> str:
 
 
 def ours(video: Path, out: Path, imgsz: int, threads: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "detect_cli", str(video), "-m", "demo", "--backend", "torch", "--imgsz", str(imgsz),
-            "--threads", str(threads), "--out", str(out), "-q", *extra]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "detect_cli",
+        str(video),
+        "-m",
+        "demo",
+        "--backend",
+        "torch",
+        "--imgsz",
+        str(imgsz),
+        "--threads",
+        str(threads),
+        "--out",
+        str(out),
+        "-q",
+        *extra,
+    ]
 
 
 def tracked_detections(jsonl: Path) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
@@ -59,8 +75,14 @@ def tracked_detections(jsonl: Path) -> list[tuple[int, np.ndarray, np.ndarray, n
         record = json.loads(line)
         boxes = record["detections"]
         xyxy = np.array([b["box"] for b in boxes]).reshape(-1, 4)
-        frames.append((record["frame"], xyxy, np.array([b["confidence"] for b in boxes]),
-                       np.array([b["class_id"] for b in boxes])))  # fmt: skip
+        frames.append(
+            (
+                record["frame"],
+                xyxy,
+                np.array([b["confidence"] for b in boxes]),
+                np.array([b["class_id"] for b in boxes]),
+            )
+        )
     return frames
 
 
@@ -100,33 +122,47 @@ def main() -> None:
     print(f"video: {args.frames} frames {args.size}x{args.size} (mp4v), model demo at imgsz {args.imgsz}, torch")
 
     out = work / "r.jsonl"
-    stock = [sys.executable, "-c", STOCK_LOOP, str(PACKAGED_DIR / "demo.pt"), str(video), str(args.imgsz),
-             str(args.threads)]  # fmt: skip
+    stock = [
+        sys.executable,
+        "-c",
+        STOCK_LOOP,
+        str(PACKAGED_DIR / "demo.pt"),
+        str(video),
+        str(args.imgsz),
+        str(args.threads),
+    ]
     walls: dict[str, list[float]] = {"attn-detect": [], "ultralytics": [], "attn-detect --track": []}
     for _ in range(args.repeat):
         walls["ultralytics"].append(measure(stock, None, env)["wall"])
         walls["attn-detect"].append(measure(ours(video, out, args.imgsz, args.threads), out, env)["wall"])
         tracked_out = work / "t.jsonl"
-        walls["attn-detect --track"].append(measure(ours(video, tracked_out, args.imgsz, args.threads, "--track"),
-                                                    tracked_out, env)["wall"])  # fmt: skip
+        walls["attn-detect --track"].append(
+            measure(ours(video, tracked_out, args.imgsz, args.threads, "--track"), tracked_out, env)["wall"]
+        )
     best = {k: min(v) for k, v in walls.items()}
     for name, wall in best.items():
         runs = ", ".join(f"{w:.1f}" for w in walls[name])
         print(f"  {name:22s} {wall:7.2f} s  {args.frames / wall:6.1f} frames/s   (runs: {runs})")
     print(f"  attn-detect / ultralytics wall: {best['attn-detect'] / best['ultralytics']:.3f}x (goal <= 1.05x)")
-    print(f"  --track adds {(best['attn-detect --track'] - best['attn-detect']) * 1e3 / args.frames:.2f} ms/frame "
-          "end to end (noisy on a shared machine; the tracker alone is measured below)")
+    print(
+        f"  --track adds {(best['attn-detect --track'] - best['attn-detect']) * 1e3 / args.frames:.2f} ms/frame "
+        "end to end (noisy on a shared machine; the tracker alone is measured below)"
+    )
 
     frames = tracked_detections(work / "t.jsonl")
     print(f"tracking on the same {len(frames)} frames of detections (ground truth: {gt.name}, IoU 0.5):")
     for name in ("botsort", "bytetrack"):
         rows, ms = run_tracker(name, frames)
         s = score_tracks(gt, rows)
-        print(f"  {name:22s} IDF1 {s['idf1']:.3f}  MOTA {s['mota']:.3f}  ID switches {s['num_switches']:3d}  "
-              f"{ms:.2f} ms/frame (tracker alone)")
+        print(
+            f"  {name:22s} IDF1 {s['idf1']:.3f}  MOTA {s['mota']:.3f}  ID switches {s['num_switches']:3d}  "
+            f"{ms:.2f} ms/frame (tracker alone)"
+        )
     cli = score_tracks(gt, "".join(_rows_of(work / "t.jsonl")))
-    print(f"  attn-detect --track (default tracker, CLI records): IDF1 {cli['idf1']:.3f} MOTA {cli['mota']:.3f} "
-          "(goal IDF1 >= 0.8)")
+    print(
+        f"  attn-detect --track (default tracker, CLI records): IDF1 {cli['idf1']:.3f} MOTA {cli['mota']:.3f} "
+        "(goal IDF1 >= 0.8)"
+    )
 
     small, large = (int(n) for n in args.rss_frames.split(","))
     rss = {}
@@ -145,9 +181,12 @@ def _rows_of(jsonl: Path) -> list[str]:
     for line in jsonl.read_text().splitlines():
         record = json.loads(line)
         boxes = record["detections"]
-        detections = Detections(np.array([b["box"] for b in boxes]).reshape(-1, 4), [b["confidence"] for b in boxes],
-                                [b["class_id"] for b in boxes],
-                                [-1 if b["track_id"] is None else b["track_id"] for b in boxes])  # fmt: skip
+        detections = Detections(
+            np.array([b["box"] for b in boxes]).reshape(-1, 4),
+            [b["confidence"] for b in boxes],
+            [b["class_id"] for b in boxes],
+            [-1 if b["track_id"] is None else b["track_id"] for b in boxes],
+        )
         rows += mot_rows(record["frame"] + 1, detections)
     return rows
 

@@ -141,18 +141,23 @@ def main() -> None:
     parser.add_argument("--model", default="demo")
     args = parser.parse_args()
     common = ["--model", args.model, "--backend", args.backend, "--batch", str(args.batch), "--quiet"]
-    print(f"CPU: {cpu_model()} ({os.cpu_count()} cores); model {args.model}, backend {args.backend}, "
-          f"batch {args.batch}")  # fmt: skip
+    print(
+        f"CPU: {cpu_model()} ({os.cpu_count()} cores); model {args.model}, backend {args.backend}, batch {args.batch}"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-watch-") as tmp:
         work = Path(tmp)
         p50, p95 = latency(work, args.files, args.rate, common)
-        print(f"latency, last write -> record, {args.files} files at {args.rate:g}/s: "
-              f"median {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")  # fmt: skip
+        print(
+            f"latency, last write -> record, {args.files} files at {args.rate:g}/s: "
+            f"median {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms"
+        )
         if not args.burst:
             return
         watched, plain = throughput(work, args.burst, common)
-        print(f"throughput, {args.burst} files at once: watch {watched:.1f} images/s, plain detect {plain:.1f} "
-              f"images/s, ratio {watched / plain:.2f}")  # fmt: skip
+        print(
+            f"throughput, {args.burst} files at once: watch {watched:.1f} images/s, plain detect {plain:.1f} "
+            f"images/s, ratio {watched / plain:.2f}"
+        )
 
 
 if __name__ == "__main__":

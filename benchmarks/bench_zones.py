@@ -42,8 +42,24 @@ FPS = 25.0
 
 
 def cli(video: Path, out: Path, threads: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "detect_cli", str(video), "-m", "demo", "--backend", "torch", "--threads",
-            str(threads), "--track", "--out", str(out), "-q", "--no-progress", *extra]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "detect_cli",
+        str(video),
+        "-m",
+        "demo",
+        "--backend",
+        "torch",
+        "--threads",
+        str(threads),
+        "--track",
+        "--out",
+        str(out),
+        "-q",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def truth_frames(gt: Path) -> dict[int, tuple[np.ndarray, list[str], np.ndarray]]:
@@ -71,8 +87,11 @@ def predicted_frames(document: dict) -> dict[int, tuple[np.ndarray, list[str], n
     out = {}
     for record in document["images"]:
         boxes = record["detections"]
-        out[record["frame"]] = (np.array([b["box"] for b in boxes]).reshape(-1, 4), [b["class_name"] for b in boxes],
-                                np.array([-1 if b["track_id"] is None else b["track_id"] for b in boxes]))  # fmt: skip
+        out[record["frame"]] = (
+            np.array([b["box"] for b in boxes]).reshape(-1, 4),
+            [b["class_name"] for b in boxes],
+            np.array([-1 if b["track_id"] is None else b["track_id"] for b in boxes]),
+        )
     return out
 
 
@@ -109,8 +128,12 @@ def compare(truth: ZoneCounter, predicted: ZoneCounter, pairs: dict[int, int]) -
         p = [e for e in found.values() if e["zone"] == zone]
         left = [sum(e["left_frame"] is not None for e in visits) for visits in (p, t)]
         per_zone[zone] = {"entries": (len(p), len(t)), "exits": tuple(left)}
-    return {"per_zone": per_zone, "median_error_frames": float(np.median(errors)) if errors else None,
-            "matched": len(errors), "missed": missed}  # fmt: skip
+    return {
+        "per_zone": per_zone,
+        "median_error_frames": float(np.median(errors)) if errors else None,
+        "matched": len(errors),
+        "missed": missed,
+    }
 
 
 def main() -> None:
@@ -129,8 +152,9 @@ def main() -> None:
     walls: dict[str, list[float]] = {"--track": [], "--track + 2 zones": []}
     for _ in range(args.repeat):
         walls["--track"].append(measure(cli(video, work / "t.json", args.threads), work / "t.json", env)["wall"])
-        walls["--track + 2 zones"].append(measure(cli(video, work / "z.json", args.threads, *zone_flags),
-                                                  work / "z.json", env)["wall"])  # fmt: skip
+        walls["--track + 2 zones"].append(
+            measure(cli(video, work / "z.json", args.threads, *zone_flags), work / "z.json", env)["wall"]
+        )
     best = {k: min(v) for k, v in walls.items()}
     for name, wall in best.items():
         print(f"  {name:18s} {wall:6.2f} s  (runs: {', '.join(f'{w:.1f}' for w in walls[name])})")
@@ -158,8 +182,10 @@ def main() -> None:
             frames = predicted_frames(json.loads(out.read_text()))
             runs = count(frames, args.size)
         result = compare(truth, runs, pair_tracks(truth_by_frame, frames))
-        zones = ", ".join(f"{z}: entries {v['entries'][0]} / {v['entries'][1]}, exits {v['exits'][0]} / "
-                          f"{v['exits'][1]}" for z, v in result["per_zone"].items())  # fmt: skip
+        zones = ", ".join(
+            f"{z}: entries {v['entries'][0]} / {v['entries'][1]}, exits {v['exits'][0]} / {v['exits'][1]}"
+            for z, v in result["per_zone"].items()
+        )
         print(f"{label}: found / true per zone: {zones}")
         print(
             f"  time in zone, |found - true| per true visit: median {result['median_error_frames']} frames over "

@@ -93,12 +93,27 @@ def image_folder(tmp_path: Path) -> Path:
 # The fast subset for daily work (`pytest -m "not slow"`, under a minute on 2 cores) leaves out
 # every test that builds or runs a model, starts Ray or a subprocess, or exports.
 SLOW_FIXTURES = frozenset({"yolo_detector", "rtdetr_detector", "checkpoints", "demo", "local_ray"})
-SLOW_MODULES = frozenset({
-    "test_ray", "test_resume", "test_export", "test_runtime", "test_demo_models", "test_readme",
-    "test_compare", "test_first_run", "test_hostile_inputs", "test_hostile_outputs", "test_detect",
-    "test_attention_cli", "test_evaluate_cli", "test_looks", "test_compare_cli", "test_export_cli",
-    "test_output_everywhere",
-})  # fmt: skip
+SLOW_MODULES = frozenset(
+    {
+        "test_ray",
+        "test_resume",
+        "test_export",
+        "test_runtime",
+        "test_demo_models",
+        "test_readme",
+        "test_compare",
+        "test_first_run",
+        "test_hostile_inputs",
+        "test_hostile_outputs",
+        "test_detect",
+        "test_attention_cli",
+        "test_evaluate_cli",
+        "test_looks",
+        "test_compare_cli",
+        "test_export_cli",
+        "test_output_everywhere",
+    }
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

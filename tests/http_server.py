@@ -54,8 +54,12 @@ SHORT_DECLARED, SHORT_SENT = 5000, 100
 
 _PHOTO = jpeg_bytes(PHOTO_SHAPE[0], PHOTO_SHAPE[1], seed=3)
 CLIP = Path(__file__).resolve().parents[1] / "sample_images" / "video" / "shapes.mp4"
-_REDIRECTS = {"/redirect": PHOTO_PATH, "/to-ftp": "ftp://127.0.0.1/x.jpg", "/to-file": "file:///etc/passwd",
-              "/to-file-video.mp4": CLIP.as_uri()}  # fmt: skip
+_REDIRECTS = {
+    "/redirect": PHOTO_PATH,
+    "/to-ftp": "ftp://127.0.0.1/x.jpg",
+    "/to-file": "file:///etc/passwd",
+    "/to-file-video.mp4": CLIP.as_uri(),
+}
 _RAW = {
     "/bad-chunked": b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n\r\n"
     + b"zz not a chunk size\r\n"

@@ -45,8 +45,10 @@ def test_the_package_face_is_lazy_and_complete() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, detect_cli as ad; assert 'torch' not in sys.modules and 'numpy' not in sys.modules; "
-            "[getattr(ad, n) for n in ad.__all__]; print(len(ad.__all__))")  # fmt: skip
+    code = (
+        "import sys, detect_cli as ad; assert 'torch' not in sys.modules and 'numpy' not in sys.modules; "
+        "[getattr(ad, n) for n in ad.__all__]; print(len(ad.__all__))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) > 10

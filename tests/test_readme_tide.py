@@ -18,8 +18,11 @@ KINDS = ("cls", "loc", "both", "dupe", "bkg", "missed")
 
 def test_the_readme_has_both_models_on_both_sets() -> None:
     assert [(r[0], r[1].split()[0]) for r in ROWS] == [
-        ("demo", "shapes"), ("demo-rtdetr", "shapes"), ("demo", "heldout"), ("demo-rtdetr", "heldout"),
-    ]  # fmt: skip
+        ("demo", "shapes"),
+        ("demo-rtdetr", "shapes"),
+        ("demo", "heldout"),
+        ("demo-rtdetr", "heldout"),
+    ]
 
 
 @pytest.mark.slow
@@ -27,13 +30,27 @@ def test_the_readme_has_both_models_on_both_sets() -> None:
 def test_the_shapes_rows_are_what_evaluate_computes(row: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     monkeypatch.delenv("ATTN_DETECT_BACKEND", raising=False)  # the defaults a user gets, as the README ran
-    result = CliRunner().invoke(app, ["evaluate", "sample_images/shapes", "--labels",
-                                      "sample_images/shapes/annotations.json", "--model", row[0], "--format", "json",
-                                      "--quiet"])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "sample_images/shapes",
+            "--labels",
+            "sample_images/shapes/annotations.json",
+            "--model",
+            row[0],
+            "--format",
+            "json",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     analysis = json.loads(result.stdout)["summary"]["analysis"]
     errors = {e["type"]: e for e in analysis["tide"]["errors"]}
     shown = [f"{errors[k]['dap']:.4f} ({errors[k]['errors']})" for k in KINDS]
     best = analysis["f1_curves"]["overall"]
-    assert [row[2], *row[3:9], row[9]] == [f"{analysis['tide']['ap50']:.4f}", *shown,
-                                           f"{best['best_f1']:.3f} ({best['best_conf']:.3f})"]  # fmt: skip
+    assert [row[2], *row[3:9], row[9]] == [
+        f"{analysis['tide']['ap50']:.4f}",
+        *shown,
+        f"{best['best_f1']:.3f} ({best['best_conf']:.3f})",
+    ]

@@ -57,8 +57,10 @@ def _network(detector: Detector, image: np.ndarray, options: PredictOptions) -> 
 
 
 def _exported(detector: Detector) -> ConfigError:
-    return ConfigError(f"attention maps need the PyTorch model (.pt or YAML), not an export ({detector.ref.spec})",
-                       "pass the .pt it was exported from")  # fmt: skip
+    return ConfigError(
+        f"attention maps need the PyTorch model (.pt or YAML), not an export ({detector.ref.spec})",
+        "pass the .pt it was exported from",
+    )
 
 
 @contextlib.contextmanager
@@ -90,8 +92,10 @@ def _predict_hooked(detector: Detector, images: list[np.ndarray], options: Predi
             outputs = detector.predict(images, options)
         if fired():
             return net, outputs
-    raise ModelFailed("attention hooks did not fire: the network that ran is not the one hooked",
-                      "this Ultralytics version may build its predictor differently; report it, with --verbose")
+    raise ModelFailed(
+        "attention hooks did not fire: the network that ran is not the one hooked",
+        "this Ultralytics version may build its predictor differently; report it, with --verbose",
+    )
 
 
 def _each(outputs: list[tuple[Detections, Timing]], explain_one: Any) -> list[Hooked]:
@@ -107,8 +111,9 @@ def _each(outputs: list[tuple[Detections, Timing]], explain_one: Any) -> list[Ho
     return results
 
 
-def explain_rtdetr(detector: Detector, images: list[np.ndarray], options: PredictOptions,
-                   layer: int | None) -> list[Hooked]:  # fmt: skip
+def explain_rtdetr(
+    detector: Detector, images: list[np.ndarray], options: PredictOptions, layer: int | None
+) -> list[Hooked]:
     captured: list[dict[str, Any]] = []
     raw: dict[str, Any] = {}
 
@@ -175,8 +180,9 @@ def _aifi(net: Any) -> Any:
     return next((m for m in net.modules() if type(m).__name__ == "AIFI"), None)
 
 
-def encoder_maps(weights: np.ndarray, grid_hw: tuple[int, int], detections: Detections,
-                 image_hw: tuple[int, int]) -> list[np.ndarray]:  # fmt: skip
+def encoder_maps(
+    weights: np.ndarray, grid_hw: tuple[int, int], detections: Detections, image_hw: tuple[int, int]
+) -> list[np.ndarray]:
     """Per detection, the AIFI self-attention row of the encoder cell under its box centre (RT-DETR
     stretches the image to the input square, so normalised image coordinates are input coordinates),
     as a rollout through AIFI's residual (half the cell itself, half what it attends to), like YOLO26's."""
@@ -211,8 +217,10 @@ def _psa_attention(net: Any) -> Any:
     for module in net.modules():
         if type(module).__name__ == "C2PSA":
             return module.m[-1].attn
-    raise ConfigError("this YOLO model has no C2PSA attention block to read maps from",
-                      "use a YOLO26 or RT-DETR model, or the attention command's --method layercam")  # fmt: skip
+    raise ConfigError(
+        "this YOLO model has no C2PSA attention block to read maps from",
+        "use a YOLO26 or RT-DETR model, or the attention command's --method layercam",
+    )
 
 
 def explain_yolo(detector: Detector, images: list[np.ndarray], options: PredictOptions) -> list[Hooked]:
@@ -239,8 +247,14 @@ def explain_yolo(detector: Detector, images: list[np.ndarray], options: PredictO
         _, _, anchor_index = head.get_topk_index(scores, head.max_det)
         feats = preds["one2one"]["feats"]
     else:
-        _, idxs = nms.non_max_suppression(y, options.conf, options.iou, list(options.classes) if options.classes
-                                          else None, max_det=options.max_det, return_idxs=True)  # fmt: skip
+        _, idxs = nms.non_max_suppression(
+            y,
+            options.conf,
+            options.iou,
+            list(options.classes) if options.classes else None,
+            max_det=options.max_det,
+            return_idxs=True,
+        )
         feats = preds["one2many"]["feats"] if isinstance(preds, dict) and "one2many" in preds else preds["feats"]
     qkv = captured["qkv"]
     _, _, grid_h, grid_w = qkv.shape
@@ -257,8 +271,10 @@ def explain_yolo(detector: Detector, images: list[np.ndarray], options: PredictO
         anchors = anchors.cpu().numpy().astype(int)
         if len(anchors) != len(detections):
             raise RuntimeError(f"anchor mapping found {len(anchors)} anchors for {len(detections)} detections")
-        q, k, _ = qkv[b : b + 1].view(1, attn.num_heads, attn.key_dim * 2 + attn.head_dim, grid_h * grid_w).split(
-            [attn.key_dim, attn.key_dim, attn.head_dim], 2
+        q, k, _ = (
+            qkv[b : b + 1]
+            .view(1, attn.num_heads, attn.key_dim * 2 + attn.head_dim, grid_h * grid_w)
+            .split([attn.key_dim, attn.key_dim, attn.head_dim], 2)
         )
         weights = ((q * attn.scale).transpose(-2, -1) @ k).softmax(-1)[0].mean(0).cpu().numpy()  # (N, N), head mean
         # Attention rollout (Abnar & Zuidema, 2020): PSABlock adds its attention to a residual path, so a
@@ -274,8 +290,9 @@ def explain_yolo(detector: Detector, images: list[np.ndarray], options: PredictO
 
         maps = [row_map(weights[c]) for c in cells]
         image_map = np.max(maps, axis=0) if maps else row_map(weights.mean(0))
-        return Explanation(detections, maps, image_map, "C2PSA self-attention rollout",
-                           {"cells": cells, "anchors": anchors.tolist()})  # fmt: skip
+        return Explanation(
+            detections, maps, image_map, "C2PSA self-attention rollout", {"cells": cells, "anchors": anchors.tolist()}
+        )
 
     return _each(outputs, explain_one)
 
@@ -293,8 +310,9 @@ def _anchor_cell(anchor: int, feats: list[Any], in_h: int, in_w: int, grid_h: in
     raise IndexError(f"anchor {anchor} beyond {offset} anchors")
 
 
-def explain_batch(detector: Detector, images: list[np.ndarray], options: PredictOptions,
-                  layer: int | None = None) -> list[Hooked]:  # fmt: skip
+def explain_batch(
+    detector: Detector, images: list[np.ndarray], options: PredictOptions, layer: int | None = None
+) -> list[Hooked]:
     """One hooked prediction of `images` (a batch, as `Detector.predict` runs it): per image its
     detections, its timing, and its explanation or the exception that stopped its maps."""
     if detector.ref.kind == "exported":
@@ -311,8 +329,9 @@ def explain(detector: Detector, image: np.ndarray, options: PredictOptions, laye
     return explanation
 
 
-def layercam(detector: Detector, image: np.ndarray, options: PredictOptions, classes: list[int] | None = None,
-             topk: int = 16) -> np.ndarray:  # fmt: skip
+def layercam(
+    detector: Detector, image: np.ndarray, options: PredictOptions, classes: list[int] | None = None, topk: int = 16
+) -> np.ndarray:
     """Ultralytics' own LayerCAM (`utils.plotting.class_activation_map`), its array taken rather
     than its file: the map it would blend into `<stem>_cam.jpg`, on the original image (at `map_size`)."""
     import tempfile
@@ -332,8 +351,9 @@ def layercam(detector: Detector, image: np.ndarray, options: PredictOptions, cla
     plotting.cv2.applyColorMap = grab
     try:
         with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(None):
-            plotting.class_activation_map(predictor.model, batch, ["image"], plotting.Path(scratch),
-                                          conf=options.conf, classes=classes, topk=topk)  # fmt: skip
+            plotting.class_activation_map(
+                predictor.model, batch, ["image"], plotting.Path(scratch), conf=options.conf, classes=classes, topk=topk
+            )
     finally:
         plotting.cv2.applyColorMap = real
     heat = grabbed[0].astype(np.float32) / 255.0

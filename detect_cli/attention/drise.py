@@ -29,8 +29,9 @@ KEEP = 0.5  # share of cells kept
 BATCH = 16  # masked images per prediction call
 
 
-def random_masks(count: int, height: int, width: int, rng: np.random.Generator, grid: int = GRID,
-                 keep: float = KEEP) -> np.ndarray:  # fmt: skip
+def random_masks(
+    count: int, height: int, width: int, rng: np.random.Generator, grid: int = GRID, keep: float = KEEP
+) -> np.ndarray:
     """(count, height, width) float32 masks in [0, 1]: a grid x grid random binary grid upsampled
     bilinearly to one cell more than the image and cropped at a random shift (RISE)."""
     cell_h, cell_w = int(np.ceil(height / grid)), int(np.ceil(width / grid))

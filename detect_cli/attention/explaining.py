@@ -32,14 +32,18 @@ class ExplainingDetector:
         self.sliced = sliced  # --slice: each detection's map from the tile that found it (attention/sliced.py)
         self.names = detector.names
         self._options = PredictOptions()
-        self._watch = FailureWatch(lambda: explain_image(self.detector, blank_image(self._options.imgsz),
-                                                         self._options))  # fmt: skip
+        self._watch = FailureWatch(
+            lambda: explain_image(self.detector, blank_image(self._options.imgsz), self._options)
+        )
 
     def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
         self._options = options
         try:
-            hooked: list[Any] = (explain_images(self.detector, images, options) if self.sliced is None
-                                 else [self._explain_sliced(image, options) for image in images])  # fmt: skip
+            hooked: list[Any] = (
+                explain_images(self.detector, images, options)
+                if self.sliced is None
+                else [self._explain_sliced(image, options) for image in images]
+            )
         except AttnDetectError:
             raise  # says what it is (an export, no attention block): not about these images
         except Exception as exc:  # the hooked pass failed: a plain one says whether the model or the images did
@@ -58,8 +62,11 @@ class ExplainingDetector:
         explained = detections.metadata.get("attention")
         if explained is None:  # predicted elsewhere (a stand-in model): make them now
             try:
-                explained = (explain_image(self.detector, image, self._options) if self.sliced is None
-                             else self._explain_sliced(image, self._options)[2])  # fmt: skip
+                explained = (
+                    explain_image(self.detector, image, self._options)
+                    if self.sliced is None
+                    else self._explain_sliced(image, self._options)[2]
+                )
             except Exception as exc:
                 explained = exc
         if isinstance(explained, Exception):

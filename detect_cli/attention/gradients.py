@@ -25,8 +25,9 @@ from detect_cli.models.detector import Detector, PredictOptions
 GRADIENT_METHODS = ("gradcam", "layercam-det")
 
 
-def targeted_cams(detector: Detector, image: np.ndarray, options: PredictOptions, predictions: list[int],
-                  classes: list[int]) -> dict[str, list[np.ndarray]]:  # fmt: skip
+def targeted_cams(
+    detector: Detector, image: np.ndarray, options: PredictOptions, predictions: list[int], classes: list[int]
+) -> dict[str, list[np.ndarray]]:
     """{"gradcam": maps, "layercam-det": maps}, one map per (prediction index, class) pair, at `map_size`."""
     import torch
 
@@ -48,8 +49,9 @@ def targeted_cams(detector: Detector, image: np.ndarray, options: PredictOptions
         return maps
     mode = torch.inference_mode(False) if hasattr(torch, "inference_mode") else contextlib.nullcontext()
     with mode, torch.enable_grad():
-        with hooks(head.register_forward_pre_hook(grab_inputs),
-                   head.register_forward_hook(lambda m, i, o: raw.update(out=o))):  # fmt: skip
+        with hooks(
+            head.register_forward_pre_hook(grab_inputs), head.register_forward_hook(lambda m, i, o: raw.update(out=o))
+        ):
             model(batch.clone().requires_grad_(True))
         logits = _class_logits(head, raw["out"])  # (nc, predictions) of image 0
         for k, (index, cls) in enumerate(zip(predictions, classes, strict=True)):

@@ -41,8 +41,9 @@ def pixel_order(heat: np.ndarray, image_hw: tuple[int, int], rng: np.random.Gene
     return np.argsort(-(full + jitter), kind="stable")
 
 
-def edited_images(image: np.ndarray, removed: np.ndarray, order: np.ndarray,
-                  fractions: Sequence[float]) -> Iterator[np.ndarray]:  # fmt: skip
+def edited_images(
+    image: np.ndarray, removed: np.ndarray, order: np.ndarray, fractions: Sequence[float]
+) -> Iterator[np.ndarray]:
     """Deletion images for the fractions, then the insertion images for the same (one at a time:
     a big image's edits do not all fit in memory)."""
     h, w = image.shape[:2]

@@ -49,8 +49,10 @@ def write_overlays(target: Path, image: np.ndarray, result: ImageAttention, *, r
         label = f"det_{j:02d}_{_file_safe(str(result.names.get(cls, cls)))}"
         for method, maps in result.maps.items():
             heat = resize_map(maps[j], height, width)  # one at a time: full-size maps of a big image are large
-            _write(target / f"{label}_{method}.jpg", boxes.annotate(heat_overlay(image, heat), result.detections[j],
-                                                                     result.names))  # fmt: skip
+            _write(
+                target / f"{label}_{method}.jpg",
+                boxes.annotate(heat_overlay(image, heat), result.detections[j], result.names),
+            )
             if raw:
                 np.save(target / f"{label}_{method}.npy", heat)
     return target

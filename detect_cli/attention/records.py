@@ -20,8 +20,12 @@ def attention_layout(methods: tuple[str, ...]) -> Layout:
         base = {k: record.get(k) for k in BASE}
         out = []
         for j, det in enumerate(record.get("detections") or []):
-            row = {**base, "detection": j, **{k: det[k] for k in ("class_id", "class_name", "confidence")},
-                   **dict(zip(("x1", "y1", "x2", "y2"), det["box"]))}  # fmt: skip
+            row = {
+                **base,
+                "detection": j,
+                **{k: det[k] for k in ("class_id", "class_name", "confidence")},
+                **dict(zip(("x1", "y1", "x2", "y2"), det["box"])),
+            }
             for method in methods:
                 fig = det.get(method)
                 if isinstance(fig, dict):

@@ -66,14 +66,19 @@ class ImageAttention:
         out = []
         for j, (box, conf, cls) in enumerate(self.detections):
             item: dict[str, Any] = {
-                "class_id": cls, "class_name": self.names.get(cls, str(cls)), "confidence": round(conf, 4),
+                "class_id": cls,
+                "class_name": self.names.get(cls, str(cls)),
+                "confidence": round(conf, 4),
                 "box": [round(float(v), 2) for v in box],
-            }  # fmt: skip
+            }
             for method, maps in self.maps.items():
                 fig = figures(maps[j], box, self.image_hw)
                 x, y = fig.peak_xy
-                item[method] = {"peak_xy": [round(x, 1), round(y, 1)], "mass_in_box": round(fig.mass_in_box, 4),
-                                "peak_in_box": bool(box[0] <= x <= box[2] and box[1] <= y <= box[3])}  # fmt: skip
+                item[method] = {
+                    "peak_xy": [round(x, 1), round(y, 1)],
+                    "mass_in_box": round(fig.mass_in_box, 4),
+                    "peak_in_box": bool(box[0] <= x <= box[2] and box[1] <= y <= box[3]),
+                }
             if self.metrics:
                 item["metrics"] = {m: {k: round(v, 4) for k, v in f.items()} for m, f in self.metrics[j].items()}
             out.append(item)
@@ -121,8 +126,14 @@ def explain_image(
     return result
 
 
-def _white_box_maps(detector: Detector, image: np.ndarray, options: PredictOptions, explanation: Explanation,
-                    names: list[str], maps: dict[str, list[np.ndarray]]) -> None:  # fmt: skip
+def _white_box_maps(
+    detector: Detector,
+    image: np.ndarray,
+    options: PredictOptions,
+    explanation: Explanation,
+    names: list[str],
+    maps: dict[str, list[np.ndarray]],
+) -> None:
     dets = explanation.detections
     if "attention" in names:
         maps["attention"] = explanation.maps
@@ -137,8 +148,9 @@ def _white_box_maps(detector: Detector, image: np.ndarray, options: PredictOptio
         maps["layercam"] = per_class_layercam(detector, image, options, dets)
 
 
-def per_class_layercam(detector: Detector, image: np.ndarray, options: PredictOptions,
-                       dets: Detections) -> list[np.ndarray]:  # fmt: skip
+def per_class_layercam(
+    detector: Detector, image: np.ndarray, options: PredictOptions, dets: Detections
+) -> list[np.ndarray]:
     """Ultralytics' LayerCAM per detection, as near as it goes: it cannot target one prediction, so
     restricted to the detection's class with nothing above threshold, it explains that class's
     strongest prediction (this detection only when it is the strongest of its class)."""
@@ -158,9 +170,14 @@ def explain_images(
 
 
 def _attention_only(detector: Detector, image: np.ndarray, explanation: Explanation) -> ImageAttention:
-    return ImageAttention(explanation.detections, detector.names, explanation.layer,
-                          {"attention": explanation.image_map}, {"attention": explanation.maps},
-                          image_hw=image.shape[:2])  # fmt: skip
+    return ImageAttention(
+        explanation.detections,
+        detector.names,
+        explanation.layer,
+        {"attention": explanation.image_map},
+        {"attention": explanation.maps},
+        image_hw=image.shape[:2],
+    )
 
 
 def _only_best(options: PredictOptions) -> PredictOptions:

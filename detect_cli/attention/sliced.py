@@ -52,8 +52,14 @@ def explain_sliced(sliced: SlicedDetector, image: np.ndarray, options: PredictOp
     origins = list(windows) + ([np.full(4, -1)] if sliced.slicing.full else [])
     for tile_map, window in zip(tile_maps, origins):
         np.maximum(whole, place(tile_map, window, (height, width), out_hw), out=whole)
-    explained = ImageAttention(result.detections, detector.names, layer[0], {"attention": whole},
-                               {"attention": placed}, image_hw=(height, width))  # fmt: skip
+    explained = ImageAttention(
+        result.detections,
+        detector.names,
+        layer[0],
+        {"attention": whole},
+        {"attention": placed},
+        image_hw=(height, width),
+    )
     return explained, result.timing
 
 

@@ -43,8 +43,15 @@ def open_detector(
     from detect_cli.models.open import open_model
     from detect_cli.pipeline.slicing import check_slicing, slice_options
 
-    opened = open_model(settings, weights_dir=weights_dir, trust_model=trust_model, iou_given=iou_given,
-                        needs_torch=needs_torch, verbose=verbose, status=status)  # fmt: skip
+    opened = open_model(
+        settings,
+        weights_dir=weights_dir,
+        trust_model=trust_model,
+        iou_given=iou_given,
+        needs_torch=needs_torch,
+        verbose=verbose,
+        status=status,
+    )
     for message in opened.notes:
         warn(message)
     for message in check_slicing(slice_options(opened.settings), opened.settings.imgsz, opened.settings.max_det_image):

@@ -15,27 +15,100 @@ import typer
 from detect_cli.models.lookup import PACKAGED_DIR, WEIGHTS_ENV
 
 MODELS = {
-    **{f"yolo26{s}": f"YOLO26 {size} (COCO, downloaded once)" for s, size in zip("nsmlx", (
-        "nano", "small", "medium", "large", "extra large"))},
+    **{
+        f"yolo26{s}": f"YOLO26 {size} (COCO, downloaded once)"
+        for s, size in zip("nsmlx", ("nano", "small", "medium", "large", "extra large"))
+    },
     "rtdetr-l": "RT-DETR large (COCO, downloaded once)",
     "rtdetr-x": "RT-DETR extra large (COCO, downloaded once)",
     "demo": "packaged YOLO26n trained on shapes (no download)",
     "demo-rtdetr": "packaged RT-DETR trained on shapes (no download)",
-}  # fmt: skip
+}
 PACKAGED_CARDS = {"demo": "demo.json", "demo-rtdetr": "demo-rtdetr.json"}  # beside the weights: their class names
 MODEL_SUFFIXES = (".pt", ".yaml", ".yml", ".onnx", ".torchscript", ".engine", ".tflite", ".pb", ".mlpackage")
 EXPORT_DIR_SUFFIX = "_model"  # Ultralytics' export folders: yolo26n_openvino_model/, ..._ncnn_model/
 COCO_NAMES = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
-    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
-    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
-    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
-    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
-    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
-    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
-    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
-    "hair drier", "toothbrush",
-)  # fmt: skip
+    "person",
+    "bicycle",
+    "car",
+    "motorcycle",
+    "airplane",
+    "bus",
+    "train",
+    "truck",
+    "boat",
+    "traffic light",
+    "fire hydrant",
+    "stop sign",
+    "parking meter",
+    "bench",
+    "bird",
+    "cat",
+    "dog",
+    "horse",
+    "sheep",
+    "cow",
+    "elephant",
+    "bear",
+    "zebra",
+    "giraffe",
+    "backpack",
+    "umbrella",
+    "handbag",
+    "tie",
+    "suitcase",
+    "frisbee",
+    "skis",
+    "snowboard",
+    "sports ball",
+    "kite",
+    "baseball bat",
+    "baseball glove",
+    "skateboard",
+    "surfboard",
+    "tennis racket",
+    "bottle",
+    "wine glass",
+    "cup",
+    "fork",
+    "knife",
+    "spoon",
+    "bowl",
+    "banana",
+    "apple",
+    "sandwich",
+    "orange",
+    "broccoli",
+    "carrot",
+    "hot dog",
+    "pizza",
+    "donut",
+    "cake",
+    "chair",
+    "couch",
+    "potted plant",
+    "bed",
+    "dining table",
+    "toilet",
+    "tv",
+    "laptop",
+    "mouse",
+    "remote",
+    "keyboard",
+    "cell phone",
+    "microwave",
+    "oven",
+    "toaster",
+    "sink",
+    "refrigerator",
+    "book",
+    "clock",
+    "vase",
+    "scissors",
+    "teddy bear",
+    "hair drier",
+    "toothbrush",
+)
 
 
 def complete_model(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
@@ -87,8 +160,9 @@ def packaged_classes(model: str) -> list[str]:
         return []
 
 
-def _model_files(folder: Path, prefix: str, suffixes: tuple[str, ...] = MODEL_SUFFIXES, *, exports: bool = True
-                 ) -> list[str]:  # fmt: skip
+def _model_files(
+    folder: Path, prefix: str, suffixes: tuple[str, ...] = MODEL_SUFFIXES, *, exports: bool = True
+) -> list[str]:
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:

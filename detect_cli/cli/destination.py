@@ -36,16 +36,18 @@ class Destination:
     out_file: Path | None = None
 
     @classmethod
-    def from_flags(cls, fmt: str | None, as_json: bool, out_file: Path | None, *,
-                   allowed: tuple[str, ...] = DATA_FORMATS) -> Destination:  # fmt: skip
+    def from_flags(
+        cls, fmt: str | None, as_json: bool, out_file: Path | None, *, allowed: tuple[str, ...] = DATA_FORMATS
+    ) -> Destination:
         from detect_cli.outputs.formats import format_for_path
 
         fmt = data_format(fmt, as_json)
         if out_file is not None:
             if fmt == "table":
                 names = ", ".join(f".{f}" for f in allowed if f != "coco")
-                raise ConfigError(f"--out {out_file}: tables are for the terminal",
-                                  f"drop --format table, or name the file {names}")  # fmt: skip
+                raise ConfigError(
+                    f"--out {out_file}: tables are for the terminal", f"drop --format table, or name the file {names}"
+                )
             fmt = format_for_path(out_file, fmt, allowed)
         fmt = fmt or "table"
         if fmt not in {"table", *allowed}:
@@ -62,8 +64,14 @@ class Destination:
             return out()
         return None if quiet else err()
 
-    def claim(self, sources: list[str], save: Path | None = None, *, recursive: bool = False,
-              keep: Mapping[str, object] | None = None) -> None:  # fmt: skip
+    def claim(
+        self,
+        sources: list[str],
+        save: Path | None = None,
+        *,
+        recursive: bool = False,
+        keep: Mapping[str, object] | None = None,
+    ) -> None:
         """Refuse an --out/--save that would destroy or re-read an input or one of the files in `keep`
         (the model, the config...), then lock --out FILE until the command ends (a second run writing
         it fails at once). Call before any model loads."""

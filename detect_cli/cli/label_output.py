@@ -23,8 +23,10 @@ def label_options(fmt: str | None, *, save_conf: bool, image_root: str | None, r
     if save_conf and fmt != "yolo":
         raise ConfigError("--save-conf adds a column to YOLO labels", "use it with --format yolo --out DIR/")
     if image_root is not None and fmt not in {"labelstudio", "coco-dataset"}:
-        raise ConfigError("--image-root says where Label Studio or a COCO tool finds the images",
-                          "use it with --format labelstudio or coco-dataset")  # fmt: skip
+        raise ConfigError(
+            "--image-root says where Label Studio or a COCO tool finds the images",
+            "use it with --format labelstudio or coco-dataset",
+        )
     if fmt not in LABEL_FORMATS:
         return None
     if fmt == "yolo" and ray:

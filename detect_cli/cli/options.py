@@ -1,4 +1,7 @@
-"""Options shared by several commands (Annotated aliases keep signatures short)."""
+"""Options shared by several commands (Annotated aliases keep signatures short).
+
+Long because every option shared by several commands is declared here, once, with its help text.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +17,14 @@ from detect_cli.core import choices
 OutputFormat = Enum("OutputFormat", [(c, c) for c in choices.OUTPUT_FORMATS], type=str)
 
 
-Sources = Annotated[list[str], typer.Argument(
-    help="Images, videos (mp4, mov, avi, mkv, webm), folders, quoted globs ('shots/**/*.png'), http(s) URLs, "
-    "streams (rtsp://, rtmp://, webcam:0, HLS .m3u8), @list.txt, or - for a list on stdin.",
-    show_default=False,
-)]  # fmt: skip
+Sources = Annotated[
+    list[str],
+    typer.Argument(
+        help="Images, videos (mp4, mov, avi, mkv, webm), folders, quoted globs ('shots/**/*.png'), http(s) URLs, "
+        "streams (rtsp://, rtmp://, webcam:0, HLS .m3u8), @list.txt, or - for a list on stdin.",
+        show_default=False,
+    ),
+]
 Model = Annotated[
     Optional[str],
     typer.Option(
@@ -59,16 +65,21 @@ Imgsz = Annotated[
     Optional[int],
     typer.Option(help="Inference size in pixels.", show_default="the model's training or export size, else 640"),
 ]
-MaxDet = Annotated[Optional[int], typer.Option(
-    help="Most boxes one model pass returns: per image, or per tile with --slice.", show_default="300",
-)]  # fmt: skip
+MaxDet = Annotated[
+    Optional[int],
+    typer.Option(
+        help="Most boxes one model pass returns: per image, or per tile with --slice.",
+        show_default="300",
+    ),
+]
 Device = Annotated[Optional[str], typer.Option(help="auto, cpu, 0, cuda:0, mps.", show_default="auto")]
 Batch = Annotated[Optional[int], typer.Option("--batch", "-b", help="Images per forward pass.", show_default="1")]
 Classes = Annotated[
     Optional[str],
-    typer.Option(help="Keep only these classes: names or ids, comma-separated (person,bus).",
-                 autocompletion=complete_classes),
-]  # fmt: skip
+    typer.Option(
+        help="Keep only these classes: names or ids, comma-separated (person,bus).", autocompletion=complete_classes
+    ),
+]
 Half = Annotated[
     Optional[bool], typer.Option("--half/--no-half", help="FP16 inference (GPU only).", show_default=False)
 ]
@@ -85,9 +96,13 @@ Recursive = Annotated[
 ]
 Format = Annotated[
     Optional[OutputFormat],
-    typer.Option("--format", "-f", help="table (the default on a terminal), json, jsonl, csv (detect also: coco, mot, "
-                 "and for annotation tools yolo, coco-dataset, labelstudio); to stdout, or to --out.",
-                 show_default=False),
+    typer.Option(
+        "--format",
+        "-f",
+        help="table (the default on a terminal), json, jsonl, csv (detect also: coco, mot, "
+        "and for annotation tools yolo, coco-dataset, labelstudio); to stdout, or to --out.",
+        show_default=False,
+    ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Shorthand for --format json.")]
 Out = Annotated[
@@ -97,9 +112,13 @@ Out = Annotated[
 # detect's --out also takes DIR/ (sharded output on Ray): a string, so the trailing slash survives
 OutOrDir = Annotated[
     Optional[str],
-    typer.Option("--out", "-o", help="Write results to FILE (format from .json/.jsonl/.csv/.coco.json); "
-                 "with --engine ray, DIR/ gets JSONL shards written by the workers."),
-]  # fmt: skip
+    typer.Option(
+        "--out",
+        "-o",
+        help="Write results to FILE (format from .json/.jsonl/.csv/.coco.json); "
+        "with --engine ray, DIR/ gets JSONL shards written by the workers.",
+    ),
+]
 Save = Annotated[Optional[Path], typer.Option(help="Write annotated images into DIR (names mirror the inputs).")]
 Tables = Annotated[
     Optional[int],
@@ -108,49 +127,87 @@ Tables = Annotated[
 Config = Annotated[Optional[Path], typer.Option(help="YAML file overriding configs/default.yaml.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Results only: no progress, notes or summary on stderr.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Ultralytics' logs and tracebacks.")]
-ShowProgress = Annotated[Optional[bool], typer.Option(
-    "--progress/--no-progress", help="Progress on stderr (model loading, images done, rate, ETA).",
-    show_default="on a terminal, unless --quiet",
-)]  # fmt: skip
+ShowProgress = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--progress/--no-progress",
+        help="Progress on stderr (model loading, images done, rate, ETA).",
+        show_default="on a terminal, unless --quiet",
+    ),
+]
 Resume = Annotated[
     bool, typer.Option(help="Continue --out FILE (JSONL/CSV): skip inputs it already has, repair a cut last line.")
 ]
 RetryFailed = Annotated[bool, typer.Option(help="With --resume: run the inputs that failed before again.")]
-SaveConf = Annotated[bool, typer.Option(
-    "--save-conf", help="--format yolo: a 6th column with each box's confidence (for review tools; Ultralytics "
-    "trains on 5 columns only).",
-)]  # fmt: skip
-ImageRoot = Annotated[Optional[str], typer.Option(
-    "--image-root", metavar="PREFIX",
-    help="--format labelstudio / coco-dataset: where the tool finds the images, a path or URL put before each "
-    "input's relative name (e.g. https://host/photos/ or /data/local-files/?d=photos/).",
-)]  # fmt: skip
-Watch = Annotated[bool, typer.Option(
-    "--watch", help="Folders: detect in what is there, then in each new or replaced image as it lands, until "
-    "Ctrl-C. With --out FILE.jsonl --resume, a restarted watcher goes on where it stopped.",
-)]  # fmt: skip
+SaveConf = Annotated[
+    bool,
+    typer.Option(
+        "--save-conf",
+        help="--format yolo: a 6th column with each box's confidence (for review tools; Ultralytics "
+        "trains on 5 columns only).",
+    ),
+]
+ImageRoot = Annotated[
+    Optional[str],
+    typer.Option(
+        "--image-root",
+        metavar="PREFIX",
+        help="--format labelstudio / coco-dataset: where the tool finds the images, a path or URL put before each "
+        "input's relative name (e.g. https://host/photos/ or /data/local-files/?d=photos/).",
+    ),
+]
+Watch = Annotated[
+    bool,
+    typer.Option(
+        "--watch",
+        help="Folders: detect in what is there, then in each new or replaced image as it lands, until "
+        "Ctrl-C. With --out FILE.jsonl --resume, a restarted watcher goes on where it stopped.",
+    ),
+]
 AttentionFlag = Annotated[bool, typer.Option("--attention", help="With --save: also write attention overlays.")]
 # evaluate/compare with labels: the pictures of --save, and the numbers behind them in --format json
-EvalSave = Annotated[Optional[Path], typer.Option(
-    "--save", help="Write the evaluation's pictures into DIR: PR and F1 curves, confusion matrix, TIDE errors, the "
-    "worst images, and an index.html showing them with the tables.",
-)]  # fmt: skip
-Worst = Annotated[int, typer.Option(help="With --save: how many of the worst images to draw (most labels not found "
-                                         "+ false detections at --conf).", min=0)]  # fmt: skip
-MatrixConf = Annotated[Optional[float], typer.Option(
-    help="Confidence the confusion matrix is made at.", show_default="--conf", min=0.0, max=1.0)]  # fmt: skip
-MatrixIou = Annotated[float, typer.Option(help="IoU a detection needs to match a label in the confusion matrix.",
-                                          min=0.0, max=1.0)]  # fmt: skip
-FalseAttention = Annotated[bool, typer.Option(
-    "--attention", help="With --save: for each false detection on the worst images, the attention map of where the "
-    "model looked.")]  # fmt: skip
+EvalSave = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--save",
+        help="Write the evaluation's pictures into DIR: PR and F1 curves, confusion matrix, TIDE errors, the "
+        "worst images, and an index.html showing them with the tables.",
+    ),
+]
+Worst = Annotated[
+    int,
+    typer.Option(
+        help="With --save: how many of the worst images to draw (most labels not found + false detections at --conf).",
+        min=0,
+    ),
+]
+MatrixConf = Annotated[
+    Optional[float],
+    typer.Option(help="Confidence the confusion matrix is made at.", show_default="--conf", min=0.0, max=1.0),
+]
+MatrixIou = Annotated[
+    float, typer.Option(help="IoU a detection needs to match a label in the confusion matrix.", min=0.0, max=1.0)
+]
+FalseAttention = Annotated[
+    bool,
+    typer.Option(
+        "--attention",
+        help="With --save: for each false detection on the worst images, the attention map of where the model looked.",
+    ),
+]
 WORST = 12  # the default of --worst (evaluation/worst.py has the same)
 MATRIX_IOU = 0.5
 
 
-VidStride = Annotated[Optional[int], typer.Option(
-    "--vid-stride", help="Videos: run every Nth frame (the others are decoded, not run).", min=1, show_default="1",
-)]  # fmt: skip
+VidStride = Annotated[
+    Optional[int],
+    typer.Option(
+        "--vid-stride",
+        help="Videos: run every Nth frame (the others are decoded, not run).",
+        min=1,
+        show_default="1",
+    ),
+]
 MAX_SECONDS = 10**7  # 115 days: past any video, and small enough that seconds x frame rate stays exact
 
 
@@ -161,51 +218,74 @@ def _seconds(value: float | None) -> float | None:
     return value
 
 
-Start = Annotated[Optional[float], typer.Option(help="Videos: start at this time, in seconds.",
-                                                callback=_seconds)]  # fmt: skip
-End = Annotated[Optional[float], typer.Option(help="Videos: stop before this time, in seconds.",
-                                              callback=_seconds)]  # fmt: skip
-TrackFlag = Annotated[bool, typer.Option(
-    "--track", help="Videos and folders of frames: a track id per box, and distinct objects per class in the summary.",
-)]  # fmt: skip
+Start = Annotated[Optional[float], typer.Option(help="Videos: start at this time, in seconds.", callback=_seconds)]
+End = Annotated[Optional[float], typer.Option(help="Videos: stop before this time, in seconds.", callback=_seconds)]
+TrackFlag = Annotated[
+    bool,
+    typer.Option(
+        "--track",
+        help="Videos and folders of frames: a track id per box, and distinct objects per class in the summary.",
+    ),
+]
 
 
 TrackerName = Enum("TrackerName", [(c, c) for c in choices.TRACKERS], type=str)
 
 
-Tracker = Annotated[TrackerName, typer.Option(
-    help="With --track: Ultralytics' BoT-SORT (no camera-motion step; the better IDF1 on our clips) or ByteTrack.",
-)]  # fmt: skip
+Tracker = Annotated[
+    TrackerName,
+    typer.Option(
+        help="With --track: Ultralytics' BoT-SORT (no camera-motion step; the better IDF1 on our clips) or ByteTrack.",
+    ),
+]
 
 
-CountLine = Annotated[Optional[str], typer.Option(
-    "--count-line", metavar="X1,Y1,X2,Y2",
-    help="Videos: count the tracked objects that cross this line (pixels, or a % of the frame), per class and "
-    "direction (in: from its left to its right, walking from the first point to the second). Turns on --track.",
-    show_default=False,
-)]  # fmt: skip
+CountLine = Annotated[
+    Optional[str],
+    typer.Option(
+        "--count-line",
+        metavar="X1,Y1,X2,Y2",
+        help="Videos: count the tracked objects that cross this line (pixels, or a % of the frame), per class and "
+        "direction (in: from its left to its right, walking from the first point to the second). Turns on --track.",
+        show_default=False,
+    ),
+]
 
 
-ZoneOpt = Annotated[Optional[list[str]], typer.Option(
-    "--zone", metavar="NAME=X1,Y1,X2,Y2,X3,Y3,...",
-    help="Videos and folders of frames: count the objects in this polygon per frame and class, and how long each "
-    "track stays (pixels, or % of the frame); repeatable. Turns on --track.",
-    show_default=False,
-)]  # fmt: skip
+ZoneOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--zone",
+        metavar="NAME=X1,Y1,X2,Y2,X3,Y3,...",
+        help="Videos and folders of frames: count the objects in this polygon per frame and class, and how long each "
+        "track stays (pixels, or % of the frame); repeatable. Turns on --track.",
+        show_default=False,
+    ),
+]
 ZoneAnchorName = Enum("ZoneAnchorName", [(c, c) for c in choices.ZONE_ANCHORS], type=str)
-ZoneAnchor = Annotated[Optional[ZoneAnchorName], typer.Option(
-    help="--zone: the point of a box that must be inside (bottom-center: where people and cars touch the ground).",
-    show_default="bottom-center",
-)]  # fmt: skip
-Heatmap = Annotated[Optional[Path], typer.Option(
-    "--heatmap", metavar="DIR",
-    help="Write where objects were (box centres) per video or folder of frames into DIR: a picture over the first "
-    "frame with a colour scale, and the counts as .npy.",
-)]  # fmt: skip
-HeatmapClasses = Annotated[Optional[str], typer.Option(
-    help="--heatmap: all (one map, every class), each (one map per class), or class names (person,car).",
-    show_default="all",
-)]  # fmt: skip
+ZoneAnchor = Annotated[
+    Optional[ZoneAnchorName],
+    typer.Option(
+        help="--zone: the point of a box that must be inside (bottom-center: where people and cars touch the ground).",
+        show_default="bottom-center",
+    ),
+]
+Heatmap = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--heatmap",
+        metavar="DIR",
+        help="Write where objects were (box centres) per video or folder of frames into DIR: a picture over the first "
+        "frame with a colour scale, and the counts as .npy.",
+    ),
+]
+HeatmapClasses = Annotated[
+    Optional[str],
+    typer.Option(
+        help="--heatmap: all (one map, every class), each (one map per class), or class names (person,car).",
+        show_default="all",
+    ),
+]
 
 
 Engine = Enum("Engine", [(c, c) for c in choices.ENGINES], type=str)
@@ -228,43 +308,78 @@ SliceMergeName = Enum("SliceMergeName", [(c, c) for c in choices.SLICE_MERGES], 
 SliceMatchName = Enum("SliceMatchName", [(c, c) for c in choices.SLICE_MATCHES], type=str)
 
 
-Slice = Annotated[Optional[str], typer.Option(
-    "--slice", metavar="WxH|auto",
-    help="Sliced inference for small objects in big images: run WxH tiles (e.g. 320x320) and merge their boxes; "
-    "auto = tiles of the model's size, only for images more than twice that size.",
-    show_default="off",
-)]  # fmt: skip
+Slice = Annotated[
+    Optional[str],
+    typer.Option(
+        "--slice",
+        metavar="WxH|auto",
+        help="Sliced inference for small objects in big images: run WxH tiles (e.g. 320x320) and merge their boxes; "
+        "auto = tiles of the model's size, only for images more than twice that size.",
+        show_default="off",
+    ),
+]
 SliceOverlap = Annotated[
     Optional[float],
     typer.Option(help="--slice: share of a tile overlapping its neighbour, 0..0.9.", show_default="0.2"),
 ]
-SliceFull = Annotated[Optional[bool], typer.Option(
-    "--slice-full/--no-slice-full", help="--slice: also run the whole image and merge its boxes in.",
-    show_default=False,
-)]  # fmt: skip
-SliceMerge = Annotated[Optional[SliceMergeName], typer.Option(
-    help="--slice: nms keeps the best of overlapping boxes, nmm merges them into their union.", show_default="nms",
-)]  # fmt: skip
-SliceMatch = Annotated[Optional[SliceMatchName], typer.Option(
-    help="--slice: boxes are one object when their IoU, or IoS (intersection over the smaller), exceeds 0.5.",
-    show_default="ios",
-)]  # fmt: skip
-SliceTiles = Annotated[Optional[bool], typer.Option(
-    "--slice-tiles/--no-slice-tiles", help="--slice: JSON/JSONL records give the tile that found each box.",
-    show_default=False,
-)]  # fmt: skip
+SliceFull = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--slice-full/--no-slice-full",
+        help="--slice: also run the whole image and merge its boxes in.",
+        show_default=False,
+    ),
+]
+SliceMerge = Annotated[
+    Optional[SliceMergeName],
+    typer.Option(
+        help="--slice: nms keeps the best of overlapping boxes, nmm merges them into their union.",
+        show_default="nms",
+    ),
+]
+SliceMatch = Annotated[
+    Optional[SliceMatchName],
+    typer.Option(
+        help="--slice: boxes are one object when their IoU, or IoS (intersection over the smaller), exceeds 0.5.",
+        show_default="ios",
+    ),
+]
+SliceTiles = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--slice-tiles/--no-slice-tiles",
+        help="--slice: JSON/JSONL records give the tile that found each box.",
+        show_default=False,
+    ),
+]
 
 
-MaxDetImage = Annotated[Optional[int], typer.Option(
-    "--max-det-image", help="--slice: the most boxes an image keeps after its tiles are merged (the most confident).",
-    show_default="no cap",
-)]  # fmt: skip
+MaxDetImage = Annotated[
+    Optional[int],
+    typer.Option(
+        "--max-det-image",
+        help="--slice: the most boxes an image keeps after its tiles are merged (the most confident).",
+        show_default="no cap",
+    ),
+]
 
 
-def slice_flags(slice_: str | None, overlap: float | None, full: bool | None, merge: SliceMergeName | None,
-                match: SliceMatchName | None, tiles: bool | None = None,
-                max_det_image: int | None = None) -> dict[str, object]:  # fmt: skip
+def slice_flags(
+    slice_: str | None,
+    overlap: float | None,
+    full: bool | None,
+    merge: SliceMergeName | None,
+    match: SliceMatchName | None,
+    tiles: bool | None = None,
+    max_det_image: int | None = None,
+) -> dict[str, object]:
     """The --slice* flags (and --max-det-image) as settings overrides (None: not given)."""
-    return {"slice": slice_, "slice_overlap": overlap, "slice_full": full,
-            "slice_merge": merge.value if merge else None, "slice_match": match.value if match else None,
-            "slice_tiles": tiles, "max_det_image": max_det_image}  # fmt: skip
+    return {
+        "slice": slice_,
+        "slice_overlap": overlap,
+        "slice_full": full,
+        "slice_merge": merge.value if merge else None,
+        "slice_match": match.value if match else None,
+        "slice_tiles": tiles,
+        "max_det_image": max_det_image,
+    }

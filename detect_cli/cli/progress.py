@@ -98,11 +98,19 @@ class RunProgress:
         self._console = Console(file=sys.stderr, soft_wrap=True, force_terminal=enabled or None)
         self._stdout_too = _same_terminal(sys.stdout, sys.stderr)
         self._progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), _Bar(), _Count(unit), _Rate(unit), _Eta(),
-            TimeElapsedColumn(), console=self._console, transient=True, disable=not enabled,
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            _Bar(),
+            _Count(unit),
+            _Rate(unit),
+            _Eta(),
+            TimeElapsedColumn(),
+            console=self._console,
+            transient=True,
+            disable=not enabled,
             # stdout carries results: what is written there goes above the bar only when it is this terminal
             redirect_stdout=self._stdout_too,
-        )  # fmt: skip
+        )
         self._task = self._progress.add_task("starting…", total=None, waiting=True)
 
     def __enter__(self) -> RunProgress:
@@ -128,8 +136,14 @@ class RunProgress:
         elif not quiet:
             note(text)
 
-    def start(self, description: str, total: int | None = None, *, done: Collection[int] = (),
-              partial: Mapping[int, int] | None = None) -> None:  # fmt: skip
+    def start(
+        self,
+        description: str,
+        total: int | None = None,
+        *,
+        done: Collection[int] = (),
+        partial: Mapping[int, int] | None = None,
+    ) -> None:
         """The bar: from now on each `advance` is one step, an image or a frame (elapsed time, rate and
         ETA start here). `done` and `partial`: inputs an earlier run did, or cut short (--resume),
         left out of the counted total."""
@@ -154,8 +168,9 @@ class RunProgress:
         if not self.enabled or not _countable(sources):
             return
         self._video = video
-        self.counter = threading.Thread(target=self._count, args=(list(sources), recursive), daemon=True,
-                                        name="count-sources")  # fmt: skip
+        self.counter = threading.Thread(
+            target=self._count, args=(list(sources), recursive), daemon=True, name="count-sources"
+        )
         self.counter.start()
 
     def _count(self, sources: list[str], recursive: bool) -> None:

@@ -1,4 +1,7 @@
-"""Rich tables for people. Pure: results in, renderables out."""
+"""Rich tables for people. Pure: results in, renderables out.
+
+Long because every table the commands print is drawn here, so they look alike.
+"""
 
 from __future__ import annotations
 
@@ -61,8 +64,13 @@ def videos_table(summary: RunSummary) -> Table:
         names = sorted(stats.class_total, key=lambda n: (-stats.class_total[n], n))
         classes = "\n".join(f"{name} {stats.class_max[name]} / {stats.class_mean(name):.2f}" for name in names)
         frames = str(stats.frames) + (f" (broke at {stats.broke_at})" if stats.broke_at is not None else "")
-        row = [Text(_shown(source)), Text(frames, style="red" if stats.broke_at is not None else ""),
-               str(stats.frames_with_detections), Text(classes or "-"), f"{stats.ms_per_frame:.1f}"]  # fmt: skip
+        row = [
+            Text(_shown(source)),
+            Text(frames, style="red" if stats.broke_at is not None else ""),
+            str(stats.frames_with_detections),
+            Text(classes or "-"),
+            f"{stats.ms_per_frame:.1f}",
+        ]
         if tracked:
             row.append(Text(stats.objects_text().replace(", ", "\n") or "-"))
         if counting:
@@ -78,15 +86,31 @@ def zones_tables(summary: RunSummary) -> list[Table]:
     tables = []
     for source, counter in summary.zones.items():
         table = Table(title=Text(f"Zones in {_shown(source)} ({counter.anchor} of each box)"), title_justify="left")
-        for header in ("zone", "class", "in it\nmax", "in it\nmean", "entered", "left", "time in\nmedian",
-                       "time in\nmax"):  # fmt: skip
+        for header in (
+            "zone",
+            "class",
+            "in it\nmax",
+            "in it\nmean",
+            "entered",
+            "left",
+            "time in\nmedian",
+            "time in\nmax",
+        ):
             table.add_column(header, justify="left" if header in ("zone", "class") else "right")
         for zone, classes in counter.summary().items():
             if not classes:
                 table.add_row(Text(zone), "-", "0", "0.00", "0", "0", "-", "-")
             for name, s in classes.items():
-                table.add_row(Text(zone), Text(name), str(s["max"]), f"{s['mean']:.2f}", str(s["entries"]),
-                              str(s["exits"]), _dwell(s, "median"), _dwell(s, "max"))  # fmt: skip
+                table.add_row(
+                    Text(zone),
+                    Text(name),
+                    str(s["max"]),
+                    f"{s['mean']:.2f}",
+                    str(s["entries"]),
+                    str(s["exits"]),
+                    _dwell(s, "median"),
+                    _dwell(s, "max"),
+                )
         tables.append(table)
     return tables
 
@@ -98,7 +122,7 @@ def _dwell(stats: dict, which: str) -> str:
 
 
 def _crossings_text(stats) -> str:  # type: ignore[no-untyped-def]
-    """"total 5 / 2" then a line per class: "circle 3 / 1"."""
+    """ "total 5 / 2" then a line per class: "circle 3 / 1"."""
     counted = stats.crossings
     names = sorted(set(counted.counts["in"]) | set(counted.counts["out"]))
     rows = [f"{name} {counted.counts['in'][name]} / {counted.counts['out'][name]}" for name in names]
@@ -116,15 +140,22 @@ def _shown(source: str) -> str:
 
 def tracking_table(scores: dict, model: str, tracker: str, frames: int) -> Table:
     """IDF1, MOTA and their parts (motmetrics' names), boxes matched at IoU >= 0.5."""
-    table = Table(title=Text(f"{model} + {tracker} on {frames} frames (IoU 0.5)"), title_justify="left",
-                  show_header=False)  # fmt: skip
+    table = Table(
+        title=Text(f"{model} + {tracker} on {frames} frames (IoU 0.5)"), title_justify="left", show_header=False
+    )
     table.add_column("metric")
     table.add_column("value", justify="right")
-    rows = (("IDF1", "idf1", "{:.3f}"), ("MOTA", "mota", "{:.3f}"), ("MOTP (1 - IoU)", "motp", "{:.3f}"),
-            ("ID switches", "num_switches", "{}"), ("false positives", "num_false_positives", "{}"),
-            ("misses", "num_misses", "{}"), ("ground-truth boxes", "num_objects", "{}"),
-            ("ground-truth objects", "num_unique_objects", "{}"),
-            ("mostly tracked", "mostly_tracked", "{}"))  # fmt: skip
+    rows = (
+        ("IDF1", "idf1", "{:.3f}"),
+        ("MOTA", "mota", "{:.3f}"),
+        ("MOTP (1 - IoU)", "motp", "{:.3f}"),
+        ("ID switches", "num_switches", "{}"),
+        ("false positives", "num_false_positives", "{}"),
+        ("misses", "num_misses", "{}"),
+        ("ground-truth boxes", "num_objects", "{}"),
+        ("ground-truth objects", "num_unique_objects", "{}"),
+        ("mostly tracked", "mostly_tracked", "{}"),
+    )
     for label, key, fmt in rows:
         table.add_row(label, "n/a" if scores[key] is None else fmt.format(scores[key]))  # undefined: see warnings
     return table
@@ -157,7 +188,7 @@ def run_table(summary: RunSummary, model: str, backend: str | None = None, imgsz
 
 
 def backend_text(detector: Detector) -> str:
-    """"openvino (verified F1 1.000, 2.3x torch here)": the runtime, and why it runs."""
+    """ "openvino (verified F1 1.000, 2.3x torch here)": the runtime, and why it runs."""
     reason = detector.backend_reason.removeprefix(f"{detector.backend}: ")
     return f"{detector.backend} ({reason})" if reason else detector.backend
 
@@ -183,13 +214,19 @@ def evaluation_table(report, model: str, conf: float) -> Table:
         ("mAP50", "right"),
         ("mAP50-95", "right"),
     ):
-        table.add_column(column, justify=justify)  # fmt: skip
+        table.add_column(column, justify=justify)
     for score in [*report.classes, report.overall]:
         style = "bold" if score is report.overall else ""
         table.add_row(
-            Text(score.name), str(score.instances), str(score.detections), f"{score.precision:.3f}",
-            f"{score.recall:.3f}", f"{score.map50:.3f}", f"{score.map50_95:.3f}", style=style,
-        )  # fmt: skip
+            Text(score.name),
+            str(score.instances),
+            str(score.detections),
+            f"{score.precision:.3f}",
+            f"{score.recall:.3f}",
+            f"{score.map50:.3f}",
+            f"{score.map50_95:.3f}",
+            style=style,
+        )
     return table
 
 
@@ -204,10 +241,14 @@ def tide_table(analysis) -> Group:  # type: ignore[no-untyped-def]
     table.add_column("dAP", justify="right")
     for kind in ERROR_KINDS:
         table.add_row(KIND_NAMES[kind], str(tide.counts[kind]), f"{tide.dap[kind]:.4f}")
-    return Group(table, Text(
-        f"dAP: the AP50 gained by fixing that type alone (TIDE's AP50 {tide.ap50:.3f}; foreground IoU "
-        f"{tide.foreground:g}, background {tide.background:g}).\nBest F1 {best.best_f1:.3f} at conf "
-        f"{best.best_conf:.3f} (precision {best.best_precision:.3f}, recall {best.best_recall:.3f})."))  # fmt: skip
+    return Group(
+        table,
+        Text(
+            f"dAP: the AP50 gained by fixing that type alone (TIDE's AP50 {tide.ap50:.3f}; foreground IoU "
+            f"{tide.foreground:g}, background {tide.background:g}).\nBest F1 {best.best_f1:.3f} at conf "
+            f"{best.best_conf:.3f} (precision {best.best_precision:.3f}, recall {best.best_recall:.3f})."
+        ),
+    )
 
 
 def differences_tables(analysis) -> list[Table]:  # type: ignore[no-untyped-def]
@@ -217,13 +258,21 @@ def differences_tables(analysis) -> list[Table]:  # type: ignore[no-untyped-def]
     place = {name: k for k, name in enumerate(analysis.names)}
     for diff in analysis.differences:
         dap_a, dap_b = analysis.analyses[place[diff.a]].tide.dap, analysis.analyses[place[diff.b]].tide.dap
-        table = Table(title=Text(f"a = {diff.a}, b = {diff.b}: errors one makes and the other does not"),
-                      title_justify="left")  # fmt: skip
+        table = Table(
+            title=Text(f"a = {diff.a}, b = {diff.b}: errors one makes and the other does not"), title_justify="left"
+        )
         for column in ("type", "a", "only a", "b", "only b", "dAP a", "dAP b"):
             table.add_column(column, justify="left" if column == "type" else "right")
         for kind in diff.kinds:
-            table.add_row(kind.kind, str(kind.a_errors), str(kind.a_only), str(kind.b_errors), str(kind.b_only),
-                          f"{dap_a[kind.kind]:.4f}", f"{dap_b[kind.kind]:.4f}")  # fmt: skip
+            table.add_row(
+                kind.kind,
+                str(kind.a_errors),
+                str(kind.a_only),
+                str(kind.b_errors),
+                str(kind.b_only),
+                f"{dap_a[kind.kind]:.4f}",
+                f"{dap_b[kind.kind]:.4f}",
+            )
         tables.append(table)
     return tables
 
@@ -258,8 +307,10 @@ COMPARE_ROWS = (
 def comparison_tables(report: dict) -> list[Table]:
     models = report["models"]
     s = report.get("settings", {})
-    title = (f"{s.get('images', '?')} images · imgsz {s.get('imgsz')} · conf {s.get('conf')} · "
-             f"device {s.get('device')} · {_plural(s.get('threads'), 'thread')}")  # fmt: skip
+    title = (
+        f"{s.get('images', '?')} images · imgsz {s.get('imgsz')} · conf {s.get('conf')} · "
+        f"device {s.get('device')} · {_plural(s.get('threads'), 'thread')}"
+    )
     main = Table(title=Text(title), title_justify="left", min_width=len(title))  # the title on one line
     main.add_column("")
     for m in models:

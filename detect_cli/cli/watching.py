@@ -29,8 +29,9 @@ def check_watch(sources: list[str], *, ray: bool, resume: bool, out_format: str 
     if ray:
         raise ConfigError("--watch runs locally (it follows a folder as files land)", "drop --engine ray")
     if resume and out_format != "jsonl":
-        raise ConfigError("--watch --resume needs --out FILE.jsonl (its records say which version of each file "
-                          "they are for)")  # fmt: skip
+        raise ConfigError(
+            "--watch --resume needs --out FILE.jsonl (its records say which version of each file they are for)"
+        )
 
 
 @dataclass
@@ -44,8 +45,16 @@ class WatchRun:
         return watch_layout(self.watch, self.first_index)
 
 
-def open_watch(sources: list[str], *, recursive: bool, out_file: Path | None, resume: bool, bar: RunProgress,
-               on_skip: Callable[[str, str], None], on_gone: Callable[[str, str], None]) -> WatchRun:  # fmt: skip
+def open_watch(
+    sources: list[str],
+    *,
+    recursive: bool,
+    out_file: Path | None,
+    resume: bool,
+    bar: RunProgress,
+    on_skip: Callable[[str, str], None],
+    on_gone: Callable[[str, str], None],
+) -> WatchRun:
     """The watch over `sources` (folders), less what `out_file` already has when resuming."""
     from detect_cli.inputs.watch import FolderWatch
     from detect_cli.tasks.watch import WatchedState, watched_state
@@ -56,8 +65,9 @@ def open_watch(sources: list[str], *, recursive: bool, out_file: Path | None, re
     def waiting(count: int) -> None:
         bar.describe(f"watching {names}: {count} waiting")
 
-    watch = FolderWatch(sources, recursive=recursive, done=state.done, on_gone=on_gone, on_skip=on_skip,
-                        on_waiting=waiting)  # fmt: skip
+    watch = FolderWatch(
+        sources, recursive=recursive, done=state.done, on_gone=on_gone, on_skip=on_skip, on_waiting=waiting
+    )
     how = "polling: no file events on this file system" if watch.polling else "file events"
     note(f"watching {names} for new images ({how}); Ctrl-C stops")
     try:

@@ -27,16 +27,20 @@ def spatial_stage(settings: DetectSettings, heatmap: Path | None, *, ray: bool) 
     if not settings.zones and heatmap is None:
         return None
     if ray:
-        raise ConfigError("--zone and --heatmap run locally only (they follow each video frame by frame)",
-                          "drop --engine ray")  # fmt: skip
+        raise ConfigError(
+            "--zone and --heatmap run locally only (they follow each video frame by frame)", "drop --engine ray"
+        )
     if heatmap is not None and heatmap.exists() and not heatmap.is_dir():
         raise ConfigError(f"--heatmap {heatmap}: exists and is not a folder", "pass a folder path")
     from detect_cli.core.polygons import parse_zones
     from detect_cli.pipeline.heatmap import parse_heatmap_classes
     from detect_cli.pipeline.spatial import SpatialStage
 
-    return SpatialStage(parse_zones(settings.zones or ()), settings.zone_anchor,
-                        parse_heatmap_classes(settings.heatmap_classes) if heatmap is not None else None)  # fmt: skip
+    return SpatialStage(
+        parse_zones(settings.zones or ()),
+        settings.zone_anchor,
+        parse_heatmap_classes(settings.heatmap_classes) if heatmap is not None else None,
+    )
 
 
 def check_heatmap_classes(stage: SpatialStage | None, names: dict[int, str]) -> None:

@@ -35,8 +35,14 @@ class Capped:
 
     def cut(self, dropped: int) -> Capped:
         """The same image after the image cap dropped `dropped` of its merged boxes."""
-        return Capped(self.passes, self.passes_full, self.images, self.images_full,
-                      self.images_cut + int(dropped > 0), self.dropped + dropped)  # fmt: skip
+        return Capped(
+            self.passes,
+            self.passes_full,
+            self.images,
+            self.images_full,
+            self.images_cut + int(dropped > 0),
+            self.dropped + dropped,
+        )
 
     def __add__(self, other: Capped) -> Capped:
         return Capped(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -53,8 +59,12 @@ class Capped:
         """(what, how much) for the run table: only the caps that were reached."""
         rows = []
         if self.passes_full:
-            rows.append(("passes that hit --max-det",
-                         f"{self.passes_full:,} of {self.passes:,} ({self.images_full:,} image(s))"))  # fmt: skip
+            rows.append(
+                (
+                    "passes that hit --max-det",
+                    f"{self.passes_full:,} of {self.passes:,} ({self.images_full:,} image(s))",
+                )
+            )
         if self.dropped:
             rows.append(("boxes cut by --max-det-image", f"{self.dropped:,} ({self.images_cut:,} image(s))"))
         return rows
@@ -63,8 +73,10 @@ class Capped:
         """One line for a note: what bit, and what to do about it."""
         parts = []
         if self.passes_full:
-            parts.append(f"{self.passes_full:,} of {self.passes:,} model passes returned --max-det boxes (the model "
-                         "may have found more: raise --max-det)")  # fmt: skip
+            parts.append(
+                f"{self.passes_full:,} of {self.passes:,} model passes returned --max-det boxes (the model "
+                "may have found more: raise --max-det)"
+            )
         if self.dropped:
             parts.append(f"--max-det-image cut {self.dropped:,} merged boxes from {self.images_cut:,} image(s)")
         return "; ".join(parts)

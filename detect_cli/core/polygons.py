@@ -35,8 +35,11 @@ class Zone:
         name, equals, coordinates = str(text).partition("=")
         name = name.strip()
         if not equals or not _NAME.match(name):
-            raise ConfigError(f"--zone {text}: give it a name, then '=' and its points (NAME=X1,Y1,X2,Y2,...; "
-                              "the name in letters, digits, '_', '-' or '.')", _EXAMPLE)  # fmt: skip
+            raise ConfigError(
+                f"--zone {text}: give it a name, then '=' and its points (NAME=X1,Y1,X2,Y2,...; "
+                "the name in letters, digits, '_', '-' or '.')",
+                _EXAMPLE,
+            )
         parts = [p.strip() for p in coordinates.split(",")]
         percent = [p.endswith("%") for p in parts]
         try:
@@ -44,12 +47,17 @@ class Zone:
         except ValueError:
             values = []
         if len(values) < 6 or len(values) % 2 or not all(np.isfinite(values)):
-            raise ConfigError(f"--zone {name}: give at least three points as X,Y pairs (pixels, or % of the frame), "
-                              f"got {coordinates.strip()!r}", _EXAMPLE)  # fmt: skip
+            raise ConfigError(
+                f"--zone {name}: give at least three points as X,Y pairs (pixels, or % of the frame), "
+                f"got {coordinates.strip()!r}",
+                _EXAMPLE,
+            )
         units = {axis: set(percent[axis::2]) for axis in (0, 1)}
         if any(len(u) > 1 for u in units.values()):
-            raise ConfigError(f"--zone {name}: mixes pixels and % along one axis",
-                              "give all x's in one unit and all y's in one (e.g. every point in %)")  # fmt: skip
+            raise ConfigError(
+                f"--zone {name}: mixes pixels and % along one axis",
+                "give all x's in one unit and all y's in one (e.g. every point in %)",
+            )
         points = _without_repeats(list(zip(values[0::2], values[1::2])))
         zone = cls(name, tuple(points), (percent[0], percent[1]))
         zone.check()
@@ -59,11 +67,15 @@ class Zone:
         """ConfigError when the polygon has no area or crosses itself (checked in its own units: scaling
         x and y to pixels keeps both facts)."""
         if len(self.points) >= 3 and self_intersects(np.array(self.points)):
-            raise ConfigError(f"--zone {self.name}: the polygon crosses itself",
-                              "list its points in order around the area (clockwise or not)")  # fmt: skip
+            raise ConfigError(
+                f"--zone {self.name}: the polygon crosses itself",
+                "list its points in order around the area (clockwise or not)",
+            )
         if len(self.points) < 3 or abs(polygon_area(np.array(self.points))) < 1e-9:
-            raise ConfigError(f"--zone {self.name}: the polygon has no area (its points are on one line, or repeat)",
-                              "give three or more points around the area, in order")  # fmt: skip
+            raise ConfigError(
+                f"--zone {self.name}: the polygon has no area (its points are on one line, or repeat)",
+                "give three or more points around the area, in order",
+            )
 
     def in_frame(self, width: int, height: int) -> Zone:
         """The zone in the pixels of a `width` x `height` frame."""

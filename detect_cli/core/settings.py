@@ -72,8 +72,11 @@ def _number(kind: type, low: float | None = None, high: float | None = None) -> 
         ):
             raise ValueError(f"expected {'an integer' if kind is int else 'a number'}, got {value!r}")
         if (low is not None and value < low) or (high is not None and value > high):
-            raise ValueError(f"must be between {low} and {high}, got {value}" if high is not None
-                             else f"must be at least {low}, got {value}")  # fmt: skip
+            raise ValueError(
+                f"must be between {low} and {high}, got {value}"
+                if high is not None
+                else f"must be at least {low}, got {value}"
+            )
         return kind(value)
 
     return check

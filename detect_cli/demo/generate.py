@@ -19,14 +19,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=123)
     p.add_argument("--size", type=int, default=320, help="image side in pixels")
     p.add_argument("--ext", choices=("png", "jpg"), default="png", help="image format (jpg: quality 95)")
-    p.add_argument("--large", action="store_true",
-                   help="large scenes for sliced inference (1920x1920 and 3000x2000 in turn; --size is ignored)")
+    p.add_argument(
+        "--large",
+        action="store_true",
+        help="large scenes for sliced inference (1920x1920 and 3000x2000 in turn; --size is ignored)",
+    )
     p.add_argument("--sizes", default=None, help="with --large: WxH sizes taken in turn, e.g. 1600x1200,1280x1280")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality with --ext jpg")
-    p.add_argument("--dense", action="store_true", help="with --large: 8-10 shapes per 320x320 area instead of 2-4 "
-                   "(a 3000x2000 scene holds 450-600)")
-    p.add_argument("--video", type=int, metavar="FRAMES", help="write OUT_DIR/shapes.mp4 (moving shapes) and "
-                   "shapes_gt.txt (MOT ground truth) with this many frames, instead of images")
+    p.add_argument(
+        "--dense",
+        action="store_true",
+        help="with --large: 8-10 shapes per 320x320 area instead of 2-4 (a 3000x2000 scene holds 450-600)",
+    )
+    p.add_argument(
+        "--video",
+        type=int,
+        metavar="FRAMES",
+        help="write OUT_DIR/shapes.mp4 (moving shapes) and "
+        "shapes_gt.txt (MOT ground truth) with this many frames, instead of images",
+    )
     args = p.parse_args(argv)
     if args.video:
         from detect_cli.demo.videos import write_video
@@ -38,8 +49,15 @@ def main(argv: list[str] | None = None) -> None:
         from detect_cli.demo.large_scenes import DENSE, LARGE_SIZES, SHAPES_PER_TILE, write_large_dataset
 
         sizes = tuple(tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",")) if args.sizes else ()
-        out = write_large_dataset(args.out_dir, args.n, args.seed, args.ext, args.quality, sizes or LARGE_SIZES,
-                                  DENSE if args.dense else SHAPES_PER_TILE)  # fmt: skip
+        out = write_large_dataset(
+            args.out_dir,
+            args.n,
+            args.seed,
+            args.ext,
+            args.quality,
+            sizes or LARGE_SIZES,
+            DENSE if args.dense else SHAPES_PER_TILE,
+        )
     else:
         out = write_dataset(args.out_dir, args.n, args.seed, args.size, args.ext)  # quality 95
     print(f"wrote {args.n} images to {out}")

@@ -49,13 +49,17 @@ def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray
         p0 = rng.uniform(0, (width, height))
         p1 = p0 + rng.uniform(-TILE, TILE, 2)
         colour = tuple(int(v) for v in rng.integers(0, 256, 3))
-        cv2.line(img, tuple(int(v) for v in p0), tuple(int(v) for v in p1), colour, int(rng.integers(1, 4)),
-                 cv2.LINE_AA)  # fmt: skip
+        cv2.line(
+            img, tuple(int(v) for v in p0), tuple(int(v) for v in p1), colour, int(rng.integers(1, 4)), cv2.LINE_AA
+        )
     return img
 
 
-def _paint(rng: np.random.Generator, img: np.ndarray, density: tuple[float, float] = SHAPES_PER_TILE,
-           ) -> tuple[list[int], list[int], list[tuple[int, int, int, int]], np.ndarray]:  # fmt: skip
+def _paint(
+    rng: np.random.Generator,
+    img: np.ndarray,
+    density: tuple[float, float] = SHAPES_PER_TILE,
+) -> tuple[list[int], list[int], list[tuple[int, int, int, int]], np.ndarray]:
     """Paint shapes in place, each in its own patch; return classes, full areas, patches, owner map."""
     height, width = img.shape[:2]
     owner = np.full((height, width), -1, np.int32)
@@ -92,8 +96,9 @@ def _finish(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     return np.clip(noisy, 0, 255, out=noisy).astype(np.uint8)
 
 
-def make_large_scene(rng: np.random.Generator, width: int = 1920, height: int = 1920,
-                     density: tuple[float, float] = SHAPES_PER_TILE) -> tuple[np.ndarray, list[Box]]:  # fmt: skip
+def make_large_scene(
+    rng: np.random.Generator, width: int = 1920, height: int = 1920, density: tuple[float, float] = SHAPES_PER_TILE
+) -> tuple[np.ndarray, list[Box]]:
     """One scene: the BGR image and labels `(class_id, x1, y1, x2, y2)` (x2/y2 one past the last pixel);
     `density`: the range the scene's mean number of shapes per 320 x 320 area is drawn from."""
     img = _background(rng, width, height)
@@ -109,9 +114,15 @@ def make_large_scene(rng: np.random.Generator, width: int = 1920, height: int = 
     return _finish(rng, img), labels
 
 
-def write_large_dataset(out_dir: Path, n_images: int, seed: int, ext: str = "png", quality: int = 95,
-                        sizes: tuple[tuple[int, int], ...] = LARGE_SIZES,
-                        density: tuple[float, float] = SHAPES_PER_TILE) -> Path:  # fmt: skip
+def write_large_dataset(
+    out_dir: Path,
+    n_images: int,
+    seed: int,
+    ext: str = "png",
+    quality: int = 95,
+    sizes: tuple[tuple[int, int], ...] = LARGE_SIZES,
+    density: tuple[float, float] = SHAPES_PER_TILE,
+) -> Path:
     """Write `n_images` large scenes (sizes taken in turn) in `scenes.write_dataset`'s layout."""
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in ("jpg", "jpeg") else []
     out_dir = Path(out_dir)
@@ -126,14 +137,28 @@ def write_large_dataset(out_dir: Path, n_images: int, seed: int, ext: str = "png
         (out_dir / "labels" / f"{stem}.txt").write_text(_yolo_lines(labels, width, height))
         images.append({"id": i, "file_name": f"{stem}.{ext}", "width": width, "height": height})
         for cls, x1, y1, x2, y2 in labels:
-            annotations.append({"id": len(annotations) + 1, "image_id": i, "category_id": cls,
-                                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
-    coco = {"images": images, "annotations": annotations,
-            "categories": [{"id": i, "name": name} for i, name in enumerate(CLASSES)]}  # fmt: skip
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": i,
+                    "category_id": cls,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": 0,
+                }
+            )
+    coco = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": i, "name": name} for i, name in enumerate(CLASSES)],
+    }
     (out_dir / "annotations.json").write_text(json.dumps(coco, indent=1) + "\n")
     return out_dir
 
 
 def _yolo_lines(labels: list[Box], width: int, height: int) -> str:
-    return "".join(f"{cls} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} {(x2 - x1) / width:.6f} "
-                   f"{(y2 - y1) / height:.6f}\n" for cls, x1, y1, x2, y2 in labels)  # fmt: skip
+    return "".join(
+        f"{cls} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} {(x2 - x1) / width:.6f} "
+        f"{(y2 - y1) / height:.6f}\n"
+        for cls, x1, y1, x2, y2 in labels
+    )

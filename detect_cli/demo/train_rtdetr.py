@@ -67,8 +67,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--close-mosaic", type=int, default=3)
     p.add_argument("--optimizer", default="auto", help="Ultralytics optimizer ('auto' = AdamW, lr 0.00111 here)")
     p.add_argument("--lr0", type=float, default=0.01, help="only used when --optimizer is not 'auto'")
-    p.add_argument("--warmup-epochs", type=float, default=3.0,
-                   help="Ultralytics' warm-up (bias lr from 0.1 down): 0 when fine-tuning a trained model")
+    p.add_argument(
+        "--warmup-epochs",
+        type=float,
+        default=3.0,
+        help="Ultralytics' warm-up (bias lr from 0.1 down): 0 when fine-tuning a trained model",
+    )
     p.add_argument(
         "--queries",
         type=int,

@@ -48,8 +48,9 @@ class Mover:
         return self.x0 + self.vx * (t - self.t0), self.y0 + self.vy * (t - self.t0)
 
 
-def random_movers(rng: np.random.Generator, background: np.ndarray, n_frames: int, *,
-                  concurrent: int = 6) -> list[Mover]:  # fmt: skip
+def random_movers(
+    rng: np.random.Generator, background: np.ndarray, n_frames: int, *, concurrent: int = 6
+) -> list[Mover]:
     """Objects that enter across a random border and cross to the other side, about `concurrent` at a time;
     a few start inside the frame at the first frame."""
     size = background.shape[0]
@@ -85,12 +86,22 @@ def crossing_movers(background: np.ndarray, n_frames: int) -> list[Mover]:
     ]
 
 
-def _mover(rng: np.random.Generator, background: np.ndarray, track_id: int, r: float, start: tuple[float, float],
-           velocity: tuple[float, float], t0: int, t1: int, cls: int | None = None) -> Mover:  # fmt: skip
+def _mover(
+    rng: np.random.Generator,
+    background: np.ndarray,
+    track_id: int,
+    r: float,
+    start: tuple[float, float],
+    velocity: tuple[float, float],
+    t0: int,
+    t1: int,
+    cls: int | None = None,
+) -> Mover:
     cls = int(rng.integers(len(CLASSES))) if cls is None else cls
     colour = _contrasting_colour(rng, background.reshape(-1, 3))
-    return Mover(track_id, cls, r, tuple(int(c) for c in colour.round()), start[0], start[1], velocity[0],
-                 velocity[1], t0, t1)  # fmt: skip
+    return Mover(
+        track_id, cls, r, tuple(int(c) for c in colour.round()), start[0], start[1], velocity[0], velocity[1], t0, t1
+    )
 
 
 def render_frame(background: np.ndarray, movers: list[Mover], t: int, seed: int) -> tuple[np.ndarray, list[str]]:
@@ -125,8 +136,9 @@ def render_frame(background: np.ndarray, movers: list[Mover], t: int, seed: int)
     return np.clip(image + noise, 0, 255).astype(np.uint8), rows
 
 
-def write_video(path: Path, n_frames: int = 100, seed: int = 7, size: int = 320, fps: float = 25.0, *,
-                crossing: bool = False) -> tuple[Path, Path]:  # fmt: skip
+def write_video(
+    path: Path, n_frames: int = 100, seed: int = 7, size: int = 320, fps: float = 25.0, *, crossing: bool = False
+) -> tuple[Path, Path]:
     """Write the video (mp4v in .mp4, MJPG in .avi) and `<stem>_gt.txt` beside it; return both paths."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,23 +29,39 @@ class Analysis:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "conf": self.conf, "pr_curves": self.pr.as_dict(), "f1_curves": self.f1.as_dict(),
-            "confusion_matrix": self.matrix.as_dict(), "tide": self.tide.as_dict(),
+            "conf": self.conf,
+            "pr_curves": self.pr.as_dict(),
+            "f1_curves": self.f1.as_dict(),
+            "confusion_matrix": self.matrix.as_dict(),
+            "tide": self.tide.as_dict(),
             "worst_images": [s.as_dict() for s in self.worst],
-        }  # fmt: skip
+        }
 
 
-def analyse(images: Sequence[LabelledImage], names: dict[int, str], *, conf: float, matrix_conf: float | None = None,
-            matrix_iou: float = MATRIX_IOU, worst: int = WORST) -> Analysis:  # fmt: skip
+def analyse(
+    images: Sequence[LabelledImage],
+    names: dict[int, str],
+    *,
+    conf: float,
+    matrix_conf: float | None = None,
+    matrix_iou: float = MATRIX_IOU,
+    worst: int = WORST,
+) -> Analysis:
     """The analysis of labelled images whose detections go down to a low confidence (mAP's 0.001):
     curves and TIDE use them all; the worst images count those at `conf`; the confusion matrix
     those at `matrix_conf` (default `conf`) matched at `matrix_iou`."""
     verdicts = [classify(im.detections, im.truth, max_dets=MAX_DETS) for im in images]
     scores = score_images(images, conf)
     at = conf if matrix_conf is None else matrix_conf
-    return Analysis(pr_curves(images, names), f1_curves(images, verdicts, names),
-                    confusion_matrix(images, names, at, matrix_iou), tide_from(images, verdicts), scores,
-                    worst_images(scores, worst), conf)  # fmt: skip
+    return Analysis(
+        pr_curves(images, names),
+        f1_curves(images, verdicts, names),
+        confusion_matrix(images, names, at, matrix_iou),
+        tide_from(images, verdicts),
+        scores,
+        worst_images(scores, worst),
+        conf,
+    )
 
 
 @dataclass(frozen=True)
@@ -57,16 +73,25 @@ class ModelsAnalysis:
     differences: list[ModelDifference]
 
     def as_dict(self, n: int | None = None) -> dict[str, Any]:
-        return {"models": {name: a.as_dict() for name, a in zip(self.names, self.analyses)},
-                "differences": [d.as_dict(n) for d in self.differences]}  # fmt: skip
+        return {
+            "models": {name: a.as_dict() for name, a in zip(self.names, self.analyses)},
+            "differences": [d.as_dict(n) for d in self.differences],
+        }
 
 
-def analyse_models(models: Sequence[str], images: Sequence[Sequence[LabelledImage]],
-                   class_names: Sequence[dict[int, str]], *, conf: float,
-                   **options: Any) -> ModelsAnalysis:  # fmt: skip
+def analyse_models(
+    models: Sequence[str],
+    images: Sequence[Sequence[LabelledImage]],
+    class_names: Sequence[dict[int, str]],
+    *,
+    conf: float,
+    **options: Any,
+) -> ModelsAnalysis:
     """`analyse` for each model (its images with labels in its own class ids), and the differences of
     every pair at `conf`."""
     analyses = [analyse(ims, names, conf=conf, **options) for ims, names in zip(images, class_names)]
-    pairs = [differences(models[i], models[j], analyses[i].scores, analyses[j].scores)
-             for i, j in combinations(range(len(models)), 2)]  # fmt: skip
+    pairs = [
+        differences(models[i], models[j], analyses[i].scores, analyses[j].scores)
+        for i, j in combinations(range(len(models)), 2)
+    ]
     return ModelsAnalysis(list(models), analyses, pairs)

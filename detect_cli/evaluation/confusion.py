@@ -51,14 +51,23 @@ class ConfusionMatrix:
         return np.divide(self.counts, totals, out=np.zeros(self.counts.shape), where=totals > 0)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"conf": self.conf, "iou": self.iou, "rows": "labels", "columns": "predictions",
-                "names": [*self.names, BACKGROUND], "counts": self.counts.tolist(),
-                "normalised": self.normalised().tolist(), "matched": self.matched, "missed": self.missed,
-                "false_detections": self.false_detections}  # fmt: skip
+        return {
+            "conf": self.conf,
+            "iou": self.iou,
+            "rows": "labels",
+            "columns": "predictions",
+            "names": [*self.names, BACKGROUND],
+            "counts": self.counts.tolist(),
+            "normalised": self.normalised().tolist(),
+            "matched": self.matched,
+            "missed": self.missed,
+            "false_detections": self.false_detections,
+        }
 
 
-def confusion_matrix(images: Sequence[LabelledImage], names: dict[int, str], conf: float,
-                     iou: float = 0.5) -> ConfusionMatrix:  # fmt: skip
+def confusion_matrix(
+    images: Sequence[LabelledImage], names: dict[int, str], conf: float, iou: float = 0.5
+) -> ConfusionMatrix:
     """The matrix over the classes that occur in the labels or in the detections at `conf`."""
     kept = [above(image.detections, conf) for image in images]
     present = set()

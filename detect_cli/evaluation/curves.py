@@ -38,8 +38,13 @@ class PRCurve:
     ap: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {"class": self.name, "ap50": self.ap, "recall": self.recall.tolist(),
-                "precision": self.precision.tolist(), "confidence": self.confidence.tolist()}  # fmt: skip
+        return {
+            "class": self.name,
+            "ap50": self.ap,
+            "recall": self.recall.tolist(),
+            "precision": self.precision.tolist(),
+            "confidence": self.confidence.tolist(),
+        }
 
 
 @dataclass(frozen=True)
@@ -48,8 +53,11 @@ class PRCurves:
     overall: PRCurve | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"iou": FOREGROUND_IOU, "overall": self.overall.as_dict() if self.overall else None,
-                "classes": [c.as_dict() for c in self.classes]}  # fmt: skip
+        return {
+            "iou": FOREGROUND_IOU,
+            "overall": self.overall.as_dict() if self.overall else None,
+            "classes": [c.as_dict() for c in self.classes],
+        }
 
 
 def pr_curves(images: Sequence[LabelledImage], names: dict[int, str]) -> PRCurves:
@@ -83,8 +91,9 @@ def pr_curves(images: Sequence[LabelledImage], names: dict[int, str]) -> PRCurve
     for k, cat in enumerate(evaluator.params.catIds):
         if (precision[:, k] > -1).all():  # -1: no labels of this class
             p = precision[:, k].astype(np.float64)
-            curves.append(PRCurve(names.get(cat, str(cat)), recall, p, scores[:, k].astype(np.float64),
-                                  float(p.mean())))  # fmt: skip
+            curves.append(
+                PRCurve(names.get(cat, str(cat)), recall, p, scores[:, k].astype(np.float64), float(p.mean()))
+            )
     mean = np.mean([c.precision for c in curves], axis=0)
     return PRCurves(curves, PRCurve("all", recall, mean, np.zeros(101), float(mean.mean())))
 
@@ -106,11 +115,16 @@ class F1Curve:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "class": self.name, "best_conf": self.best_conf, "best_f1": self.best_f1,
-            "best_precision": self.best_precision, "best_recall": self.best_recall,
-            "confidence": self.confidence.tolist(), "precision": self.precision.tolist(),
-            "recall": self.recall.tolist(), "f1": self.f1.tolist(),
-        }  # fmt: skip
+            "class": self.name,
+            "best_conf": self.best_conf,
+            "best_f1": self.best_f1,
+            "best_precision": self.best_precision,
+            "best_recall": self.best_recall,
+            "confidence": self.confidence.tolist(),
+            "precision": self.precision.tolist(),
+            "recall": self.recall.tolist(),
+            "f1": self.f1.tolist(),
+        }
 
 
 @dataclass(frozen=True)
@@ -135,8 +149,10 @@ def f1_curves(images: Sequence[LabelledImage], verdicts: Sequence[ImageErrors], 
     classes = np.concatenate(cls) if cls else np.zeros(0, np.int64)
     hits = np.concatenate(hit) if hit else np.zeros(0, bool)
     truth = np.concatenate([im.truth.class_id for im in images]) if images else np.zeros(0, np.int64)
-    per_class = [_f1(names.get(int(c), str(int(c))), confs[classes == c], hits[classes == c], int((truth == c).sum()))
-                 for c in np.union1d(np.unique(truth), np.unique(classes))]  # fmt: skip
+    per_class = [
+        _f1(names.get(int(c), str(int(c))), confs[classes == c], hits[classes == c], int((truth == c).sum()))
+        for c in np.union1d(np.unique(truth), np.unique(classes))
+    ]
     return F1Curves(per_class, _f1("all", confs, hits, len(truth)))
 
 
@@ -152,8 +168,9 @@ def _f1(name: str, conf: np.ndarray, hit: np.ndarray, positives: int) -> F1Curve
     gp, gr, gf = _prf(tp[counted], counted, positives)
     if best < 0:
         return F1Curve(name, CONFIDENCE_GRID, gp, gr, gf, 0.0, 0.0, 0.0, 0.0)
-    return F1Curve(name, CONFIDENCE_GRID, gp, gr, gf, float(conf[last[best]]), float(f[best]), float(p[best]),
-                   float(r[best]))  # fmt: skip
+    return F1Curve(
+        name, CONFIDENCE_GRID, gp, gr, gf, float(conf[last[best]]), float(f[best]), float(p[best]), float(r[best])
+    )
 
 
 def _prf(tp: np.ndarray, n: np.ndarray, positives: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

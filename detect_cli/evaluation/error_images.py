@@ -45,8 +45,11 @@ def draw_verdict(image: np.ndarray, score: ImageScore, names: dict[int, str], ca
             colours.append(FALSE_COLOUR)
         boxes.append(box)
     _labels(out, np.array(boxes).reshape(-1, 4), texts, colours)
-    counts = (f"{verdict.true_positives} true positive(s)", f"{verdict.false_detections} false",
-              f"{verdict.not_found} not found")  # fmt: skip
+    counts = (
+        f"{verdict.true_positives} true positive(s)",
+        f"{verdict.false_detections} false",
+        f"{verdict.not_found} not found",
+    )
     return np.vstack([_bar(caption or score.name, out.shape[1]), out, _legend(out.shape[1], counts)])
 
 

@@ -38,9 +38,13 @@ TRUE_POSITIVE = "tp"
 FALSE_KINDS = ("cls", "loc", "both", "dupe", "bkg")  # what a false detection can be
 ERROR_KINDS = (*FALSE_KINDS, "missed")  # TIDE's six main error types, in its order but loc first
 KIND_NAMES = {
-    "cls": "classification", "loc": "localisation", "both": "both (class and place)", "dupe": "duplicate",
-    "bkg": "background", "missed": "missed",
-}  # fmt: skip
+    "cls": "classification",
+    "loc": "localisation",
+    "both": "both (class and place)",
+    "dupe": "duplicate",
+    "bkg": "background",
+    "missed": "missed",
+}
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,14 @@ class ImageErrors:
         return int((~self.matched).sum())
 
 
-def classify(dets: Detections, truth: Detections, *, foreground: float = FOREGROUND_IOU,
-             background: float = BACKGROUND_IOU, max_dets: int | None = None) -> ImageErrors:  # fmt: skip
+def classify(
+    dets: Detections,
+    truth: Detections,
+    *,
+    foreground: float = FOREGROUND_IOU,
+    background: float = BACKGROUND_IOU,
+    max_dets: int | None = None,
+) -> ImageErrors:
     """TIDE's verdict on every detection of one image (the `max_dets` most confident only, if given)."""
     order = np.argsort(-dets.confidence, kind="stable")[:max_dets]
     n, m = len(order), len(truth)
@@ -133,8 +143,9 @@ def classify(dets: Detections, truth: Detections, *, foreground: float = FOREGRO
     return ImageErrors(order, kind, target, fixes, matched, ~matched & ~aimed)
 
 
-def _false_kind(same: np.ndarray, other: np.ndarray, used: np.ndarray, any_class: np.ndarray, foreground: float,
-                background: float) -> tuple[str, int]:  # fmt: skip
+def _false_kind(
+    same: np.ndarray, other: np.ndarray, used: np.ndarray, any_class: np.ndarray, foreground: float, background: float
+) -> tuple[str, int]:
     """TIDE's tests in its order, on one unmatched detection's IoU rows: (kind, label it refers to)."""
     j = int(np.argmax(same))
     if background <= same[j] <= foreground:

@@ -27,8 +27,13 @@ def pr_figure(pr: PRCurves, title: str = "") -> np.ndarray:
     for curve in pr.classes:
         ax.plot(curve.recall, curve.precision, linewidth=1, label=f"{curve.name}  {curve.ap:.3f}")
     if pr.overall is not None:
-        ax.plot(pr.overall.recall, pr.overall.precision, color="black", linewidth=3,
-                label=f"all classes  mAP50 {pr.overall.ap:.3f}")  # fmt: skip
+        ax.plot(
+            pr.overall.recall,
+            pr.overall.precision,
+            color="black",
+            linewidth=3,
+            label=f"all classes  mAP50 {pr.overall.ap:.3f}",
+        )
     _unit_axes(ax, "recall", "precision")
     ax.set_title(_title("Precision-recall (IoU 0.5, COCO interpolation)", title))
     _legend(ax, title="AP50")
@@ -39,16 +44,26 @@ def f1_figure(f1: F1Curves, title: str = "") -> np.ndarray:
     """F1 against the confidence threshold, per class and overall, the best threshold marked."""
     fig, ax = _axes()
     for curve in f1.classes:
-        ax.plot(curve.confidence, curve.f1, linewidth=1, label=f"{curve.name}  best {curve.best_f1:.2f} at "
-                f"{curve.best_conf:.2f}")  # fmt: skip
+        ax.plot(
+            curve.confidence,
+            curve.f1,
+            linewidth=1,
+            label=f"{curve.name}  best {curve.best_f1:.2f} at {curve.best_conf:.2f}",
+        )
     best = f1.overall
     ax.plot(best.confidence, best.f1, color="black", linewidth=3, label="all classes")
     if best.best_f1 > 0:
         ax.axvline(best.best_conf, color="red", linestyle="--", linewidth=1)
         ax.plot([best.best_conf], [best.best_f1], "o", color="red", markersize=9)
-        ax.annotate(f"best F1 {best.best_f1:.3f} at conf {best.best_conf:.3f}\n(P {best.best_precision:.3f}, "
-                    f"R {best.best_recall:.3f})", (best.best_conf, best.best_f1), xytext=(10, -40),
-                    textcoords="offset points", color="red", fontsize=9)  # fmt: skip
+        ax.annotate(
+            f"best F1 {best.best_f1:.3f} at conf {best.best_conf:.3f}\n(P {best.best_precision:.3f}, "
+            f"R {best.best_recall:.3f})",
+            (best.best_conf, best.best_f1),
+            xytext=(10, -40),
+            textcoords="offset points",
+            color="red",
+            fontsize=9,
+        )
     _unit_axes(ax, "confidence threshold", "F1")
     ax.set_title(_title(f"F1 against confidence (IoU {f1.iou:g})", title))
     _legend(ax)
@@ -90,13 +105,23 @@ def tide_figure(tide: TideReport, title: str = "") -> np.ndarray:
     values = [tide.dap[k] for k in ERROR_KINDS]
     bars = ax.barh(labels, values, color=["#d62728", "#ff7f0e", "#8c564b", "#9467bd", "#7f7f7f", "#1f77b4"])
     for bar, kind in zip(bars, ERROR_KINDS):
-        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {tide.dap[kind]:.4f} ({tide.counts[kind]})",
-                va="center", fontsize=9)  # fmt: skip
+        ax.text(
+            bar.get_width(),
+            bar.get_y() + bar.get_height() / 2,
+            f" {tide.dap[kind]:.4f} ({tide.counts[kind]})",
+            va="center",
+            fontsize=9,
+        )
     ax.invert_yaxis()
     ax.set_xlim(0, max(0.05, max(values) * 1.35))
     ax.set_xlabel("dAP: AP50 gained by fixing this type alone (number of errors)")
-    ax.set_title(_title(f"TIDE errors (AP50 {tide.ap50:.3f}; foreground IoU {tide.foreground:g}, "
-                        f"background {tide.background:g})", title), fontsize=10)  # fmt: skip
+    ax.set_title(
+        _title(
+            f"TIDE errors (AP50 {tide.ap50:.3f}; foreground IoU {tide.foreground:g}, background {tide.background:g})",
+            title,
+        ),
+        fontsize=10,
+    )
     return _pixels(fig)
 
 

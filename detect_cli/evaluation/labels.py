@@ -7,6 +7,8 @@ Labels are hostile input like images: every record is checked, and a bad one is 
 that names the file and the record, e.g.
 `annotations.json: annotation #3 (id 17): bbox must be 4 numbers [x, y, w, h], got [1, 2]`
 (records count from 1, YOLO lines too).
+
+Long because COCO and YOLO labels are both read and checked here, each field with its own message.
 """
 
 from __future__ import annotations
@@ -34,8 +36,13 @@ CLASS_LIST = "classes.txt"  # LabelImg writes its class names beside the labels:
 class Labels:
     """Ground truth by image name, with class ids already in the model's numbering."""
 
-    def __init__(self, boxes: dict[str, Detections] | None, names: dict[int, str], folder: Path | None = None,
-                 yolo_rows: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        boxes: dict[str, Detections] | None,
+        names: dict[int, str],
+        folder: Path | None = None,
+        yolo_rows: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self._boxes = boxes
         self.names = names
         self._folder = folder
@@ -54,8 +61,10 @@ class Labels:
         if path.is_dir():
             rows = _read_yolo_folder(path)  # every file checked now, before any model runs
             if not rows:
-                raise ConfigError(f"--labels {path}: no .txt label files in this folder",
-                                  "YOLO labels are one <image name>.txt per image; or pass a COCO .json")  # fmt: skip
+                raise ConfigError(
+                    f"--labels {path}: no .txt label files in this folder",
+                    "YOLO labels are one <image name>.txt per image; or pass a COCO .json",
+                )
             return cls(None, {}, path, rows)
         if path.is_file() and path.suffix.lower() == ".json":
             return _from_coco(path)
@@ -79,8 +88,10 @@ class Labels:
             if name.lower() in by_name:
                 continue
             if cid in model_names:  # same id, another name: the scores would mix two classes without a word
-                mapped.notes.append(f"category {name!r} (id {cid}) is not a class of the model; its labels count "
-                                    f"as the model's class {cid} {model_names[cid]!r}")  # fmt: skip
+                mapped.notes.append(
+                    f"category {name!r} (id {cid}) is not a class of the model; its labels count "
+                    f"as the model's class {cid} {model_names[cid]!r}"
+                )
             else:
                 mapped.notes.append(f"category {name!r} (id {cid}) is not a class of the model (nothing can match it)")
         return mapped
@@ -205,8 +216,10 @@ def _read_json(path: Path) -> Any:
 
 def _coco_list(path: Path, data: Any, key: str) -> list[Any]:
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: not a COCO ground-truth file (expected a JSON object with 'images', "
-                          f"'annotations' and 'categories', got {_json_type(data)})")  # fmt: skip
+        raise ConfigError(
+            f"{path}: not a COCO ground-truth file (expected a JSON object with 'images', "
+            f"'annotations' and 'categories', got {_json_type(data)})"
+        )
     if key not in data:
         raise ConfigError(f"{path}: not a COCO ground-truth file (no '{key}' list)")
     if not isinstance(data[key], list):
@@ -241,8 +254,9 @@ def _coco_categories(path: Path, records: list[Any]) -> dict[int, str]:
     return categories
 
 
-def _coco_annotation(path: Path, n: int, ann: Any, images: dict[Any, str],
-                     categories: dict[int, str]) -> tuple[list[float], int, bool]:  # fmt: skip
+def _coco_annotation(
+    path: Path, n: int, ann: Any, images: dict[Any, str], categories: dict[int, str]
+) -> tuple[list[float], int, bool]:
     """(bbox [x, y, w, h], category id, is crowd) of one checked annotation."""
     where = _where("annotation", n, ann)
     image_id = _field(path, where, ann, "image_id", (int, str), "an integer or a string")

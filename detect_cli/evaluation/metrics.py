@@ -44,10 +44,14 @@ class ClassScore:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "class": self.name, "instances": self.instances, "detections": self.detections,
-            "precision": round(self.precision, 4), "recall": round(self.recall, 4),
-            "map50": round(self.map50, 4), "map50_95": round(self.map50_95, 4),
-        }  # fmt: skip
+            "class": self.name,
+            "instances": self.instances,
+            "detections": self.detections,
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "map50": round(self.map50, 4),
+            "map50_95": round(self.map50_95, 4),
+        }
 
 
 @dataclass
@@ -125,8 +129,14 @@ def _coco_boxes(dets: Detections, image_id: int, *, with_score: bool, first_id: 
     out = []
     for n, (box, conf, cls) in enumerate(dets):
         x1, y1, x2, y2 = (float(v) for v in box)
-        ann = {"id": first_id + n, "image_id": image_id, "category_id": cls, "bbox": [x1, y1, x2 - x1, y2 - y1],
-               "area": (x2 - x1) * (y2 - y1), "iscrowd": 0}  # fmt: skip
+        ann = {
+            "id": first_id + n,
+            "image_id": image_id,
+            "category_id": cls,
+            "bbox": [x1, y1, x2 - x1, y2 - y1],
+            "area": (x2 - x1) * (y2 - y1),
+            "iscrowd": 0,
+        }
         if with_score:
             ann["score"] = conf
         out.append(ann)

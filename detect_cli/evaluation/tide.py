@@ -52,8 +52,13 @@ class TideReport:
         return [{"type": k, "errors": self.counts[k], "dap": self.dap[k]} for k in ERROR_KINDS]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ap50": self.ap50, "foreground_iou": self.foreground, "background_iou": self.background,
-                "max_dets": MAX_DETS, "errors": self.rows()}  # fmt: skip
+        return {
+            "ap50": self.ap50,
+            "foreground_iou": self.foreground,
+            "background_iou": self.background,
+            "max_dets": MAX_DETS,
+            "errors": self.rows(),
+        }
 
 
 @dataclass(frozen=True)
@@ -73,16 +78,28 @@ class _Error:
     cls: int  # a missed label's class (its fix lowers that class's count)
 
 
-def tide(images: Sequence[LabelledImage], *, foreground: float = FOREGROUND_IOU,
-         background: float = BACKGROUND_IOU, max_dets: int = MAX_DETS) -> TideReport:  # fmt: skip
+def tide(
+    images: Sequence[LabelledImage],
+    *,
+    foreground: float = FOREGROUND_IOU,
+    background: float = BACKGROUND_IOU,
+    max_dets: int = MAX_DETS,
+) -> TideReport:
     """TIDE's main errors over the images (every detection: run the model at a low confidence)."""
-    verdicts = [classify(im.detections, im.truth, foreground=foreground, background=background, max_dets=max_dets)
-                for im in images]  # fmt: skip
+    verdicts = [
+        classify(im.detections, im.truth, foreground=foreground, background=background, max_dets=max_dets)
+        for im in images
+    ]
     return tide_from(images, verdicts, foreground=foreground, background=background)
 
 
-def tide_from(images: Sequence[LabelledImage], verdicts: Sequence[ImageErrors], *,
-              foreground: float = FOREGROUND_IOU, background: float = BACKGROUND_IOU) -> TideReport:  # fmt: skip
+def tide_from(
+    images: Sequence[LabelledImage],
+    verdicts: Sequence[ImageErrors],
+    *,
+    foreground: float = FOREGROUND_IOU,
+    background: float = BACKGROUND_IOU,
+) -> TideReport:
     """`tide` from verdicts already made (`classify` of each image, in the same order)."""
     positives: Counter[int] = Counter()
     correct: list[_Point] = []

@@ -31,8 +31,18 @@ MOT_MAX_BYTES = 512 * 2**20  # about 17 M rows; MOT17's largest gt.txt is 1 MiB
 MAX_BOXES_PER_FRAME = 10_000  # MOT20's busiest frame has a few hundred
 MAX_PAIRS = 4_000_000  # ground-truth x predicted boxes in one frame: a 32 MB distance matrix
 COLUMNS = "frame,id,x,y,w,h"
-SCORES = ("idf1", "mota", "motp", "num_switches", "num_false_positives", "num_misses", "num_objects",
-          "num_unique_objects", "num_predictions", "mostly_tracked")  # fmt: skip
+SCORES = (
+    "idf1",
+    "mota",
+    "motp",
+    "num_switches",
+    "num_false_positives",
+    "num_misses",
+    "num_objects",
+    "num_unique_objects",
+    "num_predictions",
+    "mostly_tracked",
+)
 RATIOS = ("idf1", "mota", "motp")  # undefined (None) when nothing could be matched or counted
 
 
@@ -88,16 +98,26 @@ def parse_mot(text: str, name: str = "(rows)") -> MotRows:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data"
-            table = np.loadtxt(io.StringIO(lines), delimiter="," if "," in first else None, usecols=range(6),
-                               ndmin=2, dtype=np.float64, comments=None)  # fmt: skip
+            table = np.loadtxt(
+                io.StringIO(lines),
+                delimiter="," if "," in first else None,
+                usecols=range(6),
+                ndmin=2,
+                dtype=np.float64,
+                comments=None,
+            )
     except ValueError:
         _first_bad_line(lines, name)  # says which line, and why
         raise ConfigError(f"{name}: not a MOT file (expected {COLUMNS},... on every line)") from None
     frame, ids, boxes = table[:, 0], table[:, 1], table[:, 2:6]
     good = (
-        np.isfinite(table).all(axis=1) & (frame >= 1) & (frame == np.floor(frame)) & (ids == np.floor(ids))
-        & (boxes[:, 2:] >= 0).all(axis=1) & (np.abs(table[:, :2]) < 2**53).all(axis=1)
-    )  # fmt: skip
+        np.isfinite(table).all(axis=1)
+        & (frame >= 1)
+        & (frame == np.floor(frame))
+        & (ids == np.floor(ids))
+        & (boxes[:, 2:] >= 0).all(axis=1)
+        & (np.abs(table[:, :2]) < 2**53).all(axis=1)
+    )
     if not good.all():
         _first_bad_line(lines, name)
         raise ConfigError(f"{name}: row {int(np.argmin(good)) + 1} is not a MOT row ({COLUMNS},...)")
@@ -118,8 +138,9 @@ def _refuse_repeated_ids(rows: MotRows) -> None:
     twin = (frames[1:] == frames[:-1]) & (rows.ids[1:] == rows.ids[:-1]) & (rows.ids[1:] >= 0)
     if twin.any():
         k = int(np.argmax(twin))
-        raise ConfigError(f"{rows.name}: frame {frames[k]} has id {rows.ids[k]} twice",
-                          "an id names one object, seen once a frame")  # fmt: skip
+        raise ConfigError(
+            f"{rows.name}: frame {frames[k]} has id {rows.ids[k]} twice", "an id names one object, seen once a frame"
+        )
 
 
 def _first_bad_line(text: str, name: str) -> None:
@@ -159,13 +180,16 @@ def check_truth(rows: MotRows) -> None:
     counts = np.diff(rows.starts)
     if len(counts) and counts.max() > MAX_BOXES_PER_FRAME:
         k = int(np.argmax(counts))
-        raise ConfigError(f"{rows.name}: frame {rows.frames[k]} has {counts[k]} boxes, more than the "
-                          f"{MAX_BOXES_PER_FRAME} a frame can be scored with",
-                          "is it a MOT ground-truth file?")  # fmt: skip
+        raise ConfigError(
+            f"{rows.name}: frame {rows.frames[k]} has {counts[k]} boxes, more than the "
+            f"{MAX_BOXES_PER_FRAME} a frame can be scored with",
+            "is it a MOT ground-truth file?",
+        )
 
 
-def score_tracks(truth: Path | MotRows, predicted: Path | str | MotRows, *, iou: float = 0.5,
-                 frames: Iterable[int] | None = None) -> dict[str, float | int | None]:  # fmt: skip
+def score_tracks(
+    truth: Path | MotRows, predicted: Path | str | MotRows, *, iou: float = 0.5, frames: Iterable[int] | None = None
+) -> dict[str, float | int | None]:
     """IDF1, MOTA and friends of `predicted` (a MOT file, MOT rows as text, or parsed rows) against
     `truth`, boxes matching at IoU >= `iou`. `frames` (1-based) restricts the ground truth to the
     frames that were run (--vid-stride, a time range). A ratio with nothing to count (MOTA without a
@@ -184,9 +208,11 @@ def score_tracks(truth: Path | MotRows, predicted: Path | str | MotRows, *, iou:
     for frame in wanted:
         (gt_ids, gt_boxes), (hyp_ids, hyp_boxes) = gt.frame(frame), hyp.frame(frame)
         if len(gt_ids) * len(hyp_ids) > MAX_PAIRS:
-            raise ConfigError(f"frame {frame}: {len(gt_ids)} ground-truth x {len(hyp_ids)} predicted boxes are "
-                              f"more than the {MAX_PAIRS} pairs a frame can be scored with",
-                              "lower --max-det")  # fmt: skip
+            raise ConfigError(
+                f"frame {frame}: {len(gt_ids)} ground-truth x {len(hyp_ids)} predicted boxes are "
+                f"more than the {MAX_PAIRS} pairs a frame can be scored with",
+                "lower --max-det",
+            )
         # motmetrics' own iou_matrix calls np.asfarray, gone in NumPy 2: the same distances, computed here
         distances = 1.0 - box_iou(xywh_to_xyxy(gt_boxes), xywh_to_xyxy(hyp_boxes)).astype(np.float64)
         distances[distances > 1.0 - iou] = np.nan

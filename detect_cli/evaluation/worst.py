@@ -47,9 +47,15 @@ class ImageScore:
         return self.not_found + self.false_detections
 
     def as_dict(self) -> dict[str, Any]:
-        return {"image": self.name, "source": self.source, "errors": self.errors, "not_found": self.not_found,
-                "false_detections": self.false_detections, "true_positives": self.verdict.true_positives,
-                **{kind: self.verdict.count(kind) for kind in ERROR_KINDS}}  # fmt: skip
+        return {
+            "image": self.name,
+            "source": self.source,
+            "errors": self.errors,
+            "not_found": self.not_found,
+            "false_detections": self.false_detections,
+            "true_positives": self.verdict.true_positives,
+            **{kind: self.verdict.count(kind) for kind in ERROR_KINDS},
+        }
 
 
 def score_images(images: Sequence[LabelledImage], conf: float) -> list[ImageScore]:
@@ -79,8 +85,13 @@ class KindDifference:
     b_only: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"type": self.kind, "a_errors": self.a_errors, "a_only": self.a_only, "b_errors": self.b_errors,
-                "b_only": self.b_only}  # fmt: skip
+        return {
+            "type": self.kind,
+            "a_errors": self.a_errors,
+            "a_only": self.a_only,
+            "b_errors": self.b_errors,
+            "b_only": self.b_only,
+        }
 
 
 @dataclass(frozen=True)
@@ -107,9 +118,14 @@ class ModelDifference:
     images: list[ImageDifference]  # most differing first, only those that differ
 
     def as_dict(self, n: int | None = None) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "types": [k.as_dict() for k in self.kinds],
-                "images": [{"image": i.name, "source": i.source, "a_only": i.a_only, "b_only": i.b_only}
-                           for i in self.images[:n]]}  # fmt: skip
+        return {
+            "a": self.a,
+            "b": self.b,
+            "types": [k.as_dict() for k in self.kinds],
+            "images": [
+                {"image": i.name, "source": i.source, "a_only": i.a_only, "b_only": i.b_only} for i in self.images[:n]
+            ],
+        }
 
 
 def differences(a: str, b: str, a_scores: Sequence[ImageScore], b_scores: Sequence[ImageScore]) -> ModelDifference:

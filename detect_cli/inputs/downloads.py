@@ -62,8 +62,9 @@ def download(url: str, *, timeout: float, max_bytes: int, check_head: HeadCheck 
     return data
 
 
-def _read_body(response: http.client.HTTPResponse, limit: int, deadline: _Deadline,
-               check_head: HeadCheck | None) -> bytes:  # fmt: skip
+def _read_body(
+    response: http.client.HTTPResponse, limit: int, deadline: _Deadline, check_head: HeadCheck | None
+) -> bytes:
     body = bytearray()
     checked = check_head is None
     while len(body) <= limit and not deadline.expired:
@@ -204,4 +205,3 @@ def _too_big(limit: int) -> str:
 
 def _short(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
-

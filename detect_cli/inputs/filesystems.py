@@ -10,8 +10,27 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-NETWORK_FS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "virtiofs", "vboxsf",
-                        "vmhgfs", "ceph", "glusterfs", "lustre", "gpfs", "davfs", "fuse"})  # fmt: skip
+NETWORK_FS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "ncpfs",
+        "afs",
+        "9p",
+        "virtiofs",
+        "vboxsf",
+        "vmhgfs",
+        "ceph",
+        "glusterfs",
+        "lustre",
+        "gpfs",
+        "davfs",
+        "fuse",
+    }
+)
 
 
 def needs_polling(folder: Path, mountinfo: str = "/proc/self/mountinfo") -> bool:

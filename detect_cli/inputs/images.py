@@ -47,8 +47,12 @@ NOT_AN_IMAGE = "not an image (unrecognised file format)"
 BYTES_PER_PIXEL_ON_DISK = 8  # 16-bit RGBA, stored uncompressed: the most any of DECODE_FORMATS needs
 METADATA_BYTES = 64 * 2**20
 STRIP_BYTES = 16 * 2**20  # pixels are copied out of PIL in strips this big (see to_bgr)
-_MULTI_FRAME = {"GIF": ("animated GIF", "frames"), "TIFF": ("multi-page TIFF", "pages"),
-                "WEBP": ("animated WebP", "frames"), "PNG": ("animated PNG", "frames")}  # fmt: skip
+_MULTI_FRAME = {
+    "GIF": ("animated GIF", "frames"),
+    "TIFF": ("multi-page TIFF", "pages"),
+    "WEBP": ("animated WebP", "frames"),
+    "PNG": ("animated PNG", "frames"),
+}
 
 
 @dataclass(frozen=True)
@@ -117,8 +121,12 @@ def _file_too_big(size: int, limit: int) -> str:
 def fetch_url(url: str, options: ReadOptions, *, image_only: bool = False) -> bytes:
     """The body of an http(s) URL within `url_timeout` and `url_max_bytes` (see `downloads`); with
     `image_only`, a body whose first bytes are not an image's is refused before the rest comes."""
-    return download(url, timeout=options.url_timeout, max_bytes=options.url_max_bytes,
-                    check_head=_image_head if image_only else None)  # fmt: skip
+    return download(
+        url,
+        timeout=options.url_timeout,
+        max_bytes=options.url_max_bytes,
+        check_head=_image_head if image_only else None,
+    )
 
 
 def _image_head(head: bytes) -> None:

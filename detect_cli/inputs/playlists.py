@@ -48,8 +48,10 @@ def _check(path: Path, chain: list[tuple[int, int]], depth: int, checked: set[tu
     if identity in checked:  # listed again, not in a loop: once is enough (a DAG stays linear)
         return
     if identity in chain:
-        raise _Refused(f"playlist {_name(path, depth)} lists itself (directly or through another playlist): "
-                       "it would be read for ever")  # fmt: skip
+        raise _Refused(
+            f"playlist {_name(path, depth)} lists itself (directly or through another playlist): "
+            "it would be read for ever"
+        )
     if depth > MAX_DEPTH:
         raise _Refused(f"playlists nested more than {MAX_DEPTH} deep (at {path.name})")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -70,8 +72,9 @@ def _entries(lines: list[str]) -> list[str]:
     return found
 
 
-def _check_entry(playlist: Path, entry: str, chain: list[tuple[int, int]], depth: int,
-                 checked: set[tuple[int, int]]) -> None:  # fmt: skip
+def _check_entry(
+    playlist: Path, entry: str, chain: list[tuple[int, int]], depth: int, checked: set[tuple[int, int]]
+) -> None:
     lowered = entry.lower()
     if lowered.startswith(_REMOTE):
         return

@@ -190,7 +190,7 @@ def _expand(arg: str, base: Path, recursive: bool, stdin: TextIO | None, skip: S
 def _stream_name(ref: str) -> str:
     """A file name for a stream's annotated video: its host and path, or webcam_N."""
     if ref.lower().startswith(WEBCAM_PREFIX):
-        return f"webcam_{ref[len(WEBCAM_PREFIX):]}.mp4"
+        return f"webcam_{ref[len(WEBCAM_PREFIX) :]}.mp4"
     parts = urlsplit(ref)
     return "_".join(p for p in [parts.hostname or "stream", *parts.path.split("/")] if p) + ".mp4"
 
@@ -335,7 +335,11 @@ def walk_images(
 
 
 def walk_entries(
-    root: Path, *, recursive: bool, on_skip: SkipHandler | None = None, all_files: bool = False,
+    root: Path,
+    *,
+    recursive: bool,
+    on_skip: SkipHandler | None = None,
+    all_files: bool = False,
     suffixes: frozenset[str] = frozenset(),
 ) -> Iterator[Entry]:
     """Image files (or with `all_files`, every regular file) under `root`: each directory's files

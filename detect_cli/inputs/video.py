@@ -18,6 +18,8 @@ decoding what is skipped. A frame's `time_s` is its own timestamp, and `--start`
 with it: in a variable-frame-rate video (phones record them) frame n is not at n / fps.
 A video that opens but gives no frame at all (cut after its header, a failed download of its
 data) is one error record, never an empty result.
+
+Long because files, URLs and live streams share one frame reader, with their time ranges and checks.
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ from detect_cli.inputs.sources import WEBCAM_PREFIX, Source, file_problem, is_st
 COUNT_SLACK = 2
 TIME_EPS = 1e-6  # seconds: a frame's time and --start/--end compare as equal this close
 _NO_FRAME = "no frame could be decoded (the video is truncated or corrupt, or its frames are missing)"
-_NO_FRAME_AFTER_START = ("no frame could be decoded from --start on (the time range may start after the video's "
-                         "end, or the video is truncated or corrupt there)")
+_NO_FRAME_AFTER_START = (
+    "no frame could be decoded from --start on (the time range may start after the video's "
+    "end, or the video is truncated or corrupt there)"
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,9 @@ class VideoOptions:
 
     def __post_init__(self) -> None:
         if self.end_s is not None and self.end_s <= self.start_s:
-            raise ConfigError(f"--end {self.end_s:g} is not after --start {self.start_s:g}",
-                              "give a time range that holds frames")  # fmt: skip
+            raise ConfigError(
+                f"--end {self.end_s:g} is not after --start {self.start_s:g}", "give a time range that holds frames"
+            )
 
     def fingerprint(self) -> dict[str, object]:
         """What changes which frames a results file holds (checked by --resume); only what differs
@@ -77,8 +82,9 @@ class Frame:
     read_ms: float = 0.0
 
 
-def read_frames(source: Source, options: VideoOptions = VideoOptions(), *, after: int | None = None,
-                max_pixels: int | None = None) -> Iterator[Frame]:  # fmt: skip
+def read_frames(
+    source: Source, options: VideoOptions = VideoOptions(), *, after: int | None = None, max_pixels: int | None = None
+) -> Iterator[Frame]:
     """The frames to process, in order; see the module docstring for errors and streams. A video
     whose frames are over `max_pixels` (the images' limit) is one error record, none decoded."""
     if source.error:
@@ -118,8 +124,10 @@ def _too_large(capture: cv2.VideoCapture, max_pixels: int | None) -> str | None:
     width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     if width * height <= max_pixels:
         return None
-    return (f"video frames are {width}x{height} = {amount(width * height / 1e6)} MP, over the "
-            f"{amount(max_pixels / 1e6)} MP limit (raise max_pixels in the config to allow it)")  # fmt: skip
+    return (
+        f"video frames are {width}x{height} = {amount(width * height / 1e6)} MP, over the "
+        f"{amount(max_pixels / 1e6)} MP limit (raise max_pixels in the config to allow it)"
+    )
 
 
 def frames_to_run(path: str, options: VideoOptions = VideoOptions(), after: int | None = None) -> int | None:
@@ -185,8 +193,12 @@ def _file_frames(capture: cv2.VideoCapture, options: VideoOptions, after: int | 
         ok, pixels = capture.read() if position == number else (False, None)
         if not ok or pixels is None:
             if declared > 0 and position < declared - COUNT_SLACK:
-                yield Frame(position, _time(position, fps), error=f"video ends at frame {position} of the {declared} "
-                            "its container declares (truncated or corrupt from there)")  # fmt: skip
+                yield Frame(
+                    position,
+                    _time(position, fps),
+                    error=f"video ends at frame {position} of the {declared} "
+                    "its container declares (truncated or corrupt from there)",
+                )
             elif given == 0 and after is None and passed:  # every frame was before --start
                 yield past_the_end
             elif given == 0 and after is None:  # it opened, but not one frame decodes
@@ -238,9 +250,11 @@ def _stream_frames(ref: str, options: VideoOptions, max_pixels: int | None = Non
                 capture = None
             if tries >= options.reconnects:
                 what = "cannot open stream" if number == 0 else f"stream lost at frame {number}"
-                yield Frame(number, time.monotonic() - opened,
-                            error=f"{what} (gave up after {tries} reconnect(s), {options.reconnect_wait_s:g} s "
-                                  "apart)")  # fmt: skip
+                yield Frame(
+                    number,
+                    time.monotonic() - opened,
+                    error=f"{what} (gave up after {tries} reconnect(s), {options.reconnect_wait_s:g} s apart)",
+                )
                 return
             tries += 1
             time.sleep(options.reconnect_wait_s)
@@ -289,4 +303,3 @@ def _seek(capture: cv2.VideoCapture, number: int) -> bool:
     key frame, then decodes forward); False when the video has no such frame."""
     capture.set(cv2.CAP_PROP_POS_FRAMES, number)
     return int(capture.get(cv2.CAP_PROP_POS_FRAMES)) == number
-

@@ -68,11 +68,19 @@ class _Settling:
 
 
 class FolderWatch:
-    def __init__(self, folders: Sequence[Path | str], *, recursive: bool = False,
-                 done: Mapping[str, Collection[Version | None]] | None = None, settle_s: float = SETTLE_S,
-                 incomplete_s: float = INCOMPLETE_S, force_polling: bool | None = None,
-                 on_gone: GoneHandler | None = None, on_skip: Callable[[str, str], None] | None = None,
-                 on_waiting: Callable[[int], None] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        folders: Sequence[Path | str],
+        *,
+        recursive: bool = False,
+        done: Mapping[str, Collection[Version | None]] | None = None,
+        settle_s: float = SETTLE_S,
+        incomplete_s: float = INCOMPLETE_S,
+        force_polling: bool | None = None,
+        on_gone: GoneHandler | None = None,
+        on_skip: Callable[[str, str], None] | None = None,
+        on_waiting: Callable[[int], None] | None = None,
+    ) -> None:
         """`folders`: existing folders (ConfigError otherwise). `done`: path -> versions already
         recorded (None: any version). `force_polling`: None chooses by the file system."""
         self.folders = [Path(os.path.abspath(f)) for f in folders]
@@ -150,10 +158,17 @@ class FolderWatch:
 
         try:
             for changes in watchfiles.watch(
-                *self.folders, watch_filter=_not_hidden, debounce=DEBOUNCE_MS, step=STEP_MS, stop_event=self._stop,
-                force_polling=self.polling or None, poll_delay_ms=POLL_MS, recursive=self.recursive,
-                raise_interrupt=False, ignore_permission_denied=True,
-            ):  # fmt: skip
+                *self.folders,
+                watch_filter=_not_hidden,
+                debounce=DEBOUNCE_MS,
+                step=STEP_MS,
+                stop_event=self._stop,
+                force_polling=self.polling or None,
+                poll_delay_ms=POLL_MS,
+                recursive=self.recursive,
+                raise_interrupt=False,
+                ignore_permission_denied=True,
+            ):
                 self._events.put(changes)
         except BaseException as exc:  # the folder went away, or the OS refused to watch it
             self._events.put(exc)
@@ -269,8 +284,11 @@ class FolderWatch:
         return "replaced while it was read (the new file is read next)" if version and now != version else None
 
     def _root_of(self, path: str) -> Path:
-        return max((f for f in self.folders if path.startswith(str(f).rstrip(os.sep) + os.sep)),
-                   key=lambda f: len(str(f)), default=self.folders[0])  # fmt: skip
+        return max(
+            (f for f in self.folders if path.startswith(str(f).rstrip(os.sep) + os.sep)),
+            key=lambda f: len(str(f)),
+            default=self.folders[0],
+        )
 
     def _say_waiting(self) -> None:
         if self.on_waiting and self.waiting != self._said:

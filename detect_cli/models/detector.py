@@ -34,7 +34,10 @@ if TYPE_CHECKING:
 DEFAULT_IMGSZ = 640
 TRUST_HINT = "pass --trust-model only if you trust where the file came from"
 _RESTRICTED_LOAD_MARKS = (  # Ultralytics' and torch's words when restricted loading refuses a file
-    "restricted model load", "outside the supported", "under restricted loading", "Weights only load failed",
+    "restricted model load",
+    "outside the supported",
+    "under restricted loading",
+    "Weights only load failed",
 )
 
 
@@ -284,8 +287,9 @@ def load_detector(
     end2end_capable = getattr(head, "one2one_cv2", None) is not None
     native, stride = _native_size(model, ref)
     backend = "torch" if ref.kind != "exported" else export_format(Path(ref.path))
-    return Detector(ref, names, str(device), half, end2end_capable, load_s, notes, model, native, stride, backend,
-                    trusted=trusted)  # fmt: skip
+    return Detector(
+        ref, names, str(device), half, end2end_capable, load_s, notes, model, native, stride, backend, trusted=trusted
+    )
 
 
 def _native_size(model: Any, ref: ModelRef) -> tuple[int | None, int]:

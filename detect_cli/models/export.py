@@ -100,13 +100,24 @@ def export_model(
             detector.save(staged)
         else:
             shutil.copyfile(detector.ref.path, staged)
-        exported = _run_export(detector, spec, staged, imgsz=imgsz, half=half, int8=int8, dynamic=dynamic,
-                               data=data, device=device)  # fmt: skip
+        exported = _run_export(
+            detector, spec, staged, imgsz=imgsz, half=half, int8=int8, dynamic=dynamic, data=data, device=device
+        )
         return _move_in(exported, out_dir, spec.suffix)
 
 
-def _run_export(detector: Detector, spec: ExportFormat, staged: Path, *, imgsz: int, half: bool, int8: bool,
-                dynamic: bool, data: str | None, device: str) -> Path:  # fmt: skip
+def _run_export(
+    detector: Detector,
+    spec: ExportFormat,
+    staged: Path,
+    *,
+    imgsz: int,
+    half: bool,
+    int8: bool,
+    dynamic: bool,
+    data: str | None,
+    device: str,
+) -> Path:
     from ultralytics import RTDETR, YOLO
 
     quantize = 16 if half else 8 if int8 else None
@@ -115,9 +126,14 @@ def _run_export(detector: Detector, spec: ExportFormat, staged: Path, *, imgsz: 
         with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.onnx tracer chatter; Ultralytics' own log says what matters
             exported = model.export(
-                format=spec.name, imgsz=imgsz, dynamic=dynamic, data=data, device=device or None,
-                nms=False if detector.end2end_capable else None, quantize=quantize,
-            )  # fmt: skip
+                format=spec.name,
+                imgsz=imgsz,
+                dynamic=dynamic,
+                data=data,
+                device=device or None,
+                nms=False if detector.end2end_capable else None,
+                quantize=quantize,
+            )
     except (AssertionError, ValueError, TypeError) as exc:
         raise ConfigError(f"export to {spec.name} refused: {one_line(exc, first=True)}") from None
     except Exception as exc:
@@ -183,12 +199,17 @@ class Verification:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "images": self.images, "matched": self.agreement.matched,
-            "detections_original": self.agreement.count_a, "detections_exported": self.agreement.count_b,
-            "f1": round(self.f1, 4), "max_conf_diff": round(self.max_conf_diff, 5),
-            "ms_per_image_original": round(self.ms_original, 2), "ms_per_image_exported": round(self.ms_exported, 2),
-            "passed": self.passed, "tolerance": {"min_f1": self.min_f1, "max_conf_diff": self.max_diff},
-        }  # fmt: skip
+            "images": self.images,
+            "matched": self.agreement.matched,
+            "detections_original": self.agreement.count_a,
+            "detections_exported": self.agreement.count_b,
+            "f1": round(self.f1, 4),
+            "max_conf_diff": round(self.max_conf_diff, 5),
+            "ms_per_image_original": round(self.ms_original, 2),
+            "ms_per_image_exported": round(self.ms_exported, 2),
+            "passed": self.passed,
+            "tolerance": {"min_f1": self.min_f1, "max_conf_diff": self.max_diff},
+        }
 
 
 def verify(
@@ -226,8 +247,7 @@ def verify(
         if len(pairs):
             worst = max(worst, float(np.abs(high_a.confidence[pairs.a] - dets_b.confidence[pairs.b]).max()))
     n = len(images)
-    return Verification(n, agreement, worst, spent["a"] * 1e3 / n, spent["b"] * 1e3 / n, min_f1,
-                        max_conf_diff)  # fmt: skip
+    return Verification(n, agreement, worst, spent["a"] * 1e3 / n, spent["b"] * 1e3 / n, min_f1, max_conf_diff)
 
 
 def verification_images(detector: Detector, given: Sequence[str] | None = None) -> list[np.ndarray]:

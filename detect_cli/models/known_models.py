@@ -33,13 +33,25 @@ def maybe_gpu() -> bool:
 
 def model_facts(detector: Detector) -> dict[str, Any]:
     """What `open_known` needs to know about a loaded checkpoint to open it later without loading it."""
-    return {"family": detector.ref.family, "names": {str(k): v for k, v in detector.names.items()},
-            "imgsz": detector.native_imgsz, "stride": detector.stride, "end2end": detector.end2end_capable,
-            "trusted": detector.trusted}  # fmt: skip
+    return {
+        "family": detector.ref.family,
+        "names": {str(k): v for k, v in detector.names.items()},
+        "imgsz": detector.native_imgsz,
+        "stride": detector.stride,
+        "end2end": detector.end2end_capable,
+        "trusted": detector.trusted,
+    }
 
 
-def open_known(ref: ModelRef, *, device: str = "cpu", half: bool = False, threads: int = 0, verbose: bool = False,
-               trusted: bool = False) -> Detector | None:  # fmt: skip
+def open_known(
+    ref: ModelRef,
+    *,
+    device: str = "cpu",
+    half: bool = False,
+    threads: int = 0,
+    verbose: bool = False,
+    trusted: bool = False,
+) -> Detector | None:
     """A not-yet-loaded Detector for `ref` (arguments as `load_detector`'s), or None when the cache does
     not know this file, the device may be a GPU, or the file needed --trust-model and it is not given."""
     if ref.kind != "weights" or device not in {"", "auto", "cpu"} or (device != "cpu" and maybe_gpu()):
@@ -55,6 +67,17 @@ def open_known(ref: ModelRef, *, device: str = "cpu", half: bool = False, thread
         return None  # a file that needed --trust-model to load is loaded (and refused) as it always was
     args = {"device": device, "half": half, "threads": threads, "verbose": verbose, "trusted": trusted}
     names = {int(k): v for k, v in facts["names"].items()}
-    return Detector(ref, names, str(device), False, facts["end2end"], 0.0, [HALF_ON_CPU] if half else [], None,
-                    facts["imgsz"], facts["stride"] or 32, trusted=trusted,
-                    _loader=lambda: load_detector(ref, **args))  # fmt: skip
+    return Detector(
+        ref,
+        names,
+        str(device),
+        False,
+        facts["end2end"],
+        0.0,
+        [HALF_ON_CPU] if half else [],
+        None,
+        facts["imgsz"],
+        facts["stride"] or 32,
+        trusted=trusted,
+        _loader=lambda: load_detector(ref, **args),
+    )

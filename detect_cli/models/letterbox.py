@@ -57,8 +57,9 @@ def letterbox(image: np.ndarray, input_hw: tuple[int, int], *, stretch: bool) ->
     if (image.shape[1], image.shape[0]) != placement.resized_wh:
         image = cv2.resize(image, placement.resized_wh, interpolation=cv2.INTER_LINEAR)
     if placement.top or bottom or placement.left or right:
-        image = cv2.copyMakeBorder(image, placement.top, bottom, placement.left, right, cv2.BORDER_CONSTANT,
-                                   value=(PAD_VALUE,) * 3)  # fmt: skip
+        image = cv2.copyMakeBorder(
+            image, placement.top, bottom, placement.left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3
+        )
     return image, placement
 
 
@@ -97,15 +98,17 @@ def clip(xyxy: np.ndarray, orig_hw: tuple[int, int]) -> np.ndarray:
     return xyxy
 
 
-def decode_yolo_end2end(rows: np.ndarray, placement: Placement, conf: float, classes: tuple[int, ...] | None,
-                        max_det: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def decode_yolo_end2end(
+    rows: np.ndarray, placement: Placement, conf: float, classes: tuple[int, ...] | None, max_det: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(xyxy in the original image, confidence, class id) from YOLO26's end-to-end head output [N, 6]."""
     kept = select(rows, conf, classes, max_det)
     return scale_to_original(kept[:, :4], placement), kept[:, 4].copy(), kept[:, 5].astype(np.int64)
 
 
-def decode_rtdetr(rows: np.ndarray, placement: Placement, conf: float, classes: tuple[int, ...] | None,
-                  max_det: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def decode_rtdetr(
+    rows: np.ndarray, placement: Placement, conf: float, classes: tuple[int, ...] | None, max_det: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The same from RT-DETR's top-k queries (cx, cy, w, h normalised, score, class): `RTDETRPredictor`
     scales them by the original size; they are clipped here, as `detector._convert` clips its boxes."""
     kept = select(rows, conf, classes, max_det)

@@ -53,8 +53,13 @@ def open_model(
     from detect_cli.models.runtime import choose_backend
 
     ref = resolve_model(settings.model, weights_dirs(Path(weights_dir) if weights_dir else None, settings.weights_dir))
-    args = {"device": "" if settings.device == "auto" else settings.device, "half": settings.half,
-            "threads": settings.threads, "verbose": verbose, "trusted": trust_model}  # fmt: skip
+    args = {
+        "device": "" if settings.device == "auto" else settings.device,
+        "half": settings.half,
+        "threads": settings.threads,
+        "verbose": verbose,
+        "trusted": trust_model,
+    }
     detector = open_known(ref, **args) or load_detector(ref, **args)  # known to the cache: loaded only if needed
     notes = list(detector.notes)
     imgsz, resized = detector.run_imgsz(settings.imgsz)

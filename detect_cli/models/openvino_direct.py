@@ -52,8 +52,9 @@ class OpenVINODetector(Detector):
             ran = time.perf_counter()
             xyxy, conf, cls = decode(rows, placement, options.conf, options.classes, options.max_det)
             done = time.perf_counter()
-            timing = Timing(preprocess=(ready - start) * 1e3, inference=(ran - ready) * 1e3,
-                            postprocess=(done - ran) * 1e3)  # fmt: skip
+            timing = Timing(
+                preprocess=(ready - start) * 1e3, inference=(ran - ready) * 1e3, postprocess=(done - ran) * 1e3
+            )
             capped = Capped.of_passes([len(xyxy)], self.pass_cap(options))
             out.append((Detections(xyxy, conf, cls).with_metadata(**{CAPS: capped}), timing))
         return out
@@ -114,9 +115,19 @@ def open_openvino(xml: Path, origin: Detector, *, threads: int = 0, compiled: Pa
     compiled = core.compile_model(model, "CPU", config)
     ref = ModelRef(origin.ref.spec, str(xml.parent), origin.ref.family, "exported")
     detector = OpenVINODetector(
-        ref, dict(origin.names), "cpu", False, origin.end2end_capable, time.perf_counter() - start,
-        native_imgsz=max(shape[2:]), stride=origin.stride, backend="openvino", origin=origin.origin or origin.ref,
-        input_hw=(shape[2], shape[3]), rows=output[1].get_length(), _request=compiled.create_infer_request(),
-    )  # fmt: skip
+        ref,
+        dict(origin.names),
+        "cpu",
+        False,
+        origin.end2end_capable,
+        time.perf_counter() - start,
+        native_imgsz=max(shape[2:]),
+        stride=origin.stride,
+        backend="openvino",
+        origin=origin.origin or origin.ref,
+        input_hw=(shape[2], shape[3]),
+        rows=output[1].get_length(),
+        _request=compiled.create_infer_request(),
+    )
     detector._model = compiled
     return detector

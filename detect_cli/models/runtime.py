@@ -77,8 +77,9 @@ def choose_backend(
     return chosen, choice
 
 
-def _choose(detector: Detector, wanted: str, options: PredictOptions, batch: int, threads: int,
-            say: Callable[[str], None]) -> tuple[Detector, BackendChoice]:  # fmt: skip
+def _choose(
+    detector: Detector, wanted: str, options: PredictOptions, batch: int, threads: int, say: Callable[[str], None]
+) -> tuple[Detector, BackendChoice]:
     if wanted == "torch":
         return detector, BackendChoice("torch", "requested (--backend torch)")
     if detector.ref.kind == "exported":
@@ -119,8 +120,16 @@ def _on_cpu(device: str) -> bool:
     return False
 
 
-def _through_cache(detector: Detector, candidates: tuple[str, ...], options: PredictOptions, batch: int, threads: int,
-                   say: Callable[[str], None], *, forced: bool) -> tuple[Detector, BackendChoice]:  # fmt: skip
+def _through_cache(
+    detector: Detector,
+    candidates: tuple[str, ...],
+    options: PredictOptions,
+    batch: int,
+    threads: int,
+    say: Callable[[str], None],
+    *,
+    forced: bool,
+) -> tuple[Detector, BackendChoice]:
     from detect_cli.models.known_models import model_facts
 
     memo = digest_memo()
@@ -147,8 +156,9 @@ def _through_cache(detector: Detector, candidates: tuple[str, ...], options: Pre
         memo.save()
 
 
-def _apply(detector: Detector, entry: Path, decision: dict[str, Any], threads: int,
-           weights: str) -> tuple[Detector, BackendChoice]:  # fmt: skip
+def _apply(
+    detector: Detector, entry: Path, decision: dict[str, Any], threads: int, weights: str
+) -> tuple[Detector, BackendChoice]:
     cached = bool(decision.get("cached"))
     if decision.get("backend") in (None, "torch"):
         return detector, BackendChoice("torch", str(decision.get("reason") or "PyTorch"), cached)
@@ -162,15 +172,23 @@ def _apply(detector: Detector, entry: Path, decision: dict[str, Any], threads: i
         why = one_line(exc, first=True)
         reason = f"the cached {decision['backend']} export is unusable ({why}); rebuilt on the next run"
         return detector, BackendChoice("torch", reason)
-    choice = BackendChoice(str(decision["backend"]), str(decision.get("reason", "")), cached,
-                           decision.get("speedup"), decision.get("f1"), str(path), runner)  # fmt: skip
+    choice = BackendChoice(
+        str(decision["backend"]),
+        str(decision.get("reason", "")),
+        cached,
+        decision.get("speedup"),
+        decision.get("f1"),
+        str(path),
+        runner,
+    )
     return exported, choice
 
 
 def _open_export(detector: Detector, entry: Path, decision: dict[str, Any], threads: int, weights: str) -> Detector:
     checked = decision.get("checked") or {}
-    if checked.get("weights_sha256") != weights or checked.get("names") != {str(k): v for k, v in
-                                                                             detector.names.items()}:  # fmt: skip
+    if checked.get("weights_sha256") != weights or checked.get("names") != {
+        str(k): v for k, v in detector.names.items()
+    }:
         raise EntryMismatch("it was verified against other weights")
     if decision.get("runner") == "direct":
         from detect_cli.models.openvino_direct import COMPILED, open_openvino
@@ -179,8 +197,9 @@ def _open_export(detector: Detector, entry: Path, decision: dict[str, Any], thre
         runtime = str(decision["path"]).split("/")[0]
         compiled = entry / runtime / COMPILED
         has_compiled = any(name.startswith(f"{runtime}/{COMPILED}/") for name in decision["files"])
-        exported = open_openvino(inside(entry, xml), detector, threads=threads,
-                                 compiled=compiled if has_compiled else None)  # fmt: skip
+        exported = open_openvino(
+            inside(entry, xml), detector, threads=threads, compiled=compiled if has_compiled else None
+        )
         if exported.input_hw != tuple(checked.get("input_hw") or ()):
             raise EntryMismatch(f"the export's input is {exported.input_hw}, verified at {checked.get('input_hw')}")
         return exported

@@ -76,11 +76,17 @@ def _version(package: str) -> str:
 
 def cache_key(detector: Detector, imgsz: int, batch: int, memo: DigestMemo | None = None) -> str:
     facts = {
-        "weights": (memo or DigestMemo(None)).digest(Path(detector.weights_path)), "imgsz": imgsz, "batch": batch,
-        "family": detector.ref.family, "cpu": cpu_name(), "cores": os.cpu_count(), "attn_detect": __version__,
-        "precision": "fp32", "schema": SCHEMA,
+        "weights": (memo or DigestMemo(None)).digest(Path(detector.weights_path)),
+        "imgsz": imgsz,
+        "batch": batch,
+        "family": detector.ref.family,
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "attn_detect": __version__,
+        "precision": "fp32",
+        "schema": SCHEMA,
         **{p: _version(p) for p in ("ultralytics", "torch", "openvino", "onnxruntime")},
-    }  # fmt: skip
+    }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]
 
 

@@ -31,8 +31,17 @@ MIN_BOXES = 5  # a check that compares fewer boxes proves nothing (a random-weig
 GOOD_ENOUGH = 1.2  # OpenVINO at least this much faster: don't spend the time to try ONNX Runtime too
 
 
-def decide(detector: Detector, candidates: tuple[str, ...], options: PredictOptions, entry: Path, threads: int,
-           say: Callable[[str], None], memo: DigestMemo, *, forced: bool) -> dict[str, Any]:  # fmt: skip
+def decide(
+    detector: Detector,
+    candidates: tuple[str, ...],
+    options: PredictOptions,
+    entry: Path,
+    threads: int,
+    say: Callable[[str], None],
+    memo: DigestMemo,
+    *,
+    forced: bool,
+) -> dict[str, Any]:
     """Export, verify and time each candidate; write the decision (and winning export) to the cache.
     Raises OSError when the cache cannot be written (the caller runs PyTorch)."""
     from detect_cli.models.export import verification_images
@@ -68,10 +77,15 @@ def decide(detector: Detector, candidates: tuple[str, ...], options: PredictOpti
             _publish(work / best["runtime"], entry / best["runtime"])
             best["checked"]["weights_sha256"] = memo.digest(Path(detector.weights_path))
             decision = {
-                "backend": best["runtime"], "path": best["runtime"] + "/" + best["file"], "runner": best["runner"],
-                "reason": best["summary"], "speedup": best["speedup"], "f1": best["f1"],
-                "files": digest_files(entry, entry / best["runtime"], memo), "checked": best["checked"],
-            }  # fmt: skip
+                "backend": best["runtime"],
+                "path": best["runtime"] + "/" + best["file"],
+                "runner": best["runner"],
+                "reason": best["summary"],
+                "speedup": best["speedup"],
+                "f1": best["f1"],
+                "files": digest_files(entry, entry / best["runtime"], memo),
+                "checked": best["checked"],
+            }
         decision["candidates"] = list(candidates)
         decision["measured"] = {"cpu": cpu_name(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
         write_decision(entry, decision)
@@ -103,8 +117,15 @@ class Replayed:
         return [(dets[dets.confidence > options.conf], timing) for dets, timing in (self._boxes[id(i)] for i in images)]
 
 
-def try_runtime(detector: Detector, reference: Replayed, runtime: str, images: list, options: PredictOptions,
-                work: Path, threads: int) -> dict[str, Any]:  # fmt: skip
+def try_runtime(
+    detector: Detector,
+    reference: Replayed,
+    runtime: str,
+    images: list,
+    options: PredictOptions,
+    work: Path,
+    threads: int,
+) -> dict[str, Any]:
     """Export to `runtime` in `work`, and check and time what would run it against PyTorch's boxes
     (`reference`). Gives a dict with `passed`, `summary` (for the run table), and for a pass
     `speedup`, `f1`, `runner`, `file`, `checked`."""
@@ -125,8 +146,11 @@ def try_runtime(detector: Detector, reference: Replayed, runtime: str, images: l
         else:
             if check.agreement.count_a < MIN_BOXES:
                 found = check.agreement.count_a
-                return {**failed, "summary": f"{runtime}: not verified (PyTorch finds {found} boxes on the check "
-                                             "images, too few to compare)"}  # fmt: skip
+                return {
+                    **failed,
+                    "summary": f"{runtime}: not verified (PyTorch finds {found} boxes on the check "
+                    "images, too few to compare)",
+                }
             if check.passed:
                 return _passed(detector, exported, runtime, runner, path, work, check, reference.ms, not_direct)
             why = f"not the same boxes (F1 {check.f1:.3f}, confidence off by up to {check.max_conf_diff:.3f})"
@@ -167,13 +191,27 @@ def _gate(reference: Replayed, exported: Detector, images: list, options: Predic
     gate = {k: GATE[k] for k in ("min_f1", "max_conf_diff", "iou", "margin")}
     check = verify(reference, exported, images, options, **gate)  # type: ignore[arg-type]
     if check.agreement.count_a < MIN_BOXES:  # too few boxes to prove anything: compare the weak ones too
-        check = verify(reference, exported, images, replace(options, conf=WEAK["conf"]),  # type: ignore[arg-type]
-                       **{**gate, "margin": WEAK["margin"]})  # fmt: skip
+        check = verify(
+            reference,
+            exported,
+            images,
+            replace(options, conf=WEAK["conf"]),  # type: ignore[arg-type]
+            **{**gate, "margin": WEAK["margin"]},
+        )
     return check
 
 
-def _passed(detector: Detector, exported: Detector, runtime: str, runner: str, path: Path, work: Path, check: Any,
-            torch_ms: float, not_direct: str | None) -> dict[str, Any]:  # fmt: skip
+def _passed(
+    detector: Detector,
+    exported: Detector,
+    runtime: str,
+    runner: str,
+    path: Path,
+    work: Path,
+    check: Any,
+    torch_ms: float,
+    not_direct: str | None,
+) -> dict[str, Any]:
     """A passed check: the speed-up is PyTorch's warm time per image (measured before any other runtime
     was loaded) over this runtime's in the check (each after a warm-up, with its own threads)."""
     speedup = torch_ms / max(check.ms_exported, 1e-6)
@@ -181,15 +219,25 @@ def _passed(detector: Detector, exported: Detector, runtime: str, runner: str, p
     if not_direct:
         summary += f" (through Ultralytics; attn-detect's own runner: {not_direct})"
     checked = {
-        "names": {str(k): v for k, v in detector.names.items()}, "imgsz": exported.native_imgsz,
-        "input_hw": list(getattr(exported, "input_hw", ()) or ()), "runner": runner,
-        "f1": round(check.f1, 4), "max_conf_diff": round(check.max_conf_diff, 5), "boxes": check.agreement.count_a,
+        "names": {str(k): v for k, v in detector.names.items()},
+        "imgsz": exported.native_imgsz,
+        "input_hw": list(getattr(exported, "input_hw", ()) or ()),
+        "runner": runner,
+        "f1": round(check.f1, 4),
+        "max_conf_diff": round(check.max_conf_diff, 5),
+        "boxes": check.agreement.count_a,
         "gate": GATE,
-    }  # fmt: skip
+    }
     return {
-        "runtime": runtime, "passed": True, "speedup": speedup, "f1": check.f1, "runner": runner,
-        "file": path.relative_to(work / runtime).as_posix(), "summary": summary, "checked": checked,
-    }  # fmt: skip
+        "runtime": runtime,
+        "passed": True,
+        "speedup": speedup,
+        "f1": check.f1,
+        "runner": runner,
+        "file": path.relative_to(work / runtime).as_posix(),
+        "summary": summary,
+        "checked": checked,
+    }
 
 
 def torch_threads_beside(threads: int) -> int:

@@ -114,8 +114,16 @@ def draw_label(image: np.ndarray, label: Label, scale: float, thickness: int) ->
     x1, y1, x2, y2 = label.rect
     cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), label.color, -1)
     (_, th), _ = cv2.getTextSize(label.text, FONT, scale, thickness)
-    cv2.putText(image, label.text, (x1 + LABEL_PAD, y1 + LABEL_PAD + th), FONT, scale, text_color(label.color),
-                thickness, cv2.LINE_AA)  # fmt: skip
+    cv2.putText(
+        image,
+        label.text,
+        (x1 + LABEL_PAD, y1 + LABEL_PAD + th),
+        FONT,
+        scale,
+        text_color(label.color),
+        thickness,
+        cv2.LINE_AA,
+    )
 
 
 def draw_count_line(image: np.ndarray, line: Sequence[float], caption: str) -> np.ndarray:
@@ -135,8 +143,9 @@ def draw_count_line(image: np.ndarray, line: Sequence[float], caption: str) -> n
 ZONE_COLOUR = (255, 200, 0)  # BGR: a cyan-blue that no class colour is close to for long
 
 
-def draw_zones(image: np.ndarray, zones: Sequence[tuple[str, Sequence[Sequence[float]]]],
-               occupancy: dict[str, dict[str, int]]) -> np.ndarray:  # fmt: skip
+def draw_zones(
+    image: np.ndarray, zones: Sequence[tuple[str, Sequence[Sequence[float]]]], occupancy: dict[str, dict[str, int]]
+) -> np.ndarray:
     """--zone on an annotated frame (in place): each polygon, lightly filled, and a caption at its first
     point with the frame's count in it ("door 3: 2 circle, 1 star")."""
     height, width = image.shape[:2]

@@ -39,9 +39,12 @@ class CocoDatasetSink(Sink):
         self.images = self.annotations = 0
         self._closed = False
         self._spool = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="attn-detect-coco-")
-        info = {"description": f"attn-detect predictions of {meta.get('model', {}).get('spec', 'a model')}",
-                "version": __version__, "date_created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "attn_detect": {"schema_version": SCHEMA_VERSION, **meta}}  # fmt: skip
+        info = {
+            "description": f"attn-detect predictions of {meta.get('model', {}).get('spec', 'a model')}",
+            "version": __version__,
+            "date_created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "attn_detect": {"schema_version": SCHEMA_VERSION, **meta},
+        }
         self._put('{"info":' + dumps(rounded(info)) + ',"licenses":[],"images":[\n')
 
     def write(self, result: ImageResult) -> None:
@@ -53,9 +56,15 @@ class CocoDatasetSink(Sink):
         if result.frame is None:
             image["file_name"] = input_name(result)
         else:
-            video = self.videos.setdefault((result.index, result.source), {
-                "id": len(self.videos) + 1, "name": input_name(result),
-                "width": record["width"], "height": record["height"]})  # fmt: skip
+            video = self.videos.setdefault(
+                (result.index, result.source),
+                {
+                    "id": len(self.videos) + 1,
+                    "name": input_name(result),
+                    "width": record["width"],
+                    "height": record["height"],
+                },
+            )
             image.update(file_name=frame_name(result).as_posix(), video_id=video["id"], frame_id=result.frame)
         if self.options.image_root is not None:
             image["coco_url"] = image_reference(self.options.image_root, image["file_name"])
@@ -66,9 +75,15 @@ class CocoDatasetSink(Sink):
             x1, y1, x2, y2 = det["box"]
             w, h = round(x2 - x1, 2), round(y2 - y1, 2)
             self.annotations += 1
-            annotation = {"id": self.annotations, "image_id": self.images, "category_id": det["class_id"],
-                          "bbox": [x1, y1, w, h], "area": round(w * h, 2), "iscrowd": 0,
-                          "score": det["confidence"]}  # fmt: skip
+            annotation = {
+                "id": self.annotations,
+                "image_id": self.images,
+                "category_id": det["class_id"],
+                "bbox": [x1, y1, w, h],
+                "area": round(w * h, 2),
+                "iscrowd": 0,
+                "score": det["confidence"],
+            }
             if det.get("track_id") is not None:  # top-level as in TAO/COCO-VID; CVAT and Datumaro read attributes
                 annotation.update(track_id=det["track_id"], attributes={"track_id": det["track_id"]})
             lines.append(("," if self.annotations > 1 else "") + dumps(annotation) + "\n")

@@ -28,16 +28,25 @@ def format_for_path(path: Path, explicit: str | None = None, allowed: tuple[str,
     if not fmt or fmt not in allowed:
         names = ", ".join(".coco.json" if f == "coco" else f".{f}" for f in allowed)
         more = " (--format mot for MOT rows)" if "coco" in allowed else ""
-        raise ConfigError(f"--out {path}: cannot tell the format from the extension",
-                          f"use {names}, or pass --format{more}")  # fmt: skip
+        raise ConfigError(
+            f"--out {path}: cannot tell the format from the extension", f"use {names}, or pass --format{more}"
+        )
     return fmt
 
 
 SINKS: dict[str, type[Sink]] = {"json": JsonSink, "jsonl": JsonlSink, "csv": CsvSink, "coco": CocoSink}
 
 
-def open_sink(fmt: str, stream: IO[str] | None, meta: dict[str, Any] | None = None, *, layout: Layout | None = None,
-              appending: bool = False, out: Path | None = None, labels: Any = None) -> Sink:  # fmt: skip
+def open_sink(
+    fmt: str,
+    stream: IO[str] | None,
+    meta: dict[str, Any] | None = None,
+    *,
+    layout: Layout | None = None,
+    appending: bool = False,
+    out: Path | None = None,
+    labels: Any = None,
+) -> Sink:
     """`appending`: continue a file (`--resume`): no CSV header again. Label formats: `out` is --out
     (yolo's folder, which has no stream), `labels` their `label_formats.LabelOptions`."""
     if fmt in LABEL_FORMATS:
@@ -53,8 +62,9 @@ def open_sink(fmt: str, stream: IO[str] | None, meta: dict[str, Any] | None = No
     return SINKS[fmt](stream, meta, layout)
 
 
-def _open_label_sink(fmt: str, stream: IO[str] | None, meta: dict[str, Any] | None, *, out: Path | None,
-                    options: Any = None) -> Sink:  # fmt: skip
+def _open_label_sink(
+    fmt: str, stream: IO[str] | None, meta: dict[str, Any] | None, *, out: Path | None, options: Any = None
+) -> Sink:
     """The sink of a label format: `out` is the folder (yolo) or the results file (for the files
     beside it: Label Studio's labeling config); `stream` the file opened for it (none for a folder)."""
     from detect_cli.outputs.label_formats import LabelOptions

@@ -8,6 +8,8 @@
   link is the same file), held for the whole run, so a second run writing the same file (or its
   sidecar) fails at once instead of interleaving lines. The OS drops the lock when the
   process dies however it dies; a lock file left by a crash is simply locked again by the next run.
+
+Long because every guard on the user's files (inputs apart, locks by name and identity) is here.
 """
 
 from __future__ import annotations
@@ -24,8 +26,15 @@ from detect_cli.inputs.sources import GLOB_CHARS, is_image_path
 LOCK_MARK = b"attn-detect: lock for the results file beside it; safe to delete when no run is going\n"
 
 
-def check_apart(args: Iterable[str], out: Path | None, save: Path | None, *, recursive: bool,
-                keep: Mapping[str, object] | None = None, save_flag: str = "--save") -> None:  # fmt: skip
+def check_apart(
+    args: Iterable[str],
+    out: Path | None,
+    save: Path | None,
+    *,
+    recursive: bool,
+    keep: Mapping[str, object] | None = None,
+    save_flag: str = "--save",
+) -> None:
     """Refuse `--out` equal to an input file or list file, or to one of the run's other files in
     `keep` (what it is -> its path: the model, the config, the labels; names that are no file, such
     as aliases, pass), and `--save` that is an input folder, holds an input file, or lies inside an
@@ -39,8 +48,9 @@ def check_apart(args: Iterable[str], out: Path | None, save: Path | None, *, rec
     if out is not None:
         for what, path in (keep or {}).items():
             if path is not None and os.path.isfile(str(path)) and _same(out, Path(str(path))):
-                raise ConfigError(f"--out {out} is {what}: it would be overwritten",
-                                  "write the results to another file")  # fmt: skip
+                raise ConfigError(
+                    f"--out {out} is {what}: it would be overwritten", "write the results to another file"
+                )
     targets = _Targets(out, save, save_flag)
     base = Path.cwd()
     for arg in args:
@@ -90,8 +100,10 @@ class _Targets:
         same_file = resolve and self.out_identity is not None and _identity(Path(path)) == self.out_identity
         if self.out_forms & forms or same_file:
             what = "a list file of inputs" if is_list else "an input"
-            raise ConfigError(f"--out {self.out} is {what}: it would be overwritten before it is read",
-                              "write the results to another file")  # fmt: skip
+            raise ConfigError(
+                f"--out {self.out} is {what}: it would be overwritten before it is read",
+                "write the results to another file",
+            )
         if is_list:
             return
         parents = {os.path.dirname(f) for f in forms}
@@ -101,19 +113,27 @@ class _Targets:
 
         keep_apart = "save into a new folder"
         if self.save_forms & forms:
-            raise ConfigError(f"{self.save_flag} {self.save} is an input folder: its images would mix with the "
-                              "originals", keep_apart)  # fmt: skip
+            raise ConfigError(
+                f"{self.save_flag} {self.save} is an input folder: its images would mix with the originals", keep_apart
+            )
         if self.save_forms & parents and not is_folder():
-            raise ConfigError(f"{self.save_flag} {self.save} holds the input {path}: its images would mix with the "
-                              "originals", keep_apart)  # fmt: skip
+            raise ConfigError(
+                f"{self.save_flag} {self.save} holds the input {path}: its images would mix with the originals",
+                keep_apart,
+            )
         if walked and _inside_any(self.save_forms, forms) and is_folder():
-            raise ConfigError(f"{self.save_flag} {self.save} is inside the input folder {path}, which is read "
-                              "recursively: its images would be read back as inputs",
-                              "save outside it, or drop -r")  # fmt: skip
+            raise ConfigError(
+                f"{self.save_flag} {self.save} is inside the input folder {path}, which is read "
+                "recursively: its images would be read back as inputs",
+                "save outside it, or drop -r",
+            )
         out_in_folder = self.out_forms & parents or (walked and _inside_any(self.out_forms, forms))
         if self.out is not None and out_in_folder and is_image_path(self.out) and is_folder():
-            raise ConfigError(f"--out {self.out} lies in the input folder {path} with an image's name: it would be "
-                              "read as an input, or replace one", "write the results elsewhere")  # fmt: skip
+            raise ConfigError(
+                f"--out {self.out} lies in the input folder {path} with an image's name: it would be "
+                "read as an input, or replace one",
+                "write the results elsewhere",
+            )
 
 
 def _forms(path: Path) -> set[str]:
@@ -211,8 +231,10 @@ class OutputLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 os.close(fd)
-                raise ConfigError(f"--out {self.out} is being written by another run (it holds {self.path})",
-                                  "wait for that run to end, or write to another file") from None  # fmt: skip
+                raise ConfigError(
+                    f"--out {self.out} is being written by another run (it holds {self.path})",
+                    "wait for that run to end, or write to another file",
+                ) from None
             if _same_file(fd, self.path):  # not removed by the run that held it just before us
                 break
             os.close(fd)
@@ -242,8 +264,10 @@ class OutputLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
-            raise ConfigError(f"--out {self.out} is being written by another run, under another name (a hard link "
-                              "to the same file)", "wait for that run to end, or write to another file") from None
+            raise ConfigError(
+                f"--out {self.out} is being written by another run, under another name (a hard link to the same file)",
+                "wait for that run to end, or write to another file",
+            ) from None
         self._file_fd = fd
 
     def release(self) -> None:

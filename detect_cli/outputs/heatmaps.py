@@ -29,12 +29,19 @@ class SavedHeatmap:
     peak: float  # the largest count in one cell (raw)
 
     def as_dict(self) -> dict[str, object]:
-        return {"sequence": self.sequence, "classes": self.label, "png": str(self.png), "npy": str(self.npy),
-                "cell_px": round(self.cell_px, 3), "peak_per_cell": self.peak}  # fmt: skip
+        return {
+            "sequence": self.sequence,
+            "classes": self.label,
+            "png": str(self.png),
+            "npy": str(self.npy),
+            "cell_px": round(self.cell_px, 3),
+            "peak_per_cell": self.peak,
+        }
 
 
-def heatmap_picture(counts: np.ndarray, background: np.ndarray | None, width: int, height: int, label: str,
-                    cell_px: float) -> np.ndarray:  # fmt: skip
+def heatmap_picture(
+    counts: np.ndarray, background: np.ndarray | None, width: int, height: int, label: str, cell_px: float
+) -> np.ndarray:
     """The counts smoothed, coloured (JET, as the attention maps) and blended over the frame where there
     are any, with a colour scale at the right labelled in box centres per cell."""
     smooth = cv2.GaussianBlur(counts.astype(np.float32), (0, 0), SMOOTH_CELLS) if counts.any() else counts
@@ -59,8 +66,9 @@ def _scale_panel(height: int, peak: float, label: str, cell_px: float) -> np.nda
         cv2.putText(panel, f"{peak * fraction:.2g}", (33, y + 4), FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(panel, label[:12], (4, 14), FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(panel, "centres/cell", (4, 28), FONT, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(panel, f"cell {cell_px:.3g} px", (4, min(height - 6, bottom + 20)), FONT, 0.35, (0, 0, 0), 1,
-                cv2.LINE_AA)  # fmt: skip
+    cv2.putText(
+        panel, f"cell {cell_px:.3g} px", (4, min(height - 6, bottom + 20)), FONT, 0.35, (0, 0, 0), 1, cv2.LINE_AA
+    )
     return panel
 
 
@@ -81,8 +89,10 @@ def save_heatmap(folder: Path, name: str, label: str, counts: np.ndarray, pictur
             continue
         written: list[Path] = []
         try:
-            for path, write in ((png, lambda fh: fh.write(encoded.tobytes())),
-                                (npy, lambda fh: np.save(fh, counts.astype(np.float32)))):  # fmt: skip
+            for path, write in (
+                (png, lambda fh: fh.write(encoded.tobytes())),
+                (npy, lambda fh: np.save(fh, counts.astype(np.float32))),
+            ):
                 with open(path, "xb") as fh:  # exclusive: a file that was there is never replaced
                     written.append(path)
                     write(fh)

@@ -35,8 +35,9 @@ VIDEO_LABELS = "videoLabels"
 
 
 class LabelStudioSink(Sink):
-    def __init__(self, stream: IO[str], meta: dict[str, Any], options: LabelOptions,
-                 config_path: Path | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, stream: IO[str], meta: dict[str, Any], options: LabelOptions, config_path: Path | None = None
+    ) -> None:
         super().__init__(stream, meta)
         self.options = options
         self.names = category_names(meta)
@@ -79,11 +80,15 @@ class LabelStudioSink(Sink):
         """What the user should know to import the file (the CLI prints these after the run)."""
         out = []
         if self.written_config is not None:
-            out.append(f"Label Studio labeling config for these tasks: {self.written_config} (paste it into the "
-                       "project's Settings > Labeling Interface > Code)")  # fmt: skip
+            out.append(
+                f"Label Studio labeling config for these tasks: {self.written_config} (paste it into the "
+                "project's Settings > Labeling Interface > Code)"
+            )
         if self.local_paths:
-            out.append("Label Studio cannot read local paths: give --image-root (the URL or /data/local-files/?d= "
-                       "prefix where it finds the input folder)")  # fmt: skip
+            out.append(
+                "Label Studio cannot read local paths: give --image-root (the URL or /data/local-files/?d= "
+                "prefix where it finds the input folder)"
+            )
         if len(self.kinds) > 1:
             out.append("these tasks mix images and videos: a Label Studio project takes one kind, import them apart")
         return out
@@ -93,13 +98,17 @@ class LabelStudioSink(Sink):
         labels = "".join(f"    <Label value={quoteattr(name)}/>\n" for _, name in sorted(self.names.items()))
         parts = ["<View>\n"]
         if "image" in self.kinds:
-            parts.append(f'  <Image name="image" value="$image"/>\n  <RectangleLabels name="label" toName="image">\n'
-                         f"{labels}  </RectangleLabels>\n")  # fmt: skip
+            parts.append(
+                f'  <Image name="image" value="$image"/>\n  <RectangleLabels name="label" toName="image">\n'
+                f"{labels}  </RectangleLabels>\n"
+            )
         if "video" in self.kinds:
             rate = f' framerate="{self.fps:g}"' if self.fps else ""
-            parts.append(f'  <Video name="video" value="$video"{rate}/>\n'
-                         '  <VideoRectangle name="box" toName="video"/>\n'
-                         f'  <Labels name="{VIDEO_LABELS}" toName="video">\n{labels}  </Labels>\n')  # fmt: skip
+            parts.append(
+                f'  <Video name="video" value="$video"{rate}/>\n'
+                '  <VideoRectangle name="box" toName="video"/>\n'
+                f'  <Labels name="{VIDEO_LABELS}" toName="video">\n{labels}  </Labels>\n'
+            )
         return "".join(parts) + "</View>\n"
 
     def _task(self, kind: str, result: ImageResult, regions: list[dict[str, Any]]) -> None:
@@ -124,11 +133,15 @@ class LabelStudioSink(Sink):
 
 def image_region(det: dict[str, Any], record: dict[str, Any], region_id: str) -> dict[str, Any]:
     return {
-        "id": region_id, **IMAGE_NAMES, "type": "rectanglelabels",
-        "original_width": record["width"], "original_height": record["height"], "image_rotation": 0,
+        "id": region_id,
+        **IMAGE_NAMES,
+        "type": "rectanglelabels",
+        "original_width": record["width"],
+        "original_height": record["height"],
+        "image_rotation": 0,
         "value": {**percent_box(det["box"], record), "rotation": 0, "rectanglelabels": [det["class_name"]]},
         "score": det["confidence"],
-    }  # fmt: skip
+    }
 
 
 def percent_box(box: list[float], record: dict[str, Any]) -> dict[str, float]:
@@ -136,8 +149,12 @@ def percent_box(box: list[float], record: dict[str, Any]) -> dict[str, float]:
     width, height = record["width"], record["height"]
     x1, x2 = (min(max(v, 0.0), width) for v in (box[0], box[2]))
     y1, y2 = (min(max(v, 0.0), height) for v in (box[1], box[3]))
-    return {"x": round(100 * x1 / width, 4), "y": round(100 * y1 / height, 4),
-            "width": round(100 * (x2 - x1) / width, 4), "height": round(100 * (y2 - y1) / height, 4)}  # fmt: skip
+    return {
+        "x": round(100 * x1 / width, 4),
+        "y": round(100 * y1 / height, 4),
+        "width": round(100 * (x2 - x1) / width, 4),
+        "height": round(100 * (y2 - y1) / height, 4),
+    }
 
 
 class _Video:
@@ -174,16 +191,32 @@ class _Video:
             out = []
             for i, (frame, box, _, _) in enumerate(keyframes):
                 nxt = keyframes[i + 1][0] if i + 1 < len(keyframes) else None
-                out.append({"frame": frame + 1, "enabled": nxt is not None and following.get(frame) == nxt,
-                            "rotation": 0, **box, "time": round((frame + 1) / fps, 4) if fps else 0.0})  # fmt: skip
+                out.append(
+                    {
+                        "frame": frame + 1,
+                        "enabled": nxt is not None and following.get(frame) == nxt,
+                        "rotation": 0,
+                        **box,
+                        "time": round((frame + 1) / fps, 4) if fps else 0.0,
+                    }
+                )
             return out
 
         def region(region_id: str, keyframes: list[tuple[int, dict[str, Any], float, str]]) -> dict[str, Any]:
             labels = [c for *_, c in keyframes]
-            return {"id": region_id, **VIDEO_NAMES, "type": "videorectangle", "origin": "prediction",
-                    "value": {"framesCount": count, "duration": duration, "sequence": sequence(keyframes),
-                              "labels": [max(set(labels), key=labels.count)]},
-                    "score": max(s for _, _, s, _ in keyframes)}  # fmt: skip
+            return {
+                "id": region_id,
+                **VIDEO_NAMES,
+                "type": "videorectangle",
+                "origin": "prediction",
+                "value": {
+                    "framesCount": count,
+                    "duration": duration,
+                    "sequence": sequence(keyframes),
+                    "labels": [max(set(labels), key=labels.count)],
+                },
+                "score": max(s for _, _, s, _ in keyframes),
+            }
 
         out = [region(f"t{track}", frames) for track, frames in sorted(self.tracks.items())]
         return out + [region(f"b{k}", [one]) for k, one in enumerate(self.singles)]

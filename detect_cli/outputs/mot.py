@@ -33,9 +33,10 @@ class MotSink(Sink):
         if self._sequence is None:
             self._sequence = key
         elif key != self._sequence:
-            raise ConfigError(f"--format mot holds one sequence, and {result.source} starts a second "
-                              f"(after {self._sequence})", "run one video (or folder of frames) per MOT file, "
-                              "or use --format jsonl")  # fmt: skip
+            raise ConfigError(
+                f"--format mot holds one sequence, and {result.source} starts a second (after {self._sequence})",
+                "run one video (or folder of frames) per MOT file, or use --format jsonl",
+            )
         self._position += 1
         frame = result.frame + 1 if result.frame is not None else self._position
         self._put("".join(mot_rows(frame, result.detections)))
@@ -66,8 +67,10 @@ def check_one_sequence(args: Iterable[str], *, recursive: bool) -> None:
         if first is None:
             first = key
         elif key != first:
-            raise ConfigError(f"--format mot holds one sequence, and {source.ref} starts a second (after {first})",
-                              "run one video (or folder of frames) per MOT file, or use --format jsonl")  # fmt: skip
+            raise ConfigError(
+                f"--format mot holds one sequence, and {source.ref} starts a second (after {first})",
+                "run one video (or folder of frames) per MOT file, or use --format jsonl",
+            )
 
 
 def mot_rows(frame: int, detections: Detections) -> list[str]:
@@ -75,6 +78,8 @@ def mot_rows(frame: int, detections: Detections) -> list[str]:
     rows = []
     for (box, conf, _cls), track in zip(detections, ids.tolist()):
         x1, y1, x2, y2 = (round(float(v), BOX_DECIMALS) for v in box)
-        rows.append(f"{frame},{track},{x1:g},{y1:g},{round(x2 - x1, 2):g},{round(y2 - y1, 2):g},"
-                    f"{round(conf, CONF_DECIMALS):g},-1,-1,-1\n")  # fmt: skip
+        rows.append(
+            f"{frame},{track},{x1:g},{y1:g},{round(x2 - x1, 2):g},{round(y2 - y1, 2):g},"
+            f"{round(conf, CONF_DECIMALS):g},-1,-1,-1\n"
+        )
     return rows

@@ -84,9 +84,23 @@ def image_record(result: ImageResult) -> dict[str, Any]:
 
 
 CSV_COLUMNS = (
-    "index", "source", "status", "error", "width", "height",
-    "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2", "frame", "time_s", "track_id",
-)  # fmt: skip
+    "index",
+    "source",
+    "status",
+    "error",
+    "width",
+    "height",
+    "class_id",
+    "class_name",
+    "confidence",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "frame",
+    "time_s",
+    "track_id",
+)
 
 
 def csv_rows(result: ImageResult) -> list[dict[str, Any]]:
@@ -138,8 +152,17 @@ def result_from_record(record: dict[str, Any], names: dict[int, str], name: str 
         else:
             unsaved.append((kind, warning[len(kind.value) + 2 :]))
     return ImageResult(
-        record["source"], record["index"], detections, names, record.get("width"), record.get("height"),
-        Timing(**{stage: float(speed.get(stage, 0.0)) for stage in STAGES}), record.get("error"),
-        name=name, warnings=tuple(warnings), unsaved=tuple(unsaved), frame=record.get("frame"),
+        record["source"],
+        record["index"],
+        detections,
+        names,
+        record.get("width"),
+        record.get("height"),
+        Timing(**{stage: float(speed.get(stage, 0.0)) for stage in STAGES}),
+        record.get("error"),
+        name=name,
+        warnings=tuple(warnings),
+        unsaved=tuple(unsaved),
+        frame=record.get("frame"),
         time_s=record.get("time_s"),
-    )  # fmt: skip
+    )

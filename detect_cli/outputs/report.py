@@ -67,7 +67,7 @@ def render_page(folder: str | Path, title: str, sections: Iterable[Section]) -> 
             body.append("</div>")
         body.append("</section>")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{_text(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
@@ -97,8 +97,9 @@ def write_page(folder: str | Path, title: str, sections: Iterable[Section]) -> P
             n += 1
 
 
-def comparison_page(folder: str | Path, report: dict[str, Any], grids: Sequence[tuple[str, Path]],
-                    extra: Sequence[Section] = ()) -> Path:  # fmt: skip
+def comparison_page(
+    folder: str | Path, report: dict[str, Any], grids: Sequence[tuple[str, Path]], extra: Sequence[Section] = ()
+) -> Path:
     """`compare --save`: the report's tables, the `extra` sections (with labels: the evaluation's), and
     each input's side-by-side image."""
     models = report.get("models", [])
@@ -106,14 +107,22 @@ def comparison_page(folder: str | Path, report: dict[str, Any], grids: Sequence[
     keys = [k for k in _metric_keys(models) if k != "name"]
     tables = [Table(["", *names], [[k, *(m.get(k) for m in models)] for k in keys], "Models")]
     classes = sorted({c for m in models for c in m.get("class_counts", {})})
-    tables.append(Table(["class", *names], [[c, *(m.get("class_counts", {}).get(c, 0) for m in models)]
-                                            for c in classes], "Detections per class"))  # fmt: skip
+    tables.append(
+        Table(
+            ["class", *names],
+            [[c, *(m.get("class_counts", {}).get(c, 0) for m in models)] for c in classes],
+            "Detections per class",
+        )
+    )
     agreement = report.get("agreement", [])
     agree_keys = ["reference", "model", "matched", "precision", "recall", "f1", "mean_iou"]
-    tables.append(Table(agree_keys, [[p.get(k) for k in agree_keys] for p in agreement],
-                        "Agreement (same class, IoU >= 0.5)"))  # fmt: skip
-    failed = [*(("model " + f["name"], f["error"]) for f in report.get("failed_models", [])),
-              *((f["source"], f["error"]) for f in report.get("failures", []))]  # fmt: skip
+    tables.append(
+        Table(agree_keys, [[p.get(k) for k in agree_keys] for p in agreement], "Agreement (same class, IoU >= 0.5)")
+    )
+    failed = [
+        *(("model " + f["name"], f["error"]) for f in report.get("failed_models", [])),
+        *((f["source"], f["error"]) for f in report.get("failures", [])),
+    ]
     tables.append(Table(["input", "error"], failed, "Failed"))
     settings = ", ".join(f"{k} {v}" for k, v in report.get("settings", {}).items() if v is not None)
     sections = [Section("Comparison", tables, notes=[settings] if settings else []), *extra]
@@ -121,14 +130,22 @@ def comparison_page(folder: str | Path, report: dict[str, Any], grids: Sequence[
     return write_page(folder, f"attn-detect compare: {', '.join(names)}", sections)
 
 
-def attention_page(folder: str | Path, records: Sequence[dict[str, Any]], *, model: str = "",
-                   faithfulness: Sequence[dict[str, Any]] | None = None) -> Path:  # fmt: skip
+def attention_page(
+    folder: str | Path,
+    records: Sequence[dict[str, Any]],
+    *,
+    model: str = "",
+    faithfulness: Sequence[dict[str, Any]] | None = None,
+) -> Path:
     """`attention --save`: per input, its detections' figures and every overlay written for it."""
     sections = []
     if faithfulness:
         keys = _metric_keys(faithfulness)
-        sections.append(Section("Faithfulness (mean, 95% interval)",
-                                [Table(keys, [[row.get(k) for k in keys] for row in faithfulness])]))  # fmt: skip
+        sections.append(
+            Section(
+                "Faithfulness (mean, 95% interval)", [Table(keys, [[row.get(k) for k in keys] for row in faithfulness])]
+            )
+        )
     for record in records:
         title = str(record.get("source", "?"))
         if record.get("status") == "error":
@@ -138,12 +155,15 @@ def attention_page(folder: str | Path, records: Sequence[dict[str, Any]], *, mod
         first = detections[0] if detections else {}
         methods = [m for m, v in first.items() if isinstance(v, dict) and "mass_in_box" in v]
         header = ["#", "class", "conf", *(f"{m} mass in box" for m in methods)]
-        rows = [[j, d.get("class_name"), d.get("confidence"), *(d[m].get("mass_in_box") for m in methods)]
-                for j, d in enumerate(detections)]  # fmt: skip
+        rows = [
+            [j, d.get("class_name"), d.get("confidence"), *(d[m].get("mass_in_box") for m in methods)]
+            for j, d in enumerate(detections)
+        ]
         overlays = Path(record["overlays"]) if record.get("overlays") else None
         pictures = [Picture(p, p.stem) for p in _images_in(overlays)] if overlays else []
-        notes = [f"{record.get('width')}x{record.get('height')}, {len(detections)} detection(s), "
-                 f"maps: {record.get('maps')}"]  # fmt: skip
+        notes = [
+            f"{record.get('width')}x{record.get('height')}, {len(detections)} detection(s), maps: {record.get('maps')}"
+        ]
         if overlays is not None and overlays.suffix == ".mp4":  # a video: its first frame's figures, then the video
             notes.append(f"frame {record.get('frame')} shown; overlay video of every frame: {overlays.name}")
         sections.append(Section(title, [Table(header, rows)], pictures, notes))
@@ -181,8 +201,10 @@ def _figure(picture: Picture, base: Path) -> str:
         missing = f'<p class="missing">not saved: {_text(picture.path.name)}</p>'
         return f"<figure>{missing}<figcaption>{caption}</figcaption></figure>"
     href = html.escape(quote(Path(os.path.relpath(path.resolve(), base)).as_posix()), quote=True)
-    return (f'<figure><a href="{href}"><img src="{href}" alt="{caption}" loading="lazy"></a>'
-            f"<figcaption>{caption}</figcaption></figure>")  # fmt: skip
+    return (
+        f'<figure><a href="{href}"><img src="{href}" alt="{caption}" loading="lazy"></a>'
+        f"<figcaption>{caption}</figcaption></figure>"
+    )
 
 
 def _cell(value: Any) -> str:

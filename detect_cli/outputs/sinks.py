@@ -121,8 +121,9 @@ class CsvSink(Sink):
     """Rows of one record go out in one write, so a crash cannot leave half a record behind except
     as a cut last line (which `--resume` repairs). Layouts with `summary_rows` write at close."""
 
-    def __init__(self, stream: IO[str], meta: dict[str, Any] | None = None, layout: Layout | None = None,
-                 header: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self, stream: IO[str], meta: dict[str, Any] | None = None, layout: Layout | None = None, header: bool = True
+    ) -> None:
         super().__init__(stream, meta, layout)
         self._closed = False
         if header:
@@ -169,8 +170,13 @@ class CocoSink(Sink):
     def write_record(self, record: dict[str, Any]) -> None:
         frame = record.get("frame")
         if record["status"] != "ok":
-            self.errors.append({"source": record["source"], "error": record["error"],
-                                **({"frame": frame} if frame is not None else {})})  # fmt: skip
+            self.errors.append(
+                {
+                    "source": record["source"],
+                    "error": record["error"],
+                    **({"frame": frame} if frame is not None else {}),
+                }
+            )
             return
         image_id = record["index"] + 1
         image = {"id": image_id, "file_name": record["source"], "width": record["width"], "height": record["height"]}
@@ -182,15 +188,17 @@ class CocoSink(Sink):
             self.categories.setdefault(det["class_id"], det["class_name"])
             x1, y1, x2, y2 = det["box"]
             w, h = round(x2 - x1, 2), round(y2 - y1, 2)
-            self.annotations.append({
-                "id": len(self.annotations) + 1,
-                "image_id": image_id,
-                "category_id": det["class_id"],
-                "bbox": [x1, y1, w, h],
-                "score": det["confidence"],
-                "area": round(w * h, 2),
-                "iscrowd": 0,
-            })  # fmt: skip
+            self.annotations.append(
+                {
+                    "id": len(self.annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": det["class_id"],
+                    "bbox": [x1, y1, w, h],
+                    "score": det["confidence"],
+                    "area": round(w * h, 2),
+                    "iscrowd": 0,
+                }
+            )
 
     def close(self, summary: Any) -> None:
         if not self._closed:

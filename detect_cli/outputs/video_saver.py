@@ -46,8 +46,11 @@ class VideoSaver:
             return self.path
         if self._writer is None and self._first is not None:
             first, first_time = self._first
-            fps = 1.0 / (time_s - first_time) if time_s is not None and first_time is not None and time_s > first_time \
-                else DEFAULT_FPS  # fmt: skip
+            fps = (
+                1.0 / (time_s - first_time)
+                if time_s is not None and first_time is not None and time_s > first_time
+                else DEFAULT_FPS
+            )
             self._open(first, fps)
             self._write(first)
             self._first = None

@@ -45,8 +45,10 @@ def check_label_folder(folder: Path, flag: str = "--out") -> None:
         if folder.exists() and not folder.is_dir():
             raise ConfigError(f"{flag} {folder}: exists and is not a folder", "give a new or empty folder")
         if folder.is_dir() and any(os.scandir(folder)):
-            raise ConfigError(f"{flag} {folder}: the folder is not empty (a YOLO dataset is written into it)",
-                              "give a new or empty folder: nothing there is ever replaced")  # fmt: skip
+            raise ConfigError(
+                f"{flag} {folder}: the folder is not empty (a YOLO dataset is written into it)",
+                "give a new or empty folder: nothing there is ever replaced",
+            )
     except OSError as exc:
         raise ConfigError(f"{flag} {folder}: cannot use it: {exc.strerror or exc}") from None
 
@@ -66,8 +68,10 @@ class YoloDatasetSink(Sink):
             (self.folder / "labels").mkdir(exist_ok=True)
             _create(self.folder / "data.yaml", data_yaml(self.names))
             top = max(self.names, default=-1)
-            _create(self.folder / "classes.txt", "".join(f"{_one_line(self.names.get(i, str(i)))}\n"
-                                                         for i in range(top + 1)))  # fmt: skip
+            _create(
+                self.folder / "classes.txt",
+                "".join(f"{_one_line(self.names.get(i, str(i)))}\n" for i in range(top + 1)),
+            )
 
     def write(self, result: ImageResult) -> None:
         if not result.ok:
@@ -92,8 +96,10 @@ class YoloDatasetSink(Sink):
         pass  # every file is complete as soon as it is written
 
     def notes(self) -> list[str]:
-        return [f"YOLO dataset written to {self.folder}: {self.images} images, {self.labels} boxes (review them, "
-                f"then: yolo train data={self.folder / 'data.yaml'})"]  # fmt: skip
+        return [
+            f"YOLO dataset written to {self.folder}: {self.images} images, {self.labels} boxes (review them, "
+            f"then: yolo train data={self.folder / 'data.yaml'})"
+        ]
 
     def _copyable(self, result: ImageResult) -> Path | None:
         if result.frame is not None or is_url(result.source):
@@ -125,7 +131,8 @@ class YoloDatasetSink(Sink):
 
     def _exists(self, name: PurePosixPath) -> bool:
         return os.path.lexists(self.folder / "images" / name) or os.path.lexists(
-            self.folder / "labels" / name.with_suffix(".txt"))  # fmt: skip
+            self.folder / "labels" / name.with_suffix(".txt")
+        )
 
     def _writing(self) -> _Failing:
         return _Failing(self.folder)
@@ -151,8 +158,10 @@ class _Failing:
 
 def data_yaml(names: dict[int, str]) -> str:
     """data.yaml without a `path:` key, so Ultralytics takes the folder the file is in (the folder can move)."""
-    head = ("# attn-detect --format yolo: a model's predictions, to review before training on them\n"
-            "# (yolo train data=<this file>; split images/ into train and val once reviewed)\n")  # fmt: skip
+    head = (
+        "# attn-detect --format yolo: a model's predictions, to review before training on them\n"
+        "# (yolo train data=<this file>; split images/ into train and val once reviewed)\n"
+    )
     body = {"train": "images", "val": "images", "nc": len(names), "names": dict(sorted(names.items()))}
     return head + yaml.safe_dump(body, sort_keys=False, allow_unicode=True)
 

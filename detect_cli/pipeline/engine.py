@@ -290,20 +290,29 @@ def load(index: int, source: Source, read_options: ReadOptions) -> _Pending:
     return _Pending(index, source, decoded.pixels, read_ms, warnings=decoded.warnings)
 
 
-def load_frames(index: int, source: Source, options: ReadOptions, video: VideoOptions,
-                after: int | None) -> Iterator[_Pending]:  # fmt: skip
+def load_frames(
+    index: int, source: Source, options: ReadOptions, video: VideoOptions, after: int | None
+) -> Iterator[_Pending]:
     """A video's frames as pendings (in the read-ahead thread: decoding releases the GIL)."""
     for frame in read_frames(source, video, after=after, max_pixels=options.max_pixels):
         yield _Pending(index, source, frame.pixels, frame.read_ms, frame.error, frame=frame.number, time_s=frame.time_s)
 
 
-def _run_batch(pending: list[_Pending], detector: Predicts, options: PredictOptions,
-               watch: FailureWatch) -> Iterator[ImageResult]:  # fmt: skip
+def _run_batch(
+    pending: list[_Pending], detector: Predicts, options: PredictOptions, watch: FailureWatch
+) -> Iterator[ImageResult]:
     outputs = iter(_predict(detector, options, pending, watch))
     for item in pending:
         if item.image is None:
-            yield ImageResult(item.source.ref, item.index, names=detector.names, error=item.error,
-                              name=item.source.name, frame=item.frame, time_s=item.time_s)  # fmt: skip
+            yield ImageResult(
+                item.source.ref,
+                item.index,
+                names=detector.names,
+                error=item.error,
+                name=item.source.name,
+                frame=item.frame,
+                time_s=item.time_s,
+            )
             continue
         detections, timing = next(outputs)
         height, width = item.image.shape[:2]

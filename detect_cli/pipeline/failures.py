@@ -66,15 +66,20 @@ class FailureWatch:
         self._streak = self._streak + 1 if key == self._last else 1
         self._last = key
         if self._streak >= self._repeats:
-            raise ModelFailed(f"the model failed on {self._streak} inputs in a row with the same error, so the fault "
-                              f"is not theirs (the last: {source}): {cause}", _hint(exc)) from exc  # fmt: skip
+            raise ModelFailed(
+                f"the model failed on {self._streak} inputs in a row with the same error, so the fault "
+                f"is not theirs (the last: {source}): {cause}",
+                _hint(exc),
+            ) from exc
         try:
             self._probe()
         except AttnDetectError:
             raise
         except Exception:
-            raise ModelFailed(f"the model failed on {source} and on a blank image too, so the fault is not the "
-                              f"input's: {cause}", _hint(exc)) from exc  # fmt: skip
+            raise ModelFailed(
+                f"the model failed on {source} and on a blank image too, so the fault is not the input's: {cause}",
+                _hint(exc),
+            ) from exc
         return cause
 
 

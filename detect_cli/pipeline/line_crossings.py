@@ -43,9 +43,11 @@ class Line:
         except ValueError:
             values = []
         if len(values) != 4 or not all(np.isfinite(values)):
-            raise ConfigError(f"--count-line {text}: give the line's two points as X1,Y1,X2,Y2 (pixels, or % of "
-                              "the frame)", "e.g. --count-line 0,240,640,240 or 0%,50%,100%,50%: a horizontal "
-                              "line across the middle of a 640x480 frame")  # fmt: skip
+            raise ConfigError(
+                f"--count-line {text}: give the line's two points as X1,Y1,X2,Y2 (pixels, or % of the frame)",
+                "e.g. --count-line 0,240,640,240 or 0%,50%,100%,50%: a horizontal "
+                "line across the middle of a 640x480 frame",
+            )
         line = cls(*values, relative=relative)  # type: ignore[arg-type]
         if (line.x1, line.y1, relative[:2]) == (line.x2, line.y2, relative[2:]):
             raise ConfigError(f"--count-line {text}: the two points are the same", "give two different points")
@@ -76,12 +78,16 @@ class Line:
         line = self.in_frame(width, height)
         shown = ",".join(f"{v:g}" for v in line.as_list())
         if math.hypot(line.x2 - line.x1, line.y2 - line.y1) < 1:
-            raise ConfigError(f"--count-line is {shown} in this {width}x{height} video's pixels: shorter than a "
-                              "pixel, so nothing can cross it",
-                              "give two points apart, e.g. 0%,50%,100%,50%")  # fmt: skip
+            raise ConfigError(
+                f"--count-line is {shown} in this {width}x{height} video's pixels: shorter than a "
+                "pixel, so nothing can cross it",
+                "give two points apart, e.g. 0%,50%,100%,50%",
+            )
         if not _meets_box(line, width, height):
-            raise ConfigError(f"--count-line {shown} lies wholly outside this video's {width}x{height} frame",
-                              "give points inside the frame, in pixels or as % of it")  # fmt: skip
+            raise ConfigError(
+                f"--count-line {shown} lies wholly outside this video's {width}x{height} frame",
+                "give points inside the frame, in pixels or as % of it",
+            )
         return line
 
     def side(self, points: np.ndarray) -> np.ndarray:
@@ -144,8 +150,15 @@ class LineCounter:
     _counted: set[int] = field(default_factory=set, repr=False)
     _placed: bool = field(default=False, repr=False)  # checked against the first frame's size
 
-    def update(self, track_ids: np.ndarray, xyxy: np.ndarray, names: list[str], frame: int | None = None,
-               time_s: float | None = None, size: tuple[int, int] | None = None) -> None:  # fmt: skip
+    def update(
+        self,
+        track_ids: np.ndarray,
+        xyxy: np.ndarray,
+        names: list[str],
+        frame: int | None = None,
+        time_s: float | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> None:
         """The frame's tracked boxes (track id -1: in no track, ignored), their class names, and the
         frame's (width, height), which places a line given in percent (at the first frame)."""
         if size is not None and not self._placed:
@@ -156,8 +169,9 @@ class LineCounter:
         boxes = np.asarray(xyxy, np.float64)[tracked]
         centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
         sides = self.line.side(centres)
-        for track, centre, side, name in zip(np.asarray(track_ids)[tracked].tolist(), centres, sides.tolist(),
-                                             [n for n, t in zip(names, tracked) if t]):  # fmt: skip
+        for track, centre, side, name in zip(
+            np.asarray(track_ids)[tracked].tolist(), centres, sides.tolist(), [n for n, t in zip(names, tracked) if t]
+        ):
             before = self._last.get(track)
             if side != 0:  # on the line: wait for the side it leaves to
                 self._last[track] = (float(centre[0]), float(centre[1]), int(side))
@@ -168,12 +182,16 @@ class LineCounter:
             direction = "in" if before[2] > 0 else "out"
             self._counted.add(track)
             self.counts[direction][name] += 1
-            self.events.append({"track_id": track, "class_name": name, "direction": direction, "frame": frame,
-                                "time_s": time_s})  # fmt: skip
+            self.events.append(
+                {"track_id": track, "class_name": name, "direction": direction, "frame": frame, "time_s": time_s}
+            )
 
     def total(self, direction: str) -> int:
         return sum(self.counts[direction].values())
 
     def as_dict(self) -> dict[str, Any]:
-        return {"line": self.line.as_list(), **{d: dict(sorted(self.counts[d].items())) for d in DIRECTIONS},
-                "events": self.events}  # fmt: skip
+        return {
+            "line": self.line.as_list(),
+            **{d: dict(sorted(self.counts[d].items())) for d in DIRECTIONS},
+            "events": self.events,
+        }

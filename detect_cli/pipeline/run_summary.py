@@ -82,8 +82,12 @@ class RunSummary:
         if not self.images or not self.latencies_ms:
             return {}
         total = np.asarray(self.latencies_ms, dtype=np.float64)
-        return {"total_mean": float(total.mean()), "total_p50": float(np.percentile(total, 50)),
-                "total_p95": float(np.percentile(total, 95)), "images_per_s": 1000.0 / float(total.mean())}  # fmt: skip
+        return {
+            "total_mean": float(total.mean()),
+            "total_p50": float(np.percentile(total, 50)),
+            "total_p95": float(np.percentile(total, 95)),
+            "images_per_s": 1000.0 / float(total.mean()),
+        }
 
     def ms_per_image(self) -> dict[str, float]:
         return {s: (v / self.images if self.images else 0.0) for s, v in self.stage_ms.items()}

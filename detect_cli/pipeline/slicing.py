@@ -66,9 +66,15 @@ def slice_options(settings: DetectSettings) -> SliceOptions | None:
     """The run's slicing, or None when --slice is not given."""
     if settings.slice is None:
         return None
-    return SliceOptions(parse_size(settings.slice), settings.slice_overlap, settings.slice_full,
-                        settings.slice_merge, settings.slice_match, settings.slice_tiles,
-                        settings.max_det_image)  # fmt: skip
+    return SliceOptions(
+        parse_size(settings.slice),
+        settings.slice_overlap,
+        settings.slice_full,
+        settings.slice_merge,
+        settings.slice_match,
+        settings.slice_tiles,
+        settings.max_det_image,
+    )
 
 
 def starts(length: int, tile: int, overlap: float) -> list[int]:
@@ -123,9 +129,11 @@ class SlicedDetector:
             size = (options.imgsz, options.imgsz)
         count = len(starts(width, size[0], self.slicing.overlap)) * len(starts(height, size[1], self.slicing.overlap))
         if count > MAX_TILES:
-            raise InputError(f"--slice {size[0]}x{size[1]} at overlap {self.slicing.overlap:g} cuts this "
-                             f"{width}x{height} image into {count:,} tiles (at most {MAX_TILES:,})",
-                             "use larger tiles or less overlap")  # fmt: skip
+            raise InputError(
+                f"--slice {size[0]}x{size[1]} at overlap {self.slicing.overlap:g} cuts this "
+                f"{width}x{height} image into {count:,} tiles (at most {MAX_TILES:,})",
+                "use larger tiles or less overlap",
+            )
         return tiles(width, height, size, self.slicing.overlap)
 
     def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
@@ -143,8 +151,9 @@ class SlicedDetector:
                 out[k] = (self._tagged(self._capped(detections, [detections], options.max_det), None), timing)
         return out  # type: ignore[return-value]
 
-    def predict_sliced(self, image: np.ndarray, windows: np.ndarray, options: PredictOptions,
-                       run: Any = None) -> SlicedImage:  # fmt: skip
+    def predict_sliced(
+        self, image: np.ndarray, windows: np.ndarray, options: PredictOptions, run: Any = None
+    ) -> SlicedImage:
         """Tiles in batches, boxes shifted into the image, the full pass added, merged.
 
         `run(views, options)` replaces the wrapped detector's `predict` (attention's hooked pass)."""
@@ -212,7 +221,8 @@ def check_slicing(slicing: SliceOptions | None, imgsz: int, max_det_image: int |
     if slicing is None or slicing.size is None:
         return []
     if max(slicing.size) > AUTO_FACTOR * imgsz:
-        return [f"--slice {slicing.size[0]}x{slicing.size[1]}: tiles are shrunk to the model's {imgsz} px, "
-                "so small objects stay small; tiles near the model's size (or --slice auto) work best"]  # fmt: skip
+        return [
+            f"--slice {slicing.size[0]}x{slicing.size[1]}: tiles are shrunk to the model's {imgsz} px, "
+            "so small objects stay small; tiles near the model's size (or --slice auto) work best"
+        ]
     return []
-

@@ -70,8 +70,9 @@ class SpatialStage:
         counter = self.counters.get(key)
         if counter is None:
             counter = self.counters[key] = ZoneCounter(list(self.zones), self.anchor)
-        occupancy = counter.update(detections.xyxy, names, detections.track_id, frame, result.time_s,
-                                   (result.width, result.height))  # fmt: skip
+        occupancy = counter.update(
+            detections.xyxy, names, detections.track_id, frame, result.time_s, (result.width, result.height)
+        )
         return replace(result, detections=detections.with_metadata(**{OCCUPANCY: occupancy}))
 
     def zones_of(self, result: ImageResult) -> list[Zone]:

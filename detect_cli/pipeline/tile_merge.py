@@ -47,8 +47,9 @@ def overlapping_pairs(xyxy: np.ndarray, class_id: np.ndarray, match: str, thresh
     return order[pairs]
 
 
-def _pairs_among(boxes: np.ndarray, classes: np.ndarray, rows: np.ndarray, counts: np.ndarray, match: str,
-                 threshold: float) -> np.ndarray:  # fmt: skip
+def _pairs_among(
+    boxes: np.ndarray, classes: np.ndarray, rows: np.ndarray, counts: np.ndarray, match: str, threshold: float
+) -> np.ndarray:
     per_row = counts[rows]
     a = np.repeat(rows, per_row)
     b = a + 1 + np.arange(len(a)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
@@ -59,8 +60,9 @@ def _pairs_among(boxes: np.ndarray, classes: np.ndarray, rows: np.ndarray, count
     return np.stack([a[keep], b[keep]], axis=1)
 
 
-def merge_detections(detections: Detections, how: str = "nms", match: str = "ios",
-                     threshold: float = MATCH_THRESHOLD) -> tuple[Detections, np.ndarray]:  # fmt: skip
+def merge_detections(
+    detections: Detections, how: str = "nms", match: str = "ios", threshold: float = MATCH_THRESHOLD
+) -> tuple[Detections, np.ndarray]:
     """(merged detections, index of each one's leader in `detections`), in confidence order."""
     if how not in SLICE_MERGES or match not in SLICE_MATCHES:
         raise ValueError(
@@ -91,6 +93,7 @@ def merge_detections(detections: Detections, how: str = "nms", match: str = "ios
         else:
             boxes.append(xyxy[i])
     keep = np.array(leaders, np.int64)
-    merged = Detections(np.array(boxes, np.float32).reshape(-1, 4), detections.confidence[keep],
-                        detections.class_id[keep])  # fmt: skip
+    merged = Detections(
+        np.array(boxes, np.float32).reshape(-1, 4), detections.confidence[keep], detections.class_id[keep]
+    )
     return merged, keep

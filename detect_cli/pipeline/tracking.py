@@ -94,8 +94,9 @@ def one_box_per_object(detections: Detections, threshold: float = SAME_OBJECT_IO
     return np.sort(leaders)
 
 
-def track_stream(results: Iterable[ImageResult], tracker: str = "botsort",
-                 first_ids: Mapping[int, int] | None = None) -> Iterator[ImageResult]:  # fmt: skip
+def track_stream(
+    results: Iterable[ImageResult], tracker: str = "botsort", first_ids: Mapping[int, int] | None = None
+) -> Iterator[ImageResult]:
     """The results with `track_id` set; `first_ids` (input index -> first id) continues resumed videos."""
     current, state = None, None
     for result in results:

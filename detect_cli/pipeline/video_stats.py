@@ -56,9 +56,14 @@ class VideoStats:
                 if track >= 0:
                     self._track_votes.setdefault(track, Counter())[result.class_name(cls)] += 1
             if self.line is not None:
-                self.crossings.update(detections.track_id, detections.xyxy,
-                                      [result.class_name(c) for c in detections.class_id.tolist()],
-                                      result.frame, result.time_s, (result.width, result.height))  # fmt: skip
+                self.crossings.update(
+                    detections.track_id,
+                    detections.xyxy,
+                    [result.class_name(c) for c in detections.class_id.tolist()],
+                    result.frame,
+                    result.time_s,
+                    (result.width, result.height),
+                )
 
     @property
     def crossings(self) -> LineCounter:
@@ -78,15 +83,16 @@ class VideoStats:
     def unique_objects(self) -> Counter[str]:
         """Distinct tracks seen in at least MIN_TRACK_FRAMES frames, per class: each under the class the
         detector gave it most often (an object entering the frame, half seen, is often misnamed)."""
-        return Counter(votes.most_common(1)[0][0] for votes in self._track_votes.values()
-                       if votes.total() >= MIN_TRACK_FRAMES)  # fmt: skip
+        return Counter(
+            votes.most_common(1)[0][0] for votes in self._track_votes.values() if votes.total() >= MIN_TRACK_FRAMES
+        )
 
     @property
     def brief_tracks(self) -> int:
         return sum(votes.total() < MIN_TRACK_FRAMES for votes in self._track_votes.values())
 
     def objects_text(self) -> str:
-        """"12 circle, 7 star, +3 brief": the count behind "how many distinct objects passed"."""
+        """ "12 circle, 7 star, +3 brief": the count behind "how many distinct objects passed"."""
         counts = sorted(self.unique_objects().items(), key=lambda kv: (-kv[1], kv[0]))
         brief = [f"+{self.brief_tracks} brief"] if self.brief_tracks else []
         return ", ".join([f"{n} {name}" for name, n in counts] + brief)

@@ -60,8 +60,15 @@ class ZoneCounter:
     _visits: dict[tuple[str, int], _Visit] = field(default_factory=dict, repr=False)
     _seen: Counter[int] = field(default_factory=Counter, repr=False)  # frames each track was seen in
 
-    def update(self, xyxy: np.ndarray, names: list[str], track_ids: np.ndarray | None, frame: int,
-               time_s: float | None, size: tuple[int, int] | None = None) -> dict[str, dict[str, int]]:  # fmt: skip
+    def update(
+        self,
+        xyxy: np.ndarray,
+        names: list[str],
+        track_ids: np.ndarray | None,
+        frame: int,
+        time_s: float | None,
+        size: tuple[int, int] | None = None,
+    ) -> dict[str, dict[str, int]]:
         """The frame's boxes, their class names and track ids (-1: in no track; None: not tracked), its
         frame number and time, and its (width, height), which places zones given in percent (at the first
         frame). Returns the frame's occupancy: zone -> class -> boxes inside. Tracked runs count the
@@ -88,8 +95,9 @@ class ZoneCounter:
                 self._follow(zone.name, np.asarray(track_ids), inside, names, frame, time_s)
         return occupancy
 
-    def _follow(self, zone: str, track_ids: np.ndarray, inside: np.ndarray, names: list[str], frame: int,
-                time_s: float | None) -> None:  # fmt: skip
+    def _follow(
+        self, zone: str, track_ids: np.ndarray, inside: np.ndarray, names: list[str], frame: int, time_s: float | None
+    ) -> None:
         for track, now, name in zip(track_ids.tolist(), inside.tolist(), names):
             if track < 0:
                 continue
@@ -122,14 +130,21 @@ class ZoneCounter:
                 continue
             seconds = _rounded(visit.dwell_s) if visit.timed else None
             gone = visit.inside and visit.last_frame != self.last_frame  # last seen inside, then never again
-            events.append({
-                "zone": zone, "track_id": track, "class_name": visit.class_votes.most_common(1)[0][0],
-                "entered_frame": visit.entered_frame, "entered_s": _rounded(visit.entered_s),
-                "left_frame": visit.last_frame if gone else visit.left_frame,
-                "left_s": _rounded(visit.last_time if gone else visit.left_s), "left_unseen": gone,
-                "dwell_frames": round(visit.dwell_frames, 2), "dwell_s": seconds,
-                "brief": self._seen[track] < MIN_TRACK_FRAMES,
-            })  # fmt: skip
+            events.append(
+                {
+                    "zone": zone,
+                    "track_id": track,
+                    "class_name": visit.class_votes.most_common(1)[0][0],
+                    "entered_frame": visit.entered_frame,
+                    "entered_s": _rounded(visit.entered_s),
+                    "left_frame": visit.last_frame if gone else visit.left_frame,
+                    "left_s": _rounded(visit.last_time if gone else visit.left_s),
+                    "left_unseen": gone,
+                    "dwell_frames": round(visit.dwell_frames, 2),
+                    "dwell_s": seconds,
+                    "brief": self._seen[track] < MIN_TRACK_FRAMES,
+                }
+            )
         return sorted(events, key=lambda e: (e["zone"], e["entered_frame"], e["track_id"]))
 
     def summary(self) -> dict[str, dict[str, dict[str, Any]]]:
@@ -150,17 +165,22 @@ class ZoneCounter:
         return {
             "max": self._occupancy_max.get(zone, Counter())[name],
             "mean": round(self._occupancy_sum.get(zone, Counter())[name] / max(self.frames, 1), 3),
-            "entries": len(mine), "exits": sum(e["left_frame"] is not None for e in mine),
+            "entries": len(mine),
+            "exits": sum(e["left_frame"] is not None for e in mine),
             "median_s": _rounded(float(np.median(seconds))) if seconds and len(seconds) == len(mine) else None,
             "max_s": _rounded(max(seconds)) if seconds and len(seconds) == len(mine) else None,
             "median_frames": round(float(np.median(frames)), 2) if frames else None,
             "max_frames": round(max(frames), 2) if frames else None,
-        }  # fmt: skip
+        }
 
     def as_dict(self) -> dict[str, Any]:
-        return {"anchor": self.anchor, "frames": self.frames,
-                "zones": {z.name: z.as_list() if not any(z.relative) else None for z in self.zones},
-                "per_zone": self.summary(), "events": self.visits()}  # fmt: skip
+        return {
+            "anchor": self.anchor,
+            "frames": self.frames,
+            "zones": {z.name: z.as_list() if not any(z.relative) else None for z in self.zones},
+            "per_zone": self.summary(),
+            "events": self.visits(),
+        }
 
 
 def _rounded(value: float | None) -> float | None:

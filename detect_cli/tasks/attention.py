@@ -70,12 +70,14 @@ class AttentionJob:
         saver = ImageSaver(self.settings.save_dir) if self.settings.save_dir is not None else None
         videos = VideoSaver(saver) if saver is not None else None
         explainer = _Explainer(self)
-        watch = FailureWatch(lambda: explain_image(self.detector, blank_image(self.options.imgsz), self.options,
-                                                   **self._how()))  # fmt: skip
+        watch = FailureWatch(
+            lambda: explain_image(self.detector, blank_image(self.options.imgsz), self.options, **self._how())
+        )
         broken: set[int] = set()  # inputs whose overlay video stopped
         try:
-            for result in detect_stream(sources, explainer, self.options, read_options=self.read_options,
-                                        video=self.video):  # fmt: skip
+            for result in detect_stream(
+                sources, explainer, self.options, read_options=self.read_options, video=self.video
+            ):
                 record = self._record(result, watch)
                 if result.image is not None and record["status"] == "ok":
                     record = self._save(record, result, saver, videos, broken)
@@ -86,9 +88,17 @@ class AttentionJob:
                 videos.close()
 
     def _record(self, result: ImageResult, watch: FailureWatch) -> dict[str, Any]:
-        record = {"index": result.index, "source": result.source, "status": "ok", "error": None,
-                  "width": result.width, "height": result.height, "maps": None, "detections": [],
-                  "overlays": None}  # fmt: skip
+        record = {
+            "index": result.index,
+            "source": result.source,
+            "status": "ok",
+            "error": None,
+            "width": result.width,
+            "height": result.height,
+            "maps": None,
+            "detections": [],
+            "overlays": None,
+        }
         if result.frame is not None:
             record.update(frame=result.frame, time_s=result.time_s)
         if not result.ok:
@@ -103,8 +113,14 @@ class AttentionJob:
             self.scores.merge(scores)
         return {**record, "maps": explained.layer, "detections": explained.record()}
 
-    def _save(self, record: dict[str, Any], result: ImageResult, saver: ImageSaver | None,
-              videos: VideoSaver | None, broken: set[int]) -> dict[str, Any]:  # fmt: skip
+    def _save(
+        self,
+        record: dict[str, Any],
+        result: ImageResult,
+        saver: ImageSaver | None,
+        videos: VideoSaver | None,
+        broken: set[int],
+    ) -> dict[str, Any]:
         """The overlays beside the record: a folder per still image, one overlay video per video."""
         explained: ImageAttention = result.detections.metadata["attention"]
         assert result.image is not None
@@ -137,8 +153,9 @@ class AttentionJob:
         """How its records are written: the figures of each map it makes are columns."""
         from detect_cli.attention.records import attention_layout
 
-        return attention_layout(tuple(map_names(self.settings.method, self.detector.ref.family,
-                                                self.settings.attention_map)))  # fmt: skip
+        return attention_layout(
+            tuple(map_names(self.settings.method, self.detector.ref.family, self.settings.attention_map))
+        )
 
     def summary(self, interrupted: bool = False) -> dict[str, Any]:
         return {"faithfulness": self.faithfulness(), "failed": self.failed, "interrupted": interrupted}
@@ -149,6 +166,7 @@ class AttentionJob:
     def faithfulness(self) -> list[dict[str, Any]] | None:
         """Per method: deletion/insertion AUC, energy-based pointing game, pointing game, mean and 95% interval."""
         return self.scores.rows() if self.settings.check else None
+
 
 def _frame_overlay(image: np.ndarray, result: ImageAttention) -> np.ndarray:
     """A video frame: the first whole-image map over the frame, with every box."""

@@ -91,8 +91,9 @@ def _probe(contender: Contender) -> Callable[[], object]:
 
 def _run_one(contender: Contender, item: Any, watch: FailureWatch) -> ImageResult:
     height, width = item.image.shape[:2]
-    base = ImageResult(item.source.ref, item.index, names=contender.detector.names, width=width, height=height,
-                       name=item.source.name)  # fmt: skip
+    base = ImageResult(
+        item.source.ref, item.index, names=contender.detector.names, width=width, height=height, name=item.source.name
+    )
     try:
         ((detections, timing),) = contender.detector.predict([item.image], contender.options)
     except Exception as exc:
@@ -131,10 +132,14 @@ class PairAgreement:
     def as_dict(self) -> dict[str, Any]:
         g = self.agreement
         return {
-            "reference": self.a, "model": self.b, "matched": g.matched,
-            "precision": round(g.precision, 4), "recall": round(g.recall, 4), "f1": round(g.f1, 4),
+            "reference": self.a,
+            "model": self.b,
+            "matched": g.matched,
+            "precision": round(g.precision, 4),
+            "recall": round(g.recall, 4),
+            "f1": round(g.f1, 4),
             "mean_iou": round(g.mean_iou, 4) if g.mean_iou is not None else None,
-        }  # fmt: skip
+        }
 
 
 class ComparisonRun:
@@ -162,8 +167,10 @@ class ComparisonRun:
 
     def _shared_ids(self, result: ImageResult) -> Detections:
         """Class ids in one vocabulary of names, so models with different id orders can agree."""
-        ids = [self.vocabulary.setdefault(result.class_name(int(c)), len(self.vocabulary))
-               for c in result.detections.class_id]  # fmt: skip
+        ids = [
+            self.vocabulary.setdefault(result.class_name(int(c)), len(self.vocabulary))
+            for c in result.detections.class_id
+        ]
         return Detections(result.detections.xyxy, result.detections.confidence, np.array(ids, dtype=np.int64))
 
     def add(self, item: ImageComparison) -> None:
@@ -205,19 +212,35 @@ def comparison_report(
     models = []
     for k, (contender, stats) in enumerate(zip(run.contenders, run.stats)):
         detector = contender.detector
-        head = "none (RT-DETR)" if detector.ref.family == "rtdetr" else (
-            "NMS" if detector.runs_nms(contender.options) else "NMS-free")  # fmt: skip
+        head = (
+            "none (RT-DETR)"
+            if detector.ref.family == "rtdetr"
+            else ("NMS" if detector.runs_nms(contender.options) else "NMS-free")
+        )
         row: dict[str, Any] = {
-            "name": contender.name, "spec": detector.ref.spec, "family": detector.ref.family, "head": head,
-            **detector.profile(contender.options.imgsz), "load_s": detector.load_s,
-            "warmup_ms": warmup_ms.get(contender.name), "images": stats.images, "failed": stats.failed,
-            "detections": stats.detections, **_stage_means(stats), **stats.latency(),
+            "name": contender.name,
+            "spec": detector.ref.spec,
+            "family": detector.ref.family,
+            "head": head,
+            **detector.profile(contender.options.imgsz),
+            "load_s": detector.load_s,
+            "warmup_ms": warmup_ms.get(contender.name),
+            "images": stats.images,
+            "failed": stats.failed,
+            "detections": stats.detections,
+            **_stage_means(stats),
+            **stats.latency(),
             "class_counts": dict(sorted(stats.class_counts.items())),
-        }  # fmt: skip
+        }
         if scores is not None:
             overall = scores[k].overall
-            row.update(map50=overall.map50, map50_95=overall.map50_95, precision=overall.precision,
-                       recall=overall.recall, labelled_images=scores[k].images)  # fmt: skip
+            row.update(
+                map50=overall.map50,
+                map50_95=overall.map50_95,
+                precision=overall.precision,
+                recall=overall.recall,
+                labelled_images=scores[k].images,
+            )
         models.append(row)
     if any(stats.caps.bit for stats in run.stats):  # a cap was reached: say how often, for every model
         for row, stats in zip(models, run.stats):
@@ -239,10 +262,29 @@ def _stage_means(stats: RunSummary) -> dict[str, float]:
 
 
 CSV_COLUMNS = (
-    "name", "spec", "family", "head", "params_m", "gflops", "file_mb", "load_s", "warmup_ms", "images", "failed",
-    "detections", "preprocess_mean", "inference_mean", "postprocess_mean", "total_p50", "total_p95",
-    "images_per_s", "map50", "map50_95", "precision", "recall",
-)  # fmt: skip
+    "name",
+    "spec",
+    "family",
+    "head",
+    "params_m",
+    "gflops",
+    "file_mb",
+    "load_s",
+    "warmup_ms",
+    "images",
+    "failed",
+    "detections",
+    "preprocess_mean",
+    "inference_mean",
+    "postprocess_mean",
+    "total_p50",
+    "total_p95",
+    "images_per_s",
+    "map50",
+    "map50_95",
+    "precision",
+    "recall",
+)
 # compare's records: one per input (every model's image record) in JSON/JSONL; its CSV is the
 # table of models, taken from the summary
 COMPARE = Layout("images", CSV_COLUMNS, summary_rows=lambda summary: summary["models"])
@@ -285,8 +327,11 @@ class CompareJob:
                     self.grids.append((item.source.ref, saver.save(item.source.name, self._grid(item))))
                 except (OSError, SaveRefused) as exc:
                     self.warnings.append((item.source.ref, f"side-by-side image not saved: {exc}"))
-            yield {"index": item.index, "source": item.source.ref,
-                   "models": {c.name: image_record(r) for c, r in zip(self.contenders, item.results)}}  # fmt: skip
+            yield {
+                "index": item.index,
+                "source": item.source.ref,
+                "models": {c.name: image_record(r) for c, r in zip(self.contenders, item.results)},
+            }
 
     def summary(self, interrupted: bool = False) -> dict[str, Any]:
         """The report: per model speed, counts, agreement (and mAP with labels), over the images done."""
@@ -310,9 +355,13 @@ class CompareJob:
             from detect_cli.evaluation.errors import pair_up
 
             images = [pair_up(preds, labels) for preds, labels in zip(self.run.predictions, self.labels)]
-            self._analysis = analyse_models([c.name for c in self.contenders], images,
-                                            [c.detector.names for c in self.contenders], conf=self.conf,
-                                            **self.analysis_options)  # fmt: skip
+            self._analysis = analyse_models(
+                [c.name for c in self.contenders],
+                images,
+                [c.detector.names for c in self.contenders],
+                conf=self.conf,
+                **self.analysis_options,
+            )
         return self._analysis
 
     def incomplete(self) -> bool:
@@ -330,9 +379,13 @@ class CompareJob:
             from detect_cli.tasks.evaluation_pictures import comparison_sections
 
             names = [c.detector.names for c in self.contenders]
-            sections, warnings = comparison_sections(self.save_dir, analysis, names,
-                                                     worst=(self.analysis_options or {}).get("worst", WORST),
-                                                     read_options=self.read_options)  # fmt: skip
+            sections, warnings = comparison_sections(
+                self.save_dir,
+                analysis,
+                names,
+                worst=(self.analysis_options or {}).get("worst", WORST),
+                read_options=self.read_options,
+            )
             self.warnings += warnings
         return comparison_page(self.save_dir, summary, self.grids, sections)
 

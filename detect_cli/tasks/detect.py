@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from detect_cli.pipeline.ray.cluster import RayOptions
     from detect_cli.pipeline.spatial import SpatialStage
 
+
 def run_metadata(settings: DetectSettings, detector: Detector) -> dict[str, Any]:
     """What a results file records about how it was made."""
     return {
@@ -82,8 +83,12 @@ class DetectJob:
     _explaining: ExplainingDetector | None = field(default=None, init=False, repr=False)
     _broken_video: tuple[int, str] | None = field(default=None, init=False, repr=False)
 
-    def run(self, sources: Iterable[Source], sinks: Sequence[Sink] = (),
-            on_result: Callable[[ImageResult], None] | None = None) -> RunSummary:  # fmt: skip
+    def run(
+        self,
+        sources: Iterable[Source],
+        sinks: Sequence[Sink] = (),
+        on_result: Callable[[ImageResult], None] | None = None,
+    ) -> RunSummary:
         """Process every source into `sinks`; on Ctrl-C, stop and keep what was written."""
         from detect_cli.tasks.driver import drive
 
@@ -98,7 +103,8 @@ class DetectJob:
 
             slicing = slice_options(self.settings)
             self._explaining = ExplainingDetector(
-                self.detector, SlicedDetector(self.detector, slicing, self.settings.batch) if slicing else None)
+                self.detector, SlicedDetector(self.detector, slicing, self.settings.batch) if slicing else None
+            )
         start = time.perf_counter()
         self.summary_so_far.count_line = self.count_line
 
@@ -107,9 +113,11 @@ class DetectJob:
             if recorded is None:
                 return False
             if recorded != source.ref:
-                raise ConfigError(f"--resume: input #{index} is now {source.ref}, but the results file has {recorded} "
-                                  "there (the inputs changed since that run)",
-                                  "give the same inputs in the same order, or write to a new file")  # fmt: skip
+                raise ConfigError(
+                    f"--resume: input #{index} is now {source.ref}, but the results file has {recorded} "
+                    "there (the inputs changed since that run)",
+                    "give the same inputs in the same order, or write to a new file",
+                )
             if index in self.videos_done:
                 return False  # a video cut short: read again from after its last frame written
             self.summary_so_far.resumed += 1
@@ -156,8 +164,11 @@ class DetectJob:
     def _stream(self, sources: Iterable[Source], skip: Callable[[int, Source], bool]) -> Iterable[ImageResult]:
         """The local engine, or the same work on Ray (records, order and indices alike)."""
         options = predict_options(self.settings, self.detector)
-        common = {"batch": self.settings.batch, "read_options": read_options(self.settings),
-                  "skip": skip if self.done else None}  # fmt: skip
+        common = {
+            "batch": self.settings.batch,
+            "read_options": read_options(self.settings),
+            "skip": skip if self.done else None,
+        }
         frames = {"video": self.video, "frames_done": {i: last for i, (last, _) in self.videos_done.items()}}
         if self._explaining is not None:  # one hooked prediction gives the boxes and the maps
             return detect_stream(_no_videos(sources, "--attention"), self._explaining, options, **common)
@@ -165,8 +176,14 @@ class DetectJob:
             return detect_stream(sources, sliced(self.detector, self.settings), options, **common, **frames)
         from detect_cli.pipeline.ray.driver import ray_detect_stream
 
-        return ray_detect_stream(_no_videos(sources, "--engine ray"), self.detector, options, ray_options=self.ray,
-                                 slicing=slice_options(self.settings), **common)  # fmt: skip
+        return ray_detect_stream(
+            _no_videos(sources, "--engine ray"),
+            self.detector,
+            options,
+            ray_options=self.ray,
+            slicing=slice_options(self.settings),
+            **common,
+        )
 
     def _save_frame(self, videos: VideoSaver, annotator: BoxAnnotator, result: ImageResult) -> ImageResult:
         """Append the annotated frame to its video; a failure is said once, on the frame where it
@@ -222,11 +239,13 @@ class DetectJob:
         try:
             image = result.image
             if image is None:  # Ray decodes on the workers and sends back no pixels: read it here to draw
-                image = read_image(Source(result.source, result.name, is_url(result.source)),
-                                   read_options(self.settings))  # fmt: skip
+                image = read_image(
+                    Source(result.source, result.name, is_url(result.source)), read_options(self.settings)
+                )
                 result = replace(result, image=image)
-            path = saver.save(result.name, self._draw_zones(annotator.annotate(image, result.detections, result.names),
-                                                            result))  # fmt: skip
+            path = saver.save(
+                result.name, self._draw_zones(annotator.annotate(image, result.detections, result.names), result)
+            )
         except (OSError, SaveRefused, InputError, cv2.error) as exc:
             return result.not_saved(Unsaved.ANNOTATED, one_line(exc, first=True))
         if isinstance(explained, str):

@@ -48,8 +48,12 @@ class Outcome:
         return ExitCode.INPUTS_FAILED if self.incomplete else ExitCode.OK
 
 
-def drive(task: Task, sources: Iterable[Any] = (), sinks: Sequence[Writes] = (),
-          on_record: Callable[[Any], None] | None = None) -> Outcome:  # fmt: skip
+def drive(
+    task: Task,
+    sources: Iterable[Any] = (),
+    sinks: Sequence[Writes] = (),
+    on_record: Callable[[Any], None] | None = None,
+) -> Outcome:
     """Run `task` over `sources`: each record to every sink, then to `on_record` (progress, tables)."""
     records = task.records(sources)
     interrupted = False

@@ -57,8 +57,11 @@ class EvaluateJob:
     def records(self, sources: Iterable[Source]) -> Iterator[dict[str, Any]]:
         predictions: list[Prediction] = []
         low = replace(self.settings, conf=min(self.settings.conf, MAP_CONF))
-        stills = stills_only(sources, "a video: box labels are per image file (score a video's tracks with "
-                                      "evaluate --tracks gt.txt, or its frames saved as images)")  # fmt: skip
+        stills = stills_only(
+            sources,
+            "a video: box labels are per image file (score a video's tracks with "
+            "evaluate --tracks gt.txt, or its frames saved as images)",
+        )
         detect = DetectJob(low, self.detector)
         interrupted = False
         try:
@@ -93,8 +96,12 @@ class EvaluateJob:
             from detect_cli.evaluation.analysis import analyse
             from detect_cli.evaluation.errors import pair_up
 
-            self._analysis = analyse(pair_up(self.predictions, self.labels), self.detector.names,
-                                     conf=self.settings.conf, **(self.analysis_options or {}))  # fmt: skip
+            self._analysis = analyse(
+                pair_up(self.predictions, self.labels),
+                self.detector.names,
+                conf=self.settings.conf,
+                **(self.analysis_options or {}),
+            )
         return self._analysis
 
     def incomplete(self) -> bool:

@@ -59,18 +59,26 @@ class PictureWriter:
     def __post_init__(self) -> None:
         self.saver = ImageSaver(self.folder)
 
-    def analysis(self, analysis: Analysis, names: dict[int, str], *, prefix: str = "", title: str = "",
-                 explain: Explain | None = None) -> SavedPictures:  # fmt: skip
+    def analysis(
+        self,
+        analysis: Analysis,
+        names: dict[int, str],
+        *,
+        prefix: str = "",
+        title: str = "",
+        explain: Explain | None = None,
+    ) -> SavedPictures:
         """The figures and worst images of one analysis (file names start with `prefix`)."""
         saved = SavedPictures()
         drawn = {
             "pr_curve": lambda: figures.pr_figure(analysis.pr, title),
             "f1_curve": lambda: figures.f1_figure(analysis.f1, title),
             "confusion_matrix": lambda: figures.confusion_figure(analysis.matrix, normalised=False, title=title),
-            "confusion_matrix_normalised": lambda: figures.confusion_figure(analysis.matrix, normalised=True,
-                                                                            title=title),
+            "confusion_matrix_normalised": lambda: figures.confusion_figure(
+                analysis.matrix, normalised=True, title=title
+            ),
             "tide_errors": lambda: figures.tide_figure(analysis.tide, title),
-        }  # fmt: skip
+        }
         for name, draw in drawn.items():
             path = self._save(f"{prefix}{name}.png", draw, name)
             if path is not None:
@@ -86,8 +94,15 @@ class PictureWriter:
             saved.worst.append((score, path, attention))
         return saved
 
-    def differences(self, diff: ModelDifference, a: Sequence[ImageScore], b: Sequence[ImageScore],
-                    names: tuple[dict[int, str], dict[int, str]], n: int, prefix: str = "") -> Section:  # fmt: skip
+    def differences(
+        self,
+        diff: ModelDifference,
+        a: Sequence[ImageScore],
+        b: Sequence[ImageScore],
+        names: tuple[dict[int, str], dict[int, str]],
+        n: int,
+        prefix: str = "",
+    ) -> Section:
         """The section on what separates two models, with the `n` images where they differ most."""
         figure = self._save(f"{prefix}differences.png", lambda: figures.difference_figure(diff), "differences")
         images = []
@@ -99,8 +114,10 @@ class PictureWriter:
             stem = PurePosixPath(item.name).with_suffix("")
 
             def pair(image: np.ndarray = image, sa: ImageScore = sa, sb: ImageScore = sb) -> np.ndarray:
-                panels = [draw_verdict(image, sa, names[0], f"{diff.a}: {sa.errors} error(s)"),
-                          draw_verdict(image, sb, names[1], f"{diff.b}: {sb.errors} error(s)")]  # fmt: skip
+                panels = [
+                    draw_verdict(image, sa, names[0], f"{diff.a}: {sa.errors} error(s)"),
+                    draw_verdict(image, sb, names[1], f"{diff.b}: {sb.errors} error(s)"),
+                ]
                 height = max(p.shape[0] for p in panels)
                 return side_by_side([np.pad(p, ((0, height - p.shape[0]), (0, 0), (0, 0))) for p in panels])
 
@@ -109,8 +126,9 @@ class PictureWriter:
                 images.append((f"{item.name}: {item.a_only} only {diff.a}, {item.b_only} only {diff.b}", path))
         return difference_section(diff, figure, images)
 
-    def _attention(self, image: np.ndarray, score: ImageScore, names: dict[int, str], stem: str,
-                   explain: Explain) -> list[tuple[Path, str]]:  # fmt: skip
+    def _attention(
+        self, image: np.ndarray, score: ImageScore, names: dict[int, str], stem: str, explain: Explain
+    ) -> list[tuple[Path, str]]:
         """One picture per false detection, over the attention map the model made for it."""
         from detect_cli.attention.maps import resize_map
 
@@ -131,10 +149,11 @@ class PictureWriter:
             name = names.get(int(score.detections.class_id[i]), str(score.detections.class_id[i]))
             text = f"{kind}: {name} {score.detections.confidence[i]:.2f} - where the model looked"
             heat = resize_map(maps[b], *image.shape[:2])
-            path = self._save(f"{stem}_false{a + 1:02d}_{kind}_attention.jpg",
-                              lambda heat=heat, i=i, text=text: attention_panel(image, heat,
-                                                                                score.detections.xyxy[i], text),
-                              score.source)  # fmt: skip
+            path = self._save(
+                f"{stem}_false{a + 1:02d}_{kind}_attention.jpg",
+                lambda heat=heat, i=i, text=text: attention_panel(image, heat, score.detections.xyxy[i], text),
+                score.source,
+            )
             if path is not None:
                 out.append((path, f"{score.name}: {text}"))
         return out
@@ -159,9 +178,14 @@ def _folder_name(model: str) -> str:
     return re.sub(r"[^\w.+#-]+", "_", model).strip("._") or "model"
 
 
-def comparison_sections(folder: Path, analysis: ModelsAnalysis, class_names: Sequence[dict[int, str]], *,
-                        worst: int, read_options: ReadOptions | None = None,
-                        ) -> tuple[list[Section], list[tuple[str, str]]]:  # fmt: skip
+def comparison_sections(
+    folder: Path,
+    analysis: ModelsAnalysis,
+    class_names: Sequence[dict[int, str]],
+    *,
+    worst: int,
+    read_options: ReadOptions | None = None,
+) -> tuple[list[Section], list[tuple[str, str]]]:
     """`compare --labels --save`: what separates each pair of models (with the `worst` images where they
     differ most), then each model's curves, matrix, TIDE errors and worst images, under
     DIR/evaluation/; returns the page's sections and what was not written."""
@@ -173,8 +197,16 @@ def comparison_sections(folder: Path, analysis: ModelsAnalysis, class_names: Seq
     for diff in analysis.differences:
         i, j = place[diff.a], place[diff.b]
         prefix = f"evaluation/{_folder_name(diff.a)}_vs_{_folder_name(diff.b)}/"
-        sections.append(writer.differences(diff, analysis.analyses[i].scores, analysis.analyses[j].scores,
-                                           (class_names[i], class_names[j]), worst, prefix))  # fmt: skip
+        sections.append(
+            writer.differences(
+                diff,
+                analysis.analyses[i].scores,
+                analysis.analyses[j].scores,
+                (class_names[i], class_names[j]),
+                worst,
+                prefix,
+            )
+        )
     for name, one, names in zip(analysis.names, analysis.analyses, class_names):
         saved = writer.analysis(one, names, prefix=f"evaluation/{_folder_name(name)}/", title=name)
         sections += analysis_sections(one, saved, model=name)
@@ -183,18 +215,30 @@ def comparison_sections(folder: Path, analysis: ModelsAnalysis, class_names: Seq
 
 def evaluation_page(folder: Path, report: EvalReport, sections: list[Section], settings: dict[str, Any]) -> Path:
     """`evaluate --save`: the scores table, then every section of the analysis."""
-    rows = [[r["class"], r["instances"], r["detections"], r["precision"], r["recall"], r["map50"], r["map50_95"]]
-            for r in report.rows()]  # fmt: skip
+    rows = [
+        [r["class"], r["instances"], r["detections"], r["precision"], r["recall"], r["map50"], r["map50_95"]]
+        for r in report.rows()
+    ]
     header = ["class", "instances", "detections", "precision", "recall", "mAP50", "mAP50-95"]
     about = ", ".join(f"{k} {v}" for k, v in settings.items() if v is not None)
-    scores = Section("Scores", [Table(header, rows)], notes=[f"{about}; {report.images} labelled images, "
-                                                            "precision and recall at conf, IoU 0.5"])  # fmt: skip
+    scores = Section(
+        "Scores",
+        [Table(header, rows)],
+        notes=[f"{about}; {report.images} labelled images, precision and recall at conf, IoU 0.5"],
+    )
     return write_page(folder, f"attn-detect evaluate: {settings.get('model', '')}", [scores, *sections])
 
 
-def save_evaluation(folder: Path, report: EvalReport, analysis: Analysis, names: dict[int, str],
-                    settings: dict[str, Any], *, read_options: ReadOptions | None = None,
-                    explain: Explain | None = None) -> tuple[Path, list[tuple[str, str]]]:  # fmt: skip
+def save_evaluation(
+    folder: Path,
+    report: EvalReport,
+    analysis: Analysis,
+    names: dict[int, str],
+    settings: dict[str, Any],
+    *,
+    read_options: ReadOptions | None = None,
+    explain: Explain | None = None,
+) -> tuple[Path, list[tuple[str, str]]]:
     """`evaluate --save`: every picture and the page; returns the page and what was not written.
     OSError when the page itself cannot be written."""
     from detect_cli.evaluation.page import analysis_sections

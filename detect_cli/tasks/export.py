@@ -23,9 +23,20 @@ from detect_cli.models.export import (
 from detect_cli.outputs.records import Layout
 
 CSV_COLUMNS = (
-    "model", "format", "path", "bytes", "images", "matched", "detections_original", "detections_exported", "f1",
-    "max_conf_diff", "ms_per_image_original", "ms_per_image_exported", "passed",
-)  # fmt: skip
+    "model",
+    "format",
+    "path",
+    "bytes",
+    "images",
+    "matched",
+    "detections_original",
+    "detections_exported",
+    "f1",
+    "max_conf_diff",
+    "ms_per_image_original",
+    "ms_per_image_exported",
+    "passed",
+)
 # export's record: one per export (its verification flattened into the CSV row)
 EXPORT = Layout("exports", CSV_COLUMNS, rows=lambda r: [{**r, **(r.get("verification") or {})}])
 
@@ -81,17 +92,34 @@ class ExportJob:
 
         status(f"exporting to {self.spec.name}…")
         with model_loading(self.trusted):
-            path = export_model(self.detector, self.spec, self.out_dir, imgsz=self.imgsz, half=self.half,
-                                int8=self.int8, dynamic=self.dynamic, data=self.data, device=self.device)  # fmt: skip
-        record: dict[str, Any] = {"model": self.detector.ref.spec, "format": self.spec.name, "path": str(path),
-                                  "bytes": output_size(path), "imgsz": self.imgsz, "verification": None,
-                                  "renamed": path.name != export_stem(self.detector) + self.spec.suffix}  # fmt: skip
+            path = export_model(
+                self.detector,
+                self.spec,
+                self.out_dir,
+                imgsz=self.imgsz,
+                half=self.half,
+                int8=self.int8,
+                dynamic=self.dynamic,
+                data=self.data,
+                device=self.device,
+            )
+        record: dict[str, Any] = {
+            "model": self.detector.ref.spec,
+            "format": self.spec.name,
+            "path": str(path),
+            "bytes": output_size(path),
+            "imgsz": self.imgsz,
+            "verification": None,
+            "renamed": path.name != export_stem(self.detector) + self.spec.suffix,
+        }
         if not self.verify:
             return record
         status(f"loading {path.name}…")
         exported = load_exported(path, self.detector.ref.family, device=self.device)
         images = verification_images(self.detector, self.verify_images)
         options = replace(self.options, imgsz=self.imgsz)
-        record["verification"] = {**verify(self.detector, exported, track(images), options).as_dict(),
-                                  "enforced": self.detector.ref.kind != "yaml"}  # fmt: skip
+        record["verification"] = {
+            **verify(self.detector, exported, track(images), options).as_dict(),
+            "enforced": self.detector.ref.kind != "yaml",
+        }
         return record

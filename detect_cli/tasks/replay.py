@@ -44,15 +44,26 @@ def _csv(out: Path) -> Iterator[dict[str, Any]]:
             if current is None or current["key"] != key:
                 if current is not None:
                     yield current
-                current = {"key": key, "index": int(row["index"]), "source": row["source"], "status": row["status"],
-                           "width": _int(row["width"]), "height": _int(row["height"]), "frame": _int(row["frame"]),
-                           "time_s": float(row["time_s"]) if row["time_s"] else None, "detections": []}  # fmt: skip
+                current = {
+                    "key": key,
+                    "index": int(row["index"]),
+                    "source": row["source"],
+                    "status": row["status"],
+                    "width": _int(row["width"]),
+                    "height": _int(row["height"]),
+                    "frame": _int(row["frame"]),
+                    "time_s": float(row["time_s"]) if row["time_s"] else None,
+                    "detections": [],
+                }
             if row["class_id"]:
-                current["detections"].append({
-                    "box": [float(row[k]) for k in ("x1", "y1", "x2", "y2")], "confidence": float(row["confidence"]),
-                    "class_id": int(row["class_id"]),
-                    **({"track_id": _int(row["track_id"])} if row["track_id"] else {}),
-                })  # fmt: skip
+                current["detections"].append(
+                    {
+                        "box": [float(row[k]) for k in ("x1", "y1", "x2", "y2")],
+                        "confidence": float(row["confidence"]),
+                        "class_id": int(row["class_id"]),
+                        **({"track_id": _int(row["track_id"])} if row["track_id"] else {}),
+                    }
+                )
     if current is not None:
         yield current
 

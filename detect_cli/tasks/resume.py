@@ -32,8 +32,24 @@ from detect_cli.models.digest import weights_digest
 from detect_cli.outputs.records import CSV_COLUMNS
 
 RESUMABLE = ("jsonl", "csv")
-SHAPING = ("model", "imgsz", "conf", "iou", "max_det", "classes", "nms", "half", "max_pixels",
-           "slice", "slice_overlap", "slice_full", "slice_merge", "slice_match", "slice_tiles", "max_det_image")
+SHAPING = (
+    "model",
+    "imgsz",
+    "conf",
+    "iou",
+    "max_det",
+    "classes",
+    "nms",
+    "half",
+    "max_pixels",
+    "slice",
+    "slice_overlap",
+    "slice_full",
+    "slice_merge",
+    "slice_match",
+    "slice_tiles",
+    "max_det_image",
+)
 SLICING = {k for k in SHAPING if k.startswith("slice")} | {"max_det_image"}  # recorded only when slicing
 ZONING = ("zones", "zone_anchor")  # the records' occupancy: recorded only with --zone
 
@@ -101,8 +117,10 @@ def prepare_resume(out: Path, fmt: str, fp: dict[str, Any], *, retry_failed: boo
     changed = [k for k in sorted(set(before) | set(fp)) if before.get(k) != fp.get(k)]
     if changed:
         diffs = ", ".join(f"{k}: {before.get(k)!r} -> {fp.get(k)!r}" for k in changed)
-        raise ConfigError(f"cannot resume {out}: settings differ from the original run ({diffs})",
-                          "use the same model and options, or write to a new file")  # fmt: skip
+        raise ConfigError(
+            f"cannot resume {out}: settings differ from the original run ({diffs})",
+            "use the same model and options, or write to a new file",
+        )
     try:
         return _repair_jsonl(out, retry_failed) if fmt == "jsonl" else _repair_csv(out, retry_failed)
     except OSError as exc:
@@ -118,15 +136,20 @@ def _read_sidecar(out: Path) -> dict[str, Any]:
         recorded = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise ConfigError(f"cannot resume {out}: its run record {sidecar} is missing or unreadable", hint) from None
-    if not (isinstance(recorded, dict) and isinstance(recorded.get("format"), str)
-            and isinstance(recorded.get("fingerprint"), dict)):  # fmt: skip
+    if not (
+        isinstance(recorded, dict)
+        and isinstance(recorded.get("format"), str)
+        and isinstance(recorded.get("fingerprint"), dict)
+    ):
         raise ConfigError(f"cannot resume {out}: its run record {sidecar} is not one attn-detect wrote", hint)
     return recorded
 
 
 def _not_a_record(out: Path, line: int, why: str) -> ConfigError:
-    return ConfigError(f"cannot resume {out}: line {line} is not an attn-detect record ({why})",
-                       "start a new file, or run without --resume to overwrite it")  # fmt: skip
+    return ConfigError(
+        f"cannot resume {out}: line {line} is not an attn-detect record ({why})",
+        "start a new file, or run without --resume to overwrite it",
+    )
 
 
 def _repair_jsonl(out: Path, retry_failed: bool) -> ResumeState:
@@ -154,8 +177,11 @@ def _repair_jsonl(out: Path, retry_failed: bool) -> ResumeState:
             state.retried += 1
             continue
         kept.append(line)
-        tracks = [d["track_id"] for d in record.get("detections") or () if isinstance(d, dict)
-                  and type(d.get("track_id")) is int]  # fmt: skip
+        tracks = [
+            d["track_id"]
+            for d in record.get("detections") or ()
+            if isinstance(d, dict) and type(d.get("track_id")) is int
+        ]
         state.add(index, source, frame, record.get("status") == "error", tracks)
     if state.dropped_partial or state.retried:
         _rewrite(out, "".join(line + "\n" for line in kept))
@@ -172,8 +198,10 @@ def _repair_csv(out: Path, retry_failed: bool) -> ResumeState:
         rows = _without_cut(rows, cut_index)
         state.dropped_partial = True
     if rows and rows[0] != list(CSV_COLUMNS):
-        raise ConfigError(f"cannot resume {out}: its columns are not the ones attn-detect writes",
-                          "start a new file, or run without --resume to overwrite it")  # fmt: skip
+        raise ConfigError(
+            f"cannot resume {out}: its columns are not the ones attn-detect writes",
+            "start a new file, or run without --resume to overwrite it",
+        )
     rows = rows[1:]
     for number, row in enumerate(rows, 2):
         if len(row) != len(CSV_COLUMNS) or not row[0].isdigit():
@@ -184,8 +212,13 @@ def _repair_csv(out: Path, retry_failed: bool) -> ResumeState:
         rows = [r for r in rows if r[0] not in failed]
     for r in rows:
         frame, track = r[_FRAME], r[_TRACK]
-        state.add(int(r[0]), r[1], int(frame) if frame.isdigit() else None, r[2] == "error",
-                  [int(track)] if track.isdigit() else [])  # fmt: skip
+        state.add(
+            int(r[0]),
+            r[1],
+            int(frame) if frame.isdigit() else None,
+            r[2] == "error",
+            [int(track)] if track.isdigit() else [],
+        )
     if state.dropped_partial or state.retried or not text:  # an empty file gets its header
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

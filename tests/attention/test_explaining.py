@@ -122,8 +122,10 @@ def test_detect_job_predicts_once_per_image_with_attention(yolo_detector, monkey
     from detect_cli.inputs.sources import Source
     from detect_cli.tasks.detect import DetectJob
 
-    settings = replace(load_settings(None, {"model": "yolo26n.yaml", "conf": 0.0, "max_det": 4, "imgsz": TEST_IMGSZ,
-                                            "batch": 2}), backend="torch")  # fmt: skip
+    settings = replace(
+        load_settings(None, {"model": "yolo26n.yaml", "conf": 0.0, "max_det": 4, "imgsz": TEST_IMGSZ, "batch": 2}),
+        backend="torch",
+    )
     sources = [Source(str(SAMPLES / n), n) for n in ("bus.jpg", "zidane.jpg", "bus.jpg")]
     plain = DetectJob(settings, yolo_detector, save_dir=tmp_path / "plain")
     plain.run(sources, on_result=(without := []).append)

@@ -79,7 +79,9 @@ def test_figures_on_a_map_smaller_than_the_image() -> None:
     assert small.peak_xy == (150.5, 10.5) and big.peak_xy == (150.0, 10.0)  # within a map pixel
 
 
-@pytest.mark.parametrize(("hw", "expected"), [((4000, 3000), (640, 480)), ((320, 320), (320, 320)),
-                                              ((1, 5000), (1, 640)), ((5000, 1), (640, 1))])  # fmt: skip
+@pytest.mark.parametrize(
+    ("hw", "expected"),
+    [((4000, 3000), (640, 480)), ((320, 320), (320, 320)), ((1, 5000), (1, 640)), ((5000, 1), (640, 1))],
+)
 def test_map_size_is_bounded(hw: tuple[int, int], expected: tuple[int, int]) -> None:
     assert map_size(*hw) == expected

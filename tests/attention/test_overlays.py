@@ -33,5 +33,8 @@ def test_save_overlays_never_writes_into_an_existing_folder(tmp_path: Path) -> N
     result = ImageAttention(box, {0: "a/b"}, "test", {"attention": heat}, {"attention": [heat]})
     target = save_overlays(tmp_path, "img_attention", np.zeros((8, 8, 3), np.uint8), result, raw=True)
     assert target.name == "img_attention_1" and (earlier / "attention.jpg").read_bytes() == b"earlier"
-    assert sorted(p.name for p in target.iterdir()) == ["attention.jpg", "det_00_a_b_attention.jpg",
-                                                        "det_00_a_b_attention.npy"]  # fmt: skip
+    assert sorted(p.name for p in target.iterdir()) == [
+        "attention.jpg",
+        "det_00_a_b_attention.jpg",
+        "det_00_a_b_attention.npy",
+    ]

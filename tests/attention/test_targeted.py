@@ -84,11 +84,14 @@ def test_rtdetr_encoder_attention_sits_on_the_objects(demo) -> None:
     assert np.mean(inside) > 3 * np.mean(share)
 
 
-@pytest.mark.parametrize(("method", "family", "expected"), [
-    ("all", "rtdetr", ["attention", "encoder", "gradcam", "layercam-det", "layercam", "drise"]),
-    ("all", "yolo", ["attention", "gradcam", "layercam-det", "layercam", "drise"]),
-    ("both", "yolo", ["attention", "layercam"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("method", "family", "expected"),
+    [
+        ("all", "rtdetr", ["attention", "encoder", "gradcam", "layercam-det", "layercam", "drise"]),
+        ("all", "yolo", ["attention", "gradcam", "layercam-det", "layercam", "drise"]),
+        ("both", "yolo", ["attention", "layercam"]),
+    ],
+)
 def test_methods_name_their_maps(method: str, family: str, expected: list[str]) -> None:
     assert map_names(method, family) == expected
     with pytest.raises(ConfigError, match="--method"):

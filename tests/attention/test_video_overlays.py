@@ -20,8 +20,22 @@ CLIP = SAMPLES / "video" / "shapes.mp4"
 
 def test_a_video_gives_records_per_frame_and_an_overlay_video(tmp_path: Path) -> None:
     save = tmp_path / "att"
-    result = CliRunner().invoke(app, ["attention", str(CLIP), "--model", "demo", "--threads", "1",
-                                      "--vid-stride", "25", "--save", str(save), "--json"])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "attention",
+            str(CLIP),
+            "--model",
+            "demo",
+            "--threads",
+            "1",
+            "--vid-stride",
+            "25",
+            "--save",
+            str(save),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     records = json.loads(result.stdout)["images"]
     assert [r["frame"] for r in records] == [0, 25, 50, 75] and all(r["status"] == "ok" for r in records)
@@ -41,8 +55,11 @@ def test_a_video_is_one_table_not_one_per_frame(tmp_path: Path) -> None:
     deep = tmp_path / ("a" * 60) / ("b" * 60)  # a title longer than the table is wide stays on one line
     deep.mkdir(parents=True)
     clip = Path(shutil.copy(CLIP, deep / CLIP.name))
-    result = CliRunner().invoke(app, ["attention", str(clip), str(still), "--model", "demo", "--threads", "1",
-                                      "--vid-stride", "25"], env={"COLUMNS": "400"})  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        ["attention", str(clip), str(still), "--model", "demo", "--threads", "1", "--vid-stride", "25"],
+        env={"COLUMNS": "400"},
+    )
     assert result.exit_code == 0, result.stderr
     assert result.stdout.count(f"{clip}: 4 frame(s)") == 1
     assert result.stdout.count(str(clip)) == 1  # no per-frame tables

@@ -33,14 +33,30 @@ def write_gray(path: Path, height: int, width: int) -> str:
 def test_extreme_aspect_ratios_are_explained(tmp_path: Path, model: str) -> None:
     thin = [write_gray(tmp_path / f"{h}x{w}.png", h, w) for h, w in ((1, 5000), (5000, 1), (2, 2))]
     shapes = str(SAMPLES / "shapes" / "shape_00000.jpg")
-    args = [*DEMO[2:], "--model", model, "--imgsz", "320", "--conf", "0.01", "--max-det", "2", "--method", "all",
-            "--masks", "8"]  # fmt: skip
+    args = [
+        *DEMO[2:],
+        "--model",
+        model,
+        "--imgsz",
+        "320",
+        "--conf",
+        "0.01",
+        "--max-det",
+        "2",
+        "--method",
+        "all",
+        "--masks",
+        "8",
+    ]
     result = invoke("attention", *thin, shapes, *args, "--json", "--save", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert [(i["status"], i["width"], i["height"]) for i in doc["images"]] == [
-        ("ok", 5000, 1), ("ok", 1, 5000), ("ok", 2, 2), ("ok", 320, 320)
-    ]  # fmt: skip
+        ("ok", 5000, 1),
+        ("ok", 1, 5000),
+        ("ok", 2, 2),
+        ("ok", 320, 320),
+    ]
     for record in doc["images"]:
         overlay = cv2.imread(str(Path(record["overlays"]) / "attention.jpg"))
         assert overlay.shape[:2] == (record["height"], record["width"])
@@ -180,8 +196,11 @@ def np_load_shape(path: Path) -> tuple[int, ...]:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--method", "grad"], "--method grad"), (["--format", "coco"], "writes table"),
-     (["--json", "--layer", "9"], "no effect")],
+    [
+        (["--method", "grad"], "--method grad"),
+        (["--format", "coco"], "writes table"),
+        (["--json", "--layer", "9"], "no effect"),
+    ],
 )
 def test_attention_usage(args: list[str], message: str) -> None:
     result = invoke("attention", str(SAMPLES / "bus.jpg"), *MODEL, *args)

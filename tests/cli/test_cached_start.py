@@ -36,13 +36,23 @@ run()
 class Runs:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.env = {**os.environ, "ATTN_DETECT_CACHE_DIR": str(root / "cache"), "YOLO_CONFIG_DIR": str(root / "yolo"),
-                    "PROBE_OUT": str(root / "modules.json")}  # fmt: skip
+        self.env = {
+            **os.environ,
+            "ATTN_DETECT_CACHE_DIR": str(root / "cache"),
+            "YOLO_CONFIG_DIR": str(root / "yolo"),
+            "PROBE_OUT": str(root / "modules.json"),
+        }
         self.env.pop("ATTN_DETECT_BACKEND", None)
 
     def __call__(self, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
-        done = subprocess.run([sys.executable, "-c", PROBE, *args], env=self.env, capture_output=True, text=True,
-                              timeout=600, cwd=self.root)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", PROBE, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=self.root,
+        )
         modules = set(json.loads((self.root / "modules.json").read_text()))
         return done, modules
 
@@ -75,8 +85,10 @@ def test_a_cached_run_imports_neither_torch_nor_ultralytics(runs: Runs) -> None:
     doc = json.loads(done.stdout)
     assert doc["model"]["backend"]["name"] == "openvino" and "verified F1" in doc["model"]["backend"]["reason"]
     torch_run, _ = runs(IMAGE, "--model", "demo", "--format", "json", "--backend", "torch")
-    boxes = [sorted((d["class_id"], d["box"]) for d in json.loads(r.stdout)["images"][0]["detections"])
-             for r in (done, torch_run)]  # fmt: skip
+    boxes = [
+        sorted((d["class_id"], d["box"]) for d in json.loads(r.stdout)["images"][0]["detections"])
+        for r in (done, torch_run)
+    ]
     assert len(boxes[0]) == len(boxes[1]) >= 3
     assert all(a[0] == b[0] and np.allclose(a[1], b[1], atol=1.0) for a, b in zip(*boxes))
 

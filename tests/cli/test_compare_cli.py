@@ -89,8 +89,18 @@ def test_a_model_broken_on_every_image_stops_the_run_with_its_cause(monkeypatch)
 
     monkeypatch.setattr(Detector, "predict", predict)
     monkeypatch.setattr(opening, "open_model", open_and_break_the_second)
-    result = invoke("compare", str(SAMPLES / "shapes"), "-m", "yolo26n.yaml", "-m", "yolo26n.yaml", *MODEL[2:],
-                    "--json", "--backend", "torch")  # fmt: skip
+    result = invoke(
+        "compare",
+        str(SAMPLES / "shapes"),
+        "-m",
+        "yolo26n.yaml",
+        "-m",
+        "yolo26n.yaml",
+        *MODEL[2:],
+        "--json",
+        "--backend",
+        "torch",
+    )
     assert result.exit_code == 1, result.stderr
     assert "model yolo26n.yaml#2: the model failed on" in result.stderr and "blank image too" in result.stderr
     assert "CUDA error" in result.stderr

@@ -83,10 +83,17 @@ def test_every_format_gives_the_same_numbers(tmp_path: Path) -> None:
 
     coco = json.loads(out["r.coco.json"])
     coco_boxes = {
-        (a["image_id"] - 1, a["category_id"], a["score"], *(round(v, 2) for v in (
-            a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3])))
+        (
+            a["image_id"] - 1,
+            a["category_id"],
+            a["score"],
+            *(
+                round(v, 2)
+                for v in (a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3])
+            ),
+        )
         for a in coco["annotations"]
-    }  # fmt: skip
+    }
     assert coco_boxes == boxes
     assert [e["source"] for e in coco["errors"]] == [str(tmp_path / "bad.jpg")]
     assert {c["name"] for c in coco["categories"]} >= {"person", "bus"}
@@ -312,8 +319,12 @@ def test_installed_entry_point_on_a_new_machine(tmp_path: Path) -> None:
     env = {**os.environ, "YOLO_CONFIG_DIR": tempfile.mkdtemp(dir=tmp_path), "YOLO_OFFLINE": "1"}
     proc = subprocess.run(
         [exe, str(SAMPLES / "bus.jpg"), *MODEL, "--format", "json"],
-        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["summary"]["images"] == 1
     assert "Ultralytics Settings" not in proc.stderr  # held back: see tests/cli/test_first_run.py
@@ -323,8 +334,18 @@ def test_installed_entry_point_on_a_new_machine(tmp_path: Path) -> None:
 
 def test_detect_attention_adds_overlays(tmp_path: Path) -> None:
     save = tmp_path / "out"
-    result = invoke(str(SAMPLES / "bus.jpg"), *MODEL[:-2], "--max-det", "2", "--threads", "1", "--save", str(save),
-                    "--attention", "--quiet")  # fmt: skip
+    result = invoke(
+        str(SAMPLES / "bus.jpg"),
+        *MODEL[:-2],
+        "--max-det",
+        "2",
+        "--threads",
+        "1",
+        "--save",
+        str(save),
+        "--attention",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.stderr
     assert (save / "bus.jpg").is_file()
     overlays = sorted(p.name for p in (save / "bus_attention").iterdir())

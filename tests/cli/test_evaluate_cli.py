@@ -94,8 +94,9 @@ def test_evaluate_command_json_and_table() -> None:
 def test_a_video_among_labelled_images_is_an_error_record() -> None:
     """Box labels name image files: a video's frames would all be "unlabelled", a table of zeros."""
     video, image = SAMPLES / "video" / "shapes.mp4", sorted(SHAPES.glob("*.jpg"))[0]
-    result = CliRunner().invoke(app, ["evaluate", str(video), str(image), "--labels", str(SHAPES / "annotations.json"),
-                                      *MODEL, "--json"])  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["evaluate", str(video), str(image), "--labels", str(SHAPES / "annotations.json"), *MODEL, "--json"]
+    )
     assert result.exit_code == 3, result.stderr
     assert f"{video}: a video: box labels are per image file" in result.stderr
     assert json.loads(result.stdout)["summary"]["images"] == 1
@@ -114,8 +115,20 @@ def test_ctrl_c_scores_the_images_done_and_exits_130(monkeypatch) -> None:
 
     monkeypatch.setattr(job, "detect_stream", interrupted)
     shapes = SAMPLES / "shapes"
-    result = runner.invoke(app, ["evaluate", str(shapes), "--labels", str(shapes / "annotations.json"),
-                                 "--model", "demo", "--backend", "torch", "--json"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(shapes),
+            "--labels",
+            str(shapes / "annotations.json"),
+            "--model",
+            "demo",
+            "--backend",
+            "torch",
+            "--json",
+        ],
+    )
     assert result.exit_code == 130, result.stderr
     doc = json.loads(result.stdout)
     assert doc["summary"]["images"] == 3 and doc["summary"]["interrupted"] is True

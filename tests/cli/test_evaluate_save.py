@@ -17,14 +17,16 @@ from tests.conftest import SAMPLES
 SHAPES = SAMPLES / "shapes"
 LABELS = SHAPES / "annotations.json"
 runner = CliRunner()
-FIGURES = ("pr_curve.png", "f1_curve.png", "confusion_matrix.png", "confusion_matrix_normalised.png",
-           "tide_errors.png")  # fmt: skip
+FIGURES = ("pr_curve.png", "f1_curve.png", "confusion_matrix.png", "confusion_matrix_normalised.png", "tide_errors.png")
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--attention"], "error: --attention draws on the worst images of --save"),
-    (["--save", str(SHAPES)], f"error: --save {SHAPES} is an input folder"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--attention"], "error: --attention draws on the worst images of --save"),
+        (["--save", str(SHAPES)], f"error: --save {SHAPES} is an input folder"),
+    ],
+)
 def test_flags_that_cannot_work_are_refused_before_the_model_loads(extra: list[str], message: str) -> None:
     result = runner.invoke(app, ["evaluate", str(SHAPES), "--labels", str(LABELS), "--model", "nope.pt", *extra])
     assert result.exit_code == 2, result.output
@@ -34,8 +36,9 @@ def test_flags_that_cannot_work_are_refused_before_the_model_loads(extra: list[s
 def test_save_must_be_a_folder(tmp_path: Path) -> None:
     mine = tmp_path / "notes.txt"
     mine.write_text("mine")
-    result = runner.invoke(app, ["evaluate", str(SHAPES), "--labels", str(LABELS), "--model", "nope.pt", "--save",
-                                 str(mine)])  # fmt: skip
+    result = runner.invoke(
+        app, ["evaluate", str(SHAPES), "--labels", str(LABELS), "--model", "nope.pt", "--save", str(mine)]
+    )
     assert result.exit_code == 2 and f"--save {mine}: exists and is not a folder" in result.stderr
     assert mine.read_text() == "mine"
 
@@ -50,8 +53,22 @@ def test_save_goes_with_box_labels_not_tracks(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_evaluate_save_writes_the_pictures_and_json_carries_their_numbers(tmp_path: Path) -> None:
     save = tmp_path / "eval"
-    args = ["evaluate", str(SHAPES), "--labels", str(LABELS), "--model", "demo", "--threads", "1", "--worst", "4",
-            "--matrix-conf", "0.5", "--save", str(save)]  # fmt: skip
+    args = [
+        "evaluate",
+        str(SHAPES),
+        "--labels",
+        str(LABELS),
+        "--model",
+        "demo",
+        "--threads",
+        "1",
+        "--worst",
+        "4",
+        "--matrix-conf",
+        "0.5",
+        "--save",
+        str(save),
+    ]
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
@@ -86,9 +103,28 @@ def test_evaluate_save_writes_the_pictures_and_json_carries_their_numbers(tmp_pa
 @pytest.mark.slow
 def test_compare_with_labels_says_which_errors_separate_the_models(tmp_path: Path) -> None:
     save = tmp_path / "cmp"
-    result = runner.invoke(app, ["compare", str(SHAPES), "-m", "demo", "-m", "yolo26n.yaml", "--imgsz", "320",
-                                 "--threads", "1", "--labels", str(LABELS), "--save", str(save), "--worst", "3",
-                                 "--json"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            str(SHAPES),
+            "-m",
+            "demo",
+            "-m",
+            "yolo26n.yaml",
+            "--imgsz",
+            "320",
+            "--threads",
+            "1",
+            "--labels",
+            str(LABELS),
+            "--save",
+            str(save),
+            "--worst",
+            "3",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     evaluation = json.loads(result.stdout)["summary"]["evaluation"]
     assert set(evaluation["models"]) == {"demo", "yolo26n.yaml"}

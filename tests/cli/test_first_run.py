@@ -64,8 +64,9 @@ def test_out_sends_the_summary_to_stderr_and_tables_only_when_asked(tmp_path: Pa
     asked = invoke(*IMAGES[:3], *TINY, "--out", str(tmp_path / "b.jsonl"), "--tables", "2", "--quiet")
     assert asked.exit_code == 0, asked.stderr
     assert [line.split()[0] for line in asked.stdout.splitlines() if "320x320" in line] == [
-        "shape_00000.jpg", "shape_00001.jpg",
-    ]  # fmt: skip
+        "shape_00000.jpg",
+        "shape_00001.jpg",
+    ]
     assert "Detections per class" not in asked.stdout + asked.stderr
 
 
@@ -97,8 +98,12 @@ def _fresh_run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "YOLO_CONFIG_DIR": str(config), "YOLO_OFFLINE": "1"}
     return subprocess.run(
         [sys.executable, "-m", "detect_cli", IMAGES[0], *DEMO, "--json", *extra],
-        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
+    )
 
 
 def test_the_settings_banner_shows_only_with_verbose(tmp_path: Path) -> None:
@@ -114,11 +119,26 @@ def test_ray_says_nothing_of_its_log_level(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     out = tmp_path / "r.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "detect_cli", *IMAGES[:2], *TINY, "--engine", "ray", "--actors", "1", "--out", str(out),
-         "--quiet"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "detect_cli",
+            *IMAGES[:2],
+            *TINY,
+            "--engine",
+            "ray",
+            "--actors",
+            "1",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
         env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},  # a local instance of its own
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stderr
     assert "logging.cc" not in proc.stderr and "ray log level" not in proc.stderr, proc.stderr
     assert len(out.read_text().splitlines()) == 2
@@ -162,8 +182,22 @@ def test_every_command_that_runs_a_model_has_the_bar(tmp_path: Path) -> None:
     attention = invoke("attention", *IMAGES[:2], *TINY, "--json", "--progress")
     assert attention.exit_code == 0, attention.stderr
     assert "/2 images" in attention.stderr and len(json.loads(attention.stdout)["images"]) == 2
-    export = invoke("export", "yolo26n.yaml", "--to", "torchscript", "--imgsz", "64", "--dir", str(tmp_path),
-                    "--verify-images", IMAGES[0], "--verify-images", IMAGES[1], "--json", "--progress")  # fmt: skip
+    export = invoke(
+        "export",
+        "yolo26n.yaml",
+        "--to",
+        "torchscript",
+        "--imgsz",
+        "64",
+        "--dir",
+        str(tmp_path),
+        "--verify-images",
+        IMAGES[0],
+        "--verify-images",
+        IMAGES[1],
+        "--json",
+        "--progress",
+    )
     assert export.exit_code == 0, export.stderr
     assert "verifying against PyTorch" in export.stderr and "/2 images" in export.stderr
     assert json.loads(export.stdout)["exports"][0]["verification"]["images"] == 2

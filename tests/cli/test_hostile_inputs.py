@@ -168,10 +168,18 @@ TABLE: dict[str, Row] = {
     "list-file-dev-zero": (lambda i: ["@/dev/zero"], 3, "error", "list file: not a regular file (character"),
     "list-file-folder": (lambda i: [f"@{i.folder()}"], 3, "error", "cannot read list file: a folder, not a file"),
     # local playlists (FFmpeg would follow a loop for ever, or block on a FIFO) and videos with no frame
-    "playlist-lists-itself": (lambda i: _playlist(i, "#EXT-X-STREAM-INF:BANDWIDTH=1\nlive.m3u8\n"), 3, "error",
-                              "playlist live.m3u8 lists itself"),
-    "playlist-fifo-segment": (lambda i: _playlist(i, "#EXTINF:1.0,\nseg.ts\n", fifo="seg.ts"), 3, "error",
-                              "lists seg.ts: not a regular file (FIFO)"),
+    "playlist-lists-itself": (
+        lambda i: _playlist(i, "#EXT-X-STREAM-INF:BANDWIDTH=1\nlive.m3u8\n"),
+        3,
+        "error",
+        "playlist live.m3u8 lists itself",
+    ),
+    "playlist-fifo-segment": (
+        lambda i: _playlist(i, "#EXTINF:1.0,\nseg.ts\n", fifo="seg.ts"),
+        3,
+        "error",
+        "lists seg.ts: not a regular file (FIFO)",
+    ),
     "mp4-cut-after-mdat-header": (lambda i: [_cut_video(i, 1)], 3, "error", "no frame could be decoded"),
     # files that would cost memory or time before saying "no"
     "2-GiB-non-image": (lambda i: _sparse(i, "movie.jpg", 2 * 2**30, b"\0\0\0\x18ftyp"), 3, "error", "MiB, more than"),
@@ -210,8 +218,13 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "detect_cli", *args, *MODEL, "--format", "jsonl"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env, preexec_fn=_sigint_default,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=env,
+        preexec_fn=_sigint_default,
+    )
 
 
 def _sigint_default() -> None:
@@ -355,8 +368,10 @@ BEFORE_THE_MODEL: dict[str, Refusal] = {
     "config-raw-bytes": (lambda i: _config(i, bytes(range(256)) * 4), "c.yaml is not valid YAML"),
     "config-itself-inside": (lambda i: _config(i, "classes: &a [x, *a]\n"), "c.yaml is not valid YAML: an alias"),
     # --labels (YOLO folder): every file checked first
-    "labels-bad-line": (lambda i: _labels(i, lambda f: (f / "bus.txt").write_text("zz\n")),
-                        "bus.txt: line 1: expected numbers"),
+    "labels-bad-line": (
+        lambda i: _labels(i, lambda f: (f / "bus.txt").write_text("zz\n")),
+        "bus.txt: line 1: expected numbers",
+    ),
     "labels-fifo": (lambda i: _labels(i, lambda f: i.fifo(f / "bus.txt")), "bus.txt: not a regular file (FIFO)"),
     "labels-dev-zero": (lambda i: _labels(i, lambda f: _zero_link(f / "bus.txt")), "bus.txt: not a regular file"),
     # evaluate --tracks: the MOT file checked row by row, bounded
@@ -364,11 +379,15 @@ BEFORE_THE_MODEL: dict[str, Refusal] = {
     "tracks-dev-zero": (lambda i: _tracks(i, _zero_link), "gt.txt: not a regular file (character device)"),
     "tracks-600-MB": (lambda i: _tracks(i, lambda p: _sparse_file(p, 600 * 2**20)), "gt.txt: file is 600 MiB"),
     "tracks-empty": (lambda i: _tracks(i, lambda p: p.write_text("")), "gt.txt has no rows"),
-    "tracks-text-line": (lambda i: _tracks(i, lambda p: p.write_text("1,1,1,1,5,5\nframe,id\n")),
-                         "gt.txt:2: expected at least 6 values"),
+    "tracks-text-line": (
+        lambda i: _tracks(i, lambda p: p.write_text("1,1,1,1,5,5\nframe,id\n")),
+        "gt.txt:2: expected at least 6 values",
+    ),
     "tracks-nan-size": (lambda i: _tracks(i, lambda p: p.write_text("1,1,1,1,nan,5\n")), "gt.txt:1: values must be"),
-    "tracks-negative-size": (lambda i: _tracks(i, lambda p: p.write_text("1,1,1,1,5,-5\n")),
-                             "gt.txt:1: width and height must not be negative"),
+    "tracks-negative-size": (
+        lambda i: _tracks(i, lambda p: p.write_text("1,1,1,1,5,-5\n")),
+        "gt.txt:1: width and height must not be negative",
+    ),
     "tracks-frame-0": (lambda i: _tracks(i, lambda p: p.write_text("0,1,1,1,5,5\n")), "gt.txt:1: the frame must"),
     "tracks-frame--5": (lambda i: _tracks(i, lambda p: p.write_text("-5,1,1,1,5,5\n")), "gt.txt:1: the frame must"),
     "tracks-frame-1.5": (lambda i: _tracks(i, lambda p: p.write_text("1.5,1,1,1,5,5\n")), "gt.txt:1: the frame must"),
@@ -382,12 +401,18 @@ BEFORE_THE_MODEL: dict[str, Refusal] = {
     "attention-end-inf": (lambda i: ["attention", _video(i), "--end", "inf"], "inf is not a time in a video"),
     "attention-end-0": (lambda i: ["attention", _video(i), "--end", "0"], "--end 0 is not after --start 0"),
     # flags that the inputs make impossible
-    "mot-two-videos": (lambda i: [_video(i, "a.mp4"), _video(i, "b.mp4"), "--format", "mot"],
-                       "b.mp4 starts a second (after"),
-    "count-line-of-zero-length": (lambda i: [_video(i), "--count-line", "32,24,50%,50%"],
-                                  "--count-line is 32,24,32,24 in this 64x48 video's pixels: shorter than a pixel"),
-    "count-line-outside": (lambda i: [_video(i), "--count-line", "100,100,200,200"],
-                           "--count-line 100,100,200,200 lies wholly outside this video's 64x48 frame"),
+    "mot-two-videos": (
+        lambda i: [_video(i, "a.mp4"), _video(i, "b.mp4"), "--format", "mot"],
+        "b.mp4 starts a second (after",
+    ),
+    "count-line-of-zero-length": (
+        lambda i: [_video(i), "--count-line", "32,24,50%,50%"],
+        "--count-line is 32,24,32,24 in this 64x48 video's pixels: shorter than a pixel",
+    ),
+    "count-line-outside": (
+        lambda i: [_video(i), "--count-line", "100,100,200,200"],
+        "--count-line 100,100,200,200 lies wholly outside this video's 64x48 frame",
+    ),
 }
 
 
@@ -440,8 +465,9 @@ CACHE_TABLE: dict[str, tuple[Callable[[Path], None] | str, str]] = {
 
 
 @pytest.mark.parametrize("row", list(CACHE_TABLE), ids=list(CACHE_TABLE))
-def test_a_cache_that_cannot_be_used_runs_pytorch_and_says_why(row: str, tmp_path: Path, checkpoints: dict,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_a_cache_that_cannot_be_used_runs_pytorch_and_says_why(
+    row: str, tmp_path: Path, checkpoints: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make, reason = CACHE_TABLE[row]
     if row == "cache-dir-read-only" and os.geteuid() == 0:
         pytest.skip("root writes into a read-only folder (tests/models/test_runtime_cache.py fakes EROFS instead)")
@@ -452,16 +478,18 @@ def test_a_cache_that_cannot_be_used_runs_pytorch_and_says_why(row: str, tmp_pat
         make(cache)
     monkeypatch.setenv("ATTN_DETECT_CACHE_DIR", str(cache))
     monkeypatch.delenv("ATTN_DETECT_BACKEND")
-    result = runner.invoke(app, [GOOD, "--model", str(checkpoints["yolo"]), "--imgsz", "64", "--threads", "1",
-                                 "--format", "json"])  # fmt: skip
+    result = runner.invoke(
+        app, [GOOD, "--model", str(checkpoints["yolo"]), "--imgsz", "64", "--threads", "1", "--format", "json"]
+    )
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["model"]["backend"]["name"] == "torch" and reason in doc["model"]["backend"]["reason"]
     assert doc["images"][0]["status"] == "ok" and "Traceback" not in result.stderr
 
 
-def test_a_decision_that_is_a_folder_is_rebuilt_with_a_note(tmp_path: Path, checkpoints: dict,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_a_decision_that_is_a_folder_is_rebuilt_with_a_note(
+    tmp_path: Path, checkpoints: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ATTN_DETECT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("ATTN_DETECT_BACKEND")
     args = [GOOD, "--model", str(checkpoints["yolo"]), "--imgsz", "64", "--threads", "1", "--format", "json"]
@@ -476,8 +504,9 @@ def test_a_decision_that_is_a_folder_is_rebuilt_with_a_note(tmp_path: Path, chec
     assert (entry / "decision.json").is_file()
 
 
-def test_a_bad_backend_in_the_environment_is_not_read_when_the_flag_is_given(monkeypatch: pytest.MonkeyPatch,
-                                                                             checkpoints: dict) -> None:  # fmt: skip
+def test_a_bad_backend_in_the_environment_is_not_read_when_the_flag_is_given(
+    monkeypatch: pytest.MonkeyPatch, checkpoints: dict
+) -> None:
     monkeypatch.setenv("ATTN_DETECT_BACKEND", "tensorrt")
     args = [GOOD, "--model", str(checkpoints["yolo"]), "--imgsz", "64", "--threads", "1", "--format", "json"]
     refused = runner.invoke(app, args)

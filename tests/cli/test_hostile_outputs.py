@@ -248,16 +248,28 @@ CASES = [
     ),
     Case(
         "out is a hard link to an input image",
-        lambda w: [str(_folder(w) / "a.jpg"), "--format", "jsonl", "--out", str(_hard_link(w.tmp / "in" / "a.jpg",
-                                                                                            w.tmp / "r.jsonl"))],
+        lambda w: [
+            str(_folder(w) / "a.jpg"),
+            "--format",
+            "jsonl",
+            "--out",
+            str(_hard_link(w.tmp / "in" / "a.jpg", w.tmp / "r.jsonl")),
+        ],
         2,
         "is an input: it would be overwritten",
         loads_model=False,
     ),
     Case(
         "out is a hard link to the config",
-        lambda w: [str(_folder(w) / "a.jpg"), "--config", str(w.protect(_config(w))), "--format", "jsonl",
-                   "--out", str(_hard_link(w.tmp / "c.yaml", w.tmp / "r.jsonl"))],
+        lambda w: [
+            str(_folder(w) / "a.jpg"),
+            "--config",
+            str(w.protect(_config(w))),
+            "--format",
+            "jsonl",
+            "--out",
+            str(_hard_link(w.tmp / "c.yaml", w.tmp / "r.jsonl")),
+        ],
         2,
         "is the config file: it would be overwritten",
         loads_model=False,
@@ -408,8 +420,12 @@ def test_two_runs_on_one_out_file(tmp_path: Path) -> None:
         folder.mkdir(exist_ok=True)
         shutil.copy(SHAPE, folder / f"img_{i:02d}.jpg")
     out = tmp_path / "r.jsonl"
-    first = subprocess.Popen(_cli(str(folder), *MODEL, "--out", str(out), "--quiet"), stderr=subprocess.PIPE,
-                             stdout=subprocess.DEVNULL, text=True)  # fmt: skip
+    first = subprocess.Popen(
+        _cli(str(folder), *MODEL, "--out", str(out), "--quiet"),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not Path(str(out) + ".lock").exists() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -452,8 +468,12 @@ def test_closed_stdout_ends_the_run_quietly(tmp_path: Path) -> None:
 def test_out_never_replaces_the_runs_own_files(tmp_path: Path, command: list[str], what: str) -> None:
     """--format json --out FILE names the format, so any name is allowed: but not the model, the
     config or the ground truth of the run, which would be gone before they are read."""
-    files = {"image": tmp_path / "a.jpg", "model": tmp_path / "m.pt", "config": tmp_path / "c.yaml",
-             "labels": tmp_path / "gt.json"}  # fmt: skip
+    files = {
+        "image": tmp_path / "a.jpg",
+        "model": tmp_path / "m.pt",
+        "config": tmp_path / "c.yaml",
+        "labels": tmp_path / "gt.json",
+    }
     shutil.copy(SHAPE, files["image"])
     files["model"].write_bytes(b"weights the user trained for a week")
     files["config"].write_text("conf: 0.3\n")
@@ -488,8 +508,14 @@ def test_save_of_a_video_onto_a_full_disk_is_a_warning_and_exit_3(tmp_path: Path
         writer.write(noise.integers(0, 255, (240, 320, 3), np.uint8))  # noise: it does not compress
     writer.release()
     args = [str(video), *MODEL, "--format", "jsonl", "--save", str(tmp_path / "saved")]
-    proc = subprocess.run([sys.executable, "-c", SAVE_WITH_WRITES_CUT_AT_64_KIB, *args], capture_output=True,
-                          text=True, timeout=300, cwd=tmp_path, env={**os.environ, "COLUMNS": "400"})  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", SAVE_WITH_WRITES_CUT_AT_64_KIB, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "400"},
+    )
     assert proc.returncode == 3, proc.stderr
     assert [json.loads(line)["frame"] for line in proc.stdout.splitlines()] == list(range(30))
     said = " ".join(proc.stderr.split())

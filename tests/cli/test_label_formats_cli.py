@@ -52,8 +52,10 @@ def test_a_run_as_yolo_coco_dataset_and_labelstudio(tmp_path: Path, shapes: Path
         assert label["cls"].ravel().tolist() == [d["class_id"] for d in record["detections"]]
 
     gt = COCO(str(tmp_path / "dataset.json"))  # the dataset file, scoring the run's own detections
-    dataset, results = json.loads((tmp_path / "dataset.json").read_text()), json.loads(
-        (tmp_path / "run.coco.json").read_text())  # fmt: skip
+    dataset, results = (
+        json.loads((tmp_path / "dataset.json").read_text()),
+        json.loads((tmp_path / "run.coco.json").read_text()),
+    )
     ids = {Path(a["file_name"]).name: a["id"] for a in dataset["images"]}
     by_id = {im["id"]: ids[Path(im["file_name"]).name] for im in results["images"]}
     detections = [{**a, "image_id": by_id[a["image_id"]]} for a in results["annotations"]]

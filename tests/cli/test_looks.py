@@ -143,8 +143,12 @@ def _modules_loaded_by_a_completion_request(heavy: tuple[str, ...]) -> list[str]
         "except SystemExit: pass\n"
         f"print('HEAVY', [m for m in {heavy!r} if m in sys.modules], file=sys.stderr)\n"
     )
-    env = {**os.environ, "_ATTN_DETECT_COMPLETE": "complete_bash", "COMP_WORDS": "attn-detect x.jpg --classes per",
-           "COMP_CWORD": "3"}  # fmt: skip
+    env = {
+        **os.environ,
+        "_ATTN_DETECT_COMPLETE": "complete_bash",
+        "COMP_WORDS": "attn-detect x.jpg --classes per",
+        "COMP_CWORD": "3",
+    }
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert proc.stdout.split() == ["person"], proc.stderr
     return json.loads(proc.stderr.split("HEAVY", 1)[1].strip().replace("'", '"'))
@@ -154,10 +158,15 @@ def _modules_loaded_by_a_completion_request(heavy: tuple[str, ...]) -> list[str]
 def test_the_bash_script_completes_in_a_real_bash(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     script = runner.invoke(app, ["--show-completion", "bash"]).stdout
-    line = 'COMP_WORDS=(attn-detect --model d); COMP_CWORD=2; _attn_detect_completion attn-detect; echo ${COMPREPLY[@]}'
+    line = "COMP_WORDS=(attn-detect --model d); COMP_CWORD=2; _attn_detect_completion attn-detect; echo ${COMPREPLY[@]}"
     path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-    proc = subprocess.run(["bash", "--norc", "-c", f"{script}\n{line}"], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PATH": path})  # fmt: skip
+    proc = subprocess.run(
+        ["bash", "--norc", "-c", f"{script}\n{line}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": path},
+    )
     assert proc.stdout.split() == ["demo", "demo-rtdetr"], proc.stderr
 
 
@@ -208,8 +217,11 @@ class FakeTensor:
 def test_ultralytics_boxes_are_clipped_to_the_image_when_converted() -> None:
     from detect_cli.models.detector import _convert
 
-    boxes = SimpleNamespace(xyxy=FakeTensor([[-0.7, -3, 50, 40], [10, 20, 130.5, 99.2]]), conf=FakeTensor([0.9, 0.8]),
-                            cls=FakeTensor([0, 1]))  # fmt: skip
+    boxes = SimpleNamespace(
+        xyxy=FakeTensor([[-0.7, -3, 50, 40], [10, 20, 130.5, 99.2]]),
+        conf=FakeTensor([0.9, 0.8]),
+        cls=FakeTensor([0, 1]),
+    )
     result = SimpleNamespace(boxes=boxes, orig_shape=(90, 120), speed={})
     detections, _ = _convert(result)
     np.testing.assert_allclose(detections.xyxy, [[0, 0, 50, 40], [10, 20, 120, 90]])
@@ -230,8 +242,20 @@ def test_rtdetr_boxes_in_the_json_lie_within_the_image(rtdetr_detector, tmp_path
         with torch.no_grad():
             for bias, old in zip(biases, saved):
                 bias.copy_(old)
-    args = ["--model", str(tmp_path / "wide-rtdetr.pt"), "--imgsz", str(TEST_IMGSZ), "--conf", "0", "--max-det", "50",
-            "--threads", "1", "--format", "json"]  # fmt: skip
+    args = [
+        "--model",
+        str(tmp_path / "wide-rtdetr.pt"),
+        "--imgsz",
+        str(TEST_IMGSZ),
+        "--conf",
+        "0",
+        "--max-det",
+        "50",
+        "--threads",
+        "1",
+        "--format",
+        "json",
+    ]
     result = runner.invoke(app, ["detect", str(SAMPLES / "bus.jpg"), *args])
     assert result.exit_code == 0, result.output
     image = json.loads(result.stdout)["images"][0]

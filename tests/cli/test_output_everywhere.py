@@ -22,7 +22,9 @@ COMMANDS = {
     "detect": (["detect", IMAGE, "--model", "demo"], "images", 1, "class_name"),
     "evaluate": (
         ["evaluate", str(SHAPES / "shape_00003.jpg"), "--labels", str(SHAPES / "annotations.json"), "--model", "demo"],
-        "classes", None, "map50",
+        "classes",
+        None,
+        "map50",
     ),
     "compare": (["compare", IMAGE, "-m", "demo,demo-rtdetr"], "images", 1, "images_per_s"),
     "attention": (["attention", IMAGE, "--model", "demo"], "images", 1, "attention_mass_in_box"),
@@ -31,8 +33,9 @@ pytestmark = pytest.mark.slow
 
 
 def _run(args: list[str]):
-    result = CliRunner().invoke(app, [*args, "--backend", "torch"] if args[0] in {"detect", "compare", "evaluate"}
-                                else args)  # fmt: skip
+    result = CliRunner().invoke(
+        app, [*args, "--backend", "torch"] if args[0] in {"detect", "compare", "evaluate"} else args
+    )
     assert result.exit_code == 0, result.stderr
     return result
 

@@ -25,9 +25,12 @@ SHAPES = sorted((SAMPLES / "shapes").glob("*.jpg"))
 def start(folder: Path, out: Path, *more: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "detect_cli", "detect", str(folder), "--watch", "--out", str(out), *MODEL, *more],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a test runner may start us ignoring it
-    )  # fmt: skip
+    )
 
 
 def records(out: Path) -> list[dict]:

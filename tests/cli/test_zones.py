@@ -60,15 +60,29 @@ def test_zones_and_heatmaps_refuse_ray_and_a_file_for_a_folder(tmp_path: Path) -
 def test_the_shipped_clip_with_zones_heatmaps_and_a_saved_video(tmp_path: Path) -> None:
     maps, saved = tmp_path / "maps", tmp_path / "saved"
     right = "right=50%,0%,100%,0%,100%,100%,50%,100%"
-    result = detect(str(CLIP), *DEMO, "--zone", LEFT, "--zone", right, "--heatmap", str(maps),
-                    "--heatmap-classes", "all,circle", "--json", "--save", str(saved))  # fmt: skip
+    result = detect(
+        str(CLIP),
+        *DEMO,
+        "--zone",
+        LEFT,
+        "--zone",
+        right,
+        "--heatmap",
+        str(maps),
+        "--heatmap-classes",
+        "all,circle",
+        "--json",
+        "--save",
+        str(saved),
+    )
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     frames = document["images"]
     assert len(frames) == 100 and all(set(f["zones"]) == {"left", "right"} for f in frames)
     for record in frames:  # a frame's occupancy is its tracked boxes whose bottom centre is in the zone
-        left = sum(1 for d in record["detections"]
-                   if d["track_id"] is not None and (d["box"][0] + d["box"][2]) / 2 <= 160)  # fmt: skip
+        left = sum(
+            1 for d in record["detections"] if d["track_id"] is not None and (d["box"][0] + d["box"][2]) / 2 <= 160
+        )
         assert sum(record["zones"]["left"].values()) == left
     (zones,) = document["summary"]["zones"].values()
     assert zones["zones"]["right"] == [[160, 0], [320, 0], [320, 320], [160, 320]]  # % placed on the frame
@@ -105,8 +119,9 @@ def test_time_in_zone_with_vid_stride_3_is_the_full_rate_figure_within_a_stride(
     middle = "middle=30%,0%,70%,0%,70%,100%,30%,100%"
     times = {}
     for stride in ("1", "3"):
-        result = detect(str(video), *DEMO, "--zone", middle, "--zone-anchor", "center", "--vid-stride", stride,
-                        "--json", "-q")  # fmt: skip
+        result = detect(
+            str(video), *DEMO, "--zone", middle, "--zone-anchor", "center", "--vid-stride", stride, "--json", "-q"
+        )
         assert result.exit_code == 0, result.stderr
         (zones,) = json.loads(result.stdout)["summary"]["zones"].values()
         times[stride] = {name: s["max_s"] for name, s in zones["per_zone"]["middle"].items() if s["entries"]}

@@ -25,8 +25,10 @@ def test_the_cli_offers_exactly_the_choices(enum, values) -> None:
     assert tuple(e.value for e in enum) == values
 
 
-@pytest.mark.parametrize(("key", "values"), [("backend", choices.BACKENDS), ("slice_merge", choices.SLICE_MERGES),
-                                             ("slice_match", choices.SLICE_MATCHES)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("key", "values"),
+    [("backend", choices.BACKENDS), ("slice_merge", choices.SLICE_MERGES), ("slice_match", choices.SLICE_MATCHES)],
+)
 def test_the_settings_take_exactly_the_choices(key: str, values: tuple[str, ...]) -> None:
     for value in values:
         assert getattr(load_settings(None, {key: value}), key) == value

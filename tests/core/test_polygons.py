@@ -69,9 +69,16 @@ def test_a_point_on_an_edge_is_inside() -> None:
     assert whole.contains(points).tolist() == [True, True, True, False, False]
 
 
-@pytest.mark.parametrize(("anchor", "point"), [("bottom-center", (15, 40)), ("center", (15, 30)),
-                                               ("top-center", (15, 20)), ("bottom-left", (10, 40)),
-                                               ("bottom-right", (20, 40))])  # fmt: skip
+@pytest.mark.parametrize(
+    ("anchor", "point"),
+    [
+        ("bottom-center", (15, 40)),
+        ("center", (15, 30)),
+        ("top-center", (15, 20)),
+        ("bottom-left", (10, 40)),
+        ("bottom-right", (20, 40)),
+    ],
+)
 def test_anchor_points(anchor: str, point: tuple[int, int]) -> None:
     assert anchor_points(np.array([[10, 20, 20, 40]]), anchor).tolist() == [list(point)]
 

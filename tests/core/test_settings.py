@@ -227,5 +227,8 @@ def test_every_default_is_the_config_files() -> None:
     assert set(defaults) == {f.name for f in dataclasses.fields(DetectSettings)}
     options = PredictOptions()
     assert (options.conf, options.iou, options.max_det, options.nms) == (
-        defaults["conf"], defaults["iou"], defaults["max_det"], defaults["nms"]
+        defaults["conf"],
+        defaults["iou"],
+        defaults["max_det"],
+        defaults["nms"],
     )

@@ -44,8 +44,9 @@ def test_recall_never_falls_as_the_threshold_falls_and_the_best_f1_is_the_best(s
     for curve in [*f1.classes, f1.overall]:
         assert np.all(np.diff(curve.recall) <= 1e-12), curve.name  # along rising confidence
         assert curve.best_f1 >= curve.f1.max() - 1e-12
-        assert curve.best_f1 == pytest.approx(2 * curve.best_precision * curve.best_recall
-                                              / (curve.best_precision + curve.best_recall))  # fmt: skip
+        assert curve.best_f1 == pytest.approx(
+            2 * curve.best_precision * curve.best_recall / (curve.best_precision + curve.best_recall)
+        )
     assert f1.overall.confidence.tolist() == CONFIDENCE_GRID.tolist()
 
 

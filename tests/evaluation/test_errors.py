@@ -14,18 +14,21 @@ B = (300, 300, 400, 400)  # class 1
 TRUTH = boxes([(*A, 0), (*B, 1)])
 
 
-@pytest.mark.parametrize(("rows", "kinds"), [
-    ([(*A, 0)], ["tp"]),
-    ([(100, 100, 200, 300, 0)], ["tp"]),  # IoU exactly 0.5: TIDE (and COCO) take it
-    ([(100, 100, 200, 301, 0)], ["loc"]),  # just under 0.5
-    ([(100, 100, 200, 1100, 0)], ["loc"]),  # IoU exactly 0.1: still its object
-    ([(100, 100, 200, 1101, 0)], ["bkg"]),  # just under 0.1, and nothing else near
-    ([(*A, 1)], ["cls"]),
-    ([(*A, 0), (*A, 0)], ["tp", "dupe"]),
-    ([(*A, 0), (*A, 1)], ["tp", "cls"]),  # wrong class on a found label: cls comes before dupe, as in TIDE
-    ([(150, 150, 250, 250, 1)], ["both"]),
-    ([(420, 0, 480, 60, 0)], ["bkg"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("rows", "kinds"),
+    [
+        ([(*A, 0)], ["tp"]),
+        ([(100, 100, 200, 300, 0)], ["tp"]),  # IoU exactly 0.5: TIDE (and COCO) take it
+        ([(100, 100, 200, 301, 0)], ["loc"]),  # just under 0.5
+        ([(100, 100, 200, 1100, 0)], ["loc"]),  # IoU exactly 0.1: still its object
+        ([(100, 100, 200, 1101, 0)], ["bkg"]),  # just under 0.1, and nothing else near
+        ([(*A, 1)], ["cls"]),
+        ([(*A, 0), (*A, 0)], ["tp", "dupe"]),
+        ([(*A, 0), (*A, 1)], ["tp", "cls"]),  # wrong class on a found label: cls comes before dupe, as in TIDE
+        ([(150, 150, 250, 250, 1)], ["both"]),
+        ([(420, 0, 480, 60, 0)], ["bkg"]),
+    ],
+)
 def test_each_detection_gets_tides_verdict(rows, kinds) -> None:
     assert classify(boxes(rows), TRUTH).kind.tolist() == kinds
 

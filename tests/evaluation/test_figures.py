@@ -21,10 +21,13 @@ def red(image: np.ndarray) -> int:
 
 
 def test_every_figure_is_a_drawn_picture(analysis) -> None:
-    images = [figures.pr_figure(analysis.pr), figures.f1_figure(analysis.f1, "demo"),
-              figures.confusion_figure(analysis.matrix, normalised=False),
-              figures.confusion_figure(analysis.matrix, normalised=True),
-              figures.tide_figure(analysis.tide)]  # fmt: skip
+    images = [
+        figures.pr_figure(analysis.pr),
+        figures.f1_figure(analysis.f1, "demo"),
+        figures.confusion_figure(analysis.matrix, normalised=False),
+        figures.confusion_figure(analysis.matrix, normalised=True),
+        figures.tide_figure(analysis.tide),
+    ]
     diff = analyse_models(["a", "b"], [random_images(0, 8), random_images(1, 8)], [NAMES, NAMES], conf=0.3)
     images.append(figures.difference_figure(diff.differences[0]))
     for image in images:

@@ -76,10 +76,15 @@ def test_map_agrees_with_faster_coco_eval_directly() -> None:
     gt = COCO(str(SHAPES / "annotations.json"))
     ids = {img["file_name"]: img["id"] for img in gt.dataset["images"]}
     results = [
-        {"image_id": ids[p.name], "category_id": int(c), "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]),
-         float(b[3] - b[1])], "score": float(s)}
-        for p in preds for b, s, c in zip(p.detections.xyxy, p.detections.confidence, p.detections.class_id)
-    ]  # fmt: skip
+        {
+            "image_id": ids[p.name],
+            "category_id": int(c),
+            "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+            "score": float(s),
+        }
+        for p in preds
+        for b, s, c in zip(p.detections.xyxy, p.detections.confidence, p.detections.class_id)
+    ]
     ev = COCOeval_faster(gt, gt.loadRes(results), "bbox", print_function=lambda *_: None)
     ev.evaluate()
     ev.accumulate()
@@ -150,18 +155,25 @@ def test_a_valid_coco_file_loads(tmp_path: Path) -> None:
 
 
 BAD_COCO = [
-    ("[1, 2]", "gt.json: not a COCO ground-truth file (expected a JSON object with 'images', 'annotations' and "
-               "'categories', got a list)"),
+    (
+        "[1, 2]",
+        "gt.json: not a COCO ground-truth file (expected a JSON object with 'images', 'annotations' and "
+        "'categories', got a list)",
+    ),
     ("{", "gt.json: not valid JSON (line 1, column 2"),
     ('{"images": []}', "gt.json: not a COCO ground-truth file (no 'categories' list)"),
     (coco(annotations={}), "gt.json: 'annotations' must be a list, got an object"),
     ({k: v for k, v in coco().items() if k != "images"}, "gt.json: not a COCO ground-truth file (no 'images' list)"),
     (coco(images=[{"id": 1}]), "gt.json: image #1 (id 1): no 'file_name'"),
     (coco(images=[{"id": 1.5, "file_name": "a.jpg"}]), "gt.json: image #1 (id 1.5): 'id' must be an integer or a"),
-    (coco(images=[{"id": 1, "file_name": "a.jpg"}, {"id": 1, "file_name": "c.jpg"}]),
-     "gt.json: image #2 (id 1): id 1 is used by an earlier image too"),
-    (coco(images=[{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "a.jpg"}]),
-     "gt.json: image #2 (id 2): file_name 'a.jpg' is used by image id 1 too"),
+    (
+        coco(images=[{"id": 1, "file_name": "a.jpg"}, {"id": 1, "file_name": "c.jpg"}]),
+        "gt.json: image #2 (id 1): id 1 is used by an earlier image too",
+    ),
+    (
+        coco(images=[{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "a.jpg"}]),
+        "gt.json: image #2 (id 2): file_name 'a.jpg' is used by image id 1 too",
+    ),
     (coco(categories=["circle"]), "gt.json: category #1: must be a JSON object, got a string"),
     (coco(categories=[{"id": "0", "name": "circle"}]), "gt.json: category #1 (id \"0\"): 'id' must be an integer"),
     (with_annotation(image_id=99), "gt.json: annotation #3 (id 17): image_id 99 is not in 'images'"),
@@ -169,10 +181,10 @@ BAD_COCO = [
     (with_annotation(category_id=True), "gt.json: annotation #3 (id 17): 'category_id' must be an integer, got true"),
     (with_annotation(bbox=[1, 2]), "gt.json: annotation #3 (id 17): bbox must be 4 numbers [x, y, w, h], got [1, 2]"),
     (with_annotation(bbox=None), "gt.json: annotation #3 (id 17): bbox must be 4 numbers [x, y, w, h], got null"),
-    (with_annotation(bbox=[1, 2, "3", 4]), "bbox must be 4 numbers [x, y, w, h], got [1, 2, \"3\", 4]"),
+    (with_annotation(bbox=[1, 2, "3", 4]), 'bbox must be 4 numbers [x, y, w, h], got [1, 2, "3", 4]'),
     (with_annotation(bbox=[1, 2, 3, float("nan")]), "bbox must be 4 numbers [x, y, w, h], got [1, 2, 3, NaN]"),
     (with_annotation(bbox=[1, 2, -3, 4]), "annotation #3 (id 17): bbox width and height must not be negative"),
-    (with_annotation(iscrowd="yes"), "annotation #3 (id 17): iscrowd must be 0 or 1, got \"yes\""),
+    (with_annotation(iscrowd="yes"), 'annotation #3 (id 17): iscrowd must be 0 or 1, got "yes"'),
     (coco(annotations=[{"image_id": 1, "category_id": 0}]), "gt.json: annotation #1: bbox must be 4 numbers"),
     (coco(annotations=[[1, 0, 1, 2, 3, 4]]), "gt.json: annotation #1: must be a JSON object, got a list"),
 ]
@@ -204,8 +216,10 @@ def test_yolo_polygons_count_as_their_bounding_box(tmp_path: Path) -> None:
 
 
 BAD_YOLO = [
-    ("0 0.5 0.5", "line 1: expected 5 numbers 'cls cx cy w h' (or a polygon 'cls x1 y1 x2 y2 ...'), not 3, got "
-                  "'0 0.5 0.5'"),
+    (
+        "0 0.5 0.5",
+        "line 1: expected 5 numbers 'cls cx cy w h' (or a polygon 'cls x1 y1 x2 y2 ...'), not 3, got '0 0.5 0.5'",
+    ),
     ("0 0.5 0.5 0.1 0.1 0.9", "expected 5 numbers 'cls cx cy w h' (or a polygon 'cls x1 y1 x2 y2 ...'), not 6"),
     ("0 0.5 0.5 0.1 0.1\ncar 0.5 0.5 0.1 0.1", "line 2: expected numbers 'cls cx cy w h', got 'car 0.5 0.5 0.1 0.1'"),
     ("0 0.5 nan 0.1 0.1", "line 1: values must be finite numbers"),

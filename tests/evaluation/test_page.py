@@ -11,8 +11,10 @@ from tests.evaluation.synthetic import NAMES, random_images
 
 def test_every_number_behind_the_pictures_is_in_a_table(tmp_path: Path) -> None:
     analysis = analyse(random_images(0, n_images=12), NAMES, conf=0.3, matrix_conf=0.4, worst=3)
-    saved = SavedPictures({"pr_curve": tmp_path / "pr.png", "tide_errors": tmp_path / "t.png"},
-                          [(s, tmp_path / f"{s.name}.jpg", []) for s in analysis.worst])  # fmt: skip
+    saved = SavedPictures(
+        {"pr_curve": tmp_path / "pr.png", "tide_errors": tmp_path / "t.png"},
+        [(s, tmp_path / f"{s.name}.jpg", []) for s in analysis.worst],
+    )
     curves, matrix, tide, worst = analysis_sections(analysis, saved, model="demo")
     assert [s.title for s in (curves, matrix, tide, worst)] == [
         "Curves (demo)",

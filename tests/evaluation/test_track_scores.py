@@ -52,12 +52,16 @@ def test_rows_are_indexed_by_frame_whatever_their_order() -> None:
     assert parse_mot("1 1 0 0 2 2\n2 1 0 0 2 2\n").frames.tolist() == [1, 2]  # space-separated, as motmetrics reads
 
 
-@pytest.mark.parametrize(("make", "message"), [
-    (lambda p: (p.write_text(""), p)[1], "has no rows"),
-    (lambda p: (p.write_text("\n\n  \n"), p)[1], "has no rows"),
-    (lambda p: (p.symlink_to("/dev/zero"), p)[1], "not a regular file (character device)"),
-    (lambda p: p.parent, "a folder, not a file"),
-], ids=["empty", "blank lines", "dev-zero", "folder"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: (p.write_text(""), p)[1], "has no rows"),
+        (lambda p: (p.write_text("\n\n  \n"), p)[1], "has no rows"),
+        (lambda p: (p.symlink_to("/dev/zero"), p)[1], "not a regular file (character device)"),
+        (lambda p: p.parent, "a folder, not a file"),
+    ],
+    ids=["empty", "blank lines", "dev-zero", "folder"],
+)
 def test_files_that_are_no_ground_truth_are_refused(tmp_path: Path, make, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         read_mot(make(tmp_path / "gt.txt"))
@@ -90,8 +94,10 @@ def test_undefined_ratios_are_none_and_said(tmp_path: Path) -> None:
     gt = parse_mot("5,1,1,1,5,5\n")
     scores = score_tracks(gt, "1,1,1,1,5,5\n", frames=[1])
     assert scores["mota"] is None and scores["motp"] is None and scores["num_false_positives"] == 1
-    assert undefined(scores) == ["MOTA is undefined (null): no ground-truth box in the frames that ran",
-                                 "MOTP is undefined (null): no predicted box matched a ground-truth box"]  # fmt: skip
+    assert undefined(scores) == [
+        "MOTA is undefined (null): no ground-truth box in the frames that ran",
+        "MOTP is undefined (null): no predicted box matched a ground-truth box",
+    ]
     found_nothing = score_tracks(gt, "", frames=[5])
     assert found_nothing["mota"] == 0.0 and found_nothing["motp"] is None and found_nothing["num_misses"] == 1
 

@@ -41,8 +41,10 @@ def test_an_images_errors_count_only_detections_at_the_threshold() -> None:
 def test_what_one_model_gets_wrong_and_the_other_does_not() -> None:
     # model a: misses B, relabels A, and has a box on the background; model b: finds both, the same background box
     a = [labelled(TRUTH, boxes([(*A, 1), (*EMPTY, 0)]), "x.jpg"), labelled(TRUTH, boxes([(*A, 0), (*B, 1)]), "y.jpg")]
-    b = [labelled(TRUTH, boxes([(*A, 0), (*B, 1), (421, 1, 480, 60, 1)]), "x.jpg"),
-         labelled(TRUTH, boxes([(*A, 0)]), "y.jpg")]  # fmt: skip
+    b = [
+        labelled(TRUTH, boxes([(*A, 0), (*B, 1), (421, 1, 480, 60, 1)]), "x.jpg"),
+        labelled(TRUTH, boxes([(*A, 0)]), "y.jpg"),
+    ]
     diff = differences("a", "b", score_images(a, 0.0), score_images(b, 0.0))
     kinds = {k.kind: (k.a_errors, k.a_only, k.b_errors, k.b_only) for k in diff.kinds}
     assert kinds["cls"] == (1, 1, 0, 0)

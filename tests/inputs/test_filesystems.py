@@ -17,14 +17,18 @@ MOUNTS = """\
 """
 
 
-@pytest.mark.parametrize(("folder", "kind", "polls"), [
-    ("/home/me/photos", "ext4", False),
-    ("/mnt/share/drop", "nfs4", True),
-    ("/mnt/share/local disk/drop", "ext4", False),  # the longest mount point wins; \\040 is a space
-    ("/home/me/remote/in", "fuse.sshfs", True),
-])  # fmt: skip
-def test_network_file_systems_are_polled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str, kind: str,
-                                         polls: bool) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("folder", "kind", "polls"),
+    [
+        ("/home/me/photos", "ext4", False),
+        ("/mnt/share/drop", "nfs4", True),
+        ("/mnt/share/local disk/drop", "ext4", False),  # the longest mount point wins; \\040 is a space
+        ("/home/me/remote/in", "fuse.sshfs", True),
+    ],
+)
+def test_network_file_systems_are_polled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str, kind: str, polls: bool
+) -> None:
     mountinfo = tmp_path / "mountinfo"
     mountinfo.write_text(MOUNTS)
     monkeypatch.setattr(os.path, "realpath", lambda p: str(p))

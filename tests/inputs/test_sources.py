@@ -380,8 +380,9 @@ def test_folder_without_images_is_one_error_record(tmp_path: Path, files, recurs
     assert all("not an image" in why for _, why in skipped)  # the per-file notes stay
 
 
-@pytest.mark.parametrize(("content", "message"), [(b"x" * 100_000, "not a list"),
-                                                  (None, "not a regular file (character device)")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("content", "message"), [(b"x" * 100_000, "not a list"), (None, "not a regular file (character device)")]
+)
 def test_list_file_without_line_ends_is_refused(cwd: Path, content: bytes | None, message: str):
     """A binary given as a list: one record, without reading it all into one line; /dev/zero is
     refused unopened (a list is a regular file or a pipe)."""

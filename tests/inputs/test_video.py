@@ -128,8 +128,13 @@ def test_a_video_over_the_pixel_limit_is_refused_before_decoding(tmp_path: Path)
 
     big, small = write_video(tmp_path / "big.mp4", 3), write_video(tmp_path / "small.mp4", 2, size=(32, 24))
     detector = OneBoxDetector()
-    results = list(detect_stream([Source(str(big), "big.mp4"), Source(str(small), "small.mp4")], detector,
-                                 read_options=ReadOptions(max_pixels=3000)))  # fmt: skip
+    results = list(
+        detect_stream(
+            [Source(str(big), "big.mp4"), Source(str(small), "small.mp4")],
+            detector,
+            read_options=ReadOptions(max_pixels=3000),
+        )
+    )
     assert [(r.index, r.frame, r.ok) for r in results] == [(0, None, False), (1, 0, True), (1, 1, True)]
     assert "64x48 = " in results[0].error and "max_pixels" in results[0].error
 
@@ -198,8 +203,9 @@ DEMO = ["--model", "demo", "--imgsz", "96", "--threads", "1", "--backend", "torc
 
 def test_cli_video_records_summary_and_saved_video(demo_clip: Path, tmp_path: Path) -> None:
     out, saved = tmp_path / "r.jsonl", tmp_path / "saved"
-    result = CliRunner().invoke(app, [str(demo_clip), *DEMO, "--out", str(out), "--save", str(saved),
-                                      "--vid-stride", "2"])  # fmt: skip
+    result = CliRunner().invoke(
+        app, [str(demo_clip), *DEMO, "--out", str(out), "--save", str(saved), "--vid-stride", "2"]
+    )
     assert result.exit_code == 0, result.stderr
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["frame"] for r in records] == list(range(0, 24, 2))
@@ -225,7 +231,7 @@ def test_kill_mid_video_then_resume_gives_each_frame_once(demo_clip: Path, tmp_p
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["frame"] for r in records) == list(range(24))  # each frame exactly once
     ids_before = {d["track_id"] for r in before for d in r["detections"]} - {None}
-    ids_after = {d["track_id"] for r in records[len(before):] for d in r["detections"]} - {None}
+    ids_after = {d["track_id"] for r in records[len(before) :] for d in r["detections"]} - {None}
     assert ids_before and ids_after and max(ids_before) < min(ids_after)  # new tracks, never a reused id
 
 
@@ -264,14 +270,24 @@ def test_a_video_url_ffmpeg_cannot_read_is_one_line_not_ffmpeg_noise(http_server
     url = f"{http_server}/clip-no-ranges.mp4"
     code = "import sys; from detect_cli.cli.app import app; sys.argv[0] = 'attn-detect'; app()"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}  # as a user's shell has it
-    run = subprocess.run([sys.executable, "-c", code, url, str(still), *DEMO, "--format", "jsonl", "-q"],
-                         capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", code, url, str(still), *DEMO, "--format", "jsonl", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     records = [json.loads(line) for line in run.stdout.splitlines()]
     assert run.returncode == 3, run.stderr
     assert [r["status"] for r in records] == ["error", "ok"] and "frame 0" in records[0]["error"]
     assert run.stderr.splitlines() == [f"warning: {url}: {records[0]['error']}"]
-    verbose = subprocess.run([sys.executable, "-c", code, url, *DEMO, "--format", "jsonl", "--verbose"],
-                             capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    verbose = subprocess.run(
+        [sys.executable, "-c", code, url, *DEMO, "--format", "jsonl", "--verbose"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert "partial file" in verbose.stderr or "moov" in verbose.stderr  # FFmpeg's own words, when asked for
 
 
@@ -280,8 +296,19 @@ def test_an_hls_playlist_url_is_a_video(http_server: str, tmp_path: Path) -> Non
     remote source to http(s), whatever the server says, so a URL cannot read this machine's files."""
     out = tmp_path / "r.jsonl"
     url = f"{http_server}/hls/index.m3u8"
-    result = CliRunner().invoke(app, [url, f"{http_server}/hls/evil.m3u8", f"{http_server}/to-file-video.mp4",
-                                      *DEMO, "--vid-stride", "25", "--out", str(out)])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            url,
+            f"{http_server}/hls/evil.m3u8",
+            f"{http_server}/to-file-video.mp4",
+            *DEMO,
+            "--vid-stride",
+            "25",
+            "--out",
+            str(out),
+        ],
+    )
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert result.exit_code == 3, result.stderr
     assert [(r["source"], r["frame"]) for r in records[:4]] == [(url, f) for f in (0, 25, 50, 75)]
@@ -292,10 +319,12 @@ def test_an_hls_playlist_url_is_a_video(http_server: str, tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("stride", [1, 3, 7])
-@pytest.mark.parametrize(("start", "end", "after"), [(0.0, None, None), (0.55, None, None), (0.0, 1.7, None),
-                                                     (0.3, 1.7, 5), (0.0, None, 18)])  # fmt: skip
-def test_the_progress_total_is_the_frames_read(tmp_path: Path, stride: int, start: float, end: float | None,
-                                               after: int | None) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("start", "end", "after"), [(0.0, None, None), (0.55, None, None), (0.0, 1.7, None), (0.3, 1.7, 5), (0.0, None, 18)]
+)
+def test_the_progress_total_is_the_frames_read(
+    tmp_path: Path, stride: int, start: float, end: float | None, after: int | None
+) -> None:
     """`frames_to_run` (the bar's total, from the header) agrees with what `read_frames` gives."""
     from detect_cli.inputs.video import frames_to_run
 

@@ -109,8 +109,13 @@ def test_read_json_takes_only_a_small_regular_file(tmp_path: Path) -> None:
     (tmp_path / "link.json").symlink_to(tmp_path / "good.json")
     (tmp_path / "big.json").write_text("[" + "0," * 600_000 + "0]")
     (tmp_path / "bad.json").write_text("{")
-    refused = {"dir.json": "not a regular file", "fifo.json": "not a regular file", "link.json": "not a regular file",
-               "big.json": "too large", "bad.json": "not valid"}  # fmt: skip
+    refused = {
+        "dir.json": "not a regular file",
+        "fifo.json": "not a regular file",
+        "link.json": "not a regular file",
+        "big.json": "too large",
+        "bad.json": "not valid",
+    }
     for name, message in refused.items():
         with pytest.raises(EntryMismatch, match=message):
             read_json(tmp_path / name)
@@ -135,8 +140,11 @@ def test_recorded_digests_catch_any_change(tmp_path: Path, entry: Path) -> None:
 def test_listing_shows_links_without_following_them(entry: Path) -> None:
     folder = entry / "openvino"
     (folder / "m_openvino_model" / "extra").symlink_to(entry.parent / "other", target_is_directory=True)
-    assert sorted(listing(entry, folder)) == ["openvino/m_openvino_model/extra", "openvino/m_openvino_model/m.bin",
-                                              "openvino/m_openvino_model/m.xml"]  # fmt: skip
+    assert sorted(listing(entry, folder)) == [
+        "openvino/m_openvino_model/extra",
+        "openvino/m_openvino_model/m.bin",
+        "openvino/m_openvino_model/m.xml",
+    ]
 
 
 def test_removing_an_entry_never_follows_a_planted_link(tmp_path: Path, entry: Path) -> None:

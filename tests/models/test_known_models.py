@@ -13,8 +13,14 @@ from detect_cli.models.known_models import maybe_gpu, open_known
 from detect_cli.models.lookup import ModelRef
 from detect_cli.models.runtime_cache import CACHE_ENV, model_facts_path, remember_model
 
-FACTS = {"family": "yolo", "names": {"0": "circle", "1": "ring"}, "imgsz": 320, "stride": 32, "end2end": True,
-         "trusted": False}  # fmt: skip
+FACTS = {
+    "family": "yolo",
+    "names": {"0": "circle", "1": "ring"},
+    "imgsz": 320,
+    "stride": 32,
+    "end2end": True,
+    "trusted": False,
+}
 
 
 @pytest.fixture

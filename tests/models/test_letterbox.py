@@ -72,8 +72,16 @@ def test_boxes_go_back_as_scale_boxes_puts_them(shape: tuple[int, int]) -> None:
 
 def test_rows_are_kept_as_ultralytics_filters_them() -> None:
     """score > conf (not >=), wanted classes only, then the first max_det in the head's own order."""
-    rows = np.array([[0, 0, 10, 10, 0.9, 1], [0, 0, 10, 10, 0.25, 0], [0, 0, 10, 10, 0.8, 2],
-                     [0, 0, 10, 10, 0.7, 1], [0, 0, 10, 10, 0.6, 1]], dtype=np.float32)  # fmt: skip
+    rows = np.array(
+        [
+            [0, 0, 10, 10, 0.9, 1],
+            [0, 0, 10, 10, 0.25, 0],
+            [0, 0, 10, 10, 0.8, 2],
+            [0, 0, 10, 10, 0.7, 1],
+            [0, 0, 10, 10, 0.6, 1],
+        ],
+        dtype=np.float32,
+    )
     placement, _, _ = place((10, 10), (10, 10), stretch=False)
     _, conf, cls = decode_yolo_end2end(rows, placement, 0.25, None, 300)
     assert conf.tolist() == pytest.approx([0.9, 0.8, 0.7, 0.6]) and cls.tolist() == [1, 2, 1, 1]

@@ -143,8 +143,10 @@ def test_aliases_are_found_in_ultralytics_weights_dir_without_importing_it(tmp_p
     (config / "Ultralytics").mkdir(parents=True)
     (config / "Ultralytics" / "settings.json").write_text(json.dumps({"weights_dir": str(tmp_path / "w")}))
     ckpt = fake_checkpoint(tmp_path / "w" / "yolo26s.pt")
-    code = ("import sys; from detect_cli.models.lookup import resolve_model; ref = resolve_model('yolo26s');"
-            "print(ref.path, ref.family, 'ultralytics' in sys.modules, 'torch' in sys.modules)")  # fmt: skip
+    code = (
+        "import sys; from detect_cli.models.lookup import resolve_model; ref = resolve_model('yolo26s');"
+        "print(ref.path, ref.family, 'ultralytics' in sys.modules, 'torch' in sys.modules)"
+    )
     env = {**os.environ, "YOLO_CONFIG_DIR": str(config)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split() == [str(ckpt), "yolo", "False", "False"]

@@ -70,8 +70,7 @@ def odd_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray
     [PredictOptions(conf=0.01, imgsz=320), PredictOptions(conf=0.3, imgsz=320, max_det=2, classes=(0, 1, 4))],
     ids=["low-conf", "classes-and-max-det"],
 )
-def test_our_runner_gives_ultralytics_boxes(models: dict, odd_images: dict, spec: str,
-                                            options: PredictOptions) -> None:  # fmt: skip
+def test_our_runner_gives_ultralytics_boxes(models: dict, odd_images: dict, spec: str, options: PredictOptions) -> None:
     detector, folder = models[spec]
     theirs = load_exported(folder, detector.ref.family)
     ours = open_openvino(next(folder.glob("*.xml")), detector)

@@ -48,8 +48,16 @@ def test_auto_runs_a_verified_export_with_pytorchs_boxes(demo, cache: Path):
     assert chosen.names == demo.names and Path(choice.path).is_relative_to(cache)
     assert f"{choice.speedup:.1f}x torch here" in chosen.backend_reason
     # on scenes the check never saw, the same boxes: F1 >= 0.99 at IoU 0.9
-    check = verify(demo, chosen, _scenes(6), PredictOptions(imgsz=320, conf=0.25), min_f1=0.99, iou=0.9,
-                   max_conf_diff=0.05, margin=0.05)  # fmt: skip
+    check = verify(
+        demo,
+        chosen,
+        _scenes(6),
+        PredictOptions(imgsz=320, conf=0.25),
+        min_f1=0.99,
+        iou=0.9,
+        max_conf_diff=0.05,
+        margin=0.05,
+    )
     assert check.agreement.count_a > 10 and check.passed, check.as_dict()
 
 
@@ -149,8 +157,9 @@ def test_out_of_the_box_cli_runs_demo_at_320_on_the_verified_runtime(monkeypatch
         assert cls_a == cls_b and np.allclose(box_a, box_b, atol=2.0)
 
 
-def test_a_model_that_finds_nothing_is_not_exported(checkpoints: dict[str, Path], cache: Path,
-                                                    monkeypatch: pytest.MonkeyPatch):  # fmt: skip
+def test_a_model_that_finds_nothing_is_not_exported(
+    checkpoints: dict[str, Path], cache: Path, monkeypatch: pytest.MonkeyPatch
+):
     """Random weights find no boxes on the check images: there is nothing to verify, so no export."""
 
     def no_export(*args, **kwargs):
@@ -164,8 +173,9 @@ def test_a_model_that_finds_nothing_is_not_exported(checkpoints: dict[str, Path]
     assert again.cached and again.reason == choice.reason  # remembered: the check is not redone every run
 
 
-def test_torch_keeps_every_core_when_an_export_was_tried_and_refused(demo, cache: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch):  # fmt: skip
+def test_torch_keeps_every_core_when_an_export_was_tried_and_refused(
+    demo, cache: Path, monkeypatch: pytest.MonkeyPatch
+):
     import torch
 
     disagreeing = Verification(8, Agreement(0, 9, 9), 0.5, 20, 10, 0.99, 0.05)
@@ -201,10 +211,20 @@ def test_two_first_runs_at_once_share_one_cache(cache: Path, tmp_path: Path):
 
     env = {**os.environ, backends.CACHE_ENV: str(cache.parent)}
     env.pop("ATTN_DETECT_BACKEND", None)
-    command = [sys.executable, "-c", "from detect_cli.cli.app import run; run()",
-               str(SAMPLES / "shapes" / "shape_00003.jpg"), "--model", "demo", "--format", "json", "--quiet"]
-    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
-            for _ in range(2)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-c",
+        "from detect_cli.cli.app import run; run()",
+        str(SAMPLES / "shapes" / "shape_00003.jpg"),
+        "--model",
+        "demo",
+        "--format",
+        "json",
+        "--quiet",
+    ]
+    runs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True) for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=300) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
     docs = [json.loads(out) for out, _ in outputs]

@@ -97,8 +97,10 @@ def test_labels_of_nearby_boxes_do_not_overlap_and_stay_in_the_image():
     annotator = BoxAnnotator()
     first, second = annotator.labels(image.shape, d, NAMES)
     # where the labels would go with no placement (right above each box's top-left corner): they collide
-    naive = [(x1, y1 - (r[3] - r[1]), x1 + r[2] - r[0], y1) for (x1, y1), r in zip([(20, 60), (40, 64)],
-                                                                                    [first.rect, second.rect])]
+    naive = [
+        (x1, y1 - (r[3] - r[1]), x1 + r[2] - r[0], y1)
+        for (x1, y1), r in zip([(20, 60), (40, 64)], [first.rect, second.rect])
+    ]
     assert intersects(*naive)
     assert not intersects(first.rect, second.rect)
     assert inside(first.rect, 240, 200) and inside(second.rect, 240, 200)

@@ -23,8 +23,15 @@ def test_coco_dataset_loads_and_scores_the_runs_own_detections_as_map_1(tmp_path
     results_file = json.loads(write_coco_results(results))  # the same run's detections, as `--format coco` has them
     doc = json.loads(path.read_text())
     assert [im["file_name"] for im in doc["images"]] == [
-        "a.jpg", "sub/b.png", "c.jpg", "c.png", "empty.jpg",
-        "clip/frame_000000.jpg", "clip/frame_000002.jpg", "clip/frame_000004.jpg"]  # fmt: skip
+        "a.jpg",
+        "sub/b.png",
+        "c.jpg",
+        "c.png",
+        "empty.jpg",
+        "clip/frame_000000.jpg",
+        "clip/frame_000002.jpg",
+        "clip/frame_000004.jpg",
+    ]
     assert doc["images"][1]["coco_url"] == "https://host/photos/sub/b.png"
     assert doc["videos"] == [{"id": 1, "name": "clip.mp4", "width": 320, "height": 240}]
     assert [(im.get("video_id"), im.get("frame_id")) for im in doc["images"][-3:]] == [(1, 0), (1, 2), (1, 4)]

@@ -55,8 +55,20 @@ def frames(count: int = 6, tracked: bool = True) -> list[ImageResult]:
         boxes = [[10 + k, 10, 50 + k, 60]] + ([[100, 100, 140, 130]] if k < 2 else [])
         ids = [7 if k != 2 else -1] + ([9] if k < 2 else [])
         det = Detections(boxes, [0.8] * len(boxes), [0] * len(boxes), np.array(ids) if tracked else None)
-        out.append(ImageResult("/v/clip.mp4", 7, det, dict(NAMES), 320, 240, name="clip.mp4", frame=frame,
-                               time_s=frame / 25, image=np.zeros((240, 320, 3), np.uint8)))  # fmt: skip
+        out.append(
+            ImageResult(
+                "/v/clip.mp4",
+                7,
+                det,
+                dict(NAMES),
+                320,
+                240,
+                name="clip.mp4",
+                frame=frame,
+                time_s=frame / 25,
+                image=np.zeros((240, 320, 3), np.uint8),
+            )
+        )
     return out
 
 
@@ -92,11 +104,14 @@ def yolo_dataset_labels(folder: Path, names: dict[int, str] = NAMES) -> dict[str
     return {Path(lb["im_file"]).relative_to(folder / "images").as_posix(): lb for lb in dataset.labels}
 
 
-@pytest.mark.parametrize(("root", "name", "expected"), [
-    (None, "a b.jpg", "a b.jpg"),
-    ("https://host/x/", "sub/a b#1.jpg", "https://host/x/sub/a%20b%231.jpg"),
-    ("/data/local-files/?d=photos/", "a b.jpg", "/data/local-files/?d=photos/a%20b.jpg"),
-    ("s3://bucket/pre", "a b.jpg", "s3://bucket/pre/a b.jpg"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("root", "name", "expected"),
+    [
+        (None, "a b.jpg", "a b.jpg"),
+        ("https://host/x/", "sub/a b#1.jpg", "https://host/x/sub/a%20b%231.jpg"),
+        ("/data/local-files/?d=photos/", "a b.jpg", "/data/local-files/?d=photos/a%20b.jpg"),
+        ("s3://bucket/pre", "a b.jpg", "s3://bucket/pre/a b.jpg"),
+    ],
+)
 def test_image_references(root: str | None, name: str, expected: str) -> None:
     assert image_reference(root, name) == expected

@@ -21,8 +21,12 @@ def test_labelstudio_image_tasks_validate_and_keep_the_boxes(tmp_path: Path) -> 
     tasks = json.loads(write("labelstudio", results, tmp_path / "tasks.json", image_root="/data/local-files/?d=in/"))
     jsonschema.validate(tasks, SCHEMA)
     assert [t["data"]["image"] for t in tasks] == [
-        "/data/local-files/?d=in/a.jpg", "/data/local-files/?d=in/sub/b.png", "/data/local-files/?d=in/c.jpg",
-        "/data/local-files/?d=in/c.png", "/data/local-files/?d=in/empty.jpg"]  # fmt: skip
+        "/data/local-files/?d=in/a.jpg",
+        "/data/local-files/?d=in/sub/b.png",
+        "/data/local-files/?d=in/c.jpg",
+        "/data/local-files/?d=in/c.png",
+        "/data/local-files/?d=in/empty.jpg",
+    ]
     first = tasks[0]["predictions"][0]
     record = rounded(image_record(results[0]))
     assert first["model_version"] == "demo"
@@ -87,8 +91,13 @@ def test_labelstudio_sdk_accepts_the_tasks_and_its_yolo_converter_agrees(tmp_pat
 
     write("yolo", results, tmp_path / "ds", save_conf=True)
     theirs_file = tmp_path / "theirs.json"
-    convert_yolo_to_ls(str(tmp_path / "ds"), str(theirs_file), out_type="predictions",
-                       image_root_url="/data/local-files/?d=images/", image_ext=".jpg,.png")  # fmt: skip
+    convert_yolo_to_ls(
+        str(tmp_path / "ds"),
+        str(theirs_file),
+        out_type="predictions",
+        image_root_url="/data/local-files/?d=images/",
+        image_ext=".jpg,.png",
+    )
     theirs = {t["data"]["image"]: t["predictions"][0]["result"] for t in json.loads(theirs_file.read_text())}
     for task in ours:
         mine = task["predictions"][0]["result"]

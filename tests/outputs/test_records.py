@@ -18,8 +18,17 @@ from tests.helpers import NAMES, make_result
 def test_image_record_of_ok_result(n: int):
     result = make_result(3, n, width=320, height=240)
     record = image_record(result)
-    assert list(record) == ["index", "source", "status", "error", "width", "height", "detections", "speed_ms",
-                            "warnings"]
+    assert list(record) == [
+        "index",
+        "source",
+        "status",
+        "error",
+        "width",
+        "height",
+        "detections",
+        "speed_ms",
+        "warnings",
+    ]
     assert record["warnings"] == []
     assert record["index"] == 3 and record["source"] == result.source
     assert (record["status"], record["error"]) == ("ok", None)

@@ -11,7 +11,7 @@ import pytest
 
 from detect_cli.outputs.report import Picture, Section, Table, attention_page, comparison_page, render_page, write_page
 
-HOSTILE = ['a<b>.jpg', 'q"uote.jpg', "amp&amp;.jpg", "sp ace #1%20.jpg", "ünï?x=1.jpg", "javascript:alert(1).jpg"]
+HOSTILE = ["a<b>.jpg", 'q"uote.jpg', "amp&amp;.jpg", "sp ace #1%20.jpg", "ünï?x=1.jpg", "javascript:alert(1).jpg"]
 SCRIPT = '<script>alert("x")</script>'
 
 
@@ -64,8 +64,9 @@ def test_page_links_every_existing_picture_by_a_relative_url_and_no_missing_one(
     out = tmp_path / "out"
     pictures = make_images(out, [*HOSTILE, "sub/dir/deep.png"])
     missing = out / "never-written.jpg"
-    page = write_page(out, "run", [Section("Images", pictures=[*(Picture(p, p.name) for p in pictures),
-                                                                 Picture(missing, "gone")])])  # fmt: skip
+    page = write_page(
+        out, "run", [Section("Images", pictures=[*(Picture(p, p.name) for p in pictures), Picture(missing, "gone")])]
+    )
     assert page == out / "index.html"
     linked = check_links(page)
     assert set(linked) == {p.resolve() for p in pictures}  # each one, and nothing else
@@ -88,8 +89,18 @@ def test_hostile_names_are_escaped_everywhere(tmp_path: Path, name: str) -> None
     text = render_page(tmp_path, hostile, [Section(hostile, [table], [Picture(picture, hostile)], [hostile])])
     parsed = Parsed(text)
     assert "script" not in parsed.tags and SCRIPT not in text
-    assert {n for n, _ in parsed.attrs} <= {"charset", "http-equiv", "content", "name", "lang", "href", "src", "alt",
-                                            "loading", "class"}  # fmt: skip
+    assert {n for n, _ in parsed.attrs} <= {
+        "charset",
+        "http-equiv",
+        "content",
+        "name",
+        "lang",
+        "href",
+        "src",
+        "alt",
+        "loading",
+        "class",
+    }
     assert hostile in parsed.text  # shown as text, exactly
     assert [v for n, v in parsed.attrs if n == "alt"] == [hostile]
 
@@ -114,13 +125,31 @@ def test_the_page_loads_nothing_from_elsewhere_and_runs_no_script(tmp_path: Path
 
 def test_comparison_page_from_a_report(tmp_path: Path) -> None:
     grids = make_images(tmp_path, ["bus.jpg", "a&b.jpg"])
-    model = {"name": "demo", "spec": "demo", "images": 2, "total_p50": 12.3456, "map50": None,
-             "class_counts": {"star": 4, "<ring>": 1}}  # fmt: skip
-    report = {"settings": {"imgsz": 320, "labels": None}, "models": [model, {**model, "name": 'x"y.pt'}],
-              "agreement": [{"reference": "demo", "model": 'x"y.pt', "matched": 3, "precision": 1.0, "recall": 0.5,
-                             "f1": 0.667, "mean_iou": None}],
-              "failed_models": [{"name": "bad.pt", "error": "no such file"}],
-              "failures": [{"source": "<img src=x>", "error": "not an image"}]}  # fmt: skip
+    model = {
+        "name": "demo",
+        "spec": "demo",
+        "images": 2,
+        "total_p50": 12.3456,
+        "map50": None,
+        "class_counts": {"star": 4, "<ring>": 1},
+    }
+    report = {
+        "settings": {"imgsz": 320, "labels": None},
+        "models": [model, {**model, "name": 'x"y.pt'}],
+        "agreement": [
+            {
+                "reference": "demo",
+                "model": 'x"y.pt',
+                "matched": 3,
+                "precision": 1.0,
+                "recall": 0.5,
+                "f1": 0.667,
+                "mean_iou": None,
+            }
+        ],
+        "failed_models": [{"name": "bad.pt", "error": "no such file"}],
+        "failures": [{"source": "<img src=x>", "error": "not an image"}],
+    }
     page = comparison_page(tmp_path, report, [(f"/data/{p.name}", p) for p in grids])
     assert set(check_links(page)) == {p.resolve() for p in grids}
     parsed = Parsed(page.read_text(encoding="utf-8"))
@@ -136,12 +165,26 @@ def test_attention_page_from_records(tmp_path: Path) -> None:
     (overlays / "det_00_bus_attention.npy").write_bytes(b"\x93NUMPY")  # raw maps are not pictures
     det = {"class_name": "b<u>s", "confidence": 0.9, "attention": {"peak_xy": [1, 2], "mass_in_box": 0.75}}
     records = [
-        {"source": "bus.jpg", "status": "ok", "width": 810, "height": 1080, "maps": "C2PSA", "detections": [det],
-         "overlays": str(overlays)},
+        {
+            "source": "bus.jpg",
+            "status": "ok",
+            "width": 810,
+            "height": 1080,
+            "maps": "C2PSA",
+            "detections": [det],
+            "overlays": str(overlays),
+        },
         {"source": "broken.jpg", "status": "error", "error": "not an image", "overlays": None},
-        {"source": "empty.jpg", "status": "ok", "width": 4, "height": 4, "maps": "C2PSA", "detections": [],
-         "overlays": None},
-    ]  # fmt: skip
+        {
+            "source": "empty.jpg",
+            "status": "ok",
+            "width": 4,
+            "height": 4,
+            "maps": "C2PSA",
+            "detections": [],
+            "overlays": None,
+        },
+    ]
     faithfulness = [{"method": "attention", "n": 3, "deletion_auc": 0.1, "deletion_auc_ci95": [0.05, 0.15]}]
     page = attention_page(tmp_path, records, model="demo", faithfulness=faithfulness)
     assert set(check_links(page)) == {p.resolve() for p in pictures}

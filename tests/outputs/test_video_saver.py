@@ -40,8 +40,12 @@ else:
 
 @pytest.mark.slow  # a subprocess
 def test_a_video_cut_short_by_its_disk_is_an_error_when_closed(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(CUT_AT_64_KIB), str(tmp_path / "saved")],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(CUT_AT_64_KIB), str(tmp_path / "saved")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("refused: annotated video ") and "clip.mp4 is cut short (unplayable)" in proc.stdout
     assert (tmp_path / "saved" / "clip.mp4").stat().st_size <= 65536

@@ -33,12 +33,16 @@ def test_yolo_labels_round_trip_through_ultralytics_loader(tmp_path: Path) -> No
 def test_yolo_frames_are_images_and_save_conf_adds_a_column(tmp_path: Path) -> None:
     write("yolo", frames(2), tmp_path / "ds", save_conf=True)
     assert sorted(p.relative_to(tmp_path / "ds").as_posix() for p in (tmp_path / "ds").rglob("frame_*")) == [
-        "images/clip/frame_000000.jpg", "images/clip/frame_000002.jpg",
-        "labels/clip/frame_000000.txt", "labels/clip/frame_000002.txt"]  # fmt: skip
+        "images/clip/frame_000000.jpg",
+        "images/clip/frame_000002.jpg",
+        "labels/clip/frame_000000.txt",
+        "labels/clip/frame_000002.txt",
+    ]
     rows = (tmp_path / "ds/labels/clip/frame_000000.txt").read_text().splitlines()
     assert [row.split() for row in rows] == [
         ["0", "0.093750", "0.145833", "0.125000", "0.208333", "0.8000"],
-        ["0", "0.375000", "0.479167", "0.125000", "0.125000", "0.8000"]]  # fmt: skip
+        ["0", "0.375000", "0.479167", "0.125000", "0.125000", "0.8000"],
+    ]
 
 
 def test_yolo_never_writes_into_a_folder_with_files(tmp_path: Path) -> None:

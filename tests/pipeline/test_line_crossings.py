@@ -27,8 +27,11 @@ def test_a_crossing_counts_once_by_direction() -> None:
     walk(counter, 3, [(80, 98), (80, 102), (80, 98), (80, 102), (80, 97)])  # jitters across: counted once
     assert counter.counts["in"] == {"circle": 2} and counter.counts["out"] == {"star": 1}
     # tracks 1 and 2 are on the line at frame 4: counted at 5, on the side they leave to
-    assert [(e["track_id"], e["direction"], e["frame"]) for e in counter.events] == [(1, "in", 5), (2, "out", 5),
-                                                                                      (3, "in", 1)]  # fmt: skip
+    assert [(e["track_id"], e["direction"], e["frame"]) for e in counter.events] == [
+        (1, "in", 5),
+        (2, "out", 5),
+        (3, "in", 1),
+    ]
 
 
 def test_passing_beyond_the_segment_or_outside_a_track_is_not_a_crossing() -> None:
@@ -60,9 +63,24 @@ def test_cli_counts_the_shipped_clip(tmp_path: Path, demo) -> None:
     """Two objects of the shipped clip cross x = 100 leftwards (ground truth: frames 22 and 40,
     0-based); the line turns tracking on, and the saved video draws it."""
     clip = SAMPLES / "video" / "shapes.mp4"
-    result = CliRunner().invoke(app, [str(clip), "--model", "demo", "--threads", "1", "--backend", "torch",
-                                      "--count-line", "100,0,100,320", "--json", "--save", str(tmp_path / "s")],
-                                env={"COLUMNS": "200"})  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            str(clip),
+            "--model",
+            "demo",
+            "--threads",
+            "1",
+            "--backend",
+            "torch",
+            "--count-line",
+            "100,0,100,320",
+            "--json",
+            "--save",
+            str(tmp_path / "s"),
+        ],
+        env={"COLUMNS": "200"},
+    )
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     crossings = document["summary"]["videos"][str(clip)]["line_crossings"]

@@ -74,8 +74,9 @@ def local_ray(tmp_path_factory: pytest.TempPathFactory):
     saved = {k: os.environ.get(k) for k in ("ATTN_DETECT_TEST_FAULT_FILE", "PYTHONPATH")}
     os.environ["ATTN_DETECT_TEST_FAULT_FILE"] = str(marker)  # the workers inherit both
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(fault), saved["PYTHONPATH"]) if p)
-    ray.init(num_cpus=2, object_store_memory=80 * 2**20, include_dashboard=False, log_to_driver=False,
-             logging_level="ERROR")  # fmt: skip
+    ray.init(
+        num_cpus=2, object_store_memory=80 * 2**20, include_dashboard=False, log_to_driver=False, logging_level="ERROR"
+    )
     yield marker
     ray.shutdown()
     for key, value in saved.items():
@@ -131,8 +132,24 @@ def test_multi_node_cluster(mixed: Path, tmp_path: Path) -> None:
             cluster.add_node(num_cpus=1, object_store_memory=80 * 2**20)
         cluster.wait_for_nodes()
         out = tmp_path / "r.jsonl"
-        result = runner.invoke(app, [str(mixed), "--model", "yolo26n.yaml", *MODEL, "--engine", "ray", "--actors",
-                                     "2", "--address", cluster.address, "--out", str(out), "--quiet"])  # fmt: skip
+        result = runner.invoke(
+            app,
+            [
+                str(mixed),
+                "--model",
+                "yolo26n.yaml",
+                *MODEL,
+                "--engine",
+                "ray",
+                "--actors",
+                "2",
+                "--address",
+                cluster.address,
+                "--out",
+                str(out),
+                "--quiet",
+            ],
+        )
         assert result.exit_code == 3, result.stderr
         assert len([n for n in ray.nodes() if n["Alive"]]) == 3
         assert len(out.read_text().splitlines()) == 11
@@ -142,8 +159,9 @@ def test_multi_node_cluster(mixed: Path, tmp_path: Path) -> None:
 
 
 def test_unreachable_address_is_one_line_exit_2() -> None:
-    result = runner.invoke(app, [str(SAMPLES / "bus.jpg"), "--model", "yolo26n.yaml", "--engine", "ray",
-                                 "--address", "127.0.0.1:9"])  # fmt: skip
+    result = runner.invoke(
+        app, [str(SAMPLES / "bus.jpg"), "--model", "yolo26n.yaml", "--engine", "ray", "--address", "127.0.0.1:9"]
+    )
     assert result.exit_code == 2 and "no Ray cluster answers" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -258,8 +276,9 @@ class _Exported:
         ({"gpus_per_actor": 0.5, "device": "auto", "half": True}, "0", True, "weights"),  # --half reaches them
     ],
 )
-def test_actor_arguments_carry_device_half_and_runtime(monkeypatch, tmp_path: Path, ray_options: dict, device: str,
-                                                      half: bool, runs: str) -> None:  # fmt: skip
+def test_actor_arguments_carry_device_half_and_runtime(
+    monkeypatch, tmp_path: Path, ray_options: dict, device: str, half: bool, runs: str
+) -> None:
     from detect_cli.models.detector import PredictOptions
     from detect_cli.pipeline.ray import actor as ray_engine
     from detect_cli.pipeline.ray.actor import actor_arguments
@@ -309,8 +328,12 @@ def test_an_actor_leaves_no_copy_of_the_model_behind(monkeypatch, tmp_path: Path
         return real(replace(ref, path=str(checkpoints["yolo"]), kind="weights"), **kwargs)
 
     monkeypatch.setattr("detect_cli.models.detector.load_detector", load)
-    payload = {"ref": ModelRef("tiny", "tiny.pt", "yolo", kind), "blob": checkpoints["yolo"].read_bytes(),
-               "suffix": ".pt", "folder": False}  # fmt: skip
+    payload = {
+        "ref": ModelRef("tiny", "tiny.pt", "yolo", kind),
+        "blob": checkpoints["yolo"].read_bytes(),
+        "suffix": ".pt",
+        "folder": False,
+    }
     actor = DetectActor(payload, PredictOptions(), ReadOptions(), 1, 1)
     assert seen and seen[0].is_relative_to(scratch_root)
     assert list(scratch_root.iterdir()) == ([] if kind == "weights" else [seen[0].parent])
@@ -334,9 +357,13 @@ def test_a_run_stopped_in_a_worker_stops_on_the_driver(tmp_path: Path, shard: bo
     actor.options, actor.read, actor.batch = PredictOptions(imgsz=64), ReadOptions(), 2
     actor.shard_dir = str(tmp_path) if shard else None
     images = sorted((SAMPLES / "shapes").glob("*.jpg"))[:3]
-    rows = {"index": np.array([7, 8, 9]), "ref": np.array([str(p) for p in images]),
-            "name": np.array([p.name for p in images]), "is_url": np.array([False] * 3),
-            "error": np.array([""] * 3)}  # fmt: skip
+    rows = {
+        "index": np.array([7, 8, 9]),
+        "ref": np.array([str(p) for p in images]),
+        "name": np.array([p.name for p in images]),
+        "is_url": np.array([False] * 3),
+        "error": np.array([""] * 3),
+    }
     columns = actor(rows)
     assert len(columns["stopped"]) == 1 and list(tmp_path.iterdir()) == []
     with pytest.raises(ModelFailed, match=r"blank image too.*illegal memory access") as info:

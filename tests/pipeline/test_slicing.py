@@ -65,8 +65,10 @@ def test_tiles_cover_the_image_exactly(size: tuple[int, int], overlap: float) ->
         assert all(b - a <= tile - round(tile * overlap) for a, b in itertools.pairwise(starts_))
 
 
-@pytest.mark.parametrize(("text", "size"), [("320x240", (320, 240)), ("640", (640, 640)), (" 512 X 512 ", (512, 512)),
-                                            ("auto", None), ("AUTO", None)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("320x240", (320, 240)), ("640", (640, 640)), (" 512 X 512 ", (512, 512)), ("auto", None), ("AUTO", None)],
+)
 def test_parse_size(text: str, size: tuple[int, int] | None) -> None:
     assert parse_size(text) == size
 
@@ -171,8 +173,10 @@ class CappedRectFinder(RectFinder):
     """RectFinder that returns at most `max_det` boxes per pass, the most confident, as a model does."""
 
     def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
-        return [(d[np.argsort(-d.confidence, kind="stable")[: options.max_det]], t)
-                for d, t in super().predict(images, options)]  # fmt: skip
+        return [
+            (d[np.argsort(-d.confidence, kind="stable")[: options.max_det]], t)
+            for d, t in super().predict(images, options)
+        ]
 
 
 def _grid(width: int, height: int, step: int = 20) -> list[tuple[int, int, int, int]]:
@@ -284,8 +288,9 @@ def test_nms_iou_keeps_what_torchvision_keeps() -> None:
     boxes = np.concatenate([corner, corner + rng.uniform(5, 80, (400, 2))], 1).astype(np.float32)
     scores, classes = rng.permutation(400).astype(np.float32) / 400, rng.integers(0, 3, 400)
     _, kept = merge_detections(Detections(boxes, scores, classes), "nms", "iou", 0.5)
-    expected = torchvision.ops.batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores),
-                                           torch.from_numpy(classes), 0.5).numpy()  # fmt: skip
+    expected = torchvision.ops.batched_nms(
+        torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(classes), 0.5
+    ).numpy()
     assert kept.tolist() == expected.tolist()
 
 
@@ -439,8 +444,15 @@ def test_ray_actors_get_the_slicing_with_their_arguments(monkeypatch: pytest.Mon
     actor = DetectActor(**args)
     assert isinstance(actor.detector, SlicedDetector) and actor.detector.slicing == slicing
     path = LARGE / "large_00000.jpg"
-    columns = actor({"index": np.array([0]), "ref": np.array([str(path)]), "name": np.array([path.name]),
-                     "is_url": np.array([False]), "error": np.array([""])})  # fmt: skip
+    columns = actor(
+        {
+            "index": np.array([0]),
+            "ref": np.array([str(path)]),
+            "name": np.array([path.name]),
+            "is_url": np.array([False]),
+            "error": np.array([""]),
+        }
+    )
     image = read_image(Source(str(path), path.name, False), ReadOptions())  # as the actor reads it
     ((local, _),) = SlicedDetector(detector, slicing, 2).predict([image], options)
     assert len(local) > 20

@@ -18,10 +18,14 @@ from tests.helpers import make_result
 def test_each_sequence_gets_its_own_counter_and_percent_zones_its_own_pixels() -> None:
     stage = SpatialStage([Zone.parse("left=0%,0%,50%,0%,50%,100%,0%,100%")])
     box = Detections([(10, 10, 20, 20)], [0.9], [0], track_id=[1])
-    small = [stage.observe(replace(make_result(0, source="a.mp4", width=100, height=100, detections=box), frame=k))
-             for k in range(2)]  # fmt: skip
-    large = [stage.observe(replace(make_result(1, source="b.mp4", width=400, height=400, detections=box), frame=k))
-             for k in range(2)]  # fmt: skip
+    small = [
+        stage.observe(replace(make_result(0, source="a.mp4", width=100, height=100, detections=box), frame=k))
+        for k in range(2)
+    ]
+    large = [
+        stage.observe(replace(make_result(1, source="b.mp4", width=400, height=400, detections=box), frame=k))
+        for k in range(2)
+    ]
     assert set(stage.counters) == {"a.mp4", "b.mp4"}
     assert stage.counters["a.mp4"].zones[0].points[1] == (50, 0) and stage.counters["b.mp4"].zones[0].points[1] == (
         200,

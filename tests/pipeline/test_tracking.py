@@ -119,8 +119,20 @@ def test_demo_model_keeps_ids_through_a_crossing(tmp_path: Path, demo) -> None:
 
     video, _ = write_video(tmp_path / "cross.mp4", 40, seed=1, size=160, crossing=True)
     out = tmp_path / "r.jsonl"
-    args = [str(video), "--model", "demo", "--imgsz", "160", "--threads", "1", "--backend", "torch",
-            "--track", "--out", str(out)]  # fmt: skip
+    args = [
+        str(video),
+        "--model",
+        "demo",
+        "--imgsz",
+        "160",
+        "--threads",
+        "1",
+        "--backend",
+        "torch",
+        "--track",
+        "--out",
+        str(out),
+    ]
     run = CliRunner().invoke(app, args, env={"COLUMNS": "200"})  # the summary's rows on one line each
     assert run.exit_code == 0, run.stderr
     ids: dict[str, set[int]] = {"circle": set(), "square": set()}

@@ -17,11 +17,19 @@ def box_at(x: float, y: float, half: float = 5.0) -> list[float]:
     return [x - half, y - 2 * half, x + half, y]
 
 
-def feed(counter: ZoneCounter, path: list[tuple[int, float, float]], *, track: int = 7, name: str = "person",
-         size: tuple[int, int] = (640, 480)) -> list[dict]:  # fmt: skip
+def feed(
+    counter: ZoneCounter,
+    path: list[tuple[int, float, float]],
+    *,
+    track: int = 7,
+    name: str = "person",
+    size: tuple[int, int] = (640, 480),
+) -> list[dict]:
     """One tracked box per (frame, x, y) of its bottom centre; the occupancy of each frame."""
-    return [counter.update(np.array([box_at(x, y)]), [name], np.array([track]), frame, frame / FPS, size)
-            for frame, x, y in path]  # fmt: skip
+    return [
+        counter.update(np.array([box_at(x, y)]), [name], np.array([track]), frame, frame / FPS, size)
+        for frame, x, y in path
+    ]
 
 
 # --- occupancy ----------------------------------------------------------------------------------

@@ -22,8 +22,7 @@ from detect_cli.evaluation.predictions import Prediction
 from detect_cli.tasks.evaluation_pictures import PictureWriter, save_evaluation
 from tests.evaluation.synthetic import NAMES, random_images
 
-FIGURES = {"pr_curve.png", "f1_curve.png", "confusion_matrix.png", "confusion_matrix_normalised.png",
-           "tide_errors.png"}  # fmt: skip
+FIGURES = {"pr_curve.png", "f1_curve.png", "confusion_matrix.png", "confusion_matrix_normalised.png", "tide_errors.png"}
 
 
 def on_disk(images: list[LabelledImage], folder: Path) -> list[LabelledImage]:
@@ -54,8 +53,11 @@ def test_every_picture_is_written_and_linked_from_the_page(tmp_path: Path) -> No
     images = on_disk(random_images(1, n_images=12), tmp_path / "in")
     analysis, page, warnings = run(tmp_path, images, tmp_path / "out")
     assert warnings == []
-    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.*")
-                     if p.suffix in {".png", ".jpg"})  # fmt: skip
+    written = sorted(
+        p.relative_to(tmp_path / "out").as_posix()
+        for p in (tmp_path / "out").rglob("*.*")
+        if p.suffix in {".png", ".jpg"}
+    )
     assert FIGURES <= set(written)
     assert len([w for w in written if w.startswith("worst/")]) == len(analysis.worst) == 5
     assert sorted(linked(page)) == written  # relative links, each to a file that is there
@@ -129,9 +131,19 @@ def test_a_failing_attention_pass_is_one_warning_per_image(tmp_path: Path) -> No
     assert all(path is not None and not attention for _, path, attention in saved.worst)
 
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--allow-file-access-from-files", "--virtual-time-budget=15000", "--dump-dom"]  # fmt: skip
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--allow-file-access-from-files",
+    "--virtual-time-budget=15000",
+    "--dump-dom",
+]
 # The page allows no script (its CSP), so a harness page beside it loads it in a frame, makes every
 # image load now (they are lazy), and writes each one's natural width into its own DOM for --dump-dom.
 HARNESS = """<!DOCTYPE html><html><body><pre id="result">pending</pre>
@@ -157,8 +169,12 @@ def images_in_browser(page: Path, profile: Path) -> list[dict]:
         pytest.skip("Chromium is not installed (apt-get install chromium): the page cannot be loaded in a browser")
     harness = page.with_name(f"harness_{page.stem}.html")
     harness.write_text(HARNESS.replace("PAGE", page.name))
-    done = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", harness.as_uri()],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", harness.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     harness.unlink()
     found = re.search(r'<pre id="result">(.*?)</pre>', done.stdout, re.S)
     assert found, done.stderr[-2000:]

@@ -34,7 +34,9 @@ def test_records_carry_the_file_version_and_number_on(tmp_path: Path) -> None:
         fh.write('{"index": 50, "source": "/cut')  # a line cut by a crash (resume repairs it first)
     state = watched_state(out)
     assert state.next_index == 42
-    assert state.done == {str(tmp_path / "in" / "a.jpg"): {Version(a.st_mtime_ns, a.st_size)},
-                          str(tmp_path / "in" / "b.jpg"): {Version(b.st_mtime_ns, b.st_size)},
-                          "/old/record.jpg": {None}}  # fmt: skip
+    assert state.done == {
+        str(tmp_path / "in" / "a.jpg"): {Version(a.st_mtime_ns, a.st_size)},
+        str(tmp_path / "in" / "b.jpg"): {Version(b.st_mtime_ns, b.st_size)},
+        "/old/record.jpg": {None},
+    }
     assert watched_state(tmp_path / "missing.jsonl").done == {}

@@ -100,22 +100,39 @@ def attention(
     destination = Destination.from_flags(fmt.value if fmt else None, as_json, out_file)
     if save is not None and save.exists() and not save.is_dir():
         raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
-    settings = settings_from_flags(config, model=model, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det,
-                                   device=device, classes=classes, nms=nms, threads=threads, recursive=recursive,
-                                   **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge,
-                                                     slice_match, max_det_image=max_det_image))  # fmt: skip
+    settings = settings_from_flags(
+        config,
+        model=model,
+        conf=conf,
+        iou=iou,
+        imgsz=imgsz,
+        max_det=max_det,
+        device=device,
+        classes=classes,
+        nms=nms,
+        threads=threads,
+        recursive=recursive,
+        **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge, slice_match, max_det_image=max_det_image),
+    )
     if settings.slice is not None and (method != "attention" or check):
-        raise ConfigError("--slice explains with --method attention only, without --check",
-                          "each detection's map comes from the tile that found it")  # fmt: skip
+        raise ConfigError(
+            "--slice explains with --method attention only, without --check",
+            "each detection's map comes from the tile that found it",
+        )
     destination.claim(sources, save, recursive=settings.recursive, keep=own_files(config, settings.model))
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     video = VideoOptions(stride=vid_stride or 1, start_s=start or 0.0, end_s=end)
     bar.count(sources, recursive=settings.recursive, video=video)
     bar.loading(settings.model)
-    settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None,
-                                       trust_model=trust_model,
-                                       needs_torch=None if method == "drise" else "attention maps",
-                                       status=bar.status)  # fmt: skip
+    settings, detector = open_detector(
+        settings,
+        weights_dir=weights_dir,
+        verbose=verbose,
+        iou_given=iou is not None,
+        trust_model=trust_model,
+        needs_torch=None if method == "drise" else "attention maps",
+        status=bar.status,
+    )
     if detector.ref.kind == "exported" and method != "drise":
         raise ConfigError(
             "attention maps need the PyTorch model (.pt or YAML), not an export",
@@ -126,14 +143,19 @@ def attention(
     if layer is not None and detector.ref.family == "yolo":
         warn("--layer has no effect: YOLO26 has one attention block (C2PSA)")
     slicing = slice_options(settings)
-    job = AttentionJob(detector, predict_options(settings, detector),
-                       AttentionSettings(method, layer, check, save, raw, attention_map, masks),
-                       read_options(settings),
-                       sliced=SlicedDetector(detector, slicing, settings.batch) if slicing else None,
-                       video=video)  # fmt: skip
+    job = AttentionJob(
+        detector,
+        predict_options(settings, detector),
+        AttentionSettings(method, layer, check, save, raw, attention_map, masks),
+        read_options(settings),
+        sliced=SlicedDetector(detector, slicing, settings.batch) if slicing else None,
+        video=video,
+    )
     methods = tuple(map_names(method, detector.ref.family, attention_map))
-    sink = destination.open(attention_layout(methods), {"command": "attention", "model": detector.ref.spec,
-                                                        "family": detector.ref.family, "method": method})  # fmt: skip
+    sink = destination.open(
+        attention_layout(methods),
+        {"command": "attention", "model": detector.ref.spec, "family": detector.ref.family, "method": method},
+    )
     tables = destination.tables(quiet) if destination.tables_are_results else None
     images, videos_seen, video_tables = [], set(), _VideoTables()
 
@@ -151,8 +173,12 @@ def attention(
         bar.advance()
 
     bar.start("explaining")
-    outcome = drive(job, iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin),
-                    [sink] if sink is not None else [], heard)  # fmt: skip
+    outcome = drive(
+        job,
+        iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin),
+        [sink] if sink is not None else [],
+        heard,
+    )
     if tables is not None:
         for table in video_tables.close():
             tables.print(table)
@@ -233,9 +259,11 @@ class _VideoTables:
 
 
 def _faithfulness_table(rows: list[dict]) -> Table:
-    title = ("Faithfulness per detection: mean [95% interval]. Deletion AUC (lower is better) and insertion AUC "
-             "(higher): the detection's confidence as the map's top pixels are blurred / revealed; mass in box; "
-             "pointing game (peak in box)")  # fmt: skip
+    title = (
+        "Faithfulness per detection: mean [95% interval]. Deletion AUC (lower is better) and insertion AUC "
+        "(higher): the detection's confidence as the map's top pixels are blurred / revealed; mass in box; "
+        "pointing game (peak in box)"
+    )
     table = Table(title=title, title_justify="left")
     table.add_column("map")
     table.add_column("n", justify="right")

@@ -23,7 +23,9 @@ app = typer.Typer()
 Models = Annotated[
     list[str],
     typer.Option(
-        "--models", "-m", help="Models to compare: comma-separated and/or repeated (-m demo -m yolo26n.yaml).",
+        "--models",
+        "-m",
+        help="Models to compare: comma-separated and/or repeated (-m demo -m yolo26n.yaml).",
         autocompletion=complete_models,
     ),
 ]
@@ -32,9 +34,11 @@ Labels = Annotated[
 ]
 SliceFor = Annotated[
     Optional[list[str]],
-    typer.Option(help="Slice only these models (their place in --models from 1, or name; repeatable), so one model "
-                 "runs with and without slicing side by side: -m demo -m demo --slice-for 2. Implies --slice auto "
-                 "unless --slice is given. Without it, --slice slices every model."),
+    typer.Option(
+        help="Slice only these models (their place in --models from 1, or name; repeatable), so one model "
+        "runs with and without slicing side by side: -m demo -m demo --slice-for 2. Implies --slice auto "
+        "unless --slice is given. Without it, --slice slices every model."
+    ),
 ]
 Warmup = Annotated[int, typer.Option(help="Warm-up runs per model before timing (reported apart).", min=0)]
 MAP_CONF = 0.001
@@ -95,11 +99,26 @@ def compare(
         raise ConfigError("compare needs at least two models", "pass --models a,b or repeat -m")
     destination = Destination.from_flags(fmt.value if fmt else None, as_json, out_file)
     settings = settings_from_flags(
-        config, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det,
-        device=device, half=half, nms=nms, threads=threads, recursive=recursive,
-        **opt.slice_flags(slice_ or ("auto" if slice_for else None), slice_overlap, slice_full, slice_merge,
-                          slice_match, max_det_image=max_det_image),
-    )  # fmt: skip
+        config,
+        backend=backend.value if backend else None,
+        conf=conf,
+        iou=iou,
+        imgsz=imgsz,
+        max_det=max_det,
+        device=device,
+        half=half,
+        nms=nms,
+        threads=threads,
+        recursive=recursive,
+        **opt.slice_flags(
+            slice_ or ("auto" if slice_for else None),
+            slice_overlap,
+            slice_full,
+            slice_merge,
+            slice_match,
+            max_det_image=max_det_image,
+        ),
+    )
     sliced_at = _sliced_positions(specs, slice_for, settings.slice is not None)
     destination.claim(sources, save, recursive=settings.recursive, keep=own_files(config, specs))
     label_file = LabelSet.read(labels) if labels else None  # a bad label file is reported before a model loads
@@ -113,9 +132,14 @@ def compare(
         name = label if label not in shown[:n] else f"{label}#{shown[:n].count(label) + 1}"  # same model twice is fine
         bar.loading(f"{spec} ({n + 1}/{len(specs)})")
         try:
-            _, detector = open_detector(replace(settings, model=spec), weights_dir=weights_dir, verbose=verbose,
-                                        iou_given=iou is not None, trust_model=trust_model,
-                                        status=bar.status)  # fmt: skip
+            _, detector = open_detector(
+                replace(settings, model=spec),
+                weights_dir=weights_dir,
+                verbose=verbose,
+                iou_given=iou is not None,
+                trust_model=trust_model,
+                status=bar.status,
+            )
         except AttnDetectError as exc:
             error(f"model {name}: {exc}")
             failed_models.append((name, str(exc)))
@@ -127,12 +151,25 @@ def compare(
     if not contenders:
         raise typer.Exit(int(ExitCode.MODEL))
     label_sets = [label_file.for_model(c.detector.names) for c in contenders] if label_file else None
-    job = CompareJob(contenders, label_sets, settings.conf, read_options(settings), warmup, save, failed_models,
-                     {"imgsz": settings.imgsz, "conf": settings.conf, "device": settings.device,
-                      "labels": str(labels) if labels else None,
-                      "slice": slice_options(settings).describe() if sliced_at else None},
-                     analysis_options={"worst": worst, "matrix_conf": matrix_conf, "matrix_iou": matrix_iou}
-                     if labels is not None and (save is not None or destination.fmt == "json") else None)  # fmt: skip
+    job = CompareJob(
+        contenders,
+        label_sets,
+        settings.conf,
+        read_options(settings),
+        warmup,
+        save,
+        failed_models,
+        {
+            "imgsz": settings.imgsz,
+            "conf": settings.conf,
+            "device": settings.device,
+            "labels": str(labels) if labels else None,
+            "slice": slice_options(settings).describe() if sliced_at else None,
+        },
+        analysis_options={"worst": worst, "matrix_conf": matrix_conf, "matrix_iou": matrix_iou}
+        if labels is not None and (save is not None or destination.fmt == "json")
+        else None,
+    )
     sink = destination.open(COMPARE, {"command": "compare", "models": [c.name for c in contenders]})
     bar.start("comparing")
 
@@ -142,8 +179,12 @@ def compare(
             warn(f"{record['source']}: {first['error']}")
         bar.advance()
 
-    outcome = drive(job, iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin),
-                    [sink] if sink is not None else [], heard)  # fmt: skip
+    outcome = drive(
+        job,
+        iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin),
+        [sink] if sink is not None else [],
+        heard,
+    )
     report = outcome.summary
     console = destination.tables(quiet)
     if console is not None:
@@ -176,6 +217,8 @@ def _sliced_positions(specs: list[str], slice_for: list[str] | None, slicing: bo
         elif item in specs:
             chosen.update(n for n, spec in enumerate(specs) if spec == item)
         else:
-            raise ConfigError(f"--slice-for {item}: not one of the models ({', '.join(specs)})",
-                              f"give a model's place (1 to {len(specs)}) or its name")  # fmt: skip
+            raise ConfigError(
+                f"--slice-for {item}: not one of the models ({', '.join(specs)})",
+                f"give a model's place (1 to {len(specs)}) or its name",
+            )
     return chosen

@@ -96,12 +96,24 @@ def detect(
     from detect_cli.cli.zones import check_heatmap_classes, spatial_flags, spatial_stage
 
     settings = settings_from_flags(
-        config, model=model, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz,
-        max_det=max_det, device=device, batch=batch, classes=classes, half=half, nms=nms, threads=threads,
-        recursive=recursive, tables=tables,
+        config,
+        model=model,
+        backend=backend.value if backend else None,
+        conf=conf,
+        iou=iou,
+        imgsz=imgsz,
+        max_det=max_det,
+        device=device,
+        batch=batch,
+        classes=classes,
+        half=half,
+        nms=nms,
+        threads=threads,
+        recursive=recursive,
+        tables=tables,
         **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge, slice_match, slice_tiles, max_det_image),
         **spatial_flags(zone, zone_anchor.value if zone_anchor else None, heatmap_classes),
-    )  # fmt: skip
+    )
     plan = _OutputPlan.from_flags(
         data_format(fmt.value if fmt else None, as_json), out, save, resume or retry_failed, attention, engine
     )
@@ -128,24 +140,45 @@ def detect(
         from detect_cli.pipeline.ray.cluster import RayOptions, require_ray
 
         require_ray()
-        ray_options = RayOptions(address, actors, gpus_per_actor, threads_per_actor=settings.threads,
-                                 device=settings.device, half=settings.half, verbose=verbose)  # fmt: skip
+        ray_options = RayOptions(
+            address,
+            actors,
+            gpus_per_actor,
+            threads_per_actor=settings.threads,
+            device=settings.device,
+            half=settings.half,
+            verbose=verbose,
+        )
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     if not plan.sharded and not watch:  # a watch has no end to count to
         bar.count(sources, recursive=settings.recursive, video=video)
     bar.loading(settings.model)
-    settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None,
-                                       trust_model=trust_model, needs_torch="--attention" if attention else None,
-                                       status=bar.status)  # fmt: skip
+    settings, detector = open_detector(
+        settings,
+        weights_dir=weights_dir,
+        verbose=verbose,
+        iou_given=iou is not None,
+        trust_model=trust_model,
+        needs_torch="--attention" if attention else None,
+        status=bar.status,
+    )
     check_heatmap_classes(spatial, detector.names)
     if plan.sharded:
         bar.status("running on Ray…", quiet=True)
         summary = _run_sharded(sources, settings, detector, plan.out_file, ray_options)
         _finish(summary, detector, quiet=quiet, tables_are_results=False, imgsz=settings.imgsz)
         return
-    done, videos_done = _prepare_out_file(plan.out_file, plan.out_format, settings, detector, resume=resume,
-                                          retry_failed=retry_failed, video=video,
-                                          tracker=tracker.value if track else None, watch=watch)  # fmt: skip
+    done, videos_done = _prepare_out_file(
+        plan.out_file,
+        plan.out_format,
+        settings,
+        detector,
+        resume=resume,
+        retry_failed=retry_failed,
+        video=video,
+        tracker=tracker.value if track else None,
+        watch=watch,
+    )
     if watch:
         done, videos_done = {}, {}  # a watch skips by file and version, not by position (cli/watching.py)
     if spatial is not None and done:  # --resume: occupancy, time in zone and heatmaps go on from the file
@@ -153,12 +186,29 @@ def detect(
 
         for result in recorded_results(plan.out_file, plan.out_format, detector.names):
             spatial.observe(result)
-    bar.start("watching" if watch else "detecting", done=done.keys() - videos_done.keys(),
-              partial={i: last for i, (last, _) in videos_done.items()})  # fmt: skip
-    summary, hidden = _run_local(sources, settings, detector, plan, (done, videos_done), ray_options, bar,
-                                 tables=_table_limit(plan, settings.tables, tables), attention=attention,
-                                 resume=resume, video=video, tracker=tracker.value if track else None,
-                                 count_line=line, labels=labels, watch=watch, spatial=(spatial, heatmap))  # fmt: skip
+    bar.start(
+        "watching" if watch else "detecting",
+        done=done.keys() - videos_done.keys(),
+        partial={i: last for i, (last, _) in videos_done.items()},
+    )
+    summary, hidden = _run_local(
+        sources,
+        settings,
+        detector,
+        plan,
+        (done, videos_done),
+        ray_options,
+        bar,
+        tables=_table_limit(plan, settings.tables, tables),
+        attention=attention,
+        resume=resume,
+        video=video,
+        tracker=tracker.value if track else None,
+        count_line=line,
+        labels=labels,
+        watch=watch,
+        spatial=(spatial, heatmap),
+    )
     if hidden:
         note(f"box tables shown for the first {settings.tables} images; --tables -1 shows all")
     if line is not None and not summary.videos:
@@ -181,8 +231,15 @@ class _OutputPlan:
     save: Path | None
 
     @classmethod
-    def from_flags(cls, data_format: str | None, out: str | None, save: Path | None, resume: bool,
-                   attention: bool, engine: opt.Engine) -> _OutputPlan:  # fmt: skip
+    def from_flags(
+        cls,
+        data_format: str | None,
+        out: str | None,
+        save: Path | None,
+        resume: bool,
+        attention: bool,
+        engine: opt.Engine,
+    ) -> _OutputPlan:
         from detect_cli.core.choices import LABEL_FORMATS
         from detect_cli.outputs.formats import FORMATS, TRACK_FORMATS
 
@@ -190,9 +247,11 @@ class _OutputPlan:
         dataset = yolo_folder(data_format, out) is not None  # --out DIR/: a dataset folder for annotation tools
         sharded = not dataset and out is not None and (Path(out).is_dir() or out.endswith(("/", "\\")))
         if sharded and (engine != opt.Engine.ray or data_format not in {None, "jsonl"} or resume or save or attention):
-            raise ConfigError(f"--out {out}: a folder means sharded JSONL written by Ray workers",
-                              "use it with --engine ray alone (no --save/--resume), give a file name, "
-                              "or --format yolo for a YOLO dataset")  # fmt: skip
+            raise ConfigError(
+                f"--out {out}: a folder means sharded JSONL written by Ray workers",
+                "use it with --engine ray alone (no --save/--resume), give a file name, "
+                "or --format yolo for a YOLO dataset",
+            )
         if resume and out_file is None:
             raise ConfigError("--resume needs --out FILE (the results to continue)", "e.g. --out results.jsonl")
         if attention and save is None:
@@ -219,16 +278,18 @@ class _OutputPlan:
         from detect_cli.outputs.guards import OutputLock, check_apart
 
         folder = self.out_format == "yolo"
-        check_apart(sources, None if self.sharded or folder else self.out_file, self.save, recursive=recursive,
-                    keep=keep)  # fmt: skip
+        check_apart(
+            sources, None if self.sharded or folder else self.out_file, self.save, recursive=recursive, keep=keep
+        )
         if folder:  # the dataset folder is kept apart from the inputs as --save is
             check_apart(sources, None, self.out_file, recursive=recursive, save_flag="--out")
         if self.regular_out or folder:
             hold(OutputLock(self.out_file))
 
 
-def _video_options(stride: int | None, start: float | None, end: float | None, *, track: bool, engine: opt.Engine,
-                   attention: bool):  # fmt: skip
+def _video_options(
+    stride: int | None, start: float | None, end: float | None, *, track: bool, engine: opt.Engine, attention: bool
+):
     from detect_cli.inputs.video import VideoOptions
 
     if track and engine == opt.Engine.ray:
@@ -245,9 +306,25 @@ def _table_limit(plan: _OutputPlan, configured: int, flag: int | None) -> int:
     return flag if flag is not None and plan.out_file is not None else 0
 
 
-def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options, bar: RunProgress, *, tables: int,
-               attention: bool, resume: bool, video, tracker: str | None, count_line=None, labels=None,
-               watch: bool = False, spatial=(None, None)):  # fmt: skip
+def _run_local(
+    sources,
+    settings,
+    detector,
+    plan: _OutputPlan,
+    done,
+    ray_options,
+    bar: RunProgress,
+    *,
+    tables: int,
+    attention: bool,
+    resume: bool,
+    video,
+    tracker: str | None,
+    count_line=None,
+    labels=None,
+    watch: bool = False,
+    spatial=(None, None),
+):
     """Run the job with its sinks, per-image tables and progress bar; returns (summary, tables hidden)."""
     from detect_cli.inputs.sources import iter_sources
     from detect_cli.outputs.formats import open_sink
@@ -256,17 +333,42 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
 
     with ExitStack() as stack:
         done, videos_done = done
-        job = DetectJob(settings, detector, save_dir=plan.save, done=done, attention=attention, ray=ray_options,
-                        video=video, track=tracker, count_line=count_line, videos_done=videos_done,
-                        spatial=spatial[0], heatmap_dir=spatial[1])  # fmt: skip
+        job = DetectJob(
+            settings,
+            detector,
+            save_dir=plan.save,
+            done=done,
+            attention=attention,
+            ray=ray_options,
+            video=video,
+            track=tracker,
+            count_line=count_line,
+            videos_done=videos_done,
+            spatial=spatial[0],
+            heatmap_dir=spatial[1],
+        )
         watching = _open_watch(sources, settings, plan, resume, bar, job) if watch else None
         sinks: list[Sink] = []
         if plan.out_format:
             append = resume and plan.out_file is not None and plan.out_file.exists()
-            stream = None if plan.out_format == "yolo" else \
-                stack.enter_context(open_results(plan.out_file, append)) if plan.out_file else sys.stdout
-            sinks.append(open_sink(plan.out_format, stream, run_metadata(settings, detector), appending=append,
-                                   layout=watching.layout() if watching else None, out=plan.out_file, labels=labels))
+            stream = (
+                None
+                if plan.out_format == "yolo"
+                else stack.enter_context(open_results(plan.out_file, append))
+                if plan.out_file
+                else sys.stdout
+            )
+            sinks.append(
+                open_sink(
+                    plan.out_format,
+                    stream,
+                    run_metadata(settings, detector),
+                    appending=append,
+                    layout=watching.layout() if watching else None,
+                    out=plan.out_file,
+                    labels=labels,
+                )
+            )
         shown = _TablePrinter(tables)
 
         def on_result(result: ImageResult) -> None:
@@ -282,8 +384,13 @@ def _run_local(sources, settings, detector, plan: _OutputPlan, done, ray_options
         job.keep_pixels = any(getattr(sink, "wants_pixels", False) for sink in sinks)
         if watching:
             job.stages = (watching.watch.records,)
-        items = watching.watch if watching else iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin,
-                                                             on_skip=_skip_notes(job.summary_so_far))  # fmt: skip
+        items = (
+            watching.watch
+            if watching
+            else iter_sources(
+                sources, recursive=settings.recursive, stdin=sys.stdin, on_skip=_skip_notes(job.summary_so_far)
+            )
+        )
         summary = drive(job, items, sinks, on_result).summary
         say_notes(sinks)
         return summary, shown.hidden
@@ -313,8 +420,9 @@ def _finish(summary, detector, *, quiet: bool, tables_are_results: bool, imgsz: 
 
 
 def _unsaved_table(rows: list[tuple[str, str]]) -> Table:
-    table = Table(title=f"Not saved ({len(rows)}; detections kept in the results)", title_justify="left",
-                  title_style="red")  # fmt: skip
+    table = Table(
+        title=f"Not saved ({len(rows)}; detections kept in the results)", title_justify="left", title_style="red"
+    )
     table.add_column("input", overflow="fold")
     table.add_column("warning", overflow="fold")
     for source, warning in rows:
@@ -343,8 +451,15 @@ def _open_watch(sources, settings, plan: _OutputPlan, resume: bool, bar: RunProg
         job.summary_so_far.skipped.append((path, why))
         note(f"{path}: {why}")
 
-    return open_watch(sources, recursive=settings.recursive, out_file=plan.out_file, resume=resume, bar=bar,
-                      on_skip=_skip_notes(job.summary_so_far), on_gone=gone)
+    return open_watch(
+        sources,
+        recursive=settings.recursive,
+        out_file=plan.out_file,
+        resume=resume,
+        bar=bar,
+        on_skip=_skip_notes(job.summary_so_far),
+        on_gone=gone,
+    )
 
 
 def _skip_notes(summary):
@@ -366,17 +481,32 @@ def _run_sharded(sources, settings, detector, out_dir: Path, ray_options):
     from detect_cli.tasks.detect import run_metadata
 
     summary = ray_detect_to_shards(
-        iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin), detector,
-        predict_options(settings, detector), out_dir, read_options=read_options(settings), batch=settings.batch,
-        ray_options=ray_options, metadata=run_metadata(settings, detector), slicing=slice_options(settings),
-    )  # fmt: skip
+        iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin),
+        detector,
+        predict_options(settings, detector),
+        out_dir,
+        read_options=read_options(settings),
+        batch=settings.batch,
+        ray_options=ray_options,
+        metadata=run_metadata(settings, detector),
+        slicing=slice_options(settings),
+    )
     note(f"sharded results and manifest.json written to {out_dir}")
     return summary
 
 
-def _prepare_out_file(out_file, out_format, settings, detector, *, resume: bool, retry_failed: bool, video,
-                      tracker: str | None,
-                      watch: bool = False) -> tuple[dict[int, str], dict[int, tuple[int, int]]]:  # fmt: skip
+def _prepare_out_file(
+    out_file,
+    out_format,
+    settings,
+    detector,
+    *,
+    resume: bool,
+    retry_failed: bool,
+    video,
+    tracker: str | None,
+    watch: bool = False,
+) -> tuple[dict[int, str], dict[int, tuple[int, int]]]:
     """Record the run's settings beside a JSONL/CSV file; with --resume, check and repair it first.
     Returns index -> source of the inputs already in the file, and index -> (last frame, largest
     track id) of the videos cut short. Devices and FIFOs get no sidecar."""
@@ -391,8 +521,12 @@ def _prepare_out_file(out_file, out_format, settings, detector, *, resume: bool,
         if resume:
             raise ConfigError(f"--resume needs a regular results file, not {out_file}")
         return {}, {}
-    fp = {**fingerprint(settings, detector), **video.fingerprint(), **({"tracker": tracker} if tracker else {}),
-          **({"watch": True} if watch else {})}  # fmt: skip
+    fp = {
+        **fingerprint(settings, detector),
+        **video.fingerprint(),
+        **({"tracker": tracker} if tracker else {}),
+        **({"watch": True} if watch else {}),
+    }
     if resume and out_file.exists():
         state = prepare_resume(out_file, out_format, fp, retry_failed=retry_failed)
         repaired = " (repaired a cut last record)" if state.dropped_partial else ""

@@ -19,10 +19,13 @@ from detect_cli.core.errors import ConfigError
 app = typer.Typer()
 
 Labels = Annotated[Optional[Path], typer.Option(help="COCO ground-truth JSON, or a folder of YOLO .txt labels.")]
-Tracks = Annotated[Optional[Path], typer.Option(
-    help="Score tracking instead: MOTChallenge ground truth (gt.txt) of the one video (or folder of frames) given; "
-    "prints IDF1, MOTA and ID switches (motmetrics).",
-)]  # fmt: skip
+Tracks = Annotated[
+    Optional[Path],
+    typer.Option(
+        help="Score tracking instead: MOTChallenge ground truth (gt.txt) of the one video (or folder of frames) given; "
+        "prints IDF1, MOTA and ID switches (motmetrics).",
+    ),
+]
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -78,11 +81,21 @@ def evaluate(
     set_output(quiet=quiet, verbose=verbose)
     destination = Destination.from_flags(fmt.value if fmt else None, as_json, out_file)
     settings = settings_from_flags(
-        config, model=model, backend=backend.value if backend else None, conf=conf, iou=iou, imgsz=imgsz,
-        max_det=max_det, device=device, batch=batch,
-        half=half, nms=nms, threads=threads, recursive=recursive,
+        config,
+        model=model,
+        backend=backend.value if backend else None,
+        conf=conf,
+        iou=iou,
+        imgsz=imgsz,
+        max_det=max_det,
+        device=device,
+        batch=batch,
+        half=half,
+        nms=nms,
+        threads=threads,
+        recursive=recursive,
         **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge, slice_match, max_det_image=max_det_image),
-    )  # fmt: skip
+    )
     if (labels is None) == (tracks is None):
         raise ConfigError("give --labels (boxes: mAP) or --tracks (MOT ground truth: IDF1, MOTA), one of them")
     if tracks is not None and save is not None:
@@ -91,20 +104,39 @@ def evaluate(
         raise ConfigError("--attention draws on the worst images of --save", "give --save DIR too")
     if save is not None and save.exists() and not save.is_dir():
         raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
-    destination.claim(sources, save, recursive=settings.recursive,
-                      keep=own_files(config, settings.model, ground_truth=labels or tracks))  # fmt: skip
+    destination.claim(
+        sources,
+        save,
+        recursive=settings.recursive,
+        keep=own_files(config, settings.model, ground_truth=labels or tracks),
+    )
     if tracks is not None:
-        _evaluate_tracks(sources, tracks, settings, tracker.value, vid_stride or 1, weights_dir=weights_dir,
-                         trust_model=trust_model, destination=destination, quiet=quiet,
-                         progress=wanted(progress, quiet=quiet))  # fmt: skip
+        _evaluate_tracks(
+            sources,
+            tracks,
+            settings,
+            tracker.value,
+            vid_stride or 1,
+            weights_dir=weights_dir,
+            trust_model=trust_model,
+            destination=destination,
+            quiet=quiet,
+            progress=wanted(progress, quiet=quiet),
+        )
         return
     label_file = LabelSet.read(labels)  # a bad label file is reported before the model loads
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     bar.count(sources, recursive=settings.recursive)
     bar.loading(settings.model)
-    settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=verbose, iou_given=iou is not None,
-                                       trust_model=trust_model, status=bar.status,
-                                       needs_torch="--attention" if attention else None)  # fmt: skip
+    settings, detector = open_detector(
+        settings,
+        weights_dir=weights_dir,
+        verbose=verbose,
+        iou_given=iou is not None,
+        trust_model=trust_model,
+        status=bar.status,
+        needs_torch="--attention" if attention else None,
+    )
     label_set = label_file.for_model(detector.names)
     for message in label_set.notes:
         warn(f"{labels}: {message}")
@@ -114,8 +146,9 @@ def evaluate(
         if not result.ok:
             warn(f"{result.source}: {result.error}")
 
-    sink = destination.open(EVALUATION, {"command": "evaluate", "model": detector.ref.spec, "labels": str(labels),
-                                         "conf": settings.conf})  # fmt: skip
+    sink = destination.open(
+        EVALUATION, {"command": "evaluate", "model": detector.ref.spec, "labels": str(labels), "conf": settings.conf}
+    )
     bar.start("evaluating")
     analysed = save is not None or destination.fmt == "json"  # the numbers behind the pictures
     options = {"worst": worst, "matrix_conf": matrix_conf, "matrix_iou": matrix_iou}
@@ -144,8 +177,15 @@ def _save_pictures(save: Path, job, attention: bool, labels: str) -> bool:  # ty
     explain = attention_explainer(job.detector, predict_options(job.settings, job.detector)) if attention else None
     about = {"model": job.detector.ref.spec, "labels": labels, "conf": job.settings.conf}
     try:
-        page, warnings = save_evaluation(save, job.report, job.analysis(), job.detector.names, about,
-                                         read_options=read_options(job.settings), explain=explain)  # fmt: skip
+        page, warnings = save_evaluation(
+            save,
+            job.report,
+            job.analysis(),
+            job.detector.names,
+            about,
+            read_options=read_options(job.settings),
+            explain=explain,
+        )
     except OSError as exc:
         warn(f"--save {save}: the page could not be written: {exc}")
         return True
@@ -155,8 +195,19 @@ def _save_pictures(save: Path, job, attention: bool, labels: str) -> bool:  # ty
     return bool(warnings)
 
 
-def _evaluate_tracks(sources, truth: Path, settings, tracker: str, stride: int, *, weights_dir, trust_model: bool,
-                     destination: Destination, quiet: bool, progress: bool) -> None:  # fmt: skip
+def _evaluate_tracks(
+    sources,
+    truth: Path,
+    settings,
+    tracker: str,
+    stride: int,
+    *,
+    weights_dir,
+    trust_model: bool,
+    destination: Destination,
+    quiet: bool,
+    progress: bool,
+) -> None:
     """Detect and track one sequence, then score its MOT rows against `truth` on the frames that ran."""
     import io
 
@@ -174,8 +225,14 @@ def _evaluate_tracks(sources, truth: Path, settings, tracker: str, stride: int, 
     bar = hold(RunProgress(progress))
     bar.count(sources, recursive=settings.recursive, video=video)
     bar.loading(settings.model)
-    settings, detector = open_detector(settings, weights_dir=weights_dir, verbose=State.verbose, iou_given=False,
-                                       trust_model=trust_model, status=bar.status)  # fmt: skip
+    settings, detector = open_detector(
+        settings,
+        weights_dir=weights_dir,
+        verbose=State.verbose,
+        iou_given=False,
+        trust_model=trust_model,
+        status=bar.status,
+    )
     rows = io.StringIO()
     frames: list[int] = []
 

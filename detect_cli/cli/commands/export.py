@@ -43,11 +43,22 @@ def export(
     conf: opt.Conf = None,
     weights_dir: opt.WeightsDir = None,
     trust_model: opt.TrustModel = False,
-    fmt: Annotated[Optional[str], typer.Option("--format", "-f", show_default=False, help=(
-        "The report: table, json, jsonl or csv (to stdout, or to --out). The export format is --to."))] = None,
+    fmt: Annotated[
+        Optional[str],
+        typer.Option(
+            "--format",
+            "-f",
+            show_default=False,
+            help=("The report: table, json, jsonl or csv (to stdout, or to --out). The export format is --to."),
+        ),
+    ] = None,
     as_json: opt.Json = False,
-    out_file: Annotated[Optional[str], typer.Option("--out", "-o", help=(
-        "Write the report to FILE (.json/.jsonl/.csv). The exported model goes to --dir."))] = None,
+    out_file: Annotated[
+        Optional[str],
+        typer.Option(
+            "--out", "-o", help=("Write the report to FILE (.json/.jsonl/.csv). The exported model goes to --dir.")
+        ),
+    ] = None,
     quiet: opt.Quiet = False,
     verbose: opt.Verbose = False,
     config: opt.Config = None,
@@ -72,17 +83,34 @@ def export(
     destination.claim([model, *(verify_images or [])])
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     bar.loading(model)
-    original = load_detector(resolve_model(model, weights_dirs(weights_dir, settings.weights_dir)), device=dev or "cpu",
-                             verbose=verbose, trusted=trust_model)  # fmt: skip
+    original = load_detector(
+        resolve_model(model, weights_dirs(weights_dir, settings.weights_dir)),
+        device=dev or "cpu",
+        verbose=verbose,
+        trusted=trust_model,
+    )
     for message in original.notes:
         warn(message)
     imgsz, resized = original.run_imgsz(settings.imgsz)
     if resized:
         warn(resized)
-    job = ExportJob(original, spec, out_dir, imgsz, PredictOptions(conf=settings.conf, max_det=settings.max_det),
-                    half=half, int8=int8, dynamic=dynamic, data=data, device=dev or "cpu", trusted=trust_model,
-                    verify=verify, verify_images=verify_images,
-                    status=lambda message: bar.status(message, quiet=True), track=lambda images: _tracked(bar, images))
+    job = ExportJob(
+        original,
+        spec,
+        out_dir,
+        imgsz,
+        PredictOptions(conf=settings.conf, max_det=settings.max_det),
+        half=half,
+        int8=int8,
+        dynamic=dynamic,
+        data=data,
+        device=dev or "cpu",
+        trusted=trust_model,
+        verify=verify,
+        verify_images=verify_images,
+        status=lambda message: bar.status(message, quiet=True),
+        track=lambda images: _tracked(bar, images),
+    )
     sink = destination.open(EXPORT, {"command": "export"})
     exit_with(drive(job, (), [sink] if sink is not None else []))
     record = job.record
@@ -93,8 +121,10 @@ def export(
         _render(record, console)
     check = record["verification"]
     if check and not check["enforced"]:
-        warn("random weights give near-equal scores that tie differently across runtimes: the check is shown, "
-             "not enforced")  # fmt: skip
+        warn(
+            "random weights give near-equal scores that tie differently across runtimes: the check is shown, "
+            "not enforced"
+        )
     elif check and not check["passed"]:
         warn("the exported model does not match the PyTorch model within tolerance (see the table)")
         raise typer.Exit(int(ExitCode.UNEXPECTED))

@@ -40,16 +40,21 @@ def actor_device(requested: str, gpus_per_actor: float) -> str:
     wanted = requested.strip().lower()
     if gpus_per_actor > 0:
         if wanted == "cpu":
-            raise ConfigError(f"--device cpu with --gpus-per-actor {gpus_per_actor:g}: each actor would reserve a GPU "
-                              "and never use it", "drop --device cpu, or --gpus-per-actor")  # fmt: skip
+            raise ConfigError(
+                f"--device cpu with --gpus-per-actor {gpus_per_actor:g}: each actor would reserve a GPU "
+                "and never use it",
+                "drop --device cpu, or --gpus-per-actor",
+            )
         return "0"
     if wanted in {"", "auto", "cpu"}:
         return "cpu"
     if wanted == "mps":  # Apple's GPU is not one Ray reserves: each actor on a Mac may use it
         return "mps"
-    raise ConfigError(f"--device {requested} with --engine ray needs --gpus-per-actor",
-                      "Ray gives an actor a GPU only when it reserves one: add --gpus-per-actor 1 (or 0.5 to share "
-                      "one GPU between two actors)")  # fmt: skip
+    raise ConfigError(
+        f"--device {requested} with --engine ray needs --gpus-per-actor",
+        "Ray gives an actor a GPU only when it reserves one: add --gpus-per-actor 1 (or 0.5 to share "
+        "one GPU between two actors)",
+    )
 
 
 def model_payload(detector: Detector, *, gpu: bool = False) -> dict[str, Any]:
@@ -99,9 +104,18 @@ def _unpack_model(payload: dict[str, Any], ref: ModelRef, into: Path) -> Path:
 class DetectActor:
     """Loads the model once; each call runs the local engine on a batch of sources."""
 
-    def __init__(self, payload: dict[str, Any], options: PredictOptions, read: ReadOptions, batch: int, threads: int,
-                 shard_dir: str | None = None, device: str = "cpu", half: bool = False,
-                 slicing: SliceOptions | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        payload: dict[str, Any],
+        options: PredictOptions,
+        read: ReadOptions,
+        batch: int,
+        threads: int,
+        shard_dir: str | None = None,
+        device: str = "cpu",
+        half: bool = False,
+        slicing: SliceOptions | None = None,
+    ) -> None:
         from detect_cli.models.detector import load_detector
         from detect_cli.pipeline.slicing import SlicedDetector
 
@@ -119,8 +133,10 @@ class DetectActor:
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, list]:
         from detect_cli.pipeline.engine import detect_stream
 
-        sources = [Source(str(r), str(n), bool(u), str(e) if e else None)
-                   for r, n, u, e in zip(rows["ref"], rows["name"], rows["is_url"], rows["error"])]  # fmt: skip
+        sources = [
+            Source(str(r), str(n), bool(u), str(e) if e else None)
+            for r, n, u, e in zip(rows["ref"], rows["name"], rows["is_url"], rows["error"])
+        ]
         results = detect_stream(sources, self.detector, self.options, batch=self.batch, read_options=self.read)
         try:
             results = [replace(r, index=int(i), image=None) for r, i in zip(results, rows["index"])]
@@ -144,9 +160,12 @@ def stopped(exc: AttnDetectError, first_index: int, *, shard: bool = False) -> d
 def _rows(results: list[ImageResult]) -> dict[str, list]:
     """A batch's results as Ray Data columns: each one's record, as every sink writes it, its file name,
     and its cap tally (core/caps.py: the run table's "passes that hit --max-det")."""
-    return {"record": [dumps(image_record(r)) for r in results], "name": [r.name for r in results],
-            "caps": [list(astuple(r.detections.metadata.get(CAPS, Capped()))) for r in results],
-            "stopped": ["" for _ in results]}  # fmt: skip
+    return {
+        "record": [dumps(image_record(r)) for r in results],
+        "name": [r.name for r in results],
+        "caps": [list(astuple(r.detections.metadata.get(CAPS, Capped()))) for r in results],
+        "stopped": ["" for _ in results],
+    }
 
 
 def with_caps(result: ImageResult, caps: Any) -> ImageResult:
@@ -178,14 +197,28 @@ def write_shard(folder: Path, results: list[ImageResult]) -> dict[str, list]:
     return {"shard": [name], "summary": [summary], "stopped": [""]}
 
 
-def actor_arguments(detector: Detector, options: PredictOptions, read_options: ReadOptions, batch: int,
-                    ray_options: RayOptions, shard_dir: Path | None = None,
-                    slicing: SliceOptions | None = None) -> dict[str, Any]:  # fmt: skip
+def actor_arguments(
+    detector: Detector,
+    options: PredictOptions,
+    read_options: ReadOptions,
+    batch: int,
+    ray_options: RayOptions,
+    shard_dir: Path | None = None,
+    slicing: SliceOptions | None = None,
+) -> dict[str, Any]:
     """`DetectActor`'s constructor arguments: the model, the device and precision each actor runs it in."""
     asked = ray_options.device if ray_options.device is not None else detector.device
     device = actor_device(asked, ray_options.gpus_per_actor)
     half = ray_options.half if ray_options.half is not None else detector.half
     threads = ray_options.threads_per_actor or max(1, int(ray_options.cpus_per_actor))
-    return {"payload": model_payload(detector, gpu=device != "cpu"), "options": options, "read": read_options,
-            "batch": batch, "threads": threads, "shard_dir": str(shard_dir) if shard_dir else None,
-            "device": device, "half": half, "slicing": slicing}  # fmt: skip
+    return {
+        "payload": model_payload(detector, gpu=device != "cpu"),
+        "options": options,
+        "read": read_options,
+        "batch": batch,
+        "threads": threads,
+        "shard_dir": str(shard_dir) if shard_dir else None,
+        "device": device,
+        "half": half,
+        "slicing": slicing,
+    }

@@ -78,8 +78,10 @@ def _start(options: RayOptions) -> None:
         with contextlib.nullcontext() if options.verbose else _without_log_level_line():
             ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ConfigError(f"--address {address}: cannot connect to the Ray cluster ({str(exc).splitlines()[0]})",
-                          "check the address, or leave --address out to start a local instance") from None  # fmt: skip
+        raise ConfigError(
+            f"--address {address}: cannot connect to the Ray cluster ({str(exc).splitlines()[0]})",
+            "check the address, or leave --address out to start a local instance",
+        ) from None
 
 
 LOG_LEVEL_LINE = b"Set ray log level from environment variable"
@@ -135,9 +137,10 @@ def _check_reachable(address: str, timeout: float = 3.0) -> None:
         with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
             pass
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"--address {address}: no Ray cluster answers there ({exc})",
-                          "check the address (HOST:PORT or ray://HOST:10001), or leave it out for a local instance",
-                          ) from None  # fmt: skip
+        raise ConfigError(
+            f"--address {address}: no Ray cluster answers there ({exc})",
+            "check the address (HOST:PORT or ray://HOST:10001), or leave it out for a local instance",
+        ) from None
 
 
 def check_paths_visible(sources: list[Source]) -> None:

@@ -26,9 +26,16 @@ from detect_cli.pipeline.run_summary import RunSummary
 from detect_cli.pipeline.slicing import SliceOptions
 
 
-def _dataset(items: list[tuple[int, Source]], detector: Detector, options: PredictOptions, read_options: ReadOptions,
-             batch: int, ray_options: RayOptions, shard_dir: Path | None = None,
-             slicing: SliceOptions | None = None) -> Any:  # fmt: skip
+def _dataset(
+    items: list[tuple[int, Source]],
+    detector: Detector,
+    options: PredictOptions,
+    read_options: ReadOptions,
+    batch: int,
+    ray_options: RayOptions,
+    shard_dir: Path | None = None,
+    slicing: SliceOptions | None = None,
+) -> Any:
     import ray
 
     check_paths_visible([s for _, s in items])
@@ -73,8 +80,9 @@ def ray_detect_stream(
     for block in dataset.iter_batches(batch_size=None, batch_format="pandas"):
         for row in block.to_dict("records"):
             raise_if_stopped(row["stopped"])
-            yield with_caps(result_from_record(json.loads(row["record"]), detector.names, str(row["name"])),
-                            row["caps"])  # fmt: skip
+            yield with_caps(
+                result_from_record(json.loads(row["record"]), detector.names, str(row["name"])), row["caps"]
+            )
 
 
 def ray_detect_to_shards(
@@ -98,8 +106,9 @@ def ray_detect_to_shards(
     start = time.perf_counter()
     items = _items(sources, None)
     if items:
-        dataset = _dataset(items, detector, options, read_options, batch, ray_options, shard_dir=out_dir.resolve(),
-                           slicing=slicing)
+        dataset = _dataset(
+            items, detector, options, read_options, batch, ray_options, shard_dir=out_dir.resolve(), slicing=slicing
+        )
         for block in dataset.iter_batches(batch_size=None, batch_format="numpy"):
             for said in block["stopped"]:
                 raise_if_stopped(str(said))  # the shards written so far stay, with no manifest
@@ -107,7 +116,11 @@ def ray_detect_to_shards(
             for part in block["summary"]:
                 summary.merge(part)
     summary.wall_s = time.perf_counter() - start
-    manifest = {"schema_version": SCHEMA_VERSION, **(metadata or {}), "shards": sorted(shards),
-                "summary": summary.as_dict()}  # fmt: skip
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        **(metadata or {}),
+        "shards": sorted(shards),
+        "summary": summary.as_dict(),
+    }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return summary
