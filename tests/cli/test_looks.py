@@ -7,6 +7,7 @@ import html.parser
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -185,7 +186,8 @@ def test_help_at_80_columns_wraps_and_shows_no_bool_metavar(command: list[str]) 
     if not command:  # each command's first sentence in full, not cut with "..."
         flat = " ".join(text.split())
         for cmd in typer.main.get_command(app).commands.values():
-            assert " ".join(cmd.help.split(". ")[0].split()) in flat
+            first_sentence = re.split(r"\.\s", cmd.help)[0]  # ends at a full stop and a space or new line
+            assert " ".join(first_sentence.split()) in flat
 
 
 def test_compare_title_stays_on_one_line_at_80_columns() -> None:
