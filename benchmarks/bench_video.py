@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from detect_cli.models.runtime import cpu_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_backend import measure
@@ -36,16 +37,6 @@ for result in YOLO(sys.argv[1]).predict(sys.argv[2], stream=True, verbose=False,
     n += 1
 print(f"FIRST 0 frames {n}", file=sys.stderr)
 """
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def ours(video: Path, out: Path, imgsz: int, threads: int, *extra: str) -> list[str]:
@@ -115,7 +106,7 @@ def main() -> None:
     from detect_cli.evaluation.track_scores import score_tracks
     from detect_cli.models.lookup import PACKAGED_DIR
 
-    print(f"CPU: {cpu_model()} ({os.cpu_count()} cores), torch threads {args.threads}")
+    print(f"CPU: {cpu_name()} ({os.cpu_count()} cores), torch threads {args.threads}")
     env = {**os.environ, "YOLO_OFFLINE": "1"}
     work = Path(tempfile.mkdtemp(prefix="bench-video-"))
     video, gt = write_video(work / "shapes.mp4", args.frames, seed=11, size=args.size)

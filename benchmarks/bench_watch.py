@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import statistics
 import subprocess
@@ -27,18 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from detect_cli.models.runtime import cpu_name
+
 REPO = Path(__file__).resolve().parents[1]
 SCENES = sorted((REPO / "sample_images" / "shapes").glob("*.jpg"))
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def cli(*args: str) -> list[str]:
@@ -141,9 +132,7 @@ def main() -> None:
     parser.add_argument("--model", default="demo")
     args = parser.parse_args()
     common = ["--model", args.model, "--backend", args.backend, "--batch", str(args.batch), "--quiet"]
-    print(
-        f"CPU: {cpu_model()} ({os.cpu_count()} cores); model {args.model}, backend {args.backend}, batch {args.batch}"
-    )
+    print(f"CPU: {cpu_name()} ({os.cpu_count()} cores); model {args.model}, backend {args.backend}, batch {args.batch}")
     with tempfile.TemporaryDirectory(prefix="bench-watch-") as tmp:
         work = Path(tmp)
         p50, p95 = latency(work, args.files, args.rate, common)
