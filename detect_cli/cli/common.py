@@ -38,8 +38,11 @@ def open_detector(
     trust_model: bool = False,
     needs_torch: str | None = None,
     status: Callable[[str], None] = note,
+    sources: list[str] | None = None,
+    truth: Callable[[dict[int, str]], Any] | None = None,
 ) -> tuple[DetectSettings, Detector]:
-    """`models.open_model`, with its notes as warnings and slicing checked against the size it runs at."""
+    """`models.open_model`, with its notes as warnings and slicing checked against the size it runs at.
+    `sources` and `truth`: what --precision int8 may calibrate on and score its gate with."""
     from detect_cli.models.open import open_model
     from detect_cli.pipeline.slicing import check_slicing, slice_options
 
@@ -51,6 +54,8 @@ def open_detector(
         needs_torch=needs_torch,
         verbose=verbose,
         status=status,
+        sources=sources or (),
+        truth=truth,
     )
     for message in opened.notes:
         warn(message)

@@ -49,6 +49,23 @@ Backend = Annotated[
         show_default="auto",
     ),
 ]
+PrecisionName = Enum("PrecisionName", [(c, c) for c in choices.PRECISIONS], type=str)
+Precision = Annotated[
+    Optional[PrecisionName],
+    typer.Option(
+        help="int8: quantize the model on this machine (once, cached) and use it only if it passes the accuracy "
+        "gate against fp32 on held-out images; else fp32 runs, saying why. Needs attn-detect[int8].",
+        show_default="fp32",
+    ),
+]
+Calibration = Annotated[
+    Optional[str],
+    typer.Option(
+        help="--precision int8: images to calibrate on (folder, glob or file), of the kind the run will see. "
+        "Default: the run's own inputs (generated scenes for the demo models).",
+        show_default=False,
+    ),
+]
 TrustModel = Annotated[
     bool,
     typer.Option(

@@ -188,9 +188,11 @@ def run_table(summary: RunSummary, model: str, backend: str | None = None, imgsz
 
 
 def backend_text(detector: Detector) -> str:
-    """ "openvino (verified F1 1.000, 2.3x torch here)": the runtime, and why it runs."""
-    reason = detector.backend_reason.removeprefix(f"{detector.backend}: ")
-    return f"{detector.backend} ({reason})" if reason else detector.backend
+    """ "openvino (verified F1 1.000, 2.3x torch here)" or "openvino int8 (agreement F1 0.985, mAP50-95
+    -0.004, 1.6x fp32 here)": the runtime, and why it runs."""
+    name = f"{detector.backend} int8" if detector.precision == "int8" else detector.backend
+    reason = detector.backend_reason.removeprefix(f"{detector.backend}: ").removeprefix("int8: ")
+    return f"{name} ({reason})" if reason else name
 
 
 def failures_table(summary: RunSummary) -> Table:

@@ -7,6 +7,8 @@ Plain tuples of strings: importing this costs nothing (the CLI's --help reads it
 from __future__ import annotations
 
 BACKENDS = ("auto", "torch", "openvino", "onnx")  # auto: the fastest runtime verified on this machine
+# int8: an OpenVINO model quantized here (NNCF), run only once it passes the accuracy gate (models/int8_gate.py)
+PRECISIONS = ("fp32", "int8")
 SLICE_MERGES = ("nms", "nmm")  # nms: keep the best box of a group; nmm: grow it to the union of the group
 SLICE_MATCHES = ("iou", "ios")  # ios: intersection over the smaller box (a tile's cut-off part of an object)
 # BoT-SORT is the default: on the 1,000-frame generated clip (benchmarks/bench_video.py) it scores IDF1 0.824

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from detect_cli.core.bounded_yaml import load_bounded
-from detect_cli.core.choices import BACKENDS, SLICE_MATCHES, SLICE_MERGES, ZONE_ANCHORS
+from detect_cli.core.choices import BACKENDS, PRECISIONS, SLICE_MATCHES, SLICE_MERGES, ZONE_ANCHORS
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.guarded_read import UnreadableFile, read_bytes
 
@@ -29,6 +29,8 @@ class DetectSettings:
     model: str
     weights_dir: str | None
     backend: str
+    precision: str  # fp32, or int8: quantized here, used once the accuracy gate passes
+    calibration: str | None  # --precision int8: images to calibrate on (folder, glob, file); None: the run's own
     conf: float
     iou: float
     imgsz: int | None  # None: the size the model was trained or exported at
@@ -155,6 +157,8 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "model": _text,
     "weights_dir": _optional(_text),
     "backend": _choice(*BACKENDS),
+    "precision": _choice(*PRECISIONS),
+    "calibration": _optional(_text),
     "conf": _number(float, 0.0, 1.0),
     "iou": _number(float, 0.0, 1.0),
     "imgsz": _optional(_number(int, 32, 8192)),
@@ -242,10 +246,28 @@ def load_settings(config: Path | None = None, overrides: Mapping[str, Any] | Non
     missing = set(VALIDATORS) - set(merged)
     if missing:
         raise ConfigError(f"{default_path} lacks {', '.join(sorted(missing))}", "reinstall attn-detect")
+    backend_from = f"backend: {merged['backend']} in {default_path}"
     if config is not None:
-        merged.update(validate(read_config(config), str(config)))
+        from_config = validate(read_config(config), str(config))
+        merged.update(from_config)
+        backend_from = f"backend: {merged['backend']} in {config}" if "backend" in from_config else backend_from
     if os.environ.get(BACKEND_ENV) and (overrides or {}).get("backend") is None:  # a flag wins, unread
         merged.update(validate({"backend": os.environ[BACKEND_ENV].strip()}, f"${BACKEND_ENV}"))
+        backend_from = f"${BACKEND_ENV}={merged['backend']}"
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     merged.update(validate(flags, FLAGS))
+    backend_from = f"--backend {merged['backend']}" if "backend" in flags else backend_from
+    _check_precision(merged, backend_from)
     return DetectSettings(**merged)
+
+
+def _check_precision(merged: Mapping[str, Any], backend_from: str) -> None:
+    """int8 runs on OpenVINO, and --calibration names images that exist: refused before any model loads."""
+    if merged["precision"] == "int8" and merged["backend"] in {"torch", "onnx"}:
+        raise ConfigError(
+            f"--precision int8 runs on OpenVINO, not {merged['backend']} ({backend_from})",
+            "use --backend auto or openvino, or --precision fp32",
+        )
+    where = merged["calibration"]
+    if where is not None and not os.path.exists(where) and not any(c in where for c in "*?["):
+        raise ConfigError(f"--calibration {where}: no such file or folder", "give a folder of images like the run's")

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from detect_cli.core.coco_map import coco_boxes
 from detect_cli.evaluation.errors import FOREGROUND_IOU, TRUE_POSITIVE, ImageErrors, LabelledImage
-from detect_cli.evaluation.metrics import _coco_boxes
 
 CONFIDENCE_GRID = np.arange(101) / 100  # where the F1 curves are sampled (0.00, 0.01, ... 1.00)
 
@@ -66,8 +66,8 @@ def pr_curves(images: Sequence[LabelledImage], names: dict[int, str]) -> PRCurve
     for image_id, image in enumerate(images, start=1):
         p = image.prediction
         gt_images.append({"id": image_id, "width": p.width, "height": p.height, "file_name": p.name})
-        gt += _coco_boxes(image.truth, image_id, with_score=False, first_id=len(gt) + 1)
-        dt += _coco_boxes(p.detections, image_id, with_score=True, first_id=len(dt) + 1)
+        gt += coco_boxes(image.truth, image_id, with_score=False, first_id=len(gt) + 1)
+        dt += coco_boxes(p.detections, image_id, with_score=True, first_id=len(dt) + 1)
     if not gt:
         return PRCurves([], None)
     from faster_coco_eval import COCO, COCOeval_faster

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -95,6 +96,14 @@ class Labels:
             else:
                 mapped.notes.append(f"category {name!r} (id {cid}) is not a class of the model (nothing can match it)")
         return mapped
+
+    def lookup(self, model_names: dict[int, str]) -> Callable[[str, int, int], Detections | None]:
+        """A function from an image's name, width and height to its labels in the model's numbering
+        (None when there are none): what the INT8 gate scores held-out images with."""
+        from detect_cli.evaluation.predictions import Prediction
+
+        mapped = self.for_model(model_names)
+        return lambda name, width, height: mapped.find(Prediction(name, name, width, height, Detections.empty()))
 
     def find(self, prediction: Prediction) -> Detections | None:
         """The labels of one image, or None when there are none for it."""

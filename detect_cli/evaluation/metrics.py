@@ -7,15 +7,13 @@ their labels by the image's relative name, then by its file name.
 
 from __future__ import annotations
 
-import contextlib
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from detect_cli.core.detections import Detections
+from detect_cli.core.coco_map import coco_boxes, coco_map
 from detect_cli.core.matching import match
 from detect_cli.evaluation.labels import Labels, read_yolo_txt
 from detect_cli.evaluation.predictions import Prediction
@@ -96,8 +94,8 @@ def evaluate(predictions: Iterable[Prediction], labels: Labels, conf: float = 0.
             unlabelled.append(pred.source)
             continue
         gt_images.append({"id": image_id, "width": pred.width, "height": pred.height, "file_name": pred.name})
-        gt_anns += _coco_boxes(truth, image_id, with_score=False, first_id=len(gt_anns) + 1)
-        dt_anns += _coco_boxes(pred.detections, image_id, with_score=True, first_id=len(dt_anns) + 1)
+        gt_anns += coco_boxes(truth, image_id, with_score=False, first_id=len(gt_anns) + 1)
+        dt_anns += coco_boxes(pred.detections, image_id, with_score=True, first_id=len(dt_anns) + 1)
         kept = pred.detections[pred.detections.confidence >= conf]
         pairs = match(kept, truth, IOU_FOR_PR)
         for cls, n in truth.counts().items():
@@ -108,7 +106,7 @@ def evaluate(predictions: Iterable[Prediction], labels: Labels, conf: float = 0.
             score(int(cls)).true_positives += 1
 
     categories = sorted(set(names) | set(scores))
-    per_class_ap = _coco_map(gt_images, gt_anns, dt_anns, categories)
+    per_class_ap = coco_map(gt_images, gt_anns, dt_anns, categories)
     for cls, (ap50, ap) in per_class_ap.items():
         if cls in scores:
             scores[cls].map50, scores[cls].map50_95 = ap50, ap
@@ -123,45 +121,3 @@ def evaluate(predictions: Iterable[Prediction], labels: Labels, conf: float = 0.
         map50_95=float(np.mean([c.map50_95 for c in with_gt])) if with_gt else 0.0,
     )
     return EvalReport(overall, classes, len(gt_images), unlabelled)
-
-
-def _coco_boxes(dets: Detections, image_id: int, *, with_score: bool, first_id: int) -> list[dict[str, Any]]:
-    out = []
-    for n, (box, conf, cls) in enumerate(dets):
-        x1, y1, x2, y2 = (float(v) for v in box)
-        ann = {
-            "id": first_id + n,
-            "image_id": image_id,
-            "category_id": cls,
-            "bbox": [x1, y1, x2 - x1, y2 - y1],
-            "area": (x2 - x1) * (y2 - y1),
-            "iscrowd": 0,
-        }
-        if with_score:
-            ann["score"] = conf
-        out.append(ann)
-    return out
-
-
-def _coco_map(images: list, gt: list, dt: list, categories: list[int]) -> dict[int, tuple[float, float]]:
-    """Per-category (AP50, AP50-95) from faster-coco-eval; categories without labels are left out."""
-    if not images or not gt:
-        return {}
-    from faster_coco_eval import COCO, COCOeval_faster
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO({"images": images, "annotations": gt, "categories": [{"id": c} for c in categories]})
-        coco_dt = coco_gt.loadRes(dt) if dt else None
-        if coco_dt is None:
-            return {c: (0.0, 0.0) for c in categories}
-        evaluator = COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=lambda *_: None)
-        evaluator.evaluate()
-        evaluator.accumulate()
-    precision = evaluator.eval["precision"]  # [iou thresholds, recall points, categories, areas, max dets]
-    result = {}
-    for k, cat in enumerate(evaluator.params.catIds):
-        all_iou = precision[:, :, k, 0, -1]
-        at50 = precision[0, :, k, 0, -1]
-        if (all_iou > -1).any():
-            result[cat] = (float(at50[at50 > -1].mean()), float(all_iou[all_iou > -1].mean()))
-    return result

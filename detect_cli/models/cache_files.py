@@ -104,6 +104,17 @@ def remove_entry(entry: Path) -> None:
     shutil.rmtree(entry)
 
 
+def publish(staged: Path, final: Path) -> None:
+    """Move a made export into the cache by rename; if a concurrent run got there first, keep theirs
+    (same key, same model): a folder in use is never replaced under a running process."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        staged.rename(final)
+    except OSError:
+        if not final.is_dir():
+            raise
+
+
 class DigestMemo:
     """SHA-256 of files, remembered in a small JSON file by each file's (device, inode, size, mtime,
     ctime). The memo is only an accelerator: unreadable, damaged or unwritable, it is ignored."""

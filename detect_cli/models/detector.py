@@ -66,7 +66,8 @@ class Detector:
     native_imgsz: int | None = None  # the size it was trained (or exported) at; None for a bare YAML
     stride: int = 32
     backend: str = "torch"  # the runtime that runs it: torch, or an export's format
-    backend_reason: str = ""  # why that runtime (set by backends.choose_backend)
+    backend_reason: str = ""  # why that runtime (set by runtime.choose_backend)
+    precision: str = "fp32"  # int8: a quantized model that passed its accuracy gate (models/int8_gate.py)
     origin: ModelRef | None = None  # for an export made by attn-detect: the model the user named
     trusted: bool = False  # loaded with --trust-model (code in the file allowed to run)
     _loader: Callable[[], Detector] | None = field(default=None, repr=False)  # a model not loaded yet

@@ -47,7 +47,9 @@ FORMATS = {
 }
 
 
-def check_export_args(fmt: str, *, half: bool, int8: bool, data: str | None, device: str) -> ExportFormat:
+def check_export_args(
+    fmt: str, *, half: bool, int8: bool, data: str | None, device: str, dynamic: bool = False
+) -> ExportFormat:
     """Refuse impossible combinations up front, with what to do instead."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format '{fmt}'", f"choose one of {', '.join(FORMATS)}")
@@ -63,8 +65,17 @@ def check_export_args(fmt: str, *, half: bool, int8: bool, data: str | None, dev
     on_cpu = device in {"", "auto", "cpu"}
     if half and on_cpu and not spec.half_on_cpu:
         raise ConfigError(f"--half for {fmt} needs a GPU export", "pass --device 0, or drop --half")
-    if int8 and not data:
-        raise ConfigError("--int8 needs calibration images", "pass --data DATA.yaml (an Ultralytics dataset YAML)")
+    if int8 and fmt != "openvino":
+        raise ConfigError(
+            f"--int8 is made and checked for openvino only, not {fmt}", "pass --to openvino (or drop --int8)"
+        )
+    if int8 and dynamic:
+        raise ConfigError("--int8 makes a static-shape model (it is checked at one size)", "drop --dynamic")
+    if int8:
+        from detect_cli.models.int8 import nncf_problem
+
+        if problem := nncf_problem():
+            raise ConfigError(f"--int8 needs NNCF: {problem}")
     return spec
 
 
@@ -80,9 +91,7 @@ def export_model(
     *,
     imgsz: int,
     half: bool = False,
-    int8: bool = False,
     dynamic: bool = False,
-    data: str | None = None,
     device: str = "cpu",
 ) -> Path:
     """Export into `out_dir`, never replacing what is there: `<stem>.onnx` (or `<stem>_openvino_model/`)
@@ -100,10 +109,8 @@ def export_model(
             detector.save(staged)
         else:
             shutil.copyfile(detector.ref.path, staged)
-        exported = _run_export(
-            detector, spec, staged, imgsz=imgsz, half=half, int8=int8, dynamic=dynamic, data=data, device=device
-        )
-        return _move_in(exported, out_dir, spec.suffix)
+        exported = _run_export(detector, spec, staged, imgsz=imgsz, half=half, dynamic=dynamic, device=device)
+        return move_in(exported, out_dir, spec.suffix)
 
 
 def _run_export(
@@ -113,14 +120,13 @@ def _run_export(
     *,
     imgsz: int,
     half: bool,
-    int8: bool,
     dynamic: bool,
-    data: str | None,
     device: str,
 ) -> Path:
+    """Ultralytics' exporter, in FP32 or FP16 (INT8 is made by attn-detect: `int8.py`, and checked)."""
     from ultralytics import RTDETR, YOLO
 
-    quantize = 16 if half else 8 if int8 else None
+    quantize = 16 if half else None
     try:
         model = RTDETR(str(staged)) if detector.ref.family == "rtdetr" else YOLO(str(staged))
         with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
@@ -129,7 +135,6 @@ def _run_export(
                 format=spec.name,
                 imgsz=imgsz,
                 dynamic=dynamic,
-                data=data,
                 device=device or None,
                 nms=False if detector.end2end_capable else None,
                 quantize=quantize,
@@ -152,7 +157,7 @@ def _free_stem(folder: Path, stem: str, suffix: str) -> str:
     return candidate
 
 
-def _move_in(exported: Path, folder: Path, suffix: str) -> Path:
+def move_in(exported: Path, folder: Path, suffix: str) -> Path:
     """Move the export out of the staging folder under a name nothing has (re-checked as it moves)."""
     stem = exported.name[: -len(suffix)]
     while True:

@@ -8,13 +8,19 @@ could not be used) comes back in `OpenedModel.notes`: the library prints nothing
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from detect_cli.core.settings import DetectSettings
 from detect_cli.inputs.images import ReadOptions
 from detect_cli.models.detector import Detector, PredictOptions
+
+if TYPE_CHECKING:
+    from detect_cli.models.calibration import TruthLookup
+    from detect_cli.models.int8_trial import Int8Request
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,8 @@ def open_model(
     needs_torch: str | None = None,
     verbose: bool = False,
     status: Callable[[str], None] | None = None,
+    sources: Sequence[str] = (),
+    truth: Callable[[dict[int, str]], TruthLookup] | None = None,
 ) -> OpenedModel:
     """Resolve `settings.model` (alias, weights folders: `weights_dir`, ATTN_DETECT_WEIGHTS_DIR, then
     the config's; then Ultralytics' download), load it with restricted unpickling unless
@@ -46,7 +54,10 @@ def open_model(
     and resolve imgsz (the model's own size unless given, rounded as Ultralytics rounds it).
 
     `needs_torch` names a feature only the PyTorch model has (attention hooks): no export then.
-    `iou_given`: the user set --iou, so say when it has no effect. `status` hears what takes time."""
+    `iou_given`: the user set --iou, so say when it has no effect. `status` hears what takes time.
+    `settings.precision` int8: the INT8 model, if it passes its gate; it is calibrated on
+    `settings.calibration`, else on `sources` (the run's inputs), and `truth(names)` gives the
+    labels of held-out images where the run has some (evaluate, compare)."""
     from detect_cli.models.detector import load_detector
     from detect_cli.models.known_models import open_known
     from detect_cli.models.lookup import resolve_model, weights_dirs
@@ -73,15 +84,46 @@ def open_model(
     wanted = settings.backend
     if needs_torch and wanted not in {"auto", "torch"} and detector.ref.kind != "exported":
         notes.append(f"--backend {wanted} ignored: {needs_torch} needs the PyTorch model")
+    int8 = None
+    if settings.precision == "int8" and needs_torch:
+        notes.append(f"--precision int8 ignored: {needs_torch} needs the PyTorch model")
+    elif settings.precision == "int8":
+        int8 = _int8_request(detector, settings, sources, truth)
     if needs_torch:
         wanted = "torch"
     detector, choice = choose_backend(
-        detector, wanted, options, batch=settings.batch, threads=settings.threads, status=status or _silent
+        detector, wanted, options, batch=settings.batch, threads=settings.threads, status=status or _silent, int8=int8
     )
     notes.extend(choice.notes)  # a cache entry rebuilt, and why
     if choice.backend == "torch" and settings.backend not in {"auto", "torch"}:
         notes.append(f"running PyTorch instead of {settings.backend}: {choice.reason}")
     return OpenedModel(detector, settings, notes)
+
+
+def _int8_request(
+    detector: Detector,
+    settings: DetectSettings,
+    sources: Sequence[str],
+    truth: Callable[[dict[int, str]], TruthLookup] | None,
+) -> Int8Request:
+    """Where the INT8 model's calibration images come from, read only if it must be quantized."""
+    from detect_cli.models.calibration import calibration_set, is_shapes_model
+    from detect_cli.models.int8_trial import Int8Request
+
+    explicit = settings.calibration is not None
+    paths = [settings.calibration] if settings.calibration is not None else list(sources)
+    lookup = None if explicit or truth is None else truth(detector.names)
+    if explicit:
+        key = f"dir:{os.path.abspath(str(settings.calibration))}"
+    else:
+        key = "scenes" if is_shapes_model(detector) and lookup is None else "run"
+    options = read_options(settings)
+    return Int8Request(
+        lambda: calibration_set(
+            detector, paths, read_options=options, explicit=explicit, truth=lookup, max_side=settings.imgsz
+        ),
+        key,
+    )
 
 
 def predict_options(settings: DetectSettings, detector: Detector) -> PredictOptions:

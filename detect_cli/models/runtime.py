@@ -19,10 +19,10 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detect_cli.core.errors import one_line
-from detect_cli.models.cache_files import EntryMismatch, inside, remove_entry
+from detect_cli.models.cache_files import DigestMemo, EntryMismatch, inside, remove_entry
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.models.runtime_cache import (
     CACHE_ENV,
@@ -35,8 +35,12 @@ from detect_cli.models.runtime_cache import (
     remember_model,
 )
 
+if TYPE_CHECKING:
+    from detect_cli.models.int8_trial import Int8Request
+
 __all__ = ["CACHE_ENV", "BackendChoice", "cache_key", "cache_root", "choose_backend", "cpu_name"]
 CANDIDATES = ("openvino", "onnx")
+GATE_FIGURES = ("int8", "preset", "calibration", "quantize_s", "tried")  # what BackendChoice.int8 shows
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class BackendChoice:
     f1: float | None = None
     path: str | None = None  # the export that runs, when not PyTorch
     runner: str | None = None  # for OpenVINO: "direct" (our adapter, no torch) or "ultralytics"
+    precision: str = "fp32"  # int8: the quantized model that passed the accuracy gate (int8_gate)
+    int8: dict[str, Any] | None = None  # --precision int8: the gate's figures, passed or not
     notes: tuple[str, ...] = field(default=(), compare=False)  # for stderr: an entry rebuilt, and why
 
     def as_dict(self) -> dict[str, Any]:
@@ -64,11 +70,15 @@ def choose_backend(
     batch: int = 1,
     threads: int = 0,
     status: Callable[[str], None] | None = None,
+    int8: Int8Request | None = None,
 ) -> tuple[Detector, BackendChoice]:
-    """The detector to run and why (also recorded on it as `backend` and `backend_reason`).
-    `wanted` is auto, torch, openvino or onnx. `choice.notes` are for the user (stderr)."""
-    chosen, choice = _choose(detector, wanted, options, batch, threads, status or (lambda _message: None))
-    chosen.backend, chosen.backend_reason = choice.backend, choice.reason
+    """The detector to run and why (also recorded on it as `backend`, `precision` and
+    `backend_reason`). `wanted` is auto, torch, openvino or onnx; `int8` asks for the INT8 model
+    (used only if it passes its gate). `choice.notes` are for the user (stderr)."""
+    chosen, choice = _choose(detector, wanted, options, batch, threads, status or (lambda _message: None), int8)
+    if int8 is not None and choice.precision == "fp32" and "int8" not in choice.reason:  # stopped before INT8
+        choice = replace(choice, notes=(*choice.notes, f"--precision int8 not used: {choice.reason}"))
+    chosen.backend, chosen.backend_reason, chosen.precision = choice.backend, choice.reason, choice.precision
     if choice.backend == "torch" and detector.ref.kind != "exported":
         detector._ultralytics()  # opened from the cache's facts: load it now, so that a load error shows here
         from detect_cli.models.ultralytics_env import use_all_cores
@@ -78,7 +88,13 @@ def choose_backend(
 
 
 def _choose(
-    detector: Detector, wanted: str, options: PredictOptions, batch: int, threads: int, say: Callable[[str], None]
+    detector: Detector,
+    wanted: str,
+    options: PredictOptions,
+    batch: int,
+    threads: int,
+    say: Callable[[str], None],
+    int8: Int8Request | None,
 ) -> tuple[Detector, BackendChoice]:
     if wanted == "torch":
         return detector, BackendChoice("torch", "requested (--backend torch)")
@@ -91,7 +107,7 @@ def _choose(
         return detector, BackendChoice("torch", "random weights (a model YAML) cannot be verified against PyTorch")
     candidates = CANDIDATES if wanted == "auto" else (wanted,)
     try:
-        return _through_cache(detector, candidates, options, batch, threads, say, forced=wanted != "auto")
+        return _through_cache(detector, candidates, options, batch, threads, say, forced=wanted != "auto", int8=int8)
     except OSError as exc:  # the cache dir is a file, /dev/null, read-only, full...: never an error
         where = exc.filename or cache_dir()
         why = f"{where}: {exc.strerror or type(exc).__name__}"
@@ -129,6 +145,7 @@ def _through_cache(
     say: Callable[[str], None],
     *,
     forced: bool,
+    int8: Int8Request | None = None,
 ) -> tuple[Detector, BackendChoice]:
     from detect_cli.models.known_models import model_facts
 
@@ -151,6 +168,8 @@ def _through_cache(
 
             decision = decide(detector, candidates, options, entry, threads, say, memo, forced=forced)
         chosen, choice = _apply(detector, entry, decision, threads, weights)
+        if int8 is not None:
+            chosen, choice = _int8(detector, chosen, choice, entry, decision, int8, options, batch, threads, say, memo)
         return chosen, replace(choice, notes=notes + choice.notes)
     finally:
         memo.save()
@@ -182,6 +201,46 @@ def _apply(
         runner,
     )
     return exported, choice
+
+
+def _int8(
+    detector: Detector,
+    fp32: Detector,
+    choice: BackendChoice,
+    fp32_entry: Path,
+    fp32_decision: dict[str, Any],
+    request: Int8Request,
+    options: PredictOptions,
+    batch: int,
+    threads: int,
+    say: Callable[[str], None],
+    memo: DigestMemo,
+) -> tuple[Detector, BackendChoice]:
+    """The INT8 model if it passed its gate (quantized now, or cached), else the FP32 choice with the
+    reason INT8 is not used added to it."""
+    if choice.backend != "openvino" or choice.runner != "direct":
+        why = f"int8 not tried: it is made from attn-detect's own OpenVINO runner, and {choice.backend} runs here"
+        note = f"--precision int8 not used: {why}"
+        return fp32, replace(choice, reason=f"{choice.reason}; {why}", notes=(*choice.notes, note))
+    from detect_cli.models.int8_trial import int8_decision
+
+    try:
+        entry, decision, notes = int8_decision(
+            detector, fp32, fp32_entry, fp32_decision, request, options, batch, threads, say, memo
+        )
+    except OSError as exc:
+        decision, notes = {"backend": "fp32", "reason": f"int8 not tried: runtime cache unusable ({exc})"}, ()
+    checked = decision.get("checked") or {}
+    figures = {k: checked[k] for k in GATE_FIGURES if k in checked} or None
+    if decision["backend"] == "openvino":
+        weights = memo.digest(Path(detector.weights_path))
+        int8_detector, int8_choice = _apply(detector, entry, decision, threads, weights)
+        if int8_choice.backend == "openvino":
+            return int8_detector, replace(int8_choice, precision="int8", int8=figures, notes=notes)
+        decision = {"reason": f"int8 not used: {int8_choice.reason}"}  # a damaged entry: removed, rebuilt next run
+    reason = f"{choice.reason}; {decision['reason']}"
+    notes = (*notes, f"--precision int8 not used, running fp32: {decision['reason']}")
+    return fp32, replace(choice, reason=reason, int8=figures, notes=choice.notes + notes)
 
 
 def _open_export(detector: Detector, entry: Path, decision: dict[str, Any], threads: int, weights: str) -> Detector:

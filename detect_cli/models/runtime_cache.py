@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from detect_cli.models.detector import Detector
 
 RUNTIMES = ("torch", "openvino", "onnx")
+# what an INT8 entry may decide: its INT8 export, or fp32 (refused: the FP32 entry runs)
+INT8_OUTCOMES = ("openvino", "fp32")
+NO_EXPORT = ("torch", "fp32")  # decisions that run no file of their entry
 RUNNERS = ("direct", "ultralytics")  # our own OpenVINO adapter (no torch), or Ultralytics' wrapper
 
 
@@ -74,7 +77,17 @@ def _version(package: str) -> str:
         return "none"
 
 
-def cache_key(detector: Detector, imgsz: int, batch: int, memo: DigestMemo | None = None) -> str:
+def cache_key(
+    detector: Detector,
+    imgsz: int,
+    batch: int,
+    memo: DigestMemo | None = None,
+    *,
+    precision: str = "fp32",
+    calibration: str | None = None,
+) -> str:
+    """The entry for this model as run here; an INT8 entry also names where its calibration images
+    came from (`int8_trial.Int8Request.key`)."""
     facts = {
         "weights": (memo or DigestMemo(None)).digest(Path(detector.weights_path)),
         "imgsz": imgsz,
@@ -83,14 +96,18 @@ def cache_key(detector: Detector, imgsz: int, batch: int, memo: DigestMemo | Non
         "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "attn_detect": __version__,
-        "precision": "fp32",
+        "precision": precision,
+        **({"calibration": calibration} if calibration is not None else {}),
+        **({"nncf": _version("nncf")} if precision == "int8" else {}),  # another NNCF quantizes differently
         "schema": SCHEMA,
         **{p: _version(p) for p in ("ultralytics", "torch", "openvino", "onnxruntime")},
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def load_decision(entry: Path, candidates: tuple[str, ...], memo: DigestMemo) -> dict[str, Any] | None:
+def load_decision(
+    entry: Path, candidates: tuple[str, ...], memo: DigestMemo, *, precision: str = "fp32"
+) -> dict[str, Any] | None:
     """The entry's decision if it covers these candidates and everything it runs is as verified; None
     when there is no entry. Raises EntryMismatch (rebuild it) for anything else: a damaged or foreign
     decision.json, a path leaving the entry, a file whose digest changed."""
@@ -107,9 +124,10 @@ def load_decision(entry: Path, candidates: tuple[str, ...], memo: DigestMemo) ->
     if decision.get("candidates") != list(candidates):
         return None  # decided for other candidates (--backend onnx after auto): decide again
     backend = decision.get("backend")
-    if backend not in RUNTIMES or not isinstance(decision.get("reason"), str):
+    allowed = INT8_OUTCOMES if precision == "int8" else RUNTIMES
+    if backend not in allowed or not isinstance(decision.get("reason"), str):
         raise EntryMismatch(f"decision.json names an unknown runtime {backend!r}")
-    if backend != "torch":
+    if backend not in NO_EXPORT:
         inside(entry, decision.get("path"))
         if decision.get("runner") not in RUNNERS:
             raise EntryMismatch(f"decision.json names an unknown runner {decision.get('runner')!r}")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from detect_cli.core.errors import one_line
-from detect_cli.models.cache_files import DigestMemo, digest_files
+from detect_cli.models.cache_files import DigestMemo, digest_files, publish
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.models.runtime_cache import cpu_name, write_decision
 
@@ -74,7 +74,7 @@ def decide(
         if best is None:
             decision: dict[str, Any] = {"backend": "torch", "reason": "; ".join(tried) or "no runtime to try"}
         else:
-            _publish(work / best["runtime"], entry / best["runtime"])
+            publish(work / best["runtime"], entry / best["runtime"])
             best["checked"]["weights_sha256"] = memo.digest(Path(detector.weights_path))
             decision = {
                 "backend": best["runtime"],
@@ -245,14 +245,3 @@ def torch_threads_beside(threads: int) -> int:
     boxes, and a second pool of spinning threads slows the runtime's own (demo on 2 cores: 10.7 ->
     6.8 ms inference, 15.4 -> 11.1 ms per image end to end). An explicit --threads is kept."""
     return threads if threads > 0 else 1
-
-
-def _publish(staged: Path, final: Path) -> None:
-    """Move an export into the cache by rename; if a concurrent run got there first, keep theirs
-    (same key, same model): a folder in use is never replaced under a running process."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        staged.rename(final)
-    except OSError:
-        if not final.is_dir():
-            raise

@@ -49,7 +49,7 @@ def run_metadata(settings: DetectSettings, detector: Detector) -> dict[str, Any]
             if detector.ref.family == "yolo"
             else None,
             "names": {str(k): v for k, v in detector.names.items()},
-            "backend": {"name": detector.backend, "reason": detector.backend_reason},
+            "backend": {"name": detector.backend, "precision": detector.precision, "reason": detector.backend_reason},
         },
         "settings": settings.as_dict(),
     }

@@ -3,10 +3,11 @@ gives the PyTorch model's boxes. Its one record says where the file is and how t
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -16,11 +17,17 @@ from detect_cli.models.export import (
     export_model,
     export_stem,
     load_exported,
+    move_in,
     output_size,
     verification_images,
     verify,
 )
 from detect_cli.outputs.records import Layout
+
+if TYPE_CHECKING:
+    from detect_cli.models.calibration import CalibrationSet
+
+INT8_SUFFIX = "_int8_openvino_model"
 
 CSV_COLUMNS = (
     "model",
@@ -36,9 +43,21 @@ CSV_COLUMNS = (
     "ms_per_image_original",
     "ms_per_image_exported",
     "passed",
+    "int8_f1",
+    "int8_map_change",
+    "int8_speedup",
+    "int8_passed",
 )
-# export's record: one per export (its verification flattened into the CSV row)
-EXPORT = Layout("exports", CSV_COLUMNS, rows=lambda r: [{**r, **(r.get("verification") or {})}])
+INT8_COLUMNS = ("f1", "map_change", "speedup", "passed")
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    int8 = (record.get("int8") or {}).get("int8") or {}
+    return {**record, **(record.get("verification") or {}), **{f"int8_{k}": int8.get(k) for k in INT8_COLUMNS}}
+
+
+# export's record: one per export (its verification and INT8 gate flattened into the CSV row)
+EXPORT = Layout("exports", CSV_COLUMNS, rows=lambda r: [_row(r)])
 
 
 def _same(images: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
@@ -64,11 +83,11 @@ class ExportJob:
     half: bool = False
     int8: bool = False
     dynamic: bool = False
-    data: str | None = None
     device: str = "cpu"
     trusted: bool = False  # the exporter loads the checkpoint again, under the same rule as the first load
     verify: bool = True
     verify_images: Sequence[str] | None = None  # default: samples of the kind the model knows
+    calibration: Callable[[], CalibrationSet] | None = None  # --int8: calibration and held-out images
     status: Callable[[str], None] = _silent  # hears each step
     track: Callable[[Sequence[np.ndarray]], Sequence[np.ndarray]] = _same  # wraps the check images (a progress bar)
     record: dict[str, Any] | None = field(default=None, init=False)
@@ -86,6 +105,8 @@ class ExportJob:
 
     def run(self) -> dict[str, Any]:
         """Export, then check: the record (path, size, and the check)."""
+        if self.int8:
+            return self._run_int8()
         from detect_cli.models.ultralytics_env import model_loading
 
         status, track = self.status, self.track
@@ -98,9 +119,7 @@ class ExportJob:
                 self.out_dir,
                 imgsz=self.imgsz,
                 half=self.half,
-                int8=self.int8,
                 dynamic=self.dynamic,
-                data=self.data,
                 device=self.device,
             )
         record: dict[str, Any] = {
@@ -123,3 +142,39 @@ class ExportJob:
             "enforced": self.detector.ref.kind != "yaml",
         }
         return record
+
+    def _run_int8(self) -> dict[str, Any]:
+        """An INT8 OpenVINO model that passed the accuracy gate (models/int8_gate.py) against the FP32
+        export it is made from, itself checked against PyTorch. A refused model is not written: the
+        record has no path, and its `int8` figures say why."""
+        from detect_cli.models.calibration import demo_scenes
+        from detect_cli.models.int8_trial import make_int8
+        from detect_cli.models.openvino_direct import open_openvino
+        from detect_cli.models.ultralytics_env import model_loading
+
+        options = replace(self.options, imgsz=self.imgsz)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=".attn-detect-int8-") as tmp:
+            self.status("exporting to openvino (fp32: what the INT8 model is made from)…")
+            with model_loading(self.trusted):
+                base = export_model(self.detector, self.spec, Path(tmp), imgsz=self.imgsz, device=self.device)
+            source_xml = next(base.glob("*.xml"))
+            fp32 = open_openvino(source_xml, self.detector)
+            images = verification_images(self.detector, self.verify_images)
+            verification = {**verify(self.detector, fp32, self.track(images), options).as_dict(), "enforced": True}
+            calibration = self.calibration() if self.calibration is not None else demo_scenes()
+            self.status(f"quantizing to INT8 on {calibration.source}, then checking it on the held-out images…")
+            folder = Path(tmp) / (base.name.removesuffix(self.spec.suffix) + INT8_SUFFIX)
+            made = make_int8(self.detector, fp32, source_xml, folder, calibration, options)
+            path = move_in(folder, self.out_dir, INT8_SUFFIX) if made.check.passed and verification["passed"] else None
+        stem = export_stem(self.detector)
+        return {
+            "model": self.detector.ref.spec,
+            "format": "openvino-int8",
+            "path": str(path) if path else None,
+            "bytes": output_size(path) if path else 0,
+            "imgsz": self.imgsz,
+            "verification": verification,
+            "int8": made.figures(calibration),
+            "renamed": path is not None and path.name != stem + INT8_SUFFIX,
+        }

@@ -63,7 +63,8 @@ def fingerprint(settings: DetectSettings, detector: Detector) -> dict[str, Any]:
     values = settings.as_dict()
     shaping = [k for k in SHAPING if values["slice"] or k not in SLICING]  # files from before --slice resume
     shaping += [k for k in ZONING if values["zones"]]
-    return {**{k: values[k] for k in shaping}, "weights_sha256": weights_digest(detector)}
+    ran_int8 = {"precision": "int8"} if detector.precision == "int8" else {}  # its boxes are not fp32's
+    return {**{k: values[k] for k in shaping}, **ran_int8, "weights_sha256": weights_digest(detector)}
 
 
 def write_sidecar(out: Path, fp: dict[str, Any], fmt: str) -> None:

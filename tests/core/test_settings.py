@@ -232,3 +232,29 @@ def test_every_default_is_the_config_files() -> None:
         defaults["max_det"],
         defaults["nms"],
     )
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_int8_runs_on_openvino_only_and_says_where_the_backend_came_from(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ATTN_DETECT_BACKEND", raising=False)
+    with pytest.raises(ConfigError, match=rf"int8 runs on OpenVINO, not {backend} \(--backend {backend}\)"):
+        load_settings(None, {"precision": "int8", "backend": backend})
+    config = tmp_path / "c.yaml"
+    config.write_text(f"precision: int8\nbackend: {backend}\n")
+    with pytest.raises(ConfigError, match=rf"not {backend} \(backend: {backend} in .*c\.yaml\)"):
+        load_settings(config)
+    monkeypatch.setenv("ATTN_DETECT_BACKEND", backend)
+    with pytest.raises(ConfigError, match=rf"\(\$ATTN_DETECT_BACKEND={backend}\)"):
+        load_settings(None, {"precision": "int8"})
+    assert load_settings(None, {"precision": "int8", "backend": "openvino"}).precision == "int8"
+
+
+def test_precision_and_calibration_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"bad value for --precision.*expected one of fp32, int8"):
+        load_settings(None, {"precision": "int4"})
+    with pytest.raises(ConfigError, match=r"--calibration .*nope: no such file or folder"):
+        load_settings(None, {"calibration": str(tmp_path / "nope")})
+    assert load_settings(None, {"calibration": str(tmp_path / "*.jpg")}).calibration.endswith("*.jpg")  # a glob
+    assert load_settings(None, {}).precision == "fp32"

@@ -21,7 +21,8 @@ OPTIONS = PredictOptions(conf=0.0, imgsz=TEST_IMGSZ, max_det=300)
         ("tensorflow", {}, "choose one of onnx, torchscript"),
         ("onnx", {"half": True, "int8": True}, "exclude each other"),
         ("torchscript", {"half": True}, "needs a GPU"),
-        ("onnx", {"int8": True}, "--int8 needs calibration images"),
+        ("onnx", {"int8": True}, "--int8 is made and checked for openvino only"),
+        ("openvino", {"int8": True, "dynamic": True}, "static-shape"),
     ],
 )
 def test_bad_export_arguments(fmt: str, kwargs: dict, message: str) -> None:
@@ -36,6 +37,13 @@ def test_missing_runtime_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(ConfigError) as info:
         check_export_args("openvino", half=False, int8=False, data=None, device="cpu")
     assert 'pip install "attn-detect[openvino]"' in str(info.value)
+
+
+def test_int8_without_nncf_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nncf" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"attn-detect\[int8\]"):
+        check_export_args("openvino", half=False, int8=True, data=None, device="cpu")
 
 
 def test_half_on_cpu_is_fine_where_the_format_supports_it() -> None:

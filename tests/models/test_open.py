@@ -33,3 +33,11 @@ def test_attention_needs_torch_so_the_runtime_is_pytorch() -> None:
 def test_a_missing_model_is_one_error_naming_it() -> None:
     with pytest.raises(ModelLoadError, match=r"no-such-weights\.pt"):
         open_model(replace(load_settings(None, {}), model="no-such-weights.pt"))
+
+
+def test_attention_needs_torch_so_int8_is_not_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ATTN_DETECT_BACKEND", raising=False)
+    settings = load_settings(None, {"model": "demo", "precision": "int8"})
+    opened = open_model(settings, needs_torch="--attention")
+    assert opened.detector.backend == "torch" and opened.detector.precision == "fp32"
+    assert "--precision int8 ignored: --attention needs the PyTorch model" in opened.notes

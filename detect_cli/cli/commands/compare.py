@@ -52,6 +52,8 @@ def compare(
     labels: Labels = None,
     weights_dir: opt.WeightsDir = None,
     backend: opt.Backend = None,
+    precision: opt.Precision = None,
+    calibration: opt.Calibration = None,
     trust_model: opt.TrustModel = False,
     conf: opt.Conf = None,
     iou: opt.Iou = None,
@@ -101,6 +103,8 @@ def compare(
     settings = settings_from_flags(
         config,
         backend=backend.value if backend else None,
+        precision=precision.value if precision else None,
+        calibration=calibration,
         conf=conf,
         iou=iou,
         imgsz=imgsz,

@@ -41,6 +41,8 @@ def detect(
     model: opt.Model = None,
     weights_dir: opt.WeightsDir = None,
     backend: opt.Backend = None,
+    precision: opt.Precision = None,
+    calibration: opt.Calibration = None,
     trust_model: opt.TrustModel = False,
     conf: opt.Conf = None,
     iou: opt.Iou = None,
@@ -99,6 +101,8 @@ def detect(
         config,
         model=model,
         backend=backend.value if backend else None,
+        precision=precision.value if precision else None,
+        calibration=calibration,
         conf=conf,
         iou=iou,
         imgsz=imgsz,
@@ -161,6 +165,7 @@ def detect(
         trust_model=trust_model,
         needs_torch="--attention" if attention else None,
         status=bar.status,
+        sources=sources,
     )
     check_heatmap_classes(spatial, detector.names)
     if plan.sharded:

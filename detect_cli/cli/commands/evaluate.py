@@ -39,6 +39,8 @@ def evaluate(
     model: opt.Model = None,
     weights_dir: opt.WeightsDir = None,
     backend: opt.Backend = None,
+    precision: opt.Precision = None,
+    calibration: opt.Calibration = None,
     trust_model: opt.TrustModel = False,
     conf: opt.Conf = None,
     iou: opt.Iou = None,
@@ -84,6 +86,8 @@ def evaluate(
         config,
         model=model,
         backend=backend.value if backend else None,
+        precision=precision.value if precision else None,
+        calibration=calibration,
         conf=conf,
         iou=iou,
         imgsz=imgsz,
@@ -136,6 +140,8 @@ def evaluate(
         trust_model=trust_model,
         status=bar.status,
         needs_torch="--attention" if attention else None,
+        sources=sources,
+        truth=label_file.lookup,
     )
     label_set = label_file.for_model(detector.names)
     for message in label_set.notes:
@@ -232,6 +238,7 @@ def _evaluate_tracks(
         iou_given=False,
         trust_model=trust_model,
         status=bar.status,
+        sources=sources,
     )
     rows = io.StringIO()
     frames: list[int] = []

@@ -31,9 +31,20 @@ def export(
     to: To = "onnx",
     imgsz: opt.Imgsz = None,
     half: Annotated[bool, typer.Option(help="FP16 weights.")] = False,
-    int8: Annotated[bool, typer.Option(help="INT8 quantization (needs --data for calibration).")] = False,
+    int8: Annotated[
+        bool,
+        typer.Option(
+            help="INT8 OpenVINO model, quantized here with NNCF and written only if it passes the accuracy gate "
+            "against FP32 on held-out images (--calibration or --data; generated scenes for the demo models)."
+        ),
+    ] = False,
     dynamic: Annotated[bool, typer.Option(help="Dynamic input shapes.")] = False,
-    data: Annotated[Optional[str], typer.Option(help="Dataset YAML with calibration images for --int8.")] = None,
+    data: Annotated[
+        Optional[str], typer.Option(help="--int8: an Ultralytics dataset YAML whose val (or train) images calibrate.")
+    ] = None,
+    calibration: Annotated[
+        Optional[str], typer.Option(help="--int8: images to calibrate on (folder, glob or file).", show_default=False)
+    ] = None,
     device: opt.Device = None,
     out_dir: Dir = Path("exported"),
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Compare with the PyTorch model.")] = True,
@@ -77,7 +88,8 @@ def export(
     destination = Destination.from_flags(None if fmt in EXPORT_FORMATS else fmt, as_json, report_file)
     settings = load_settings(config, {"imgsz": imgsz, "device": device, "conf": conf})
     dev = "" if settings.device == "auto" else settings.device
-    spec = check_export_args(to, half=half, int8=int8, data=data, device=dev)
+    spec = check_export_args(to, half=half, int8=int8, data=data, device=dev, dynamic=dynamic)
+    calibration_paths = _calibration_paths(int8, calibration, data)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--dir {out_dir}: exists and is not a folder", "pass a folder for the exported model")
     destination.claim([model, *(verify_images or [])])
@@ -103,13 +115,13 @@ def export(
         half=half,
         int8=int8,
         dynamic=dynamic,
-        data=data,
         device=dev or "cpu",
         trusted=trust_model,
         verify=verify,
         verify_images=verify_images,
         status=lambda message: bar.status(message, quiet=True),
         track=lambda images: _tracked(bar, images),
+        calibration=_calibration(original, calibration_paths) if int8 else None,
     )
     sink = destination.open(EXPORT, {"command": "export"})
     exit_with(drive(job, (), [sink] if sink is not None else []))
@@ -120,6 +132,11 @@ def export(
     if console is not None:
         _render(record, console)
     check = record["verification"]
+    if record.get("int8") and record["path"] is None:
+        gate = record["int8"]["int8"]
+        why = "; ".join(gate["failures"]) or "the FP32 export it is made from does not match PyTorch"
+        warn(f"the INT8 model did not pass its accuracy gate ({why}): nothing written; export without --int8 for FP32")
+        raise typer.Exit(int(ExitCode.UNEXPECTED))
     if check and not check["enforced"]:
         warn(
             "random weights give near-equal scores that tie differently across runtimes: the check is shown, "
@@ -130,6 +147,38 @@ def export(
         raise typer.Exit(int(ExitCode.UNEXPECTED))
     if not quiet:
         note(f"next: attn-detect detect IMAGE --model {record['path']} --imgsz {imgsz}")
+
+
+def _calibration_paths(int8: bool, calibration: str | None, data: str | None) -> list[str] | None:
+    """What --int8 calibrates on (checked before the model loads); None: the model's own kind (demo scenes)."""
+    if not int8:
+        if calibration or data:
+            warn("--calibration and --data are for --int8: ignored")
+        return None
+    if calibration and data:
+        raise ConfigError("--calibration and --data both name calibration images", "give one of them")
+    if calibration:
+        if not Path(calibration).exists() and not any(c in calibration for c in "*?["):
+            raise ConfigError(f"--calibration {calibration}: no such file or folder")
+        return [calibration]
+    if data:
+        from detect_cli.models.calibration import dataset_images
+
+        return dataset_images(data)
+    return None
+
+
+def _calibration(original, paths: list[str] | None):
+    from detect_cli.models.calibration import calibration_set, demo_scenes, is_shapes_model
+
+    if paths is None:
+        if not is_shapes_model(original):
+            raise ConfigError(
+                "--int8 needs images of the kind the model will see, to calibrate on and check",
+                "pass --calibration DIR (or --data DATA.yaml)",
+            )
+        return demo_scenes
+    return lambda: calibration_set(original, paths, explicit=True)
 
 
 def _tracked(bar, images):
@@ -150,8 +199,9 @@ def _older_spellings(to: str, fmt: str | None, out_dir: Path, out_file: str | No
 
 
 def _render(report: dict, console: Console) -> None:
-    size = report["bytes"] / 2**20
-    console.print(Text.assemble("exported ", (report["path"], "bold"), f"  ({size:.1f} MB)"))
+    if report["path"]:
+        size = report["bytes"] / 2**20
+        console.print(Text.assemble("exported ", (report["path"], "bold"), f"  ({size:.1f} MB)"))
     check = report.get("verification")
     if not check:
         return
@@ -168,4 +218,28 @@ def _render(report: dict, console: Console) -> None:
     table.add_row("ms/image PyTorch", f"{check['ms_per_image_original']:.1f}")
     table.add_row("ms/image export", f"{check['ms_per_image_exported']:.1f}")
     table.add_row("result", Text("PASS" if check["passed"] else "FAIL", style="green" if check["passed"] else "red"))
+    console.print(table)
+    if report.get("int8"):
+        _render_int8(report["int8"], console)
+
+
+def _render_int8(figures: dict, console: Console) -> None:
+    gate = figures["int8"]
+    rules = gate["gate"]
+    table = Table(title="INT8 accuracy gate against FP32 (held-out images)", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("calibrated on", figures["calibration"])
+    table.add_row("held-out images / FP32 boxes", f"{gate['images']} / {gate['boxes']}")
+    table.add_row("agreement F1", f"{gate['f1']:.4f}  (min {rules['min_f1']})")
+    if gate["worst_class"] is not None:
+        lost = 1 - gate["worst_class_kept"]
+        table.add_row(f"most lost class: {gate['worst_class']}", f"{lost:.1%}  (max {rules['max_class_drop']:.0%})")
+    if gate["map_change"] is not None:
+        change = f"{gate['map_fp32']:.4f} -> {gate['map_int8']:.4f} ({gate['map_change']:+.4f})"
+        table.add_row("mAP50-95", f"{change}  (max -{rules['max_map_drop']})")
+    table.add_row("ms/image FP32 / INT8", f"{gate['ms_fp32']:.1f} / {gate['ms_int8']:.1f}  ({gate['speedup']:.2f}x)")
+    table.add_row("quantization", f"{figures['quantize_s']:.1f} s")
+    passed = gate["passed"]
+    table.add_row("result", Text("PASS" if passed else "FAIL", style="green" if passed else "red"))
     console.print(table)

@@ -1,0 +1,202 @@
+"""`--precision int8`: quantize a verified FP32 OpenVINO export once for this machine, gate it, cache it.
+
+The INT8 entry sits beside the FP32 one, under a key that adds the precision and where the
+calibration images came from (`runtime_cache.cache_key`). It is made from the FP32 entry's export,
+whose files were just checked against their digests, and holds either the INT8 export that passed
+the gate (laid out as an FP32 entry is, so it is checked and opened the same way) or the gate's
+refusal with its figures: a refused model is not quantized again on every run. Not enough
+calibration images, or no NNCF, is not cached: the next run may have them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from detect_cli.core.errors import one_line
+from detect_cli.models.cache_files import DigestMemo, EntryMismatch, digest_files, inside, publish, remove_entry
+from detect_cli.models.calibration import CalibrationSet, TooFewImages
+from detect_cli.models.detector import Detector, PredictOptions
+from detect_cli.models.int8_gate import Int8Check
+from detect_cli.models.runtime_cache import cache_key, cache_root, cpu_name, load_decision, write_decision
+
+CANDIDATES = ("openvino",)
+
+
+@dataclass(frozen=True)
+class Int8Request:
+    """What `--precision int8` needs: the images to calibrate on (read only when quantizing) and
+    what they are, as a cache key part ("scenes", "run", or "dir:<absolute path>")."""
+
+    calibration: Callable[[], CalibrationSet]
+    key: str
+
+
+def int8_decision(
+    detector: Detector,
+    fp32: Detector,
+    fp32_entry: Path,
+    fp32_decision: dict[str, Any],
+    request: Int8Request,
+    options: PredictOptions,
+    batch: int,
+    threads: int,
+    say: Callable[[str], None],
+    memo: DigestMemo,
+) -> tuple[Path, dict[str, Any], tuple[str, ...]]:
+    """The INT8 entry, its decision (backend "openvino": the INT8 export passed; "fp32": run the
+    FP32 export, with the reason), and notes for the user. Raises OSError when the cache cannot be
+    written (the caller runs FP32)."""
+    entry = cache_root() / cache_key(detector, options.imgsz, batch, memo, precision="int8", calibration=request.key)
+    notes: tuple[str, ...] = ()
+    try:
+        decision = load_decision(entry, CANDIDATES, memo, precision="int8")
+    except EntryMismatch as exc:
+        notes = (f"the cached INT8 model for {detector.ref.spec} is not the one verified ({exc}): rebuilding it",)
+        say(notes[0])
+        remove_entry(entry)
+        decision = None
+    if decision is not None:
+        return entry, decision, notes
+    from detect_cli.models.int8 import nncf_problem
+
+    problem = nncf_problem()
+    if problem:
+        return entry, {"backend": "fp32", "reason": f"int8 not tried: {problem}"}, notes
+    try:
+        calibration = request.calibration()
+    except TooFewImages as exc:
+        return entry, {"backend": "fp32", "reason": f"int8 not tried: {exc}"}, notes
+    decision = _decide(detector, fp32, fp32_entry, fp32_decision, calibration, entry, options, threads, say, memo)
+    return entry, decision, notes
+
+
+@dataclass
+class Made:
+    """An INT8 model quantized and scored: its .xml, the runner opened on it, the gate's figures, and
+    those of the presets tried before it."""
+
+    xml: Path
+    detector: Detector
+    check: Int8Check
+    preset: str
+    quantize_s: float
+    tried: list[dict[str, Any]]
+
+    def figures(self, calibration: CalibrationSet) -> dict[str, Any]:
+        return {
+            "int8": self.check.as_dict(),
+            "preset": self.preset,
+            "calibration": calibration.source,
+            "quantize_s": round(self.quantize_s, 2),
+            "tried": self.tried,
+        }
+
+
+def make_int8(
+    detector: Detector,
+    fp32: Detector,
+    source_xml: Path,
+    folder: Path,
+    calibration: CalibrationSet,
+    options: PredictOptions,
+    *,
+    threads: int = 0,
+    compiled: Path | None = None,
+) -> Made:
+    """Quantize `source_xml` (the FP32 export `fp32` runs) into `folder` on the calibration images,
+    open it with attn-detect's runner (answering for `detector`) and score it on the held-out ones:
+    each preset of `int8.PRESETS` in turn (fastest first) until one passes. The last one tried is
+    given when none passes (its figures say why)."""
+    from detect_cli.models.int8 import PRESETS, quantize
+    from detect_cli.models.int8_gate import check_int8
+    from detect_cli.models.openvino_direct import open_openvino
+
+    start, tried = time.perf_counter(), []
+    for preset in PRESETS:
+        shutil.rmtree(folder, ignore_errors=True)
+        if compiled is not None:
+            shutil.rmtree(compiled, ignore_errors=True)  # only the model that is kept leaves its compiled copy
+        xml = quantize(source_xml, folder, calibration.images, family=detector.ref.family, preset=preset)
+        int8 = open_openvino(xml, detector, threads=threads, compiled=compiled)
+        check = check_int8(fp32, int8, calibration.held_out, options, calibration.truth)
+        if check.passed or preset == PRESETS[-1]:
+            return Made(xml, int8, check, preset, time.perf_counter() - start, tried)
+        tried.append({"preset": preset, "summary": check.summary(), "failures": check.failures()})
+    raise AssertionError("unreachable: the last preset always returns")
+
+
+def _decide(
+    detector: Detector,
+    fp32: Detector,
+    fp32_entry: Path,
+    fp32_decision: dict[str, Any],
+    calibration: CalibrationSet,
+    entry: Path,
+    options: PredictOptions,
+    threads: int,
+    say: Callable[[str], None],
+    memo: DigestMemo,
+) -> dict[str, Any]:
+    from detect_cli.models.openvino_direct import COMPILED
+
+    (xml_name,) = [name for name in fp32_decision["files"] if name.endswith(".xml")]
+    source_xml = inside(fp32_entry, xml_name)
+    say(f"quantizing to INT8 on {calibration.source}, then checking it on the held-out images (once)…")
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
+    try:
+        folder = work / "openvino" / source_xml.parent.name.replace("_openvino_model", "_int8_openvino_model")
+        keep = True
+        try:
+            made = make_int8(
+                detector,
+                fp32,
+                source_xml,
+                folder,
+                calibration,
+                options,
+                threads=threads,
+                compiled=work / "openvino" / COMPILED,
+            )
+        except Exception as exc:  # NNCF or OpenVINO could not make or run it: FP32, and say why
+            decision = {"backend": "fp32", "reason": f"int8 failed ({one_line(exc, first=True)})"}
+            keep = False  # it may be this run's trouble (memory, a full disk): tried again next time
+        else:
+            check, checked = made.check, made.figures(calibration)
+            if check.passed:
+                final = entry / "openvino"
+                publish(work / "openvino", final)
+                decision = {
+                    "backend": "openvino",
+                    "precision": "int8",
+                    "path": f"openvino/{folder.name}/{made.xml.name}",
+                    "runner": "direct",
+                    "reason": f"int8: {check.summary()}",
+                    "preset": made.preset,
+                    "speedup": round(check.speedup, 3),
+                    "f1": round(check.f1, 4),
+                    "files": digest_files(entry, final, memo),
+                    "checked": {
+                        **checked,
+                        "weights_sha256": fp32_decision["checked"]["weights_sha256"],
+                        "names": fp32_decision["checked"]["names"],
+                        "input_hw": list(made.detector.input_hw),
+                        "imgsz": made.detector.native_imgsz,
+                    },
+                }
+            else:
+                why = "; ".join(check.failures())
+                decision = {"backend": "fp32", "reason": f"int8 refused: {why} ({check.summary()})", "checked": checked}
+        decision["candidates"] = list(CANDIDATES)
+        decision["measured"] = {"cpu": cpu_name(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+        if keep:
+            write_decision(entry, decision)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {**decision, "cached": False}
