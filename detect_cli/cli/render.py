@@ -190,7 +190,7 @@ def run_table(summary: RunSummary, model: str, backend: str | None = None, imgsz
 def backend_text(detector: Detector) -> str:
     """ "openvino (verified F1 1.000, 2.3x torch here)" or "openvino int8 (agreement F1 0.985, mAP50-95
     -0.004, 1.6x fp32 here)": the runtime, and why it runs."""
-    name = f"{detector.backend} int8" if detector.precision == "int8" else detector.backend
+    name = detector.runtime
     reason = detector.backend_reason.removeprefix(f"{detector.backend}: ").removeprefix("int8: ")
     return f"{name} ({reason})" if reason else name
 
@@ -283,6 +283,7 @@ def differences_tables(analysis) -> list[Table]:  # type: ignore[no-untyped-def]
 COMPARE_ROWS = (
     ("family", "family", "{}", None),
     ("head", "head", "{}", None),
+    ("runtime", "runtime", "{}", None),
     ("params (M)", "params_m", "{:.2f}", None),
     ("GFLOPs", "gflops", "{:.1f}", None),
     ("weights (MB)", "file_mb", "{:.1f}", None),

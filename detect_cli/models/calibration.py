@@ -74,7 +74,7 @@ def calibration_set(
     `truth` finds a held-out image's labels (evaluate and compare --labels). Images larger than
     `max_side` (the network's input) are kept shrunk to it, their labels with them: 400 photos of 12
     MP would otherwise hold 14 GB. Raises TooFewImages when there are not enough."""
-    if is_shapes_model(detector) and not explicit and truth is None:
+    if is_shapes_model(detector) and not explicit:  # scenes carry their own labels
         return demo_scenes()
     limit = (CALIBRATE_MAX + HELD_OUT_MAX) * EVERY // (EVERY - 1) + 1
     named = [(name, image, _shrink(image, max_side)) for name, image in _read(paths, limit, read_options)]

@@ -141,6 +141,11 @@ class Detector:
         attention hooks attach). None until the first `predict`; some option changes build a new one."""
         return getattr(self._model, "predictor", None)
 
+    @property
+    def runtime(self) -> str:
+        """What runs it and at what precision: torch, openvino, openvino int8, onnx."""
+        return f"{self.backend} int8" if self.precision == "int8" else self.backend
+
     def profile(self, imgsz: int) -> dict[str, float | None]:
         """Parameters (M), GFLOPs at imgsz, and the weights file size (MB); None where unknown."""
         net = self.network()

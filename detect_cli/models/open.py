@@ -116,7 +116,7 @@ def _int8_request(
     if explicit:
         key = f"dir:{os.path.abspath(str(settings.calibration))}"
     else:
-        key = "scenes" if is_shapes_model(detector) and lookup is None else "run"
+        key = "scenes" if is_shapes_model(detector) else "run"
     options = read_options(settings)
     return Int8Request(
         lambda: calibration_set(

@@ -143,6 +143,8 @@ def compare(
                 iou_given=iou is not None,
                 trust_model=trust_model,
                 status=bar.status,
+                sources=sources,
+                truth=label_file.lookup if label_file else None,
             )
         except AttnDetectError as exc:
             error(f"model {name}: {exc}")

@@ -153,7 +153,14 @@ def evaluate(
             warn(f"{result.source}: {result.error}")
 
     sink = destination.open(
-        EVALUATION, {"command": "evaluate", "model": detector.ref.spec, "labels": str(labels), "conf": settings.conf}
+        EVALUATION,
+        {
+            "command": "evaluate",
+            "model": detector.ref.spec,
+            "runtime": {"name": detector.backend, "precision": detector.precision, "reason": detector.backend_reason},
+            "labels": str(labels),
+            "conf": settings.conf,
+        },
     )
     bar.start("evaluating")
     analysed = save is not None or destination.fmt == "json"  # the numbers behind the pictures
@@ -167,7 +174,7 @@ def evaluate(
         note(report.run.caps.advice())
     console = destination.tables(quiet)
     if console is not None and report is not None:
-        console.print(render.evaluation_table(report, detector.ref.spec, settings.conf))
+        console.print(render.evaluation_table(report, f"{detector.ref.spec} ({detector.runtime})", settings.conf))
         if analysed:
             console.print(render.tide_table(job.analysis()))
     if save is not None and report is not None and _save_pictures(save, job, attention, str(labels)):
