@@ -43,9 +43,10 @@ def run(*args: str) -> tuple[int, list[dict], str]:
 
 # Fault injection, kept in the tests: every Python process Ray starts imports `sitecustomize` from the
 # PYTHONPATH it inherits, and this one makes the actor kill its own process once (a real crash, os._exit)
-# on the batch that holds the input named in the marker file.
+# on the batch that holds the input named in the marker file. After each batch it also appends to a
+# log what ran it (its pid, the detector's type, which of torch and Ultralytics the process has imported).
 FAULT = """
-import os
+import json, os, sys
 from pathlib import Path
 
 from detect_cli.pipeline.ray import actor
@@ -59,7 +60,12 @@ def _dying_call(self, rows):
     if victim and victim in {os.path.basename(str(r)) for r in rows["ref"]}:
         marker.unlink()
         os._exit(1)
-    return _call(self, rows)
+    out = _call(self, rows)
+    heavy = sorted(m for m in ("torch", "ultralytics") if m in sys.modules)
+    seen = {"pid": os.getpid(), "detector": type(self.detector).__name__, "heavy": heavy}
+    with open(os.environ["ATTN_DETECT_TEST_ACTOR_LOG"], "a") as log:
+        log.write(json.dumps(seen) + "\\n")
+    return out
 
 
 actor.DetectActor.__call__ = _dying_call
@@ -71,8 +77,9 @@ def local_ray(tmp_path_factory: pytest.TempPathFactory):
     fault = tmp_path_factory.mktemp("fault")
     (fault / "sitecustomize.py").write_text(FAULT, encoding="utf-8")
     marker = fault / "victim"
-    saved = {k: os.environ.get(k) for k in ("ATTN_DETECT_TEST_FAULT_FILE", "PYTHONPATH")}
-    os.environ["ATTN_DETECT_TEST_FAULT_FILE"] = str(marker)  # the workers inherit both
+    saved = {k: os.environ.get(k) for k in ("ATTN_DETECT_TEST_FAULT_FILE", "ATTN_DETECT_TEST_ACTOR_LOG", "PYTHONPATH")}
+    os.environ["ATTN_DETECT_TEST_FAULT_FILE"] = str(marker)  # the workers inherit all three
+    os.environ["ATTN_DETECT_TEST_ACTOR_LOG"] = str(fault / "actors.jsonl")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(fault), saved["PYTHONPATH"]) if p)
     ray.init(
         num_cpus=2, object_store_memory=80 * 2**20, include_dashboard=False, log_to_driver=False, logging_level="ERROR"
@@ -110,6 +117,29 @@ def test_ray_records_equal_local(local_ray, weights: dict, mixed: Path, http_ser
     assert code_local == code_ray == 3, stderr
     assert len(on_ray) == 13 and [r["status"] for r in on_ray].count("error") == 2
     assert on_ray == local  # same images, boxes, classes, order, and error records
+
+
+def test_a_verified_export_runs_on_our_own_runner_in_the_actors(
+    local_ray, mixed: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The driver's runtime check chose the demo model's OpenVINO export on attn-detect's own runner
+    (runner "direct"): the actors run that runner too (same records as the local run), and their
+    processes import neither torch nor Ultralytics."""
+    monkeypatch.delenv("ATTN_DETECT_BACKEND")  # auto, as a user runs it
+    monkeypatch.setenv("ATTN_DETECT_CACHE_DIR", str(tmp_path / "cache"))
+    args = [str(mixed), "--model", "demo", "--conf", "0.1", "--threads", "1"]
+    code_local, local, stderr = run(*args)
+    assert code_local == 3, stderr
+    (decision,) = (tmp_path / "cache" / "backends").glob("*/decision.json")
+    assert json.loads(decision.read_text())["runner"] == "direct"
+    log = Path(os.environ["ATTN_DETECT_TEST_ACTOR_LOG"])
+    log.unlink(missing_ok=True)
+    code_ray, on_ray, stderr = run(*args, "--engine", "ray", "--actors", "1")
+    assert code_ray == 3, stderr
+    assert on_ray == local and sum(len(r.get("detections", [])) for r in local) >= 10
+    seen = [json.loads(line) for line in log.read_text().splitlines()]
+    assert seen and all(s["detector"] == "OpenVINODetector" for s in seen), seen
+    assert all(s["heavy"] == [] for s in seen), seen  # the actor's process: no torch, no Ultralytics
 
 
 def test_a_worker_killed_mid_run_loses_nothing(local_ray, mixed: Path) -> None:
@@ -254,18 +284,16 @@ def test_actor_loads_its_model_on_the_device_and_precision_it_is_given(monkeypat
     assert any("--half ignored" in n for n in on_cpu.detector.notes)
 
 
-class _Exported:
-    """Just enough of a Detector for `actor_arguments`: the OpenVINO export `--backend auto` chose on the driver."""
+def _exported(folder: Path, weights: Path, runner: str):
+    """The OpenVINO export `--backend auto` chose on the driver, as a Detector that is not loaded: on
+    our own runner ("direct"), or on Ultralytics' wrapper."""
+    from detect_cli.models.detector import Detector
+    from detect_cli.models.lookup import ModelRef
+    from detect_cli.models.openvino_direct import OpenVINODetector
 
-    def __init__(self, folder: Path, weights: Path) -> None:
-        from detect_cli.models.lookup import ModelRef
-
-        self.ref = ModelRef("demo", str(folder), "yolo", "exported")
-        self.origin = ModelRef("demo", str(weights), "yolo", "weights")
-        self.device, self.half = "", False
-
-    def checkpoint(self, scratch: Path) -> Path:
-        return Path(self.ref.path)
+    kind = OpenVINODetector if runner == "direct" else Detector
+    ref, origin = ModelRef("demo", str(folder), "yolo", "exported"), ModelRef("demo", str(weights), "yolo", "weights")
+    return kind(ref, {0: "circle"}, "", False, True, 0.0, backend="openvino", origin=origin)
 
 
 @pytest.mark.parametrize(
@@ -276,8 +304,9 @@ class _Exported:
         ({"gpus_per_actor": 0.5, "device": "auto", "half": True}, "0", True, "weights"),  # --half reaches them
     ],
 )
+@pytest.mark.parametrize("runner", ["direct", "ultralytics"])
 def test_actor_arguments_carry_device_half_and_runtime(
-    monkeypatch, tmp_path: Path, ray_options: dict, device: str, half: bool, runs: str
+    monkeypatch, tmp_path: Path, ray_options: dict, device: str, half: bool, runs: str, runner: str
 ) -> None:
     from detect_cli.models.detector import PredictOptions
     from detect_cli.pipeline.ray import actor as ray_engine
@@ -292,7 +321,8 @@ def test_actor_arguments_carry_device_half_and_runtime(
     weights.write_bytes(b"torch weights")
     monkeypatch.setattr(ray, "put", lambda data: data)  # the object store, as plain bytes
     monkeypatch.setattr(ray, "get", lambda data: data)
-    args = actor_arguments(_Exported(folder, weights), PredictOptions(), ReadOptions(), 4, RayOptions(**ray_options))
+    exported = _exported(folder, weights, runner)
+    args = actor_arguments(exported, PredictOptions(), ReadOptions(), 4, RayOptions(**ray_options))
     assert (args["device"], args["half"]) == (device, half)
     payload = args["payload"]
     local = ray_engine._unpack_model(payload, payload["ref"], tmp_path / "unpacked")
@@ -301,6 +331,12 @@ def test_actor_arguments_carry_device_half_and_runtime(
         assert (local / "model.xml").read_text() == "<xml/>" and (local / "sub" / "metadata.yaml").exists()
     else:
         assert payload["ref"].kind == "weights" and local.read_bytes() == b"torch weights"
+    # our own runner in the actor only where the driver's check verified it, and never on a GPU
+    direct = payload.get("direct")
+    if runner == "direct" and runs == "export":
+        assert direct == {"names": {0: "circle"}, "end2end": True, "stride": 32, "origin": exported.origin}
+    else:
+        assert direct is None
 
 
 @pytest.mark.parametrize("kind", ["weights", "exported"])

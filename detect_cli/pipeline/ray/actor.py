@@ -1,7 +1,11 @@
 """The Ray actor of `detect --engine ray`: it loads the model once (shipped through the object store, not
 a shared disk) on the device it reserved, and runs the local engine on each batch of sources. It hands
 back the same JSON records every sink writes (or writes them as a JSONL shard), so nothing is lost on
-the way: warnings, tile ids and track ids travel as they are."""
+the way: warnings, tile ids and track ids travel as they are.
+
+An OpenVINO export that the driver's runtime check verified with attn-detect's own runner
+(`models/openvino_direct`, runner "direct") runs through that runner in the actor too, so a CPU actor
+imports neither torch nor Ultralytics; one verified through Ultralytics' wrapper runs through it."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from detect_cli.core.caps import CAPS, Capped
-from detect_cli.core.errors import AttnDetectError, ConfigError, ModelFailed, ModelLoadError
+from detect_cli.core.errors import AttnDetectError, ConfigError, ModelFailed, ModelLoadError, one_line
 from detect_cli.core.results import ImageResult
 from detect_cli.inputs.images import ReadOptions
 from detect_cli.inputs.sources import Source
@@ -68,14 +72,33 @@ def model_payload(detector: Detector, *, gpu: bool = False) -> dict[str, Any]:
     import ray
 
     origin = detector.origin
+    on_torch = gpu and origin is not None and origin.kind == "weights"
     with tempfile.TemporaryDirectory() as scratch:
-        if gpu and origin is not None and origin.kind == "weights":
+        if on_torch:
             ref, path = origin, Path(origin.path)
         else:
             ref, path = detector.ref, detector.checkpoint(Path(scratch))
         blob = ray.put(_zip_folder(path) if path.is_dir() else path.read_bytes())
     ref = replace(ref, path=path.name, kind="exported" if ref.kind == "exported" else "weights")
-    return {"ref": ref, "blob": blob, "suffix": path.suffix, "folder": path.is_dir()}
+    payload = {"ref": ref, "blob": blob, "suffix": path.suffix, "folder": path.is_dir()}
+    if not on_torch and runner_of(detector) == "direct":
+        payload["direct"] = {  # what our runner needs of the model the export was made from
+            "names": dict(detector.names),
+            "end2end": detector.end2end_capable,
+            "stride": detector.stride,
+            "origin": origin or detector.ref,
+        }
+    return payload
+
+
+def runner_of(detector: Detector) -> str | None:
+    """What runs an OpenVINO export: "direct" (attn-detect's own runner, the one the driver's runtime
+    check verified), "ultralytics" (its wrapper), or None for any other model."""
+    from detect_cli.models.openvino_direct import OpenVINODetector
+
+    if isinstance(detector, OpenVINODetector):
+        return "direct"
+    return "ultralytics" if detector.backend == "openvino" and detector.ref.kind == "exported" else None
 
 
 def _zip_folder(folder: Path) -> bytes:
@@ -123,9 +146,12 @@ class DetectActor:
         scratch = tempfile.mkdtemp(prefix="attn-detect-model-")
         weakref.finalize(self, shutil.rmtree, scratch, True)  # at the latest when the worker exits
         local = _unpack_model(payload, ref, Path(scratch))
-        self.detector = load_detector(replace(ref, path=str(local)), device=device, half=half, threads=threads)
-        if ref.kind != "exported":  # a checkpoint is in memory now (an export is opened at its first batch)
-            shutil.rmtree(scratch, ignore_errors=True)
+        if payload.get("direct") is not None:
+            self.detector: Detector = open_direct(payload["direct"], local, threads=threads, half=half)
+        else:
+            self.detector = load_detector(replace(ref, path=str(local)), device=device, half=half, threads=threads)
+        if ref.kind != "exported" or payload.get("direct") is not None:
+            shutil.rmtree(scratch, ignore_errors=True)  # in memory now (Ultralytics opens an export at its first batch)
         if slicing is not None:  # --slice travels as options; each actor wraps its own model
             self.detector = SlicedDetector(self.detector, slicing, batch)
         self.options, self.read, self.batch, self.shard_dir = options, read, batch, shard_dir
@@ -145,6 +171,30 @@ class DetectActor:
         if self.shard_dir:
             return write_shard(Path(self.shard_dir), results)
         return _rows(results)
+
+
+def open_direct(facts: dict[str, Any], folder: Path, *, threads: int, half: bool = False) -> Detector:
+    """The shipped export on attn-detect's own OpenVINO runner (no torch), answering for the model it
+    was made from (`facts`: names, head, stride and the user's model, from `model_payload`). It runs
+    on the CPU in fp32, as it was verified; each actor compiles it for its own CPU."""
+    from detect_cli.models.known_models import HALF_ON_CPU
+    from detect_cli.models.openvino_direct import open_openvino
+
+    origin_ref: ModelRef = facts["origin"]
+    origin = Detector(origin_ref, dict(facts["names"]), "cpu", False, facts["end2end"], 0.0, stride=facts["stride"])
+    xmls = sorted(folder.glob("*.xml"))
+    try:
+        if len(xmls) != 1:
+            raise FileNotFoundError(f"{len(xmls)} OpenVINO .xml files in the shipped export")
+        detector = open_openvino(xmls[0], origin, threads=threads)
+    except Exception as exc:  # the driver verified this export with this runner: a failure here is the worker's
+        raise ModelLoadError(
+            f"a Ray worker cannot run the verified OpenVINO export of {origin_ref.spec}: {one_line(exc, first=True)}",
+            "check that the workers have the driver's openvino version, or run with --backend torch",
+        ) from None
+    if half:
+        detector.notes.append(HALF_ON_CPU)
+    return detector
 
 
 def stopped(exc: AttnDetectError, first_index: int, *, shard: bool = False) -> dict[str, list]:
