@@ -156,11 +156,15 @@ class Detector:
             params = get_num_params(net) / 1e6
             with contextlib.suppress(Exception):
                 gflops = get_flops(net, imgsz) or None
+        return {"params_m": params, "gflops": gflops, "file_mb": self.file_mb()}
+
+    def file_mb(self) -> float | None:
+        """The size of what runs (the weights file, or an export's folder) in MB; None if it is not there."""
         path = Path(self.ref.path)
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else None
         if path.is_file():
             size = path.stat().st_size
-        return {"params_m": params, "gflops": gflops, "file_mb": size / 2**20 if size is not None else None}
+        return size / 2**20 if size is not None else None
 
     def class_ids(self, wanted: Sequence[str]) -> tuple[int, ...]:
         """Map class names or ids to ids; an unknown name lists the close matches."""

@@ -18,7 +18,7 @@ from typing import Any
 from detect_cli.models.cache_files import EntryMismatch
 from detect_cli.models.detector import Detector, load_detector
 from detect_cli.models.lookup import ModelRef
-from detect_cli.models.runtime_cache import digest_memo, known_model
+from detect_cli.models.runtime_cache import digest_memo, known_model, measured_profile, remember_model
 
 HALF_ON_CPU = "--half ignored: half precision is not supported on the CPU; running fp32"
 
@@ -32,8 +32,9 @@ def maybe_gpu() -> bool:
 
 
 def model_facts(detector: Detector) -> dict[str, Any]:
-    """What `open_known` needs to know about a loaded checkpoint to open it later without loading it."""
-    return {
+    """What `open_known` needs to know about a loaded checkpoint to open it later without loading it,
+    and its parameter count when it is loaded (cheap; its GFLOPs are not: `model_profile`)."""
+    facts = {
         "family": detector.ref.family,
         "names": {str(k): v for k, v in detector.names.items()},
         "imgsz": detector.native_imgsz,
@@ -41,6 +42,46 @@ def model_facts(detector: Detector) -> dict[str, Any]:
         "end2end": detector.end2end_capable,
         "trusted": detector.trusted,
     }
+    net = detector.network() if detector._model is not None else None
+    if net is not None:
+        facts["params_m"] = sum(p.numel() for p in net.parameters()) / 1e6
+    return facts
+
+
+def model_profile(detector: Detector, imgsz: int) -> dict[str, float | None]:
+    """Parameters (M), GFLOPs at `imgsz` and the size of what runs (MB), as `Detector.profile`, for
+    `compare`. A checkpoint's parameters and GFLOPs are the same whichever runtime runs it: they come
+    from what the cache recorded under its SHA-256 when it has them (no torch), else they are measured
+    on the PyTorch model (loaded for it if a verified export runs) and recorded, GFLOPs per imgsz
+    (thop's count costs ~0.4 s, so a first `detect` run leaves it to the first `compare`)."""
+    origin = detector.origin or detector.ref
+    if origin.kind != "weights":  # a YAML (random weights) or an export the user named: as it is
+        return detector.profile(imgsz)
+    memo = digest_memo()
+    try:
+        weights = memo.digest(Path(origin.path))
+        facts = known_model(weights) or {}
+    except (OSError, EntryMismatch):
+        weights, facts = None, {}
+    finally:
+        memo.save()
+    known = measured_profile(facts)
+    params, gflops = known.get("params_m"), known.get("gflops", {}).get(str(imgsz))
+    if params is None or gflops is None:
+        measured = _measure(detector, origin, imgsz, trusted=bool(facts.get("trusted", detector.trusted)))
+        params, gflops = measured.get("params_m"), measured.get("gflops")
+        if weights is not None and facts and params is not None and gflops is not None:
+            remember_model(weights, {**facts, "params_m": params, "gflops": {str(imgsz): gflops}})
+    return {"params_m": params, "gflops": gflops, "file_mb": detector.file_mb()}
+
+
+def _measure(detector: Detector, origin: ModelRef, imgsz: int, *, trusted: bool) -> dict[str, float | None]:
+    if detector.network() is not None:  # the PyTorch model runs (loaded now if opened from the facts)
+        return detector.profile(imgsz)
+    try:  # an export runs: its checkpoint, loaded once more only to be counted
+        return load_detector(origin, device="cpu", trusted=trusted).profile(imgsz)
+    except Exception:  # unknown is shown as unknown; the run's results stand
+        return {}
 
 
 def open_known(

@@ -75,8 +75,8 @@ class OpenVINODetector(Detector):
         raise TypeError("an OpenVINO export cannot be saved as a PyTorch checkpoint")
 
     def profile(self, imgsz: int) -> dict[str, float | None]:
-        size = sum(f.stat().st_size for f in Path(self.ref.path).rglob("*") if f.is_file())
-        return {"params_m": None, "gflops": None, "file_mb": size / 2**20}
+        """The export's size; its parameters and GFLOPs are the PyTorch model's (`known_models.model_profile`)."""
+        return {"params_m": None, "gflops": None, "file_mb": self.file_mb()}
 
 
 def _compile_config(threads: int, compiled: Path | None) -> dict[str, Any]:

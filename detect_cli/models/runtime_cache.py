@@ -151,13 +151,36 @@ def model_facts_path(weights_sha256: str) -> Path:
 
 
 def remember_model(weights_sha256: str, facts: dict[str, Any]) -> None:
-    """Record what a checkpoint is (best effort: a read-only cache only means loading it next time)."""
+    """Record what a checkpoint is (best effort: a read-only cache only means loading it next time).
+    What an earlier run measured and this one did not (`params_m`, `gflops` per imgsz) is kept."""
     path = model_facts_path(weights_sha256)
     with contextlib.suppress(OSError, EntryMismatch):
-        if read_json(path) == facts:
+        old = read_json(path)
+        measured = measured_profile(old) if isinstance(old, dict) else {}
+        gflops = {**measured.get("gflops", {}), **facts.get("gflops", {})}
+        facts = {**measured, **facts, **({"gflops": gflops} if gflops else {})}
+        if old == facts:
             return
     with contextlib.suppress(OSError):
         write_json_atomic(path, facts)
+
+
+def measured_profile(facts: dict[str, Any]) -> dict[str, Any]:
+    """The well-formed part of what runs measured of a checkpoint: `params_m` (millions) and `gflops`
+    ({imgsz: GFLOPs at that size}); anything else in those keys is dropped."""
+
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e9
+
+    out: dict[str, Any] = {}
+    if number(facts.get("params_m")):
+        out["params_m"] = facts["params_m"]
+    gflops = facts.get("gflops")
+    if isinstance(gflops, dict):
+        kept = {k: v for k, v in gflops.items() if isinstance(k, str) and k.isdigit() and number(v)}
+        if kept:
+            out["gflops"] = kept
+    return out
 
 
 def known_model(weights_sha256: str) -> dict[str, Any] | None:

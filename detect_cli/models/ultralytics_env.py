@@ -123,6 +123,7 @@ def use_all_cores(threads: int = 0) -> int:
 
 
 def torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
+    """The threads torch computes on; when nothing imported torch (every model ran on a torch-free
+    runtime, which uses every core unless --threads says otherwise), the core count."""
+    torch = sys.modules.get("torch")
+    return int(torch.get_num_threads()) if torch is not None else os.cpu_count() or 1

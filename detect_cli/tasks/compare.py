@@ -208,6 +208,8 @@ def comparison_report(
     settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole comparison as plain data: what the table shows and the JSON/CSV outputs carry."""
+    from detect_cli.models.known_models import model_profile
+
     scores = run.scores()
     models = []
     for k, (contender, stats) in enumerate(zip(run.contenders, run.stats)):
@@ -224,7 +226,7 @@ def comparison_report(
             "head": head,
             "runtime": detector.runtime,
             "runtime_reason": detector.backend_reason,
-            **detector.profile(contender.options.imgsz),
+            **model_profile(detector, contender.options.imgsz),
             "load_s": detector.load_s,
             "warmup_ms": warmup_ms.get(contender.name),
             "images": stats.images,
@@ -341,7 +343,8 @@ class CompareJob:
         from detect_cli.models.ultralytics_env import torch_threads
 
         first = self.run.stats[0]
-        settings = {"images": first.images + first.failed, **self.settings, "threads": torch_threads()}
+        threads = self.settings.get("threads") or torch_threads()
+        settings = {"images": first.images + first.failed, **self.settings, "threads": threads}
         report = {**comparison_report(self.run, self.warmups, self.failed_models, settings), "interrupted": interrupted}
         analysis = self.analysis()
         if analysis is not None:

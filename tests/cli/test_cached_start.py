@@ -139,3 +139,23 @@ def test_resume_and_tracking_work_on_the_cached_export(runs: Runs) -> None:
     assert tracked.returncode == 0, tracked.stderr
     frames = [json.loads(line) for line in tracked.stdout.splitlines()]
     assert len(frames) == 5 and any(d.get("track_id") is not None for f in frames for d in f["detections"])
+
+
+def test_a_cached_compare_imports_neither_torch_nor_ultralytics(runs: Runs) -> None:
+    """The parameter count and GFLOPs come from the model facts the first compare recorded."""
+    args = ["compare", str(SHAPES), "--models", "demo,demo-rtdetr", "--json"]
+    first, modules = runs(*args)  # demo-rtdetr's first run; demo's GFLOPs measured on its checkpoint
+    assert first.returncode == 0, first.stderr
+    assert "torch" in modules
+    cached, modules = runs(*args)
+    assert cached.returncode == 0, cached.stderr
+    assert not modules & set(HEAVY), modules & set(HEAVY)
+    profiles = [
+        [(m["name"], m["params_m"], m["gflops"]) for m in json.loads(r.stdout)["summary"]["models"]]
+        for r in (first, cached)
+    ]
+    assert profiles[0] == profiles[1] and all(p > 1 and g > 1 for _, p, g in profiles[1])
+    torch_run, _ = runs(*args, "--backend", "torch")
+    assert [(m["params_m"], m["gflops"]) for m in json.loads(torch_run.stdout)["summary"]["models"]] == [
+        (p, g) for _, p, g in profiles[1]
+    ]

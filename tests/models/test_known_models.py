@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,57 @@ def demo():
     from detect_cli.models.lookup import resolve_model
 
     return load_detector(resolve_model("demo"), device="cpu")
+
+
+def test_what_a_run_measured_is_kept_when_a_later_run_does_not_measure_it(known: ModelRef) -> None:
+    from detect_cli.models.runtime_cache import known_model
+
+    digest = DigestMemo(None).digest(Path(known.path))
+    remember_model(digest, {**FACTS, "params_m": 2.5, "gflops": {"320": 1.45}})
+    remember_model(digest, FACTS)  # a cached run: the model was not loaded, nothing measured
+    remember_model(digest, {**FACTS, "gflops": {"640": 5.9}})  # another size measured
+    assert known_model(digest) == {**FACTS, "params_m": 2.5, "gflops": {"320": 1.45, "640": 5.9}}
+    path = model_facts_path(digest)
+    path.write_text(json.dumps({**FACTS, "params_m": "many", "gflops": {"320": True, "big": 3.0, "640": 5.9}}))
+    remember_model(digest, FACTS)
+    assert known_model(digest) == {**FACTS, "gflops": {"640": 5.9}}  # only the well-formed part survives
+
+
+def test_a_known_profile_needs_no_model(known: ModelRef) -> None:
+    """compare's parameter count and GFLOPs of a checkpoint the cache measured: read, not computed."""
+    from detect_cli.models.known_models import model_profile
+
+    digest = DigestMemo(None).digest(Path(known.path))
+    remember_model(digest, {**FACTS, "params_m": 2.5, "gflops": {"320": 1.45}})
+    lazy = open_known(known, device="cpu")
+    assert lazy is not None
+
+    def no_load():
+        raise AssertionError("the model was loaded")
+
+    lazy._loader = no_load
+    profile = model_profile(lazy, 320)
+    assert profile == {"params_m": 2.5, "gflops": 1.45, "file_mb": len(b"checkpoint bytes") / 2**20}
+
+
+def test_a_profile_not_known_is_measured_once_and_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo
+) -> None:
+    from detect_cli.models.known_models import model_facts, model_profile
+    from detect_cli.models.openvino_direct import OpenVINODetector
+    from detect_cli.models.runtime_cache import known_model
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    digest = DigestMemo(None).digest(Path(demo.ref.path))
+    remember_model(digest, model_facts(demo))  # as the first run records it: the parameters, no GFLOPs
+    assert known_model(digest)["params_m"] == pytest.approx(demo.profile(320)["params_m"])
+    assert "gflops" not in known_model(digest)
+    # the verified export runs: the checkpoint is loaded to be counted, and what it gives is recorded
+    export = OpenVINODetector(
+        replace(demo.ref, path=str(tmp_path), kind="exported"), demo.names, "cpu", False, True, 0.0, origin=demo.ref
+    )
+    profile = model_profile(export, 320)
+    assert profile["params_m"] == pytest.approx(demo.profile(320)["params_m"]) and profile["gflops"] > 0
+    assert known_model(digest)["gflops"] == {"320": profile["gflops"]}
+    monkeypatch.setattr(known_models, "load_detector", lambda *a, **k: pytest.fail("measured twice"))
+    assert model_profile(export, 320) == profile

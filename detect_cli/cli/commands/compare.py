@@ -169,6 +169,7 @@ def compare(
             "imgsz": settings.imgsz,
             "conf": settings.conf,
             "device": settings.device,
+            "threads": settings.threads or None,  # else what torch or the runtimes used (CompareJob.summary)
             "labels": str(labels) if labels else None,
             "slice": slice_options(settings).describe() if sliced_at else None,
         },
