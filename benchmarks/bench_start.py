@@ -86,7 +86,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--parts", default="first,one,many,help", help="which measurements, comma-separated (default: all)"
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     from detect_cli.models.lookup import PACKAGED_DIR
     from detect_cli.models.runtime_cache import cpu_name
 
@@ -105,77 +109,84 @@ def main() -> None:
     image = str(folder / "scene_00000.jpg")
     yolo = shutil.which("yolo") or str(Path(sys.executable).parent / "yolo")
     print(f"CPU: {cpu_name()} ({os.cpu_count()} cores); demo model at 320; every run a fresh process")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other jobs on the machine)")
     try:
         stock = [sys.executable, "-c", STOCK_LOOP, ckpt, str(folder), "yolo", "320"]
         out = work / "r.jsonl"
         first_run = [*CLI, str(folder), "--model", "demo", "--out", str(out), "--quiet"]
         wall(stock, env, work)  # byte-compile, warm the file cache
-        firsts: dict[str, list[float]] = {"stock loop": [], "auto, first run": []}
-        for _ in range(max(1, args.rounds // 2)):
-            shutil.rmtree(work / "cache", ignore_errors=True)  # an empty cache: export and check included
-            firsts["stock loop"].append(wall(stock, env, work))
-            firsts["auto, first run"].append(wall(first_run, env, work))
-        first = {name: statistics.median(times) for name, times in firsts.items()}
-        print(
-            f"\nfirst run, {args.images} images (empty cache: export and check included; median of "
-            f"{max(1, args.rounds // 2)}, in alternation)"
-        )
-        print(
-            f"  stock loop {first['stock loop']:.2f} s, attn-detect {first['auto, first run']:.2f} s "
-            f"({first['auto, first run'] / first['stock loop']:.2f}x)"
-        )
-
-        one = {
-            "attn-detect IMG (cached)": [*CLI, image, "--model", "demo", "--quiet"],
-            "attn-detect IMG --backend torch": [*CLI, image, "--model", "demo", "--quiet", "--backend", "torch"],
-            "yolo predict": [yolo, "predict", f"model={ckpt}", f"source={image}", "imgsz=320"],
-        }
-        alternate(one, 1, env, work)  # byte-compile everything, warm the file cache
-        medians = alternate(one, args.rounds, env, work)
-        base = medians["yolo predict"]
-        print(f"\none image, whole process (median of {args.rounds}, in alternation)")
-        for name, seconds in medians.items():
-            print(f"  {name:34s} {seconds:6.2f} s  {seconds / base:5.2f}x yolo predict")
-
-        many = {
-            "stock loop": stock,
-            "--backend torch": [
-                *CLI,
-                str(folder),
-                "--model",
-                "demo",
-                "--out",
-                str(work / "t.jsonl"),
-                "--quiet",
-                "--backend",
-                "torch",
-            ],
-            "auto, cached": [*CLI, str(folder), "--model", "demo", "--out", str(out), "--quiet"],
-        }
-        medians = alternate(many, max(1, args.rounds // 2), env, work)
-        f1, conf_diff, boxes = agreement(out, work / "t.jsonl")
-        print(f"\n{args.images} images (median of {max(1, args.rounds // 2)}, in alternation)")
-        for name, seconds in medians.items():
+        if "first" in parts:
+            firsts: dict[str, list[float]] = {"stock loop": [], "auto, first run": []}
+            for _ in range(max(1, args.rounds // 2)):
+                shutil.rmtree(work / "cache", ignore_errors=True)  # an empty cache: export and check included
+                firsts["stock loop"].append(wall(stock, env, work))
+                firsts["auto, first run"].append(wall(first_run, env, work))
+            first = {name: statistics.median(times) for name, times in firsts.items()}
             print(
-                f"  {name:18s} {seconds:6.2f} s  {seconds / medians['stock loop']:5.2f}x stock loop  "
-                f"{seconds / medians['--backend torch']:5.2f}x --backend torch"
+                f"\nfirst run, {args.images} images (empty cache: export and check included; median of "
+                f"{max(1, args.rounds // 2)}, in alternation)"
             )
-        print(
-            f"  cached boxes vs PyTorch's: F1 {f1:.4f} at IoU 0.9 over {boxes} boxes, confidences within "
-            f"{conf_diff:.4f}"
-        )
+            print(
+                f"  stock loop {first['stock loop']:.2f} s, attn-detect {first['auto, first run']:.2f} s "
+                f"({first['auto, first run'] / first['stock loop']:.2f}x)"
+            )
 
-        starts = alternate(
-            {"python -c pass": [sys.executable, "-c", "pass"], "attn-detect --help": [*CLI, "--help"]},
-            args.rounds,
-            env,
-            work,
-        )
-        extra = starts["attn-detect --help"] - starts["python -c pass"]
-        print(
-            f"\n--help {starts['attn-detect --help']:.2f} s, bare python {starts['python -c pass']:.2f} s "
-            f"(+{extra:.2f} s)"
-        )
+        if "one" in parts:
+            one = {
+                "attn-detect IMG (cached)": [*CLI, image, "--model", "demo", "--quiet"],
+                "attn-detect IMG --backend torch": [*CLI, image, "--model", "demo", "--quiet", "--backend", "torch"],
+                "yolo predict": [yolo, "predict", f"model={ckpt}", f"source={image}", "imgsz=320"],
+            }
+            alternate(one, 1, env, work)  # byte-compile everything, warm the file cache
+            medians = alternate(one, args.rounds, env, work)
+            base = medians["yolo predict"]
+            print(f"\none image, whole process (median of {args.rounds}, in alternation)")
+            for name, seconds in medians.items():
+                print(f"  {name:34s} {seconds:6.2f} s  {seconds / base:5.2f}x yolo predict")
+
+        if "many" in parts:
+            wall(first_run, env, work)  # the cache ready (made here if no part before made it)
+            many = {
+                "stock loop": stock,
+                "--backend torch": [
+                    *CLI,
+                    str(folder),
+                    "--model",
+                    "demo",
+                    "--out",
+                    str(work / "t.jsonl"),
+                    "--quiet",
+                    "--backend",
+                    "torch",
+                ],
+                "auto, cached": [*CLI, str(folder), "--model", "demo", "--out", str(out), "--quiet"],
+            }
+            medians = alternate(many, max(1, args.rounds // 2), env, work)
+            f1, conf_diff, boxes = agreement(out, work / "t.jsonl")
+            print(f"\n{args.images} images (median of {max(1, args.rounds // 2)}, in alternation)")
+            for name, seconds in medians.items():
+                print(
+                    f"  {name:18s} {seconds:6.2f} s  {seconds / medians['stock loop']:5.2f}x stock loop  "
+                    f"{seconds / medians['--backend torch']:5.2f}x --backend torch"
+                )
+            print(
+                f"  cached boxes vs PyTorch's: F1 {f1:.4f} at IoU 0.9 over {boxes} boxes, confidences within "
+                f"{conf_diff:.4f}"
+            )
+
+        if "help" in parts:
+            starts = alternate(
+                {"python -c pass": [sys.executable, "-c", "pass"], "attn-detect --help": [*CLI, "--help"]},
+                args.rounds,
+                env,
+                work,
+            )
+            extra = starts["attn-detect --help"] - starts["python -c pass"]
+            print(
+                f"\n--help {starts['attn-detect --help']:.2f} s, bare python {starts['python -c pass']:.2f} s "
+                f"(+{extra:.2f} s)"
+            )
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
