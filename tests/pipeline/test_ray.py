@@ -334,7 +334,13 @@ def test_actor_arguments_carry_device_half_and_runtime(
     # our own runner in the actor only where the driver's check verified it, and never on a GPU
     direct = payload.get("direct")
     if runner == "direct" and runs == "export":
-        assert direct == {"names": {0: "circle"}, "end2end": True, "stride": 32, "origin": exported.origin}
+        assert direct == {
+            "names": {0: "circle"},
+            "end2end": True,
+            "stride": 32,
+            "origin": exported.origin,
+            "precision": "fp32",
+        }
     else:
         assert direct is None
 

@@ -87,6 +87,7 @@ def model_payload(detector: Detector, *, gpu: bool = False) -> dict[str, Any]:
             "end2end": detector.end2end_capable,
             "stride": detector.stride,
             "origin": origin or detector.ref,
+            "precision": detector.precision,  # int8: the quantized export that passed its accuracy gate
         }
     return payload
 
@@ -192,6 +193,7 @@ def open_direct(facts: dict[str, Any], folder: Path, *, threads: int, half: bool
             f"a Ray worker cannot run the verified OpenVINO export of {origin_ref.spec}: {one_line(exc, first=True)}",
             "check that the workers have the driver's openvino version, or run with --backend torch",
         ) from None
+    detector.precision = facts.get("precision", "fp32")
     if half:
         detector.notes.append(HALF_ON_CPU)
     return detector
