@@ -148,7 +148,7 @@ def test_out_of_the_box_cli_runs_demo_at_320_on_the_verified_runtime(monkeypatch
     fast, plain = json.loads(auto.stdout), json.loads(torch.stdout)
     assert fast["model"]["backend"]["name"] in {"openvino", "onnx"}
     assert "verified F1" in fast["model"]["backend"]["reason"]
-    assert plain["model"]["backend"] == {"name": "torch", "reason": "requested (--backend torch)"}
+    assert plain["model"]["backend"] == {"name": "torch", "precision": "fp32", "reason": "requested (--backend torch)"}
     assert fast["settings"]["imgsz"] == plain["settings"]["imgsz"] == 320
     assert fast["model"]["spec"] == "demo"
     boxes = [[(d["class_id"], d["box"]) for d in doc["images"][0]["detections"]] for doc in (fast, plain)]
