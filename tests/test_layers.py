@@ -121,7 +121,6 @@ COVERED_BY = {
     "demo/large_scenes.py": ("tests/demo/test_scenes.py", "a kind of scene"),
     "demo/train.py": ("tests/demo/test_rtdetr_recipe.py", "training is not run in tests; the recipe's parts are"),
     "demo/train_rtdetr.py": ("tests/demo/test_rtdetr_recipe.py", "the recipe's parts, without training"),
-    "demo/videos.py": ("tests/pipeline/test_tracking.py", "the clips are scored by the tracker tests"),
     "evaluation/labels.py": ("tests/evaluation/test_metrics.py", "labels are read where they are scored"),
     "evaluation/predictions.py": ("tests/evaluation/test_metrics.py", "a plain value type"),
     "inputs/downloads.py": ("tests/inputs/test_images.py", "URLs are read as images are (a local server)"),
