@@ -5,9 +5,9 @@ that decide where a box is. Counting what is in the zones is `pipeline/zones.py`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from detect_cli.core.errors import ConfigError
 OCCUPANCY = "zones"  # `Detections.metadata` key: the frame's occupancy, zone -> class -> boxes (in the records)
 _NAME = re.compile(r"^[\w.-]{1,40}$")  # letters of any script, digits, _ . -: it names a column and a JSON key
 _EXAMPLE = "e.g. --zone door=0,0,200,0,200,150,0,150 or --zone left=0%,0%,50%,0%,50%,100%,0%,100%"
+MAX_VERTICES = 1000  # a traced outline has tens to hundreds; more is a mistake, or an attack on the checks
+MAX_PIXELS = 1_000_000  # a coordinate's bound in pixels: far past any frame, and its squares stay exact
+MAX_PERCENT = 1000.0  # and in % of the frame (a zone or line may reach past the frame, not to infinity)
 
 
 @dataclass(frozen=True)
@@ -30,15 +33,25 @@ class Zone:
 
     @classmethod
     def parse(cls, text: str) -> Zone:
-        """`NAME=X1,Y1,X2,Y2,X3,Y3,...`: three points or more, each coordinate in pixels or in % of
-        the frame (all x's in one unit, all y's in one); ConfigError naming the zone otherwise."""
-        name, equals, coordinates = str(text).partition("=")
+        """`NAME=X1,Y1,X2,Y2,X3,Y3,...`: three to MAX_VERTICES points, each coordinate in pixels or in %
+        of the frame (all x's in one unit, all y's in one); ConfigError naming the zone otherwise.
+        Parsed once per text: the flags, the settings and the run's stage all ask."""
+        return _parse_zone(str(text))
+
+    @classmethod
+    def _parse(cls, text: str) -> Zone:
+        name, equals, coordinates = text.partition("=")
         name = name.strip()
         if not equals or not _NAME.match(name):
             raise ConfigError(
                 f"--zone {text}: give it a name, then '=' and its points (NAME=X1,Y1,X2,Y2,...; "
                 "the name in letters, digits, '_', '-' or '.')",
                 _EXAMPLE,
+            )
+        if coordinates.count(",") >= 2 * MAX_VERTICES:  # counted before a single number is parsed
+            raise ConfigError(
+                f"--zone {name}: has {(coordinates.count(',') + 1) // 2} points, more than {MAX_VERTICES}",
+                f"simplify the outline to at most {MAX_VERTICES} points",
             )
         parts = [p.strip() for p in coordinates.split(",")]
         percent = [p.endswith("%") for p in parts]
@@ -58,6 +71,7 @@ class Zone:
                 f"--zone {name}: mixes pixels and % along one axis",
                 "give all x's in one unit and all y's in one (e.g. every point in %)",
             )
+        check_coordinates(values, percent, f"--zone {name}")
         points = _without_repeats(list(zip(values[0::2], values[1::2])))
         zone = cls(name, tuple(points), (percent[0], percent[1]))
         zone.check()
@@ -99,6 +113,26 @@ class Zone:
         return [[round(x, 2), round(y, 2)] for x, y in self.points]
 
 
+@lru_cache(maxsize=64)
+def _parse_zone(text: str) -> Zone:
+    return Zone._parse(text)
+
+
+def check_coordinates(values: Sequence[float], percent: Sequence[bool], what: str) -> None:
+    """ConfigError naming `what` (e.g. `--zone door`) when a coordinate is out of range: pixels beyond
+    MAX_PIXELS, percentages (given as fractions) beyond MAX_PERCENT; nothing real lies there, and past
+    it the geometry overflows (1e200 squared is inf, a crossing test on 1e308 says nonsense)."""
+    for value, in_percent in zip(values, percent):
+        bound = MAX_PERCENT / 100 if in_percent else MAX_PIXELS
+        if not abs(value) <= bound:
+            shown = f"{value * 100:g}%" if in_percent else f"{value:g}"
+            limit = f"{MAX_PERCENT:g}%" if in_percent else f"{MAX_PIXELS:,} pixels"
+            raise ConfigError(
+                f"{what}: coordinate {shown} is out of range (at most {limit} either way)",
+                "give coordinates in the frame's pixels, or in % of it",
+            )
+
+
 def _without_repeats(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     kept = [p for k, p in enumerate(points) if p != points[k - 1]] if len(points) > 1 else points
     return kept
@@ -111,29 +145,44 @@ def polygon_area(points: np.ndarray) -> float:
 
 
 def self_intersects(points: np.ndarray) -> bool:
-    """Whether two edges that are not neighbours touch or cross (O(n^2): zones have a few points)."""
-    n = len(points)
-    edges = [(points[k], points[(k + 1) % n]) for k in range(n)]
-    for i in range(n):
-        for j in range(i + 1, n):
-            if j == i + 1 or (i == 0 and j == n - 1):
-                continue  # neighbours share a corner
-            if _segments_meet(*edges[i], *edges[j]):
-                return True
+    """Whether two edges that are not neighbours touch or cross: every pair, tested a block of edges
+    against all others at a time in NumPy (a zone has at most MAX_VERTICES points: 500,000 pairs)."""
+    corners = np.asarray(points, np.float64)
+    n = len(corners)
+    if n < 4:
+        return False  # a triangle's edges are all neighbours
+    a, b = corners, np.roll(corners, -1, axis=0)  # edge k runs a[k] -> b[k]
+    block = 256
+    for start in range(0, n, block):
+        i = np.arange(start, min(start + block, n))[:, None]
+        j = np.arange(n)[None, :]
+        pairs = (j > i + 1) & ~((i == 0) & (j == n - 1))  # each pair once, neighbours left out
+        rows, cols = np.nonzero(pairs)
+        if rows.size and _segments_meet(a[i[rows, 0]], b[i[rows, 0]], a[cols], b[cols]).any():
+            return True
     return False
 
 
-def _segments_meet(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> bool:
-    def orient(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> float:
-        return float(np.sign((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])))
+def _segments_meet(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """For (K, 2) arrays of segment ends: whether segment a-b touches or crosses segment c-d, each row."""
 
-    def on(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> bool:  # r on segment pq, given collinear
-        return min(p[0], q[0]) <= r[0] <= max(p[0], q[0]) and min(p[1], q[1]) <= r[1] <= max(p[1], q[1])
+    def orient(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
+        return np.sign((q[:, 0] - p[:, 0]) * (r[:, 1] - p[:, 1]) - (q[:, 1] - p[:, 1]) * (r[:, 0] - p[:, 0]))
+
+    def on(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:  # r on segment pq, given collinear
+        return (
+            (np.minimum(p[:, 0], q[:, 0]) <= r[:, 0])
+            & (r[:, 0] <= np.maximum(p[:, 0], q[:, 0]))
+            & (np.minimum(p[:, 1], q[:, 1]) <= r[:, 1])
+            & (r[:, 1] <= np.maximum(p[:, 1], q[:, 1]))
+        )
 
     o1, o2, o3, o4 = orient(a, b, c), orient(a, b, d), orient(c, d, a), orient(c, d, b)
-    if o1 != o2 and o3 != o4 and 0 not in (o1, o2, o3, o4):
-        return True
-    return any(o == 0 and on(p, q, r) for o, p, q, r in ((o1, a, b, c), (o2, a, b, d), (o3, c, d, a), (o4, c, d, b)))
+    crossing = (o1 != o2) & (o3 != o4) & (o1 != 0) & (o2 != 0) & (o3 != 0) & (o4 != 0)
+    touching = (
+        ((o1 == 0) & on(a, b, c)) | ((o2 == 0) & on(a, b, d)) | ((o3 == 0) & on(c, d, a)) | ((o4 == 0) & on(c, d, b))
+    )
+    return crossing | touching
 
 
 def inside_polygon(points: np.ndarray, edges: np.ndarray, tolerance: float = 1e-6) -> np.ndarray:

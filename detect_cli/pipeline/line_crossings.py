@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from detect_cli.core.errors import ConfigError
+from detect_cli.core.polygons import check_coordinates
 
 DIRECTIONS = ("in", "out")
 
@@ -48,6 +49,7 @@ class Line:
                 "e.g. --count-line 0,240,640,240 or 0%,50%,100%,50%: a horizontal "
                 "line across the middle of a 640x480 frame",
             )
+        check_coordinates(values, relative, f"--count-line {text}")  # 1e308 is finite, and no frame's pixel
         line = cls(*values, relative=relative)  # type: ignore[arg-type]
         if (line.x1, line.y1, relative[:2]) == (line.x2, line.y2, relative[2:]):
             raise ConfigError(f"--count-line {text}: the two points are the same", "give two different points")

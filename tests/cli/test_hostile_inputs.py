@@ -413,6 +413,15 @@ BEFORE_THE_MODEL: dict[str, Refusal] = {
         lambda i: [_video(i), "--count-line", "100,100,200,200"],
         "--count-line 100,100,200,200 lies wholly outside this video's 64x48 frame",
     ),
+    "count-line-1e308": (  # finite, so it passed, and crashed mid-run (NaN to integer)
+        lambda i: [_video(i), "--count-line", "0,0,1e308,1e308"],
+        "--count-line 0,0,1e308,1e308: coordinate 1e+308 is out of range",
+    ),
+    "zone-1e308": (lambda i: [GOOD, "--zone", "z=0,0,1e308,0,1e308,1e308"], "--zone z: coordinate 1e+308 is out"),
+    "zone-20000-points-in-config": (  # was still parsing after 120 s
+        lambda i: _config(i, "zones: ['big=" + ",".join(f"{k},{k % 7}" for k in range(20_000)) + "']\n"),
+        "big: has 20000 points, more than 1000",
+    ),
 }
 
 

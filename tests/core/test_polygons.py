@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 from detect_cli.core.errors import ConfigError
-from detect_cli.core.polygons import Zone, anchor_points, parse_zones, self_intersects
+from detect_cli.core.polygons import MAX_VERTICES, Zone, anchor_points, parse_zones, self_intersects
 
 SQUARE = "door=100,100,200,100,200,200,100,200"
 
@@ -33,11 +35,45 @@ def test_a_zone_in_pixels_and_one_in_percent() -> None:
         ("=0,0,10,0,10,10", "give it a name"),
         ("0,0,10,0,10,10", "give it a name"),
         ("bad name=0,0,10,0,10,10", "give it a name"),
+        ("far=0,0,1e308,0,1e308,1e308", "far: coordinate 1e\\+308 is out of range"),  # was "crosses itself"
+        ("vast=0,0,1e200,0,1e200,1e200,0,1e200", "vast: coordinate 1e\\+200 is out of range"),  # NumPy warned
+        ("wide=0%,0%,5000%,0%,5000%,100%", "wide: coordinate 5000% is out of range"),
+        pytest.param("many=" + ",".join(["5"] * 2002), "many: has 1001 points, more than 1000", id="1001-points"),
     ],
 )
 def test_a_bad_zone_is_a_config_error_naming_it(text: str, says: str) -> None:
     with pytest.raises(ConfigError, match=f"--zone .*{says}"):
         Zone.parse(text)
+
+
+def test_a_zone_far_out_is_refused_without_numpy_warnings() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow in the crossing test would be a RuntimeWarning
+        with pytest.raises(ConfigError, match="--zone vast: coordinate"):
+            Zone.parse("vast=0,0,1e200,0,1e200,1e200,0,1e200")
+
+
+def _circle(n: int) -> np.ndarray:
+    turn = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return np.stack([500 + 400 * np.cos(turn), 500 + 400 * np.sin(turn)], axis=1)
+
+
+def test_a_zone_of_the_most_vertices_is_checked_whole() -> None:
+    """1,000 vertices: every pair of edges is tested (in NumPy); one swapped pair of points anywhere
+    makes it cross itself, and it is found."""
+    circle = _circle(MAX_VERTICES)
+    assert not self_intersects(circle)
+    for k in (0, 500, MAX_VERTICES - 2):
+        twisted = circle.copy()
+        twisted[[k, k + 1]] = twisted[[k + 1, k]]
+        assert self_intersects(twisted), k
+    text = "ring=" + ",".join(f"{x:.4f},{y:.4f}" for x, y in circle)
+    assert len(Zone.parse(text).points) == MAX_VERTICES
+
+
+def test_a_zone_is_parsed_once_however_often_it_is_asked_for() -> None:
+    """The flags, the settings and the run's stage each ask for the zones: one parse serves them."""
+    assert Zone.parse(SQUARE) is Zone.parse(SQUARE)
 
 
 def test_a_name_in_any_script_is_fine() -> None:

@@ -53,7 +53,9 @@ def test_a_line_in_percent_is_placed_by_the_first_frame() -> None:
     assert counter.counts["in"] == {"star": 1} and counter.as_dict()["line"] == [0, 240, 640, 240]
 
 
-@pytest.mark.parametrize("text", ["1,2,3", "a,b,c,d", "1,2,3,nan", "5,5,5,5", "50%,1%,50%,1%", "5,%,3,4"])
+@pytest.mark.parametrize(
+    "text", ["1,2,3", "a,b,c,d", "1,2,3,nan", "5,5,5,5", "50%,1%,50%,1%", "5,%,3,4", "0,0,1e308,1e308", "0,0,1e9%,5"]
+)
 def test_a_bad_line_is_one_config_error(text: str) -> None:
     with pytest.raises(ConfigError, match="--count-line"):
         Line.parse(text)
