@@ -17,6 +17,7 @@ from detect_cli.outputs.annotate import FONT
 
 SMOOTH_CELLS = 2.5  # the picture's blur, in cells (2% of the longer side): box centres read as areas
 SCALE_WIDTH = 90  # pixels of the colour-scale panel at the picture's right
+SCALE_MIN_HEIGHT = 120  # the panel's labels and ramp need this much; a shorter sequence is padded below
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ def heatmap_picture(
     counts: np.ndarray, background: np.ndarray | None, width: int, height: int, label: str, cell_px: float
 ) -> np.ndarray:
     """The counts smoothed, coloured (JET, as the attention maps) and blended over the frame where there
-    are any, with a colour scale at the right labelled in box centres per cell."""
+    are any, with a colour scale at the right labelled in box centres per cell. A sequence shorter than
+    SCALE_MIN_HEIGHT is padded below with white, so the scale keeps its labels."""
     smooth = cv2.GaussianBlur(counts.astype(np.float32), (0, 0), SMOOTH_CELLS) if counts.any() else counts
     peak = float(smooth.max())
     scaled = cv2.resize(smooth / peak if peak > 0 else smooth, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -51,12 +53,15 @@ def heatmap_picture(
     frame = background if background is not None else np.full((height, width, 3), 96, np.uint8)
     alpha = (0.25 + 0.6 * np.clip(scaled, 0, 1))[..., None] * (scaled[..., None] > 0.02)
     picture = (frame * (1 - alpha) + colours * alpha).astype(np.uint8)
-    return np.hstack([picture, _scale_panel(height, peak, label, cell_px)])
+    if height < SCALE_MIN_HEIGHT:
+        picture = np.vstack([picture, np.full((SCALE_MIN_HEIGHT - height, width, 3), 255, np.uint8)])
+    return np.hstack([picture, _scale_panel(max(height, SCALE_MIN_HEIGHT), peak, label, cell_px)])
 
 
 def _scale_panel(height: int, peak: float, label: str, cell_px: float) -> np.ndarray:
+    """The ramp from row 34 to 34 rows above the bottom (at least SCALE_MIN_HEIGHT rows in all)."""
     panel = np.full((height, SCALE_WIDTH, 3), 255, np.uint8)
-    top, bottom = 34, max(40, height - 34)
+    top, bottom = 34, height - 34
     ramp = np.linspace(255, 0, bottom - top).astype(np.uint8)[:, None]
     panel[top:bottom, 8:26] = cv2.applyColorMap(np.repeat(ramp, 18, axis=1), cv2.COLORMAP_JET)
     scale = 0.4

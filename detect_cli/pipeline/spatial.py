@@ -85,15 +85,19 @@ class SpatialStage:
 
     def write_heatmaps(self, folder: Path) -> tuple[list[SavedHeatmap], list[tuple[str, str]]]:
         """Every sequence's maps (`heatmap_classes()`) as files under `folder`: those written, and
-        (sequence, why not) of those that could not be (the run's other outputs are kept)."""
+        (sequence, why not) of those that could not be: one map that fails loses neither the others nor
+        the run's other outputs."""
         saved, failed = [], []
         for key, heat in self.heatmaps.items():
             for label, counts in heat.maps(self.heatmap_classes()).items():
-                picture = heatmap_picture(counts, heat.background, heat.width, heat.height, label, heat.cell_px)
                 try:
+                    picture = heatmap_picture(counts, heat.background, heat.width, heat.height, label, heat.cell_px)
                     png, npy = save_heatmap(folder, self.names.get(key, key), label, counts, picture)
                 except OSError as exc:
                     failed.append((key, str(exc.strerror or exc)))
+                    continue
+                except Exception as exc:  # a picture OpenCV or NumPy cannot draw: this map only
+                    failed.append((key, f"cannot draw the {label} map ({type(exc).__name__}: {exc})"))
                     continue
                 saved.append(SavedHeatmap(key, label, png, npy, heat.cell_px, float(counts.max(initial=0))))
         return saved, failed

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from detect_cli.outputs.heatmaps import SCALE_WIDTH, heatmap_picture, save_heatmap
+from detect_cli.outputs.heatmaps import SCALE_MIN_HEIGHT, SCALE_WIDTH, heatmap_picture, save_heatmap
 
 
 def test_the_picture_is_the_frame_with_the_map_over_it_and_a_scale_beside() -> None:
@@ -32,3 +32,14 @@ def test_saving_never_replaces_a_file(tmp_path: Path) -> None:
     assert np.array_equal(np.load(npy), counts) and cv2.imread(str(png)).shape == (30, 40, 3)
     again = save_heatmap(tmp_path, "clip.mp4", "all", counts, picture)
     assert again[0].name == "clip_heatmap_all_2.png"
+
+
+def test_a_sequence_shorter_than_the_scale_is_padded_below_and_keeps_its_scale() -> None:
+    """Under 40 rows the ramp was drawn past the panel's end (exit 1, no map at all)."""
+    for width, height in ((64, 1), (64, 20), (64, 39), (1, 1), (1920, 16)):
+        counts = np.zeros((max(1, height // 4), max(1, width // 4)), np.float32)
+        counts[0, 0] = 2
+        picture = heatmap_picture(counts, np.full((height, width, 3), 128, np.uint8), width, height, "all", 4.0)
+        assert picture.shape == (SCALE_MIN_HEIGHT, width + SCALE_WIDTH, 3)
+        assert (picture[height:, :width] == 255).all()  # white below the frame
+        assert (picture[:, width:] != 255).any(axis=2).sum() > 500  # the colour ramp and its labels

@@ -59,3 +59,30 @@ def test_write_heatmaps_per_sequence_and_class(tmp_path: Path) -> None:
     blocked.write_text("")
     saved, failed = stage.write_heatmaps(blocked / "maps")  # a folder that cannot be made
     assert not saved and len(failed) == 4 and all(key == "/data/frames" and why for key, why in failed)
+
+
+def test_a_short_sequence_gets_its_heatmap_and_one_map_that_fails_loses_no_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 64x20 sequence (under the scale's 40 rows, which once failed every map of the run) is drawn;
+    a map that cannot be drawn is one failure, named, and the other sequences' maps are written."""
+    from detect_cli.pipeline import spatial
+
+    stage = SpatialStage(heatmap=("all",))
+    for source, height in (("short.mp4", 20), ("tall.mp4", 48), ("broken.mp4", 48)):
+        stage.observe(replace(make_result(0, source=source, width=64, height=height), frame=0))
+    drawn = spatial.heatmap_picture
+
+    def picture(counts: np.ndarray, background: object, width: int, height: int, *rest: object) -> np.ndarray:
+        if counts is broken:
+            raise ValueError("operands could not be broadcast together")
+        return drawn(counts, background, width, height, *rest)  # type: ignore[arg-type]
+
+    broken = stage.heatmaps["broken.mp4"].maps()["all"]
+    monkeypatch.setattr(stage.heatmaps["broken.mp4"], "maps", lambda which: {"all": broken})
+    monkeypatch.setattr(spatial, "heatmap_picture", picture)
+    saved, failed = stage.write_heatmaps(tmp_path / "maps")
+    assert sorted(h.sequence for h in saved) == ["short.mp4", "tall.mp4"]
+    assert failed == [("broken.mp4", "cannot draw the all map (ValueError: operands could not be broadcast together)")]
+    (short,) = [h for h in saved if h.sequence == "short.mp4"]
+    assert np.load(short.npy).sum() == 3
