@@ -13,8 +13,16 @@ if TYPE_CHECKING:
     from detect_cli.pipeline.spatial import SpatialStage
 
 
-def spatial_flags(zones: list[str] | None, anchor: str | None, heatmap_classes: str | None) -> dict[str, object]:
-    """The flags as settings overrides (None: not given). A bad --zone is refused here, by its name."""
+def spatial_flags(
+    zones: list[str] | None, anchor: str | None, heatmap_classes: str | None, *, heatmap: Path | None = None
+) -> dict[str, object]:
+    """The flags as settings overrides (None: not given). A bad --zone is refused here, by its name, and
+    --heatmap-classes without --heatmap (it would choose maps no one draws)."""
+    if heatmap_classes is not None and heatmap is None:
+        raise ConfigError(
+            f"--heatmap-classes {heatmap_classes}: chooses --heatmap's maps, and --heatmap is not given",
+            "add --heatmap DIR, or drop --heatmap-classes",
+        )
     if zones:
         from detect_cli.core.polygons import parse_zones
 

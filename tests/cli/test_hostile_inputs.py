@@ -417,6 +417,10 @@ BEFORE_THE_MODEL: dict[str, Refusal] = {
         lambda i: [_video(i), "--count-line", "0,0,1e308,1e308"],
         "--count-line 0,0,1e308,1e308: coordinate 1e+308 is out of range",
     ),
+    "heatmap-classes-without-heatmap": (  # was silently ignored
+        lambda i: [GOOD, "--heatmap-classes", "person"],
+        "--heatmap-classes person: chooses --heatmap's maps, and --heatmap is not given",
+    ),
     "zone-1e308": (lambda i: [GOOD, "--zone", "z=0,0,1e308,0,1e308,1e308"], "--zone z: coordinate 1e+308 is out"),
     "zone-20000-points-in-config": (  # was still parsing after 120 s
         lambda i: _config(i, "zones: ['big=" + ",".join(f"{k},{k % 7}" for k in range(20_000)) + "']\n"),

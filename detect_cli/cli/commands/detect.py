@@ -116,7 +116,7 @@ def detect(
         recursive=recursive,
         tables=tables,
         **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge, slice_match, slice_tiles, max_det_image),
-        **spatial_flags(zone, zone_anchor.value if zone_anchor else None, heatmap_classes),
+        **spatial_flags(zone, zone_anchor.value if zone_anchor else None, heatmap_classes, heatmap=heatmap),
     )
     plan = _OutputPlan.from_flags(
         data_format(fmt.value if fmt else None, as_json), out, save, resume or retry_failed, attention, engine
