@@ -1,7 +1,7 @@
 """Where a run writes (`--out FILE`, `--save DIR`), checked against its inputs and claimed for the run.
 
 - `check_apart`: refuse, before any model loads, an output that would destroy an input or feed
-  its own images back in as inputs.
+  its own images back in as inputs; `check_out_name`: an --out of `-` or a link to nothing.
 - `is_regular_target`: only a regular file (or a new name) gets a sidecar and a lock beside it,
   never a device (`/dev/full`), a FIFO or anything under /dev or /proc.
 - `OutputLock`: `flock` on `<out>.lock` and on the results file itself (by its identity: a hard
@@ -46,6 +46,7 @@ def check_apart(
     if out is None and save is None:
         return
     if out is not None:
+        check_out_name(out)
         for what, path in (keep or {}).items():
             if path is not None and os.path.isfile(str(path)) and _same(out, Path(str(path))):
                 raise ConfigError(
@@ -64,6 +65,27 @@ def check_apart(
                 targets.check(_absolute(line, Path(listing).parent), resolve=False, recursive=recursive)
         else:
             targets.check(_absolute(arg, base), resolve=True, recursive=recursive)
+
+
+def check_out_name(out: Path | str, *, folder: bool = False, flag: str = "--out") -> None:
+    """Refuse, before any model loads, an --out that would only fail (or surprise) once results come:
+    `-` (results go to stdout without --out; here it would make a file or a folder named '-'), and a
+    link to nothing where nothing can be made through it (a folder never can: mkdir meets the link)."""
+    text = str(out)
+    if text == "-":
+        what = "a dataset is a folder of files, not a stream" if folder else "it would be a file named '-'"
+        hint = "give --out DIR/" if folder else "drop --out: the results go to stdout without it"
+        raise ConfigError(f"{flag} -: {what}", hint)
+    if not os.path.islink(text) or os.path.exists(text):
+        return
+    target = os.readlink(text)
+    if folder:
+        raise ConfigError(f"{flag} {out}: a link to {target}, which does not exist", "give a new or empty folder")
+    home = os.path.dirname(os.path.join(os.path.dirname(text), target)) or "."
+    if not os.path.isdir(home):
+        raise ConfigError(
+            f"{flag} {out}: a link to {target}, whose folder {home} does not exist", "give a file in an existing folder"
+        )
 
 
 def _absolute(arg: str, base: Path) -> str:

@@ -28,6 +28,7 @@ import yaml
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.results import ImageResult
 from detect_cli.inputs.sources import is_url
+from detect_cli.outputs.guards import check_out_name
 from detect_cli.outputs.image_saver import safe_relative_name
 from detect_cli.outputs.label_formats import LabelOptions, category_names, frame_name, input_name
 from detect_cli.outputs.records import image_record
@@ -41,6 +42,7 @@ JPEG_QUALITY = 95
 def check_label_folder(folder: Path, flag: str = "--out") -> None:
     """Refuse a folder that holds anything already (or is a file): its files would mix with the
     dataset's, and data.yaml or a label could be one of the user's."""
+    check_out_name(folder, folder=True, flag=flag)
     try:
         if folder.exists() and not folder.is_dir():
             raise ConfigError(f"{flag} {folder}: exists and is not a folder", "give a new or empty folder")

@@ -320,6 +320,11 @@ def _config_path(path: Path) -> list[str]:
     return [GOOD, "--config", str(path)]
 
 
+def _link(path: Path, target: str) -> Path:
+    path.symlink_to(target)
+    return path
+
+
 def _zero_link(path: Path) -> Path:
     path.symlink_to("/dev/zero")
     return path
@@ -420,6 +425,21 @@ BEFORE_THE_MODEL: dict[str, Refusal] = {
     "heatmap-classes-without-heatmap": (  # was silently ignored
         lambda i: [GOOD, "--heatmap-classes", "person"],
         "--heatmap-classes person: chooses --heatmap's maps, and --heatmap is not given",
+    ),
+    # --out that could only fail (or surprise) once results come
+    "out-dash-yolo": (lambda i: [GOOD, "--format", "yolo", "--out", "-"], "--out -: a dataset is a folder of files"),
+    "out-dash-jsonl": (lambda i: [GOOD, "--format", "jsonl", "--out", "-"], "--out -: it would be a file named '-'"),
+    "out-dangling-link-yolo": (
+        lambda i: [GOOD, "--format", "yolo", "--out", str(_link(i.tmp / "ds", "nowhere"))],
+        "ds: a link to nowhere, which does not exist",
+    ),
+    "out-dangling-link-jsonl": (
+        lambda i: [GOOD, "--out", str(_link(i.tmp / "r.jsonl", "no/such/r.jsonl"))],
+        "r.jsonl: a link to no/such/r.jsonl, whose folder",
+    ),
+    "evaluate-out-dangling-link": (
+        lambda i: [*_labels(i, lambda f: None), "--out", str(_link(i.tmp / "e.json", "gone/e.json"))],
+        "e.json: a link to gone/e.json, whose folder",
     ),
     "zone-1e308": (lambda i: [GOOD, "--zone", "z=0,0,1e308,0,1e308,1e308"], "--zone z: coordinate 1e+308 is out"),
     "zone-20000-points-in-config": (  # was still parsing after 120 s
