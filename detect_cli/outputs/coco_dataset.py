@@ -4,7 +4,9 @@
 (full paths, URLs), ids by run position, failed inputs under `errors`. A dataset is what the tools
 *import*: `file_name` relative to the folder the images are in (as FiftyOne joins it to its
 `data_path`, and CVAT matches it to a task's files), `info` and `licenses`, ids from 1, no error
-list. Scores are kept on every annotation (`score`: FiftyOne's confidence, Datumaro's attribute).
+list. Two inputs of one name (`A/x.jpg`, `B/x.jpg` as two folders) are named apart, `x.jpg` and
+`x_1.jpg`, as `--format yolo` names them (`label_formats.UniqueNames`). Scores are kept on every
+annotation (`score`: FiftyOne's confidence, Datumaro's attribute).
 
 Videos: a frame is an image named `<video>/frame_000012.jpg` (as `--format yolo` writes it, and
 CVAT names frames), with `video_id` and `frame_id` (0-based) and a `videos` list, as COCO-VID and
@@ -25,7 +27,7 @@ from typing import IO, Any
 from detect_cli import __version__
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.results import ImageResult
-from detect_cli.outputs.label_formats import LabelOptions, category_names, frame_name, image_reference, input_name
+from detect_cli.outputs.label_formats import LabelOptions, UniqueNames, category_names, frame_name, image_reference
 from detect_cli.outputs.records import SCHEMA_VERSION, image_record
 from detect_cli.outputs.sinks import Sink, dumps, rounded, stream_label
 
@@ -36,6 +38,7 @@ class CocoDatasetSink(Sink):
         self.options = options
         self.categories = category_names(meta)
         self.videos: dict[tuple[int, str], dict[str, Any]] = {}
+        self.names = UniqueNames()  # A/x.jpg and B/x.jpg: x.jpg and x_1.jpg
         self.images = self.annotations = 0
         self._closed = False
         self._spool = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="attn-detect-coco-")
@@ -53,19 +56,15 @@ class CocoDatasetSink(Sink):
         record = rounded(image_record(result))
         self.images += 1
         image: dict[str, Any] = {"id": self.images, "width": record["width"], "height": record["height"]}
+        name = self.names.of(result)
         if result.frame is None:
-            image["file_name"] = input_name(result)
+            image["file_name"] = name
         else:
             video = self.videos.setdefault(
                 (result.index, result.source),
-                {
-                    "id": len(self.videos) + 1,
-                    "name": input_name(result),
-                    "width": record["width"],
-                    "height": record["height"],
-                },
+                {"id": len(self.videos) + 1, "name": name, "width": record["width"], "height": record["height"]},
             )
-            image.update(file_name=frame_name(result).as_posix(), video_id=video["id"], frame_id=result.frame)
+            image.update(file_name=frame_name(result, name).as_posix(), video_id=video["id"], frame_id=result.frame)
         if self.options.image_root is not None:
             image["coco_url"] = image_reference(self.options.image_root, image["file_name"])
         self._put(("," if self.images > 1 else "") + dumps(image) + "\n")
@@ -93,6 +92,9 @@ class CocoDatasetSink(Sink):
             raise ConfigError(
                 f"--format coco-dataset: cannot write its temporary file: {exc.strerror or exc}"
             ) from None
+
+    def notes(self) -> list[str]:
+        return self.names.notes("the dataset's file_name")
 
     def close(self, summary: Any) -> None:
         if self._closed:

@@ -41,11 +41,48 @@ def input_name(result: ImageResult) -> str:
     return result.name.replace("\\", "/").lstrip("/") or PurePosixPath(result.source).name
 
 
-def frame_name(result: ImageResult) -> PurePosixPath:
+def frame_name(result: ImageResult, video: str | None = None) -> PurePosixPath:
     """A video frame as an image file: `<video>/frame_000012.jpg` (the frame number in the video,
-    0-based, as in the records; `frame_` and six digits as CVAT names a video's frames)."""
-    video = safe_relative_name(input_name(result))
-    return video.with_suffix("") / f"frame_{result.frame or 0:06d}.jpg"
+    0-based, as in the records; `frame_` and six digits as CVAT names a video's frames). `video`: the
+    video's name in the file, when `UniqueNames` gave it another than its own."""
+    folder = safe_relative_name(video or input_name(result))
+    return folder.with_suffix("") / f"frame_{result.frame or 0:06d}.jpg"
+
+
+class UniqueNames:
+    """The name each input has in a label file: its relative name (`input_name`), or, when another
+    input of the run already has that name (`A/x.jpg` and `B/x.jpg` given as two folders; letter case
+    aside, as macOS and Windows see files), `x_1.jpg`, `x_2.jpg`... as `--format yolo` names them, so
+    that no two inputs share one name and one's boxes never land on the other's image. The same
+    input (by its source) keeps its name. One entry per distinct name: memory grows with the inputs,
+    as the label file itself does."""
+
+    def __init__(self) -> None:
+        self._owners: dict[str, str] = {}  # lower-cased name -> the source that has it
+        self._given: dict[str, str] = {}  # source -> its name (a video's frames ask once each)
+        self.renamed = 0  # inputs named apart from another of the same name
+
+    def of(self, result: ImageResult) -> str:
+        known = self._given.get(result.source)
+        if known is not None:
+            return known
+        name = PurePosixPath(input_name(result))
+        candidate, n = name, 0
+        while self._owners.setdefault(candidate.as_posix().lower(), result.source) != result.source:
+            n += 1
+            candidate = name.with_name(f"{name.stem}_{n}{name.suffix}")
+        self.renamed += n > 0
+        self._given[result.source] = candidate.as_posix()
+        return candidate.as_posix()
+
+    def notes(self, where: str) -> list[str]:
+        """The line to say after the run when inputs were named apart."""
+        if not self.renamed:
+            return []
+        return [
+            f"{self.renamed} input(s) had the name of another input of the run (e.g. x.jpg in two folders): "
+            f"{where} names them apart as x_1.jpg, x_2.jpg...; put those files under these names for the tool"
+        ]
 
 
 def image_reference(root: str | None, name: str) -> str:

@@ -25,7 +25,7 @@ from xml.sax.saxutils import quoteattr
 
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.results import ImageResult
-from detect_cli.outputs.label_formats import LabelOptions, category_names, image_reference, input_name
+from detect_cli.outputs.label_formats import LabelOptions, UniqueNames, category_names, image_reference
 from detect_cli.outputs.records import image_record
 from detect_cli.outputs.sinks import Sink, dumps, rounded
 
@@ -45,6 +45,7 @@ class LabelStudioSink(Sink):
         self.config_path = config_path
         self.written_config: Path | None = None
         self.tasks = 0
+        self.unique = UniqueNames()  # with --image-root, A/x.jpg and B/x.jpg: x.jpg and x_1.jpg
         self.kinds: set[str] = set()
         self.local_paths = False  # an image reference Label Studio cannot fetch (a local path, no --image-root)
         self.fps: float | None = None
@@ -78,7 +79,7 @@ class LabelStudioSink(Sink):
 
     def notes(self) -> list[str]:
         """What the user should know to import the file (the CLI prints these after the run)."""
-        out = []
+        out = self.unique.notes("the tasks' image/video URLs")
         if self.written_config is not None:
             out.append(
                 f"Label Studio labeling config for these tasks: {self.written_config} (paste it into the "
@@ -114,7 +115,7 @@ class LabelStudioSink(Sink):
     def _task(self, kind: str, result: ImageResult, regions: list[dict[str, Any]]) -> None:
         self.kinds.add(kind)
         root = self.options.image_root
-        reference = result.source if root is None else image_reference(root, input_name(result))
+        reference = result.source if root is None else image_reference(root, self.unique.of(result))
         self.local_paths |= root is None and "://" not in result.source
         prediction: dict[str, Any] = {"model_version": self.model_version}
         if regions:

@@ -115,3 +115,45 @@ def yolo_dataset_labels(folder: Path, names: dict[int, str] = NAMES) -> dict[str
 )
 def test_image_references(root: str | None, name: str, expected: str) -> None:
     assert image_reference(root, name) == expected
+
+
+def _two_folders(tmp_path: Path) -> list[ImageResult]:
+    """`detect A/ B/`: each folder has x.jpg (and X.JPG: one file on macOS and Windows), and a clip.mp4."""
+    a, b = still(tmp_path / "A", "x.jpg", 0, 64, 48), still(tmp_path / "B", "x.jpg", 1, 48, 64)
+    upper = still(tmp_path / "B", "X.JPG", 2, 32, 32)
+    clips = [replace(f, source=f"/{folder}/clip.mp4", index=k) for k, folder in ((3, "A"), (4, "B")) for f in frames(1)]
+    return [a, b, upper, a, *clips]  # A/x.jpg twice: the same input keeps its name
+
+
+def test_two_inputs_of_one_name_are_named_apart_in_coco_dataset_and_labelstudio(tmp_path: Path) -> None:
+    """B's boxes once landed on A's image: both had file_name / URL x.jpg (and both videos clip/...)."""
+    results = _two_folders(tmp_path)
+    coco = json.loads(write("coco-dataset", results, image_root="https://host/"))
+    assert [im["file_name"] for im in coco["images"]] == [
+        "x.jpg",
+        "x_1.jpg",
+        "X_2.JPG",
+        "x.jpg",
+        "clip/frame_000000.jpg",
+        "clip_1/frame_000000.jpg",
+    ]
+    assert [v["name"] for v in coco["videos"]] == ["clip.mp4", "clip_1.mp4"]
+    tasks = json.loads(write("labelstudio", results, image_root="https://host/"))
+    refs = [t["data"].get("image") or t["data"].get("video") for t in tasks]
+    assert refs == [
+        "https://host/x.jpg",
+        "https://host/x_1.jpg",
+        "https://host/X_2.JPG",
+        "https://host/x.jpg",
+        "https://host/clip.mp4",
+        "https://host/clip_1.mp4",
+    ]
+
+
+def test_unique_names_say_how_many_were_named_apart(tmp_path: Path) -> None:
+    from detect_cli.outputs.label_formats import UniqueNames
+
+    names = UniqueNames()
+    assert [names.of(r) for r in _two_folders(tmp_path)[:3]] == ["x.jpg", "x_1.jpg", "X_2.JPG"]
+    assert names.renamed == 2 and "2 input(s) had the name of another" in names.notes("the file")[0]
+    assert UniqueNames().notes("the file") == []
