@@ -26,13 +26,13 @@ def draw_verdict(image: np.ndarray, score: ImageScore, names: dict[int, str], ca
     dets, truth, verdict = score.detections, score.truth, score.verdict
     boxes, texts, colours = [], [], []
     for t in np.flatnonzero(~verdict.matched):
-        box = truth.xyxy[t] * scale
+        box = _on_picture(truth.xyxy[t] * scale, out.shape, lw)
         _dashed_rectangle(out, box, MISSED_COLOUR, lw + 1)
         boxes.append(box)
         texts.append(f"not found: {names.get(int(truth.class_id[t]), truth.class_id[t])}")
         colours.append(MISSED_COLOUR)
     for k, i in enumerate(verdict.order):
-        box = dets.xyxy[i] * scale
+        box = _on_picture(dets.xyxy[i] * scale, out.shape, lw)
         x1, y1, x2, y2 = box.round().astype(int).tolist()
         name = names.get(int(dets.class_id[i]), dets.class_id[i])
         if verdict.kind[k] == TRUE_POSITIVE:
@@ -75,6 +75,14 @@ def _labels(image: np.ndarray, boxes: np.ndarray, texts: list[str], colours: lis
     rects = place_labels(boxes, sizes, image.shape[1], image.shape[0])
     for text, rect, colour in zip(texts, rects, colours):
         draw_label(image, Label(text, rect, colour), scale, thickness)
+
+
+def _on_picture(box: np.ndarray, shape: tuple[int, ...], margin: int) -> np.ndarray:
+    """The box clipped to the picture and a margin round it: a box that reaches past the picture is drawn
+    as far as it shows (a label box of 1e308 pixels once took its dashes one by one, for ever)."""
+    height, width = shape[:2]
+    pad = 4 * margin
+    return np.clip(np.asarray(box, np.float64), [-pad, -pad, -pad, -pad], [width + pad, height + pad] * 2)
 
 
 def _dashed_rectangle(image: np.ndarray, box: np.ndarray, colour: tuple[int, int, int], width: int) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 from detect_cli.core.detections import Detections
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.guarded_read import UnreadableFile, read_text
+from detect_cli.core.polygons import MAX_PIXELS
 
 if TYPE_CHECKING:
     from detect_cli.evaluation.predictions import Prediction
@@ -279,6 +280,11 @@ def _coco_annotation(
         raise ConfigError(f"{path}: {where}: bbox must be 4 numbers [x, y, w, h], got {_clip(json.dumps(box))}")
     if box[2] < 0 or box[3] < 0:
         raise ConfigError(f"{path}: {where}: bbox width and height must not be negative, got {json.dumps(box)}")
+    if not all(abs(v) <= MAX_PIXELS for v in box):  # float32 makes 1e308 inf; no picture is that big
+        raise ConfigError(
+            f"{path}: {where}: bbox {_clip(json.dumps(box))} reaches past {MAX_PIXELS:,} pixels",
+            "COCO boxes are [x, y, width, height] in the image's pixels",
+        )
     crowd = ann.get("iscrowd", 0)
     if crowd not in (0, 1):  # True and False compare equal to 1 and 0
         raise ConfigError(f"{path}: {where}: iscrowd must be 0 or 1, got {_clip(json.dumps(crowd))}")

@@ -338,6 +338,15 @@ def _labels(i: Inputs, make: Callable[[Path], None]) -> list[str]:
     return ["evaluate", GOOD, "--labels", str(folder), "--format", "json"]
 
 
+def _coco_labels(i: Inputs, box: list[float]) -> str:
+    path = i.tmp / "coco.json"
+    image = {"id": 1, "file_name": "bus.jpg", "width": 810, "height": 1080}
+    annotation = {"id": 1, "image_id": 1, "category_id": 0, "bbox": box, "iscrowd": 0}
+    doc = {"images": [image], "annotations": [annotation], "categories": [{"id": 0, "name": "person"}]}
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
 def _tracks(i: Inputs, make: Callable[[Path], object]) -> list[str]:
     path = i.tmp / "gt.txt"
     make(path)
@@ -379,6 +388,10 @@ BEFORE_THE_MODEL: dict[str, Refusal] = {
     ),
     "labels-fifo": (lambda i: _labels(i, lambda f: i.fifo(f / "bus.txt")), "bus.txt: not a regular file (FIFO)"),
     "labels-dev-zero": (lambda i: _labels(i, lambda f: _zero_link(f / "bus.txt")), "bus.txt: not a regular file"),
+    "labels-coco-box-1e308": (  # accepted, then evaluate --save drew its outline dash by dash: killed after 300 s
+        lambda i: ["evaluate", GOOD, "--labels", _coco_labels(i, [1, 1, 1e308, 1e308]), "--save", str(i.tmp / "s")],
+        "coco.json: annotation #1 (id 1): bbox [1, 1, 1e+308, 1e+308] reaches past 1,000,000 pixels",
+    ),
     # evaluate --tracks: the MOT file checked row by row, bounded
     "tracks-fifo": (lambda i: _tracks(i, i.fifo), "gt.txt: not a regular file (FIFO)"),
     "tracks-dev-zero": (lambda i: _tracks(i, _zero_link), "gt.txt: not a regular file (character device)"),

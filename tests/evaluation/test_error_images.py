@@ -53,3 +53,21 @@ def test_the_false_detections_attention_is_drawn_over_it() -> None:
     hot, cold = out[BAR + 10 : BAR + 80, 10:80], out[BAR + 400 :, 400:]
     assert hot[..., 2].mean() > hot[..., 0].mean() + 40  # JET: red where the map is hot
     assert cold[..., 0].mean() > cold[..., 2].mean() + 40  # and blue where it is cold
+
+
+def test_a_label_box_far_past_the_picture_is_drawn_as_far_as_it_shows(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A label box of a million pixels once drew its dashed outline dash by dash, unclipped (1e308:
+    for ever): it is clipped to the picture first, so a few hundred dashes at most."""
+    import cv2
+
+    from detect_cli.evaluation import error_images
+
+    lines = []
+    real = cv2.line
+    monkeypatch.setattr(error_images.cv2, "line", lambda image, *a, **k: lines.append(a) or real(image, *a, **k))
+    truth = boxes([(1, 1, 1e6, 1e6, 0)])
+    (score,) = score_images([labelled(truth, boxes([]))], conf=0.0)
+    out = draw_verdict(np.full((500, 500, 3), 128, np.uint8), score, NAMES)
+    assert 20 < len(lines) < 500
+    panel = out[BAR : BAR + PANEL_HEIGHT]
+    assert near(panel[40:, :4], MISSED_COLOUR).any()  # its left side, at the picture's edge
