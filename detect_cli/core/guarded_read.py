@@ -75,7 +75,7 @@ def read_bytes(
     `check_head` sees the first `head_bytes` (fewer for a shorter file, b"" for an empty one) before
     the rest is read. `too_big(size, limit)` words the refusal of a file over `limit`."""
     start = time.monotonic()
-    with _open_regular(path) as fh:
+    with open_regular(path) as fh:
         size = os.fstat(fh.fileno()).st_size
         if size > limit:
             raise UnreadableFile(_too_big(size, limit, too_big))
@@ -123,7 +123,9 @@ def open_stream(path: str | os.PathLike[str]) -> io.TextIOWrapper:
         raise _os_error(exc) from None
 
 
-def _open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """The file opened for reading if it is a regular file (checked before and after a non-blocking
+    open), else `UnreadableFile`: a FIFO or a device never blocks the caller."""
     _refuse_irregular(_stat_mode(path))
     try:
         # O_NONBLOCK: were a FIFO swapped in after the check, opening it must still not block

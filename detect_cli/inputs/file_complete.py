@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import os
 
+from detect_cli.core.guarded_read import UnreadableFile, open_regular
+
 _EDGE = 32  # bytes read at each end
 
 
 def looks_complete(path: str | os.PathLike[str]) -> bool:
     """False when the file is empty or its format says more is to come; True otherwise (also for a
-    format we cannot tell, and when the file cannot be read: the reader then says why)."""
+    format we cannot tell, and when the file cannot be read: the reader then says why). Opened as the
+    reader opens: a FIFO renamed over a settling file is not waited on (it blocked the watcher for ever)."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             head = fh.read(_EDGE)
             size = fh.seek(0, os.SEEK_END)
             fh.seek(max(0, size - _EDGE))
             tail = fh.read(_EDGE)
-    except OSError:
+    except (OSError, UnreadableFile):
         return True
     if not head:
         return False

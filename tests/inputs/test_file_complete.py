@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,3 +28,25 @@ def test_empty_waits_unknown_passes(tmp_path: Path) -> None:
     assert not looks_complete(tmp_path / "empty.jpg")
     assert looks_complete(tmp_path / "tiff.tif")  # no end to check: only stillness decides
     assert looks_complete(tmp_path / "missing.jpg")  # the reader says what is wrong
+
+
+def test_a_fifo_is_not_waited_on(tmp_path: Path) -> None:
+    """A FIFO renamed over a settling file: opening it to look blocked the watcher for ever. It is not
+    opened (the reader then says "not a regular file (FIFO)"); a guard thread frees a blocked open."""
+    import os
+    import threading
+
+    fifo = tmp_path / "photo.jpg"
+    os.mkfifo(fifo)
+    done = threading.Event()
+
+    def release() -> None:  # should the check block opening the FIFO, open its other end after a while
+        if not done.wait(5.0):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    guard = threading.Thread(target=release, daemon=True)
+    guard.start()
+    start = time.monotonic()
+    assert looks_complete(fifo)
+    done.set()
+    assert time.monotonic() - start < 4.0
