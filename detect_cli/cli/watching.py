@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from detect_cli.cli.console import note
+from detect_cli.cli.console import note, warn
 from detect_cli.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -66,7 +66,13 @@ def open_watch(
         bar.describe(f"watching {names}: {count} waiting")
 
     watch = FolderWatch(
-        sources, recursive=recursive, done=state.done, on_gone=on_gone, on_skip=on_skip, on_waiting=waiting
+        sources,
+        recursive=recursive,
+        done=state.done,
+        on_gone=on_gone,
+        on_skip=on_skip,
+        on_waiting=waiting,
+        on_folder=warn,
     )
     how = "polling: no file events on this file system" if watch.polling else "file events"
     note(f"watching {names} for new images ({how}); Ctrl-C stops")

@@ -15,9 +15,18 @@ file systems (NFS, SMB, FUSE, 9p...) send no events for changes made elsewhere: 
 is polled instead (`filesystems.needs_polling`). Hidden files (`.name`, as rsync's temporary ones)
 and non-images are ignored; videos are skipped with a note (run them without --watch).
 
+A watched folder that is deleted or renamed away is noticed (its identity is checked every
+`FOLDER_CHECK_S`; `on_folder` says so): its pending files are dropped without a word each, events
+still naming its old path are ignored, and the watch goes on with the other folders. When a
+folder of that path is back, it is said, listed again (files at a version already read are left
+out, as on `--resume`) and watched again.
+
 `records` is the stage the results pass through (`DetectJob.stages`): it counts them for the
 `waiting` figure, keeps each one's file version for the record (`version_for`), and turns the error
 of a file deleted or replaced before it was read into a note (`on_gone`) rather than a record.
+
+Long because finding files (events, scans, settling) and following the watched folders themselves
+are one state machine over the same pending files.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ INCOMPLETE_S = 10.0  # a file that looks cut is read anyway once unchanged this 
 WAIT_S = 0.05  # step of every wait: settling files are looked at again, and Ctrl-C is never held up
 DEBOUNCE_MS, STEP_MS = 200, 50  # watchfiles hands over changes when none came for STEP_MS, at most DEBOUNCE_MS late
 POLL_MS = 300
+FOLDER_CHECK_S = 0.5  # how often each watched folder's identity is checked (one stat each)
 
 if TYPE_CHECKING:
     from detect_cli.core.results import ImageResult
@@ -80,16 +90,22 @@ class FolderWatch:
         on_gone: GoneHandler | None = None,
         on_skip: Callable[[str, str], None] | None = None,
         on_waiting: Callable[[int], None] | None = None,
+        on_folder: Callable[[str], None] | None = None,
     ) -> None:
         """`folders`: existing folders (ConfigError otherwise). `done`: path -> versions already
-        recorded (None: any version). `force_polling`: None chooses by the file system."""
+        recorded (None: any version). `force_polling`: None chooses by the file system. `on_folder`: a
+        line to show when a watched folder goes away or comes back."""
         self.folders = [Path(os.path.abspath(f)) for f in folders]
         for folder in self.folders:
             if not folder.is_dir():
                 raise ConfigError(f"--watch {folder}: not a folder", "--watch watches folders for new images")
         self.recursive, self.settle_s, self.incomplete_s = recursive, settle_s, incomplete_s
         self.polling = any(needs_polling(f) for f in self.folders) if force_polling is None else force_polling
-        self.on_gone, self.on_skip, self.on_waiting = on_gone, on_skip, on_waiting
+        self.on_gone, self.on_skip, self.on_waiting, self.on_folder = on_gone, on_skip, on_waiting, on_folder
+        self._identity: dict[Path, tuple[int, int] | None] = {f: _identity(f) for f in self.folders}
+        self._watcher_stop = threading.Event()
+        self._generation = 0  # of the watching thread: events of an earlier one are ignored
+        self._folders_checked = time.monotonic()
         self._done: dict[str, set[Version | None]] = {p: set(v) for p, v in (done or {}).items()}
         self._settling: dict[str, _Settling] = {}
         self._ready: dict[str, tuple[Path, Version | None, str | None]] = {}  # in the order they became ready
@@ -108,12 +124,13 @@ class FolderWatch:
         return len(self._settling) + len(self._ready) + self._handed - self._recorded
 
     def __iter__(self) -> Iterator[Source]:
-        threading.Thread(target=self._watch, name="attn-detect-watch", daemon=True).start()
+        self._start_watching()
         try:
             for root in self.folders:
                 self._scan(root, root)
             idle = True
             while not self._stop.is_set():
+                self._check_folders()
                 self._take_events(block=False)
                 self._check(force=not self._ready)
                 if self._ready:
@@ -128,6 +145,7 @@ class FolderWatch:
                     self._take_events(block=True)
         finally:
             self._stop.set()
+            self._watcher_stop.set()
 
     def stop(self) -> None:
         """End the iteration (from any thread) within a wait step; watching stops with it."""
@@ -153,25 +171,76 @@ class FolderWatch:
 
     # --- finding files -------------------------------------------------------------------------------------
 
-    def _watch(self) -> None:
+    def _start_watching(self) -> None:
+        """A watching thread over the folders present now (the one before, if any, is stopped)."""
+        self._watcher_stop.set()
+        self._watcher_stop, self._generation = threading.Event(), self._generation + 1
+        present = [f for f in self.folders if self._identity[f] is not None]
+        if present:
+            threading.Thread(
+                target=self._watch,
+                args=(present, self._watcher_stop, self._generation),
+                name="attn-detect-watch",
+                daemon=True,
+            ).start()
+
+    def _check_folders(self) -> None:
+        """Notice a watched folder deleted or renamed away (its path names another file, or none), and
+        one back at its path: said, and watched again."""
+        now = time.monotonic()
+        if now - self._folders_checked < FOLDER_CHECK_S:
+            return
+        self._folders_checked = now
+        changed = False
+        for folder, known in self._identity.items():
+            current = _identity(folder)
+            if current == known:
+                continue
+            changed, self._identity[folder] = True, current
+            if known is not None:
+                self._forget(folder)
+                self._say_folder(f"--watch: {folder} was deleted or moved away; watching for it to come back")
+            if current is not None:
+                self._say_folder(f"--watch: {folder} is back; watching it again")
+                self._scan(folder, folder)
+        if changed:
+            self._start_watching()
+
+    def _forget(self, folder: Path) -> None:
+        """Drop the pending files of a folder that went (they are not 'deleted': the folder is)."""
+        for pending in (self._settling, self._ready):
+            for path in [p for p in pending if self._root_of(p) == folder]:
+                del pending[path]
+
+    def _folder_gone(self, path: str) -> bool:
+        """Whether the watched folder of `path` is gone, or no longer the one watched (looked at now)."""
+        root = self._root_of(path)
+        known = self._identity[root]
+        return known is None or _identity(root) != known
+
+    def _say_folder(self, text: str) -> None:
+        if self.on_folder:
+            self.on_folder(text)
+
+    def _watch(self, folders: list[Path], stop: threading.Event, generation: int) -> None:
         import watchfiles
 
         try:
             for changes in watchfiles.watch(
-                *self.folders,
+                *folders,
                 watch_filter=_not_hidden,
                 debounce=DEBOUNCE_MS,
                 step=STEP_MS,
-                stop_event=self._stop,
+                stop_event=stop,
                 force_polling=self.polling or None,
                 poll_delay_ms=POLL_MS,
                 recursive=self.recursive,
                 raise_interrupt=False,
                 ignore_permission_denied=True,
             ):
-                self._events.put(changes)
+                self._events.put((generation, changes))
         except BaseException as exc:  # the folder went away, or the OS refused to watch it
-            self._events.put(exc)
+            self._events.put((generation, exc))
 
     def _take_events(self, *, block: bool) -> None:
         timeout = WAIT_S if self._settling else 1.0
@@ -180,10 +249,18 @@ class FolderWatch:
                 item = self._events.get(timeout=timeout) if block else self._events.get_nowait()
             except queue.Empty:
                 return
+            generation, item = item
+            if generation != self._generation:
+                continue  # from a watching thread stopped since (a folder went or came back)
             if isinstance(item, BaseException):
-                raise ConfigError(f"--watch: cannot watch {', '.join(map(str, self.folders))} any more: {item}")
+                self._folders_checked = 0.0
+                self._check_folders()  # a folder that went away is said, and the others watched on
+                if generation == self._generation:
+                    raise ConfigError(f"--watch: cannot watch {', '.join(map(str, self.folders))} any more: {item}")
+                continue
             for change, path in sorted(item, key=lambda c: (c[1], c[0])):  # a set: in name order, as a folder is read
-                self._changed(path, getattr(change, "name", "") == "added")
+                if self._identity[self._root_of(path)] is not None:  # not under the old path of one gone
+                    self._changed(path, getattr(change, "name", "") == "added")
             block = False
 
     def _changed(self, path: str, added: bool) -> None:
@@ -260,6 +337,8 @@ class FolderWatch:
 
     def _vanished(self, path: str, *, seen: bool = False) -> None:
         known = self._settling.pop(path, None) is not None or self._ready.pop(path, None) is not None
+        if self._folder_gone(path):
+            return  # its folder went (said once, by _check_folders), not the file alone
         if known or seen:
             if self.on_gone:
                 self.on_gone(path, "deleted before it was read")
@@ -278,7 +357,8 @@ class FolderWatch:
         try:
             now = version_of(os.stat(path))
         except FileNotFoundError:
-            return "deleted before it was read"
+            gone = self._folder_gone(path)
+            return f"{self._root_of(path)} went away before it was read" if gone else "deleted before it was read"
         except OSError:
             return None
         return "replaced while it was read (the new file is read next)" if version and now != version else None
@@ -294,6 +374,15 @@ class FolderWatch:
         if self.on_waiting and self.waiting != self._said:
             self._said = self.waiting
             self.on_waiting(self._said)
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """(device, inode) of the folder at this path, or None when the path names no folder now."""
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None
 
 
 def _not_hidden(_change: object, path: str) -> bool:

@@ -188,3 +188,44 @@ def test_only_folders_are_watched(tmp_path: Path) -> None:
     image = write_jpeg(tmp_path / "a.jpg")
     with pytest.raises(ConfigError, match="not a folder"):
         FolderWatch([image])
+
+
+@pytest.mark.parametrize("how", ["deleted", "renamed"])
+def test_a_watched_folder_that_goes_is_said_and_picked_up_again_when_it_comes_back(
+    tmp_path: Path, polling: bool, how: str
+) -> None:
+    """The watcher was silent for ever after its folder went, even once it came back, and named the
+    files under the old path 'deleted before it was read'."""
+    import shutil
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_jpeg(folder / "a.jpg")
+    said: list[str] = []
+    gone: list[tuple[str, str]] = []
+    consumer = Consumer(
+        FolderWatch([folder], force_polling=polling, on_folder=said.append, on_gone=lambda p, w: gone.append((p, w)))
+    )
+    try:
+        assert [s.name for _, s in consumer.take(1)] == ["a.jpg"]
+        (folder / "cut.jpg").write_bytes(jpeg_bytes()[:200])  # never whole: still settling when the folder goes
+        time.sleep(0.6)
+        if how == "deleted":
+            shutil.rmtree(folder)
+        else:
+            folder.rename(tmp_path / "old")
+            write_jpeg(tmp_path / "old" / "after.jpg")  # lands under the old path: not ours any more
+        deadline = time.monotonic() + 10
+        while not said and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert said == [f"--watch: {folder} was deleted or moved away; watching for it to come back"]
+        assert consumer.nothing_more(1.0) and gone == []
+        folder.mkdir()
+        write_jpeg(folder / "b.jpg")
+        assert [s.name for _, s in consumer.take(1)] == ["b.jpg"]
+        assert said[1:] == [f"--watch: {folder} is back; watching it again"]
+        write_jpeg(folder / "c.jpg")  # and events come from it again
+        assert [s.name for _, s in consumer.take(1)] == ["c.jpg"]
+        assert gone == []
+    finally:
+        consumer.stop()
