@@ -19,7 +19,9 @@ A watched folder that is deleted or renamed away is noticed (its identity is che
 `FOLDER_CHECK_S`; `on_folder` says so): its pending files are dropped without a word each, events
 still naming its old path are ignored, and the watch goes on with the other folders. When a
 folder of that path is back, it is said, listed again (files at a version already read are left
-out, as on `--resume`) and watched again.
+out, as on `--resume`) and watched again. Should file events fail while the folders are there
+(watchfiles cannot name a file whose name is not UTF-8; the OS's limit of watches), it is said and
+the folders are listed every `LIST_S` instead: the watch goes on.
 
 `records` is the stage the results pass through (`DetectJob.stages`): it counts them for the
 `waiting` figure, keeps each one's file version for the record (`version_for`), and turns the error
@@ -52,6 +54,7 @@ WAIT_S = 0.05  # step of every wait: settling files are looked at again, and Ctr
 DEBOUNCE_MS, STEP_MS = 200, 50  # watchfiles hands over changes when none came for STEP_MS, at most DEBOUNCE_MS late
 POLL_MS = 300
 FOLDER_CHECK_S = 0.5  # how often each watched folder's identity is checked (one stat each)
+LIST_S = 1.0  # once file events fail (a name watchfiles cannot decode, the OS's watch limit): list this often
 
 if TYPE_CHECKING:
     from detect_cli.core.results import ImageResult
@@ -106,6 +109,7 @@ class FolderWatch:
         self._watcher_stop = threading.Event()
         self._generation = 0  # of the watching thread: events of an earlier one are ignored
         self._folders_checked = time.monotonic()
+        self._listing, self._listed = False, 0.0  # file events failed: the folders are listed instead
         self._done: dict[str, set[Version | None]] = {p: set(v) for p, v in (done or {}).items()}
         self._settling: dict[str, _Settling] = {}
         self._ready: dict[str, tuple[Path, Version | None, str | None]] = {}  # in the order they became ready
@@ -131,6 +135,7 @@ class FolderWatch:
             idle = True
             while not self._stop.is_set():
                 self._check_folders()
+                self._list_again()
                 self._take_events(block=False)
                 self._check(force=not self._ready)
                 if self._ready:
@@ -206,6 +211,17 @@ class FolderWatch:
         if changed:
             self._start_watching()
 
+    def _list_again(self) -> None:
+        """When file events failed: list the folders that are there every LIST_S (what was read, at its
+        version, is left out as on `--resume`; what settles or waits is not taken twice)."""
+        now = time.monotonic()
+        if not self._listing or now - self._listed < LIST_S:
+            return
+        self._listed = now
+        for folder, identity in self._identity.items():
+            if identity is not None:
+                self._scan(folder, folder)
+
     def _forget(self, folder: Path) -> None:
         """Drop the pending files of a folder that went (they are not 'deleted': the folder is)."""
         for pending in (self._settling, self._ready):
@@ -255,8 +271,9 @@ class FolderWatch:
             if isinstance(item, BaseException):
                 self._folders_checked = 0.0
                 self._check_folders()  # a folder that went away is said, and the others watched on
-                if generation == self._generation:
-                    raise ConfigError(f"--watch: cannot watch {', '.join(map(str, self.folders))} any more: {item}")
+                if generation == self._generation and not self._listing:  # the folders are there: events failed
+                    self._listing = True  # e.g. watchfiles cannot name a file whose name is not UTF-8
+                    self._say_folder(f"--watch: file events stopped ({item}); listing the folders every {LIST_S:g} s")
                 continue
             for change, path in sorted(item, key=lambda c: (c[1], c[0])):  # a set: in name order, as a folder is read
                 if self._identity[self._root_of(path)] is not None:  # not under the old path of one gone
@@ -289,7 +306,7 @@ class FolderWatch:
                 self._consider(str(entry.path), root)
 
     def _consider(self, path: str, root: Path, info: os.stat_result | None = None) -> None:
-        if path in self._settling or os.path.basename(path).startswith("."):
+        if path in self._settling or path in self._ready or os.path.basename(path).startswith("."):
             return
         if not is_image_path(Path(path)):
             if is_video(path) and path not in self._skipped and self.on_skip:

@@ -72,15 +72,26 @@ class Sink:
         self._put("")
 
     def _put(self, text: str) -> None:
-        """Write and flush, so what is written is on disk before the next record."""
+        """Write and flush, so what is written is on disk before the next record. Text that UTF-8
+        cannot carry (a file name that is not UTF-8 holds lone surrogates, as `os.fsdecode` gives it)
+        goes out as `\\udcff` escapes: in JSON, the string escape that reads back to the very name."""
         try:
             if text:
-                self.stream.write(text)
+                self.stream.write(text if text.isascii() else utf8_safe(text))
             self.stream.flush()
         except BrokenPipeError:
             raise
         except OSError as exc:
             raise ConfigError(f"{stream_label(self.stream)}: cannot write: {exc.strerror or exc}") from None
+
+
+def utf8_safe(text: str) -> str:
+    """`text`, with each lone surrogate (which UTF-8 cannot encode) as a `\\udcXX` escape."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def stream_label(stream: IO[str]) -> str:

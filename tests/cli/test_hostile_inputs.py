@@ -137,6 +137,12 @@ def _cut_video(i: Inputs, frames: int) -> str:
     return str(faststart_cut_after_mdat_header(Path(_video(i, "whole.mp4", frames)), i.tmp / "cut.mp4"))
 
 
+def _not_utf8(i: Inputs) -> str:
+    root = i.folder()
+    write_jpeg(Path(os.fsdecode(os.path.join(os.fsencode(root), b"b\xff.jpg"))))
+    return str(root)
+
+
 Row = tuple[Callable[[Inputs], list[str]], int, str, str]
 TABLE: dict[str, Row] = {
     # URLs: malformed, or a server that breaks HTTP
@@ -185,6 +191,7 @@ TABLE: dict[str, Row] = {
     "2-GiB-non-image": (lambda i: _sparse(i, "movie.jpg", 2 * 2**30, b"\0\0\0\x18ftyp"), 3, "error", "MiB, more than"),
     "600-MiB-non-image": (lambda i: _sparse(i, "disk.jpg", 600 * 2**20, b"\0" * 16), 3, "error", "not an image"),
     "text-named-jpg": (lambda i: _write(i, "notes.jpg", b"hello, I am text\n" * 10), 3, "error", "not an image"),
+    "file-name-not-utf8": (lambda i: [_not_utf8(i)], 0, "ok", ""),  # exited 1 with no record at all
     # processed, with a note
     "animated-gif": (lambda i: _frames(i, "a.gif", "GIF", 12, duration=40), 0, "ok", "animated GIF with 12 frames"),
     "multi-page-tiff": (lambda i: _frames(i, "p.tif", "TIFF", 3), 0, "ok", "multi-page TIFF with 3 pages"),

@@ -229,3 +229,21 @@ def test_a_watched_folder_that_goes_is_said_and_picked_up_again_when_it_comes_ba
         assert gone == []
     finally:
         consumer.stop()
+
+
+def test_a_file_whose_name_is_not_utf8_is_read_and_the_watch_goes_on(tmp_path: Path) -> None:
+    """watchfiles cannot name such a file and stops (the run ended with exit 2): it is said, and the
+    folder is listed instead, so that file and the ones after it are read."""
+    said: list[str] = []
+    consumer = Consumer(FolderWatch([tmp_path], on_folder=said.append))
+    try:
+        time.sleep(0.5)  # watching for sure
+        odd = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"c\xfe.jpg"))
+        write_jpeg(Path(odd))
+        assert [s.ref for _, s in consumer.take(1)] == [odd]
+        write_jpeg(tmp_path / "d.jpg")
+        assert [s.name for _, s in consumer.take(1)] == ["d.jpg"]
+        assert consumer.nothing_more()
+    finally:
+        consumer.stop()
+    assert all("file events stopped" in line for line in said)  # said when watchfiles gave up (if it did)

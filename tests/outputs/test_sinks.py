@@ -284,3 +284,24 @@ def test_a_closed_pipe_is_left_to_the_cli() -> None:
     stream = _FailingStream(BrokenPipeError(32, "Broken pipe"), name="<stdout>")
     with pytest.raises(BrokenPipeError):
         open_sink("jsonl", stream, META).write(make_results()[0])
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "coco"])
+def test_a_file_name_that_is_not_utf8_is_written_and_reads_back(tmp_path: Path, fmt: str) -> None:
+    """`detect DIR --out r.jsonl` with a file named b'b\\xff.jpg' (os.fsdecode: 'b\\udcff.jpg') exited 1
+    with no record at all: UTF-8 cannot carry the lone surrogate. It goes out as the `\\udcff` escape."""
+    import os
+
+    name = os.fsdecode(b"/data/b\xff.jpg")
+    path = tmp_path / f"r.{fmt}"
+    with open(path, "w", encoding="utf-8", newline="") as stream:  # strict, as --out opens it
+        sink = open_sink(fmt, stream, {"model": {"names": NAMES}})
+        sink.write(make_result(0, source="/data/a.jpg"))
+        sink.write(make_result(1, source=name))
+        sink.close(RunSummary())
+    text = path.read_text(encoding="utf-8")
+    assert "/data/a.jpg" in text and "b\\udcff.jpg" in text
+    if fmt == "jsonl":
+        assert [json.loads(line)["source"] for line in text.splitlines()] == ["/data/a.jpg", name]
+    if fmt == "json":
+        assert json.loads(text)["images"][1]["source"] == name  # the very name: os.fsencode gives the bytes back
