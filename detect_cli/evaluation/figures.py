@@ -1,10 +1,16 @@
 """The pictures of an evaluation, drawn with matplotlib (an Ultralytics dependency) on its Agg
 canvas: no window, no pyplot state. Each function takes the numbers (`analysis.py`) and gives a
-BGR image, for `ImageSaver` to write like any other picture. matplotlib loads on first use."""
+BGR image, for `ImageSaver` to write like any other picture. matplotlib loads on first use.
+
+Every text is drawn as it is (`text.parse_math` off while a figure is made): class names, model
+names and titles come from the user, and a `$...$` in one was read as TeX math (a crash inside
+mathtext, nothing saved)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec
 
 import numpy as np
 
@@ -19,8 +25,23 @@ if TYPE_CHECKING:
     from detect_cli.evaluation.worst import ModelDifference
 
 DPI = 100
+P = ParamSpec("P")
 
 
+def _plain_text(draw: Callable[P, np.ndarray]) -> Callable[P, np.ndarray]:
+    """`draw` with matplotlib's math parsing off for every text it makes (rcParams, restored after)."""
+
+    @functools.wraps(draw)
+    def drawn(*args: P.args, **kwargs: P.kwargs) -> np.ndarray:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return drawn
+
+
+@_plain_text
 def pr_figure(pr: PRCurves, title: str = "") -> np.ndarray:
     """Precision against recall, per class (thin) and overall (thick), AP50 in the legend."""
     fig, ax = _axes()
@@ -40,6 +61,7 @@ def pr_figure(pr: PRCurves, title: str = "") -> np.ndarray:
     return _pixels(fig)
 
 
+@_plain_text
 def f1_figure(f1: F1Curves, title: str = "") -> np.ndarray:
     """F1 against the confidence threshold, per class and overall, the best threshold marked."""
     fig, ax = _axes()
@@ -70,6 +92,7 @@ def f1_figure(f1: F1Curves, title: str = "") -> np.ndarray:
     return _pixels(fig)
 
 
+@_plain_text
 def confusion_figure(matrix: ConfusionMatrix, *, normalised: bool, title: str = "") -> np.ndarray:
     """The matrix as a heat map with every cell's value, saying the confidence and IoU it was made at."""
     names = [*matrix.names, "background"]
@@ -98,6 +121,7 @@ def confusion_title(matrix: ConfusionMatrix, *, normalised: bool) -> str:
     return f"Confusion matrix at conf {matrix.conf:g}, IoU {matrix.iou:g} ({kind})"
 
 
+@_plain_text
 def tide_figure(tide: TideReport, title: str = "") -> np.ndarray:
     """dAP per error type as bars, the count of each type beside its bar."""
     fig, ax = _axes((8, 4.5))
@@ -125,6 +149,7 @@ def tide_figure(tide: TideReport, title: str = "") -> np.ndarray:
     return _pixels(fig)
 
 
+@_plain_text
 def difference_figure(diff: ModelDifference) -> np.ndarray:
     """Per error type, the errors only model a makes and only model b makes, side by side."""
     fig, ax = _axes((8, 4.5))

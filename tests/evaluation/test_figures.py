@@ -49,3 +49,23 @@ def test_the_best_threshold_is_marked_only_where_there_is_one() -> None:
     marked = figures.f1_figure(analyse(found, one_class, conf=0.3).f1)
     unmarked = figures.f1_figure(analyse(nothing, one_class, conf=0.3).f1)
     assert red(marked) > 100 and red(unmarked) == 0
+
+
+def test_dollar_signs_in_names_and_titles_are_drawn_as_they_are() -> None:
+    """A class named `$\\frac{$` (or any `$...$`) crashed inside matplotlib's mathtext: every figure
+    of the evaluation was lost. Text is drawn as given; matplotlib's own setting is left as it was."""
+    import matplotlib
+
+    odd = {0: "$\\frac{$", 1: "a $b^{$ c", 2: "$x$", 3: "$"}
+    images = random_images(0, n_images=15)
+    analysis = analyse(images, odd, conf=0.3, matrix_conf=0.45, matrix_iou=0.6)
+    diff = analyse_models(["$m^{$", "b$"], [images[:8], random_images(1, 8)], [odd, odd], conf=0.3)
+    for image in (
+        figures.pr_figure(analysis.pr, "$run{$"),
+        figures.f1_figure(analysis.f1, "$"),
+        figures.confusion_figure(analysis.matrix, normalised=True, title="$\\sqrt{$"),
+        figures.tide_figure(analysis.tide, "$a$"),
+        figures.difference_figure(diff.differences[0]),
+    ):
+        assert image.ndim == 3 and image.std() > 10
+    assert matplotlib.rcParams["text.parse_math"] is True
