@@ -317,6 +317,14 @@ def test_url_timeout(http_server: str):
     assert time.perf_counter() - start < 2.5  # gave up, did not wait for the 3 s answer
 
 
+def test_url_cut_by_its_deadline_says_timed_out_whatever_arrived(http_server: str):
+    """The drip sends a byte every 0.4 s: at a 1 s deadline, 2 or 3 bytes of a JPEG have come (fewer on
+    a loaded machine), too few for its signature. That is a timeout, not "not an image"."""
+    with pytest.raises(InputError) as info:
+        fetch_url(http_server + "/drip", ReadOptions(url_timeout=1.0), image_only=True)
+    assert str(info.value) == "timed out after 1 s"
+
+
 def test_url_not_an_image(http_server: str):
     assert fetch_url(http_server + "/page", ReadOptions(url_timeout=5)) == HTML
     with pytest.raises(InputError, match="not an image"):
