@@ -59,6 +59,11 @@ def test_what_is_there_then_what_lands(tmp_path: Path, polling: bool) -> None:
     write_jpeg(tmp_path / "b.jpg")
     write_jpeg(tmp_path / "a.jpg")
     (tmp_path / "notes.txt").write_text("not an image")
+    # Both were still long before the watch began. Without this, on a loaded machine b.jpg (written
+    # first) can have settled while a.jpg has not, and is handed on first: right for a watch, not this check.
+    for name in ("a.jpg", "b.jpg"):
+        past = time.time() - 60
+        os.utime(tmp_path / name, (past, past))
     consumer = Consumer(FolderWatch([tmp_path], force_polling=polling))
     try:
         assert [s.name for _, s in consumer.take(2)] == ["a.jpg", "b.jpg"]  # the folder's own order
