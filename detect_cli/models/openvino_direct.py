@@ -11,6 +11,7 @@ from the cache entry, the input size from the network itself.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,14 @@ from detect_cli.core.caps import CAPS, Capped
 from detect_cli.core.detections import Detections
 from detect_cli.core.results import Timing
 from detect_cli.models.detector import Detector, PredictOptions
-from detect_cli.models.letterbox import decode_rtdetr, decode_yolo_end2end, letterbox, to_input
+from detect_cli.models.letterbox import Placement, decode_rtdetr, decode_yolo_end2end, letterbox, to_input
 from detect_cli.models.lookup import ModelRef
+from detect_cli.models.openvino_requests import RequestPool, Ticket
 
 COMPILED = "compiled"  # OpenVINO's compiled model, beside the export in a cache entry
+# Requests on the latency-compiled model: one runs while Python letterboxes the next image and decodes the
+# last one's boxes (a caller that waits for each result only ever uses one)
+LATENCY_REQUESTS = 2
 
 
 class AdapterRefused(Exception):
@@ -37,27 +42,46 @@ class OpenVINODetector(Detector):
 
     input_hw: tuple[int, int] = (640, 640)
     rows: int = 300  # the most boxes one pass can give (the head's top-k)
-    _request: Any = None
+    _pool: Any = None  # openvino_requests.RequestPool: the requests in flight
 
     def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
+        return self.predict_later(images, options)()
+
+    def predict_later(
+        self, images: list[np.ndarray], options: PredictOptions
+    ) -> Callable[[], list[tuple[Detections, Timing]]]:
+        """Start inference on `images` now (as many requests in flight as the pool holds, later
+        calls' too) and return what waits for their results, in order. The export's batch is 1:
+        Ultralytics splits a batch the same way."""
+        started = [self._start(image) for image in images]
+        return lambda: [self._finish(*one, options) for one in started]
+
+    def _start(self, image: np.ndarray) -> tuple[Ticket, Placement, float]:
+        start = time.perf_counter()
+        boxed, placement = letterbox(image, self.input_hw, stretch=self.ref.family == "rtdetr")
+        tensor = to_input(boxed)
+        ready = time.perf_counter()
+        return self._pool.submit(tensor), placement, (ready - start) * 1e3
+
+    def _finish(
+        self, ticket: Ticket, placement: Placement, preprocess_ms: float, options: PredictOptions
+    ) -> tuple[Detections, Timing]:
+        rows = ticket.output()
+        ran = time.perf_counter()
         decode = decode_rtdetr if self.ref.family == "rtdetr" else decode_yolo_end2end
-        out = []
-        for image in images:  # the export's batch is 1: Ultralytics splits a batch the same way
-            start = time.perf_counter()
-            boxed, placement = letterbox(image, self.input_hw, stretch=self.ref.family == "rtdetr")
-            tensor = to_input(boxed)
-            ready = time.perf_counter()
-            self._request.infer({0: tensor})
-            rows = np.array(self._request.get_output_tensor(0).data[0], dtype=np.float32)
-            ran = time.perf_counter()
-            xyxy, conf, cls = decode(rows, placement, options.conf, options.classes, options.max_det)
-            done = time.perf_counter()
-            timing = Timing(
-                preprocess=(ready - start) * 1e3, inference=(ran - ready) * 1e3, postprocess=(done - ran) * 1e3
-            )
-            capped = Capped.of_passes([len(xyxy)], self.pass_cap(options))
-            out.append((Detections(xyxy, conf, cls).with_metadata(**{CAPS: capped}), timing))
-        return out
+        xyxy, conf, cls = decode(rows, placement, options.conf, options.classes, options.max_det)
+        timing = Timing(
+            preprocess=preprocess_ms,
+            inference=ticket.latency_ms,
+            postprocess=(time.perf_counter() - ran) * 1e3,
+        )
+        capped = Capped.of_passes([len(xyxy)], self.pass_cap(options))
+        return Detections(xyxy, conf, cls).with_metadata(**{CAPS: capped}), timing
+
+    @property
+    def in_flight(self) -> int:
+        """Batches the engine keeps started at once (`engine._InFlight`): one per request."""
+        return int(self._pool.size)
 
     def pass_cap(self, options: PredictOptions) -> int | None:
         """As the PyTorch model's: an RT-DETR export gives at most its `rows` queries, so a --max-det
@@ -79,15 +103,23 @@ class OpenVINODetector(Detector):
         return {"params_m": None, "gflops": None, "file_mb": self.file_mb()}
 
 
-def _compile_config(threads: int, compiled: Path | None) -> dict[str, Any]:
+def _compile_config(threads: int, compiled: Path | None, hint: str = "LATENCY") -> dict[str, Any]:
+    """OpenVINO's CPU configuration. The hint is not part of its model cache's key: the throughput
+    compile imports the blob the latency compile left (no second file in `compiled`)."""
     import openvino as ov
 
-    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": ov.Type.f32}
+    config: dict[str, Any] = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": ov.Type.f32}
     if threads > 0:
         config["INFERENCE_NUM_THREADS"] = threads
     elif compiled is not None:  # only the default configuration keeps its compiled copy: no stray blob for another
         config["CACHE_DIR"] = str(compiled)
     return config
+
+
+def _for_throughput(core: Any, model: Any, threads: int, compiled: Path | None) -> tuple[Any, int]:
+    """The same network compiled for throughput, and how many requests it wants in flight."""
+    widened = core.compile_model(model, "CPU", _compile_config(threads, compiled, "THROUGHPUT"))
+    return widened, int(widened.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
 
 
 def open_openvino(xml: Path, origin: Detector, *, threads: int = 0, compiled: Path | None = None) -> OpenVINODetector:
@@ -112,7 +144,7 @@ def open_openvino(xml: Path, origin: Detector, *, threads: int = 0, compiled: Pa
         raise AdapterRefused(f"unexpected output shape {output} (not an end-to-end head)")
     if origin.ref.family == "yolo" and not origin.end2end_capable:
         raise AdapterRefused("the model has no end-to-end head")
-    compiled = core.compile_model(model, "CPU", config)
+    runnable = core.compile_model(model, "CPU", config)
     ref = ModelRef(origin.ref.spec, str(xml.parent), origin.ref.family, "exported")
     detector = OpenVINODetector(
         ref,
@@ -127,7 +159,7 @@ def open_openvino(xml: Path, origin: Detector, *, threads: int = 0, compiled: Pa
         origin=origin.origin or origin.ref,
         input_hw=(shape[2], shape[3]),
         rows=output[1].get_length(),
-        _request=compiled.create_infer_request(),
+        _pool=RequestPool(runnable, LATENCY_REQUESTS, widen=lambda: _for_throughput(core, model, threads, compiled)),
     )
-    detector._model = compiled
+    detector._model = runnable
     return detector

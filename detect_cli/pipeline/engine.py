@@ -15,6 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -47,7 +48,9 @@ _POLL_S = 0.2  # the main thread waits in steps this long, so Ctrl-C is never he
 
 class Predicts(Protocol):
     """What the engine needs of a model: a `models.Detector`, or a stand-in with the same two members
-    (`attention.explaining.ExplainingDetector`)."""
+    (`attention.explaining.ExplainingDetector`). A model may also offer `predict_later(images, options)`
+    (start now, return what waits for the results) and `in_flight` (how many such batches it keeps
+    running at once): see `_InFlight`."""
 
     names: dict[int, str]
 
@@ -139,26 +142,72 @@ def detect_stream(
         return load_frames(*job, video, done.get(job[0])) if is_video(job[1].ref) else iter((load(*job),))
 
     items = prefetched_many(jobs(), read, depth=max(2, batch), budget=budget, weigh=lambda p: p.nbytes)
+    flight = _InFlight(detector, options, watch, budget)
     for item in items:
         if item is IDLE:  # the source waits for more: the images held run now, however few
             if pending:
-                yield from _run_batch(pending, detector, options, watch)
-                budget.release(held)
+                flight.start(pending, held)
                 pending, loaded, held = [], 0, 0
+            yield from flight.finish_all()
             continue
         pending.append(item)
         loaded += item.image is not None
         held += item.nbytes
-        # flush a full batch, or one that fills the byte budget (the reader waits for room: a batch that
-        # kept filling would wait for it for ever); flush failed inputs at once when no image waits before
+        # start a full batch, or one that fills the byte budget (the reader waits for room: a batch that
+        # kept filling would wait for it for ever); start failed inputs at once when no image waits before
         # them (a run of bad or empty files must not pile up in memory, nor delay their records)
         if loaded >= batch or loaded == 0 or held >= budget.limit:
-            yield from _run_batch(pending, detector, options, watch)
-            budget.release(held)
+            flight.start(pending, held)
             pending, loaded, held = [], 0, 0
+        yield from flight.finish_due()
     if pending:
-        yield from _run_batch(pending, detector, options, watch)
-        budget.release(held)
+        flight.start(pending, held)
+    yield from flight.finish_all()
+
+
+class _InFlight:
+    """Batches whose inference has started and whose records are not out yet, oldest first.
+
+    A model with `predict_later` (OpenVINO's runner: several inference requests at once) keeps up to
+    its `in_flight` batches running while the next ones are read and letterboxed; any other model
+    runs each batch when it is started, as before. Their pixels stay in the byte budget until their
+    records are out, and while the budget is spent the oldest are finished first, so the reader
+    never waits on bytes that only a later batch would release."""
+
+    def __init__(self, detector: Predicts, options: PredictOptions, watch: FailureWatch, budget: ByteBudget) -> None:
+        self.detector, self.options, self.watch, self.budget = detector, options, watch, budget
+        self._later = getattr(detector, "predict_later", None)
+        self._started: deque[tuple[list[_Pending], int, Callable[[], list] | None]] = deque()
+
+    def start(self, pending: list[_Pending], held: int) -> None:
+        images = [p.image for p in pending if p.image is not None]
+        finish = None
+        if self._later is not None and images:
+            try:
+                finish = self._later(images, self.options)
+            except Exception:  # judged image by image when it is finished
+                finish = _failed
+        self._started.append((pending, held, finish))
+
+    def finish_due(self) -> Iterator[ImageResult]:
+        """The records of the oldest batches, while more are running than the model keeps in flight
+        or while the byte budget is spent."""
+        depth = int(getattr(self.detector, "in_flight", 0)) if self._later is not None else 0
+        while self._started and (len(self._started) > depth or self.budget.held >= self.budget.limit):
+            yield from self._finish_oldest()
+
+    def finish_all(self) -> Iterator[ImageResult]:
+        while self._started:
+            yield from self._finish_oldest()
+
+    def _finish_oldest(self) -> Iterator[ImageResult]:
+        pending, held, finish = self._started.popleft()
+        yield from _run_batch(pending, self.detector, self.options, self.watch, finish)
+        self.budget.release(held)
+
+
+def _failed() -> list:
+    raise RuntimeError("the batch could not be started")
 
 
 def prefetched(
@@ -299,9 +348,13 @@ def load_frames(
 
 
 def _run_batch(
-    pending: list[_Pending], detector: Predicts, options: PredictOptions, watch: FailureWatch
+    pending: list[_Pending],
+    detector: Predicts,
+    options: PredictOptions,
+    watch: FailureWatch,
+    started: Callable[[], list] | None = None,
 ) -> Iterator[ImageResult]:
-    outputs = iter(_predict(detector, options, pending, watch))
+    outputs = iter(_predict(detector, options, pending, watch, started))
     for item in pending:
         if item.image is None:
             yield ImageResult(
@@ -332,15 +385,21 @@ def _run_batch(
         )
 
 
-def _predict(detector: Predicts, options: PredictOptions, pending: list[_Pending], watch: FailureWatch) -> list:
-    """Predict a batch; if it fails, retry one by one, so that a batch too big for memory costs
-    nothing and an odd image fails alone (its error record), while `watch` stops the run on a
-    failure that is not the image's."""
+def _predict(
+    detector: Predicts,
+    options: PredictOptions,
+    pending: list[_Pending],
+    watch: FailureWatch,
+    started: Callable[[], list] | None = None,
+) -> list:
+    """Predict a batch (or wait for the results of its `started` inference); if it fails, retry one
+    by one, so that a batch too big for memory costs nothing and an odd image fails alone (its error
+    record), while `watch` stops the run on a failure that is not the image's."""
     items = [p for p in pending if p.image is not None]
     if not items:
         return []
     try:
-        outputs = detector.predict([p.image for p in items], options)
+        outputs = started() if started is not None else detector.predict([p.image for p in items], options)
     except Exception:  # judged image by image below
         pass
     else:
