@@ -83,6 +83,7 @@ class RequestPool:
         self._in_flight: deque[Ticket] = deque()  # submitted and not yet collected, oldest first
         self._use(compiled, size)
         self._widen, self._widen_after, self._overlapped = widen, widen_after, 0
+        self.widened = False
 
     def _use(self, compiled: Any, size: int) -> None:
         self.size = max(1, int(size))
@@ -119,3 +120,4 @@ class RequestPool:
         while self._in_flight:  # their tickets keep the outputs
             self._in_flight.popleft().collect()
         self._use(compiled, size)
+        self.widened = True

@@ -98,6 +98,33 @@ def test_a_batch_is_the_same_as_one_image_at_a_time(models: dict, odd_images: di
         assert np.array_equal(alone.xyxy, dets.xyxy)
 
 
+def test_requests_in_flight_on_the_throughput_model_give_the_same_boxes(
+    models: dict, odd_images: dict, tmp_path: Path
+) -> None:
+    """The pool widened to the throughput-compiled model (imported from the latency compile's cache blob,
+    which it leaves alone) with several requests running: each image's boxes are those of one synchronous
+    request on the latency model, bit for bit, in order."""
+    import shutil
+
+    detector, folder = models["demo"]
+    xml = next(folder.glob("*.xml"))
+    compiled = tmp_path / "compiled"
+    alone = open_openvino(xml, detector, compiled=compiled)
+    blobs = sorted(compiled.iterdir())
+    images = [*odd_images.values()] * 3
+    options = PredictOptions(conf=0.05, imgsz=320)
+    expected = [alone.predict([image], options)[0][0] for image in images]
+    ours = open_openvino(xml, detector, compiled=compiled)
+    ours._pool._widen_after = 1
+    got = [dets for dets, _ in ours.predict(images, options)]
+    assert ours._pool.widened
+    assert sorted(compiled.iterdir()) == blobs  # no second blob: the cache entry stays as verified
+    for a, b in zip(expected, got, strict=True):
+        assert np.array_equal(a.xyxy, b.xyxy) and np.array_equal(a.confidence, b.confidence)
+        assert np.array_equal(a.class_id, b.class_id)
+    shutil.rmtree(compiled)
+
+
 def test_an_export_it_cannot_run_is_refused(models: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     detector, folder = models["demo"]
     monkeypatch.setattr(detector, "end2end_capable", False)  # as a model with only the NMS head
