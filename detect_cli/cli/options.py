@@ -75,6 +75,15 @@ TrustModel = Annotated[
     ),
 ]
 Conf = Annotated[Optional[float], typer.Option(help="Minimum confidence, 0..1.", show_default="0.25")]
+ClassConf = Annotated[
+    Optional[str],
+    typer.Option(
+        "--conf",
+        help="Minimum confidence, 0..1; per class too: 0.3,circle=0.8 (a default, then CLASS=VALUE; the model "
+        "predicts at the lowest and each class keeps its own).",
+        show_default="0.25",
+    ),
+]
 Iou = Annotated[
     Optional[float], typer.Option(help="NMS IoU threshold, 0..1 (only where NMS runs).", show_default="0.7")
 ]
@@ -399,4 +408,90 @@ def slice_flags(
         "slice_match": match.value if match else None,
         "slice_tiles": tiles,
         "max_det_image": max_det_image,
+    }
+
+
+RedactStyleName = Enum("RedactStyleName", [(c, c) for c in choices.REDACT_STYLES], type=str)
+SaveCrop = Annotated[
+    Optional[Path],
+    typer.Option(
+        help="Write one image per box into DIR/<class>/<image>_<index>.jpg (video frames: <video>_f<frame>_<index>); "
+        "never over an existing file.",
+        show_default=False,
+    ),
+]
+Redact = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Hide these classes (comma list of names or ids) in saved and shown pictures, the whole box; "
+        "records say which boxes were redacted.",
+        show_default=False,
+    ),
+]
+RedactStyle = Annotated[Optional[RedactStyleName], typer.Option(help="How --redact hides a box.", show_default="blur")]
+LineWidth = Annotated[
+    Optional[int],
+    typer.Option(help="Box outline in pixels in saved and shown pictures.", show_default="from the image size"),
+]
+HideLabels = Annotated[
+    Optional[bool], typer.Option("--hide-labels/--show-labels", help="Boxes without labels.", show_default=False)
+]
+HideBoxes = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--hide-boxes/--show-boxes",
+        help="Pictures without boxes or labels (with --redact: only the hiding).",
+        show_default=False,
+    ),
+]
+HideConf = Annotated[
+    Optional[bool], typer.Option("--hide-conf/--show-conf", help="Labels without confidence.", show_default=False)
+]
+AgnosticNms = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--agnostic-nms/--class-nms",
+        help="One NMS over every class (only where NMS runs: YOLO with --nms).",
+        show_default=False,
+    ),
+]
+StreamBuffer = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--stream-buffer/--stream-latest",
+        help="Live streams (webcam, rtsp, rtmp): read every frame, falling behind a camera faster than the model; "
+        "default: the newest frame (frames skipped are counted).",
+        show_default=False,
+    ),
+]
+Show = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--show/--no-show",
+        help="A window with the annotated pictures as they are made; q or closing it ends the run as Ctrl-C does.",
+        show_default=False,
+    ),
+]
+
+
+def picture_flags(
+    save_crop: Path | None,
+    redact: str | None,
+    redact_style: RedactStyleName | None,
+    line_width: int | None,
+    hide_labels: bool | None,
+    hide_conf: bool | None,
+    show: bool | None,
+    hide_boxes: bool | None = None,
+) -> dict[str, object]:
+    """What is drawn, hidden, cut out and shown, as settings (None: the config's)."""
+    return {
+        "save_crop": str(save_crop) if save_crop is not None else None,
+        "redact": redact,
+        "redact_style": redact_style.value if redact_style else None,
+        "line_width": line_width,
+        "hide_labels": hide_labels,
+        "hide_conf": hide_conf,
+        "show": show,
+        "hide_boxes": hide_boxes,
     }

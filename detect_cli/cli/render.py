@@ -64,6 +64,7 @@ def videos_table(summary: RunSummary) -> Table:
         names = sorted(stats.class_total, key=lambda n: (-stats.class_total[n], n))
         classes = "\n".join(f"{name} {stats.class_max[name]} / {stats.class_mean(name):.2f}" for name in names)
         frames = str(stats.frames) + (f" (broke at {stats.broke_at})" if stats.broke_at is not None else "")
+        frames += f"\n{stats.frames_skipped} skipped\nto keep up" if stats.frames_skipped else ""
         row = [
             Text(_shown(source)),
             Text(frames, style="red" if stats.broke_at is not None else ""),

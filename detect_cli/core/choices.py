@@ -22,3 +22,5 @@ OUTPUT_FORMATS = ("table", *RESULT_FORMATS, *TRACK_FORMATS, *LABEL_FORMATS)  # t
 ENGINES = ("local", "ray")
 # --zone-anchor: the point of a box that must be in a zone; bottom-center is where people and cars touch the ground
 ZONE_ANCHORS = ("bottom-center", "center", "top-center", "bottom-left", "bottom-right")
+# --redact-style: how a redacted box is hidden (outputs/redact.py); every one leaves no detail inside the box
+REDACT_STYLES = ("blur", "pixelate", "fill")

@@ -37,6 +37,7 @@ class Unsaved(str, Enum):
 
     ANNOTATED = "annotated image not saved"
     OVERLAYS = "attention overlays not saved"
+    CROPS = "crops not saved"  # --save-crop: one of the image's crops could not be written
     HEATMAP = "heatmap not saved"  # --heatmap DIR: a sequence's map (the source is the sequence)
 
 
@@ -58,6 +59,7 @@ class ImageResult:
     unsaved: tuple[tuple[Unsaved, str], ...] = ()  # (what, why) for each output not written
     frame: int | None = None  # a video's frame number (0-based, in the file); None for a still image
     time_s: float | None = None  # that frame's time in the video (for a stream: since it was opened)
+    frames_skipped: int = 0  # a live stream's frames dropped just before this one, to keep up with it
 
     @property
     def ok(self) -> bool:

@@ -1,6 +1,8 @@
 """Settings for a run: `configs/default.yaml`, then `--config FILE`, then flags.
 
 A bad key or value is a `ConfigError` that names the key and where it came from.
+
+Long because every setting of every command is declared and validated here, once.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import yaml
 
 from detect_cli.core.bounded_yaml import load_bounded
-from detect_cli.core.choices import BACKENDS, PRECISIONS, SLICE_MATCHES, SLICE_MERGES, ZONE_ANCHORS
+from detect_cli.core.choices import BACKENDS, PRECISIONS, REDACT_STYLES, SLICE_MATCHES, SLICE_MERGES, ZONE_ANCHORS
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.guarded_read import UnreadableFile, read_bytes
 
@@ -56,12 +58,29 @@ class DetectSettings:
     zones: tuple[str, ...] | None  # --zone NAME=X1,Y1,...: polygons (core/polygons.py)
     zone_anchor: str
     heatmap_classes: str  # --heatmap's maps: all, each, or class names
+    class_conf: tuple[tuple[str, float], ...] | None  # --conf 0.3,circle=0.8: per-class minimum confidence
+    agnostic_nms: bool  # one NMS over every class (only where NMS runs)
+    save_crop: str | None  # --save-crop DIR: one image per box, DIR/<class>/<image>_<index>.jpg
+    redact: tuple[str, ...] | None  # classes hidden in saved and shown pictures
+    redact_style: str  # blur, pixelate or fill
+    line_width: int | None  # box outline in pixels; None: from the image size
+    hide_labels: bool
+    hide_conf: bool
+    hide_boxes: bool  # pictures without boxes (e.g. only redacted, to share)
+    stream_buffer: bool  # live streams: every frame (true) or the newest one (false: keeps up)
+    show: bool  # a window with the annotated frames as they are made
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["classes"] = list(self.classes) if self.classes else None
         data["zones"] = list(self.zones) if self.zones else None
+        data["class_conf"] = dict(self.class_conf) if self.class_conf else None
+        data["redact"] = list(self.redact) if self.redact else None
         return data
+
+    def class_thresholds(self) -> dict[str, float]:
+        """Per-class minimum confidence (class name or id as given -> threshold); the rest use `conf`."""
+        return dict(self.class_conf or ())
 
 
 def _number(kind: type, low: float | None = None, high: float | None = None) -> Callable[[Any], Any]:
@@ -146,6 +165,56 @@ def _zones(value: Any) -> tuple[str, ...]:
     return tuple(i.strip() for i in items)
 
 
+def _conf(value: Any) -> float | tuple[float | None, tuple[tuple[str, float], ...]]:
+    """0.25; or "0.3,circle=0.8,2=0.5" (a default and per-class values; the default may be left out);
+    or a mapping {default: 0.3, circle: 0.8}. Per-class values come back beside the default."""
+    if not isinstance(value, (str, Mapping)):
+        return _number(float, 0.0, 1.0)(value)
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not parts:
+            raise ValueError(f"expected a number or DEFAULT,CLASS=VALUE,..., got {value!r}")
+        pairs: list[tuple[str, Any]] = []
+        for part in parts:
+            name, eq, number = part.rpartition("=")
+            if not eq:
+                pairs.append(("default", _float_text(part)))
+            elif not name.strip():
+                raise ValueError(f"{part!r}: a class name is missing before '='")
+            else:
+                pairs.append((name.strip(), _float_text(number)))
+    else:
+        pairs = [(str(k).strip(), v) for k, v in value.items()]
+    default, per_class = None, {}
+    for name, number in pairs:
+        checked = _number(float, 0.0, 1.0)(number)
+        if name.lower() == "default":
+            if default is not None:
+                raise ValueError(f"two default thresholds in {value!r}")
+            default = checked
+        elif name in per_class:
+            raise ValueError(f"class {name!r} is given twice in {value!r}")
+        else:
+            per_class[name] = checked
+    if not per_class:
+        assert default is not None
+        return default
+    return default, tuple(per_class.items())
+
+
+def _float_text(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"expected a number, got {text.strip()!r} (write --conf 0.3,circle=0.8)") from None
+
+
+def _class_conf(value: Any) -> tuple[tuple[str, float], ...]:
+    if not isinstance(value, Mapping) or any(not str(k).strip() for k in value):
+        raise ValueError(f"expected a mapping of class: threshold, e.g. {{circle: 0.8}}, got {value!r}")
+    return tuple((str(k).strip(), _number(float, 0.0, 1.0)(v)) for k, v in value.items())
+
+
 def _classes(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not items:
@@ -159,7 +228,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "backend": _choice(*BACKENDS),
     "precision": _choice(*PRECISIONS),
     "calibration": _optional(_text),
-    "conf": _number(float, 0.0, 1.0),
+    "conf": _conf,
     "iou": _number(float, 0.0, 1.0),
     "imgsz": _optional(_number(int, 32, 8192)),
     "max_det": _number(int, 1),
@@ -184,6 +253,17 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "zones": _optional(_zones),
     "zone_anchor": _choice(*ZONE_ANCHORS),
     "heatmap_classes": _text,
+    "class_conf": _optional(_class_conf),
+    "agnostic_nms": _boolean,
+    "save_crop": _optional(_text),
+    "redact": _optional(_classes),
+    "redact_style": _choice(*REDACT_STYLES),
+    "line_width": _optional(_number(int, 1, 100)),
+    "hide_labels": _boolean,
+    "hide_conf": _boolean,
+    "hide_boxes": _boolean,
+    "stream_buffer": _boolean,
+    "show": _boolean,
 }
 assert set(VALIDATORS) == {f.name for f in fields(DetectSettings)}
 
@@ -236,6 +316,13 @@ def validate(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
             clean[key] = VALIDATORS[key](value)
         except ValueError as exc:
             raise ConfigError(f"bad value for {label} in {origin}: {exc}") from None
+    if isinstance(clean.get("conf"), tuple):  # conf with per-class values: they replace class_conf's
+        default, per_class = clean.pop("conf")
+        if default is not None:
+            clean["conf"] = default
+        clean["class_conf"] = per_class
+    elif "conf" in clean and "class_conf" not in values and origin == FLAGS:
+        clean["class_conf"] = None  # --conf 0.4 alone: one threshold for every class, as it says
     return clean
 
 

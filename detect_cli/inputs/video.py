@@ -55,6 +55,7 @@ class VideoOptions:
     reconnects: int = 3  # live streams only
     reconnect_wait_s: float = 2.0
     timeout_s: float = 15.0  # opening, and each read, of a URL or stream
+    buffer: bool = False  # live streams: every frame (True), or the newest one, dropping the rest (inputs/live.py)
 
     def __post_init__(self) -> None:
         if self.end_s is not None and self.end_s <= self.start_s:
@@ -80,6 +81,7 @@ class Frame:
     pixels: np.ndarray | None = None
     error: str | None = None
     read_ms: float = 0.0
+    skipped: int = 0  # a live stream's frames dropped just before this one, to keep up (inputs/live.py)
 
 
 def read_frames(

@@ -49,6 +49,22 @@ class PredictOptions:
     max_det: int = 300
     classes: tuple[int, ...] | None = None
     nms: bool = False  # YOLO26: False = the NMS-free end-to-end head
+    class_conf: tuple[tuple[int, float], ...] = ()  # class id -> its own minimum confidence (others: conf)
+    agnostic: bool = False  # one NMS over every class (where NMS runs)
+
+    @property
+    def floor(self) -> float:
+        """The confidence the model predicts at: the lowest any class asks for (`keep` filters the rest)."""
+        return min([self.conf, *(value for _, value in self.class_conf)])
+
+    def keep(self, detections: Detections) -> Detections:
+        """The boxes at or over their own class's threshold (all of them when no class has its own)."""
+        if not self.class_conf or not len(detections):
+            return detections
+        thresholds = np.full(len(detections), self.conf, np.float32)
+        for class_id, value in self.class_conf:
+            thresholds[detections.class_id == class_id] = value
+        return detections[detections.confidence >= thresholds]
 
 
 @dataclass
@@ -166,8 +182,8 @@ class Detector:
             size = path.stat().st_size
         return size / 2**20 if size is not None else None
 
-    def class_ids(self, wanted: Sequence[str]) -> tuple[int, ...]:
-        """Map class names or ids to ids; an unknown name lists the close matches."""
+    def class_ids(self, wanted: Sequence[str], flag: str = "--classes") -> tuple[int, ...]:
+        """Map class names or ids to ids; an unknown name lists the close matches (`flag` names the option)."""
         by_name = {n.lower(): i for i, n in self.names.items()}
         ids = []
         for item in wanted:
@@ -183,7 +199,7 @@ class Detector:
                     if close
                     else f"this model knows: {', '.join(self.names.values())}"
                 )
-                raise ConfigError(f"--classes: unknown class '{item}' for model {self.ref.spec}", hint)
+                raise ConfigError(f"{flag}: unknown class '{item}' for model {self.ref.spec}", hint)
         return tuple(sorted(set(ids)))
 
     def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
@@ -192,13 +208,14 @@ class Detector:
         nms_arg = None if self.ref.family == "rtdetr" or not self.end2end_capable else options.nms
         results = self._ultralytics().predict(
             images,
-            conf=options.conf,
+            conf=options.floor,
             iou=options.iou,
             imgsz=options.imgsz,
             max_det=options.max_det,
             classes=list(options.classes) if options.classes else None,
             device=self.device,
             nms=nms_arg,
+            agnostic_nms=options.agnostic,
             **({"quantize": 16} if self.half else {}),
             batch=len(images),
             verbose=False,
@@ -206,7 +223,10 @@ class Detector:
         )
         # a pass that returned --max-det boxes may have had more (the run table says so: core/caps.py)
         cap = self.pass_cap(options)
-        converted = [(d.with_metadata(**{CAPS: Capped.of_passes([len(d)], cap)}), t) for d, t in map(_convert, results)]
+        converted = [
+            (options.keep(d.with_metadata(**{CAPS: Capped.of_passes([len(d)], cap)})), t)
+            for d, t in map(_convert, results)
+        ]
         predictor = self.predictor
         if predictor is not None:  # it keeps the last batch until the next call: up to twice the in-flight bound
             predictor.dataset = predictor.batch = predictor.results = None

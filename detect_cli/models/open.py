@@ -78,9 +78,11 @@ def open_model(
         notes.append(resized)
     settings = replace(settings, imgsz=imgsz)
     options = predict_options(settings, detector)
-    if iou_given and not detector.runs_nms(options):
+    if not detector.runs_nms(options):
         why = "RT-DETR has no NMS" if detector.ref.family == "rtdetr" else "YOLO26 runs its NMS-free head (add --nms)"
-        notes.append(f"--iou has no effect: {why}")
+        given = (["--iou"] if iou_given else []) + (["--agnostic-nms"] if settings.agnostic_nms else [])
+        if given:
+            notes.append(f"{' and '.join(given)} {'have' if len(given) > 1 else 'has'} no effect: {why}")
     wanted = settings.backend
     if needs_torch and wanted not in {"auto", "torch"} and detector.ref.kind != "exported":
         notes.append(f"--backend {wanted} ignored: {needs_torch} needs the PyTorch model")
@@ -127,10 +129,23 @@ def _int8_request(
 
 
 def predict_options(settings: DetectSettings, detector: Detector) -> PredictOptions:
-    """What every forward pass of this run takes: conf, iou, imgsz, max_det, class ids, NMS."""
+    """What every forward pass of this run takes: conf (per class too), iou, imgsz, max_det, class ids, NMS.
+    A class name the model does not know is a ConfigError with the close matches (before any image runs)."""
     classes = detector.class_ids(settings.classes) if settings.classes else None
+    class_conf = tuple(
+        (detector.class_ids([name], flag="--conf")[0], value) for name, value in settings.class_thresholds().items()
+    )
     imgsz, _ = detector.run_imgsz(settings.imgsz)
-    return PredictOptions(settings.conf, settings.iou, imgsz, settings.max_det, classes, settings.nms)
+    return PredictOptions(
+        settings.conf,
+        settings.iou,
+        imgsz,
+        settings.max_det,
+        classes,
+        settings.nms,
+        class_conf,
+        settings.agnostic_nms,
+    )
 
 
 def read_options(settings: DetectSettings) -> ReadOptions:

@@ -69,14 +69,14 @@ class OpenVINODetector(Detector):
         rows = ticket.output()
         ran = time.perf_counter()
         decode = decode_rtdetr if self.ref.family == "rtdetr" else decode_yolo_end2end
-        xyxy, conf, cls = decode(rows, placement, options.conf, options.classes, options.max_det)
+        xyxy, conf, cls = decode(rows, placement, options.floor, options.classes, options.max_det)
         timing = Timing(
             preprocess=preprocess_ms,
             inference=ticket.latency_ms,
             postprocess=(time.perf_counter() - ran) * 1e3,
         )
         capped = Capped.of_passes([len(xyxy)], self.pass_cap(options))
-        return Detections(xyxy, conf, cls).with_metadata(**{CAPS: capped}), timing
+        return options.keep(Detections(xyxy, conf, cls).with_metadata(**{CAPS: capped})), timing
 
     @property
     def in_flight(self) -> int:

@@ -73,9 +73,16 @@ def _overlaps(rect: Rect, others: np.ndarray) -> bool:
 
 
 class BoxAnnotator:
-    def __init__(self, line_width: int | None = None, font_scale: float | None = None) -> None:
+    """Boxes and labels ("circle 0.91"; "#7 circle 0.91" with tracks). `line_width` None: from the picture's
+    size; `labels` False: boxes only (--hide-labels); `conf` False: labels without the confidence (--hide-conf)."""
+
+    def __init__(
+        self, line_width: int | None = None, font_scale: float | None = None, *, labels: bool = True, conf: bool = True
+    ) -> None:
         self.line_width = line_width
         self.font_scale = font_scale
+        self.show_labels = labels
+        self.show_conf = conf
 
     def _sizes(self, height: int, width: int) -> tuple[int, float, int]:
         lw = self.line_width or max(1, round((height + width) / 2 * 0.003))
@@ -87,7 +94,12 @@ class BoxAnnotator:
         height, width = shape[:2]
         _, scale, thickness = self._sizes(height, width)
         ordered = detections.sorted_by_confidence()
-        texts = [f"{names.get(cls, cls)} {conf:.2f}" for _, conf, cls in ordered]
+        if not self.show_labels:
+            return []
+        texts = [
+            f"{names.get(cls, cls)} {conf:.2f}" if self.show_conf else str(names.get(cls, cls))
+            for _, conf, cls in ordered
+        ]
         if ordered.track_id is not None:  # --track: "#7 circle 0.91"
             texts = [f"#{t} {text}" if t >= 0 else text for t, text in zip(ordered.track_id.tolist(), texts)]
         sizes = []

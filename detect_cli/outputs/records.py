@@ -55,6 +55,10 @@ def box_records(result: ImageResult) -> list[dict[str, Any]]:
     if tiles is not None:
         for record, tile in zip(records, tiles.tolist()):
             record["tile"] = None if tile[0] < 0 else tile
+    redacted = result.detections.extra.get("redacted")  # --redact: the box is hidden in the pictures
+    if redacted is not None:
+        for record, hidden in zip(records, redacted.tolist()):
+            record["redacted"] = bool(hidden)
     tracks = result.detections.track_id
     if tracks is not None:  # only with --track: null for a box in no confirmed track
         for record, track in zip(records, tracks.tolist()):

@@ -26,8 +26,9 @@ from detect_cli.core.detections import Detections
 from detect_cli.core.errors import InputError
 from detect_cli.core.results import ImageResult, Timing
 from detect_cli.inputs.images import Decoded, ReadOptions, read_decoded
-from detect_cli.inputs.sources import IDLE, Source, is_video
-from detect_cli.inputs.video import VideoOptions, read_frames
+from detect_cli.inputs.live import Claim, LatestFrame, claims
+from detect_cli.inputs.sources import IDLE, Source, is_stream, is_video
+from detect_cli.inputs.video import Frame, VideoOptions, read_frames
 from detect_cli.models.detector import PredictOptions
 from detect_cli.pipeline.failures import FailureWatch, blank_image
 
@@ -72,6 +73,8 @@ class _Pending:
     warnings: tuple[str, ...] = ()
     frame: int | None = None  # a video frame's number, and its time
     time_s: float | None = None
+    skipped: int = 0  # a live stream's frames dropped before this one (inputs/live.py)
+    claim: Claim | None = None  # a live stream's frame, taken when it is about to run
 
     @property
     def nbytes(self) -> int:
@@ -150,6 +153,11 @@ def detect_stream(
                 pending, loaded, held = [], 0, 0
             yield from flight.finish_all()
             continue
+        if item.claim is not None:  # a live stream's newest frame, now that it is its turn
+            item = _claimed(item)
+            if item is None:
+                continue
+            budget.take(item.nbytes)
         pending.append(item)
         loaded += item.image is not None
         held += item.nbytes
@@ -342,9 +350,35 @@ def load(index: int, source: Source, read_options: ReadOptions) -> _Pending:
 def load_frames(
     index: int, source: Source, options: ReadOptions, video: VideoOptions, after: int | None
 ) -> Iterator[_Pending]:
-    """A video's frames as pendings (in the read-ahead thread: decoding releases the GIL)."""
-    for frame in read_frames(source, video, after=after, max_pixels=options.max_pixels):
-        yield _Pending(index, source, frame.pixels, frame.read_ms, frame.error, frame=frame.number, time_s=frame.time_s)
+    """A video's frames as pendings (in the read-ahead thread: decoding releases the GIL). A live stream
+    without `video.buffer` gives claims instead: its newest frame, taken when the batch is made."""
+    frames = read_frames(source, video, after=after, max_pixels=options.max_pixels)
+    if is_stream(source.ref) and not video.buffer and source.error is None:
+        for claim in claims(LatestFrame(frames)):
+            yield _Pending(index, source, claim=claim)
+        return
+    for frame in frames:
+        yield _pending_frame(index, source, frame)
+
+
+def _pending_frame(index: int, source: Source, frame: Frame) -> _Pending:
+    return _Pending(
+        index,
+        source,
+        frame.pixels,
+        frame.read_ms,
+        frame.error,
+        frame=frame.number,
+        time_s=frame.time_s,
+        skipped=frame.skipped,
+    )
+
+
+def _claimed(item: _Pending) -> _Pending | None:
+    """The frame a claim stands for; None when the stream ended before it (nothing to run)."""
+    assert item.claim is not None
+    frame = item.claim.take()
+    return None if frame is None else _pending_frame(item.index, item.source, frame)
 
 
 def _run_batch(
@@ -365,6 +399,7 @@ def _run_batch(
                 name=item.source.name,
                 frame=item.frame,
                 time_s=item.time_s,
+                frames_skipped=item.skipped,
             )
             continue
         detections, timing = next(outputs)
@@ -382,6 +417,7 @@ def _run_batch(
             warnings=item.warnings,
             frame=item.frame,
             time_s=item.time_s,
+            frames_skipped=item.skipped,
         )
 
 

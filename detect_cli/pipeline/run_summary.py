@@ -31,6 +31,7 @@ class RunSummary:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     wall_s: float = 0.0
     interrupted: bool = False
+    stopped: str | None = None  # why the run ended early without being interrupted (--show's window closed)
     resumed: int = 0  # inputs skipped because an earlier run already did them (--resume)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     unsaved: list[tuple[str, str]] = field(default_factory=list)  # (source, warning): outputs not written (exit 3)
@@ -101,6 +102,7 @@ class RunSummary:
             "ms_per_image": {k: round(v, 3) for k, v in self.ms_per_image().items()},
             "wall_s": round(self.wall_s, 3),
             "interrupted": self.interrupted,
+            **({"stopped": self.stopped} if self.stopped else {}),
             "skipped_already_done": self.resumed,
             "failures": [{"source": s, "error": e} for s, e in self.failures],
             "skipped": [{"source": s, "reason": r} for s, r in self.skipped],

@@ -21,6 +21,7 @@ MIN_TRACK_FRAMES = 5
 @dataclass
 class VideoStats:
     frames: int = 0  # frames processed (after --vid-stride and the time range)
+    frames_skipped: int = 0  # a live stream's frames dropped to keep up (not with --stream-buffer)
     frames_with_detections: int = 0
     class_total: Counter[str] = field(default_factory=Counter)  # boxes over all frames
     class_max: Counter[str] = field(default_factory=Counter)  # most boxes of the class in one frame
@@ -35,6 +36,7 @@ class VideoStats:
     _crossings: LineCounter | None = field(default=None, repr=False)
 
     def add(self, result: ImageResult) -> None:
+        self.frames_skipped += result.frames_skipped
         if not result.ok:
             self.broke_at, self.error = result.frame, result.error
             return
@@ -111,6 +113,8 @@ class VideoStats:
             "per_class": {n: self._class_dict(n) for n in names},
             "ms_per_frame": round(self.ms_per_frame, 3),
         }
+        if self.frames_skipped:
+            data["frames_skipped"] = self.frames_skipped  # to keep up with a live stream
         if self.tracked:
             data["unique_objects"] = dict(sorted(self.unique_objects().items()))
             data["brief_tracks"] = self.brief_tracks  # seen in fewer than MIN_TRACK_FRAMES frames: not counted

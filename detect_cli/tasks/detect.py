@@ -1,5 +1,9 @@
 """The detect task: results from the engine (or Ray), tracked and counted when asked, their annotated
-images and videos saved, and a running summary. Records are `ImageResult`s; `tasks/driver.py` runs it."""
+images and videos saved (and cropped, redacted, shown: outputs/pictures.py), and a running summary.
+Records are `ImageResult`s; `tasks/driver.py` runs it.
+
+Long because the job joins every stage a result goes through (engine or Ray, tracking, zones, pictures,
+videos, heatmaps), each in a few lines, and the failures of each stay that result's."""
 
 from __future__ import annotations
 
@@ -20,8 +24,9 @@ from detect_cli.inputs.sources import Source, is_url, stills_only
 from detect_cli.inputs.video import VideoOptions
 from detect_cli.models.detector import Detector
 from detect_cli.models.open import predict_options, read_options
-from detect_cli.outputs.annotate import BoxAnnotator, draw_count_line, draw_zones
+from detect_cli.outputs.annotate import draw_count_line, draw_zones
 from detect_cli.outputs.image_saver import ImageSaver, SaveRefused
+from detect_cli.outputs.pictures import Pictures
 from detect_cli.outputs.records import IMAGES, Layout
 from detect_cli.outputs.sinks import Sink
 from detect_cli.outputs.video_saver import VideoSaver
@@ -80,8 +85,15 @@ class DetectJob:
     # stages on the result stream before tracking and saving (--watch: a file deleted before it was read)
     stages: Sequence[Callable[[Iterable[ImageResult]], Iterable[ImageResult]]] = ()
     keep_pixels: bool = False  # records keep their decoded image (a sink writes it: --format yolo's frames)
+    # what pictures get (styles, --redact, --save-crop, --show); None: from the settings, checked against
+    # the model's class names when the job is made (a ConfigError before any image runs)
+    pictures: Pictures | None = None
     _explaining: ExplainingDetector | None = field(default=None, init=False, repr=False)
     _broken_video: tuple[int, str] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.pictures is None:
+            self.pictures = Pictures.from_settings(self.settings, self.detector.class_ids)
 
     def run(
         self,
@@ -97,7 +109,7 @@ class DetectJob:
     def records(self, sources: Iterable[Source]) -> Iterator[ImageResult]:
         """One result per image or video frame, in input order, as each is done (pixels dropped)."""
         saver = ImageSaver(self.save_dir) if self.save_dir else None
-        annotator = BoxAnnotator()
+        pictures = self.pictures or Pictures()
         if self.attention and saver:
             from detect_cli.attention.explaining import ExplainingDetector
 
@@ -139,15 +151,21 @@ class DetectJob:
         videos = VideoSaver(saver) if saver else None
         try:
             for result in stream:
-                if videos and result.ok and result.frame is not None:
-                    result = self._save_frame(videos, annotator, result)
-                elif saver and result.ok:
-                    result = self._save(saver, annotator, result)
+                if result.ok:
+                    result = pictures.mark(result)
+                shown = True
+                if result.ok and (saver or pictures.needs_pixels):
+                    result, shown = self._pictures(result, pictures, saver, videos)
                 # don't keep pixels (nor attention maps) past this point; a sink that writes pixels gets them
                 bare = replace(result, image=None, detections=result.detections.with_metadata(attention=None))
                 self.summary_so_far.add(bare)
                 yield replace(bare, image=result.image) if self.keep_pixels else bare
+                if not shown:  # q, or the window closed: the run ends here, as after Ctrl-C, but it is no failure
+                    self.summary_so_far.stopped = "the --show window was closed"
+                    return
         finally:
+            if pictures.window is not None:
+                pictures.window.close()
             if videos:
                 self._close_video(videos)
             if self.spatial is not None and self.heatmap_dir is not None:
@@ -185,18 +203,50 @@ class DetectJob:
             **common,
         )
 
-    def _save_frame(self, videos: VideoSaver, annotator: BoxAnnotator, result: ImageResult) -> ImageResult:
+    def _pictures(
+        self, result: ImageResult, pictures: Pictures, saver: ImageSaver | None, videos: VideoSaver | None
+    ) -> tuple[ImageResult, bool]:
+        """Crops, the annotated picture saved (a still, or a video's frame) and shown. A file not written
+        costs that file only (a warning; the detections are kept). False when the window was closed."""
+        if result.image is None:  # Ray decodes on the workers and sends back no pixels: read it here
+            try:
+                image = read_image(
+                    Source(result.source, result.name, is_url(result.source)), read_options(self.settings)
+                )
+            except InputError as exc:
+                return result.not_saved(Unsaved.ANNOTATED, one_line(exc, first=True)), True
+            result = replace(result, image=image)
+        assert result.image is not None
+        if pictures.crops is not None:
+            try:
+                pictures.save_crops(result.image, result)
+            except (OSError, SaveRefused, cv2.error) as exc:
+                result = result.not_saved(Unsaved.CROPS, one_line(exc, first=True))
+        if saver is None and pictures.window is None:
+            return result, True
+        picture = pictures.draw(result.image, result, lambda frame: self._decorate(frame, result))
+        if videos is not None and result.frame is not None:
+            result = self._save_frame(videos, picture, result)
+        elif saver is not None:
+            result = self._save(saver, picture, result)
+        if pictures.window is None:
+            return result, True
+        caption = result.name if result.frame is None else f"{result.name} frame {result.frame}"
+        return result, pictures.window.show(picture, caption, still=result.frame is None)
+
+    def _decorate(self, frame: Any, result: ImageResult) -> Any:
+        """A video's count line, and the zones, on the annotated picture."""
+        if self.count_line is not None and result.frame is not None:
+            line = self.count_line.in_frame(frame.shape[1], frame.shape[0])
+            draw_count_line(frame, line.as_list(), self._crossings_so_far(result.source))
+        return self._draw_zones(frame, result)
+
+    def _save_frame(self, videos: VideoSaver, frame: Any, result: ImageResult) -> ImageResult:
         """Append the annotated frame to its video; a failure is said once, on the frame where it
         happened (the detections of every frame are kept), and the rest of that video is not written."""
         if self._broken_video == (result.index, result.source):
             return result
         try:
-            assert result.image is not None
-            frame = annotator.annotate(result.image, result.detections, result.names)
-            if self.count_line is not None:
-                line = self.count_line.in_frame(frame.shape[1], frame.shape[0])
-                draw_count_line(frame, line.as_list(), self._crossings_so_far(result.source))
-            self._draw_zones(frame, result)
             videos.add(result.index, result.source, result.name, frame, result.time_s)
         except (OSError, SaveRefused, cv2.error) as exc:
             videos.abandon()
@@ -232,21 +282,13 @@ class DetectJob:
             self.summary_so_far.warnings.append((where, warning))
             self.summary_so_far.unsaved.append((where, warning))
 
-    def _save(self, saver: ImageSaver, annotator: BoxAnnotator, result: ImageResult) -> ImageResult:
+    def _save(self, saver: ImageSaver, picture: Any, result: ImageResult) -> ImageResult:
         """Write the annotated image (and overlays). A failure here costs that file only: the
         detections still go to the sinks, with a warning saying what was not written."""
         explained = self._explaining.judge(result.detections, result.image, result.source) if self._explaining else None
         try:
-            image = result.image
-            if image is None:  # Ray decodes on the workers and sends back no pixels: read it here to draw
-                image = read_image(
-                    Source(result.source, result.name, is_url(result.source)), read_options(self.settings)
-                )
-                result = replace(result, image=image)
-            path = saver.save(
-                result.name, self._draw_zones(annotator.annotate(image, result.detections, result.names), result)
-            )
-        except (OSError, SaveRefused, InputError, cv2.error) as exc:
+            path = saver.save(result.name, picture)
+        except (OSError, SaveRefused, cv2.error) as exc:
             return result.not_saved(Unsaved.ANNOTATED, one_line(exc, first=True))
         if isinstance(explained, str):
             return result.not_saved(Unsaved.OVERLAYS, f"cannot explain this image: {explained}")

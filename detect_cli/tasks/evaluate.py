@@ -56,7 +56,15 @@ class EvaluateJob:
 
     def records(self, sources: Iterable[Source]) -> Iterator[dict[str, Any]]:
         predictions: list[Prediction] = []
-        low = replace(self.settings, conf=min(self.settings.conf, MAP_CONF))
+        # mAP needs every box; pictures are evaluate's own (a config's --show or --save-crop is detect's)
+        low = replace(
+            self.settings,
+            conf=min(self.settings.conf, MAP_CONF),
+            class_conf=None,
+            show=False,
+            save_crop=None,
+            redact=None,
+        )
         stills = stills_only(
             sources,
             "a video: box labels are per image file (score a video's tracks with "

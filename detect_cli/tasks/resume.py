@@ -63,6 +63,7 @@ def fingerprint(settings: DetectSettings, detector: Detector) -> dict[str, Any]:
     values = settings.as_dict()
     shaping = [k for k in SHAPING if values["slice"] or k not in SLICING]  # files from before --slice resume
     shaping += [k for k in ZONING if values["zones"]]
+    shaping += [k for k in ("class_conf", "agnostic_nms") if values[k]]  # only when set: older files resume
     ran_int8 = {"precision": "int8"} if detector.precision == "int8" else {}  # its boxes are not fp32's
     return {**{k: values[k] for k in shaping}, **ran_int8, "weights_sha256": weights_digest(detector)}
 

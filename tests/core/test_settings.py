@@ -258,3 +258,62 @@ def test_precision_and_calibration_are_checked(tmp_path: Path) -> None:
         load_settings(None, {"calibration": str(tmp_path / "nope")})
     assert load_settings(None, {"calibration": str(tmp_path / "*.jpg")}).calibration.endswith("*.jpg")  # a glob
     assert load_settings(None, {}).precision == "fp32"
+
+
+@pytest.mark.parametrize(
+    ("value", "conf", "class_conf"),
+    [
+        ("0.3,circle=0.8", 0.3, {"circle": 0.8}),
+        ("circle=0.8, star = 0.1", 0.25, {"circle": 0.8, "star": 0.1}),  # the default stays the config's
+        ("0.4", 0.4, None),
+        (0.5, 0.5, None),
+        ("default=0.2,2=0.9", 0.2, {"2": 0.9}),
+        ("0.3,person bag=0.6", 0.3, {"person bag": 0.6}),
+    ],
+)
+def test_per_class_conf_from_the_flag(value, conf: float, class_conf: dict | None) -> None:
+    settings = load_settings(None, {"conf": value})
+    assert settings.conf == conf and settings.as_dict()["class_conf"] == class_conf
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("0.3,circle=1.5", "between 0.0 and 1.0"),
+        ("0.3,circle=high", "expected a number, got 'high'"),
+        ("0.3,=0.5", "class name is missing"),
+        ("0.3,circle=0.5,circle=0.6", "given twice"),
+        ("0.3,0.4", "two default"),
+        (" , ", "expected a number"),
+    ],
+)
+def test_bad_per_class_conf_says_what_is_wrong(value: str, why: str) -> None:
+    with pytest.raises(ConfigError, match="--conf") as caught:
+        load_settings(None, {"conf": value})
+    assert why in str(caught.value)
+
+
+def test_per_class_conf_in_a_config_file_and_a_plain_flag_replacing_it(tmp_path: Path) -> None:
+    as_text = write_config(tmp_path, 'conf: "0.3,circle=0.8"\n')
+    assert load_settings(as_text).class_thresholds() == {"circle": 0.8}
+    as_mapping = tmp_path / "m.yaml"
+    as_mapping.write_text("conf: 0.3\nclass_conf: {circle: 0.8, star: 0.2}\n", encoding="utf-8")
+    settings = load_settings(as_mapping)
+    assert settings.conf == 0.3 and settings.class_thresholds() == {"circle": 0.8, "star": 0.2}
+    assert load_settings(as_mapping, {"conf": 0.5}).class_thresholds() == {}  # --conf 0.5: one threshold for all
+    bad = write_config(tmp_path, "class_conf: [circle]\n")
+    with pytest.raises(ConfigError, match="'class_conf'"):
+        load_settings(bad)
+
+
+@pytest.mark.parametrize(
+    ("flags", "label"),
+    [
+        ({"redact_style": "smudge"}, "--redact-style"),
+        ({"line_width": 0}, "--line-width"),
+        ({"show": "yes"}, "--show"),
+    ],
+)
+def test_picture_settings_are_checked(flags: dict, label: str) -> None:
+    with pytest.raises(ConfigError, match=label):
+        load_settings(None, flags)

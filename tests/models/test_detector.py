@@ -178,3 +178,44 @@ def test_a_pass_cap_bites_only_where_the_model_could_return_more(yolo_detector, 
     assert yolo_detector.pass_cap(PredictOptions(max_det=300)) == 300
     assert rtdetr_detector.pass_cap(PredictOptions(max_det=300)) is None
     assert rtdetr_detector.pass_cap(PredictOptions(max_det=100)) == 100
+
+
+def test_per_class_thresholds_predict_at_the_lowest_and_keep_each_class_its_own() -> None:
+    from detect_cli.core.detections import Detections
+
+    options = PredictOptions(conf=0.3, class_conf=((0, 0.8), (2, 0.1)))
+    assert options.floor == 0.1
+    dets = Detections(np.zeros((6, 4)), np.array([0.9, 0.5, 0.35, 0.2, 0.15, 0.05]), np.array([0, 0, 1, 1, 2, 2]))
+    kept = options.keep(dets)
+    assert kept.confidence.tolist() == pytest.approx([0.9, 0.35, 0.15]) and kept.class_id.tolist() == [0, 1, 2]
+    assert PredictOptions(conf=0.3).keep(dets) is dets  # one threshold: the model's own filter is enough
+
+
+def test_unknown_per_class_name_is_refused_with_close_matches(yolo_detector) -> None:
+    from dataclasses import replace
+
+    from detect_cli.core.settings import load_settings
+    from detect_cli.models.open import predict_options
+
+    settings = load_settings(None, {"conf": "0.3,persn=0.5,car=0.2"})
+    with pytest.raises(ConfigError, match="--conf: unknown class 'persn'") as caught:
+        predict_options(settings, yolo_detector)
+    assert "person" in (caught.value.hint or "")
+    options = predict_options(replace(settings, class_conf=(("person", 0.5), ("2", 0.2))), yolo_detector)
+    assert options.class_conf == ((0, 0.5), (2, 0.2)) and options.floor == 0.2
+
+
+def test_agnostic_nms_reaches_ultralytics_nms(yolo_detector, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--agnostic-nms is Ultralytics' agnostic_nms on the NMS path (its NMS is theirs; random weights give
+    boxes of one class only, so the effect itself cannot be seen here)."""
+    import cv2
+
+    model = yolo_detector._ultralytics()
+    seen: list[dict] = []
+    original = model.predict
+    monkeypatch.setattr(model, "predict", lambda *a, **kw: seen.append(kw) or original(*a, **kw))
+    image = cv2.imread(str(SAMPLES / "bus.jpg"))
+    for agnostic in (False, True):
+        yolo_detector.predict([image], PredictOptions(imgsz=TEST_IMGSZ, nms=True, agnostic=agnostic))
+    assert [kw["agnostic_nms"] for kw in seen] == [False, True]
+    assert yolo_detector.predictor.args.agnostic_nms is True

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,7 +44,7 @@ def detect(
     precision: opt.Precision = None,
     calibration: opt.Calibration = None,
     trust_model: opt.TrustModel = False,
-    conf: opt.Conf = None,
+    conf: opt.ClassConf = None,
     iou: opt.Iou = None,
     imgsz: opt.Imgsz = None,
     max_det: opt.MaxDet = None,
@@ -54,6 +54,7 @@ def detect(
     classes: opt.Classes = None,
     half: opt.Half = None,
     nms: opt.Nms = None,
+    agnostic_nms: opt.AgnosticNms = None,
     threads: opt.Threads = None,
     recursive: opt.Recursive = None,
     slice_: opt.Slice = None,
@@ -66,6 +67,15 @@ def detect(
     as_json: opt.Json = False,
     out: opt.OutOrDir = None,
     save: opt.Save = None,
+    save_crop: opt.SaveCrop = None,
+    redact: opt.Redact = None,
+    redact_style: opt.RedactStyle = None,
+    hide_boxes: opt.HideBoxes = None,
+    line_width: opt.LineWidth = None,
+    hide_labels: opt.HideLabels = None,
+    hide_conf: opt.HideConf = None,
+    show: opt.Show = None,
+    stream_buffer: opt.StreamBuffer = None,
     tables: opt.Tables = None,
     attention: opt.AttentionFlag = False,
     vid_stride: opt.VidStride = None,
@@ -96,6 +106,7 @@ def detect(
     or labels for annotation tools (YOLO, COCO dataset, Label Studio); --watch follows folders."""
     set_output(quiet=quiet, verbose=verbose)
     from detect_cli.cli.zones import check_heatmap_classes, spatial_flags, spatial_stage
+    from detect_cli.outputs.pictures import check_pictures
 
     settings = settings_from_flags(
         config,
@@ -112,12 +123,16 @@ def detect(
         classes=classes,
         half=half,
         nms=nms,
+        agnostic_nms=agnostic_nms,
+        stream_buffer=stream_buffer,
         threads=threads,
         recursive=recursive,
         tables=tables,
         **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge, slice_match, slice_tiles, max_det_image),
         **spatial_flags(zone, zone_anchor.value if zone_anchor else None, heatmap_classes, heatmap=heatmap),
+        **opt.picture_flags(save_crop, redact, redact_style, line_width, hide_labels, hide_conf, show, hide_boxes),
     )
+    check_pictures(settings, save)
     plan = _OutputPlan.from_flags(
         data_format(fmt.value if fmt else None, as_json), out, save, resume or retry_failed, attention, engine
     )
@@ -139,6 +154,7 @@ def detect(
     spatial = spatial_stage(settings, heatmap, ray=engine == opt.Engine.ray)
     track = track or line is not None or bool(spatial and spatial.zones)  # counting follows tracks
     video = _video_options(vid_stride, start, end, track=track, engine=engine, attention=attention)
+    video = replace(video, buffer=settings.stream_buffer)
     ray_options = None
     if engine == opt.Engine.ray:
         from detect_cli.pipeline.ray.cluster import RayOptions, require_ray
