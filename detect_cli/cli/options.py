@@ -426,6 +426,7 @@ Redact = Annotated[
         help="Hide these classes (comma list of names or ids) in saved and shown pictures, the whole box; "
         "records say which boxes were redacted.",
         show_default=False,
+        autocompletion=complete_classes,
     ),
 ]
 RedactStyle = Annotated[Optional[RedactStyleName], typer.Option(help="How --redact hides a box.", show_default="blur")]

@@ -236,6 +236,10 @@ def detect(
         warn("--count-line counted nothing: it counts in videos and streams, and none was read")
     if save is not None and not quiet:
         note(f"annotated images written to {save}")
+    if settings.save_crop and not quiet:
+        note(f"crops written to {settings.save_crop}/<class>/")
+    if summary.stopped:
+        note(f"stopped early: {summary.stopped} (the records so far are kept)")
     if summary.heatmaps and not quiet:
         note(f"{len(summary.heatmaps)} heatmap(s) (.png and .npy) written to {heatmap}")
     _finish(summary, detector, quiet=quiet, tables_are_results=plan.tables_are_results, imgsz=settings.imgsz)
