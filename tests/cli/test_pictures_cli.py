@@ -173,3 +173,18 @@ def test_a_video_gets_redacted_frames_and_crops_named_by_frame(tmp_path: Path) -
                 ((x1, y1, x2, y2),) = pixel_boxes(np.array([det["box"]]), 320, 320)
                 assert frame[y1 + 3 : y2 - 3, x1 + 3 : x2 - 3].std() < 4  # black, give or take the codec
     capture.release()
+
+
+def test_per_class_conf_holds_when_slicing_and_tracking_a_video(scenes: Path) -> None:
+    sliced = detect(str(scenes), "--conf", "0.2,circle=0.8", "--slice", "200x200")
+    found = [(d["class_name"], d["confidence"]) for i in sliced["images"] for d in i["detections"]]
+    assert found and all(p >= 0.8 if c == "circle" else p >= 0.2 for c, p in found)
+    video = SAMPLES / "video" / "shapes.mp4"  # frames 0-9: two circles each, one at 0.74 in frame 7
+    tracked = detect(str(video), "--end", "0.4", "--conf", "0.2,circle=0.8", "--track")
+    found = [(d["class_name"], d["confidence"]) for i in tracked["images"] for d in i["detections"]]
+    assert [c for c, _ in found] == ["circle"] * 19 and all(p >= 0.8 for _, p in found)
+
+
+def test_crops_are_not_written_among_the_inputs(scenes: Path) -> None:
+    run = CliRunner().invoke(app, ["detect", str(scenes), *DEMO, "--save-crop", str(scenes)])
+    assert run.exit_code == 2 and "--save-crop" in run.stderr

@@ -140,6 +140,10 @@ def detect(
     if watch:
         check_watch(sources, ray=engine == opt.Engine.ray, resume=resume, out_format=plan.out_format)
     plan.claim(sources, recursive=settings.recursive, keep=own_files(config, settings.model))
+    if settings.save_crop:  # crops never land among the inputs (a later or recursive run would read them)
+        from detect_cli.outputs.guards import check_apart
+
+        check_apart(sources, None, Path(settings.save_crop), recursive=settings.recursive, save_flag="--save-crop")
     if plan.out_format == "mot":
         from detect_cli.outputs.mot import check_one_sequence
 
