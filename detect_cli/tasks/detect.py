@@ -224,7 +224,10 @@ class DetectJob:
                 result = result.not_saved(Unsaved.CROPS, one_line(exc, first=True))
         if saver is None and pictures.window is None:
             return result, True
-        picture = pictures.draw(result.image, result, lambda frame: self._decorate(frame, result))
+        try:
+            picture = pictures.draw(result.image, result, lambda frame: self._decorate(frame, result))
+        except cv2.error as exc:  # a picture OpenCV cannot draw on: that picture is lost, not the run
+            return result.not_saved(Unsaved.ANNOTATED, one_line(exc, first=True)), True
         if videos is not None and result.frame is not None:
             result = self._save_frame(videos, picture, result)
         elif saver is not None:

@@ -11,7 +11,7 @@ import numpy as np
 from detect_cli.inputs.live import LatestFrame, claims
 from detect_cli.inputs.video import Frame
 
-FPS = 100.0
+FPS = 50.0  # a frame every 20 ms: a loaded machine's scheduling hiccups stay under two frames
 
 
 class Camera:
@@ -36,18 +36,18 @@ class Camera:
 
 
 def test_a_slow_reader_stays_within_a_frame_or_two_of_real_time() -> None:
-    camera = Camera(150)  # 1.5 s at 100 frames/s
+    camera = Camera(80)  # 1.6 s at 50 frames/s
     live = LatestFrame(iter(camera))
     behind, taken, skipped = [], [], 0
     while (frame := live.take()) is not None:
         behind.append(camera.sent - frame.number)  # frames the camera sent since this one, when it is run
         taken.append(frame.number)
         skipped += frame.skipped
-        time.sleep(0.05)  # a model five times slower than the camera
+        time.sleep(0.1)  # a model five times slower than the camera
     assert taken == sorted(taken) and len(set(taken)) == len(taken)
     assert max(behind) <= 2, behind  # not a queue growing behind real time
-    assert taken[-1] == 149 and skipped + len(taken) == 150  # every frame given or counted as skipped
-    assert skipped > 100
+    assert taken[-1] == 79 and skipped + len(taken) == 80  # every frame given or counted as skipped
+    assert skipped > 50
     assert camera.closed
 
 
@@ -83,12 +83,12 @@ class SlowModel:
         from detect_cli.core.detections import Detections
         from detect_cli.core.results import Timing
 
-        time.sleep(0.05)
+        time.sleep(0.1)
         return [(Detections.empty(), Timing()) for _ in images]
 
 
 def test_the_engine_runs_a_live_stream_at_real_time_and_counts_what_it_skipped(monkeypatch) -> None:
-    """detect_stream on a fake rtsp:// camera at 100 frames/s with a model at 20: each frame run is
+    """detect_stream on a fake rtsp:// camera at 50 frames/s with a model at 10: each frame run is
     within two frames of the newest one sent when the model starts it; --stream-buffer runs every frame."""
     from detect_cli.inputs.sources import Source
     from detect_cli.inputs.video import VideoOptions
@@ -96,9 +96,10 @@ def test_the_engine_runs_a_live_stream_at_real_time_and_counts_what_it_skipped(m
     from detect_cli.pipeline.run_summary import RunSummary
 
     cameras: list[Camera] = []
+    length = {"frames": 80}
 
     def fake_read_frames(source, options, after=None, max_pixels=None):  # type: ignore[no-untyped-def]
-        cameras.append(Camera(120))
+        cameras.append(Camera(length["frames"]))
         return iter(cameras[-1])
 
     monkeypatch.setattr(engine, "read_frames", fake_read_frames)
@@ -114,12 +115,13 @@ def test_the_engine_runs_a_live_stream_at_real_time_and_counts_what_it_skipped(m
         summary.add(result)
     stats = summary.videos["rtsp://camera/live"]
     assert max(behind) <= 2, behind
-    assert stats.frames + stats.frames_skipped == 120 and stats.frames_skipped > 60
+    assert stats.frames + stats.frames_skipped == 80 and stats.frames_skipped > 50
     assert summary.as_dict()["videos"]["rtsp://camera/live"]["frames_skipped"] == stats.frames_skipped
 
+    length["frames"] = 20
     every = RunSummary()
     for result in engine.detect_stream(
         [Source("rtsp://camera/live", "live")], SlowModel(), video=VideoOptions(buffer=True)
     ):
         every.add(result)
-    assert every.videos["rtsp://camera/live"].frames == 120 and every.videos["rtsp://camera/live"].frames_skipped == 0
+    assert every.videos["rtsp://camera/live"].frames == 20 and every.videos["rtsp://camera/live"].frames_skipped == 0
