@@ -193,3 +193,11 @@ def dataset_images(data_yaml: str) -> list[str]:
     if not paths:
         raise ConfigError(f"--data {data_yaml}: names no val or train images", "or pass --calibration DIR")
     return paths
+
+
+def read_local(
+    paths: Sequence[str], limit: int, read_options: ReadOptions | None = None, max_side: int | None = None
+) -> list[tuple[str, np.ndarray]]:
+    """Up to `limit` (name, image) read ahead from the run's local files and frames of local videos
+    (never stdin, URLs or streams), shrunk to `max_side` as calibration keeps them."""
+    return [(name, _shrink(image, max_side)) for name, image in _read(paths, limit, read_options)]

@@ -268,7 +268,7 @@ def load_detector(
     trusted: bool = False,
 ) -> Detector:
     """Load without running code from the file unless `trusted` (see `ultralytics_env.model_loading`)."""
-    from detect_cli.models.ultralytics_env import import_ultralytics, model_loading, openvino_in_fp32, use_all_cores
+    from detect_cli.models.ultralytics_env import import_ultralytics, model_loading, openvino_in_fp32, set_torch_threads
 
     import_ultralytics(verbose)
     from ultralytics import RTDETR, YOLO
@@ -282,7 +282,7 @@ def load_detector(
     except Exception as exc:
         raise ConfigError(f"--device {device}: {exc}".splitlines()[0], "use cpu, or a GPU index such as 0") from None
     if torch_device.type == "cpu":
-        use_all_cores(threads)
+        set_torch_threads(threads)
         if half:
             notes.append("--half ignored: half precision is not supported on the CPU; running fp32")
             half = False

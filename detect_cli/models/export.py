@@ -257,19 +257,15 @@ def verify(
 
 def verification_images(detector: Detector, given: Sequence[str] | None = None) -> list[np.ndarray]:
     """Images to check an export on: the given ones, else samples of the kind the model knows
-    (generated shapes scenes for the demo models, Ultralytics' bus and zidane photos otherwise)."""
+    (`check_images.sample_images`: generated scenes for the demo models, Ultralytics' photos otherwise)."""
     from detect_cli.inputs.images import read_image
     from detect_cli.inputs.sources import iter_sources
 
     if given:
         return [read_image(s) for s in iter_sources(given)]
-    if set(detector.names.values()) <= {"circle", "square", "triangle", "star", "ring"}:
-        from detect_cli.demo.scenes import make_scene
+    from detect_cli.models.check_images import sample_images
 
-        return [make_scene(np.random.default_rng([99, i]))[0] for i in range(8)]
-    from ultralytics.utils import ASSETS
-
-    return [read_image(s) for s in iter_sources([str(ASSETS / "bus.jpg"), str(ASSETS / "zidane.jpg")])]
+    return sample_images(detector).images
 
 
 def output_size(path: Path) -> int:

@@ -20,6 +20,7 @@ from detect_cli.models.detector import Detector, PredictOptions
 
 if TYPE_CHECKING:
     from detect_cli.models.calibration import TruthLookup
+    from detect_cli.models.check_images import CheckProvider
     from detect_cli.models.int8_trial import Int8Request
 
 
@@ -55,6 +56,8 @@ def open_model(
 
     `needs_torch` names a feature only the PyTorch model has (attention hooks): no export then.
     `iou_given`: the user set --iou, so say when it has no effect. `status` hears what takes time.
+    A first run checks the export on `sources` (the run's inputs: its first local images and video
+    frames), on samples when it has none.
     `settings.precision` int8: the INT8 model, if it passes its gate; it is calibrated on
     `settings.calibration`, else on `sources` (the run's inputs), and `truth(names)` gives the
     labels of held-out images where the run has some (evaluate, compare)."""
@@ -94,7 +97,14 @@ def open_model(
     if needs_torch:
         wanted = "torch"
     detector, choice = choose_backend(
-        detector, wanted, options, batch=settings.batch, threads=settings.threads, status=status or _silent, int8=int8
+        detector,
+        wanted,
+        options,
+        batch=settings.batch,
+        threads=settings.threads,
+        status=status or _silent,
+        int8=int8,
+        check=_check_images(settings, sources),
     )
     notes.extend(choice.notes)  # a cache entry rebuilt, and why
     if choice.backend == "torch" and settings.backend not in {"auto", "torch"}:
@@ -126,6 +136,14 @@ def _int8_request(
         ),
         key,
     )
+
+
+def _check_images(settings: DetectSettings, sources: Sequence[str]) -> CheckProvider:
+    """The run's first local images, read only if a first run checks an export (`check_images`)."""
+    from detect_cli.models.check_images import check_images
+
+    options = read_options(settings)
+    return lambda detector: check_images(detector, sources, read_options=options, max_side=settings.imgsz)
 
 
 def predict_options(settings: DetectSettings, detector: Detector) -> PredictOptions:

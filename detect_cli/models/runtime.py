@@ -16,6 +16,7 @@ a reason; it is never an error.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from detect_cli.core.errors import one_line
 from detect_cli.models.cache_files import DigestMemo, EntryMismatch, inside, remove_entry
+from detect_cli.models.check_images import CheckProvider, sample_images
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.models.runtime_cache import (
     CACHE_ENV,
@@ -71,19 +73,22 @@ def choose_backend(
     threads: int = 0,
     status: Callable[[str], None] | None = None,
     int8: Int8Request | None = None,
+    check: CheckProvider | None = None,
 ) -> tuple[Detector, BackendChoice]:
     """The detector to run and why (also recorded on it as `backend`, `precision` and
     `backend_reason`). `wanted` is auto, torch, openvino or onnx; `int8` asks for the INT8 model
-    (used only if it passes its gate). `choice.notes` are for the user (stderr)."""
-    chosen, choice = _choose(detector, wanted, options, batch, threads, status or (lambda _message: None), int8)
+    (used only if it passes its gate); `check` gives the images a first run checks an export on (the
+    run's own; samples when not given). `choice.notes` are for the user (stderr)."""
+    say = status or (lambda _message: None)
+    chosen, choice = _choose(detector, wanted, options, batch, threads, say, int8, check or sample_images)
     if int8 is not None and choice.precision == "fp32" and "int8" not in choice.reason:  # stopped before INT8
         choice = replace(choice, notes=(*choice.notes, f"--precision int8 not used: {choice.reason}"))
     chosen.backend, chosen.backend_reason, chosen.precision = choice.backend, choice.reason, choice.precision
     if choice.backend == "torch" and detector.ref.kind != "exported":
         detector._ultralytics()  # opened from the cache's facts: load it now, so that a load error shows here
-        from detect_cli.models.ultralytics_env import use_all_cores
+        from detect_cli.models.ultralytics_env import set_torch_threads
 
-        use_all_cores(threads)  # loading a candidate export lowered torch's threads (runtime_trial)
+        set_torch_threads(threads)  # loading a candidate export lowered torch's threads (runtime_trial)
     return chosen, choice
 
 
@@ -95,6 +100,7 @@ def _choose(
     threads: int,
     say: Callable[[str], None],
     int8: Int8Request | None,
+    check: CheckProvider,
 ) -> tuple[Detector, BackendChoice]:
     if wanted == "torch":
         return detector, BackendChoice("torch", "requested (--backend torch)")
@@ -107,7 +113,8 @@ def _choose(
         return detector, BackendChoice("torch", "random weights (a model YAML) cannot be verified against PyTorch")
     candidates = CANDIDATES if wanted == "auto" else (wanted,)
     try:
-        return _through_cache(detector, candidates, options, batch, threads, say, forced=wanted != "auto", int8=int8)
+        forced = wanted != "auto"
+        return _through_cache(detector, candidates, options, batch, threads, say, forced=forced, int8=int8, check=check)
     except OSError as exc:  # the cache dir is a file, /dev/null, read-only, full...: never an error
         where = exc.filename or cache_dir()
         why = f"{where}: {exc.strerror or type(exc).__name__}"
@@ -146,6 +153,7 @@ def _through_cache(
     *,
     forced: bool,
     int8: Int8Request | None = None,
+    check: CheckProvider = sample_images,
 ) -> tuple[Detector, BackendChoice]:
     from detect_cli.models.known_models import model_facts
 
@@ -166,7 +174,8 @@ def _through_cache(
         if decision is None:
             from detect_cli.models.runtime_trial import decide
 
-            decision = decide(detector, candidates, options, entry, threads, say, memo, forced=forced)
+            images = check(detector)
+            decision = decide(detector, candidates, options, entry, threads, say, memo, forced=forced, check=images)
         chosen, choice = _apply(detector, entry, decision, threads, weights)
         if int8 is not None:
             chosen, choice = _int8(detector, chosen, choice, entry, decision, int8, options, batch, threads, say, memo)
@@ -193,7 +202,7 @@ def _apply(
         return detector, BackendChoice("torch", reason)
     choice = BackendChoice(
         str(decision["backend"]),
-        str(decision.get("reason", "")),
+        as_measured(str(decision.get("reason", "")), decision) if cached else str(decision.get("reason", "")),
         cached,
         decision.get("speedup"),
         decision.get("f1"),
@@ -201,6 +210,17 @@ def _apply(
         runner,
     )
     return exported, choice
+
+
+def as_measured(reason: str, decision: dict[str, Any]) -> str:
+    """A cached reason's speed figure says when and where it was measured: "2.0x torch here" was true
+    of the first run, on a machine as busy as it was then ("2.0x torch, measured 2026-12-07 on <CPU>")."""
+    measured = decision.get("measured")
+    when = ", measured at the first run"
+    if isinstance(measured, dict) and isinstance(measured.get("when"), str):
+        where = f" on {measured['cpu']}" if isinstance(measured.get("cpu"), str) else ""
+        when = f", measured {measured['when'][:10]}{where}"
+    return re.sub(r"(x (?:torch|fp32)) here\b", lambda m: m.group(1) + when, reason)
 
 
 def _int8(

@@ -20,6 +20,7 @@ from typing import Any
 
 from detect_cli.core.errors import one_line
 from detect_cli.models.cache_files import DigestMemo, digest_files, publish
+from detect_cli.models.check_images import CheckImages
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.models.runtime_cache import cpu_name, write_decision
 
@@ -41,20 +42,22 @@ def decide(
     memo: DigestMemo,
     *,
     forced: bool,
+    check: CheckImages,
 ) -> dict[str, Any]:
-    """Export, verify and time each candidate; write the decision (and winning export) to the cache.
+    """Export, verify on `check`'s images and time each candidate; write the decision (and winning
+    export) to the cache. A check with too little to compare (fewer than MIN_BOXES boxes), or a refusal
+    on images not of the model's kind (`check.own` false), is not written: the next run tries again.
     Raises OSError when the cache cannot be written (the caller runs PyTorch)."""
-    from detect_cli.models.export import verification_images
-
-    images = verification_images(detector)
+    images = check.images
     check_options = PredictOptions(conf=GATE["conf"], imgsz=options.imgsz, max_det=options.max_det)
     reference = Replayed(detector, images, check_options)
     tried: list[str] = []
     found = sum(len(dets) for dets, _ in reference.predict(images, replace(check_options, conf=WEAK["conf"])))
     to_try = candidates
+    lasting = check.own  # a refusal on someone else's photos says little about the user's pictures
     if found < MIN_BOXES:  # nothing to compare an export with (a random-weight model finds nothing): don't export
-        to_try = ()
-        tried.append(f"not verifiable: PyTorch finds {found} boxes on the check images (fewer than {MIN_BOXES})")
+        to_try, lasting = (), False
+        tried.append(f"not verifiable: PyTorch finds {found} boxes on {check.source} (fewer than {MIN_BOXES})")
     best: dict[str, Any] | None = None
     entry.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
@@ -64,7 +67,8 @@ def decide(
                 tried.append(f"{runtime}: not installed")
                 continue
             say(f"preparing a faster runtime: exporting to {runtime} and checking it against PyTorch (once)…")
-            outcome = try_runtime(detector, reference, runtime, images, check_options, work, threads)
+            outcome = try_runtime(detector, reference, runtime, check, check_options, work, threads)
+            lasting = lasting and not outcome.get("too_few")
             tried.append(outcome["summary"])
             if outcome["passed"] and (forced or outcome["speedup"] >= MIN_GAIN):
                 if best is None or outcome["speedup"] > best["speedup"]:
@@ -88,7 +92,9 @@ def decide(
             }
         decision["candidates"] = list(candidates)
         decision["measured"] = {"cpu": cpu_name(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
-        write_decision(entry, decision)
+        decision["checked_on"] = check.source
+        if best is not None or lasting:
+            write_decision(entry, decision)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {**decision, "cached": False}
@@ -121,7 +127,7 @@ def try_runtime(
     detector: Detector,
     reference: Replayed,
     runtime: str,
-    images: list,
+    check: CheckImages,
     options: PredictOptions,
     work: Path,
     threads: int,
@@ -131,6 +137,7 @@ def try_runtime(
     `speedup`, `f1`, `runner`, `file`, `checked`."""
     from detect_cli.models.export import FORMATS, export_model
 
+    images = check.images
     failed = {"runtime": runtime, "passed": False, "speedup": 0.0}
     try:
         path = export_model(detector, FORMATS[runtime], work / runtime, imgsz=options.imgsz)
@@ -140,20 +147,25 @@ def try_runtime(
     for runner, load in _runners(detector, runtime, path, threads):
         try:
             exported = load()
-            check = _gate(reference, exported, images, options)
+            verified = _gate(reference, exported, images, options)
         except Exception as exc:
             why = one_line(exc, first=True)
         else:
-            if check.agreement.count_a < MIN_BOXES:
-                found = check.agreement.count_a
+            if verified.agreement.count_a < MIN_BOXES:
+                found = verified.agreement.count_a
                 return {
                     **failed,
-                    "summary": f"{runtime}: not verified (PyTorch finds {found} boxes on the check "
-                    "images, too few to compare)",
+                    "too_few": True,
+                    "summary": f"{runtime}: not verified (PyTorch finds {found} boxes on {check.source}, "
+                    "too few to compare)",
                 }
-            if check.passed:
-                return _passed(detector, exported, runtime, runner, path, work, check, reference.ms, not_direct)
-            why = f"not the same boxes (F1 {check.f1:.3f}, confidence off by up to {check.max_conf_diff:.3f})"
+            if verified.passed:
+                ran = (runtime, runner, path, work)
+                return _passed(detector, exported, ran, verified, check, reference.ms, not_direct)
+            why = (
+                f"not the same boxes on {check.source} (F1 {verified.f1:.3f}, "
+                f"confidence off by up to {verified.max_conf_diff:.3f})"
+            )
         if runner == "direct":
             from detect_cli.models.openvino_direct import COMPILED
 
@@ -170,9 +182,9 @@ def _runners(detector: Detector, runtime: str, path: Path, threads: int) -> list
     from detect_cli.models.export import load_exported
 
     def wrapped() -> Detector:
-        from detect_cli.models.ultralytics_env import use_all_cores
+        from detect_cli.models.ultralytics_env import set_torch_threads
 
-        use_all_cores(torch_threads_beside(threads))  # checked and timed as it will run
+        set_torch_threads(torch_threads_beside(threads))  # checked and timed as it will run
         return load_exported(path, detector.ref.family, threads=torch_threads_beside(threads))
 
     if runtime != "openvino":
@@ -204,18 +216,18 @@ def _gate(reference: Replayed, exported: Detector, images: list, options: Predic
 def _passed(
     detector: Detector,
     exported: Detector,
-    runtime: str,
-    runner: str,
-    path: Path,
-    work: Path,
+    ran: tuple[str, str, Path, Path],
     check: Any,
+    images: CheckImages,
     torch_ms: float,
     not_direct: str | None,
 ) -> dict[str, Any]:
     """A passed check: the speed-up is PyTorch's warm time per image (measured before any other runtime
-    was loaded) over this runtime's in the check (each after a warm-up, with its own threads)."""
+    was loaded) over this runtime's in the check (each after a warm-up, with its own threads). `ran`:
+    the runtime, its runner, the export and the work folder it is in."""
+    runtime, runner, path, work = ran
     speedup = torch_ms / max(check.ms_exported, 1e-6)
-    summary = f"{runtime}: verified F1 {check.f1:.3f}, {speedup:.1f}x torch here"
+    summary = f"{runtime}: verified F1 {check.f1:.3f} on {images.source}, {speedup:.1f}x torch here"
     if not_direct:
         summary += f" (through Ultralytics; attn-detect's own runner: {not_direct})"
     checked = {
@@ -226,6 +238,7 @@ def _passed(
         "f1": round(check.f1, 4),
         "max_conf_diff": round(check.max_conf_diff, 5),
         "boxes": check.agreement.count_a,
+        "images": images.source,
         "gate": GATE,
     }
     return {

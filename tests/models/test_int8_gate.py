@@ -78,7 +78,22 @@ def test_a_class_that_is_lost_is_refused_even_where_the_f1_would_pass() -> None:
     check = _check(lost)
     assert check.f1 > GATE["min_f1"] - 0.05  # 85 of 90 boxes: about 0.97
     assert check.worst_class == "square" and check.worst_class_kept == pytest.approx(25 / 30)
-    assert any("square loses 17%" in why for why in check.failures())
+    assert any("square loses 17% of its boxes (5 of 30)" in why for why in check.failures())
+
+
+def test_the_class_rule_judges_only_what_its_count_can_tell() -> None:
+    """A few boxes lost of a class is chance, not a verdict: one lost of 30 squares (3%) and 2 of 30
+    (7%, under the 95% bound) pass; a class under min_class_boxes is named, not judged."""
+    answers = _truth()
+    for lost_images, passes in ((1, True), (2, True), (5, False)):
+        lost = [d[d.class_id == 0] if i < lost_images else d for i, d in enumerate(answers)]
+        assert _check(lost).passed is passes, (lost_images, _check(lost).failures())
+    few = [d if i < GATE["min_class_boxes"] - 5 else d[d.class_id != 1] for i, d in enumerate(_truth())]
+    int8 = [d[d.class_id != 1] if i < 10 else d for i, d in enumerate(few)]  # 10 of 15 squares lost
+    check = check_int8(Fake(few, 0.003), Fake(int8), _images(30), OPTIONS)  # type: ignore[arg-type]
+    assert check.worst_class == "circle" and check.unjudged == ("square",)
+    assert not any("square" in why for why in check.failures())
+    assert "not judged per class" in check.summary() and check.as_dict()["unjudged"] == ("square",)
 
 
 def test_a_score_moved_across_the_threshold_is_no_disagreement() -> None:

@@ -26,3 +26,51 @@ def test_replayed_boxes_are_those_of_a_run_at_that_threshold(spec: str) -> None:
             assert np.array_equal(dets.xyxy, direct.xyxy) and np.array_equal(dets.class_id, direct.class_id)
     with pytest.raises(ValueError, match="replayed at conf"):
         replayed.predict(images, PredictOptions(conf=0.01, imgsz=320))
+
+
+class Finds:
+    """A model that finds `n` boxes on every image (enough of a detector for the reference)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def predict(self, images, options):
+        from detect_cli.core.detections import Detections
+        from detect_cli.core.results import Timing
+
+        xyxy = np.array([[10 * i, 10, 10 * i + 8, 18] for i in range(self.n)], np.float32).reshape(-1, 4)
+        return [(Detections(xyxy, np.full(self.n, 0.9, np.float32), np.zeros(self.n, np.int64)), Timing())] * len(
+            images
+        )
+
+
+@pytest.mark.parametrize(
+    ("boxes", "own", "kept"),
+    [
+        (6, True, True),  # refused on the run's own images: cached with its reason
+        (6, False, False),  # refused on Ultralytics' photos, not the model's kind: the next run checks again
+        (0, True, False),  # too little to compare: decides nothing that lasts
+    ],
+)
+def test_only_a_refusal_on_the_models_own_kind_of_images_is_kept(
+    boxes: int, own: bool, kept: bool, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from detect_cli.models import runtime_trial
+    from detect_cli.models.cache_files import DigestMemo
+    from detect_cli.models.check_images import CheckImages
+
+    monkeypatch.setattr(
+        runtime_trial,
+        "try_runtime",
+        lambda *a, **k: {"runtime": "openvino", "passed": False, "speedup": 0.0, "summary": "openvino: refused"},
+    )
+    monkeypatch.setattr(runtime_trial.importlib.util, "find_spec", lambda name: object())
+    images = [np.zeros((64, 64, 3), np.uint8)] * 3
+    check = CheckImages(images, "3 of the run's images" if own else "samples", own)
+    entry = tmp_path / "entry"
+    decision = runtime_trial.decide(
+        Finds(boxes), ("openvino",), PredictOptions(imgsz=64), entry, 1, lambda _: None, DigestMemo(None),
+        forced=False, check=check,
+    )  # fmt: skip
+    assert decision["backend"] == "torch" and (entry / "decision.json").exists() is kept
+    assert decision["checked_on"] == check.source

@@ -49,14 +49,14 @@ def test_batched_equals_one_by_one(rtdetr_detector, tmp_path: Path) -> None:
     """Random weights score every query alike, so the comparison is made at one fixed torch thread
     count (earlier tests change it, and a reduction in another order can swap near-tied queries) and
     to float precision rather than bit for bit."""
-    from detect_cli.models.ultralytics_env import use_all_cores
+    from detect_cli.models.ultralytics_env import set_torch_threads
 
-    use_all_cores(1)
+    set_torch_threads(1)
     try:
         one = list(detect_stream(sources(tmp_path), rtdetr_detector, OPTIONS, batch=1))
         many = list(detect_stream(sources(tmp_path), rtdetr_detector, OPTIONS, batch=3))
     finally:
-        use_all_cores(0)
+        set_torch_threads(0)
     for a, b in zip(one, many, strict=True):
         assert a.error == b.error and len(a.detections) == len(b.detections)
         assert np.array_equal(a.detections.class_id, b.detections.class_id)

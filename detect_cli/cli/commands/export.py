@@ -234,7 +234,11 @@ def _render_int8(figures: dict, console: Console) -> None:
     table.add_row("agreement F1", f"{gate['f1']:.4f}  (min {rules['min_f1']})")
     if gate["worst_class"] is not None:
         lost = 1 - gate["worst_class_kept"]
-        table.add_row(f"most lost class: {gate['worst_class']}", f"{lost:.1%}  (max {rules['max_class_drop']:.0%})")
+        of = f" of {gate['worst_class_boxes']}" if gate.get("worst_class_boxes") else ""
+        limit = f"max {rules['max_class_drop']:.0%} beyond chance"
+        table.add_row(f"most lost class: {gate['worst_class']}", f"{lost:.1%}{of}  ({limit})")
+    if gate.get("unjudged"):
+        table.add_row(f"not judged per class (< {rules['min_class_boxes']} boxes)", ", ".join(gate["unjudged"]))
     if gate["map_change"] is not None:
         change = f"{gate['map_fp32']:.4f} -> {gate['map_int8']:.4f} ({gate['map_change']:+.4f})"
         table.add_row("mAP50-95", f"{change}  (max -{rules['max_map_drop']})")
