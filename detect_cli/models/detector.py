@@ -67,9 +67,10 @@ class PredictOptions:
         return detections[detections.confidence >= thresholds]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Detector:
-    """A loaded model that turns BGR arrays into `Detections`."""
+    """A loaded model that turns BGR arrays into `Detections`. Built by keyword; the runtime choice
+    (`runtime.choose_backend`) gives a new one (`dataclasses.replace`) instead of changing it."""
 
     ref: ModelRef
     names: dict[int, str]
@@ -82,7 +83,7 @@ class Detector:
     native_imgsz: int | None = None  # the size it was trained (or exported) at; None for a bare YAML
     stride: int = 32
     backend: str = "torch"  # the runtime that runs it: torch, or an export's format
-    backend_reason: str = ""  # why that runtime (set by runtime.choose_backend)
+    backend_reason: str = ""  # why that runtime (given by runtime.choose_backend)
     precision: str = "fp32"  # int8: a quantized model that passed its accuracy gate (models/int8_gate.py)
     origin: ModelRef | None = None  # for an export made by attn-detect: the model the user named
     trusted: bool = False  # loaded with --trust-model (code in the file allowed to run)
@@ -318,7 +319,18 @@ def load_detector(
     native, stride = _native_size(model, ref)
     backend = "torch" if ref.kind != "exported" else export_format(Path(ref.path))
     return Detector(
-        ref, names, str(device), half, end2end_capable, load_s, notes, model, native, stride, backend, trusted=trusted
+        ref=ref,
+        names=names,
+        device=str(device),
+        half=half,
+        end2end_capable=end2end_capable,
+        load_s=load_s,
+        notes=notes,
+        _model=model,
+        native_imgsz=native,
+        stride=stride,
+        backend=backend,
+        trusted=trusted,
     )
 
 

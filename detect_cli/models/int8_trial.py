@@ -13,52 +13,37 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from detect_cli.core.errors import one_line
-from detect_cli.models.cache_files import DigestMemo, EntryMismatch, digest_files, inside, publish, remove_entry
+from detect_cli.models import runtimes
+from detect_cli.models.cache_files import EntryMismatch, digest_files, inside, publish, remove_entry
 from detect_cli.models.calibration import CalibrationSet, TooFewImages
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.models.int8_gate import Int8Check
-from detect_cli.models.runtime_cache import cache_key, cache_root, cpu_name, load_decision, write_decision
+from detect_cli.models.runtime_cache import Decision, cpu_name, load_decision, write_decision
+from detect_cli.models.runtime_request import RuntimeRequest
 
-CANDIDATES = ("openvino",)
-
-
-@dataclass(frozen=True)
-class Int8Request:
-    """What `--precision int8` needs: the images to calibrate on (read only when quantizing) and
-    what they are, as a cache key part ("scenes", "run", or "dir:<absolute path>")."""
-
-    calibration: Callable[[], CalibrationSet]
-    key: str
+CANDIDATES = tuple(name for name, r in runtimes.RUNTIMES.items() if r.quantizes)  # INT8: a precision of these
 
 
 def int8_decision(
-    detector: Detector,
-    fp32: Detector,
-    fp32_entry: Path,
-    fp32_decision: dict[str, Any],
-    request: Int8Request,
-    options: PredictOptions,
-    batch: int,
-    threads: int,
-    say: Callable[[str], None],
-    memo: DigestMemo,
-) -> tuple[Path, dict[str, Any], tuple[str, ...]]:
+    request: RuntimeRequest, fp32: Detector, fp32_entry: Path, fp32_decision: Decision
+) -> tuple[Path, Decision, tuple[str, ...]]:
     """The INT8 entry, its decision (backend "openvino": the INT8 export passed; "fp32": run the
     FP32 export, with the reason), and notes for the user. Raises OSError when the cache cannot be
     written (the caller runs FP32)."""
-    entry = cache_root() / cache_key(detector, options.imgsz, batch, memo, precision="int8", calibration=request.key)
+    assert request.int8 is not None, "int8_decision is asked only for --precision int8"
+    detector = request.detector
+    entry = request.entry(precision="int8", calibration=request.int8.key)
     notes: tuple[str, ...] = ()
     try:
-        decision = load_decision(entry, CANDIDATES, memo, precision="int8")
+        decision = load_decision(entry, CANDIDATES, request.memo, precision="int8")
     except EntryMismatch as exc:
         notes = (f"the cached INT8 model for {detector.ref.spec} is not the one verified ({exc}): rebuilding it",)
-        say(notes[0])
+        request.say(notes[0])
         remove_entry(entry)
         decision = None
     if decision is not None:
@@ -67,13 +52,16 @@ def int8_decision(
 
     problem = nncf_problem()
     if problem:
-        return entry, {"backend": "fp32", "reason": f"int8 not tried: {problem}"}, notes
+        return entry, _fp32(f"int8 not tried: {problem}"), notes
     try:
-        calibration = request.calibration()
+        calibration = request.int8.calibration()
     except TooFewImages as exc:
-        return entry, {"backend": "fp32", "reason": f"int8 not tried: {exc}"}, notes
-    decision = _decide(detector, fp32, fp32_entry, fp32_decision, calibration, entry, options, threads, say, memo)
-    return entry, decision, notes
+        return entry, _fp32(f"int8 not tried: {exc}"), notes
+    return entry, _decide(request, fp32, fp32_entry, fp32_decision, calibration, entry), notes
+
+
+def _fp32(reason: str, **more: Any) -> Decision:
+    return Decision(backend="fp32", reason=reason, candidates=CANDIDATES, **more)
 
 
 @dataclass
@@ -132,24 +120,22 @@ def make_int8(
 
 
 def _decide(
-    detector: Detector,
+    request: RuntimeRequest,
     fp32: Detector,
     fp32_entry: Path,
-    fp32_decision: dict[str, Any],
+    fp32_decision: Decision,
     calibration: CalibrationSet,
     entry: Path,
-    options: PredictOptions,
-    threads: int,
-    say: Callable[[str], None],
-    memo: DigestMemo,
-) -> dict[str, Any]:
+) -> Decision:
     from detect_cli.models.openvino_direct import COMPILED
 
-    (xml_name,) = [name for name in fp32_decision["files"] if name.endswith(".xml")]
+    detector = request.detector
+    (xml_name,) = [name for name in fp32_decision.files if name.endswith(".xml")]
     source_xml = inside(fp32_entry, xml_name)
-    say(f"quantizing to INT8 on {calibration.source}, then checking it on the held-out images (once)…")
+    request.say(f"quantizing to INT8 on {calibration.source}, then checking it on the held-out images (once)…")
     entry.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
+    measured = {"cpu": cpu_name(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
     try:
         folder = work / "openvino" / source_xml.parent.name.replace("_openvino_model", "_int8_openvino_model")
         keep = True
@@ -160,43 +146,45 @@ def _decide(
                 source_xml,
                 folder,
                 calibration,
-                options,
-                threads=threads,
+                request.options,
+                threads=request.threads,
                 compiled=work / "openvino" / COMPILED,
             )
         except Exception as exc:  # NNCF or OpenVINO could not make or run it: FP32, and say why
-            decision = {"backend": "fp32", "reason": f"int8 failed ({one_line(exc, first=True)})"}
+            decision = _fp32(f"int8 failed ({one_line(exc, first=True)})", measured=measured)
             keep = False  # it may be this run's trouble (memory, a full disk): tried again next time
         else:
             check, checked = made.check, made.figures(calibration)
             if check.passed:
                 final = entry / "openvino"
                 publish(work / "openvino", final)
-                decision = {
-                    "backend": "openvino",
-                    "precision": "int8",
-                    "path": f"openvino/{folder.name}/{made.xml.name}",
-                    "runner": "direct",
-                    "reason": f"int8: {check.summary()}",
-                    "preset": made.preset,
-                    "speedup": round(check.speedup, 3),
-                    "f1": round(check.f1, 4),
-                    "files": digest_files(entry, final, memo),
-                    "checked": {
+                decision = Decision(
+                    backend="openvino",
+                    precision="int8",
+                    candidates=CANDIDATES,
+                    path=f"openvino/{folder.name}/{made.xml.name}",
+                    runner="direct",
+                    reason=f"int8: {check.summary()}",
+                    preset=made.preset,
+                    speedup=round(check.speedup, 3),
+                    f1=round(check.f1, 4),
+                    files=digest_files(entry, final, request.memo),
+                    checked={
                         **checked,
-                        "weights_sha256": fp32_decision["checked"]["weights_sha256"],
-                        "names": fp32_decision["checked"]["names"],
+                        "weights_sha256": fp32_decision.checked["weights_sha256"],
+                        "names": fp32_decision.checked["names"],
                         "input_hw": list(made.detector.input_hw),
                         "imgsz": made.detector.native_imgsz,
                     },
-                }
+                    measured=measured,
+                    checked_on=calibration.source,
+                )
             else:
                 why = "; ".join(check.failures())
-                decision = {"backend": "fp32", "reason": f"int8 refused: {why} ({check.summary()})", "checked": checked}
-        decision["candidates"] = list(CANDIDATES)
-        decision["measured"] = {"cpu": cpu_name(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+                reason = f"int8 refused: {why} ({check.summary()})"
+                decision = _fp32(reason, checked=checked, measured=measured, checked_on=calibration.source)
         if keep:
             write_decision(entry, decision)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return {**decision, "cached": False}
+    return decision

@@ -109,16 +109,15 @@ def open_known(
     args = {"device": device, "half": half, "threads": threads, "verbose": verbose, "trusted": trusted}
     names = {int(k): v for k, v in facts["names"].items()}
     return Detector(
-        ref,
-        names,
-        str(device),
-        False,
-        facts["end2end"],
-        0.0,
-        [HALF_ON_CPU] if half else [],
-        None,
-        facts["imgsz"],
-        facts["stride"] or 32,
+        ref=ref,
+        names=names,
+        device=str(device),
+        half=False,
+        end2end_capable=facts["end2end"],
+        load_s=0.0,
+        notes=[HALF_ON_CPU] if half else [],
+        native_imgsz=facts["imgsz"],
+        stride=facts["stride"] or 32,
         trusted=trusted,
         _loader=lambda: load_detector(ref, **args),
     )

@@ -21,7 +21,7 @@ from detect_cli.models.detector import Detector, PredictOptions
 if TYPE_CHECKING:
     from detect_cli.models.calibration import TruthLookup
     from detect_cli.models.check_images import CheckProvider
-    from detect_cli.models.int8_trial import Int8Request
+    from detect_cli.models.runtime_request import Int8Request
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def _int8_request(
 ) -> Int8Request:
     """Where the INT8 model's calibration images come from, read only if it must be quantized."""
     from detect_cli.models.calibration import calibration_set, is_shapes_model
-    from detect_cli.models.int8_trial import Int8Request
+    from detect_cli.models.runtime_request import Int8Request
 
     explicit = settings.calibration is not None
     paths = [settings.calibration] if settings.calibration is not None else list(sources)

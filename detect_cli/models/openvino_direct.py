@@ -36,7 +36,7 @@ class AdapterRefused(Exception):
     """This export is not one the adapter runs (dynamic shapes, an unexpected head): use Ultralytics'."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class OpenVINODetector(Detector):
     """A static-shape OpenVINO export of a YOLO26 (end-to-end head) or RT-DETR model."""
 
@@ -147,12 +147,12 @@ def open_openvino(xml: Path, origin: Detector, *, threads: int = 0, compiled: Pa
     runnable = core.compile_model(model, "CPU", config)
     ref = ModelRef(origin.ref.spec, str(xml.parent), origin.ref.family, "exported")
     detector = OpenVINODetector(
-        ref,
-        dict(origin.names),
-        "cpu",
-        False,
-        origin.end2end_capable,
-        time.perf_counter() - start,
+        ref=ref,
+        names=dict(origin.names),
+        device="cpu",
+        half=False,
+        end2end_capable=origin.end2end_capable,
+        load_s=time.perf_counter() - start,
         native_imgsz=max(shape[2:]),
         stride=origin.stride,
         backend="openvino",
@@ -160,6 +160,6 @@ def open_openvino(xml: Path, origin: Detector, *, threads: int = 0, compiled: Pa
         input_hw=(shape[2], shape[3]),
         rows=output[1].get_length(),
         _pool=RequestPool(runnable, LATENCY_REQUESTS, widen=lambda: _for_throughput(core, model, threads, compiled)),
+        _model=runnable,
     )
-    detector._model = runnable
     return detector

@@ -20,14 +20,17 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from detect_cli.core.errors import one_line
-from detect_cli.models.cache_files import DigestMemo, EntryMismatch, inside, remove_entry
+from detect_cli.models import runtimes
+from detect_cli.models.cache_files import EntryMismatch, remove_entry
 from detect_cli.models.check_images import CheckProvider, sample_images
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.models.runtime_cache import (
     CACHE_ENV,
+    NO_EXPORT,
+    Decision,
     cache_dir,
     cache_key,
     cache_root,
@@ -36,12 +39,10 @@ from detect_cli.models.runtime_cache import (
     load_decision,
     remember_model,
 )
-
-if TYPE_CHECKING:
-    from detect_cli.models.int8_trial import Int8Request
+from detect_cli.models.runtime_request import Int8Request, RuntimeRequest
 
 __all__ = ["CACHE_ENV", "BackendChoice", "cache_key", "cache_root", "choose_backend", "cpu_name"]
-CANDIDATES = ("openvino", "onnx")
+CANDIDATES = runtimes.EXPORTED  # what auto tries, in order
 GATE_FIGURES = ("int8", "preset", "calibration", "quantize_s", "tried")  # what BackendChoice.int8 shows
 
 
@@ -75,46 +76,47 @@ def choose_backend(
     int8: Int8Request | None = None,
     check: CheckProvider | None = None,
 ) -> tuple[Detector, BackendChoice]:
-    """The detector to run and why (also recorded on it as `backend`, `precision` and
-    `backend_reason`). `wanted` is auto, torch, openvino or onnx; `int8` asks for the INT8 model
-    (used only if it passes its gate); `check` gives the images a first run checks an export on (the
-    run's own; samples when not given). `choice.notes` are for the user (stderr)."""
-    say = status or (lambda _message: None)
-    chosen, choice = _choose(detector, wanted, options, batch, threads, say, int8, check or sample_images)
+    """The detector to run (a new one: `detector` is not changed) and why, also recorded on it as
+    `backend`, `precision` and `backend_reason`. `wanted` is auto or a registered runtime
+    (`runtimes.RUNTIMES`); `int8` asks for the INT8 model (used only if it passes its gate); `check`
+    gives the images a first run checks an export on (the run's own; samples when not given).
+    `choice.notes` are for the user (stderr)."""
+    request = RuntimeRequest(
+        detector=detector,
+        options=options,
+        batch=batch,
+        threads=threads,
+        say=status or (lambda _message: None),
+        check=check or sample_images,
+        int8=int8,
+        memo=digest_memo(),
+    )
+    chosen, choice = _choose(request, wanted)
     if int8 is not None and choice.precision == "fp32" and "int8" not in choice.reason:  # stopped before INT8
         choice = replace(choice, notes=(*choice.notes, f"--precision int8 not used: {choice.reason}"))
-    chosen.backend, chosen.backend_reason, chosen.precision = choice.backend, choice.reason, choice.precision
+    chosen = replace(chosen, backend=choice.backend, backend_reason=choice.reason, precision=choice.precision)
     if choice.backend == "torch" and detector.ref.kind != "exported":
-        detector._ultralytics()  # opened from the cache's facts: load it now, so that a load error shows here
+        chosen._ultralytics()  # opened from the cache's facts: load it now, so that a load error shows here
         from detect_cli.models.ultralytics_env import set_torch_threads
 
         set_torch_threads(threads)  # loading a candidate export lowered torch's threads (runtime_trial)
     return chosen, choice
 
 
-def _choose(
-    detector: Detector,
-    wanted: str,
-    options: PredictOptions,
-    batch: int,
-    threads: int,
-    say: Callable[[str], None],
-    int8: Int8Request | None,
-    check: CheckProvider,
-) -> tuple[Detector, BackendChoice]:
+def _choose(request: RuntimeRequest, wanted: str) -> tuple[Detector, BackendChoice]:
+    detector = request.detector
     if wanted == "torch":
         return detector, BackendChoice("torch", "requested (--backend torch)")
     if detector.ref.kind == "exported":
         return detector, BackendChoice(detector.backend, "an exported model runs in its own runtime")
-    why_not = _torch_only_reason(detector, options)
+    why_not = _torch_only_reason(detector, request.options)
     if why_not:
         return detector, BackendChoice("torch", why_not)
     if wanted == "auto" and detector.ref.kind == "yaml":
         return detector, BackendChoice("torch", "random weights (a model YAML) cannot be verified against PyTorch")
     candidates = CANDIDATES if wanted == "auto" else (wanted,)
     try:
-        forced = wanted != "auto"
-        return _through_cache(detector, candidates, options, batch, threads, say, forced=forced, int8=int8, check=check)
+        return _through_cache(request, candidates, forced=wanted != "auto")
     except OSError as exc:  # the cache dir is a file, /dev/null, read-only, full...: never an error
         where = exc.filename or cache_dir()
         why = f"{where}: {exc.strerror or type(exc).__name__}"
@@ -144,150 +146,104 @@ def _on_cpu(device: str) -> bool:
 
 
 def _through_cache(
-    detector: Detector,
-    candidates: tuple[str, ...],
-    options: PredictOptions,
-    batch: int,
-    threads: int,
-    say: Callable[[str], None],
-    *,
-    forced: bool,
-    int8: Int8Request | None = None,
-    check: CheckProvider = sample_images,
+    request: RuntimeRequest, candidates: tuple[str, ...], *, forced: bool
 ) -> tuple[Detector, BackendChoice]:
     from detect_cli.models.known_models import model_facts
 
-    memo = digest_memo()
+    detector = request.detector
     try:
-        weights = memo.digest(Path(detector.weights_path))
+        weights = request.weights
         if detector.ref.kind == "weights":
             remember_model(weights, model_facts(detector))
-        entry = cache_root() / cache_key(detector, options.imgsz, batch, memo)
+        entry = request.entry()
         notes: tuple[str, ...] = ()
         try:
-            decision = load_decision(entry, candidates, memo)
+            decision = load_decision(entry, candidates, request.memo)
         except EntryMismatch as exc:
             notes = (f"the cached runtime for {detector.ref.spec} is not the one verified ({exc}): rebuilding it",)
-            say(notes[0])
+            request.say(notes[0])
             remove_entry(entry)
             decision = None
         if decision is None:
             from detect_cli.models.runtime_trial import decide
 
-            images = check(detector)
-            decision = decide(detector, candidates, options, entry, threads, say, memo, forced=forced, check=images)
-        chosen, choice = _apply(detector, entry, decision, threads, weights)
-        if int8 is not None:
-            chosen, choice = _int8(detector, chosen, choice, entry, decision, int8, options, batch, threads, say, memo)
+            decision = decide(request, candidates, entry, forced=forced)
+        chosen, choice = _apply(request, entry, decision)
+        if request.int8 is not None:
+            chosen, choice = _int8(request, chosen, choice, entry, decision)
         return chosen, replace(choice, notes=notes + choice.notes)
     finally:
-        memo.save()
+        request.memo.save()
 
 
-def _apply(
-    detector: Detector, entry: Path, decision: dict[str, Any], threads: int, weights: str
-) -> tuple[Detector, BackendChoice]:
-    cached = bool(decision.get("cached"))
-    if decision.get("backend") in (None, "torch"):
-        return detector, BackendChoice("torch", str(decision.get("reason") or "PyTorch"), cached)
-    path = entry / decision["path"]
-    runner = decision.get("runner", "ultralytics")
+def _apply(request: RuntimeRequest, entry: Path, decision: Decision) -> tuple[Detector, BackendChoice]:
+    detector = request.detector
+    if decision.backend in NO_EXPORT:
+        return detector, BackendChoice("torch", decision.reason or "PyTorch", decision.cached)
     try:
-        exported = _open_export(detector, entry, decision, threads, weights)
+        exported = _open_export(request, entry, decision)
     except Exception as exc:  # a damaged cache entry: PyTorch now, rebuilt on the next run
         with contextlib.suppress(OSError):
             remove_entry(entry)
         why = one_line(exc, first=True)
-        reason = f"the cached {decision['backend']} export is unusable ({why}); rebuilt on the next run"
+        reason = f"the cached {decision.backend} export is unusable ({why}); rebuilt on the next run"
         return detector, BackendChoice("torch", reason)
     choice = BackendChoice(
-        str(decision["backend"]),
-        as_measured(str(decision.get("reason", "")), decision) if cached else str(decision.get("reason", "")),
-        cached,
-        decision.get("speedup"),
-        decision.get("f1"),
-        str(path),
-        runner,
+        decision.backend,
+        as_measured(decision.reason, decision) if decision.cached else decision.reason,
+        decision.cached,
+        decision.speedup,
+        decision.f1,
+        str(entry / str(decision.path)),
+        decision.runner,
     )
     return exported, choice
 
 
-def as_measured(reason: str, decision: dict[str, Any]) -> str:
+def as_measured(reason: str, decision: Decision) -> str:
     """A cached reason's speed figure says when and where it was measured: "2.0x torch here" was true
     of the first run, on a machine as busy as it was then ("2.0x torch, measured 2026-12-07 on <CPU>")."""
-    measured = decision.get("measured")
     when = ", measured at the first run"
-    if isinstance(measured, dict) and isinstance(measured.get("when"), str):
-        where = f" on {measured['cpu']}" if isinstance(measured.get("cpu"), str) else ""
-        when = f", measured {measured['when'][:10]}{where}"
+    if isinstance(decision.measured.get("when"), str):
+        cpu = decision.measured.get("cpu")
+        where = f" on {cpu}" if isinstance(cpu, str) else ""
+        when = f", measured {decision.measured['when'][:10]}{where}"
     return re.sub(r"(x (?:torch|fp32)) here\b", lambda m: m.group(1) + when, reason)
 
 
 def _int8(
-    detector: Detector,
-    fp32: Detector,
-    choice: BackendChoice,
-    fp32_entry: Path,
-    fp32_decision: dict[str, Any],
-    request: Int8Request,
-    options: PredictOptions,
-    batch: int,
-    threads: int,
-    say: Callable[[str], None],
-    memo: DigestMemo,
+    request: RuntimeRequest, fp32: Detector, choice: BackendChoice, fp32_entry: Path, fp32_decision: Decision
 ) -> tuple[Detector, BackendChoice]:
     """The INT8 model if it passed its gate (quantized now, or cached), else the FP32 choice with the
     reason INT8 is not used added to it."""
-    if choice.backend != "openvino" or choice.runner != "direct":
+    quantizes = choice.backend in runtimes.RUNTIMES and runtimes.get(choice.backend).quantizes
+    if not quantizes or choice.runner != "direct":
         why = f"int8 not tried: it is made from attn-detect's own OpenVINO runner, and {choice.backend} runs here"
         note = f"--precision int8 not used: {why}"
         return fp32, replace(choice, reason=f"{choice.reason}; {why}", notes=(*choice.notes, note))
     from detect_cli.models.int8_trial import int8_decision
 
     try:
-        entry, decision, notes = int8_decision(
-            detector, fp32, fp32_entry, fp32_decision, request, options, batch, threads, say, memo
-        )
+        entry, decision, notes = int8_decision(request, fp32, fp32_entry, fp32_decision)
     except OSError as exc:
-        decision, notes = {"backend": "fp32", "reason": f"int8 not tried: runtime cache unusable ({exc})"}, ()
-    checked = decision.get("checked") or {}
-    figures = {k: checked[k] for k in GATE_FIGURES if k in checked} or None
-    if decision["backend"] == "openvino":
-        weights = memo.digest(Path(detector.weights_path))
-        int8_detector, int8_choice = _apply(detector, entry, decision, threads, weights)
-        if int8_choice.backend == "openvino":
+        entry, notes = fp32_entry, ()
+        decision = Decision(backend="fp32", reason=f"int8 not tried: runtime cache unusable ({exc})", candidates=())
+    figures = {k: decision.checked[k] for k in GATE_FIGURES if k in decision.checked} or None
+    reason = decision.reason
+    if decision.backend != "fp32":
+        int8_detector, int8_choice = _apply(request, entry, decision)
+        if int8_choice.backend != "torch":
             return int8_detector, replace(int8_choice, precision="int8", int8=figures, notes=notes)
-        decision = {"reason": f"int8 not used: {int8_choice.reason}"}  # a damaged entry: removed, rebuilt next run
-    reason = f"{choice.reason}; {decision['reason']}"
-    notes = (*notes, f"--precision int8 not used, running fp32: {decision['reason']}")
-    return fp32, replace(choice, reason=reason, int8=figures, notes=choice.notes + notes)
+        reason = f"int8 not used: {int8_choice.reason}"  # a damaged entry: removed, rebuilt next run
+    notes = (*notes, f"--precision int8 not used, running fp32: {reason}")
+    return fp32, replace(choice, reason=f"{choice.reason}; {reason}", int8=figures, notes=choice.notes + notes)
 
 
-def _open_export(detector: Detector, entry: Path, decision: dict[str, Any], threads: int, weights: str) -> Detector:
-    checked = decision.get("checked") or {}
-    if checked.get("weights_sha256") != weights or checked.get("names") != {
+def _open_export(request: RuntimeRequest, entry: Path, decision: Decision) -> Detector:
+    detector = request.detector
+    checked = decision.checked
+    if checked.get("weights_sha256") != request.weights or checked.get("names") != {
         str(k): v for k, v in detector.names.items()
     }:
         raise EntryMismatch("it was verified against other weights")
-    if decision.get("runner") == "direct":
-        from detect_cli.models.openvino_direct import COMPILED, open_openvino
-
-        (xml,) = [name for name in decision["files"] if name.endswith(".xml")]
-        runtime = str(decision["path"]).split("/")[0]
-        compiled = entry / runtime / COMPILED
-        has_compiled = any(name.startswith(f"{runtime}/{COMPILED}/") for name in decision["files"])
-        exported = open_openvino(
-            inside(entry, xml), detector, threads=threads, compiled=compiled if has_compiled else None
-        )
-        if exported.input_hw != tuple(checked.get("input_hw") or ()):
-            raise EntryMismatch(f"the export's input is {exported.input_hw}, verified at {checked.get('input_hw')}")
-        return exported
-    from detect_cli.models.export import load_exported
-    from detect_cli.models.runtime_trial import torch_threads_beside
-
-    exported = load_exported(entry / decision["path"], detector.ref.family, threads=torch_threads_beside(threads))
-    exported.ref = replace(exported.ref, spec=detector.ref.spec)
-    exported.origin = detector.ref
-    exported.names = detector.names
-    exported.end2end_capable = detector.end2end_capable
-    return exported
+    return runtimes.get(decision.backend).open_cached(detector, entry, decision, request.threads)

@@ -18,11 +18,13 @@ import hashlib
 import json
 import os
 import platform
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from detect_cli import __version__
+from detect_cli.models import runtimes
 from detect_cli.models.cache_files import (
     DigestMemo,
     EntryMismatch,
@@ -32,17 +34,17 @@ from detect_cli.models.cache_files import (
     read_json,
     write_json_atomic,
 )
+from detect_cli.models.decision import SCHEMA, Decision
 
 CACHE_ENV = "ATTN_DETECT_CACHE_DIR"
-SCHEMA = 2  # decisions before it recorded no digests: they are rebuilt
 if TYPE_CHECKING:
     from detect_cli.models.detector import Detector
 
-RUNTIMES = ("torch", "openvino", "onnx")
-# what an INT8 entry may decide: its INT8 export, or fp32 (refused: the FP32 entry runs)
-INT8_OUTCOMES = ("openvino", "fp32")
-NO_EXPORT = ("torch", "fp32")  # decisions that run no file of their entry
-RUNNERS = ("direct", "ultralytics")  # our own OpenVINO adapter (no torch), or Ultralytics' wrapper
+RUNTIMES = tuple(runtimes.RUNTIMES)
+# what an INT8 entry may decide: the INT8 export of a runtime that quantizes, or fp32 (refused: the FP32 entry runs)
+INT8_OUTCOMES = (*(name for name, r in runtimes.RUNTIMES.items() if r.quantizes), "fp32")
+NO_EXPORT = (*(name for name, r in runtimes.RUNTIMES.items() if r.export_format is None), "fp32")  # run no file
+RUNNERS = runtimes.runners()  # what may run an export (a runtime's own runner, or Ultralytics' wrapper)
 
 
 def cache_dir() -> Path:
@@ -87,7 +89,7 @@ def cache_key(
     calibration: str | None = None,
 ) -> str:
     """The entry for this model as run here; an INT8 entry also names where its calibration images
-    came from (`int8_trial.Int8Request.key`)."""
+    came from (`runtime_request.Int8Request.key`)."""
     facts = {
         "weights": (memo or DigestMemo(None)).digest(Path(detector.weights_path)),
         "imgsz": imgsz,
@@ -100,14 +102,14 @@ def cache_key(
         **({"calibration": calibration} if calibration is not None else {}),
         **({"nncf": _version("nncf")} if precision == "int8" else {}),  # another NNCF quantizes differently
         "schema": SCHEMA,
-        **{p: _version(p) for p in ("ultralytics", "torch", "openvino", "onnxruntime")},
+        **{p: _version(p) for p in ("ultralytics", *(r.package for r in runtimes.RUNTIMES.values() if r.package))},
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def load_decision(
     entry: Path, candidates: tuple[str, ...], memo: DigestMemo, *, precision: str = "fp32"
-) -> dict[str, Any] | None:
+) -> Decision | None:
     """The entry's decision if it covers these candidates and everything it runs is as verified; None
     when there is no entry. Raises EntryMismatch (rebuild it) for anything else: a damaged or foreign
     decision.json, a path leaving the entry, a file whose digest changed."""
@@ -116,34 +118,34 @@ def load_decision(
     if os.path.islink(entry) or not os.path.isdir(entry):
         raise EntryMismatch("the cache entry is not a folder")
     try:
-        decision = read_json(entry / "decision.json")
+        decision = Decision.from_json(read_json(entry / "decision.json"))
     except FileNotFoundError:
         raise EntryMismatch("decision.json is missing") from None
-    if not isinstance(decision, dict) or decision.get("schema") != SCHEMA:
-        raise EntryMismatch("decision.json is not one this attn-detect wrote")
-    if decision.get("candidates") != list(candidates):
+    if decision.candidates != tuple(candidates):
         return None  # decided for other candidates (--backend onnx after auto): decide again
-    backend = decision.get("backend")
+    backend = decision.backend
     allowed = INT8_OUTCOMES if precision == "int8" else RUNTIMES
-    if backend not in allowed or not isinstance(decision.get("reason"), str):
+    if backend not in allowed:
         raise EntryMismatch(f"decision.json names an unknown runtime {backend!r}")
     if backend not in NO_EXPORT:
-        inside(entry, decision.get("path"))
-        if decision.get("runner") not in RUNNERS:
-            raise EntryMismatch(f"decision.json names an unknown runner {decision.get('runner')!r}")
-        files = decision.get("files")
+        inside(entry, decision.path)
+        if decision.runner not in RUNNERS:
+            raise EntryMismatch(f"decision.json names an unknown runner {decision.runner!r}")
+        files = decision.files
         check_files(entry, files, memo)
-        runtime = str(decision["path"]).split("/")[0]  # the export and what was compiled from it
-        recorded = {str(n) for n in files if str(n).startswith(runtime + "/")}  # type: ignore[union-attr]
-        present = set(listing(entry, inside(entry, runtime)))
+        runtime = str(decision.path).split("/")[0]  # the export and what was compiled from it
+        if runtime != backend:
+            raise EntryMismatch(f"decision.json runs {runtime}/ for {backend}")
+        recorded = {str(n) for n in files if str(n).startswith(runtime + "/")}
+        present = set(listing(entry, runtimes.get(backend).folder(entry)))
         if not recorded or present != recorded:  # a runtime may read any file in its folder: no extras
             extra = sorted(present - recorded) or ["(none recorded)"]
             raise EntryMismatch(f"the export holds files that were not verified: {extra[0]}")
-    return {**decision, "cached": True}
+    return replace(decision, cached=True)
 
 
-def write_decision(entry: Path, decision: dict[str, Any]) -> None:
-    write_json_atomic(entry / "decision.json", {"schema": SCHEMA, **decision})
+def write_decision(entry: Path, decision: Decision) -> None:
+    write_json_atomic(entry / "decision.json", decision.to_json())
 
 
 def model_facts_path(weights_sha256: str) -> Path:

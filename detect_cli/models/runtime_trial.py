@@ -8,23 +8,22 @@ instead, and the decision says why the adapter was not used.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from detect_cli.core.errors import one_line
-from detect_cli.models.cache_files import DigestMemo, digest_files, publish
+from detect_cli.models import runtimes
+from detect_cli.models.cache_files import digest_files, publish
 from detect_cli.models.check_images import CheckImages
 from detect_cli.models.detector import Detector, PredictOptions
-from detect_cli.models.runtime_cache import cpu_name, write_decision
+from detect_cli.models.runtime_cache import Decision, cpu_name, write_decision
+from detect_cli.models.runtime_request import RuntimeRequest
 
-RUNTIME_PACKAGES = {"openvino": "openvino", "onnx": "onnxruntime"}
 GATE = {"min_f1": 0.99, "max_conf_diff": 0.05, "iou": 0.9, "margin": 0.05, "conf": 0.25}
 WEAK = {"conf": 0.05, "margin": 0.02}  # the check of a model that finds few boxes at GATE's conf
 MIN_GAIN = 1.05  # a runtime must beat PyTorch by 5% to be worth a second file format
@@ -32,22 +31,14 @@ MIN_BOXES = 5  # a check that compares fewer boxes proves nothing (a random-weig
 GOOD_ENOUGH = 1.2  # OpenVINO at least this much faster: don't spend the time to try ONNX Runtime too
 
 
-def decide(
-    detector: Detector,
-    candidates: tuple[str, ...],
-    options: PredictOptions,
-    entry: Path,
-    threads: int,
-    say: Callable[[str], None],
-    memo: DigestMemo,
-    *,
-    forced: bool,
-    check: CheckImages,
-) -> dict[str, Any]:
-    """Export, verify on `check`'s images and time each candidate; write the decision (and winning
-    export) to the cache. A check with too little to compare (fewer than MIN_BOXES boxes), or a refusal
-    on images not of the model's kind (`check.own` false), is not written: the next run tries again.
-    Raises OSError when the cache cannot be written (the caller runs PyTorch)."""
+def decide(request: RuntimeRequest, candidates: tuple[str, ...], entry: Path, *, forced: bool) -> Decision:
+    """Export, verify on the run's check images (`request.check`) and time each candidate; write the
+    decision (and winning export) to the cache. A check with too little to compare (fewer than
+    MIN_BOXES boxes), or a refusal on images not of the model's kind (`CheckImages.own` false), is not
+    written: the next run tries again. Raises OSError when the cache cannot be written (the caller
+    runs PyTorch)."""
+    detector, options = request.detector, request.options
+    check = request.check(detector)
     images = check.images
     check_options = PredictOptions(conf=GATE["conf"], imgsz=options.imgsz, max_det=options.max_det)
     reference = Replayed(detector, images, check_options)
@@ -61,13 +52,14 @@ def decide(
     best: dict[str, Any] | None = None
     entry.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
+    measured = {"cpu": cpu_name(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
     try:
         for runtime in to_try:
-            if importlib.util.find_spec(RUNTIME_PACKAGES[runtime]) is None:
+            if not runtimes.get(runtime).usable():
                 tried.append(f"{runtime}: not installed")
                 continue
-            say(f"preparing a faster runtime: exporting to {runtime} and checking it against PyTorch (once)…")
-            outcome = try_runtime(detector, reference, runtime, check, check_options, work, threads)
+            request.say(f"preparing a faster runtime: exporting to {runtime} and checking it against PyTorch (once)…")
+            outcome = try_runtime(detector, reference, runtime, check, check_options, work, request.threads)
             lasting = lasting and not outcome.get("too_few")
             tried.append(outcome["summary"])
             if outcome["passed"] and (forced or outcome["speedup"] >= MIN_GAIN):
@@ -76,28 +68,30 @@ def decide(
             if best and best["speedup"] >= GOOD_ENOUGH:
                 break
         if best is None:
-            decision: dict[str, Any] = {"backend": "torch", "reason": "; ".join(tried) or "no runtime to try"}
+            reason = "; ".join(tried) or "no runtime to try"
+            decision = Decision(
+                backend="torch", reason=reason, candidates=candidates, measured=measured, checked_on=check.source
+            )
         else:
             publish(work / best["runtime"], entry / best["runtime"])
-            best["checked"]["weights_sha256"] = memo.digest(Path(detector.weights_path))
-            decision = {
-                "backend": best["runtime"],
-                "path": best["runtime"] + "/" + best["file"],
-                "runner": best["runner"],
-                "reason": best["summary"],
-                "speedup": best["speedup"],
-                "f1": best["f1"],
-                "files": digest_files(entry, entry / best["runtime"], memo),
-                "checked": best["checked"],
-            }
-        decision["candidates"] = list(candidates)
-        decision["measured"] = {"cpu": cpu_name(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
-        decision["checked_on"] = check.source
+            decision = Decision(
+                backend=best["runtime"],
+                reason=best["summary"],
+                candidates=candidates,
+                path=best["runtime"] + "/" + best["file"],
+                runner=best["runner"],
+                speedup=best["speedup"],
+                f1=best["f1"],
+                files=digest_files(entry, entry / best["runtime"], request.memo),
+                checked={**best["checked"], "weights_sha256": request.weights},
+                measured=measured,
+                checked_on=check.source,
+            )
         if best is not None or lasting:
             write_decision(entry, decision)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return {**decision, "cached": False}
+    return decision
 
 
 class Replayed:
@@ -135,16 +129,16 @@ def try_runtime(
     """Export to `runtime` in `work`, and check and time what would run it against PyTorch's boxes
     (`reference`). Gives a dict with `passed`, `summary` (for the run table), and for a pass
     `speedup`, `f1`, `runner`, `file`, `checked`."""
-    from detect_cli.models.export import FORMATS, export_model
-
     images = check.images
+    kind = runtimes.get(runtime)
     failed = {"runtime": runtime, "passed": False, "speedup": 0.0}
     try:
-        path = export_model(detector, FORMATS[runtime], work / runtime, imgsz=options.imgsz)
+        path = kind.export(detector, work / runtime, options.imgsz)
     except Exception as exc:  # any failure means: not this runtime
         return {**failed, "summary": f"{runtime}: export failed ({one_line(exc, first=True)})"}
-    not_direct = None
-    for runner, load in _runners(detector, runtime, path, threads):
+    not_best = None
+    loaders = kind.loaders(detector, path, threads)
+    for runner, load in loaders:
         try:
             exported = load()
             verified = _gate(reference, exported, images, options)
@@ -161,40 +155,17 @@ def try_runtime(
                 }
             if verified.passed:
                 ran = (runtime, runner, path, work)
-                return _passed(detector, exported, ran, verified, check, reference.ms, not_direct)
+                return _passed(detector, exported, ran, verified, check, reference.ms, not_best)
             why = (
                 f"not the same boxes on {check.source} (F1 {verified.f1:.3f}, "
                 f"confidence off by up to {verified.max_conf_diff:.3f})"
             )
-        if runner == "direct":
-            from detect_cli.models.openvino_direct import COMPILED
-
-            shutil.rmtree(path.parent / COMPILED, ignore_errors=True)  # compiled for a runner that will not run
-            not_direct = why
+        if runner != loaders[-1][0]:
+            kind.discard_compiled(path)  # compiled for a runner that will not run
+            not_best = why
             continue
         return {**failed, "summary": f"{runtime}: {why}"}
     raise AssertionError("unreachable: the last runner always returns")
-
-
-def _runners(detector: Detector, runtime: str, path: Path, threads: int) -> list[tuple[str, Callable[[], Detector]]]:
-    """What may run the export, best first. Our OpenVINO runner compiles into `compiled/` beside the
-    export (OpenVINO's model cache, published with it): later runs import that instead of compiling."""
-    from detect_cli.models.export import load_exported
-
-    def wrapped() -> Detector:
-        from detect_cli.models.ultralytics_env import set_torch_threads
-
-        set_torch_threads(torch_threads_beside(threads))  # checked and timed as it will run
-        return load_exported(path, detector.ref.family, threads=torch_threads_beside(threads))
-
-    if runtime != "openvino":
-        return [("ultralytics", wrapped)]
-    from detect_cli.models.openvino_direct import COMPILED, open_openvino
-
-    def direct() -> Detector:
-        return open_openvino(next(path.glob("*.xml")), detector, threads=threads, compiled=path.parent / COMPILED)
-
-    return [("direct", direct), ("ultralytics", wrapped)]
 
 
 def _gate(reference: Replayed, exported: Detector, images: list, options: PredictOptions) -> Any:
@@ -251,10 +222,3 @@ def _passed(
         "summary": summary,
         "checked": checked,
     }
-
-
-def torch_threads_beside(threads: int) -> int:
-    """Torch threads while another runtime runs the network: torch then only letterboxes and decodes
-    boxes, and a second pool of spinning threads slows the runtime's own (demo on 2 cores: 10.7 ->
-    6.8 ms inference, 15.4 -> 11.1 ms per image end to end). An explicit --threads is kept."""
-    return threads if threads > 0 else 1

@@ -147,9 +147,9 @@ class ExportJob:
         """An INT8 OpenVINO model that passed the accuracy gate (models/int8_gate.py) against the FP32
         export it is made from, itself checked against PyTorch. A refused model is not written: the
         record has no path, and its `int8` figures say why."""
+        from detect_cli.models import runtimes
         from detect_cli.models.calibration import demo_scenes
         from detect_cli.models.int8_trial import make_int8
-        from detect_cli.models.openvino_direct import open_openvino
         from detect_cli.models.ultralytics_env import model_loading
 
         options = replace(self.options, imgsz=self.imgsz)
@@ -159,7 +159,7 @@ class ExportJob:
             with model_loading(self.trusted):
                 base = export_model(self.detector, self.spec, Path(tmp), imgsz=self.imgsz, device=self.device)
             source_xml = next(base.glob("*.xml"))
-            fp32 = open_openvino(source_xml, self.detector)
+            fp32 = runtimes.get("openvino").open_export(source_xml, self.detector)
             images = verification_images(self.detector, self.verify_images)
             verification = {**verify(self.detector, fp32, self.track(images), options).as_dict(), "enforced": True}
             calibration = self.calibration() if self.calibration is not None else demo_scenes()

@@ -148,7 +148,13 @@ def test_a_profile_not_known_is_measured_once_and_recorded(
     assert "gflops" not in known_model(digest)
     # the verified export runs: the checkpoint is loaded to be counted, and what it gives is recorded
     export = OpenVINODetector(
-        replace(demo.ref, path=str(tmp_path), kind="exported"), demo.names, "cpu", False, True, 0.0, origin=demo.ref
+        ref=replace(demo.ref, path=str(tmp_path), kind="exported"),
+        names=demo.names,
+        device="cpu",
+        half=False,
+        end2end_capable=True,
+        load_s=0.0,
+        origin=demo.ref,
     )
     profile = model_profile(export, 320)
     assert profile["params_m"] == pytest.approx(demo.profile(320)["params_m"]) and profile["gflops"] > 0

@@ -65,6 +65,16 @@ def _user_folder(folder: Path, n: int = 6) -> Path:
     return folder
 
 
+@pytest.fixture
+def any_gain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What these tests check is where the export is verified, not its speed: on a loaded machine a
+    first run may time OpenVINO at 1.0x torch and keep PyTorch, which is right but not the subject."""
+    from detect_cli.models import runtime_trial
+
+    monkeypatch.setattr(runtime_trial, "MIN_GAIN", 0.0)
+    monkeypatch.setattr(runtime_trial, "GOOD_ENOUGH", 0.0)  # OpenVINO passes: ONNX Runtime is not tried
+
+
 def _open(weights: Path | str, sources: list[str]):
     from detect_cli.core.settings import load_settings
     from detect_cli.models.open import open_model
@@ -80,7 +90,7 @@ def _folder_images(folder: Path) -> list[np.ndarray]:
 
 
 def test_a_custom_class_model_gets_openvino_verified_on_its_own_folder(
-    custom_weights: Path, demo, cache: Path, tmp_path: Path
+    custom_weights: Path, demo, cache: Path, tmp_path: Path, any_gain: None
 ):
     """Its first folder run is checked on that folder (2:1, 4:3 and portrait pictures) and runs OpenVINO,
     with PyTorch's boxes at the same letterbox."""
@@ -96,7 +106,9 @@ def test_a_custom_class_model_gets_openvino_verified_on_its_own_folder(
     assert check.agreement.count_a >= 10 and check.passed, check.as_dict()
 
 
-def test_a_blank_first_run_decides_nothing_and_the_next_folder_run_gets_openvino(demo, cache: Path, tmp_path: Path):
+def test_a_blank_first_run_decides_nothing_and_the_next_folder_run_gets_openvino(
+    demo, cache: Path, tmp_path: Path, any_gain: None
+):
     import cv2
 
     weights = tmp_path / "mine.pt"
@@ -184,7 +196,7 @@ def test_failed_verification_falls_back_to_pytorch_and_says_why(demo, cache: Pat
 
     monkeypatch.setattr("detect_cli.models.export.verify", disagreeing)
     chosen, choice = backends.choose_backend(demo, "auto", OPTIONS)
-    assert chosen is demo and choice.backend == "torch"
+    assert chosen.ref == demo.ref and choice.backend == "torch"
     assert "not the same boxes" in choice.reason and "F1 0.256" in choice.reason
     decision = json.loads(next(cache.iterdir()).joinpath("decision.json").read_text())
     assert decision["backend"] == "torch"  # remembered: the next run does not export again
@@ -192,15 +204,15 @@ def test_failed_verification_falls_back_to_pytorch_and_says_why(demo, cache: Pat
 
 def test_torch_and_yaml_models_keep_pytorch(demo, yolo_detector, cache: Path):
     chosen, choice = backends.choose_backend(demo, "torch", OPTIONS)
-    assert chosen is demo and choice.backend == "torch"
+    assert chosen.ref == demo.ref and choice.backend == "torch"
     chosen, choice = backends.choose_backend(yolo_detector, "auto", PredictOptions(imgsz=64))
-    assert chosen is yolo_detector and "random weights" in choice.reason
+    assert chosen.ref == yolo_detector.ref and "random weights" in choice.reason
     assert not cache.exists()  # nothing exported for either
 
 
 def test_nms_head_needs_pytorch(demo, cache: Path):
     chosen, choice = backends.choose_backend(demo, "auto", PredictOptions(imgsz=320, nms=True))
-    assert chosen is demo and "--nms" in choice.reason
+    assert chosen.ref == demo.ref and "--nms" in choice.reason
 
 
 def test_the_cache_key_changes_with_what_shapes_the_export(demo):
@@ -245,7 +257,7 @@ def test_a_model_that_finds_nothing_is_not_exported(
     monkeypatch.setattr("detect_cli.models.export.export_model", no_export)
     random = load_detector(resolve_model(str(checkpoints["yolo"])), device="cpu")
     chosen, choice = backends.choose_backend(random, "auto", PredictOptions(imgsz=640))
-    assert chosen is random and choice.backend == "torch" and "not verifiable" in choice.reason
+    assert chosen.ref == random.ref and choice.backend == "torch" and "not verifiable" in choice.reason
     _, again = backends.choose_backend(random, "auto", PredictOptions(imgsz=640))
     assert not again.cached and again.reason == choice.reason and not list(cache.glob("*/decision.json"))
 

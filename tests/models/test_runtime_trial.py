@@ -56,21 +56,18 @@ def test_only_a_refusal_on_the_models_own_kind_of_images_is_kept(
     boxes: int, own: bool, kept: bool, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from detect_cli.models import runtime_trial
-    from detect_cli.models.cache_files import DigestMemo
     from detect_cli.models.check_images import CheckImages
+    from detect_cli.models.runtime_request import RuntimeRequest
 
     monkeypatch.setattr(
         runtime_trial,
         "try_runtime",
         lambda *a, **k: {"runtime": "openvino", "passed": False, "speedup": 0.0, "summary": "openvino: refused"},
     )
-    monkeypatch.setattr(runtime_trial.importlib.util, "find_spec", lambda name: object())
     images = [np.zeros((64, 64, 3), np.uint8)] * 3
     check = CheckImages(images, "3 of the run's images" if own else "samples", own)
+    request = RuntimeRequest(detector=Finds(boxes), options=PredictOptions(imgsz=64), check=lambda _: check)  # type: ignore[arg-type]
     entry = tmp_path / "entry"
-    decision = runtime_trial.decide(
-        Finds(boxes), ("openvino",), PredictOptions(imgsz=64), entry, 1, lambda _: None, DigestMemo(None),
-        forced=False, check=check,
-    )  # fmt: skip
-    assert decision["backend"] == "torch" and (entry / "decision.json").exists() is kept
-    assert decision["checked_on"] == check.source
+    decision = runtime_trial.decide(request, ("openvino",), entry, forced=False)
+    assert decision.backend == "torch" and (entry / "decision.json").exists() is kept
+    assert decision.checked_on == check.source and not decision.cached

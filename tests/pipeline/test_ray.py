@@ -293,7 +293,16 @@ def _exported(folder: Path, weights: Path, runner: str):
 
     kind = OpenVINODetector if runner == "direct" else Detector
     ref, origin = ModelRef("demo", str(folder), "yolo", "exported"), ModelRef("demo", str(weights), "yolo", "weights")
-    return kind(ref, {0: "circle"}, "", False, True, 0.0, backend="openvino", origin=origin)
+    return kind(
+        ref=ref,
+        names={0: "circle"},
+        device="",
+        half=False,
+        end2end_capable=True,
+        load_s=0.0,
+        backend="openvino",
+        origin=origin,
+    )
 
 
 @pytest.mark.parametrize(
@@ -332,9 +341,10 @@ def test_actor_arguments_carry_device_half_and_runtime(
     else:
         assert payload["ref"].kind == "weights" and local.read_bytes() == b"torch weights"
     # our own runner in the actor only where the driver's check verified it, and never on a GPU
-    direct = payload.get("direct")
+    direct = payload.get("shipped")
     if runner == "direct" and runs == "export":
         assert direct == {
+            "runtime": "openvino",
             "names": {0: "circle"},
             "end2end": True,
             "stride": 32,

@@ -3,9 +3,10 @@ a shared disk) on the device it reserved, and runs the local engine on each batc
 back the same JSON records every sink writes (or writes them as a JSONL shard), so nothing is lost on
 the way: warnings, tile ids and track ids travel as they are.
 
-An OpenVINO export that the driver's runtime check verified with attn-detect's own runner
-(`models/openvino_direct`, runner "direct") runs through that runner in the actor too, so a CPU actor
-imports neither torch nor Ultralytics; one verified through Ultralytics' wrapper runs through it."""
+An export that the driver's runtime check verified with a runtime's own runner (attn-detect's OpenVINO
+runner, "direct") runs through that runner in the actor too, so a CPU actor imports neither torch nor
+Ultralytics; one verified through Ultralytics' wrapper runs through it. The runtime registry
+(`models.runtimes`) says what travels with the export and opens it."""
 
 from __future__ import annotations
 
@@ -81,25 +82,11 @@ def model_payload(detector: Detector, *, gpu: bool = False) -> dict[str, Any]:
         blob = ray.put(_zip_folder(path) if path.is_dir() else path.read_bytes())
     ref = replace(ref, path=path.name, kind="exported" if ref.kind == "exported" else "weights")
     payload = {"ref": ref, "blob": blob, "suffix": path.suffix, "folder": path.is_dir()}
-    if not on_torch and runner_of(detector) == "direct":
-        payload["direct"] = {  # what our runner needs of the model the export was made from
-            "names": dict(detector.names),
-            "end2end": detector.end2end_capable,
-            "stride": detector.stride,
-            "origin": origin or detector.ref,
-            "precision": detector.precision,  # int8: the quantized export that passed its accuracy gate
-        }
+    if not on_torch:
+        from detect_cli.models import runtimes
+
+        payload["shipped"] = runtimes.shipped_facts(detector, origin)  # None: Ultralytics' loader opens it
     return payload
-
-
-def runner_of(detector: Detector) -> str | None:
-    """What runs an OpenVINO export: "direct" (attn-detect's own runner, the one the driver's runtime
-    check verified), "ultralytics" (its wrapper), or None for any other model."""
-    from detect_cli.models.openvino_direct import OpenVINODetector
-
-    if isinstance(detector, OpenVINODetector):
-        return "direct"
-    return "ultralytics" if detector.backend == "openvino" and detector.ref.kind == "exported" else None
 
 
 def _zip_folder(folder: Path) -> bytes:
@@ -147,11 +134,11 @@ class DetectActor:
         scratch = tempfile.mkdtemp(prefix="attn-detect-model-")
         weakref.finalize(self, shutil.rmtree, scratch, True)  # at the latest when the worker exits
         local = _unpack_model(payload, ref, Path(scratch))
-        if payload.get("direct") is not None:
-            self.detector: Detector = open_direct(payload["direct"], local, threads=threads, half=half)
+        if payload.get("shipped") is not None:
+            self.detector: Detector = open_shipped(payload["shipped"], local, threads=threads, half=half)
         else:
             self.detector = load_detector(replace(ref, path=str(local)), device=device, half=half, threads=threads)
-        if ref.kind != "exported" or payload.get("direct") is not None:
+        if ref.kind != "exported" or payload.get("shipped") is not None:
             shutil.rmtree(scratch, ignore_errors=True)  # in memory now (Ultralytics opens an export at its first batch)
         if slicing is not None:  # --slice travels as options; each actor wraps its own model
             self.detector = SlicedDetector(self.detector, slicing, batch)
@@ -174,26 +161,21 @@ class DetectActor:
         return _rows(results)
 
 
-def open_direct(facts: dict[str, Any], folder: Path, *, threads: int, half: bool = False) -> Detector:
-    """The shipped export on attn-detect's own OpenVINO runner (no torch), answering for the model it
-    was made from (`facts`: names, head, stride and the user's model, from `model_payload`). It runs
-    on the CPU in fp32, as it was verified; each actor compiles it for its own CPU."""
+def open_shipped(facts: dict[str, Any], folder: Path, *, threads: int, half: bool = False) -> Detector:
+    """The shipped export on the runner the driver verified (no torch for attn-detect's OpenVINO runner),
+    answering for the model it was made from (`facts`, from `model_payload`). It runs on the CPU in the
+    precision that was verified; each actor compiles it for its own CPU."""
+    from detect_cli.models import runtimes
     from detect_cli.models.known_models import HALF_ON_CPU
-    from detect_cli.models.openvino_direct import open_openvino
 
     origin_ref: ModelRef = facts["origin"]
-    origin = Detector(origin_ref, dict(facts["names"]), "cpu", False, facts["end2end"], 0.0, stride=facts["stride"])
-    xmls = sorted(folder.glob("*.xml"))
     try:
-        if len(xmls) != 1:
-            raise FileNotFoundError(f"{len(xmls)} OpenVINO .xml files in the shipped export")
-        detector = open_openvino(xmls[0], origin, threads=threads)
+        detector = runtimes.open_shipped(facts, folder, threads=threads)
     except Exception as exc:  # the driver verified this export with this runner: a failure here is the worker's
         raise ModelLoadError(
-            f"a Ray worker cannot run the verified OpenVINO export of {origin_ref.spec}: {one_line(exc, first=True)}",
-            "check that the workers have the driver's openvino version, or run with --backend torch",
+            f"a Ray worker cannot run the verified export of {origin_ref.spec}: {one_line(exc, first=True)}",
+            "check that the workers have the driver's runtime versions, or run with --backend torch",
         ) from None
-    detector.precision = facts.get("precision", "fp32")
     if half:
         detector.notes.append(HALF_ON_CPU)
     return detector
