@@ -115,7 +115,9 @@ Nms = Annotated[
         "--nms/--no-nms", help="YOLO26: use the NMS head instead of the NMS-free end-to-end head.", show_default=False
     ),
 ]
-Threads = Annotated[Optional[int], typer.Option(help="Torch CPU threads (0 = all cores).", show_default="0")]
+Threads = Annotated[
+    Optional[int], typer.Option(help="Torch CPU threads (0 = every core but one, as Ultralytics).", show_default="0")
+]
 Recursive = Annotated[
     Optional[bool],
     typer.Option("--recursive/--no-recursive", "-r", help="Descend into sub-folders.", show_default=False),
