@@ -183,7 +183,7 @@ def test_a_corrupted_cache_is_rebuilt(demo, cache: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr("detect_cli.models.openvino_direct.open_openvino", broken)
     monkeypatch.setattr("detect_cli.models.export.load_exported", broken)
     chosen, fourth = backends.choose_backend(demo, "auto", OPTIONS)
-    assert (fourth.backend, chosen) == ("torch", demo) and "unusable" in fourth.reason
+    assert (fourth.backend, chosen.ref) == ("torch", demo.ref) and "unusable" in fourth.reason
     monkeypatch.undo()
     monkeypatch.setenv(backends.CACHE_ENV, str(cache.parent))
     _, fifth = backends.choose_backend(demo, "auto", OPTIONS)
