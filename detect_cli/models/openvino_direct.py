@@ -24,6 +24,7 @@ from detect_cli.core.results import Timing
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.models.letterbox import Placement, decode_rtdetr, decode_yolo_end2end, letterbox, to_input
 from detect_cli.models.lookup import ModelRef
+from detect_cli.models.openvino_lean import lean_openvino
 from detect_cli.models.openvino_requests import RequestPool, Ticket
 
 COMPILED = "compiled"  # OpenVINO's compiled model, beside the export in a cache entry
@@ -106,7 +107,7 @@ class OpenVINODetector(Detector):
 def _compile_config(threads: int, compiled: Path | None, hint: str = "LATENCY") -> dict[str, Any]:
     """OpenVINO's CPU configuration. The hint is not part of its model cache's key: the throughput
     compile imports the blob the latency compile left (no second file in `compiled`)."""
-    import openvino as ov
+    ov = lean_openvino()
 
     config: dict[str, Any] = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": ov.Type.f32}
     if threads > 0:
@@ -128,7 +129,7 @@ def open_openvino(xml: Path, origin: Detector, *, threads: int = 0, compiled: Pa
     compile leaves its result and later ones import it (0.35 s instead of 0.8 s for the demo model on
     a loaded 2-core EPYC); the caller verifies what is in it. Raises AdapterRefused for an export it
     cannot run as Ultralytics would, and OpenVINO's errors for a broken one."""
-    import openvino as ov
+    ov = lean_openvino()
 
     start = time.perf_counter()
     core = ov.Core()
