@@ -1,12 +1,19 @@
 """attn-detect: a command-line object detector over Ultralytics YOLO26 and RT-DETR, and its Python API.
 
-`import detect_cli` is cheap: the names below load their modules on first use (the CLI's --help
-imports none of them).
+    import detect_cli
+    model = detect_cli.Model("demo-rtdetr")
+    results = model("sample_images/shapes/shape_00003.jpg")
+    print(f"Detected {len(results[0].boxes)} objects using attention-based detection.")
 
-    import detect_cli as ad
-    settings = ad.load_settings(None, {"conf": 0.3})
-    demo = ad.open_model(replace(settings, model="demo")).detector
-    summary = ad.DetectJob(settings, demo).run(ad.iter_sources(["photos/"]))
+`Model(spec, **settings)` opens a model as the CLI does (settings named as in `--config`); calling it
+on paths, folders, globs, URLs, NumPy arrays (BGR) or PIL images gives `Result`s; `model.stream`,
+`model.evaluate`, `model.explain`, `model.export` and `compare(models, source, labels=...)` do what
+the commands do. Every error the library raises is an `AttnDetectError` with the CLI's message and
+exit code (`ConfigError` for a bad setting, `ModelLoadError`, `InputError`, `ModelFailed`).
+
+`import detect_cli` is cheap: the names below load their modules on first use (the CLI's --help
+imports none of them). The task classes (`DetectJob`, `CompareJob`, ..., `drive`) are the layer
+under `Model`, for callers that want their own sinks.
 """
 
 from __future__ import annotations
@@ -18,6 +25,19 @@ __version__ = "0.1.0"
 
 # name -> the module that defines it: the package's public face, one table (SAHI's habit)
 _API = {
+    "Model": "detect_cli.api.model",
+    "compare": "detect_cli.api.compare",
+    "Result": "detect_cli.api.results",
+    "Results": "detect_cli.api.results",
+    "EvaluationReport": "detect_cli.api.reports",
+    "ComparisonReport": "detect_cli.api.reports",
+    "AttnDetectError": "detect_cli.core.errors",
+    "ConfigError": "detect_cli.core.errors",
+    "ModelLoadError": "detect_cli.core.errors",
+    "InputError": "detect_cli.core.errors",
+    "ModelFailed": "detect_cli.core.errors",
+    "ExitCode": "detect_cli.core.errors",
+    "DetectPlan": "detect_cli.tasks.plan",
     "load_settings": "detect_cli.core.settings",
     "DetectSettings": "detect_cli.core.settings",
     "Detections": "detect_cli.core.detections",

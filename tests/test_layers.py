@@ -13,7 +13,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "detect_cli"
 # Inner to outer. A module may import its own layer and the layers before it.
-LAYERS = ("core", "inputs", "models", "outputs", "pipeline", "evaluation", "attention", "tasks", "cli")
+LAYERS = ("core", "inputs", "models", "outputs", "pipeline", "evaluation", "attention", "tasks", "api", "cli")
 OUTSIDE = {"demo": 0}  # the scene generators and demo weights: used by models (export checks), import only core
 
 
@@ -113,7 +113,6 @@ COVERED_BY = {
     "cli/label_output.py": ("tests/cli/test_label_formats_cli.py", "the label formats' flags, as a user gives them"),
     "cli/watching.py": ("tests/cli/test_watch_cli.py", "--watch in real processes: signals, notes, --resume"),
     "cli/destination.py": ("tests/cli/test_output_everywhere.py", "one rule for --format/--out everywhere"),
-    "cli/options.py": ("tests/core/test_choices.py", "the option types are built from the choices"),
     "cli/progress.py": ("tests/inputs/test_video.py", "the bar's totals are checked against frames read"),
     "cli/render.py": ("tests/cli/test_looks.py", "tables are judged as printed"),
     "core/errors.py": ("tests/pipeline/test_failures.py", "errors are raised and worded by every layer"),

@@ -66,3 +66,32 @@ def test_the_readme_python_example_runs(monkeypatch, capsys) -> None:
     assert printed[1].startswith("mAP50 ") and float(printed[1].split()[1]) > 0.9
     assert printed[2].startswith("OK 24 records")
     assert Path(printed[3].split()[0]).match("sample_images/shapes/shape_00000.jpg")
+
+
+SNIPPET = re.compile(
+    r"<!-- python-(?P<name>seed|more) -->\n```python\n(?P<code>.+?)\n```\n```text\n(?P<out>.+?)\n```\n", re.S
+)
+SNIPPETS = {name: (code, out) for name, code, out in SNIPPET.findall((REPO / "README.md").read_text(encoding="utf-8"))}
+
+
+def test_the_python_section_starts_with_the_seeds_three_lines() -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Python") :]
+    assert section.index("<!-- python-seed -->") < section.index("```")
+    code = SNIPPETS["seed"][0]
+    assert [line for line in code.splitlines() if line.strip()][1:] == [
+        'model = detect_cli.Model("demo-rtdetr")',
+        'results = model("sample_images/shapes/shape_00003.jpg")',
+        'print(f"Detected {len(results[0].boxes)} objects using attention-based detection.")',
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["seed", "more"])
+def test_the_readme_python_snippets_print_what_the_readme_shows(name: str, monkeypatch, capsys) -> None:
+    """Run as written, at the defaults a user gets, from the repository (the paths are relative to it)."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("ATTN_DETECT_BACKEND", raising=False)
+    code, shown = SNIPPETS[name]
+    exec(compile(code, f"README.md:python-{name}", "exec"), {})
+    assert capsys.readouterr().out.strip() == shown.strip()

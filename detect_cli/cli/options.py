@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from detect_cli.cli.completion import complete_classes, complete_model
 from detect_cli.core import choices
+
+if TYPE_CHECKING:  # Typer's own copy of Click
+    from typer import _click as click
 
 OutputFormat = Enum("OutputFormat", [(c, c) for c in choices.OUTPUT_FORMATS], type=str)
 
@@ -498,3 +502,68 @@ def picture_flags(
         "show": show,
         "hide_boxes": hide_boxes,
     }
+
+
+# --help in groups, as Ultralytics' docs group its settings: each shared option type's panel, one table.
+# An option not listed here (a command's own) shows under "Options".
+PANELS = {
+    "Model and runtime": (Model, WeightsDir, Backend, Precision, Calibration, TrustModel, Device, Half, Threads, Batch),
+    "Prediction": (Conf, Iou, Imgsz, MaxDet, Classes, Nms, AgnosticNms),
+    "Slicing": (Slice, SliceOverlap, SliceFull, SliceMerge, SliceMatch, SliceTiles, MaxDetImage),
+    "Video and tracking": (VidStride, Start, End, StreamBuffer, TrackFlag, Tracker, CountLine),
+    "Zones and heatmaps": (ZoneOpt, ZoneAnchor, Heatmap, HeatmapClasses),
+    "Output": (
+        Format,
+        Json,
+        Out,
+        OutOrDir,
+        Save,
+        SaveCrop,
+        Redact,
+        RedactStyle,
+        LineWidth,
+        HideLabels,
+        HideConf,
+        HideBoxes,
+        Show,
+        Tables,
+        SaveConf,
+        ImageRoot,
+        AttentionFlag,
+        EvalSave,
+        Worst,
+        MatrixConf,
+        MatrixIou,
+        FalseAttention,
+    ),
+    "Resume and watch": (Resume, RetryFailed, Watch),
+    "Ray": (EngineOpt, Address, Actors, GpusPerActor),
+    "General": (Recursive, Config, Quiet, Verbose, ShowProgress),
+}
+for _panel, _types in PANELS.items():
+    for _type in _types:
+        _type.__metadata__[0].rich_help_panel = _panel
+
+
+class GroupedCommand(TyperCommand):
+    """A command whose --help lists its options under their panels (PANELS' order), in Click's plain
+    layout (Rich's panels cut words at narrow widths); options of no panel come last, under "Options"."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        arguments: list[tuple[str, str]] = []
+        groups: dict[str, list[tuple[str, str]]] = {panel: [] for panel in (*PANELS, "Options")}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append(record)
+            else:
+                groups.setdefault(getattr(param, "rich_help_panel", None) or "Options", []).append(record)
+        if arguments:
+            with formatter.section("Arguments"):
+                formatter.write_dl(arguments)
+        for panel, records in groups.items():
+            if records:
+                with formatter.section(panel):
+                    formatter.write_dl(records)

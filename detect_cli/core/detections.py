@@ -114,3 +114,44 @@ class Detections:
     def counts(self) -> dict[int, int]:
         ids, counts = np.unique(self.class_id, return_counts=True)
         return {int(i): int(c) for i, c in zip(ids, counts)}
+
+    def to_supervision(self, names: Mapping[int, str] | None = None) -> Any:
+        """These boxes as `supervision.Detections` (class names, with `names`, in `data["class_name"]`,
+        track ids as `tracker_id`, the per-box extras in `data`). Needs `pip install supervision`."""
+        sv = _supervision()
+        data = {key: np.asarray(value) for key, value in self.extra.items()}
+        if names is not None:
+            data["class_name"] = np.array([names.get(int(c), str(int(c))) for c in self.class_id], dtype=object)
+        return sv.Detections(
+            xyxy=self.xyxy.copy(),
+            confidence=self.confidence.copy(),
+            class_id=self.class_id.copy(),
+            tracker_id=None if self.track_id is None else self.track_id.copy(),
+            data=data,
+        )
+
+    @classmethod
+    def from_supervision(cls, detections: Any) -> Detections:
+        """`supervision.Detections` as ours (a missing confidence is 1, a missing class 0; `data` arrays
+        other than class names become per-box extras). Masks are not kept: attn-detect works on boxes."""
+        xyxy = np.asarray(getattr(detections, "xyxy", None))
+        if xyxy.dtype == object:
+            got = type(detections).__name__
+            raise TypeError(f"Detections.from_supervision(detections): expected supervision.Detections, got {got}")
+        n = len(xyxy)
+        conf = detections.confidence if detections.confidence is not None else np.ones(n)
+        cls_ids = detections.class_id if detections.class_id is not None else np.zeros(n)
+        extra = {k: np.asarray(v) for k, v in (getattr(detections, "data", None) or {}).items() if k != "class_name"}
+        return cls(xyxy, conf, cls_ids, detections.tracker_id, {k: v for k, v in extra.items() if len(v) == n})
+
+
+def _supervision() -> Any:
+    try:
+        import supervision
+    except ImportError:
+        from detect_cli.core.errors import AttnDetectError
+
+        raise AttnDetectError(
+            "to_supervision needs the supervision package, which is not installed", "pip install supervision"
+        ) from None
+    return supervision

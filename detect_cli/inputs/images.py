@@ -84,6 +84,8 @@ def read_decoded(source: Source, options: ReadOptions = ReadOptions()) -> Decode
     """`read_image`, with the warnings a record should carry (only the first frame of an animation was used)."""
     if source.error:
         raise InputError(source.error)
+    if source.pixels is not None:  # given in memory from Python, checked when it was given (arrays.py)
+        return Decoded(source.pixels)
     if source.is_url:
         data = fetch_url(source.ref, options, image_only=True)
     else:

@@ -21,9 +21,9 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import NamedTuple, TextIO
+from typing import Any, NamedTuple, TextIO
 from urllib.parse import unquote, urlparse, urlsplit
 
 from detect_cli.core.guarded_read import UnreadableFile, not_regular_message, open_stream
@@ -45,12 +45,14 @@ SkipHandler = Callable[[str, str], None]
 @dataclass(frozen=True)
 class Source:
     """One input: a local path or a URL. `name` is a relative name used for saved files;
-    `error` is set when the argument could not be resolved (it becomes an error record)."""
+    `error` is set when the argument could not be resolved (it becomes an error record).
+    `pixels`: an image given in memory from Python (BGR uint8, `inputs/arrays.py`), read as it is."""
 
     ref: str
     name: str
     is_url: bool = False
     error: str | None = None
+    pixels: Any = field(default=None, repr=False, compare=False)
 
 
 # Yielded between sources by a source that has nothing ready now (`watch.py`): the engine then runs the
@@ -147,16 +149,38 @@ def is_input_path(path: Path) -> bool:
 
 
 def iter_sources(
-    args: Iterable[str],
+    args: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
     recursive: bool = False,
     stdin: TextIO | None = None,
     on_skip: SkipHandler | None = None,
 ) -> Iterator[Source]:
-    """Expand every argument in order; within an argument, paths come sorted."""
+    """Expand every argument in order; within an argument, paths come sorted. One string or path is
+    one argument (never its characters); anything else that is not a list of them is a TypeError."""
+    items = source_arguments(args, "iter_sources(args)")
     skip = on_skip or (lambda _ref, _why: None)
-    for arg in args:
+    for arg in items:
         yield from _expand(arg, Path.cwd(), recursive, stdin, skip)
+
+
+def source_arguments(args: object, argument: str) -> Iterator[str]:
+    """`args` as source arguments, lazily: a str or path is one; a list, tuple or other iterable of
+    them is each. TypeError naming `argument` for anything else (None, a number, bytes)."""
+    if isinstance(args, (str, os.PathLike)):
+        return iter([os.fspath(args)])  # type: ignore[list-item]
+    if isinstance(args, (bytes, bytearray, dict)) or not isinstance(args, Iterable):
+        raise TypeError(f"{argument}: expected a path, folder, glob or URL (or a list of them), got {type_name(args)}")
+    return (_argument(item, f"{argument}[{n}]") for n, item in enumerate(args))
+
+
+def _argument(item: object, argument: str) -> str:
+    if not isinstance(item, (str, os.PathLike)):
+        raise TypeError(f"{argument}: expected a path, folder, glob or URL, got {type_name(item)}")
+    return os.fspath(item)  # type: ignore[return-value]
+
+
+def type_name(value: object) -> str:
+    return "None" if value is None else type(value).__name__
 
 
 def _expand(arg: str, base: Path, recursive: bool, stdin: TextIO | None, skip: SkipHandler) -> Iterator[Source]:

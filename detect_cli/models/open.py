@@ -61,6 +61,11 @@ def open_model(
     `settings.precision` int8: the INT8 model, if it passes its gate; it is calibrated on
     `settings.calibration`, else on `sources` (the run's inputs), and `truth(names)` gives the
     labels of held-out images where the run has some (evaluate, compare)."""
+    if not isinstance(settings, DetectSettings):
+        raise TypeError(
+            f"open_model(settings): expected DetectSettings (detect_cli.load_settings(...)), got "
+            f"{type(settings).__name__}; detect_cli.Model(spec) opens a model by its name"
+        )
     from detect_cli.models.detector import load_detector
     from detect_cli.models.known_models import open_known
     from detect_cli.models.lookup import resolve_model, weights_dirs

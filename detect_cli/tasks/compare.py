@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from detect_cli.core.detections import Detections
-from detect_cli.core.errors import ModelFailed
+from detect_cli.core.errors import ConfigError, ModelFailed
 from detect_cli.core.matching import Agreement, match
 from detect_cli.core.results import ImageResult
 from detect_cli.evaluation.metrics import EvalReport, Labels, evaluate
@@ -61,6 +61,14 @@ class ImageComparison:
     @property
     def ok(self) -> bool:
         return self.results[0].ok if self.results else False
+
+
+def shown_names(labels: Sequence[str]) -> list[str]:
+    """Each model's name in the report: its label, and `#2`, `#3` for the same label again (the same
+    model twice is fine: e.g. with and without slicing)."""
+    return [
+        label if label not in labels[:n] else f"{label}#{labels[:n].count(label) + 1}" for n, label in enumerate(labels)
+    ]
 
 
 def compare_stream(
@@ -316,12 +324,23 @@ class CompareJob:
     analysis_options: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.contenders, (str, Contender)) or not all(isinstance(c, Contender) for c in self.contenders):
+            raise TypeError("CompareJob(contenders): expected a list of Contender(name, detector, options)")
+        if not self.contenders:
+            raise ConfigError("CompareJob needs at least one contender", "detect_cli.compare([model_a, model_b], ...)")
+        if self.labels is not None and len(self.labels) != len(self.contenders):
+            raise ConfigError(f"CompareJob: {len(self.labels)} label sets for {len(self.contenders)} contenders")
+        self._start()
+
+    def _start(self) -> None:
+        """A run's running figures, from zero: each `records` call is a run of its own."""
         self.run = ComparisonRun(self.contenders, self.labels, conf=self.conf)
         self._analysis: ModelsAnalysis | None = None
         self.warmups: dict[str, float] = {}
         self.grids: list[tuple[str, Path]] = []  # (input, its side-by-side image)
 
     def records(self, sources: Iterable[Source]) -> Iterator[dict[str, Any]]:
+        self._start()
         saver = ImageSaver(self.save_dir) if self.save_dir is not None else None
         for item in compare_stream(sources, self.contenders, self.read_options):
             if not self.warmups and item.image is not None and self.warmup:

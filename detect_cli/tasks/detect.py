@@ -107,7 +107,10 @@ class DetectJob:
         return drive(self, sources, sinks, on_result).summary  # type: ignore[no-any-return]
 
     def records(self, sources: Iterable[Source]) -> Iterator[ImageResult]:
-        """One result per image or video frame, in input order, as each is done (pixels dropped)."""
+        """One result per image or video frame, in input order, as each is done (pixels dropped).
+        Each call is a run of its own: the summary starts again (in place: the CLI's callbacks hold it)."""
+        vars(self.summary_so_far).update(vars(RunSummary()))
+        self._broken_video = None
         saver = ImageSaver(self.save_dir) if self.save_dir else None
         pictures = self.pictures or Pictures()
         if self.attention and saver:

@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from detect_cli.core.errors import ConfigError
 from detect_cli.core.results import ImageResult
 from detect_cli.core.settings import DetectSettings
 from detect_cli.evaluation.labels import Labels
 from detect_cli.evaluation.metrics import EvalReport, evaluate
 from detect_cli.evaluation.predictions import Prediction
-from detect_cli.inputs.sources import Source, stills_only
+from detect_cli.inputs.sources import Source, stills_only, type_name
 from detect_cli.models.detector import Detector
 from detect_cli.outputs.records import Layout
 from detect_cli.tasks.detect import DetectJob
@@ -24,6 +25,17 @@ CSV_COLUMNS = ("class", "instances", "detections", "precision", "recall", "map50
 # evaluate's records: one per class, the "all" row last (what its table shows); the summary has the rest
 EVALUATION = Layout("classes", CSV_COLUMNS)
 MAP_CONF = 0.001  # mAP needs the whole precision-recall curve, as in Ultralytics' val
+
+
+def evaluation_metadata(settings: DetectSettings, detector: Detector, labels: str) -> dict[str, Any]:
+    """What evaluate's JSON document says about how it was made (the CLI's and Python's alike)."""
+    return {
+        "command": "evaluate",
+        "model": detector.ref.spec,
+        "runtime": {"name": detector.backend, "precision": detector.precision, "reason": detector.backend_reason},
+        "labels": labels,
+        "conf": settings.conf,
+    }
 
 
 @dataclass
@@ -46,6 +58,13 @@ class EvaluateJob:
     predictions: list[Prediction] = field(default_factory=list, init=False)
     _analysis: Analysis | None = field(default=None, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.labels, Labels):
+            raise ConfigError(
+                f"EvaluateJob(labels): expected the ground truth as Labels, got {type_name(self.labels)}",
+                "detect_cli.Labels.load(path, detector.names), from a COCO JSON or a folder of YOLO labels",
+            )
+
     def run(self, sources: Iterable[Source]) -> EvalReport:
         """Evaluate every source and return the report (Ctrl-C: the report of the images done)."""
         from detect_cli.tasks.driver import drive
@@ -56,6 +75,7 @@ class EvaluateJob:
 
     def records(self, sources: Iterable[Source]) -> Iterator[dict[str, Any]]:
         predictions: list[Prediction] = []
+        self.report, self._analysis = None, None  # each call is a run of its own
         # mAP needs every box; pictures are evaluate's own (a config's --show or --save-crop is detect's)
         low = replace(
             self.settings,

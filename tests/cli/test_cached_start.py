@@ -159,3 +159,23 @@ def test_a_cached_compare_imports_neither_torch_nor_ultralytics(runs: Runs) -> N
     assert [(m["params_m"], m["gflops"]) for m in json.loads(torch_run.stdout)["summary"]["models"]] == [
         (p, g) for _, p, g in profiles[1]
     ]
+
+
+PYTHON_PROBE = """
+import json, sys
+import detect_cli
+model = detect_cli.Model("demo")
+results = model(sys.argv[1])
+print(json.dumps({"boxes": len(results[0].boxes), "runtime": model.detector.backend,
+                  "heavy": sorted(m for m in ("torch", "ultralytics") if m in sys.modules)}))
+"""
+
+
+def test_a_python_model_on_the_cached_export_imports_neither_torch_nor_ultralytics(runs: Runs) -> None:
+    """detect_cli.Model opens the model as the CLI does: the cached, verified export, in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, "-c", PYTHON_PROBE, IMAGE], env=runs.env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen == {"boxes": seen["boxes"], "runtime": "openvino", "heavy": []} and seen["boxes"] >= 3

@@ -40,7 +40,7 @@ Check = Annotated[
 ]
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(epilog=EXIT_CODES_HELP, cls=opt.GroupedCommand)
 @handle_errors
 def attention(
     sources: opt.Sources,

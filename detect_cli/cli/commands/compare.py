@@ -44,7 +44,7 @@ Warmup = Annotated[int, typer.Option(help="Warm-up runs per model before timing 
 MAP_CONF = 0.001
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(epilog=EXIT_CODES_HELP, cls=opt.GroupedCommand)
 @handle_errors
 def compare(
     sources: opt.Sources,
@@ -92,7 +92,7 @@ def compare(
     from detect_cli.inputs.sources import iter_sources
     from detect_cli.models.open import predict_options, read_options
     from detect_cli.pipeline.slicing import SlicedDetector, slice_options
-    from detect_cli.tasks.compare import COMPARE, CompareJob, Contender
+    from detect_cli.tasks.compare import COMPARE, CompareJob, Contender, shown_names
     from detect_cli.tasks.driver import drive
 
     set_output(quiet=quiet, verbose=verbose)
@@ -130,10 +130,9 @@ def compare(
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     bar.count(sources, recursive=settings.recursive)
     contenders, failed_models = [], []
-    shown = [spec + ("+slice" if n in sliced_at else "") for n, spec in enumerate(specs)]
+    names = shown_names([spec + ("+slice" if n in sliced_at else "") for n, spec in enumerate(specs)])
     for n, spec in enumerate(specs):
-        label = shown[n]
-        name = label if label not in shown[:n] else f"{label}#{shown[:n].count(label) + 1}"  # same model twice is fine
+        name = names[n]
         bar.loading(f"{spec} ({n + 1}/{len(specs)})")
         try:
             _, detector = open_detector(

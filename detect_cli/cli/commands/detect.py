@@ -27,14 +27,15 @@ from detect_cli.cli.progress import RunProgress, wanted
 from detect_cli.cli.watching import check_watch, open_watch
 from detect_cli.core.errors import ConfigError, ExitCode
 
-if TYPE_CHECKING:  # both bring NumPy, which --help must not load
+if TYPE_CHECKING:  # these bring NumPy or YAML, which --help must not load
     from detect_cli.core.results import ImageResult
     from detect_cli.outputs.sinks import Sink
+    from detect_cli.tasks.plan import DetectPlan
 
 app = typer.Typer()
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(epilog=EXIT_CODES_HELP, cls=opt.GroupedCommand)
 @handle_errors
 def detect(
     sources: opt.Sources,
@@ -105,8 +106,8 @@ def detect(
     """Detect objects in images and videos: boxes and per-class counts as tables, or JSON/JSONL/CSV/COCO/MOT,
     or labels for annotation tools (YOLO, COCO dataset, Label Studio); --watch follows folders."""
     set_output(quiet=quiet, verbose=verbose)
-    from detect_cli.cli.zones import check_heatmap_classes, spatial_flags, spatial_stage
-    from detect_cli.outputs.pictures import check_pictures
+    from detect_cli.cli.zones import check_heatmap_classes, spatial_flags
+    from detect_cli.tasks.plan import DetectPlan
 
     settings = settings_from_flags(
         config,
@@ -132,10 +133,23 @@ def detect(
         **spatial_flags(zone, zone_anchor.value if zone_anchor else None, heatmap_classes, heatmap=heatmap),
         **opt.picture_flags(save_crop, redact, redact_style, line_width, hide_labels, hide_conf, show, hide_boxes),
     )
-    check_pictures(settings, save)
     plan = _OutputPlan.from_flags(
         data_format(fmt.value if fmt else None, as_json), out, save, resume or retry_failed, attention, engine
     )
+    run = DetectPlan(
+        settings,
+        save=save,
+        attention=attention,
+        track=track,
+        tracker=tracker.value,
+        count_line=count_line,
+        heatmap=heatmap,
+        vid_stride=vid_stride,
+        start=start,
+        end=end,
+        ray=engine == opt.Engine.ray,
+        sources=tuple(sources),
+    ).validate()
     labels = label_options(plan.out_format, save_conf=save_conf, image_root=image_root, ray=engine == opt.Engine.ray)
     if watch:
         check_watch(sources, ray=engine == opt.Engine.ray, resume=resume, out_format=plan.out_format)
@@ -148,17 +162,7 @@ def detect(
         from detect_cli.outputs.mot import check_one_sequence
 
         check_one_sequence(sources, recursive=settings.recursive)
-    from detect_cli.pipeline.line_crossings import Line
-
-    line = Line.parse(count_line) if count_line is not None else None
-    if line is not None:
-        line.check_on_videos(sources)  # a line the video's frame makes empty or misses: before the model loads
-    if line is not None and engine == opt.Engine.ray:
-        raise ConfigError("--count-line runs locally only (it follows tracks, frame by frame)", "drop --engine ray")
-    spatial = spatial_stage(settings, heatmap, ray=engine == opt.Engine.ray)
-    track = track or line is not None or bool(spatial and spatial.zones)  # counting follows tracks
-    video = _video_options(vid_stride, start, end, track=track, engine=engine, attention=attention)
-    video = replace(video, buffer=settings.stream_buffer)
+    line, spatial, video = run.line(), run.spatial(), run.video()
     ray_options = None
     if engine == opt.Engine.ray:
         from detect_cli.pipeline.ray.cluster import RayOptions, require_ray
@@ -187,6 +191,7 @@ def detect(
         status=bar.status,
         sources=sources,
     )
+    run = replace(run, settings=settings)  # imgsz as it runs
     check_heatmap_classes(spatial, detector.names)
     if plan.sharded:
         bar.status("running on Ray…", quiet=True)
@@ -201,7 +206,7 @@ def detect(
         resume=resume,
         retry_failed=retry_failed,
         video=video,
-        tracker=tracker.value if track else None,
+        tracker=run.tracking,
         watch=watch,
     )
     if watch:
@@ -218,21 +223,17 @@ def detect(
     )
     summary, hidden = _run_local(
         sources,
-        settings,
+        run,
         detector,
         plan,
         (done, videos_done),
         ray_options,
         bar,
         tables=_table_limit(plan, settings.tables, tables),
-        attention=attention,
         resume=resume,
-        video=video,
-        tracker=tracker.value if track else None,
-        count_line=line,
         labels=labels,
         watch=watch,
-        spatial=(spatial, heatmap),
+        spatial=spatial,
     )
     if hidden:
         note(f"box tables shown for the first {settings.tables} images; --tables -1 shows all")
@@ -283,12 +284,6 @@ class _OutputPlan:
             )
         if resume and out_file is None:
             raise ConfigError("--resume needs --out FILE (the results to continue)", "e.g. --out results.jsonl")
-        if attention and save is None:
-            raise ConfigError("--attention writes overlays: it needs --save DIR")
-        if attention and engine == opt.Engine.ray:
-            raise ConfigError("--attention runs locally only", "drop --engine ray, or use the attention command")
-        if save is not None and save.exists() and not save.is_dir():
-            raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
         if sharded or dataset:
             return cls(out_file, "jsonl" if sharded else "yolo", sharded, False, save)
         dest = Destination.from_flags(data_format, False, out_file, allowed=FORMATS + TRACK_FORMATS + LABEL_FORMATS)
@@ -316,18 +311,6 @@ class _OutputPlan:
             hold(OutputLock(self.out_file))
 
 
-def _video_options(
-    stride: int | None, start: float | None, end: float | None, *, track: bool, engine: opt.Engine, attention: bool
-):
-    from detect_cli.inputs.video import VideoOptions
-
-    if track and engine == opt.Engine.ray:
-        raise ConfigError("--track runs locally only (a tracker needs the frames in order)", "drop --engine ray")
-    if track and attention:
-        raise ConfigError("--track and --attention do not go together", "run them apart")
-    return VideoOptions(stride=stride or 1, start_s=start or 0.0, end_s=end)
-
-
 def _table_limit(plan: _OutputPlan, configured: int, flag: int | None) -> int:
     """Per-image tables go to stdout when they are the results; with --out only when --tables asks."""
     if plan.tables_are_results:
@@ -337,7 +320,7 @@ def _table_limit(plan: _OutputPlan, configured: int, flag: int | None) -> int:
 
 def _run_local(
     sources,
-    settings,
+    run: DetectPlan,
     detector,
     plan: _OutputPlan,
     done,
@@ -345,38 +328,23 @@ def _run_local(
     bar: RunProgress,
     *,
     tables: int,
-    attention: bool,
     resume: bool,
-    video,
-    tracker: str | None,
-    count_line=None,
     labels=None,
     watch: bool = False,
-    spatial=(None, None),
+    spatial=None,
 ):
-    """Run the job with its sinks, per-image tables and progress bar; returns (summary, tables hidden)."""
+    """Run the plan's job with its sinks, per-image tables and progress bar; returns (summary, tables hidden)."""
     from detect_cli.inputs.sources import iter_sources
     from detect_cli.outputs.formats import open_sink
-    from detect_cli.tasks.detect import DetectJob, run_metadata
+    from detect_cli.pipeline.run_summary import RunSummary
+    from detect_cli.tasks.detect import run_metadata
     from detect_cli.tasks.driver import drive
 
+    settings = run.settings
     with ExitStack() as stack:
         done, videos_done = done
-        job = DetectJob(
-            settings,
-            detector,
-            save_dir=plan.save,
-            done=done,
-            attention=attention,
-            ray=ray_options,
-            video=video,
-            track=tracker,
-            count_line=count_line,
-            videos_done=videos_done,
-            spatial=spatial[0],
-            heatmap_dir=spatial[1],
-        )
-        watching = _open_watch(sources, settings, plan, resume, bar, job) if watch else None
+        so_far = RunSummary()  # the job's summary, which the watch's and the sources' notes add to
+        watching = _open_watch(sources, settings, plan, resume, bar, so_far) if watch else None
         sinks: list[Sink] = []
         if plan.out_format:
             append = resume and plan.out_file is not None and plan.out_file.exists()
@@ -398,6 +366,16 @@ def _run_local(
                     labels=labels,
                 )
             )
+        job = run.job(
+            detector,
+            spatial=spatial,
+            ray=ray_options,
+            done=done,
+            videos_done=videos_done,
+            keep_pixels=any(getattr(sink, "wants_pixels", False) for sink in sinks),
+            stages=(watching.watch.records,) if watching else (),
+            summary_so_far=so_far,
+        )
         shown = _TablePrinter(tables)
 
         def on_result(result: ImageResult) -> None:
@@ -410,15 +388,10 @@ def _run_local(
                 warn(f"{result.source}: {kind.value}: {why}")
             shown(result)
 
-        job.keep_pixels = any(getattr(sink, "wants_pixels", False) for sink in sinks)
-        if watching:
-            job.stages = (watching.watch.records,)
         items = (
             watching.watch
             if watching
-            else iter_sources(
-                sources, recursive=settings.recursive, stdin=sys.stdin, on_skip=_skip_notes(job.summary_so_far)
-            )
+            else iter_sources(sources, recursive=settings.recursive, stdin=sys.stdin, on_skip=_skip_notes(so_far))
         )
         summary = drive(job, items, sinks, on_result).summary
         say_notes(sinks)
@@ -475,9 +448,9 @@ class _TablePrinter:
             self.hidden = True
 
 
-def _open_watch(sources, settings, plan: _OutputPlan, resume: bool, bar: RunProgress, job):
+def _open_watch(sources, settings, plan: _OutputPlan, resume: bool, bar: RunProgress, summary):
     def gone(path: str, why: str) -> None:
-        job.summary_so_far.skipped.append((path, why))
+        summary.skipped.append((path, why))
         note(f"{path}: {why}")
 
     return open_watch(
@@ -486,7 +459,7 @@ def _open_watch(sources, settings, plan: _OutputPlan, resume: bool, bar: RunProg
         out_file=plan.out_file,
         resume=resume,
         bar=bar,
-        on_skip=_skip_notes(job.summary_so_far),
+        on_skip=_skip_notes(summary),
         on_gone=gone,
     )
 

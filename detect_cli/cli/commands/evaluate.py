@@ -28,7 +28,7 @@ Tracks = Annotated[
 ]
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(epilog=EXIT_CODES_HELP, cls=opt.GroupedCommand)
 @handle_errors
 def evaluate(
     sources: opt.Sources,
@@ -78,7 +78,7 @@ def evaluate(
     from detect_cli.evaluation.metrics import Labels as LabelSet
     from detect_cli.inputs.sources import iter_sources
     from detect_cli.tasks.driver import drive
-    from detect_cli.tasks.evaluate import EVALUATION, EvaluateJob
+    from detect_cli.tasks.evaluate import EVALUATION, EvaluateJob, evaluation_metadata
 
     set_output(quiet=quiet, verbose=verbose)
     destination = Destination.from_flags(fmt.value if fmt else None, as_json, out_file)
@@ -152,16 +152,7 @@ def evaluate(
         if not result.ok:
             warn(f"{result.source}: {result.error}")
 
-    sink = destination.open(
-        EVALUATION,
-        {
-            "command": "evaluate",
-            "model": detector.ref.spec,
-            "runtime": {"name": detector.backend, "precision": detector.precision, "reason": detector.backend_reason},
-            "labels": str(labels),
-            "conf": settings.conf,
-        },
-    )
+    sink = destination.open(EVALUATION, evaluation_metadata(settings, detector, str(labels)))
     bar.start("evaluating")
     analysed = save is not None or destination.fmt == "json"  # the numbers behind the pictures
     options = {"worst": worst, "matrix_conf": matrix_conf, "matrix_iou": matrix_iou}

@@ -24,7 +24,7 @@ Dir = Annotated[Path, typer.Option("--dir", "-d", help="Folder for the exported 
 EXPORT_FORMATS = ("onnx", "torchscript", "openvino", "ncnn")
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(epilog=EXIT_CODES_HELP, cls=opt.GroupedCommand)
 @handle_errors
 def export(
     model: ModelArg,

@@ -1,0 +1,170 @@
+"""A detect run, decided and checked before any model loads: the one place its cross-option rules live.
+
+`DetectPlan` holds what a detect run does besides its settings (tracking, a counting line, zones and
+heatmaps, video frames, attention overlays, --save, Ray) and `validate()` refuses what does not go
+together, with the messages the CLI prints. `detect_cli.Model.stream` and `attn-detect detect` both
+build one, so a Python caller is protected by the same rules as the command line; `job(detector)`
+makes the `DetectJob` that runs it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from detect_cli.core.choices import TRACKERS
+from detect_cli.core.errors import ConfigError
+from detect_cli.core.settings import DetectSettings
+
+if TYPE_CHECKING:  # NumPy and OpenCV: not for --help
+    from detect_cli.inputs.video import VideoOptions
+    from detect_cli.models.detector import Detector
+    from detect_cli.pipeline.line_crossings import Line
+    from detect_cli.pipeline.ray.cluster import RayOptions
+    from detect_cli.pipeline.spatial import SpatialStage
+    from detect_cli.tasks.detect import DetectJob
+
+DEFAULT_TRACKER = "botsort"
+
+
+@dataclass(frozen=True)
+class DetectPlan:
+    """What a detect run does, from its settings and options; `validate()` before any model loads."""
+
+    settings: DetectSettings
+    save: Path | None = None  # annotated images and videos
+    attention: bool = False  # with save: attention overlays beside them
+    track: bool = False
+    tracker: str = DEFAULT_TRACKER
+    count_line: str | None = None  # X1,Y1,X2,Y2 (pixels or %): counts the tracks that cross it
+    heatmap: Path | None = None  # where --heatmap's maps go
+    vid_stride: int | None = None
+    start: float | None = None
+    end: float | None = None
+    ray: bool = False  # run on a Ray cluster (--engine ray)
+    sources: tuple[str, ...] = field(default=())  # the arguments, for the checks made from them (a line on a video)
+
+    def validate(self) -> DetectPlan:
+        """Refuse what does not go together (ConfigError, with the CLI's message); returns self."""
+        if not isinstance(self.settings, DetectSettings):
+            raise TypeError("DetectPlan(settings): expected DetectSettings (detect_cli.load_settings(...))")
+        from detect_cli.outputs.pictures import check_pictures
+
+        check_pictures(self.settings, self.save)  # --redact, --show, --save-crop
+        if self.tracker not in TRACKERS:
+            raise ConfigError(f"unknown tracker '{self.tracker}'", f"choose one of {', '.join(TRACKERS)}")
+        if self.attention and self.save is None:
+            raise ConfigError("--attention writes overlays: it needs --save DIR")
+        if self.attention and self.ray:
+            raise ConfigError("--attention runs locally only", "drop --engine ray, or use the attention command")
+        if self.save is not None and self.save.exists() and not self.save.is_dir():
+            raise ConfigError(f"--save {self.save}: exists and is not a folder", "pass a folder path")
+        line = self.line()
+        if line is not None:
+            line.check_on_videos(list(self.sources))  # a line the frame makes empty or misses
+            if self.ray:
+                raise ConfigError(
+                    "--count-line runs locally only (it follows tracks, frame by frame)", "drop --engine ray"
+                )
+        self.spatial()  # zones and heatmaps: locally, into a folder
+        if self.tracking and self.ray:
+            raise ConfigError("--track runs locally only (a tracker needs the frames in order)", "drop --engine ray")
+        if self.tracking and self.attention:
+            raise ConfigError("--track and --attention do not go together", "run them apart")
+        self.video()
+        return self
+
+    @property
+    def tracking(self) -> str | None:
+        """The tracker the run uses: asked for, or needed (counting a line or zones follows tracks)."""
+        needed = self.track or self.count_line is not None or bool(self.settings.zones)
+        return self.tracker if needed else None
+
+    def line(self) -> Line | None:
+        if self.count_line is None:
+            return None
+        from detect_cli.pipeline.line_crossings import Line
+
+        return Line.parse(self.count_line)
+
+    def video(self) -> VideoOptions:
+        from detect_cli.inputs.video import VideoOptions
+
+        return VideoOptions(
+            stride=self.vid_stride or 1, start_s=self.start or 0.0, end_s=self.end, buffer=self.settings.stream_buffer
+        )
+
+    def spatial(self) -> SpatialStage | None:
+        """The run's zones and heatmaps (from the options or the config file), or None when it has neither."""
+        return spatial_stage(self.settings, self.heatmap, ray=self.ray)
+
+    def job(
+        self,
+        detector: Detector,
+        *,
+        spatial: SpatialStage | None = None,
+        ray: RayOptions | None = None,
+        done: Mapping[int, str] | None = None,
+        videos_done: Mapping[int, tuple[int, int]] | None = None,
+        keep_pixels: bool = False,
+        **more: Any,
+    ) -> DetectJob:
+        """The `DetectJob` that runs this plan with `detector` (`spatial`: a stage already made, e.g.
+        one `--resume` has fed the recorded results; else a new one)."""
+        from detect_cli.tasks.detect import DetectJob
+
+        spatial = spatial if spatial is not None else self.spatial()
+        check_heatmap_classes(spatial, detector.names)
+        return DetectJob(
+            self.settings,
+            detector,
+            save_dir=self.save,
+            done=done or {},
+            attention=self.attention,
+            ray=ray,
+            video=self.video(),
+            track=self.tracking,
+            count_line=self.line(),
+            videos_done=videos_done or {},
+            spatial=spatial,
+            heatmap_dir=self.heatmap,
+            keep_pixels=keep_pixels,
+            **more,
+        )
+
+
+def spatial_stage(settings: DetectSettings, heatmap: Path | None, *, ray: bool) -> SpatialStage | None:
+    """The run's zones and heatmaps (from the flags or the config file), or None when it has neither."""
+    if not settings.zones and heatmap is None:
+        return None
+    if ray:
+        raise ConfigError(
+            "--zone and --heatmap run locally only (they follow each video frame by frame)", "drop --engine ray"
+        )
+    if heatmap is not None and heatmap.exists() and not heatmap.is_dir():
+        raise ConfigError(f"--heatmap {heatmap}: exists and is not a folder", "pass a folder path")
+    from detect_cli.core.polygons import parse_zones
+    from detect_cli.pipeline.heatmap import parse_heatmap_classes
+    from detect_cli.pipeline.spatial import SpatialStage
+
+    return SpatialStage(
+        parse_zones(settings.zones or ()),
+        settings.zone_anchor,
+        parse_heatmap_classes(settings.heatmap_classes) if heatmap is not None else None,
+    )
+
+
+def check_heatmap_classes(stage: SpatialStage | None, names: dict[int, str]) -> None:
+    """--heatmap-classes names classes this model knows (or all / each); ConfigError otherwise."""
+    from detect_cli.pipeline.heatmap import ALL, EACH
+
+    known = {n.lower(): n for n in names.values()}
+    for item in stage.heatmap or () if stage is not None else ():
+        if item in (ALL, EACH) or item in names.values():
+            continue
+        close = difflib.get_close_matches(item.lower(), known, n=3)
+        hint = f"did you mean {', '.join(known[c] for c in close)}?" if close else "give all, each, or class names"
+        raise ConfigError(f"--heatmap-classes: unknown class '{item}' for this model", hint)
