@@ -93,10 +93,11 @@ def _number(kind: type, low: float | None = None, high: float | None = None) -> 
         ):
             raise ValueError(f"expected {'an integer' if kind is int else 'a number'}, got {value!r}")
         if (low is not None and value < low) or (high is not None and value > high):
+            got = kind(value)  # conf=2 from Python reads as --conf 2 does: "got 2.0"
             raise ValueError(
-                f"must be between {low} and {high}, got {value}"
+                f"must be between {low} and {high}, got {got}"
                 if high is not None
-                else f"must be at least {low}, got {value}"
+                else f"must be at least {low}, got {got}"
             )
         return kind(value)
 

@@ -74,7 +74,7 @@ def test_conf_keeps_fewer_boxes_and_a_bad_conf_is_the_cli_error(demo) -> None:
     with pytest.raises(detect_cli.AttnDetectError) as refused:
         detect_cli.Model("demo", conf=2)
     assert cli.exit_code == refused.value.exit_code == 2
-    assert str(refused.value) in cli.stderr and "bad value for --conf" in str(refused.value)
+    assert f"error: {refused.value}\n" in cli.stderr and "bad value for --conf" in str(refused.value)
     with pytest.raises(detect_cli.ConfigError, match="bad value for --conf"):
         demo(IMAGE, conf=2)
 
