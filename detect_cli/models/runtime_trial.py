@@ -157,8 +157,8 @@ def try_runtime(
                 ran = (runtime, runner, path, work)
                 return _passed(detector, exported, ran, verified, check, reference.ms, not_best)
             why = (
-                f"not the same boxes on {check.source} (F1 {verified.f1:.3f}, "
-                f"confidence off by up to {verified.max_conf_diff:.3f})"
+                f"not the same boxes (F1 {verified.f1:.3f}, confidence off by up to "
+                f"{verified.max_conf_diff:.3f}) on {check.source}"
             )
         if runner != loaders[-1][0]:
             kind.discard_compiled(path)  # compiled for a runner that will not run

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -66,13 +67,16 @@ def _user_folder(folder: Path, n: int = 6) -> Path:
 
 
 @pytest.fixture
-def any_gain(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What these tests check is where the export is verified, not its speed: on a loaded machine a
-    first run may time OpenVINO at 1.0x torch and keep PyTorch, which is right but not the subject."""
+def any_gain() -> Iterator[None]:
+    """What these tests check is where the export is verified and what is cached, not its speed: on a
+    loaded machine a first run may time OpenVINO at 1.0x torch and keep PyTorch, which is right but not
+    the subject. Its own patch: a test's `monkeypatch.undo()` leaves it in place."""
     from detect_cli.models import runtime_trial
 
-    monkeypatch.setattr(runtime_trial, "MIN_GAIN", 0.0)
-    monkeypatch.setattr(runtime_trial, "GOOD_ENOUGH", 0.0)  # OpenVINO passes: ONNX Runtime is not tried
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runtime_trial, "MIN_GAIN", 0.0)
+        patch.setattr(runtime_trial, "GOOD_ENOUGH", 0.0)  # OpenVINO passes: ONNX Runtime is not tried
+        yield
 
 
 def _open(weights: Path | str, sources: list[str]):
@@ -146,7 +150,9 @@ def test_auto_runs_a_verified_export_with_pytorchs_boxes(demo, cache: Path):
     assert check.agreement.count_a > 10 and check.passed, check.as_dict()
 
 
-def test_second_run_uses_the_cache_without_exporting(demo, cache: Path, monkeypatch: pytest.MonkeyPatch):
+def test_second_run_uses_the_cache_without_exporting(
+    demo, cache: Path, monkeypatch: pytest.MonkeyPatch, any_gain: None
+):
     _, first = backends.choose_backend(demo, "auto", OPTIONS)
 
     def no_export(*args, **kwargs):
@@ -162,7 +168,7 @@ def test_second_run_uses_the_cache_without_exporting(demo, cache: Path, monkeypa
     assert len(dets) > 0
 
 
-def test_a_corrupted_cache_is_rebuilt(demo, cache: Path, monkeypatch: pytest.MonkeyPatch):
+def test_a_corrupted_cache_is_rebuilt(demo, cache: Path, monkeypatch: pytest.MonkeyPatch, any_gain: None):
     _, first = backends.choose_backend(demo, "auto", OPTIONS)
     assert first.backend in {"openvino", "onnx"}
     (entry,) = list(cache.iterdir())
@@ -263,7 +269,7 @@ def test_a_model_that_finds_nothing_is_not_exported(
 
 
 def test_torch_keeps_its_threads_when_an_export_was_tried_and_refused(
-    demo, cache: Path, monkeypatch: pytest.MonkeyPatch
+    demo, cache: Path, monkeypatch: pytest.MonkeyPatch, any_gain: None
 ):
     import torch
 
