@@ -19,7 +19,7 @@ from typing import Any
 from detect_cli.core.errors import one_line
 from detect_cli.models import runtimes
 from detect_cli.models.cache_files import digest_files, publish
-from detect_cli.models.check_images import CheckImages
+from detect_cli.models.check_images import CHECK_IMAGES, CheckImages
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.models.runtime_cache import Decision, cpu_name, write_decision
 from detect_cli.models.runtime_request import RuntimeRequest
@@ -34,9 +34,9 @@ GOOD_ENOUGH = 1.2  # OpenVINO at least this much faster: don't spend the time to
 def decide(request: RuntimeRequest, candidates: tuple[str, ...], entry: Path, *, forced: bool) -> Decision:
     """Export, verify on the run's check images (`request.check`) and time each candidate; write the
     decision (and winning export) to the cache. A check with too little to compare (fewer than
-    MIN_BOXES boxes), or a refusal on images not of the model's kind (`CheckImages.own` false), is not
-    written: the next run tries again. Raises OSError when the cache cannot be written (the caller
-    runs PyTorch)."""
+    MIN_BOXES boxes), a refusal on images not of the model's kind (`CheckImages.own` false), or "not
+    faster" timed on fewer than CHECK_IMAGES pictures, is not written: the next run tries again.
+    Raises OSError when the cache cannot be written (the caller runs PyTorch)."""
     detector, options = request.detector, request.options
     check = request.check(detector)
     images = check.images
@@ -61,6 +61,8 @@ def decide(request: RuntimeRequest, candidates: tuple[str, ...], entry: Path, *,
             request.say(f"preparing a faster runtime: exporting to {runtime} and checking it against PyTorch (once)…")
             outcome = try_runtime(detector, reference, runtime, check, check_options, work, request.threads)
             lasting = lasting and not outcome.get("too_few")
+            if outcome["passed"] and outcome["speedup"] < MIN_GAIN and len(images) < CHECK_IMAGES:
+                lasting = False  # "not faster" timed on a picture or two of a busy machine says little
             tried.append(outcome["summary"])
             if outcome["passed"] and (forced or outcome["speedup"] >= MIN_GAIN):
                 if best is None or outcome["speedup"] > best["speedup"]:

@@ -45,15 +45,16 @@ class Finds:
 
 
 @pytest.mark.parametrize(
-    ("boxes", "own", "kept"),
+    ("boxes", "own", "kept", "outcome"),
     [
-        (6, True, True),  # refused on the run's own images: cached with its reason
-        (6, False, False),  # refused on Ultralytics' photos, not the model's kind: the next run checks again
-        (0, True, False),  # too little to compare: decides nothing that lasts
+        (6, True, True, {}),  # refused on the run's own images: cached with its reason
+        (6, False, False, {}),  # refused on Ultralytics' photos, not the model's kind: the next run checks again
+        (0, True, False, {}),  # too little to compare: decides nothing that lasts
+        (6, True, False, {"passed": True, "speedup": 1.0}),  # "not faster", timed on 3 pictures: not kept
     ],
 )
 def test_only_a_refusal_on_the_models_own_kind_of_images_is_kept(
-    boxes: int, own: bool, kept: bool, tmp_path, monkeypatch: pytest.MonkeyPatch
+    boxes: int, own: bool, kept: bool, outcome: dict, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from detect_cli.models import runtime_trial
     from detect_cli.models.check_images import CheckImages
@@ -62,7 +63,7 @@ def test_only_a_refusal_on_the_models_own_kind_of_images_is_kept(
     monkeypatch.setattr(
         runtime_trial,
         "try_runtime",
-        lambda *a, **k: {"runtime": "openvino", "passed": False, "speedup": 0.0, "summary": "openvino: refused"},
+        lambda *a, **k: {"runtime": "openvino", "passed": False, "speedup": 0.0, "summary": "openvino", **outcome},
     )
     images = [np.zeros((64, 64, 3), np.uint8)] * 3
     check = CheckImages(images, "3 of the run's images" if own else "samples", own)
