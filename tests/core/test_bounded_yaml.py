@@ -30,10 +30,10 @@ REFUSED = {
 @pytest.mark.parametrize("name", list(REFUSED), ids=list(REFUSED))
 def test_bombs_are_refused_fast(name: str) -> None:
     text, message = REFUSED[name]
-    start = time.perf_counter()
+    start = time.process_time()  # this process's CPU: refused before the work, whatever else the machine runs
     with pytest.raises(yaml.YAMLError, match=message):
         load_bounded(text)
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
 
 
 def test_ordinary_aliases_and_depth_still_load() -> None:

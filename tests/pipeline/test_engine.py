@@ -167,7 +167,7 @@ def test_ctrl_c_is_not_held_up_by_a_blocked_reader():
         start = time.perf_counter()
         with pytest.raises(KeyboardInterrupt):
             next(stream)
-        assert time.perf_counter() - start < 1.0
+        assert time.perf_counter() - start < 2.5  # "within a second or two", also on a loaded machine
     finally:
         signal.signal(signal.SIGINT, before)
     worker = next(t for t in threading.enumerate() if t.name == "attn-detect-read" and t.is_alive())
