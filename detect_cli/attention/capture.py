@@ -317,6 +317,13 @@ def explain_batch(
     detections, its timing, and its explanation or the exception that stopped its maps."""
     if detector.ref.kind == "exported":
         raise _exported(detector)
+    groups = [indices for indices, _, _ in detector.passes(images, options)]
+    if len(groups) > 1:  # pictures of several shapes at their own aspects: one hooked pass per shape
+        out: list[Any] = [None] * len(images)
+        for indices in groups:
+            for i, hooked in zip(indices, explain_batch(detector, [images[i] for i in indices], options, layer)):
+                out[i] = hooked
+        return out
     if detector.ref.family == "rtdetr":
         return explain_rtdetr(detector, images, options, layer)
     return explain_yolo(detector, images, options)

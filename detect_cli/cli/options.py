@@ -119,6 +119,16 @@ Nms = Annotated[
         "--nms/--no-nms", help="YOLO26: use the NMS head instead of the NMS-free end-to-end head.", show_default=False
     ),
 ]
+LetterboxName = Enum("LetterboxName", [(c, c) for c in choices.LETTERBOXES], type=str)
+Letterbox = Annotated[
+    Optional[LetterboxName],
+    typer.Option(
+        help="How a picture enters the network: rect = at its own aspect (a 16:9 frame costs about half a "
+        "square one), square = padded (YOLO) or stretched (RT-DETR) to imgsz x imgsz; auto = rect for YOLO, "
+        "square for RT-DETR (measured; see the README).",
+        show_default="auto",
+    ),
+]
 Threads = Annotated[
     Optional[int], typer.Option(help="Torch CPU threads (0 = every core but one, as Ultralytics).", show_default="0")
 ]

@@ -9,6 +9,10 @@ from __future__ import annotations
 BACKENDS = ("auto", "torch", "openvino", "onnx")  # auto: the fastest runtime verified on this machine
 # int8: an OpenVINO model quantized here (NNCF), run only once it passes the accuracy gate (models/int8_gate.py)
 PRECISIONS = ("fp32", "int8")
+# how a picture is put into the network's input: rect = at its own aspect (the smallest stride multiple that
+# holds it), square = padded (YOLO) or stretched (RT-DETR) to imgsz x imgsz; auto = rect for YOLO, square for
+# RT-DETR, as measured on non-square labelled scenes (benchmarks/bench_shape.py)
+LETTERBOXES = ("auto", "square", "rect")
 SLICE_MERGES = ("nms", "nmm")  # nms: keep the best box of a group; nmm: grow it to the union of the group
 SLICE_MATCHES = ("iou", "ios")  # ios: intersection over the smaller box (a tile's cut-off part of an object)
 # BoT-SORT is the default: on the 1,000-frame generated clip (benchmarks/bench_video.py) it scores IDF1 0.824

@@ -19,7 +19,15 @@ from typing import Any
 import yaml
 
 from detect_cli.core.bounded_yaml import load_bounded
-from detect_cli.core.choices import BACKENDS, PRECISIONS, REDACT_STYLES, SLICE_MATCHES, SLICE_MERGES, ZONE_ANCHORS
+from detect_cli.core.choices import (
+    BACKENDS,
+    LETTERBOXES,
+    PRECISIONS,
+    REDACT_STYLES,
+    SLICE_MATCHES,
+    SLICE_MERGES,
+    ZONE_ANCHORS,
+)
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.guarded_read import UnreadableFile, read_bytes
 
@@ -42,6 +50,7 @@ class DetectSettings:
     classes: tuple[str, ...] | None
     half: bool
     nms: bool
+    letterbox: str  # auto, square or rect: how a picture is put into the network's input
     threads: int
     recursive: bool
     max_pixels: int
@@ -238,6 +247,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "classes": _optional(_classes),
     "half": _boolean,
     "nms": _boolean,
+    "letterbox": _choice(*LETTERBOXES),
     "threads": _number(int, 0),
     "recursive": _boolean,
     "max_pixels": _number(int, 1),

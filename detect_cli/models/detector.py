@@ -32,6 +32,11 @@ if TYPE_CHECKING:
     from detect_cli.models.lookup import ModelRef
 
 DEFAULT_IMGSZ = 640
+# families whose `auto` letterbox is rect, measured (benchmarks/bench_shape.py): YOLO26 scores the same at
+# its own aspect (mAP50-95 -0.0003 on 400 scenes of 2:1, 1:2, 4:3, 16:9) for half the pixels on a 2:1
+# frame; RT-DETR, stretched to its rectangle, finds more (mAP50 +0.11) but places them worse (mAP50-95
+# -0.018), so it keeps Ultralytics' square
+RECT_BY_DEFAULT = ("yolo",)
 TRUST_HINT = "pass --trust-model only if you trust where the file came from"
 _RESTRICTED_LOAD_MARKS = (  # Ultralytics' and torch's words when restricted loading refuses a file
     "restricted model load",
@@ -51,6 +56,7 @@ class PredictOptions:
     nms: bool = False  # YOLO26: False = the NMS-free end-to-end head
     class_conf: tuple[tuple[int, float], ...] = ()  # class id -> its own minimum confidence (others: conf)
     agnostic: bool = False  # one NMS over every class (where NMS runs)
+    letterbox: str = "auto"  # square: padded (YOLO) or stretched (RT-DETR) to imgsz x imgsz; rect: at its own aspect
 
     @property
     def floor(self) -> float:
@@ -65,6 +71,15 @@ class PredictOptions:
         for class_id, value in self.class_conf:
             thresholds[detections.class_id == class_id] = value
         return detections[detections.confidence >= thresholds]
+
+
+def runs_rect(family: str, options: PredictOptions) -> bool:
+    """Whether pictures run at their own aspect (the smallest stride multiple that holds them, as
+    Ultralytics' `.pt` predict letterboxes) rather than at the square. `auto` is the measured choice
+    per family (benchmarks/bench_shape.py, the README's "The picture's own shape")."""
+    if options.letterbox == "auto":
+        return family in RECT_BY_DEFAULT
+    return options.letterbox == "rect"
 
 
 @dataclass(kw_only=True)
@@ -207,21 +222,26 @@ class Detector:
         if not images:
             return []
         nms_arg = None if self.ref.family == "rtdetr" or not self.end2end_capable else options.nms
-        results = self._ultralytics().predict(
-            images,
-            conf=options.floor,
-            iou=options.iou,
-            imgsz=options.imgsz,
-            max_det=options.max_det,
-            classes=list(options.classes) if options.classes else None,
-            device=self.device,
-            nms=nms_arg,
-            agnostic_nms=options.agnostic,
-            **({"quantize": 16} if self.half else {}),
-            batch=len(images),
-            verbose=False,
-            save=False,
-        )
+        results: list[Any] = [None] * len(images)
+        for indices, imgsz, rect in self.passes(images, options):
+            ran = self._ultralytics().predict(
+                [images[i] for i in indices],
+                conf=options.floor,
+                iou=options.iou,
+                imgsz=imgsz,
+                rect=rect,
+                max_det=options.max_det,
+                classes=list(options.classes) if options.classes else None,
+                device=self.device,
+                nms=nms_arg,
+                agnostic_nms=options.agnostic,
+                **({"quantize": 16} if self.half else {}),
+                batch=len(indices),
+                verbose=False,
+                save=False,
+            )
+            for i, result in zip(indices, ran):
+                results[i] = result
         # a pass that returned --max-det boxes may have had more (the run table says so: core/caps.py)
         cap = self.pass_cap(options)
         converted = [
@@ -232,6 +252,29 @@ class Detector:
         if predictor is not None:  # it keeps the last batch until the next call: up to twice the in-flight bound
             predictor.dataset = predictor.batch = predictor.results = None
         return converted
+
+    def passes(
+        self, images: list[np.ndarray], options: PredictOptions
+    ) -> list[tuple[list[int], int | tuple[int, int], bool]]:
+        """Ultralytics' predict calls for a batch: (which images, imgsz, rect). One call, unless pictures
+        of different shapes run at their own aspects: Ultralytics pads a batch of mixed shapes to the
+        square, so each shape gets its own call and a picture's boxes never depend on its neighbours.
+        YOLO at its aspect is Ultralytics' rect letterbox; RT-DETR, which Ultralytics stretches to the
+        square, is stretched to its rectangle instead (`letterbox.input_hw`)."""
+        rect = runs_rect(self.ref.family, options)
+        if not rect or self.ref.kind == "exported":  # an export runs as Ultralytics runs it (static: the square)
+            return [(list(range(len(images))), options.imgsz, rect and self.ref.family == "yolo")]
+        from detect_cli.models.letterbox import input_hw
+
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, image in enumerate(images):
+            by_shape.setdefault(image.shape[:2], []).append(i)
+        if self.ref.family == "rtdetr":
+            return [
+                (indices, input_hw(shape[:2], options.imgsz, stride=self.stride, rect=True), False)  # type: ignore[arg-type]
+                for shape, indices in by_shape.items()
+            ]
+        return [(indices, options.imgsz, True) for indices in by_shape.values()]
 
 
 def coco_names() -> dict[int, str]:

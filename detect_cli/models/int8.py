@@ -71,8 +71,7 @@ def quantize(
 
     core = ov.Core()
     model = core.read_model(model=str(xml), weights=str(xml.with_suffix(".bin")))
-    shape = [int(d) for d in model.input(0).get_shape()]
-    input_hw = (shape[2], shape[3])
+    input_hw = _square(model, xml)  # calibrated at the square; a dynamic export stays dynamic (reshaped per run)
     stretch = family == "rtdetr"
 
     def transform(image: np.ndarray) -> np.ndarray:
@@ -93,6 +92,20 @@ def quantize(
         if other.is_file() and other.suffix not in {".xml", ".bin"}:
             shutil.copyfile(other, out_dir / other.name)
     return target
+
+
+def _square(model: Any, xml: Path) -> tuple[int, int]:
+    """The input size calibration images are letterboxed to: a static export's own, or the square a
+    dynamic one was exported at (its metadata)."""
+    if not model.input(0).get_partial_shape().is_dynamic:
+        shape = [int(d) for d in model.input(0).get_shape()]
+        return shape[2], shape[3]
+    from detect_cli.models.openvino_direct import export_imgsz
+
+    size = export_imgsz(xml)
+    if size is None:
+        raise ValueError(f"{xml.name} has dynamic shapes and no size of its own")
+    return size, size
 
 
 @contextlib.contextmanager

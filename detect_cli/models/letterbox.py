@@ -11,6 +11,11 @@ the torch-free runtime (`openvino_direct`) gives the boxes Ultralytics gives:
   top-k rows (cx, cy, w, h, score, class) normalised to the input, filtered the same way, scaled by
   the original width and height.
 
+Either runs at the square (`imgsz` x `imgsz`) or at the picture's own aspect (`input_hw(...,
+rect=True)`): the smallest stride multiple that holds the image scaled to fit, as `LetterBox(auto=True)`
+makes it for a `.pt` model (half the pixels for a 2:1 frame). RT-DETR is stretched to that rectangle,
+as it is stretched to the square (`predict(imgsz=(h, w))` does the same in Ultralytics).
+
 tests/models/test_letterbox.py checks each against Ultralytics' own code on odd shapes.
 """
 
@@ -33,6 +38,18 @@ class Placement:
     resized_wh: tuple[int, int]
     top: int
     left: int
+
+
+def input_hw(orig_hw: tuple[int, int], imgsz: int, *, stride: int, rect: bool) -> tuple[int, int]:
+    """The network input for an image of `orig_hw`: the square, or (rect) the rectangle
+    `LetterBox(imgsz, auto=True, stride=stride)` pads it to (each side the scaled side plus its padding
+    modulo the stride)."""
+    if not rect:
+        return imgsz, imgsz
+    h, w = orig_hw
+    r = min(imgsz / h, imgsz / w)
+    new_h, new_w = max(round(h * r), 1), max(round(w * r), 1)
+    return new_h + (imgsz - new_h) % stride, new_w + (imgsz - new_w) % stride
 
 
 def place(orig_hw: tuple[int, int], input_hw: tuple[int, int], *, stretch: bool) -> tuple[Placement, int, int]:

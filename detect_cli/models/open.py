@@ -168,6 +168,7 @@ def predict_options(settings: DetectSettings, detector: Detector) -> PredictOpti
         settings.nms,
         class_conf,
         settings.agnostic_nms,
+        settings.letterbox,
     )
 
 

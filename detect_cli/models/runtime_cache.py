@@ -102,6 +102,7 @@ def cache_key(
         **({"calibration": calibration} if calibration is not None else {}),
         **({"nncf": _version("nncf")} if precision == "int8" else {}),  # another NNCF quantizes differently
         "schema": SCHEMA,
+        "shapes": "dynamic",  # OpenVINO exports run at each picture's own shape (entries before were static)
         **{p: _version(p) for p in ("ultralytics", *(r.package for r in runtimes.RUNTIMES.values() if r.package))},
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]

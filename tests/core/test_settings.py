@@ -226,11 +226,12 @@ def test_every_default_is_the_config_files() -> None:
     defaults = yaml.safe_load(default_config_path().read_text(encoding="utf-8"))
     assert set(defaults) == {f.name for f in dataclasses.fields(DetectSettings)}
     options = PredictOptions()
-    assert (options.conf, options.iou, options.max_det, options.nms) == (
+    assert (options.conf, options.iou, options.max_det, options.nms, options.letterbox) == (
         defaults["conf"],
         defaults["iou"],
         defaults["max_det"],
         defaults["nms"],
+        defaults["letterbox"],
     )
 
 

@@ -225,3 +225,82 @@ def test_agnostic_nms_reaches_ultralytics_nms(yolo_detector, monkeypatch: pytest
         yolo_detector.predict([image], PredictOptions(imgsz=TEST_IMGSZ, nms=True, agnostic=agnostic))
     assert [kw["agnostic_nms"] for kw in seen] == [False, True]
     assert yolo_detector.predictor.args.agnostic_nms is True
+
+
+# --- the picture's own shape ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("family", "letterbox", "rect"),
+    [("yolo", "auto", True), ("rtdetr", "auto", False), ("rtdetr", "rect", True), ("yolo", "square", False)],
+)
+def test_auto_letterbox_is_rect_for_yolo_and_square_for_rtdetr(family: str, letterbox: str, rect: bool) -> None:
+    from detect_cli.models.detector import runs_rect
+
+    assert runs_rect(family, PredictOptions(letterbox=letterbox)) is rect
+
+
+@pytest.fixture(scope="module")
+def demo_pair() -> dict:
+    """Each demo model as attn-detect loads it, and as plain Ultralytics does."""
+    from ultralytics import RTDETR, YOLO
+
+    from detect_cli.models.detector import load_detector
+    from detect_cli.models.lookup import resolve_model
+
+    out = {}
+    for spec, kind in (("demo", YOLO), ("demo-rtdetr", RTDETR)):
+        ours = load_detector(resolve_model(spec), threads=1)
+        out[spec] = (ours, kind(ours.ref.path))
+    return out
+
+
+def _scene(k: int, size: tuple[int, int]) -> np.ndarray:
+    from detect_cli.demo.scenes import make_scene
+
+    return make_scene(np.random.default_rng([41, k]), size)[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ["demo", "demo-rtdetr"])
+def test_auto_gives_yolo_predicts_boxes_on_4_3_and_16_9(demo_pair: dict, spec: str) -> None:
+    """`yolo predict` on a .pt: YOLO at the rect letterbox, RT-DETR stretched to the square; so does auto.
+    (With the head attn-detect runs: YOLO26's end-to-end one, `nms=False`; the demo checkpoint keeps its
+    head in NMS mode, which plain `yolo predict` would run.)"""
+    ours, theirs = demo_pair[spec]
+    head = {"nms": False} if spec == "demo" else {}
+    seen = 0
+    for k, size in enumerate([(640, 480), (1280, 720), (480, 640)]):
+        image = _scene(k, size)
+        ((dets, _),) = ours.predict([image], PredictOptions(conf=0.2, imgsz=320))
+        boxes = theirs.predict(image, imgsz=320, conf=0.2, verbose=False, **head)[0].boxes
+        expected = boxes.xyxy.numpy().copy()
+        expected[:, 0::2] = expected[:, 0::2].clip(0, size[0])
+        expected[:, 1::2] = expected[:, 1::2].clip(0, size[1])
+        assert np.allclose(dets.xyxy, expected, atol=1e-3) and np.allclose(dets.confidence, boxes.conf.numpy())
+        seen += len(dets)
+    assert seen >= 6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ["demo", "demo-rtdetr"])
+@pytest.mark.parametrize("letterbox", ["rect", "square"])
+def test_a_picture_s_boxes_do_not_depend_on_its_batch(demo_pair: dict, spec: str, letterbox: str) -> None:
+    """A batch of 4:3, 16:9 and portrait pictures: each gets the boxes it gets alone (Ultralytics would
+    pad a mixed batch to the square)."""
+    ours, _ = demo_pair[spec]
+    options = PredictOptions(conf=0.2, imgsz=320, letterbox=letterbox)
+    images = [_scene(k, size) for k, size in enumerate([(640, 480), (1280, 720), (640, 480), (480, 640)])]
+    batched = ours.predict(images, options)
+    for image, (dets, _) in zip(images, batched, strict=True):
+        ((alone, _),) = ours.predict([image], options)
+        assert np.allclose(alone.xyxy, dets.xyxy, atol=1e-3) and len(alone) > 0
+
+
+@pytest.mark.slow
+def test_rtdetr_at_rect_is_stretched_to_its_rectangle(demo_pair: dict) -> None:
+    ours, theirs = demo_pair["demo-rtdetr"]
+    image = _scene(5, (640, 360))
+    ((dets, _),) = ours.predict([image], PredictOptions(conf=0.2, imgsz=320, letterbox="rect"))
+    boxes = theirs.predict(image, imgsz=(192, 320), conf=0.2, verbose=False)[0].boxes
+    assert len(dets) > 0 and np.allclose(dets.confidence, boxes.conf.numpy())

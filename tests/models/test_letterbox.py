@@ -8,6 +8,7 @@ import pytest
 from detect_cli.models.letterbox import (
     decode_rtdetr,
     decode_yolo_end2end,
+    input_hw,
     letterbox,
     place,
     scale_to_original,
@@ -37,6 +38,44 @@ def test_letterbox_equals_ultralytics(ultralytics_letterbox, shape: tuple[int, i
         assert ours.shape == theirs.shape == (*size, 3)
         assert np.array_equal(ours, theirs)
         assert placement.orig_hw == shape and placement.input_hw == size
+
+
+@pytest.mark.parametrize(
+    "shape", [*SHAPES, (480, 640), (720, 1280), (640, 480), (1080, 1920)], ids=lambda s: f"{s[0]}x{s[1]}"
+)
+@pytest.mark.parametrize("imgsz", [320, 640])
+def test_rect_input_is_the_one_ultralytics_pads_a_pt_model_to(ultralytics_letterbox, shape, imgsz: int) -> None:
+    """At the picture's own aspect: `LetterBox(auto=True)`'s rectangle, and the same pixels in it."""
+    image = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    theirs = ultralytics_letterbox((imgsz, imgsz), auto=True, stride=32)(image=image)
+    hw = input_hw(shape, imgsz, stride=32, rect=True)
+    ours, _ = letterbox(image, hw, stretch=False)
+    assert ours.shape == theirs.shape and np.array_equal(ours, theirs)
+    assert hw[0] % 32 == 0 and hw[1] % 32 == 0 and max(hw) == imgsz
+    assert input_hw(shape, imgsz, stride=32, rect=False) == (imgsz, imgsz)
+
+
+def test_a_wide_frame_runs_at_half_the_pixels() -> None:
+    assert input_hw((320, 640), 320, stride=32, rect=True) == (160, 320)
+    assert input_hw((720, 1280), 320, stride=32, rect=True) == (192, 320)
+    assert input_hw((640, 480), 320, stride=32, rect=True) == (320, 256)
+
+
+@pytest.mark.parametrize("shape", [(480, 640), (720, 1280), (640, 360)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_rect_boxes_go_back_as_scale_boxes_puts_them(shape: tuple[int, int]) -> None:
+    from detect_cli.models.ultralytics_env import import_ultralytics
+
+    import_ultralytics()
+    import torch
+    from ultralytics.utils import ops
+
+    hw = input_hw(shape, 320, stride=32, rect=True)
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(-10, 330, (40, 2)).astype(np.float32)
+    boxes = np.concatenate([xy, xy + rng.uniform(0, 80, (40, 2)).astype(np.float32)], axis=1)
+    placement, _, _ = place(shape, hw, stretch=False)
+    theirs = ops.scale_boxes(hw, torch.from_numpy(boxes.copy()), shape).numpy()
+    assert np.allclose(scale_to_original(boxes, placement), theirs, rtol=0, atol=1e-4)
 
 
 def test_a_grayscale_array_is_boxed_as_its_bgr_copy(ultralytics_letterbox) -> None:

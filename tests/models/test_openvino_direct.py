@@ -180,3 +180,99 @@ def test_the_max_det_tally_is_the_pytorch_models(models: dict, odd_images: dict,
         ((torch_dets, _),) = detector.predict([odd_images["scene"]], options)
         ((dets, _),) = ours.predict([odd_images["scene"]], options)
         assert dets.metadata[CAPS] == torch_dets.metadata[CAPS], max_det
+
+
+# --- at the picture's own shape (a dynamic export, reshaped per input shape) -------------------------------------
+
+OWN_SHAPES = [(640, 480), (1280, 720), (480, 640)]  # (width, height): 4:3, 16:9, portrait
+
+
+@pytest.fixture(scope="module")
+def dynamic(models: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Each demo model's OpenVINO export with dynamic shapes, as the first run makes it."""
+    out = {}
+    for spec, (detector, _) in models.items():
+        folder = export_model(detector, FORMATS["openvino"], tmp_path_factory.mktemp(spec), imgsz=320, dynamic=True)
+        out[spec] = open_openvino(next(folder.glob("*.xml")), detector)
+    return out
+
+
+def _same_boxes(a, b) -> None:
+    from detect_cli.core.matching import match
+
+    pairs = match(a, b, 0.98)
+    assert len(pairs) == len(a) == len(b), (len(pairs), len(a), len(b))
+    assert np.abs(a.confidence[pairs.a] - b.confidence[pairs.b]).max(initial=0) < 0.01
+
+
+@pytest.mark.parametrize("spec", ["demo", "demo-rtdetr"])
+@pytest.mark.parametrize("letterbox", ["rect", "square"])
+def test_at_each_letterbox_our_runner_gives_pytorchs_boxes(
+    models: dict, dynamic: dict, spec: str, letterbox: str
+) -> None:
+    """4:3, 16:9 and portrait scenes: the reshaped export and the PyTorch model at the same letterbox."""
+    from detect_cli.models.letterbox import input_hw
+
+    detector, _ = models[spec]
+    ours = dynamic[spec]
+    assert ours.reshapable and ours.input_hw == (320, 320)
+    options = PredictOptions(conf=0.2, imgsz=320, letterbox=letterbox)
+    compared = 0
+    for k, size in enumerate(OWN_SHAPES):
+        image = make_scene(np.random.default_rng([31, k]), size)[0]
+        expected_hw = input_hw(image.shape[:2], 320, stride=32, rect=letterbox == "rect")
+        assert ours.input_for(image.shape[:2], options) == expected_hw
+        ((theirs, _),) = detector.predict([image], options)
+        ((mine, _),) = ours.predict([image], options)
+        _same_boxes(theirs, mine)
+        compared += len(theirs)
+    assert compared >= 6
+
+
+def test_each_shape_is_compiled_once_and_only_a_few_are_kept(models: dict, dynamic: dict) -> None:
+    from detect_cli.models.openvino_direct import KEEP_SHAPES
+
+    detector, _ = models["demo"]
+    ours = open_openvino(next(Path(dynamic["demo"].ref.path).glob("*.xml")), detector)
+    options = PredictOptions(conf=0.2, imgsz=320, letterbox="rect")
+    sizes = [(640, 480), (640, 480), (480, 640), (640, 360), (640, 480), (320, 320), (960, 320), (320, 960), (400, 300)]
+    for size in sizes:
+        ours.predict([np.full((size[1], size[0], 3), 90, np.uint8)], options)
+    compiled = ours._shapes.compiled
+    assert compiled[0] == (320, 320) and len(compiled) == len(set(compiled))  # met again: not compiled again
+    assert set(compiled) == {(320, 320), (256, 320), (320, 256), (192, 320), (128, 320), (320, 128)}
+    assert len(ours._shapes._requests) <= KEEP_SHAPES
+    ((boxes, _),) = ours.predict([make_scene(np.random.default_rng([31, 0]), (640, 480))[0]], options)
+    ((again, _),) = dynamic["demo"].predict([make_scene(np.random.default_rng([31, 0]), (640, 480))[0]], options)
+    assert np.array_equal(boxes.xyxy, again.xyxy)  # recompiled after eviction: the same boxes
+
+
+def test_a_static_export_runs_at_its_square(models: dict) -> None:
+    detector, folder = models["demo"]
+    ours = open_openvino(next(folder.glob("*.xml")), detector)
+    assert not ours.reshapable
+    assert ours.input_for((480, 640), PredictOptions(imgsz=320, letterbox="rect")) == (320, 320)
+
+
+def test_compiled_shapes_are_kept_and_checked_before_they_are_read(models: dict, dynamic: dict, tmp_path: Path) -> None:
+    """A later run imports a shape compiled by an earlier one; a blob changed in between is removed first."""
+    from detect_cli.models.shape_cache import LISTING
+
+    detector, _ = models["demo"]
+    xml = next(Path(dynamic["demo"].ref.path).glob("*.xml"))
+    shapes = tmp_path / "entry" / "shapes"
+    options = PredictOptions(conf=0.2, imgsz=320, letterbox="rect")
+    image = make_scene(np.random.default_rng([31, 2]), (640, 480))[0]
+    first = open_openvino(xml, detector, compiled=tmp_path / "entry" / "compiled", shapes=shapes)
+    ((boxes, _),) = first.predict([image], options)
+    blobs = sorted(p.name for p in shapes.iterdir() if p.name != LISTING)
+    assert len(blobs) == 1 and blobs[0] in json.loads((shapes / LISTING).read_text())
+    stamp = (shapes / blobs[0]).stat().st_mtime_ns
+    again = open_openvino(xml, detector, compiled=tmp_path / "entry" / "compiled", shapes=shapes)
+    ((same, _),) = again.predict([image], options)
+    assert np.array_equal(boxes.xyxy, same.xyxy) and (shapes / blobs[0]).stat().st_mtime_ns == stamp  # imported
+    (shapes / blobs[0]).write_bytes(b"not what was compiled")
+    third = open_openvino(xml, detector, compiled=tmp_path / "entry" / "compiled", shapes=shapes)
+    ((after, _),) = third.predict([image], options)
+    assert np.array_equal(boxes.xyxy, after.xyxy)
+    assert (shapes / blobs[0]).read_bytes() != b"not what was compiled"  # removed, compiled again

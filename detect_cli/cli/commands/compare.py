@@ -63,6 +63,7 @@ def compare(
     device: opt.Device = None,
     half: opt.Half = None,
     nms: opt.Nms = None,
+    letterbox: opt.Letterbox = None,
     threads: opt.Threads = None,
     recursive: opt.Recursive = None,
     slice_: opt.Slice = None,
@@ -112,6 +113,7 @@ def compare(
         device=device,
         half=half,
         nms=nms,
+        letterbox=letterbox.value if letterbox else None,
         threads=threads,
         recursive=recursive,
         **opt.slice_flags(

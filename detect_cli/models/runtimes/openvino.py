@@ -19,6 +19,12 @@ DIRECT = "direct"
 
 
 class OpenVINO(Runtime):
+    def export(self, detector: Detector, folder: Path, imgsz: int) -> Path:
+        """With dynamic shapes: our runner reshapes it to each picture's own shape (`openvino_direct`)."""
+        from detect_cli.models.export import FORMATS, export_model
+
+        return export_model(detector, FORMATS["openvino"], folder, imgsz=imgsz, dynamic=True)
+
     def loaders(self, detector: Detector, path: Path, threads: int) -> list[tuple[str, Loader]]:
         """Our runner first; it compiles into `compiled/` beside the export (OpenVINO's model cache,
         published with it), so later runs import that instead of compiling."""
@@ -45,8 +51,14 @@ class OpenVINO(Runtime):
         (xml,) = [name for name in decision.files if name.endswith(".xml")]
         compiled = self.folder(entry) / COMPILED
         has_compiled = any(name.startswith(f"{self.name}/{COMPILED}/") for name in decision.files)
+        from detect_cli.models.shape_cache import SHAPES
+
         exported = open_openvino(
-            inside(entry, xml), detector, threads=threads, compiled=compiled if has_compiled else None
+            inside(entry, xml),
+            detector,
+            threads=threads,
+            compiled=compiled if has_compiled else None,
+            shapes=entry / SHAPES if has_compiled else None,  # compiled input shapes, checked before use
         )
         verified_hw = tuple(decision.checked.get("input_hw") or ())
         if exported.input_hw != verified_hw:
