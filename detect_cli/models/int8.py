@@ -100,9 +100,9 @@ def _square(model: Any, xml: Path) -> tuple[int, int]:
     if not model.input(0).get_partial_shape().is_dynamic:
         shape = [int(d) for d in model.input(0).get_shape()]
         return shape[2], shape[3]
-    from detect_cli.models.openvino_direct import export_imgsz
+    from detect_cli.models.lookup import export_imgsz
 
-    size = export_imgsz(xml)
+    size = export_imgsz(xml.parent)
     if size is None:
         raise ValueError(f"{xml.name} has dynamic shapes and no size of its own")
     return size, size

@@ -197,6 +197,13 @@ def exported_metadata(path: Path) -> bytes:
     return b""
 
 
+def export_imgsz(folder: Path) -> int | None:
+    """The square an export was made at (its metadata.yaml), e.g. for one with dynamic shapes."""
+    size = export_metadata(folder).get("imgsz")
+    size = max(size) if isinstance(size, (list, tuple)) and size else size
+    return int(size) if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
+
+
 def export_metadata(path: Path) -> dict[str, Any]:
     """An export's metadata (imgsz, names, ...), read as data: never evaluated."""
     import ast

@@ -24,7 +24,7 @@ from detect_cli.core.detections import Detections
 from detect_cli.core.results import Timing
 from detect_cli.models.detector import Detector, PredictOptions, runs_rect
 from detect_cli.models.letterbox import Placement, decode_rtdetr, decode_yolo_end2end, input_hw, letterbox, to_input
-from detect_cli.models.lookup import ModelRef
+from detect_cli.models.lookup import ModelRef, export_imgsz
 from detect_cli.models.openvino_lean import lean_openvino
 from detect_cli.models.openvino_requests import RequestPool, Ticket
 
@@ -78,10 +78,10 @@ class CompiledShapes:
         if self._shapes is None:
             return None
         if not self._checked:
-            from detect_cli.models.runtime_cache import digest_memo
+            from detect_cli.models.cache_files import DigestMemo
             from detect_cli.models.shape_cache import checked
 
-            self._memo = digest_memo()
+            self._memo = DigestMemo(None)  # hashed once per run that meets another shape
             self._shapes = checked(self._shapes, self._memo)
             self._checked = True
         return self._shapes
@@ -185,15 +185,6 @@ def _for_throughput(core: Any, model: Any, threads: int, compiled: Path | None) 
     return widened, int(widened.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
 
 
-def export_imgsz(xml: Path) -> int | None:
-    """The square a dynamic export was made at (Ultralytics' metadata.yaml beside it)."""
-    from detect_cli.models.lookup import export_metadata
-
-    size = export_metadata(xml.parent).get("imgsz")
-    size = max(size) if isinstance(size, (list, tuple)) and size else size
-    return int(size) if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
-
-
 def open_openvino(
     xml: Path, origin: Detector, *, threads: int = 0, compiled: Path | None = None, shapes: Path | None = None
 ) -> OpenVINODetector:
@@ -215,7 +206,7 @@ def open_openvino(
     dynamic = model.input(0).get_partial_shape().is_dynamic
     dynamic_model = model.clone() if dynamic else None
     if dynamic:
-        size = export_imgsz(xml)
+        size = export_imgsz(xml.parent)
         if size is None or len(model.input(0).get_partial_shape()) != 4:
             raise AdapterRefused("the export has dynamic shapes and no size of its own")
         model.reshape({0: ov.PartialShape([1, 3, size, size])})
