@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from detect_cli.models.lookup import ModelRef
 
 DEFAULT_IMGSZ = 640
-# families whose `auto` letterbox is rect, measured (benchmarks/bench_shape.py): YOLO26 scores the same at
-# its own aspect (mAP50-95 -0.0003 on 400 scenes of 2:1, 1:2, 4:3, 16:9) for half the pixels on a 2:1
+# families whose `auto` letterbox is rect, measured (benchmarks/bench_shape.py): YOLO26 scores as well at
+# its own aspect (mAP50-95 +0.0015 on 400 scenes of 2:1, 1:2, 4:3, 16:9) for half the pixels on a 2:1
 # frame; RT-DETR, stretched to its rectangle, finds more (mAP50 +0.11) but places them worse (mAP50-95
 # -0.018), so it keeps Ultralytics' square
 RECT_BY_DEFAULT = ("yolo",)
