@@ -25,7 +25,7 @@ Sources = Annotated[
     list[str],
     typer.Argument(
         help="Images, videos (mp4, mov, avi, mkv, webm), folders, quoted globs ('shots/**/*.png'), http(s) URLs, "
-        "streams (rtsp://, rtmp://, webcam:0, HLS .m3u8), @list.txt, or - for a list on stdin.",
+        "streams (rtsp://, rtmp://, webcam:0, http .mjpg cameras, HLS .m3u8), @list.txt, or - for a list on stdin.",
         show_default=False,
     ),
 ]

@@ -35,6 +35,7 @@ URL_SCHEMES = frozenset({"http", "https"})
 # file:// in a remote playlist). Read like a file, to its end: a live playlist runs until it stops.
 VIDEO_SUFFIXES = frozenset({".avi", ".m3u8", ".m4v", ".mkv", ".mov", ".mp4", ".webm"})
 STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps"})
+MJPEG_SUFFIXES = frozenset({".mjpg", ".mjpeg"})  # over http(s): a camera's multipart stream, live
 WEBCAM_PREFIX = "webcam:"  # webcam:0 is the first camera (OpenCV's index)
 MAX_WEBCAM = 9999  # OpenCV takes a C int, and reads indexes from 100 up as a backend's (200: V4L2) plus a camera
 MAX_LIST_LINE = 64 * 1024  # a "list file" that is really a binary (or /dev/zero) has no line ends
@@ -88,8 +89,15 @@ def url_name(url: str) -> str:
 
 
 def is_stream(ref: str) -> bool:
-    """A live source (rtsp/rtmp URL or a webcam): no end, no length, read with reconnects."""
-    return ref.lower().startswith(WEBCAM_PREFIX) or ref.partition("://")[0].lower() in STREAM_SCHEMES
+    """A live source (rtsp/rtmp URL, a webcam, or an http(s) MJPEG camera: a .mjpg/.mjpeg URL): no end,
+    no length, read with reconnects."""
+    scheme = ref.partition("://")[0].lower()
+    if scheme in {"http", "https"}:
+        try:
+            return Path(urlparse(ref).path).suffix.lower() in MJPEG_SUFFIXES
+        except ValueError:
+            return False
+    return ref.lower().startswith(WEBCAM_PREFIX) or scheme in STREAM_SCHEMES
 
 
 def is_video(ref: str) -> bool:

@@ -125,3 +125,63 @@ def test_the_engine_runs_a_live_stream_at_real_time_and_counts_what_it_skipped(m
     ):
         every.add(result)
     assert every.videos["rtsp://camera/live"].frames == 20 and every.videos["rtsp://camera/live"].frames_skipped == 0
+
+
+def test_an_http_mjpeg_camera_is_read_at_its_newest_frame() -> None:
+    """A real MJPEG camera over HTTP (multipart/x-mixed-replace at 50 frames/s, served here), through
+    OpenCV's FFmpeg: a model slower than the camera runs the newest frames and the rest are counted."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import cv2
+
+    from detect_cli.inputs.sources import Source
+    from detect_cli.inputs.video import VideoOptions
+    from detect_cli.pipeline.engine import detect_stream
+    from detect_cli.pipeline.run_summary import RunSummary
+
+    sent = {"frame": -1, "served": 0}
+
+    class MJPEG(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            sent["served"] += 1
+            if sent["served"] > 1:  # the camera is gone once its 60 frames are sent
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            start = time.monotonic()
+            for n in range(60):
+                time.sleep(max(0.0, start + n / FPS - time.monotonic()))
+                jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), n * 4, np.uint8))[1].tobytes()
+                head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg)
+                try:
+                    self.wfile.write(head + jpeg + b"\r\n")
+                except OSError:
+                    return
+                sent["frame"] = n
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), MJPEG)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    behind = []
+
+    class Watching(SlowModel):
+        def predict(self, images, options):  # type: ignore[no-untyped-def]
+            behind.append(sent["frame"] - round(float(images[0].mean()) / 4))  # the frame's number, from its grey
+            return super().predict(images, options)
+
+    url = f"http://127.0.0.1:{server.server_address[1]}/cam.mjpg"
+    summary = RunSummary()
+    try:
+        live = VideoOptions(reconnects=0)  # the end of the stream is its end here
+        for result in detect_stream([Source(url, "cam.mjpg", is_url=True)], Watching(), video=live):
+            summary.add(result)
+    finally:
+        server.shutdown()
+    stats = summary.videos[url]
+    assert stats.error is not None and "stream lost" in stats.error
+    assert stats.frames_skipped > 20 and stats.frames + stats.frames_skipped >= 55  # the end may cut a frame
+    assert sorted(behind)[len(behind) // 2] <= 2  # FFmpeg's own read-ahead may hold a frame or two

@@ -67,8 +67,12 @@ def odd_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray
 @pytest.mark.parametrize("spec", ["demo", "demo-rtdetr"])
 @pytest.mark.parametrize(
     "options",
-    [PredictOptions(conf=0.01, imgsz=320), PredictOptions(conf=0.3, imgsz=320, max_det=2, classes=(0, 1, 4))],
-    ids=["low-conf", "classes-and-max-det"],
+    [
+        PredictOptions(conf=0.01, imgsz=320),
+        PredictOptions(conf=0.3, imgsz=320, max_det=2, classes=(0, 1, 4)),
+        PredictOptions(conf=0.3, imgsz=320, class_conf=((0, 0.8), (3, 0.02))),  # --conf 0.3,circle=0.8,star=0.02
+    ],
+    ids=["low-conf", "classes-and-max-det", "per-class-conf"],
 )
 def test_our_runner_gives_ultralytics_boxes(models: dict, odd_images: dict, spec: str, options: PredictOptions) -> None:
     detector, folder = models[spec]
@@ -83,6 +87,8 @@ def test_our_runner_gives_ultralytics_boxes(models: dict, odd_images: dict, spec
         assert np.allclose(a.xyxy, b.xyxy, atol=1e-3), name
         assert np.allclose(a.confidence, b.confidence, atol=1e-5) and np.array_equal(a.class_id, b.class_id), name
         assert timing.inference > 0
+        for class_id, value in options.class_conf:
+            assert (b.confidence[b.class_id == class_id] >= value).all(), name
         compared += len(a)
     assert compared >= (20 if options.max_det > 2 else 4)  # the comparison saw boxes, not only empty sets
 
