@@ -518,7 +518,7 @@ def picture_flags(
 # An option not listed here (a command's own) shows under "Options".
 PANELS = {
     "Model and runtime": (Model, WeightsDir, Backend, Precision, Calibration, TrustModel, Device, Half, Threads, Batch),
-    "Prediction": (Conf, ClassConf, Iou, Imgsz, MaxDet, Classes, Nms, AgnosticNms),
+    "Prediction": (Conf, ClassConf, Iou, Imgsz, Letterbox, MaxDet, Classes, Nms, AgnosticNms),
     "Slicing": (Slice, SliceOverlap, SliceFull, SliceMerge, SliceMatch, SliceTiles, MaxDetImage),
     "Video and tracking": (VidStride, Start, End, StreamBuffer, TrackFlag, Tracker, CountLine),
     "Zones and heatmaps": (ZoneOpt, ZoneAnchor, Heatmap, HeatmapClasses),
