@@ -559,6 +559,27 @@ class GroupedCommand(TyperCommand):
     """A command whose --help lists its options under their panels (PANELS' order), in Click's plain
     layout (Rich's panels cut words at narrow widths); options of no panel come last, under "Options"."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """With --config FILE: its command options (core/settings.RUN_OPTIONS: track, format, out, engine,
+        ...) are the defaults of the flags not given, so every flag can come from the config."""
+        path = _config_argument(args)
+        if path is not None:
+            from detect_cli.core.errors import AttnDetectError
+            from detect_cli.core.settings import run_options
+
+            try:
+                given = run_options(Path(path))
+            except AttnDetectError:
+                given = {}  # the command reports it when it reads the config
+            names = {param.name for param in self.params}
+            defaults = {}
+            for key, value in given.items():
+                for name in CONFIG_NAMES.get(key, (key,)):
+                    if name in names:
+                        defaults[name] = value
+            ctx.default_map = {**(ctx.default_map or {}), **defaults}
+        return super().parse_args(ctx, args)
+
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         arguments: list[tuple[str, str]] = []
         groups: dict[str, list[tuple[str, str]]] = {panel: [] for panel in (*PANELS, "Options")}
@@ -577,3 +598,19 @@ class GroupedCommand(TyperCommand):
             if records:
                 with formatter.section(panel):
                     formatter.write_dl(records)
+
+
+CONFIG_NAMES = {"format": ("fmt",), "out": ("out", "out_file"), "track": ("track",)}  # config key -> parameters
+
+
+def _config_argument(args: list[str]) -> str | None:
+    """The value of --config among a command's arguments, before they are parsed (the last one wins)."""
+    found = None
+    for n, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--config" and n + 1 < len(args):
+            found = args[n + 1]
+        elif arg.startswith("--config="):
+            found = arg.split("=", 1)[1]
+    return found

@@ -21,11 +21,14 @@ import yaml
 from detect_cli.core.bounded_yaml import load_bounded
 from detect_cli.core.choices import (
     BACKENDS,
+    ENGINES,
     LETTERBOXES,
+    OUTPUT_FORMATS,
     PRECISIONS,
     REDACT_STYLES,
     SLICE_MATCHES,
     SLICE_MERGES,
+    TRACKERS,
     ZONE_ANCHORS,
 )
 from detect_cli.core.errors import ConfigError
@@ -315,10 +318,58 @@ def read_config(path: Path) -> dict[str, Any]:
     return data
 
 
+# A command's options that are not settings of the model run (what the run does, where its results go):
+# a config may give them too, and a command takes the config's value where its flag is not given
+# (cli/options.GroupedCommand). Checked here, with the file named, like every setting.
+RUN_OPTIONS: dict[str, Callable[[Any], Any]] = {
+    "track": _boolean,
+    "tracker": _choice(*TRACKERS),
+    "count_line": _optional(_text),
+    "vid_stride": _number(int, 1),
+    "start": _number(float, 0.0),
+    "end": _optional(_number(float, 0.0)),
+    "save": _optional(_text),
+    "heatmap": _optional(_text),
+    "attention": _boolean,
+    "format": _choice(*OUTPUT_FORMATS),
+    "out": _optional(_text),
+    "engine": _choice(*ENGINES),
+    "address": _optional(_text),
+    "actors": _number(int, 1),
+    "gpus_per_actor": _number(float, 0.0),
+    "resume": _boolean,
+    "retry_failed": _boolean,
+    "watch": _boolean,
+    "save_conf": _boolean,
+    "image_root": _optional(_text),
+    "quiet": _boolean,
+    "verbose": _boolean,
+    "progress": _boolean,
+}
+
+
+def run_options(config: Path) -> dict[str, Any]:
+    """The config's command options (RUN_OPTIONS), checked; ConfigError naming the key and file otherwise."""
+    data = read_config(config)
+    clean = {}
+    for key in RUN_OPTIONS.keys() & data.keys():
+        try:
+            clean[key] = RUN_OPTIONS[key](data[key])
+        except ValueError as exc:
+            raise ConfigError(f"bad value for '{key}' in {config}: {exc}") from None
+    return clean
+
+
 def validate(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
     clean = {}
     for key, value in values.items():
         label = f"--{str(key).replace('_', '-')}" if origin == FLAGS else f"'{key}'"
+        if key in RUN_OPTIONS and origin != FLAGS:  # a command's option, not a setting (`run_options`)
+            try:
+                RUN_OPTIONS[key](value)
+            except ValueError as exc:
+                raise ConfigError(f"bad value for {label} in {origin}: {exc}") from None
+            continue
         if key not in VALIDATORS:
             close = difflib.get_close_matches(str(key), VALIDATORS, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(VALIDATORS)}"
