@@ -406,12 +406,18 @@ def load_settings(config: Path | None = None, overrides: Mapping[str, Any] | Non
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     merged.update(validate(flags, FLAGS))
     backend_from = f"--backend {merged['backend']}" if "backend" in flags else backend_from
-    _check_precision(merged, backend_from)
+    _check_precision(merged, backend_from, calibration_flag="calibration" in flags)
     return DetectSettings(**merged)
 
 
-def _check_precision(merged: Mapping[str, Any], backend_from: str) -> None:
-    """int8 runs on OpenVINO, and --calibration names images that exist: refused before any model loads."""
+def _check_precision(merged: Mapping[str, Any], backend_from: str, *, calibration_flag: bool = False) -> None:
+    """int8 runs on OpenVINO, and --calibration names images that exist and is given with --precision
+    int8 (a config file may keep one for the runs that ask for int8): refused before any model loads."""
+    if calibration_flag and merged["precision"] != "int8":
+        raise ConfigError(
+            f"--calibration {merged['calibration']} is for --precision int8, and this run is {merged['precision']}",
+            "add --precision int8, or drop --calibration",
+        )
     if merged["precision"] == "int8" and merged["backend"] in {"torch", "onnx"}:
         raise ConfigError(
             f"--precision int8 runs on OpenVINO, not {merged['backend']} ({backend_from})",

@@ -61,7 +61,8 @@ def _regular(fd: int, path: Path) -> os.stat_result:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write by rename, so a reader sees the old document or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    sweep(path.parent, ".tmp-")  # what a killed run left half-written here
+    fd, tmp = tempfile.mkstemp(prefix=owned_prefix(".tmp-"), dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=1)
@@ -113,6 +114,68 @@ def publish(staged: Path, final: Path) -> None:
     except OSError:
         if not final.is_dir():
             raise
+
+
+STALE_AFTER_S = 15 * 60  # a temp folder of ours this old, whose process on this machine is gone, is left over
+UNKNOWN_OWNER_AFTER_S = 24 * 3600  # made on another machine or by an older attn-detect: owner unknown
+
+
+def owned_prefix(prefix: str) -> str:
+    """`prefix` followed by this machine's tag and this process's id: a temp folder says who made it,
+    so that `sweep` removes only what a killed run left (a live run's is never touched)."""
+    return f"{prefix}{_host_tag()}-{os.getpid()}-"
+
+
+def _host_tag() -> str:
+    import socket
+
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+
+def sweep(folder: Path, prefix: str, *, now: float | None = None) -> list[str]:
+    """Remove from `folder` what killed runs left there: names that start with `prefix` (ours), made by
+    a process of this machine that is gone and older than STALE_AFTER_S, or with no such owner (another
+    machine, an older attn-detect) and older than UNKNOWN_OWNER_AFTER_S. Links are unlinked, never
+    followed; nothing else is touched; best effort (a sweep never fails a run). Gives the names removed."""
+    import re
+    import time
+
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    now = time.time() if now is None else now
+    owned = re.compile(re.escape(prefix) + r"([0-9a-f]{8})-([0-9]+)-[a-z0-9_]{8}")
+    older = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}")  # tempfile's own names (an older attn-detect)
+    removed = []
+    for name in names:
+        mine = owned.fullmatch(name)
+        if not mine and not older.fullmatch(name):
+            continue  # not a name we make
+        path = folder / name
+        try:
+            age = now - os.lstat(path).st_mtime
+        except OSError:
+            continue
+        if mine and mine.group(1) == _host_tag():
+            if age < STALE_AFTER_S or _alive(int(mine.group(2))):
+                continue
+        elif age < UNKNOWN_OWNER_AFTER_S:
+            continue
+        with contextlib.suppress(OSError):
+            remove_entry(path)
+            removed.append(name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process, or a number we cannot ask about: assume it is running
+    return True
 
 
 class DigestMemo:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from detect_cli.core.detections import Detections
+from detect_cli.core.errors import ConfigError, one_line
 
 if TYPE_CHECKING:
     from detect_cli.inputs.images import ReadOptions
@@ -35,8 +36,9 @@ SHAPES = {"circle", "square", "triangle", "star", "ring"}
 TruthLookup = Callable[[str, int, int], "Detections | None"]
 
 
-class TooFewImages(Exception):
-    """Not enough images to calibrate on and check: the run stays FP32 (the message says what to pass)."""
+class TooFewImages(ConfigError):
+    """Not enough images to calibrate on and check: the run stays FP32; `export --int8` stops (exit 2,
+    the message names the option that gave the images and says what to pass)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class CalibrationSet:
     held_out: list[np.ndarray]  # scored by the gate, never calibrated on
     truth: list[Detections | None] | None  # the held-out images' labels, where known (None: none known)
     source: str  # what they are, for the decision and the run table
+    passed_over: tuple[str, ...] = ()  # for the user: images of --calibration that could not be used, and why
 
 
 def is_shapes_model(detector: Detector) -> bool:
@@ -68,33 +71,88 @@ def calibration_set(
     explicit: bool = False,
     truth: TruthLookup | None = None,
     max_side: int | None = None,
+    where: str | None = None,
 ) -> CalibrationSet:
     """The calibration and held-out images for `detector`: from `paths` (the --calibration folder
     when `explicit`, else the run's inputs), or generated scenes for a demo model given no folder.
-    `truth` finds a held-out image's labels (evaluate and compare --labels). Images larger than
-    `max_side` (the network's input) are kept shrunk to it, their labels with them: 400 photos of 12
-    MP would otherwise hold 14 GB. Raises TooFewImages when there are not enough."""
+    `truth` finds a held-out image's labels (evaluate and compare --labels). Each image is shrunk to
+    `max_side` (the network's input) as it is read, and only the shrunk copy is kept, its labels
+    scaled with it: memory is bounded by the set's size at network resolution (400 photos of 12 MP
+    would otherwise hold 14 GB). `where` names the option that gave the paths in messages (default
+    --calibration when `explicit`). Raises TooFewImages when there are not enough."""
     if is_shapes_model(detector) and not explicit:  # scenes carry their own labels
         return demo_scenes()
+    where = where or ("--calibration" if explicit else "the run's inputs")
     limit = (CALIBRATE_MAX + HELD_OUT_MAX) * EVERY // (EVERY - 1) + 1
-    named = [(name, image, _shrink(image, max_side)) for name, image in _read(paths, limit, read_options)]
+    named: list[tuple[str, tuple[int, int], np.ndarray]] = []  # (name, its own width and height, shrunk)
+    passed_over: list[str] = []
+    for name, image in _read(paths, limit, read_options, passed_over if explicit else None):
+        named.append((name, (image.shape[1], image.shape[0]), _shrink(image, max_side)))
+        del image  # the full-size copy goes now, not with the next one
     images = [small for _, _, small in named]
     calibrate, held = split(len(images))
-    where = "--calibration" if explicit else "the run's inputs"
     if len(calibrate) < MIN_CALIBRATE or len(held) < MIN_HELD_OUT:
-        need = MIN_CALIBRATE + MIN_HELD_OUT
-        hint = "pass --calibration DIR with images like the run's" if not explicit else "add images to it"
-        found = len(images)
-        raise TooFewImages(f"INT8 needs at least {need} images to calibrate on and check; {where} gave {found}: {hint}")
+        raise TooFewImages(*too_few(where, len(images), explicit))
     source = f"{len(calibrate)} images of {where}, {len(held)} held out"
     labels = None
     if truth is not None:
-        labels = [
-            _scaled(truth(name, image.shape[1], image.shape[0]), image, small)
-            for name, image, small in (named[i] for i in held)
-        ]
+        labels = [_scaled(truth(name, *size), size, small) for name, size, small in (named[i] for i in held)]
         labels = labels if any(t is not None for t in labels) else None
-    return CalibrationSet([images[i] for i in calibrate], [images[i] for i in held], labels, source)
+    notes = _passed_over_notes(where, passed_over)
+    return CalibrationSet([images[i] for i in calibrate], [images[i] for i in held], labels, source, notes)
+
+
+def too_few(where: str, found: int, explicit: bool) -> tuple[str, str]:
+    """The message and hint of TooFewImages."""
+    need = MIN_CALIBRATE + MIN_HELD_OUT
+    hint = f"add readable images to {where}" if explicit else "pass --calibration DIR with images like the run's"
+    return f"INT8 needs at least {need} images to calibrate on and check; {where} gave {found}", hint
+
+
+def check_enough(paths: Sequence[str], where: str) -> None:
+    """Refuse (TooFewImages) a calibration source that cannot hold enough images, before anything is
+    decoded or exported: its local image files are counted by name (a video counts as enough)."""
+    from detect_cli.inputs.sources import is_stream, is_video, iter_sources
+
+    need, found = MIN_CALIBRATE + MIN_HELD_OUT, 0
+    for source in iter_sources([p for p in paths if p != "-" and not is_stream(p)]):
+        if source.error or source.is_url:
+            continue
+        if is_video(source.ref):
+            return
+        found += 1
+        if found >= need:
+            return
+    raise TooFewImages(*too_few(where, found, True))
+
+
+def listing_digest(paths: Sequence[str], most: int = 10_000) -> str:
+    """What a calibration source holds now, cheaply: a digest of its first `most` files' names, sizes
+    and modification times (nothing decoded). A cached INT8 refusal records it (int8_trial)."""
+    import hashlib
+    import json
+    import os
+
+    from detect_cli.inputs.sources import is_stream, iter_sources
+
+    digest = hashlib.sha256()
+    for n, source in enumerate(iter_sources([p for p in paths if p != "-" and not is_stream(p)])):
+        if n >= most:
+            break
+        try:
+            info = os.stat(source.ref)
+            facts = [source.ref, info.st_size, info.st_mtime_ns]
+        except OSError as exc:
+            facts = [source.ref, source.error or exc.strerror]
+        digest.update(json.dumps(facts).encode("utf-8", "surrogateescape") + b"\n")
+    return digest.hexdigest()
+
+
+def _passed_over_notes(where: str, passed_over: list[str], named: int = 3) -> tuple[str, ...]:
+    if not passed_over:
+        return ()
+    more = f" (and {len(passed_over) - named} more)" if len(passed_over) > named else ""
+    return (f"{where}: passed over {'; '.join(passed_over[:named])}{more}",)
 
 
 def _shrink(image: np.ndarray, max_side: int | None) -> np.ndarray:
@@ -107,10 +165,11 @@ def _shrink(image: np.ndarray, max_side: int | None) -> np.ndarray:
     return cv2.resize(image, (max(1, round(w * r)), max(1, round(h * r))), interpolation=cv2.INTER_AREA)
 
 
-def _scaled(labels: Detections | None, image: np.ndarray, small: np.ndarray) -> Detections | None:
-    if labels is None or small is image:
+def _scaled(labels: Detections | None, size: tuple[int, int], small: np.ndarray) -> Detections | None:
+    """Labels of an image of `size` (width, height), in the pixels of its shrunk copy."""
+    if labels is None or (small.shape[1], small.shape[0]) == size:
         return labels
-    sy, sx = small.shape[0] / image.shape[0], small.shape[1] / image.shape[1]
+    sy, sx = small.shape[0] / size[1], small.shape[1] / size[0]
     xyxy = labels.xyxy * np.array([sx, sy, sx, sy], dtype=np.float32)
     return Detections(xyxy, labels.confidence, labels.class_id)
 
@@ -131,9 +190,11 @@ def demo_scenes(calibrate: int = CALIBRATE_MAX, held_out: int = 2 * HELD_OUT_MAX
     return CalibrationSet(images, held, truth, f"{calibrate} generated scenes, {held_out} more held out")
 
 
-def _read(paths: Sequence[str], limit: int, read_options: ReadOptions | None) -> Iterator[tuple[str, np.ndarray]]:
-    """Up to `limit` (name, image) from local files and videos; unreadable ones are passed over (the
-    run itself reports them)."""
+def _read(
+    paths: Sequence[str], limit: int, read_options: ReadOptions | None, passed_over: list[str] | None = None
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Up to `limit` (name, image) from local files and videos; unreadable ones (over max_pixels among
+    them) are passed over: named in `passed_over` when given, else left for the run to report."""
     from detect_cli.inputs.images import ReadOptions, read_image
     from detect_cli.inputs.sources import is_stream, is_video, iter_sources
 
@@ -152,7 +213,9 @@ def _read(paths: Sequence[str], limit: int, read_options: ReadOptions | None) ->
             continue
         try:
             image = read_image(source, options)
-        except Exception:  # an unreadable image is passed over here: the run itself reports it
+        except Exception as exc:  # passed over: named for the user, or reported by the run itself
+            if passed_over is not None:
+                passed_over.append(f"{source.name}: {one_line(exc, first=True)}")
             continue
         taken += 1
         yield source.name, image
@@ -174,7 +237,6 @@ def dataset_images(data_yaml: str) -> list[str]:
     import yaml
 
     from detect_cli.core.bounded_yaml import load_bounded
-    from detect_cli.core.errors import ConfigError
     from detect_cli.core.guarded_read import UnreadableFile, read_text
 
     try:

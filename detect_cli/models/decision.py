@@ -31,6 +31,7 @@ class Decision:
     checked_on: str | None = None  # the images of the check ("8 of the run's images")
     precision: str = "fp32"
     preset: str | None = None  # INT8: the quantization preset that passed
+    calibration_seen: str | None = None  # INT8 of a --calibration folder: what it held (a refusal then)
     cached: bool = False  # read back from the cache, not decided by this run
 
     def to_json(self) -> dict[str, Any]:
@@ -46,7 +47,7 @@ class Decision:
         fields = {
             "backend": str, "reason": str, "candidates": list, "path": str, "runner": str, "speedup": (int, float),
             "f1": (int, float), "files": dict, "checked": dict, "measured": dict, "checked_on": str,
-            "precision": str, "preset": str,
+            "precision": str, "preset": str, "calibration_seen": str,
         }  # fmt: skip
         values = {}
         for name, kind in fields.items():

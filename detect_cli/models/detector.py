@@ -109,7 +109,21 @@ class Detector:
         if self._model is None and self._loader is not None:
             loaded, self._loader = self._loader(), None
             self._model, self.load_s = loaded._model, loaded.load_s
+            self._take_facts(loaded)
         return self._model
+
+    def _take_facts(self, loaded: Detector) -> None:
+        """The loaded checkpoint's names, size, stride and head replace what the cache recorded of it,
+        with a note where they differ (the record was damaged or edited; it is rewritten: known_models)."""
+        facts = ("names", "native_imgsz", "stride", "end2end_capable")
+        wrong = [name for name in facts if getattr(self, name) != getattr(loaded, name)]
+        for name in wrong:
+            setattr(self, name, getattr(loaded, name))
+        if wrong:
+            said = ", ".join(name.removesuffix("_capable").removeprefix("native_") for name in wrong)
+            self.notes.append(
+                f"the runtime cache's record of {self.ref.spec} was wrong ({said}): corrected from the checkpoint"
+            )
 
     @property
     def weights_path(self) -> str:
@@ -138,9 +152,12 @@ class Detector:
         return size, None
 
     def runs_nms(self, options: PredictOptions) -> bool:
-        """Whether NMS runs (so --iou matters): never for RT-DETR, only with --nms for YOLO26."""
+        """Whether NMS runs (so --iou matters): never for RT-DETR, only with --nms for YOLO26; an
+        export runs the head it was exported with (its metadata's `end2end`), whatever --nms says."""
         if self.ref.family == "rtdetr":
             return False
+        if self.ref.kind == "exported":
+            return not self.end2end_capable
         return options.nms or not self.end2end_capable
 
     def pass_cap(self, options: PredictOptions) -> int | None:
@@ -221,7 +238,8 @@ class Detector:
     def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
         if not images:
             return []
-        nms_arg = None if self.ref.family == "rtdetr" or not self.end2end_capable else options.nms
+        fixed_head = self.ref.family == "rtdetr" or not self.end2end_capable or self.ref.kind == "exported"
+        nms_arg = None if fixed_head else options.nms
         results: list[Any] = [None] * len(images)
         for indices, imgsz, rect in self.passes(images, options):
             ran = self._ultralytics().predict(
@@ -357,9 +375,13 @@ def load_detector(
     names = {int(k): str(v) for k, v in (model.names or {}).items()}
     if ref.kind == "yaml" and names == {i: str(i) for i in range(80)}:
         names = coco_names()  # the stock YAMLs are the COCO architectures; name their 80 outputs
-    head = model.model.model[-1] if ref.kind != "exported" and hasattr(model.model, "model") else None
-    end2end_capable = getattr(head, "one2one_cv2", None) is not None
-    native, stride = _native_size(model, ref)
+    meta = export_metadata(Path(ref.path)) if ref.kind == "exported" else {}
+    if ref.kind == "exported":  # its head and precision are what it was exported with: its metadata says
+        end2end_capable, precision = meta.get("end2end") is True, export_precision(meta, Path(ref.path))
+    else:
+        head = model.model.model[-1] if hasattr(model.model, "model") else None
+        end2end_capable, precision = getattr(head, "one2one_cv2", None) is not None, "fp32"
+    native, stride = _native_size(model, ref, meta)
     backend = "torch" if ref.kind != "exported" else export_format(Path(ref.path))
     return Detector(
         ref=ref,
@@ -373,14 +395,41 @@ def load_detector(
         native_imgsz=native,
         stride=stride,
         backend=backend,
+        precision=precision,
         trusted=trusted,
     )
 
 
-def _native_size(model: Any, ref: ModelRef) -> tuple[int | None, int]:
+def export_precision(meta: dict[str, Any], path: Path | None = None) -> str:
+    """int8 or fp16 where an export's metadata says it was quantized (Ultralytics' `args.quantize` 8 or
+    16, older ones' `args.int8` / `args.half`), or an OpenVINO folder's IR holds quantize operations
+    (an INT8 export of an older attn-detect, whose metadata is its FP32 source's); else fp32."""
+    args = meta.get("args") if isinstance(meta.get("args"), dict) else {}
+    quantize = args.get("quantize")
+    if quantize in (8, "8", "int8") or args.get("int8") is True:
+        return "int8"
+    if quantize in (16, "16", "fp16") or args.get("half") is True:
+        return "fp16"
+    if path is not None and path.is_dir() and any(_holds(xml, b'type="FakeQuantize"') for xml in path.glob("*.xml")):
+        return "int8"
+    return "fp32"
+
+
+def _holds(path: Path, marker: bytes) -> bool:
+    """Whether the file holds `marker`, read a block at a time (an IR's .xml may be megabytes)."""
+    tail = b""
+    with contextlib.suppress(OSError), open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            if marker in tail + block:
+                return True
+            tail = block[-len(marker) :]
+    return False
+
+
+def _native_size(model: Any, ref: ModelRef, meta: dict[str, Any]) -> tuple[int | None, int]:
     """(training or export size, stride): a checkpoint keeps `imgsz` in its args, an export in its metadata."""
     if ref.kind == "exported":
-        return _first_int(export_metadata(Path(ref.path)).get("imgsz")), 32
+        return _first_int(meta.get("imgsz")), 32
     net = getattr(model, "model", None)
     strides = getattr(net, "stride", None)
     stride = int(max(strides)) if strides is not None and len(strides) else 32

@@ -7,6 +7,7 @@ install (Ultralytics is never allowed to pip-install at run time).
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import os
 import shutil
@@ -23,6 +24,7 @@ import numpy as np
 
 from detect_cli.core.errors import ConfigError, ModelLoadError, one_line
 from detect_cli.core.matching import Agreement, match
+from detect_cli.models.cache_files import owned_prefix, sweep
 from detect_cli.models.detector import Detector, PredictOptions, load_detector
 from detect_cli.models.lookup import ModelRef
 
@@ -79,6 +81,9 @@ def check_export_args(
     return spec
 
 
+STAGING = ".attn-detect-export-"  # the prefix of an export's temporary folder
+
+
 def export_stem(detector: Detector) -> str:
     """The name an export of this model gets (before a suffix, and before `_1`... if that is taken)."""
     return Path(detector.ref.spec).stem if detector.ref.kind == "yaml" else Path(detector.ref.path).stem
@@ -100,7 +105,8 @@ def export_model(
     next to the source checkpoint, which may be inside the package or be the user's own file)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        staging = tempfile.TemporaryDirectory(dir=out_dir, prefix=".attn-detect-export-")
+        sweep(out_dir, STAGING)  # what a killed export left here (ours only: cache_files.sweep)
+        staging = tempfile.TemporaryDirectory(dir=out_dir, prefix=owned_prefix(STAGING))
     except OSError as exc:
         raise ConfigError(f"--dir {out_dir}: cannot write there: {exc.strerror or exc}") from None
     with staging as tmp:
@@ -173,10 +179,25 @@ def move_in(exported: Path, folder: Path, suffix: str) -> Path:
         except FileExistsError:
             continue
         except OSError as exc:
+            if exc.errno == errno.EXDEV and exported.is_dir():  # made on another file system (the cache)
+                copy = _copied_beside(exported, folder)
+                try:
+                    return move_in(copy, folder, suffix)
+                finally:
+                    shutil.rmtree(copy.parent, ignore_errors=True)  # its staging folder, empty by now
             if exported.is_dir() or os.path.lexists(target):
                 raise ConfigError(f"--out {folder}: cannot write {target.name}: {exc.strerror or exc}") from None
             os.rename(exported, target)  # no hard links on this file system
             return target
+
+
+def _copied_beside(exported: Path, folder: Path) -> Path:
+    """A copy of the folder in a staging folder of ours in `folder` (a killed copy: `cache_files.sweep`)."""
+    try:
+        staging = tempfile.mkdtemp(prefix=owned_prefix(STAGING), dir=folder)
+        return Path(shutil.copytree(exported, Path(staging) / exported.name))
+    except OSError as exc:
+        raise ConfigError(f"--dir {folder}: cannot write {exported.name}: {one_line(exc)}") from None
 
 
 def load_exported(path: Path, family: str, *, device: str = "cpu", threads: int = 0) -> Detector:

@@ -17,9 +17,11 @@ only when a model is quantized: a run of a cached INT8 model never imports it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import io
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -66,7 +68,8 @@ def quantize(
     beside it, so either runner can open the folder. Returns the new .xml. NNCF's log and progress
     bars are kept off stdout (stdout carries results only). `keep_head=False` quantizes the head too
     (for the benchmark that shows why it is kept)."""
-    import nncf
+    with _quiet_nncf():  # importing NNCF may import torch's cpp_extension, which logs about CUDA
+        import nncf
     import openvino as ov
 
     core = ov.Core()
@@ -85,12 +88,14 @@ def quantize(
         options["ignored_scope"] = nncf.IgnoredScope(names=names)
     with _quiet_nncf():
         quantized = nncf.quantize(model, nncf.Dataset(images, transform), **options)
-    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / xml.name
-    ov.save_model(quantized, str(target), compress_to_fp16=False)
-    for other in xml.parent.iterdir():
-        if other.is_file() and other.suffix not in {".xml", ".bin"}:
-            shutil.copyfile(other, out_dir / other.name)
+    with _disk_full_said(target):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        ov.save_model(quantized, str(target), compress_to_fp16=False)
+        for other in xml.parent.iterdir():
+            if other.is_file() and other.suffix not in {".xml", ".bin"}:
+                shutil.copyfile(other, out_dir / other.name)
+        _say_int8(out_dir / "metadata.yaml")
     return target
 
 
@@ -109,13 +114,56 @@ def _square(model: Any, xml: Path) -> tuple[int, int]:
 
 
 @contextlib.contextmanager
+def _disk_full_said(target: Path, spare: int = 1 << 20):
+    """OpenVINO reports a full disk as `basic_ios::clear: iostream error`: said as the OSError it is
+    (ENOSPC, naming the file), when the failure says iostream or the folder has under `spare` bytes left."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC and not exc.filename:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target)) from None
+        raise
+    except Exception as exc:
+        free = None
+        with contextlib.suppress(OSError):
+            free = shutil.disk_usage(next(p for p in (target.parent, *target.parents) if p.exists())).free
+        if "iostream error" in str(exc) or (free is not None and free < spare):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target)) from None
+        raise
+
+
+def _say_int8(metadata: Path) -> None:
+    """Mark the copied metadata as Ultralytics marks an INT8 export (`args.quantize: 8`), so whoever
+    opens the folder later (`--model DIR`) is told its precision."""
+    import yaml
+
+    if not metadata.is_file():
+        return
+    data = yaml.safe_load(metadata.read_text(encoding="utf-8"))
+    if isinstance(data, dict):
+        data["args"] = {**(data.get("args") if isinstance(data.get("args"), dict) else {}), "quantize": 8}
+        metadata.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+@contextlib.contextmanager
 def _quiet_nncf():
-    """NNCF logs INFO lines and draws progress bars on stdout: both are silenced for the call."""
-    logger = logging.getLogger("nncf")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    """NNCF logs INFO lines and draws progress bars on stdout: both are silenced for the call; so is
+    torch's "No CUDA runtime is found" (its cpp_extension, imported by NNCF on a machine with a CUDA
+    folder and no GPU: not the user's concern on a CPU run), unless the run is --verbose."""
+    loggers = [logging.getLogger("nncf")]
+    if not _verbose():
+        loggers.append(logging.getLogger("torch.utils.cpp_extension"))
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _verbose() -> bool:
+    """Whether this run is --verbose (the CLI then lets Ultralytics' INFO lines through)."""
+    return logging.getLogger("ultralytics").getEffectiveLevel() <= logging.INFO

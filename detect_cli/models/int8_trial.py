@@ -19,7 +19,15 @@ from typing import Any
 
 from detect_cli.core.errors import one_line
 from detect_cli.models import runtimes
-from detect_cli.models.cache_files import EntryMismatch, digest_files, inside, publish, remove_entry
+from detect_cli.models.cache_files import (
+    EntryMismatch,
+    digest_files,
+    inside,
+    owned_prefix,
+    publish,
+    remove_entry,
+    sweep,
+)
 from detect_cli.models.calibration import CalibrationSet, TooFewImages
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.models.int8_gate import Int8Check
@@ -46,6 +54,13 @@ def int8_decision(
         request.say(notes[0])
         remove_entry(entry)
         decision = None
+    seen = request.int8.seen() if request.int8.seen is not None else None
+    if decision is not None and decision.backend == "fp32" and seen is not None:
+        if decision.calibration_seen != seen:  # refused on other images: its reason may be false now
+            notes = (*notes, "the calibration images changed since INT8 was refused here: deciding again")
+            request.say(notes[-1])
+            remove_entry(entry)
+            decision = None
     if decision is not None:
         return entry, decision, notes
     from detect_cli.models.int8 import nncf_problem
@@ -57,7 +72,8 @@ def int8_decision(
         calibration = request.int8.calibration()
     except TooFewImages as exc:
         return entry, _fp32(f"int8 not tried: {exc}"), notes
-    return entry, _decide(request, fp32, fp32_entry, fp32_decision, calibration, entry), notes
+    notes = (*notes, *calibration.passed_over)
+    return entry, _decide(request, fp32, fp32_entry, fp32_decision, calibration, entry, seen=seen), notes
 
 
 def _fp32(reason: str, **more: Any) -> Decision:
@@ -126,6 +142,8 @@ def _decide(
     fp32_decision: Decision,
     calibration: CalibrationSet,
     entry: Path,
+    *,
+    seen: str | None = None,
 ) -> Decision:
     from detect_cli.models.openvino_direct import COMPILED
 
@@ -134,7 +152,8 @@ def _decide(
     source_xml = inside(fp32_entry, xml_name)
     request.say(f"quantizing to INT8 on {calibration.source}, then checking it on the held-out images (once)…")
     entry.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
+    sweep(entry.parent, ".tmp-")  # what a killed first run left
+    work = Path(tempfile.mkdtemp(prefix=owned_prefix(".tmp-"), dir=entry.parent))
     measured = {"cpu": cpu_name(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
     try:
         folder = work / "openvino" / source_xml.parent.name.replace("_openvino_model", "_int8_openvino_model")
@@ -173,6 +192,7 @@ def _decide(
                         **checked,
                         "weights_sha256": fp32_decision.checked["weights_sha256"],
                         "names": fp32_decision.checked["names"],
+                        "model": fp32_decision.checked["model"],
                         "input_hw": list(made.detector.input_hw),
                         "imgsz": made.detector.native_imgsz,
                     },
@@ -182,7 +202,9 @@ def _decide(
             else:
                 why = "; ".join(check.failures())
                 reason = f"int8 refused: {why} ({check.summary()})"
-                decision = _fp32(reason, checked=checked, measured=measured, checked_on=calibration.source)
+                decision = _fp32(
+                    reason, checked=checked, measured=measured, checked_on=calibration.source, calibration_seen=seen
+                )
         if keep:
             write_decision(entry, decision)
     finally:

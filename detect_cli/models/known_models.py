@@ -18,7 +18,13 @@ from typing import Any
 from detect_cli.models.cache_files import EntryMismatch
 from detect_cli.models.detector import Detector, load_detector
 from detect_cli.models.lookup import ModelRef
-from detect_cli.models.runtime_cache import digest_memo, known_model, measured_profile, remember_model
+from detect_cli.models.runtime_cache import (
+    MODEL_FACTS,
+    digest_memo,
+    known_model,
+    measured_profile,
+    remember_model,
+)
 
 HALF_ON_CPU = "--half ignored: half precision is not supported on the CPU; running fp32"
 
@@ -31,17 +37,22 @@ def maybe_gpu() -> bool:
     return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd") or os.path.exists("/dev/dxg"))
 
 
-def model_facts(detector: Detector) -> dict[str, Any]:
-    """What `open_known` needs to know about a loaded checkpoint to open it later without loading it,
-    and its parameter count when it is loaded (cheap; its GFLOPs are not: `model_profile`)."""
-    facts = {
+def core_facts(detector: Detector) -> dict[str, Any]:
+    """What the checkpoint is, as far as its results go (`runtime_cache.MODEL_FACTS`): what the cache
+    records of it, and what a decision records of the model its export was verified against."""
+    return {
         "family": detector.ref.family,
         "names": {str(k): v for k, v in detector.names.items()},
         "imgsz": detector.native_imgsz,
         "stride": detector.stride,
         "end2end": detector.end2end_capable,
-        "trusted": detector.trusted,
     }
+
+
+def model_facts(detector: Detector) -> dict[str, Any]:
+    """What `open_known` needs to know about a loaded checkpoint to open it later without loading it,
+    and its parameter count when it is loaded (cheap; its GFLOPs are not: `model_profile`)."""
+    facts = {**core_facts(detector), "trusted": detector.trusted}
     net = detector.network() if detector._model is not None else None
     if net is not None:
         facts["params_m"] = sum(p.numel() for p in net.parameters()) / 1e6
@@ -99,7 +110,8 @@ def open_known(
         return None
     memo = digest_memo()
     try:
-        facts = known_model(memo.digest(Path(ref.path)))
+        weights = memo.digest(Path(ref.path))
+        facts = known_model(weights)
     except (OSError, EntryMismatch):
         return None
     finally:
@@ -107,6 +119,15 @@ def open_known(
     if facts is None or facts["family"] != ref.family or (facts["trusted"] and not trusted):
         return None  # a file that needed --trust-model to load is loaded (and refused) as it always was
     args = {"device": device, "half": half, "threads": threads, "verbose": verbose, "trusted": trusted}
+
+    def load() -> Detector:
+        """The checkpoint itself, whose facts win: a record that differs is rewritten from it (the
+        Detector opened from the record takes the loaded facts and says so: `Detector._ultralytics`)."""
+        loaded = load_detector(ref, **args)
+        if core_facts(loaded) != {k: facts[k] for k in MODEL_FACTS}:
+            remember_model(weights, model_facts(loaded))
+        return loaded
+
     names = {int(k): v for k, v in facts["names"].items()}
     return Detector(
         ref=ref,
@@ -119,5 +140,5 @@ def open_known(
         native_imgsz=facts["imgsz"],
         stride=facts["stride"] or 32,
         trusted=trusted,
-        _loader=lambda: load_detector(ref, **args),
+        _loader=load,
     )

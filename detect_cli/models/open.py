@@ -69,7 +69,6 @@ def open_model(
     from detect_cli.models.detector import load_detector
     from detect_cli.models.known_models import open_known
     from detect_cli.models.lookup import resolve_model, weights_dirs
-    from detect_cli.models.runtime import choose_backend
 
     ref = resolve_model(settings.model, weights_dirs(Path(weights_dir) if weights_dir else None, settings.weights_dir))
     args = {
@@ -80,6 +79,26 @@ def open_model(
         "trusted": trust_model,
     }
     detector = open_known(ref, **args) or load_detector(ref, **args)  # known to the cache: loaded only if needed
+    say = {"iou_given": iou_given, "needs_torch": needs_torch, "status": status, "sources": sources, "truth": truth}
+    opened = _at_its_size(detector, settings, **say)
+    if opened.settings.imgsz != detector.run_imgsz(settings.imgsz)[0]:  # the cache's record of its size was wrong
+        opened = _at_its_size(detector, settings, **say)  # (corrected when the checkpoint loaded): once more
+    return opened
+
+
+def _at_its_size(
+    detector: Detector,
+    settings: DetectSettings,
+    *,
+    iou_given: bool,
+    needs_torch: str | None,
+    status: Callable[[str], None] | None,
+    sources: Sequence[str],
+    truth: Callable[[dict[int, str]], TruthLookup] | None,
+) -> OpenedModel:
+    """`open_model` once `detector` is opened: its run size, its notes, its runtime."""
+    from detect_cli.models.runtime import choose_backend
+
     notes = list(detector.notes)
     imgsz, resized = detector.run_imgsz(settings.imgsz)
     if resized:
@@ -101,7 +120,7 @@ def open_model(
         int8 = _int8_request(detector, settings, sources, truth)
     if needs_torch:
         wanted = "torch"
-    detector, choice = choose_backend(
+    chosen, choice = choose_backend(
         detector,
         wanted,
         options,
@@ -111,10 +130,11 @@ def open_model(
         int8=int8,
         check=_check_images(settings, sources),
     )
+    notes.extend(n for n in detector.notes if n not in notes)  # the cache's record of it corrected as it loaded
     notes.extend(choice.notes)  # a cache entry rebuilt, and why
     if choice.backend == "torch" and settings.backend not in {"auto", "torch"}:
         notes.append(f"running PyTorch instead of {settings.backend}: {choice.reason}")
-    return OpenedModel(detector, settings, notes)
+    return OpenedModel(chosen, settings, notes)
 
 
 def _int8_request(
@@ -124,7 +144,7 @@ def _int8_request(
     truth: Callable[[dict[int, str]], TruthLookup] | None,
 ) -> Int8Request:
     """Where the INT8 model's calibration images come from, read only if it must be quantized."""
-    from detect_cli.models.calibration import calibration_set, is_shapes_model
+    from detect_cli.models.calibration import calibration_set, is_shapes_model, listing_digest
     from detect_cli.models.runtime_request import Int8Request
 
     explicit = settings.calibration is not None
@@ -140,6 +160,7 @@ def _int8_request(
             detector, paths, read_options=options, explicit=explicit, truth=lookup, max_side=settings.imgsz
         ),
         key,
+        (lambda: listing_digest(paths)) if explicit else None,
     )
 
 

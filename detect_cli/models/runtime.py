@@ -94,12 +94,14 @@ def choose_backend(
     chosen, choice = _choose(request, wanted)
     if int8 is not None and choice.precision == "fp32" and "int8" not in choice.reason:  # stopped before INT8
         choice = replace(choice, notes=(*choice.notes, f"--precision int8 not used: {choice.reason}"))
-    chosen = replace(chosen, backend=choice.backend, backend_reason=choice.reason, precision=choice.precision)
     if choice.backend == "torch" and detector.ref.kind != "exported":
-        chosen._ultralytics()  # opened from the cache's facts: load it now, so that a load error shows here
+        # opened from the cache's facts: load it now, so that a load error shows here (and the checkpoint's
+        # own facts correct `detector` itself, which the caller keeps: Detector._take_facts)
+        chosen._ultralytics()
         from detect_cli.models.ultralytics_env import set_torch_threads
 
         set_torch_threads(threads)  # loading a candidate export lowered torch's threads (runtime_trial)
+    chosen = replace(chosen, backend=choice.backend, backend_reason=choice.reason, precision=choice.precision)
     return chosen, choice
 
 
@@ -108,7 +110,8 @@ def _choose(request: RuntimeRequest, wanted: str) -> tuple[Detector, BackendChoi
     if wanted == "torch":
         return detector, BackendChoice("torch", "requested (--backend torch)")
     if detector.ref.kind == "exported":
-        return detector, BackendChoice(detector.backend, "an exported model runs in its own runtime")
+        reason = "an exported model runs in its own runtime"
+        return detector, BackendChoice(detector.backend, reason, precision=detector.precision)
     why_not = _torch_only_reason(detector, request.options)
     if why_not:
         return detector, BackendChoice("torch", why_not)
@@ -153,8 +156,8 @@ def _through_cache(
     detector = request.detector
     try:
         weights = request.weights
-        if detector.ref.kind == "weights":
-            remember_model(weights, model_facts(detector))
+        if detector.ref.kind == "weights" and detector._model is not None:  # facts of the checkpoint, never
+            remember_model(weights, model_facts(detector))  # written back from the record they were read from
         entry = request.entry()
         notes: tuple[str, ...] = ()
         try:
@@ -239,11 +242,25 @@ def _int8(
     return fp32, replace(choice, reason=f"{choice.reason}; {reason}", int8=figures, notes=choice.notes + notes)
 
 
+def _same_model(detector: Detector, checked: dict[str, Any], weights: str) -> None:
+    """Raise EntryMismatch unless the export was verified against these weights, as the model they are:
+    its names, size, stride and head. A detector opened from the cache's record of the checkpoint that
+    disagrees with the entry loads the checkpoint, whose facts win (`Detector._take_facts`)."""
+    from detect_cli.models.known_models import core_facts
+
+    if checked.get("weights_sha256") != weights:
+        raise EntryMismatch("it was verified against other weights")
+    recorded = checked.get("model")
+    if not isinstance(recorded, dict):
+        raise EntryMismatch("it records no facts of the model it was verified against (an older attn-detect)")
+    if core_facts(detector) != recorded and detector._model is None and detector.ref.kind == "weights":
+        detector._ultralytics()
+    if core_facts(detector) != recorded:
+        differ = sorted(k for k, v in core_facts(detector).items() if recorded.get(k) != v)
+        raise EntryMismatch(f"it was verified against the model with other {', '.join(differ)}")
+
+
 def _open_export(request: RuntimeRequest, entry: Path, decision: Decision) -> Detector:
     detector = request.detector
-    checked = decision.checked
-    if checked.get("weights_sha256") != request.weights or checked.get("names") != {
-        str(k): v for k, v in detector.names.items()
-    }:
-        raise EntryMismatch("it was verified against other weights")
+    _same_model(detector, decision.checked, request.weights)
     return runtimes.get(decision.backend).open_cached(detector, entry, decision, request.threads)

@@ -45,6 +45,10 @@ RUNTIMES = tuple(runtimes.RUNTIMES)
 INT8_OUTCOMES = (*(name for name, r in runtimes.RUNTIMES.items() if r.quantizes), "fp32")
 NO_EXPORT = (*(name for name, r in runtimes.RUNTIMES.items() if r.export_format is None), "fp32")  # run no file
 RUNNERS = runtimes.runners()  # what may run an export (a runtime's own runner, or Ultralytics' wrapper)
+# what a checkpoint is, as far as its results go: recorded in <cache>/models/ and in each decision
+MODEL_FACTS = ("family", "names", "imgsz", "stride", "end2end")
+FAMILIES = ("yolo", "rtdetr")
+MAX_CLASSES, MAX_NAME, MAX_STRIDE, MAX_IMGSZ = 100_000, 1_000, 256, 16_384
 
 
 def cache_dir() -> Path:
@@ -154,12 +158,16 @@ def model_facts_path(weights_sha256: str) -> Path:
 
 
 def remember_model(weights_sha256: str, facts: dict[str, Any]) -> None:
-    """Record what a checkpoint is (best effort: a read-only cache only means loading it next time).
-    What an earlier run measured and this one did not (`params_m`, `gflops` per imgsz) is kept."""
+    """Record what a checkpoint is (best effort: a read-only cache only means loading it next time),
+    under its digest and naming it inside (a record copied over another model's is not believed).
+    What an earlier run measured and this one did not (`params_m`, `gflops` per imgsz) is kept, unless
+    that record described the checkpoint otherwise (then its figures are not believed either)."""
     path = model_facts_path(weights_sha256)
+    facts = {**facts, "weights_sha256": weights_sha256}
     with contextlib.suppress(OSError, EntryMismatch):
         old = read_json(path)
-        measured = measured_profile(old) if isinstance(old, dict) else {}
+        same = isinstance(old, dict) and all(old.get(k) == facts.get(k) for k in MODEL_FACTS)
+        measured = measured_profile(old) if same else {}
         gflops = {**measured.get("gflops", {}), **facts.get("gflops", {})}
         facts = {**measured, **facts, **({"gflops": gflops} if gflops else {})}
         if old == facts:
@@ -187,20 +195,41 @@ def measured_profile(facts: dict[str, Any]) -> dict[str, Any]:
 
 
 def known_model(weights_sha256: str) -> dict[str, Any] | None:
-    """What an earlier run recorded about the checkpoint with this digest, if it is well-formed."""
+    """What an earlier run recorded about the checkpoint with this digest, if it is well-formed (the
+    record is untrusted input: `checked_facts`); None otherwise (the checkpoint is loaded instead)."""
     try:
         facts = read_json(model_facts_path(weights_sha256))
     except (OSError, EntryMismatch):
         return None
-    if not isinstance(facts, dict) or facts.get("family") not in {"yolo", "rtdetr"}:
+    return checked_facts(facts, weights_sha256)
+
+
+def checked_facts(facts: Any, weights_sha256: str) -> dict[str, Any] | None:
+    """The record's facts if every one is of its type and in its range and they agree with each other:
+    it names this digest, names are a non-empty run of class ids 0..n-1, the stride a power of two, the
+    size within MAX_IMGSZ, an RT-DETR has no YOLO26 end-to-end head. None for anything else."""
+    if not isinstance(facts, dict) or facts.get("weights_sha256") != weights_sha256:
         return None
     names = facts.get("names")
-    if not isinstance(names, dict) or not all(isinstance(v, str) and k.isdigit() for k, v in names.items()):
+    if (
+        facts.get("family") not in FAMILIES
+        or not isinstance(names, dict)
+        or not 0 < len(names) <= MAX_CLASSES
+        or set(names) != {str(i) for i in range(len(names))}
+        or not all(isinstance(v, str) and 0 < len(v) <= MAX_NAME for v in names.values())
+    ):
         return None
-    for key in ("stride", "imgsz"):
-        value = facts.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-            return None
+    stride, imgsz = facts.get("stride"), facts.get("imgsz")
+    if not _whole(stride) or stride > MAX_STRIDE or stride & (stride - 1):
+        return None
+    if imgsz is not None and (not _whole(imgsz) or imgsz > MAX_IMGSZ):
+        return None
     if not isinstance(facts.get("end2end"), bool) or not isinstance(facts.get("trusted"), bool):
         return None
-    return facts
+    if facts["family"] == "rtdetr" and facts["end2end"]:
+        return None
+    return {**{k: facts[k] for k in (*MODEL_FACTS, "trusted")}, **measured_profile(facts)}
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

@@ -31,6 +31,9 @@ class Int8Request:
 
     calibration: Callable[[], CalibrationSet]
     key: str
+    # what the calibration source holds now (a digest of its files' names, sizes and times), for a
+    # --calibration folder: a refusal it no longer holds is decided again (None: not checked)
+    seen: Callable[[], str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 from detect_cli.core.errors import one_line
 from detect_cli.models import runtimes
-from detect_cli.models.cache_files import digest_files, publish
+from detect_cli.models.cache_files import digest_files, owned_prefix, publish, sweep
 from detect_cli.models.check_images import CHECK_IMAGES, CheckImages
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.models.runtime_cache import Decision, cpu_name, write_decision
@@ -51,7 +51,8 @@ def decide(request: RuntimeRequest, candidates: tuple[str, ...], entry: Path, *,
         tried.append(f"not verifiable: PyTorch finds {found} boxes on {check.source} (fewer than {MIN_BOXES})")
     best: dict[str, Any] | None = None
     entry.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
+    sweep(entry.parent, ".tmp-")  # what a killed first run left
+    work = Path(tempfile.mkdtemp(prefix=owned_prefix(".tmp-"), dir=entry.parent))
     measured = {"cpu": cpu_name(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
     try:
         for runtime in to_try:
@@ -203,8 +204,11 @@ def _passed(
     summary = f"{runtime}: verified F1 {check.f1:.3f} on {images.source}, {speedup:.1f}x torch here"
     if not_direct:
         summary += f" (through Ultralytics; attn-detect's own runner: {not_direct})"
+    from detect_cli.models.known_models import core_facts
+
     checked = {
         "names": {str(k): v for k, v in detector.names.items()},
+        "model": core_facts(detector),  # the loaded checkpoint's (it ran the check): what a later run must be
         "imgsz": exported.native_imgsz,
         "input_hw": list(getattr(exported, "input_hw", ()) or ()),
         "runner": runner,

@@ -42,8 +42,12 @@ if TYPE_CHECKING:
     from detect_cli.pipeline.spatial import SpatialStage
 
 
-def run_metadata(settings: DetectSettings, detector: Detector) -> dict[str, Any]:
-    """What a results file records about how it was made."""
+def run_metadata(
+    settings: DetectSettings, detector: Detector, *, tracker: str | None = None, video: VideoOptions | None = None
+) -> dict[str, Any]:
+    """What a results file records about how it was made: the settings with what else shapes the
+    results (--track and its tracker, and which frames of a video: what --resume checks)."""
+    frames = (video or VideoOptions()).fingerprint()
     return {
         "command": "detect",
         "model": {
@@ -56,7 +60,7 @@ def run_metadata(settings: DetectSettings, detector: Detector) -> dict[str, Any]
             "names": {str(k): v for k, v in detector.names.items()},
             "backend": {"name": detector.backend, "precision": detector.precision, "reason": detector.backend_reason},
         },
-        "settings": settings.as_dict(),
+        "settings": {**settings.as_dict(), "track": tracker is not None, "tracker": tracker, **frames},
     }
 
 

@@ -3,6 +3,7 @@ gives the PyTorch model's boxes. Its one record says where the file is and how t
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from detect_cli.core.errors import ModelFailed, one_line
+from detect_cli.models.cache_files import owned_prefix, sweep
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.models.export import (
     ExportFormat,
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from detect_cli.models.calibration import CalibrationSet
 
 INT8_SUFFIX = "_int8_openvino_model"
+INT8_WORK = ".attn-detect-int8-"  # the prefix of the folder an INT8 export is made in
 
 CSV_COLUMNS = (
     "model",
@@ -58,6 +62,22 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
 
 # export's record: one per export (its verification and INT8 gate flattened into the CSV row)
 EXPORT = Layout("exports", CSV_COLUMNS, rows=lambda r: [_row(r)])
+
+
+def _work_dir(out_dir: Path) -> Path:
+    """Where the INT8 export is made: the cache's tmp folder (never the user's --dir, where a killed run
+    would leave megabytes), else `out_dir` when the cache cannot be written. Either way what a killed
+    run left there is swept first (cache_files.sweep: ours, old, and its process gone)."""
+    from detect_cli.models.runtime_cache import cache_dir
+
+    sweep(out_dir, INT8_WORK)  # left by an older attn-detect, which worked in --dir
+    work = cache_dir() / "tmp"
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        sweep(work, INT8_WORK)
+        return work if os.access(work, os.W_OK) else out_dir
+    except OSError:
+        return out_dir
 
 
 def _same(images: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
@@ -154,7 +174,9 @@ class ExportJob:
 
         options = replace(self.options, imgsz=self.imgsz)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.out_dir, prefix=".attn-detect-int8-") as tmp:
+        # read before any export: too few images stop it before minutes of work
+        calibration = self.calibration() if self.calibration is not None else demo_scenes()
+        with tempfile.TemporaryDirectory(dir=_work_dir(self.out_dir), prefix=owned_prefix(INT8_WORK)) as tmp:
             self.status("exporting to openvino (fp32: what the INT8 model is made from)…")
             with model_loading(self.trusted):
                 base = export_model(self.detector, self.spec, Path(tmp), imgsz=self.imgsz, device=self.device)
@@ -162,10 +184,14 @@ class ExportJob:
             fp32 = runtimes.get("openvino").open_export(source_xml, self.detector)
             images = verification_images(self.detector, self.verify_images)
             verification = {**verify(self.detector, fp32, self.track(images), options).as_dict(), "enforced": True}
-            calibration = self.calibration() if self.calibration is not None else demo_scenes()
             self.status(f"quantizing to INT8 on {calibration.source}, then checking it on the held-out images…")
             folder = Path(tmp) / (base.name.removesuffix(self.spec.suffix) + INT8_SUFFIX)
-            made = make_int8(self.detector, fp32, source_xml, folder, calibration, options)
+            try:
+                made = make_int8(self.detector, fp32, source_xml, folder, calibration, options)
+            except OSError as exc:  # a full disk (int8.quantize names the file), a folder that went away
+                raise ModelFailed(
+                    f"cannot write the INT8 model: {one_line(exc)}", "free some space and run it again"
+                ) from None
             path = move_in(folder, self.out_dir, INT8_SUFFIX) if made.check.passed and verification["passed"] else None
         stem = export_stem(self.detector)
         return {

@@ -179,3 +179,32 @@ def test_a_python_model_on_the_cached_export_imports_neither_torch_nor_ultralyti
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     assert seen == {"boxes": seen["boxes"], "runtime": "openvino", "heavy": []} and seen["boxes"] >= 3
+
+
+def test_an_edited_model_record_never_changes_the_results(runs: Runs, tmp_path: Path) -> None:
+    """<cache>/models/<sha256>.json with the class names swapped, or another size, is checked against
+    the decision that runs the export: the checkpoint is loaded, its own facts win, the record is
+    rewritten from it, and the run says so; the results are those of the untouched cache."""
+    copy = Runs(tmp_path)  # a cache of its own: the other tests keep theirs
+    shutil.copytree(runs.root / "cache", tmp_path / "cache")
+    (record,) = (tmp_path / "cache" / "models").glob("*.json")
+    true = json.loads(record.read_text())
+    args = (IMAGE, "--model", "demo", "--format", "json")
+    plain, _ = copy(*args)
+    assert plain.returncode == 0, plain.stderr
+    expected = json.loads(plain.stdout)
+    names = true["names"]
+    for edit, said in (
+        ({"names": {**names, "0": names["1"], "1": names["0"]}}, "(names)"),
+        ({"imgsz": 640}, "(imgsz)"),
+        ({"stride": 64}, "(stride)"),
+        ({"end2end": False}, "(end2end)"),
+    ):
+        record.write_text(json.dumps({**true, **edit}))
+        done, _ = copy(*args)
+        assert done.returncode == 0, done.stderr
+        doc = json.loads(done.stdout)
+        assert doc["model"]["names"] == expected["model"]["names"] and doc["settings"]["imgsz"] == 320, edit
+        assert doc["images"][0]["detections"] == expected["images"][0]["detections"], edit
+        assert f"the runtime cache's record of demo was wrong {said}" in " ".join(done.stderr.split())
+        assert json.loads(record.read_text()) == true  # rewritten from the checkpoint

@@ -47,6 +47,16 @@ def test_json_stdout_is_only_json() -> None:
     assert doc["model"]["nms_free"] is True
 
 
+def test_the_header_records_the_tracker(tmp_path: Path) -> None:
+    """What --resume checks of a run is in its header too: --track and --tracker."""
+    image = str(SAMPLES / "bus.jpg")
+    tracked = invoke("detect", image, *MODEL, "--track", "--tracker", "bytetrack", "--format", "json")
+    plain = invoke("detect", image, *MODEL, "--format", "json")
+    assert tracked.exit_code == plain.exit_code == 0, tracked.stderr + plain.stderr
+    said = [{k: json.loads(r.stdout)["settings"][k] for k in ("track", "tracker")} for r in (tracked, plain)]
+    assert said == [{"track": True, "tracker": "bytetrack"}, {"track": False, "tracker": None}]
+
+
 def read_all_formats(tmp_path: Path, sources: list[str]) -> dict[str, object]:
     outputs = {}
     for name in ("r.json", "r.jsonl", "r.csv", "r.coco.json"):

@@ -425,6 +425,11 @@ BEFORE_THE_MODEL: dict[str, Refusal] = {
     "end-0-alone": (lambda i: [_video(i), "--end", "0"], "--end 0 is not after --start 0"),
     "attention-end-inf": (lambda i: ["attention", _video(i), "--end", "inf"], "inf is not a time in a video"),
     "attention-end-0": (lambda i: ["attention", _video(i), "--end", "0"], "--end 0 is not after --start 0"),
+    # a flag that would do nothing in this run
+    "calibration-without-int8": (
+        lambda i: [GOOD, "--calibration", str(i.tmp)],
+        "is for --precision int8, and this run is fp32",
+    ),
     # flags that the inputs make impossible
     "mot-two-videos": (
         lambda i: [_video(i, "a.mp4"), _video(i, "b.mp4"), "--format", "mot"],

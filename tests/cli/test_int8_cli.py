@@ -75,7 +75,10 @@ def test_export_int8_writes_a_model_that_passed_and_nothing_that_failed(
         app, ["detect", IMAGE, "--model", str(folder), "--format", "json"], env={"ATTN_DETECT_BACKEND": ""}
     )
     assert again.exit_code == 0, again.stderr
-    assert json.loads(again.stdout)["images"][0]["detections"]  # the exported folder runs
+    doc = json.loads(again.stdout)
+    assert doc["images"][0]["detections"]  # the exported folder runs
+    assert doc["model"]["backend"]["precision"] == "int8"  # the header says what its metadata says
+    assert doc["model"]["nms_free"] is True
 
     GATE["min_f1"] = 1.01  # no model can pass: the refused one is not written
     monkeypatch.setattr(int8, "PRESETS", ("performance",))
@@ -84,3 +87,47 @@ def test_export_int8_writes_a_model_that_passed_and_nothing_that_failed(
     assert "did not pass its accuracy gate (agreement F1" in " ".join(refused.stderr.split())
     assert json.loads(refused.stdout)["exports"][0]["path"] is None
     assert [p.name for p in (tmp_path / "refused").iterdir()] == []  # not even the FP32 it was made from
+
+
+def _few_images(folder: Path, n: int = 12) -> Path:
+    import cv2
+    import numpy as np
+
+    folder.mkdir(parents=True)
+    for i in range(n):
+        cv2.imwrite(str(folder / f"img_{i}.png"), np.full((48, 64, 3), 9 * i, np.uint8))
+    return folder
+
+
+def _no_model(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the model was loaded before the calibration images were counted")
+
+
+@needs_nncf
+@pytest.mark.parametrize("option", ["--calibration", "--data"])
+def test_export_int8_with_too_few_images_is_refused_before_the_model_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str
+) -> None:
+    from detect_cli.models import detector
+
+    monkeypatch.setattr(detector, "load_detector", _no_model)
+    folder = _few_images(tmp_path / "few")
+    (tmp_path / "data.yaml").write_text("path: .\nval: few\nnames: {0: a}\n")
+    given = str(folder) if option == "--calibration" else str(tmp_path / "data.yaml")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["export", "demo", "--to", "openvino", "--int8", option, given, "--dir", str(out)])
+    said = " ".join(result.stderr.split())
+    assert result.exit_code == 2, result.stderr
+    assert f"INT8 needs at least 40 images to calibrate on and check; {option} {given} gave 12" in said
+    assert ("--calibration" in said) == (option == "--calibration")  # it names the option that was given
+    assert "unexpected error" not in said and result.stdout == "" and not out.exists()
+
+
+def test_export_calibration_without_int8_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from detect_cli.models import detector
+
+    monkeypatch.setattr(detector, "load_detector", _no_model)
+    folder = _few_images(tmp_path / "few", 1)
+    result = CliRunner().invoke(app, ["export", "demo", "--to", "openvino", "--calibration", str(folder)])
+    assert result.exit_code == 2, result.stderr
+    assert f"--calibration {folder} is for --int8, and this export is not one" in " ".join(result.stderr.split())

@@ -255,9 +255,15 @@ def test_int8_runs_on_openvino_only_and_says_where_the_backend_came_from(
 def test_precision_and_calibration_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"bad value for --precision.*expected one of fp32, int8"):
         load_settings(None, {"precision": "int4"})
+    int8 = {"precision": "int8", "backend": "openvino"}  # conftest sets ATTN_DETECT_BACKEND=torch
     with pytest.raises(ConfigError, match=r"--calibration .*nope: no such file or folder"):
-        load_settings(None, {"calibration": str(tmp_path / "nope")})
-    assert load_settings(None, {"calibration": str(tmp_path / "*.jpg")}).calibration.endswith("*.jpg")  # a glob
+        load_settings(None, {**int8, "calibration": str(tmp_path / "nope")})
+    assert load_settings(None, {**int8, "calibration": str(tmp_path / "*.jpg")}).calibration.endswith("*.jpg")  # a glob
+    with pytest.raises(ConfigError, match=r"--calibration .*jpg is for --precision int8, and this run is fp32"):
+        load_settings(None, {"calibration": str(tmp_path / "*.jpg")})  # never silently unused
+    config = tmp_path / "c.yaml"
+    config.write_text(f"calibration: {tmp_path}\n")  # a config's is kept for the runs that ask for int8
+    assert load_settings(config).calibration == str(tmp_path)
     assert load_settings(None, {}).precision == "fp32"
 
 

@@ -154,3 +154,38 @@ def test_removing_an_entry_never_follows_a_planted_link(tmp_path: Path, entry: P
     assert not os.path.lexists(planted) and (entry / "openvino/m_openvino_model/m.xml").exists()
     remove_entry(entry)
     assert not entry.exists() and (entry.parent / "other" / "evil.xml").exists()
+
+
+def test_sweep_removes_only_what_a_killed_run_of_ours_left(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from detect_cli.models import cache_files
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(gone.stdout)  # a process that has ended (its id not reused this soon)
+    tag, hour = cache_files._host_tag(), 3600
+    made = {
+        f".tmp-{tag}-{dead}-abcd1234": (hour, True),  # ours, its process gone, old: left by a kill
+        f".tmp-{tag}-{dead}-efgh5678": (60, False),  # ours, process gone, but a minute old: maybe starting
+        f".tmp-{tag}-{os.getpid()}-ijkl9012": (hour, False),  # a live run's, however old
+        f".tmp-0badc0de-{dead}-mnop3456": (hour, False),  # another machine's (a shared cache): too young to say
+        f".tmp-0badc0de-{dead}-qrst7890": (25 * hour, True),  # ... and a day old: gone
+        ".tmp-old_name": (25 * hour, True),  # an older attn-detect's (tempfile's 8 characters)
+        ".tmp-my notes": (25 * hour, False),  # not a name we make
+        ".tmp-": (25 * hour, False),
+        "kept.txt": (25 * hour, False),
+    }
+    now = time.time()
+    for name, (age, _) in made.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.bin").write_bytes(b"x")
+        os.utime(tmp_path / name, (now - age, now - age))
+    (tmp_path / ".tmp-linkabcd").symlink_to(tmp_path / "kept.txt")
+    os.utime(tmp_path / ".tmp-linkabcd", (now - 25 * hour, now - 25 * hour), follow_symlinks=False)
+    removed = cache_files.sweep(tmp_path, ".tmp-", now=now)
+    assert sorted(removed) == sorted([n for n, (_, gone) in made.items() if gone] + [".tmp-linkabcd"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n for n, (_, gone) in made.items() if not gone)
+    assert (tmp_path / "kept.txt" / "model.bin").exists()  # the link was unlinked, not followed
+    assert cache_files.sweep(tmp_path / "no-such-folder", ".tmp-") == []

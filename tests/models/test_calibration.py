@@ -63,8 +63,45 @@ def test_a_folder_gives_calibration_and_held_out_images_that_differ(tmp_path: Pa
 
 def test_too_few_images_say_how_many_are_needed(tmp_path: Path) -> None:
     folder = _folder(tmp_path / "few", 12)
-    with pytest.raises(TooFewImages, match=f"at least {MIN_CALIBRATE + MIN_HELD_OUT} images.*gave 12"):
+    with pytest.raises(TooFewImages, match=f"at least {MIN_CALIBRATE + MIN_HELD_OUT} images.*gave 12") as refused:
         calibration_set(OTHER_MODEL, [str(folder)], explicit=True)  # type: ignore[arg-type]
+    assert isinstance(refused.value, ConfigError) and refused.value.exit_code == 2  # bad input, not a crash
+    with pytest.raises(TooFewImages, match=r"; --data d.yaml gave 12 \(add readable images to --data d.yaml"):
+        calibration_set(OTHER_MODEL, [str(folder)], explicit=True, where="--data d.yaml")  # type: ignore[arg-type]
+    with pytest.raises(TooFewImages, match="--calibration x gave 12"):  # counted by name, nothing decoded
+        calibration.check_enough([str(folder)], "--calibration x")
+    calibration.check_enough([str(_folder(tmp_path / "enough", 40))], "--calibration x")
+
+
+def test_only_the_shrunk_copy_of_an_image_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tracemalloc
+
+    def photos(*args: object):
+        for i in range(44):  # 44 photos of 12 MP: 1.6 GB if every full-size one were kept
+            yield f"p{i}.jpg", np.full((3000, 4000, 3), i, np.uint8)
+
+    monkeypatch.setattr(calibration, "_read", photos)
+    tracemalloc.start()
+    try:
+        made = calibration_set(OTHER_MODEL, ["photos"], explicit=True, max_side=320)  # type: ignore[arg-type]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert {i.shape for i in made.images + made.held_out} == {(240, 320, 3)}
+    assert peak < 4 * 36e6  # a couple of full-size photos at a time (36 MB each), not 44 of them
+
+
+def test_images_of_calibration_that_cannot_be_used_are_named(tmp_path: Path) -> None:
+    from detect_cli.inputs.images import ReadOptions
+
+    folder = _folder(tmp_path / "images", 44)
+    cv2.imwrite(str(folder / "huge.png"), np.zeros((100, 100, 3), np.uint8))
+    made = calibration_set(OTHER_MODEL, [str(folder)], explicit=True, read_options=ReadOptions(max_pixels=64 * 64))  # type: ignore[arg-type]
+    assert len(made.images) + len(made.held_out) == 44
+    (note,) = made.passed_over
+    assert note.startswith("--calibration: passed over huge.png: image is 100x100") and "max_pixels" in note
+    run_inputs = calibration_set(OTHER_MODEL, [str(folder)], read_options=ReadOptions(max_pixels=64 * 64))  # type: ignore[arg-type]
+    assert run_inputs.passed_over == ()  # the run's own inputs: the run reports them itself
 
 
 def test_stdin_and_streams_are_never_read_for_calibration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,3 +176,18 @@ def test_video_frames_are_taken_apart(tmp_path: Path) -> None:
     frames = list(calibration._read([str(path)], 100, None))
     assert len(frames) == 10  # frames 0, 10, ..., 90
     assert frames[0][0] == "clip.mp4 (a frame)"
+
+
+def test_the_listing_digest_changes_with_the_images_and_only_with_them(tmp_path: Path) -> None:
+    import os
+
+    folder = _folder(tmp_path / "images", 3)
+    first = calibration.listing_digest([str(folder)])
+    assert calibration.listing_digest([str(folder)]) == first  # nothing decoded, nothing changed
+    cv2.imwrite(str(folder / "new.png"), np.zeros((8, 8, 3), np.uint8))
+    added = calibration.listing_digest([str(folder)])
+    assert added != first
+    os.utime(folder / "new.png", ns=(1, 1))  # the same name and size, another time: other bytes maybe
+    assert calibration.listing_digest([str(folder)]) not in {first, added}
+    (folder / "new.png").unlink()
+    assert calibration.listing_digest([str(folder)]) == first

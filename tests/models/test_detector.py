@@ -304,3 +304,23 @@ def test_rtdetr_at_rect_is_stretched_to_its_rectangle(demo_pair: dict) -> None:
     ((dets, _),) = ours.predict([image], PredictOptions(conf=0.2, imgsz=320, letterbox="rect"))
     boxes = theirs.predict(image, imgsz=(192, 320), conf=0.2, verbose=False)[0].boxes
     assert len(dets) > 0 and np.allclose(dets.confidence, boxes.conf.numpy())
+
+
+@pytest.mark.parametrize(
+    ("args", "ir", "expected"),
+    [
+        ({"quantize": 8}, "", "int8"),  # Ultralytics' INT8 export, and attn-detect's since it says so too
+        ({"int8": True}, "", "int8"),  # older Ultralytics
+        ({"quantize": 16}, "", "fp16"),
+        ({"quantize": None}, '<layer id="3" name="q" type="FakeQuantize" version="opset1">', "int8"),  # older ours
+        ({"quantize": None}, '<layer id="3" name="c" type="Convolution" version="opset1">', "fp32"),
+        ("not a mapping", "", "fp32"),
+    ],
+)
+def test_an_exports_precision_is_read_from_its_metadata(tmp_path: Path, args: object, ir: str, expected: str) -> None:
+    from detect_cli.models.detector import export_precision
+
+    folder = tmp_path / "m_openvino_model"
+    folder.mkdir()
+    (folder / "m.xml").write_text(f"<net>{'x' * (1 << 20)}{ir}</net>")  # the mark past the first block read
+    assert export_precision({"args": args, "end2end": True}, folder) == expected

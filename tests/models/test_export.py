@@ -96,3 +96,30 @@ def test_export_into_a_folder_under_a_file_is_a_config_error(yolo_detector, tmp_
     with pytest.raises(ConfigError, match="cannot write there"):
         export_model(yolo_detector, FORMATS["torchscript"], tmp_path / "file" / "out", imgsz=TEST_IMGSZ)
     assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_an_export_made_on_another_file_system_is_copied_in_under_a_free_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """export --int8 works in the cache: where that is another file system, rename cannot move it."""
+    import errno
+    import os
+
+    from detect_cli.models import export
+
+    made = tmp_path / "cache" / "demo_int8_openvino_model"
+    made.mkdir(parents=True)
+    (made / "demo.xml").write_text("<net/>")
+    out = tmp_path / "out"
+    (out / "demo_int8_openvino_model").mkdir(parents=True)  # the user's: never replaced
+    real = os.rename
+
+    def rename(src, dst):
+        if Path(src).is_relative_to(tmp_path / "cache"):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real(src, dst)
+
+    monkeypatch.setattr(export.os, "rename", rename)
+    moved = export.move_in(made, out, "_int8_openvino_model")
+    assert moved == out / "demo_1_int8_openvino_model" and (moved / "demo.xml").read_text() == "<net/>"
+    assert sorted(p.name for p in out.iterdir()) == ["demo_1_int8_openvino_model", "demo_int8_openvino_model"]

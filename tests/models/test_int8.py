@@ -8,7 +8,9 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+import yaml
 
+from detect_cli.models import int8
 from detect_cli.models.calibration import demo_scenes
 from detect_cli.models.detector import load_detector
 from detect_cli.models.export import FORMATS, export_model
@@ -42,6 +44,8 @@ def test_quantize_makes_an_int8_network_that_runs(fp32, tmp_path: Path, capfd: p
     assert capfd.readouterr().out == ""  # NNCF's log and progress bars stay off stdout
     assert out.name == xml.name and out.with_suffix(".bin").stat().st_size < xml.with_suffix(".bin").stat().st_size
     assert (out.parent / "metadata.yaml").exists()  # so Ultralytics' wrapper can open the folder too
+    metadata = yaml.safe_load((out.parent / "metadata.yaml").read_text())
+    assert metadata["args"]["quantize"] == 8 and metadata["end2end"] is True  # says what it is, as Ultralytics'
     assert _ops(out)["FakeQuantize"] > 50 and _ops(xml)["FakeQuantize"] == 0
     runner = open_openvino(out, demo)
     ((dets, _),) = runner.predict([scenes.held_out[0]], demo_options())
@@ -74,3 +78,31 @@ def demo_options():
     from detect_cli.models.detector import PredictOptions
 
     return PredictOptions(imgsz=320)
+
+
+def test_a_full_disk_is_said_as_one(tmp_path: Path) -> None:
+    """OpenVINO says `basic_ios::clear: iostream error` when the disk fills up under save_model."""
+    import errno
+
+    target = tmp_path / "int8" / "demo.xml"
+    with pytest.raises(OSError, match="No space left on device") as said:
+        with int8._disk_full_said(target):
+            raise RuntimeError("Exception from src/core/src/pass/serialize.cpp:1234:\nbasic_ios::clear: iostream error")
+    assert said.value.errno == errno.ENOSPC and said.value.filename == str(target)
+    with pytest.raises(RuntimeError, match="something else"), int8._disk_full_said(target):
+        raise RuntimeError("something else")  # other failures are left as they are
+
+
+def test_torchs_cuda_line_is_not_printed_while_quantizing() -> None:
+    """On a machine with a CUDA folder and no GPU, torch's cpp_extension (which NNCF imports) logs
+    "No CUDA runtime is found" at import: not a word for a CPU quantization, unless --verbose."""
+    import subprocess
+    import sys
+
+    probe = "import torch.utils.cpp_extension"
+    quiet = f"from detect_cli.models.int8 import _quiet_nncf\nwith _quiet_nncf():\n    {probe}"
+    plain = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    if "No CUDA runtime" not in plain.stderr:
+        pytest.skip("torch says nothing here (no CUDA folder, or a GPU)")
+    done = subprocess.run([sys.executable, "-c", quiet], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "No CUDA runtime" not in done.stderr, done.stderr

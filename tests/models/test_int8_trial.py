@@ -162,9 +162,9 @@ class Shifted:
         ]
 
 
-def test_a_broken_int8_model_is_refused_fp32_runs_and_the_refusal_is_cached(
-    demo, cache: Path, quantized: list[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def broken_int8(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every INT8 model opened is a broken one (its boxes shifted): the gate refuses it."""
     real = openvino_direct.open_openvino
 
     def opening(xml, origin, **kwargs):
@@ -172,6 +172,11 @@ def test_a_broken_int8_model_is_refused_fp32_runs_and_the_refusal_is_cached(
         return Shifted(opened) if "int8" in Path(xml).parent.name else opened
 
     monkeypatch.setattr(openvino_direct, "open_openvino", opening)
+
+
+def test_a_broken_int8_model_is_refused_fp32_runs_and_the_refusal_is_cached(
+    demo, cache: Path, quantized: list[str], broken_int8: None
+) -> None:
     chosen, choice = backends.choose_backend(demo, "auto", OPTIONS, int8=REQUEST)
     assert (choice.backend, choice.precision, chosen.precision) == ("openvino", "fp32", "fp32")
     assert "int8 refused: agreement F1 0.0" in choice.reason and choice.int8 is not None
@@ -184,6 +189,22 @@ def test_a_broken_int8_model_is_refused_fp32_runs_and_the_refusal_is_cached(
 
     _, again = backends.choose_backend(demo, "auto", OPTIONS, int8=REQUEST)
     assert again.precision == "fp32" and "int8 refused" in again.reason and len(quantized) == 2  # not redone
+
+
+def test_a_refusal_on_a_calibration_folder_is_decided_again_once_its_images_change(
+    demo, cache: Path, quantized: list[str], broken_int8: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(int8_module, "PRESETS", ("performance",))
+    holds = ["the folder as it was"]
+    request = Int8Request(lambda: SCENES, "dir:/calibration", seen=lambda: holds[0])
+    _, refused = backends.choose_backend(demo, "auto", OPTIONS, int8=request)
+    assert "int8 refused" in refused.reason and quantized == ["performance"]
+    _, again = backends.choose_backend(demo, "auto", OPTIONS, int8=request)
+    assert again.precision == "fp32" and "int8 refused" in again.reason and quantized == ["performance"]  # cached
+    holds[0] = "an image added"
+    _, changed = backends.choose_backend(demo, "auto", OPTIONS, int8=request)
+    assert "the calibration images changed since INT8 was refused here: deciding again" in changed.notes
+    assert quantized == ["performance", "performance"] and "int8 refused" in changed.reason  # tried again
 
 
 def test_what_int8_cannot_try_is_said_and_not_cached(demo, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -51,6 +51,15 @@ def test_a_known_checkpoint_is_opened_without_loading_it(known: ModelRef) -> Non
         ({"facts": {**FACTS, "family": "rtdetr"}}, "the file now sniffs as another family"),
         ({"facts": {**FACTS, "names": ["circle"]}}, "damaged facts"),
         ({"facts": {**FACTS, "imgsz": -3}}, "damaged facts"),
+        ({"facts": {**FACTS, "imgsz": 10**9}}, "a size no model runs at"),
+        ({"facts": {**FACTS, "stride": 33}}, "a stride that is not a power of two"),
+        ({"facts": {**FACTS, "stride": True}}, "a stride that is not a number"),
+        ({"facts": {**FACTS, "names": {}}}, "no classes"),
+        ({"facts": {**FACTS, "names": {"0": "circle", "5": "ring"}}}, "class ids that are not 0..n-1"),
+        ({"facts": {**FACTS, "names": {"0": "circle", "1": ""}}}, "an empty class name"),
+        ({"facts": {**FACTS, "names": {"0": "circle", "1": "x" * 5000}}}, "a name no model has"),
+        ({"facts": {**FACTS, "family": "rtdetr", "end2end": True}}, "an RT-DETR with YOLO26's head"),
+        ({"facts": {**FACTS, "weights_sha256": "0" * 64}}, "another checkpoint's record copied over this one"),
         ({"bytes": b"other bytes"}, "the file changed: its digest is unknown"),
     ],
 )
@@ -59,16 +68,16 @@ def test_anything_unknown_or_odd_means_a_real_load(known: ModelRef, change: dict
     if change.get("ref") == "yaml":
         ref = ModelRef("yolo26n.yaml", "yolo26n.yaml", "yolo", "yaml")
     if "facts" in change:
-        path = model_facts_path(DigestMemo(None).digest(Path(known.path)))
-        path.write_text(json.dumps(change["facts"]))
+        digest = DigestMemo(None).digest(Path(known.path))
+        model_facts_path(digest).write_text(json.dumps({"weights_sha256": digest, **change["facts"]}))
     if "bytes" in change:
         Path(known.path).write_bytes(change["bytes"])
     assert open_known(ref, device=device) is None, why
 
 
 def test_trusted_facts_serve_a_trusted_run(known: ModelRef) -> None:
-    path = model_facts_path(DigestMemo(None).digest(Path(known.path)))
-    path.write_text(json.dumps({**FACTS, "trusted": True}))
+    digest = DigestMemo(None).digest(Path(known.path))
+    model_facts_path(digest).write_text(json.dumps({**FACTS, "trusted": True, "weights_sha256": digest}))
     assert open_known(known, trusted=True) is not None
 
 
@@ -95,6 +104,28 @@ def test_the_model_is_loaded_the_first_time_it_is_needed(tmp_path: Path, monkeyp
     assert (lazy.names, lazy.stride, lazy.native_imgsz) == (demo.names, demo.stride, demo.native_imgsz)
 
 
+def test_the_checkpoints_own_facts_win_once_it_is_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo) -> None:
+    """A record with the names swapped, another size and no end-to-end head opens as it says (it is
+    well-formed), but the checkpoint, once loaded, corrects the detector and rewrites the record."""
+    from detect_cli.models.known_models import model_facts
+    from detect_cli.models.runtime_cache import known_model
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(known_models, "maybe_gpu", lambda: False)
+    digest = DigestMemo(None).digest(Path(demo.ref.path))
+    true = model_facts(demo)
+    swapped = {"0": true["names"]["1"], "1": true["names"]["0"], **{k: v for k, v in true["names"].items() if k > "1"}}
+    remember_model(digest, {**true, "names": swapped, "imgsz": 640, "end2end": False})
+    lazy = open_known(demo.ref, device="cpu")
+    assert lazy is not None and lazy.names[0] == demo.names[1] and lazy.native_imgsz == 640
+    assert lazy.network() is not None  # loaded now
+    assert (lazy.names, lazy.native_imgsz, lazy.end2end_capable) == (demo.names, demo.native_imgsz, True)
+    assert lazy.notes[-1] == (
+        "the runtime cache's record of demo was wrong (names, imgsz, end2end): corrected from the checkpoint"
+    )
+    assert known_model(digest) == {k: v for k, v in true.items() if k != "params_m"} | {"params_m": true["params_m"]}
+
+
 @pytest.fixture(scope="module")
 def demo():
     from detect_cli.models.detector import load_detector
@@ -112,9 +143,12 @@ def test_what_a_run_measured_is_kept_when_a_later_run_does_not_measure_it(known:
     remember_model(digest, {**FACTS, "gflops": {"640": 5.9}})  # another size measured
     assert known_model(digest) == {**FACTS, "params_m": 2.5, "gflops": {"320": 1.45, "640": 5.9}}
     path = model_facts_path(digest)
-    path.write_text(json.dumps({**FACTS, "params_m": "many", "gflops": {"320": True, "big": 3.0, "640": 5.9}}))
+    damaged = {"params_m": "many", "gflops": {"320": True, "big": 3.0, "640": 5.9}}
+    path.write_text(json.dumps({**FACTS, **damaged, "weights_sha256": digest}))
     remember_model(digest, FACTS)
     assert known_model(digest) == {**FACTS, "gflops": {"640": 5.9}}  # only the well-formed part survives
+    remember_model(digest, {**FACTS, "imgsz": 640})  # the record described another model: none of it is kept
+    assert known_model(digest) == {**FACTS, "imgsz": 640}
 
 
 def test_a_known_profile_needs_no_model(known: ModelRef) -> None:

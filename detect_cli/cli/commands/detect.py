@@ -361,7 +361,7 @@ def _run_local(
                 open_sink(
                     plan.out_format,
                     stream,
-                    run_metadata(settings, detector),
+                    run_metadata(settings, detector, tracker=run.tracking, video=run.video()),
                     appending=append,
                     layout=watching.layout() if watching else None,
                     out=plan.out_file,

@@ -89,7 +89,7 @@ def export(
     settings = load_settings(config, {"imgsz": imgsz, "device": device, "conf": conf})
     dev = "" if settings.device == "auto" else settings.device
     spec = check_export_args(to, half=half, int8=int8, data=data, device=dev, dynamic=dynamic)
-    calibration_paths = _calibration_paths(int8, calibration, data)
+    calibration_paths, calibration_from = _calibration_paths(int8, calibration, data)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--dir {out_dir}: exists and is not a folder", "pass a folder for the exported model")
     destination.claim([model, *(verify_images or [])])
@@ -121,7 +121,7 @@ def export(
         verify_images=verify_images,
         status=lambda message: bar.status(message, quiet=True),
         track=lambda images: _tracked(bar, images),
-        calibration=_calibration(original, calibration_paths) if int8 else None,
+        calibration=_calibration(original, calibration_paths, calibration_from, imgsz, settings) if int8 else None,
     )
     sink = destination.open(EXPORT, {"command": "export"})
     exit_with(drive(job, (), [sink] if sink is not None else []))
@@ -149,27 +149,33 @@ def export(
         note(f"next: attn-detect detect IMAGE --model {record['path']} --imgsz {imgsz}")
 
 
-def _calibration_paths(int8: bool, calibration: str | None, data: str | None) -> list[str] | None:
-    """What --int8 calibrates on (checked before the model loads); None: the model's own kind (demo scenes)."""
+def _calibration_paths(int8: bool, calibration: str | None, data: str | None) -> tuple[list[str] | None, str]:
+    """What --int8 calibrates on and the option that named it, checked before the model loads (enough
+    images to count there); None: the model's own kind (demo scenes)."""
+    from detect_cli.models.calibration import check_enough, dataset_images
+
     if not int8:
         if calibration or data:
-            warn("--calibration and --data are for --int8: ignored")
-        return None
+            given = f"--calibration {calibration}" if calibration else f"--data {data}"
+            raise ConfigError(f"{given} is for --int8, and this export is not one", "add --int8, or drop it")
+        return None, ""
     if calibration and data:
         raise ConfigError("--calibration and --data both name calibration images", "give one of them")
     if calibration:
         if not Path(calibration).exists() and not any(c in calibration for c in "*?["):
             raise ConfigError(f"--calibration {calibration}: no such file or folder")
-        return [calibration]
+        check_enough([calibration], f"--calibration {calibration}")
+        return [calibration], f"--calibration {calibration}"
     if data:
-        from detect_cli.models.calibration import dataset_images
+        paths = dataset_images(data)
+        check_enough(paths, f"--data {data}")
+        return paths, f"--data {data}"
+    return None, ""
 
-        return dataset_images(data)
-    return None
 
-
-def _calibration(original, paths: list[str] | None):
+def _calibration(original, paths: list[str] | None, where: str, imgsz: int, settings):
     from detect_cli.models.calibration import calibration_set, demo_scenes, is_shapes_model
+    from detect_cli.models.open import read_options
 
     if paths is None:
         if not is_shapes_model(original):
@@ -178,7 +184,16 @@ def _calibration(original, paths: list[str] | None):
                 "pass --calibration DIR (or --data DATA.yaml)",
             )
         return demo_scenes
-    return lambda: calibration_set(original, paths, explicit=True)
+
+    def read():
+        made = calibration_set(
+            original, paths, read_options=read_options(settings), explicit=True, max_side=imgsz, where=where
+        )
+        for message in made.passed_over:
+            warn(message)
+        return made
+
+    return read
 
 
 def _tracked(bar, images):
