@@ -133,6 +133,8 @@ def load_decision(
     if backend not in allowed:
         raise EntryMismatch(f"decision.json names an unknown runtime {backend!r}")
     if backend not in NO_EXPORT:
+        if not isinstance(decision.checked.get("model"), dict):
+            raise EntryMismatch("it records no facts of the model it was verified against: an older attn-detect's")
         inside(entry, decision.path)
         if decision.runner not in RUNNERS:
             raise EntryMismatch(f"decision.json names an unknown runner {decision.runner!r}")

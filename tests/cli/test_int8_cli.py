@@ -71,6 +71,7 @@ def test_export_int8_writes_a_model_that_passed_and_nothing_that_failed(
     assert record["verification"]["passed"] is True  # the FP32 export it was made from matched PyTorch
     folder = Path(record["path"])
     assert folder.name == "demo_int8_openvino_model" and {p.suffix for p in folder.iterdir()} >= {".xml", ".bin"}
+    assert [p.name for p in (tmp_path / "ok").iterdir()] == [folder.name]  # made under the cache, moved in
     again = CliRunner().invoke(
         app, ["detect", IMAGE, "--model", str(folder), "--format", "json"], env={"ATTN_DETECT_BACKEND": ""}
     )
@@ -131,3 +132,27 @@ def test_export_calibration_without_int8_is_refused(tmp_path: Path, monkeypatch:
     result = CliRunner().invoke(app, ["export", "demo", "--to", "openvino", "--calibration", str(folder)])
     assert result.exit_code == 2, result.stderr
     assert f"--calibration {folder} is for --int8, and this export is not one" in " ".join(result.stderr.split())
+
+
+def test_export_int8_works_under_the_cache_and_sweeps_what_a_killed_one_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGKILLed export --int8 of an older attn-detect left a 5 MB .attn-detect-int8-* folder in --dir:
+    the next one removes it (ours by its name, a day old), and makes its own under the cache."""
+    import os
+    import time
+
+    from detect_cli.tasks import export as export_task
+
+    monkeypatch.setenv("ATTN_DETECT_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    left = out / ".attn-detect-int8-k1lled_8"
+    left.mkdir(parents=True)
+    (left / "demo.bin").write_bytes(b"\0" * 1000)
+    mine = out / ".attn-detect-int8-notes"  # not a name we make: the user's
+    mine.mkdir()
+    day_ago = time.time() - 25 * 3600
+    for path in (left, mine):
+        os.utime(path, (day_ago, day_ago))
+    work = export_task._work_dir(out)
+    assert work == tmp_path / "cache" / "tmp" and not left.exists() and mine.exists()

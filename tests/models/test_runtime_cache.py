@@ -152,6 +152,10 @@ TAMPERED: dict[str, tuple[Callable[[Path], None], str]] = {
     "entry-a-link": (_entry_is_a_link, "not a folder"),
     "extra-xml-in-the-export": (_extra_xml, "not verified: .*aaa.xml"),
     "decision-a-folder": (_decision_is_a_folder, "not a regular file"),
+    "no-facts-of-its-model": (  # an older attn-detect's entry: rebuilt once
+        lambda e: _rewrite(e, checked={k: v for k, v in _decision(e)["checked"].items() if k != "model"}),
+        "records no facts of the model it was verified against",
+    ),
     "decision-cut-mid-write": (lambda e: (e / "decision.json").write_text('{"backend": "open'), "not valid JSON"),
     "decision-from-older-version": (lambda e: _rewrite(e, schema=1), "not one this attn-detect wrote"),
     "digests-removed": (lambda e: _rewrite(e, files={}), "records no digests"),
