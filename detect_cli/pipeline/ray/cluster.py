@@ -76,10 +76,12 @@ def _start(options: RayOptions) -> None:
             kwargs["object_store_memory"] = options.object_store_mb * 2**20
     try:
         with contextlib.nullcontext() if options.verbose else _without_log_level_line():
-            ray.init(address=address, **kwargs)
+            # "local", not None: None joins whatever /tmp/ray/ray_current_cluster names, which a crashed
+            # earlier instance leaves behind ("num_cpus ... must not be provided" when it is gone)
+            ray.init(address=address or "local", **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ConfigError(
-            f"--address {address}: cannot connect to the Ray cluster ({str(exc).splitlines()[0]})",
+            f"--address {address or 'local'}: cannot connect to the Ray cluster ({str(exc).splitlines()[0]})",
             "check the address, or leave --address out to start a local instance",
         ) from None
 
