@@ -81,16 +81,23 @@ def local_ray(tmp_path_factory: pytest.TempPathFactory):
     os.environ["ATTN_DETECT_TEST_FAULT_FILE"] = str(marker)  # the workers inherit all three
     os.environ["ATTN_DETECT_TEST_ACTOR_LOG"] = str(fault / "actors.jsonl")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(fault), saved["PYTHONPATH"]) if p)
-    ray.init(
-        num_cpus=2, object_store_memory=80 * 2**20, include_dashboard=False, log_to_driver=False, logging_level="ERROR"
-    )
-    yield marker
-    ray.shutdown()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    try:  # the environment comes back even when Ray does not start (later tests' subprocesses inherit it)
+        ray.init(  # "local": a new instance, never one a crashed earlier run named in /tmp/ray/ray_current_cluster
+            address="local",
+            num_cpus=2,
+            object_store_memory=80 * 2**20,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+        )
+        yield marker
+    finally:
+        ray.shutdown()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture(scope="module")
