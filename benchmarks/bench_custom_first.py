@@ -31,6 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_backend import STOCK_LOOP
 from bench_start import CLI, wall
+from fresh_env import fresh_env  # benchmarks/, on sys.path when a script here runs
 
 NAMES = ["helmet", "vest", "glove", "boot", "mask", "cone", "ladder", "harness"]
 
@@ -66,15 +67,7 @@ def main() -> None:
     from detect_cli.models.runtime_cache import cpu_name
 
     work = Path(tempfile.mkdtemp(prefix="bench-custom-"))
-    env = {
-        **os.environ,
-        "YOLO_OFFLINE": "1",
-        "PYTHONPYCACHEPREFIX": str(work / "pycache"),
-        "ATTN_DETECT_CACHE_DIR": str(work / "cache"),
-        "YOLO_CONFIG_DIR": str(work / "yolo"),
-    }
-    for name in ("PYTHONDONTWRITEBYTECODE", "ATTN_DETECT_BACKEND"):
-        env.pop(name, None)
+    env = fresh_env(work)
     ckpt = custom_checkpoint(work)
     folder = pictures(work / "site", args.images)
     print(f"CPU: {cpu_name()} ({os.cpu_count()} cores); demo weights as classes {', '.join(NAMES[:5])}; 320")

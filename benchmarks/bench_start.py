@@ -36,6 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_backend import STOCK_LOOP, scenes
+from fresh_env import fresh_env  # benchmarks/, on sys.path when a script here runs
 
 CLI = [sys.executable, "-c", "from detect_cli.cli.app import run; run()"]
 
@@ -95,15 +96,7 @@ def main() -> None:
     from detect_cli.models.runtime_cache import cpu_name
 
     work = Path(tempfile.mkdtemp(prefix="bench-start-"))
-    env = {
-        **os.environ,
-        "YOLO_OFFLINE": "1",
-        "PYTHONPYCACHEPREFIX": str(work / "pycache"),
-        "ATTN_DETECT_CACHE_DIR": str(work / "cache"),
-        "YOLO_CONFIG_DIR": str(work / "yolo"),
-    }
-    for name in ("PYTHONDONTWRITEBYTECODE", "ATTN_DETECT_BACKEND"):
-        env.pop(name, None)
+    env = fresh_env(work)
     ckpt = str(PACKAGED_DIR / "demo.pt")
     folder = scenes(work / "scenes", args.images)
     image = str(folder / "scene_00000.jpg")

@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_start import CLI, alternate, wall
+from fresh_env import fresh_env  # benchmarks/, on sys.path when a script here runs
 
 
 def stills(folder: Path, n: int) -> Path:
@@ -99,15 +100,7 @@ def main() -> None:
     from detect_cli.models.runtime_cache import cpu_name
 
     work = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
-    env = {
-        **os.environ,
-        "YOLO_OFFLINE": "1",
-        "PYTHONPYCACHEPREFIX": str(work / "pycache"),
-        "ATTN_DETECT_CACHE_DIR": str(work / "cache"),
-        "YOLO_CONFIG_DIR": str(work / "yolo"),
-    }
-    for name in ("PYTHONDONTWRITEBYTECODE", "ATTN_DETECT_BACKEND"):
-        env.pop(name, None)
+    env = fresh_env(work)
     print(f"CPU: {cpu_name()} ({os.cpu_count()} cores); demo model at 320; every run a fresh process")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other jobs on the machine)")
     try:
