@@ -488,6 +488,12 @@ def test_only_the_first_frame_is_used_and_that_is_said(tmp_path: Path, data: byt
 def test_pixels_are_copied_out_in_strips_exactly(monkeypatch: pytest.MonkeyPatch):
     rgb = np.random.default_rng(5).integers(0, 256, (37, 23, 3), dtype=np.uint8)
     expected = decode_image(image_bytes(rgb, "PNG"), 10_000)
-    monkeypatch.setattr(images, "STRIP_BYTES", 100)  # two rows per strip, the last one short
+    monkeypatch.setattr(images, "STRIP_BYTES", 100)  # one row (69 bytes) a chunk: 37 chunks
     np.testing.assert_array_equal(decode_image(image_bytes(rgb, "PNG"), 10_000), expected)
     np.testing.assert_array_equal(expected, rgb[..., ::-1])
+
+
+def test_an_image_not_loaded_yet_is_copied_out_whole():
+    """`to_bgr` is also given PIL images straight from `Image.open` (arrays.py): it loads them first."""
+    rgb = np.random.default_rng(6).integers(0, 256, (19, 31, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(images.to_bgr(Image.open(io.BytesIO(image_bytes(rgb, "PNG")))), rgb[..., ::-1])
