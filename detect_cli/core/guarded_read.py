@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 CHUNK_BYTES = 1 << 20
+HEAD_BYTES = 16  # what a caller's check of the first bytes is shown (files here, URL bodies in inputs/downloads)
 DEFAULT_DEADLINE_S = 60.0  # for the read itself: a local disk reads a capped file in well under a second
 
 HeadCheck = Callable[[bytes], None]  # sees the first bytes; raises to refuse the rest unread
@@ -67,7 +68,7 @@ def read_bytes(
     *,
     deadline_s: float = DEFAULT_DEADLINE_S,
     check_head: HeadCheck | None = None,
-    head_bytes: int = 16,
+    head_bytes: int = HEAD_BYTES,
     too_big: Callable[[int, int], str] | None = None,
 ) -> bytearray:
     """The whole file, at most `limit` bytes, read within `deadline_s`; else `UnreadableFile`.

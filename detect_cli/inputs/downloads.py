@@ -19,9 +19,9 @@ from urllib.parse import quote, urljoin
 
 from detect_cli import __version__
 from detect_cli.core.errors import InputError, amount, one_line
+from detect_cli.core.guarded_read import HEAD_BYTES
 from detect_cli.inputs.sources import url_problem
 
-HEAD_BYTES = 16  # what `check_head` is shown first
 HeadCheck = Callable[[bytes], None]  # raises InputError to refuse a body by its first bytes
 
 

@@ -18,8 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from detect_cli.core.errors import InputError, amount, one_line
-from detect_cli.core.guarded_read import UnreadableFile, read_bytes
-from detect_cli.inputs.downloads import HEAD_BYTES, download
+from detect_cli.core.guarded_read import HEAD_BYTES, UnreadableFile, read_bytes
 from detect_cli.inputs.sources import Source
 
 Image.MAX_IMAGE_PIXELS = None  # we apply our own limit, with a message that says what to do
@@ -123,6 +122,8 @@ def _file_too_big(size: int, limit: int) -> str:
 def fetch_url(url: str, options: ReadOptions, *, image_only: bool = False) -> bytes:
     """The body of an http(s) URL within `url_timeout` and `url_max_bytes` (see `downloads`); with
     `image_only`, a body whose first bytes are not an image's is refused before the rest comes."""
+    from detect_cli.inputs.downloads import download  # urllib, http.client, ssl: only a URL needs them
+
     return download(
         url,
         timeout=options.url_timeout,
