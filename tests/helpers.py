@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,3 +117,72 @@ def kill_once_written(cmd: list[str], out: Path, lines: int, timeout: float = 12
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+
+
+class FakeRequest:
+    """An OpenVINO inference request that runs in a thread: it reads its input's value (`value_of`),
+    sleeps `delay(value)` seconds and gives `output(value)`, or raises from `wait()` for a value in
+    `fail_on`. Requests of one `FakeCompiled` finish in whatever order their delays say."""
+
+    def __init__(self, model: FakeCompiled) -> None:
+        self.model = model
+        self._thread: threading.Thread | None = None
+        self._out: np.ndarray | None = None
+        self._error: Exception | None = None
+
+    def start_async(self, inputs: dict) -> None:
+        assert self._thread is None or not self._thread.is_alive(), "a running request was reused"
+        model, value = self.model, self.model.value_of(np.asarray(inputs[0]))
+        self._out, self._error = None, None
+
+        def run() -> None:
+            time.sleep(model.delay(value))
+            with model.lock:
+                model.running -= 1
+                model.finished.append(value)
+            if value in model.fail_on:
+                self._error = RuntimeError(f"inference failed on input {value:g}")
+            else:
+                self._out = model.output(value)
+
+        with model.lock:
+            model.started.append(value)
+            model.running += 1
+            model.most_running = max(model.most_running, model.running)
+        self._thread = threading.Thread(target=run)
+        self._thread.start()
+
+    def wait(self) -> None:
+        assert self._thread is not None
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def get_output_tensor(self, index: int):  # type: ignore[no-untyped-def]
+        class Tensor:
+            data = self._out
+
+        return Tensor()
+
+
+class FakeCompiled:
+    """A compiled model whose requests are `FakeRequest`s; it counts what they did (started, finished
+    in order of finishing, most running at once, requests created)."""
+
+    def __init__(
+        self,
+        delay: Callable[[float], float] = lambda v: 0.0,
+        fail_on: tuple[float, ...] = (),
+        *,
+        value_of: Callable[[np.ndarray], float] = lambda t: float(t.flat[0]),
+        output: Callable[[float], np.ndarray] = lambda v: np.full((1, 3, 6), v, dtype=np.float32),
+    ) -> None:
+        self.delay, self.fail_on, self.value_of, self.output = delay, fail_on, value_of, output
+        self.lock = threading.Lock()
+        self.running = self.most_running = self.requests = 0
+        self.started: list[float] = []
+        self.finished: list[float] = []
+
+    def create_infer_request(self) -> FakeRequest:
+        self.requests += 1
+        return FakeRequest(self)

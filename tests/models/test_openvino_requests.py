@@ -1,72 +1,14 @@
 """Requests in flight give their results in submission order, whatever order they finish in; a failed
 request fails its own input only; the pool widens to the throughput model only for a caller that keeps
-requests overlapping. Fake requests (threads with set delays) stand in for OpenVINO's."""
+requests overlapping. Fake requests (tests/helpers: threads with set delays) stand in for OpenVINO's."""
 
 from __future__ import annotations
-
-import threading
-import time
 
 import numpy as np
 import pytest
 
 from detect_cli.models.openvino_requests import RequestPool
-
-
-class FakeRequest:
-    """Runs in a thread: output = the input's first value, after `delay(value)` seconds."""
-
-    def __init__(self, model: FakeCompiled) -> None:
-        self.model = model
-        self._thread: threading.Thread | None = None
-        self._out: np.ndarray | None = None
-        self._error: Exception | None = None
-
-    def start_async(self, inputs: dict) -> None:
-        assert self._thread is None or not self._thread.is_alive(), "a running request was reused"
-        value = float(np.asarray(inputs[0]).flat[0])
-        self._out, self._error = None, None
-
-        def run() -> None:
-            time.sleep(self.model.delay(value))
-            with self.model.lock:
-                self.model.running -= 1
-                self.model.finished.append(value)
-            if value in self.model.fail_on:
-                self._error = RuntimeError(f"inference failed on {value}")
-            else:
-                self._out = np.full((1, 3, 6), value, dtype=np.float32)
-
-        with self.model.lock:
-            self.model.running += 1
-            self.model.most_running = max(self.model.most_running, self.model.running)
-        self._thread = threading.Thread(target=run)
-        self._thread.start()
-
-    def wait(self) -> None:
-        assert self._thread is not None
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-    def get_output_tensor(self, index: int):
-        class Tensor:
-            data = self._out
-
-        return Tensor()
-
-
-class FakeCompiled:
-    def __init__(self, delay=lambda v: 0.0, fail_on: tuple[float, ...] = ()) -> None:
-        self.delay, self.fail_on = delay, fail_on
-        self.lock = threading.Lock()
-        self.running = self.most_running = 0
-        self.finished: list[float] = []
-        self.requests = 0
-
-    def create_infer_request(self) -> FakeRequest:
-        self.requests += 1
-        return FakeRequest(self)
+from tests.helpers import FakeCompiled
 
 
 def tensor(value: float) -> np.ndarray:
@@ -89,7 +31,7 @@ def test_a_failed_request_fails_its_own_input_only() -> None:
     tickets = [pool.submit(tensor(v)) for v in range(6)]
     for value, ticket in enumerate(tickets):
         if value == 2:
-            with pytest.raises(RuntimeError, match="inference failed on 2"):
+            with pytest.raises(RuntimeError, match=r"inference failed on input 2$"):
                 ticket.output()
         else:
             assert ticket.output()[0, 0] == value

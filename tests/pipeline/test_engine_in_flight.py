@@ -2,7 +2,7 @@
 input order though inference finishes out of order, a failure on one input is one record, and the
 pixels of the images in flight stay inside the byte budget.
 
-The runner here is our own `OpenVINODetector` on fake requests (threads with set delays) whose output
+The runner here is our own `OpenVINODetector` on fake requests (tests/helpers: threads with set delays) whose output
 names the input: image k is filled with the value k, and its one box comes back with class id k."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -28,61 +28,25 @@ from detect_cli.models.openvino_direct import OpenVINODetector
 from detect_cli.models.openvino_requests import RequestPool
 from detect_cli.pipeline import engine
 from detect_cli.pipeline.engine import detect_stream
-from tests.helpers import watch_budget_peak
+from tests.helpers import FakeCompiled, watch_budget_peak
 
 SIDE = 32
 OPTIONS = PredictOptions(conf=0.25, imgsz=SIDE)
 BLANK = 114  # what the failure watch's blank image is filled with
 
 
-class Request:
-    """A fake OpenVINO request: class id = the input's value (0..255), done after `delay(value)` s."""
-
-    def __init__(self, model: Compiled) -> None:
-        self.model = model
-        self._thread: threading.Thread | None = None
-        self._rows = np.zeros((1, 1, 6), dtype=np.float32)
-
-    def start_async(self, inputs: dict) -> None:
-        value = round(float(inputs[0].flat[0]) * 255)
-        self._failed = value in self.model.fail_on
-
-        def run() -> None:
-            time.sleep(self.model.delay(value))
-            with self.model.lock:
-                self.model.finished.append(value)
-            self._rows = np.array([[[1, 1, 20, 20, 0.9, value]]], dtype=np.float32)
-
-        self._thread = threading.Thread(target=run)
-        with self.model.lock:
-            self.model.started.append(value)
-        self._thread.start()
-
-    def wait(self) -> None:
-        assert self._thread is not None
-        self._thread.join()
-        if self._failed:
-            raise RuntimeError(f"inference failed (input {self._rows[0, 0, 5]:.0f})")
-
-    def get_output_tensor(self, index: int):
-        class Tensor:
-            data = self._rows
-
-        return Tensor()
+def fake_model(delay: Callable[[float], float] = lambda v: 0.0, fail_on: tuple[float, ...] = ()) -> FakeCompiled:
+    """Fake requests that read an image's value (0..255) back from the letterboxed input and give one box
+    of that class id."""
+    return FakeCompiled(
+        delay,
+        fail_on,
+        value_of=lambda tensor: round(float(tensor.flat[0]) * 255),
+        output=lambda value: np.array([[[1, 1, 20, 20, 0.9, value]]], dtype=np.float32),
+    )
 
 
-class Compiled:
-    def __init__(self, delay=lambda v: 0.0, fail_on: tuple[int, ...] = ()) -> None:
-        self.delay, self.fail_on = delay, fail_on
-        self.lock = threading.Lock()
-        self.started: list[int] = []
-        self.finished: list[int] = []
-
-    def create_infer_request(self) -> Request:
-        return Request(self)
-
-
-def runner(compiled: Compiled, requests: int) -> OpenVINODetector:
+def runner(compiled: FakeCompiled, requests: int) -> OpenVINODetector:
     return OpenVINODetector(
         ref=ModelRef("demo", "fake", "yolo", "exported"),
         names={k: f"c{k}" for k in range(256)},
@@ -121,7 +85,7 @@ def test_records_come_in_input_order_though_requests_finish_out_of_order(pixels:
     names = [f"{k}.png" for k in range(1, 13)]
     names.insert(5, "broken.png")  # an input that never reaches the model keeps its place
     # in each group of three, the last submitted finishes first
-    compiled = Compiled(delay=lambda v: 0.03 * (3 - v % 3))
+    compiled = fake_model(delay=lambda v: 0.03 * (3 - v % 3))
     results = list(detect_stream([Source(n, n) for n in names], runner(compiled, 3), OPTIONS))
     assert [r.index for r in results] == list(range(13))
     assert [r.source for r in results] == names
@@ -133,12 +97,12 @@ def test_records_come_in_input_order_though_requests_finish_out_of_order(pixels:
 def test_a_failure_on_one_input_is_one_record(pixels: dict) -> None:
     for k in range(1, 9):
         pixels[f"{k}.png"] = image(k)
-    compiled = Compiled(delay=lambda v: 0.005 * (v % 3), fail_on=(4,))
+    compiled = fake_model(delay=lambda v: 0.005 * (v % 3), fail_on=(4,))
     items = [Source(f"{k}.png", f"{k}.png") for k in range(1, 9)]
     results = list(detect_stream(items, runner(compiled, 3), OPTIONS))
     assert [r.index for r in results] == list(range(8))
     assert [r.ok for r in results] == [k != 4 for k in range(1, 9)]
-    assert "model failed on this image: RuntimeError: inference failed (input 4)" in results[3].error
+    assert "model failed on this image: RuntimeError: inference failed on input 4" in results[3].error
     assert [int(r.detections.class_id[0]) for r in results if r.ok] == [1, 2, 3, 5, 6, 7, 8]
     assert BLANK in compiled.started  # the blank image was tried: the model itself still works
 
@@ -151,7 +115,7 @@ def test_images_in_flight_stay_inside_the_byte_budget(pixels: dict, monkeypatch:
     for k in range(1, 11):
         pixels[f"{k}.png"] = image(k, side)
     peak = watch_budget_peak(monkeypatch)
-    compiled = Compiled(delay=lambda v: 0.01)
+    compiled = fake_model(delay=lambda v: 0.01)
     items = [Source(f"{k}.png", f"{k}.png") for k in range(1, 11)]
     done: list = []
     worker = threading.Thread(
@@ -168,7 +132,7 @@ def test_the_default_runner_keeps_requests_overlapping(pixels: dict) -> None:
     """Without a byte limit in the way, the next images are submitted before the first result is read."""
     for k in range(1, 7):
         pixels[f"{k}.png"] = image(k)
-    compiled = Compiled(delay=lambda v: 0.05)
+    compiled = fake_model(delay=lambda v: 0.05)
     stream = detect_stream([Source(f"{k}.png", f"{k}.png") for k in range(1, 7)], runner(compiled, 2), OPTIONS)
     first = next(stream)
     assert int(first.detections.class_id[0]) == 1
