@@ -110,8 +110,7 @@ COVERED_BY = {
     "cli/common.py": ("tests/cli/test_config_everywhere.py", "the steps every command shares"),
     "cli/completion.py": ("tests/cli/test_looks.py", "completion is part of how the CLI looks"),
     "cli/console.py": ("tests/cli/test_output_everywhere.py", "stdout/stderr and exit codes of every command"),
-    "cli/label_output.py": ("tests/cli/test_label_formats_cli.py", "the label formats' flags, as a user gives them"),
-    "cli/watching.py": ("tests/cli/test_watch_cli.py", "--watch in real processes: signals, notes, --resume"),
+    "cli/detect_view.py": ("tests/cli/test_detect.py", "how a detect run looks is what its tests read"),
     "cli/destination.py": ("tests/cli/test_output_everywhere.py", "one rule for --format/--out everywhere"),
     "cli/progress.py": ("tests/inputs/test_video.py", "the bar's totals are checked against frames read"),
     "cli/render.py": ("tests/cli/test_looks.py", "tables are judged as printed"),
@@ -140,6 +139,8 @@ COVERED_BY = {
     "pipeline/video_stats.py": ("tests/pipeline/test_tracking.py", "per-video counts of tracked objects"),
     "tasks/attention.py": ("tests/cli/test_attention_cli.py", "the task through its command"),
     "tasks/detect.py": ("tests/cli/test_detect.py", "the task through its command"),
+    "tasks/detect_run.py": ("tests/cli/test_detect.py", "every detect command runs its plan through it"),
+    "tasks/output_plan.py": ("tests/tasks/test_plan.py", "where results go is part of the plan"),
     "tasks/evaluate.py": ("tests/cli/test_evaluate_cli.py", "the task through its command"),
     "tasks/export.py": ("tests/cli/test_export_cli.py", "the task through its command"),
 }

@@ -7,13 +7,13 @@ extension unless `--format` says) mean the same everywhere:
 - a data format: the records go to --out FILE, or to stdout; the tables, for people, then go to
   stderr (none with --quiet).
 
-The file is checked against the inputs, locked and opened here, and written through `sinks.py`.
+The format is resolved in the library (`outputs/formats.resolve_format`); the file is checked against
+the inputs, locked and opened here, and written through `sinks.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -39,20 +39,9 @@ class Destination:
     def from_flags(
         cls, fmt: str | None, as_json: bool, out_file: Path | None, *, allowed: tuple[str, ...] = DATA_FORMATS
     ) -> Destination:
-        from detect_cli.outputs.formats import format_for_path
+        from detect_cli.outputs.formats import resolve_format
 
-        fmt = data_format(fmt, as_json)
-        if out_file is not None:
-            if fmt == "table":
-                names = ", ".join(f".{f}" for f in allowed if f != "coco")
-                raise ConfigError(
-                    f"--out {out_file}: tables are for the terminal", f"drop --format table, or name the file {names}"
-                )
-            fmt = format_for_path(out_file, fmt, allowed)
-        fmt = fmt or "table"
-        if fmt not in {"table", *allowed}:
-            raise ConfigError(f"--format {fmt}: this command writes table, {', '.join(allowed)}")
-        return cls(fmt, out_file)
+        return cls(resolve_format(data_format(fmt, as_json), out_file, allowed), out_file)
 
     @property
     def tables_are_results(self) -> bool:
@@ -83,7 +72,7 @@ class Destination:
 
     def open(self, layout: Layout, meta: dict[str, Any] | None = None, *, append: bool = False) -> Sink | None:
         """The sink for the records (none for tables), its file held open until the command ends."""
-        from detect_cli.outputs.formats import open_sink
+        from detect_cli.outputs.formats import open_results, open_sink
 
         if self.tables_are_results:
             return None
@@ -102,26 +91,3 @@ def _stdout() -> IO[str]:
     import sys
 
     return sys.stdout
-
-
-@contextmanager
-def open_results(path: Path, append: bool = False) -> Iterator[IO[str]]:
-    """The results file, with OS errors (also on the last flush) as one line naming it."""
-    from detect_cli.outputs.guards import hold_results_file, make_parent
-
-    make_parent(path)
-    try:
-        stream = open(path, "a" if append else "w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise ConfigError(f"--out {path}: cannot write: {exc.strerror or exc}") from None
-    try:
-        hold_results_file(path)  # made now: the run's lock holds the file itself too (hard links)
-        yield stream
-    except BaseException:
-        with suppress(OSError):  # the error on its way out already names the file
-            stream.close()
-        raise
-    try:
-        stream.close()
-    except OSError as exc:
-        raise ConfigError(f"--out {path}: cannot write: {exc.strerror or exc}") from None

@@ -5,6 +5,8 @@ A new format is a `Sink` subclass (outputs/sinks.py shows the contract) register
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,6 +34,45 @@ def format_for_path(path: Path, explicit: str | None = None, allowed: tuple[str,
             f"--out {path}: cannot tell the format from the extension", f"use {names}, or pass --format{more}"
         )
     return fmt
+
+
+def resolve_format(fmt: str | None, out_file: Path | None, allowed: tuple[str, ...] = FORMATS) -> str:
+    """The format a command writes: "table" (its tables on stdout are the results) or a data format,
+    from --format and --out FILE's extension (one rule for every command); ConfigError otherwise."""
+    if out_file is not None:
+        if fmt == "table":
+            names = ", ".join(f".{f}" for f in allowed if f != "coco")
+            raise ConfigError(
+                f"--out {out_file}: tables are for the terminal", f"drop --format table, or name the file {names}"
+            )
+        fmt = format_for_path(out_file, fmt, allowed)
+    fmt = fmt or "table"
+    if fmt not in {"table", *allowed}:
+        raise ConfigError(f"--format {fmt}: this command writes table, {', '.join(allowed)}")
+    return fmt
+
+
+@contextmanager
+def open_results(path: Path, append: bool = False) -> Iterator[IO[str]]:
+    """The results file, with OS errors (also on the last flush) as one line naming it."""
+    from detect_cli.outputs.guards import hold_results_file, make_parent
+
+    make_parent(path)
+    try:
+        stream = open(path, "a" if append else "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise ConfigError(f"--out {path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        hold_results_file(path)  # made now: the run's lock holds the file itself too (hard links)
+        yield stream
+    except BaseException:
+        with suppress(OSError):  # the error on its way out already names the file
+            stream.close()
+        raise
+    try:
+        stream.close()
+    except OSError as exc:
+        raise ConfigError(f"--out {path}: cannot write: {exc.strerror or exc}") from None
 
 
 SINKS: dict[str, type[Sink]] = {"json": JsonSink, "jsonl": JsonlSink, "csv": CsvSink, "coco": CocoSink}

@@ -1,23 +1,26 @@
 """A detect run, decided and checked before any model loads: the one place its cross-option rules live.
 
 `DetectPlan` holds what a detect run does besides its settings (tracking, a counting line, zones and
-heatmaps, video frames, attention overlays, --save, Ray) and `validate()` refuses what does not go
-together, with the messages the CLI prints. `detect_cli.Model.stream` and `attn-detect detect` both
-build one, so a Python caller is protected by the same rules as the command line; `job(detector)`
-makes the `DetectJob` that runs it.
+heatmaps, video frames, attention overlays, --save, where the results go, --resume, --watch, Ray) and
+`validate()` refuses what does not go together, with the messages the CLI prints. `detect_cli.Model`
+and `attn-detect detect` both build one, so a Python caller is protected by the same rules as the
+command line; `claim()` guards the inputs from the outputs, `job(detector)` makes the `DetectJob`, and
+`tasks/detect_run.run_plan` runs the whole plan: resume, watch, sinks, or Ray shards.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from detect_cli.core.choices import TRACKERS
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.settings import DetectSettings
+from detect_cli.tasks.output_plan import OutputPlan
 
 if TYPE_CHECKING:  # NumPy and OpenCV: not for --help
     from detect_cli.inputs.video import VideoOptions
@@ -46,12 +49,41 @@ class DetectPlan:
     end: float | None = None
     ray: bool = False  # run on a Ray cluster (--engine ray)
     sources: tuple[str, ...] = field(default=())  # the arguments, for the checks made from them (a line on a video)
+    # where the results go (--format, --out): a file, stdout, a dataset folder, or with Ray a folder of shards
+    format: str | None = None
+    out: str | Path | None = None
+    resume: bool = False  # continue --out FILE (JSONL or CSV) where it stopped
+    retry_failed: bool = False  # with resume: run the inputs that failed again
+    watch: bool = False  # follow the folders in `sources` as files land
+    save_conf: bool = False  # --format yolo: a confidence column in the labels
+    image_root: str | None = None  # --format labelstudio / coco-dataset: where the tool finds the images
+    address: str | None = None  # with ray: the cluster (None: RAY_ADDRESS, else a local instance)
+    actors: int = 1
+    gpus_per_actor: float = 0.0
+    verbose: bool = False  # with ray: Ray's own logs
+    _output: OutputPlan | None = field(default=None, init=False, repr=False, compare=False)
 
     def validate(self) -> DetectPlan:
         """Refuse what does not go together (ConfigError, with the CLI's message); returns self."""
         if not isinstance(self.settings, DetectSettings):
             raise TypeError("DetectPlan(settings): expected DetectSettings (detect_cli.load_settings(...))")
+        for name in ("save", "heatmap"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                raise TypeError(f"DetectPlan({name}): expected a folder's Path, got {type(value).__name__}")
         from detect_cli.outputs.pictures import check_pictures
+
+        output = OutputPlan.decide(
+            self.format,
+            self.out,
+            save=self.save,
+            resume=self.resume or self.retry_failed,
+            attention=self.attention,
+            ray=self.ray,
+            save_conf=self.save_conf,
+            image_root=self.image_root,
+        )
+        object.__setattr__(self, "_output", output)
 
         check_pictures(self.settings, self.save)  # --redact, --show, --save-crop
         if self.tracker not in TRACKERS:
@@ -75,7 +107,65 @@ class DetectPlan:
         if self.tracking and self.attention:
             raise ConfigError("--track and --attention do not go together", "run them apart")
         self.video()
+        if self.watch:
+            from detect_cli.tasks.watch import check_watch
+
+            check_watch(self.sources, ray=self.ray, resume=self.resume, out_format=output.format)
+        if self.resume:
+            _check_resumable(output)
+        if self.ray:
+            from detect_cli.pipeline.ray.cluster import require_ray
+
+            require_ray()
         return self
+
+    @property
+    def output(self) -> OutputPlan:
+        """Where the results go (decided by `validate()`)."""
+        if self._output is None:
+            self.validate()
+        assert self._output is not None
+        return self._output
+
+    def claim(self, keep: Mapping[str, object] | None = None) -> AbstractContextManager[object]:
+        """Refuse outputs (--out, --save, --save-crop) that would destroy or re-read an input or a file
+        in `keep` (the model, the config...); returns the lock on --out FILE, to hold while the run
+        writes it. Before any model loads."""
+        save_crop = self.settings.save_crop
+        return self.output.claim(
+            [s for s in self.sources if isinstance(s, str)],
+            save=self.save,
+            save_crop=Path(save_crop) if save_crop else None,
+            recursive=self.settings.recursive,
+            keep=keep,
+        )
+
+    def opened(self, settings: DetectSettings) -> DetectPlan:
+        """The plan with the settings its model runs at (imgsz resolved), its decisions kept."""
+        plan = replace(self, settings=settings)
+        object.__setattr__(plan, "_output", self._output)
+        return plan
+
+    @property
+    def counts_inputs(self) -> bool:
+        """Whether the run has an end to count to (a watch has none; Ray's shards are not counted)."""
+        return not self.watch and not self.output.sharded
+
+    def ray_options(self) -> RayOptions | None:
+        """How the Ray cluster is reached and its actors made (None: a local run)."""
+        if not self.ray:
+            return None
+        from detect_cli.pipeline.ray.cluster import RayOptions
+
+        return RayOptions(
+            self.address,
+            self.actors,
+            self.gpus_per_actor,
+            threads_per_actor=self.settings.threads,
+            device=self.settings.device,
+            half=self.settings.half,
+            verbose=self.verbose,
+        )
 
     @property
     def tracking(self) -> str | None:
@@ -134,6 +224,16 @@ class DetectPlan:
             keep_pixels=keep_pixels,
             **more,
         )
+
+
+def _check_resumable(output: OutputPlan) -> None:
+    from detect_cli.outputs.guards import is_regular_target
+    from detect_cli.tasks.resume import RESUMABLE
+
+    if output.out_file is None or output.format not in RESUMABLE:
+        raise ConfigError(f"--resume works with JSONL or CSV output, not {output.format}", "use --out results.jsonl")
+    if not is_regular_target(output.out_file):
+        raise ConfigError(f"--resume needs a regular results file, not {output.out_file}")
 
 
 def spatial_stage(settings: DetectSettings, heatmap: Path | None, *, ray: bool) -> SpatialStage | None:

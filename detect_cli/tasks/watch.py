@@ -12,7 +12,8 @@ loses no file and, restarted, writes none twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,72 @@ from detect_cli.inputs.watch import FolderWatch, Version
 from detect_cli.outputs.records import IMAGES, Layout
 
 VERSION_FIELD = "file"
+
+
+def check_watch(sources: Sequence[str], *, ray: bool, resume: bool, out_format: str | None) -> None:
+    """Refuse what --watch cannot do, before any model loads."""
+    for source in sources:
+        if not Path(source).is_dir():
+            raise ConfigError(f"--watch {source}: not a folder", "--watch watches folders for new images")
+    if ray:
+        raise ConfigError("--watch runs locally (it follows a folder as files land)", "drop --engine ray")
+    if resume and out_format != "jsonl":
+        raise ConfigError(
+            "--watch --resume needs --out FILE.jsonl (its records say which version of each file they are for)"
+        )
+
+
+@dataclass
+class WatchRun:
+    """A watch over folders: `watch` gives the sources as files land; records number on from `first_index`."""
+
+    watch: FolderWatch
+    first_index: int
+
+    def layout(self) -> Layout:
+        return watch_layout(self.watch, self.first_index)
+
+
+def open_watch(
+    sources: Sequence[str],
+    *,
+    recursive: bool,
+    out_file: Path | None,
+    resume: bool,
+    on_skip: Callable[[str, str], None],
+    on_gone: Callable[[str, str], None],
+    on_waiting: Callable[[str], None],
+    say: Callable[[str], None],
+    on_folder: Callable[[str], None],
+) -> WatchRun:
+    """The watch over `sources` (folders), less what `out_file` already has when resuming. It ends with
+    Ctrl-C; SIGTERM, as a service manager stops it, does the same (KeyboardInterrupt)."""
+    state = watched_state(out_file) if resume and out_file is not None else WatchedState()
+    names = ", ".join(sources)
+
+    def waiting(count: int) -> None:
+        on_waiting(f"watching {names}: {count} waiting")
+
+    watch = FolderWatch(
+        list(sources),
+        recursive=recursive,
+        done=state.done,
+        on_gone=on_gone,
+        on_skip=on_skip,
+        on_waiting=waiting,
+        on_folder=on_folder,
+    )
+    how = "polling: no file events on this file system" if watch.polling else "file events"
+    say(f"watching {names} for new images ({how}); Ctrl-C stops")
+    try:
+        signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread (an embedding program's): it handles its signals itself
+        pass
+    return WatchRun(watch, state.next_index)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @dataclass

@@ -65,3 +65,48 @@ def test_a_valid_plan_gives_its_video_options(settings) -> None:
 def test_settings_must_be_settings() -> None:
     with pytest.raises(TypeError, match=r"DetectPlan\(settings\)"):
         DetectPlan("demo").validate()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"out": "shards/"}, "--out shards/: a folder means sharded JSONL written by Ray workers"),
+        ({"out": "shards/", "ray": True, "format": "csv"}, "--out shards/: a folder means sharded JSONL"),
+        ({"resume": True}, "--resume needs --out FILE (the results to continue)"),
+        ({"retry_failed": True}, "--resume needs --out FILE (the results to continue)"),
+        ({"resume": True, "out": "r.json"}, "--resume works with JSONL or CSV output, not json"),
+        ({"format": "yolo"}, "--format yolo writes a dataset folder"),
+        ({"format": "yolo", "out": "ds/", "ray": True}, "--format yolo copies each image into the dataset"),
+        ({"save_conf": True}, "--save-conf adds a column to YOLO labels"),
+        ({"image_root": "/data"}, "--image-root says where Label Studio or a COCO tool finds the images"),
+        ({"out": "r.txt"}, "--out r.txt: cannot tell the format from the extension"),
+        ({"format": "table", "out": "r.json"}, "--out r.json: tables are for the terminal"),
+        ({"watch": True, "sources": ("nowhere",)}, "--watch nowhere: not a folder"),
+        ({"watch": True, "ray": True}, "--watch runs locally (it follows a folder as files land)"),
+        ({"watch": True, "resume": True, "out": "r.csv"}, "--watch --resume needs --out FILE.jsonl"),
+    ],
+)
+def test_where_results_go_is_refused_in_the_library_with_the_cli_message(settings, options, message) -> None:
+    """The rules `attn-detect detect` used to check itself (--out, --format, --resume, --watch, labels)."""
+    with pytest.raises(ConfigError) as refused:
+        DetectPlan(settings, **options).validate()
+    assert str(refused.value).startswith(message)
+
+
+def test_the_plan_decides_where_results_go(settings, tmp_path: Path) -> None:
+    assert DetectPlan(settings).validate().output.tables_are_results
+    to_file = DetectPlan(settings, out=tmp_path / "r.csv").validate().output
+    assert (to_file.format, to_file.out_file, to_file.sharded) == ("csv", tmp_path / "r.csv", False)
+    shards = DetectPlan(settings, out=f"{tmp_path}/shards/", ray=True).output
+    assert (shards.format, shards.sharded) == ("jsonl", True)
+    assert not DetectPlan(settings, watch=True, sources=(str(tmp_path),)).validate().counts_inputs
+    assert DetectPlan(settings, out=tmp_path / "r.csv").output.table_limit(10, None) == 0
+
+
+def test_claim_refuses_an_output_that_would_replace_an_input(settings, tmp_path: Path) -> None:
+    image = tmp_path / "a.jpg"
+    image.write_bytes(b"mine")
+    plan = DetectPlan(settings, out=str(image), format="jsonl", sources=(str(image),)).validate()
+    with pytest.raises(ConfigError, match="--out"):
+        plan.claim()
+    assert image.read_bytes() == b"mine"
