@@ -26,6 +26,12 @@ from detect_cli.inputs.sources import GLOB_CHARS, is_image_path
 LOCK_MARK = b"attn-detect: lock for the results file beside it; safe to delete when no run is going\n"
 
 
+def check_folder(path: Path | None, flag: str = "--save", hint: str = "pass a folder path") -> None:
+    """An output folder may be new, but not an existing file (ConfigError naming the option)."""
+    if path is not None and path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path}: exists and is not a folder", hint)
+
+
 def check_apart(
     args: Iterable[str],
     out: Path | None,
@@ -149,7 +155,8 @@ class _Targets:
                 "recursively: its images would be read back as inputs",
                 "save outside it, or drop -r",
             )
-        out_in_folder = self.out_forms & parents or (walked and _inside_any(self.out_forms, forms))
+        out_parents = {os.path.dirname(f) for f in self.out_forms}
+        out_in_folder = out_parents & forms or (walked and _inside_any(self.out_forms, forms))
         if self.out is not None and out_in_folder and is_image_path(self.out) and is_folder():
             raise ConfigError(
                 f"--out {self.out} lies in the input folder {path} with an image's name: it would be "

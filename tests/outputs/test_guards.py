@@ -15,7 +15,7 @@ def test_a_hard_link_to_a_file_another_run_made_is_refused(tmp_path: Path) -> No
     """The first run's file did not exist when it started: it is locked once the run makes it."""
     out = tmp_path / "r.jsonl"
     with OutputLock(out):
-        out.write_text("")  # the run makes its results file (cli.destination.open_results)
+        out.write_text("")  # the run makes its results file (outputs.formats.open_results)
         hold_results_file(out)
         os.link(out, tmp_path / "again.jsonl")
         with pytest.raises(ConfigError, match="under another name"):
@@ -32,3 +32,16 @@ def test_one_run_holding_its_own_file_twice_is_fine(tmp_path: Path) -> None:
         hold_results_file(out)
         lock.hold_file()
         assert out.read_text() == "old\n"  # locking never writes the file
+
+
+@pytest.mark.parametrize("arg", ["imgs", "imgs/*.jpg"])
+def test_out_named_as_an_image_in_the_input_folder_is_refused(tmp_path: Path, arg: str) -> None:
+    """`detect imgs --out imgs/a.jpg --format jsonl` would read a.jpg and write over it."""
+    from detect_cli.outputs.guards import check_apart
+
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "a.jpg").write_bytes(b"mine")
+    with pytest.raises(ConfigError, match="lies in the input folder"):
+        check_apart([str(tmp_path / arg)], tmp_path / "imgs" / "a.jpg", None, recursive=False)
+    check_apart([str(tmp_path / arg)], tmp_path / "imgs" / "r.jsonl", None, recursive=False)  # not an image: fine
+    assert (tmp_path / "imgs" / "a.jpg").read_bytes() == b"mine"
