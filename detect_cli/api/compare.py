@@ -10,7 +10,6 @@ from typing import Any
 
 from detect_cli.api.model import ANALYSIS, OPENING, Model
 from detect_cli.api.reports import ComparisonReport, document
-from detect_cli.core.errors import ConfigError
 from detect_cli.inputs.arrays import python_sources
 from detect_cli.inputs.sources import type_name
 
@@ -30,12 +29,11 @@ def compare(
     opened here with `settings`. Its `to_dict()` is `attn-detect compare --format json`'s document."""
     from detect_cli.evaluation.labels import Labels
     from detect_cli.pipeline.slicing import SlicedDetector, slice_options
-    from detect_cli.tasks.compare import COMPARE, CompareJob, Contender, shown_names
+    from detect_cli.tasks.compare import COMPARE, CompareJob, Contender, check_models, shown_names
 
     if isinstance(models, (str, os.PathLike)) or not isinstance(models, Sequence):
         raise TypeError(f"compare(models): expected a list of Models or model names, got {type_name(models)}")
-    if len(models) < 2:
-        raise ConfigError("compare needs at least two models", "pass --models a,b or repeat -m")
+    check_models(models)
     opened = [m if isinstance(m, Model) else _open(m, n, settings) for n, m in enumerate(models)]
     per_call = {k: v for k, v in settings.items() if k not in OPENING}
     runs = [m._settings(per_call) for m in opened]

@@ -30,12 +30,17 @@ METHODS = ("attention", "gradcam", "layercam-det", "layercam", "drise", "both", 
 ATTENTION_MAPS = ("decoder", "encoder")
 
 
-def map_names(method: str, family: str, attention_map: str = "decoder") -> list[str]:
-    """The maps a method makes (keys of `ImageAttention.maps`); ConfigError for a bad combination."""
+def check_method(method: str, attention_map: str = "decoder") -> None:
+    """A method and a map this package makes (ConfigError otherwise), checked before any model loads."""
     if method not in METHODS:
         raise ConfigError(f"--method {method}: choose one of {', '.join(METHODS)}")
     if attention_map not in ATTENTION_MAPS:
         raise ConfigError(f"--map {attention_map}: choose one of {', '.join(ATTENTION_MAPS)}")
+
+
+def map_names(method: str, family: str, attention_map: str = "decoder") -> list[str]:
+    """The maps a method makes (keys of `ImageAttention.maps`); ConfigError for a bad combination."""
+    check_method(method, attention_map)
     if attention_map == "encoder" and family != "rtdetr":
         raise ConfigError(
             "--map encoder is RT-DETR's AIFI encoder attention", "YOLO26 has one attention map: leave --map out"

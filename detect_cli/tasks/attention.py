@@ -46,6 +46,28 @@ class AttentionSettings:
     masks: int = MASKS  # D-RISE
 
 
+def check_slicing(slicing: bool, method: str, check: bool) -> None:
+    """Sliced maps come from the tile that found each detection: the attention method only, unchecked."""
+    if slicing and (method != "attention" or check):
+        raise ConfigError(
+            "--slice explains with --method attention only, without --check",
+            "each detection's map comes from the tile that found it",
+        )
+
+
+def check_explainable(detector: Detector, method: str, layer: int | None) -> None:
+    """The opened model can give `method`'s maps (at `layer`); ConfigError otherwise."""
+    from detect_cli.attention.capture import rtdetr_layers
+
+    if detector.ref.kind == "exported" and method != "drise":
+        raise ConfigError(
+            "attention maps need the PyTorch model (.pt or YAML), not an export",
+            f"pass the .pt it was exported from instead of {detector.ref.spec} (or --method drise)",
+        )
+    if layer is not None and detector.ref.family == "rtdetr" and not 0 <= layer < rtdetr_layers(detector):
+        raise ConfigError(f"--layer {layer}: this model has decoder layers 0..{rtdetr_layers(detector) - 1}")
+
+
 @dataclass
 class AttentionJob:
     detector: Detector
@@ -67,6 +89,18 @@ class AttentionJob:
         """Yield each input's record as soon as it is done (`status` "ok" or "error"); a video gives one
         record per frame (with `frame` and `time_s`) and, with `save_dir`, an overlay video. Inputs are
         read by the engine, as detect's are (read-ahead, byte budget, video frames, bad inputs)."""
+        explained = self.explained(sources)
+        try:
+            for record, _ in explained:
+                yield record
+        finally:
+            explained.close()  # the overlay video is finished now, not when the generator is collected
+
+    def explained(self, sources: Iterable[Source]) -> Iterator[tuple[dict[str, Any], ImageResult]]:
+        """Each record with the result it was made from: its pixels and, when it was explained, the
+        `ImageAttention` (maps, boxes) in `result.detections.metadata["attention"]`. Each call is a run
+        of its own: the failures, faithfulness scores and caps start again."""
+        self.failed, self.scores, self.caps = 0, MetricTable(), Capped()
         saver = ImageSaver(self.settings.save_dir) if self.settings.save_dir is not None else None
         videos = VideoSaver(saver) if saver is not None else None
         explainer = _Explainer(self)
@@ -82,7 +116,7 @@ class AttentionJob:
                 if result.image is not None and record["status"] == "ok":
                     record = self._save(record, result, saver, videos, broken)
                 self.failed += record["status"] == "error"
-                yield record
+                yield record, result
         finally:
             if videos is not None:
                 videos.close()

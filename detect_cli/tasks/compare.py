@@ -63,6 +63,32 @@ class ImageComparison:
         return self.results[0].ok if self.results else False
 
 
+def check_models(models: Sequence[object]) -> None:
+    """A comparison needs two models at least (ConfigError, with the CLI's message)."""
+    if len(models) < 2:
+        raise ConfigError("compare needs at least two models", "pass --models a,b or repeat -m")
+
+
+def sliced_positions(specs: list[str], slice_for: list[str] | None, slicing: bool) -> set[int]:
+    """Which models (0-based) run sliced: those --slice-for names (place from 1, or name), else all with --slice."""
+    if not slicing:
+        return set()
+    if not slice_for:
+        return set(range(len(specs)))
+    chosen = set()
+    for item in (s.strip() for entry in slice_for for s in entry.split(",") if s.strip()):
+        if item.isdigit() and 1 <= int(item) <= len(specs):
+            chosen.add(int(item) - 1)
+        elif item in specs:
+            chosen.update(n for n, spec in enumerate(specs) if spec == item)
+        else:
+            raise ConfigError(
+                f"--slice-for {item}: not one of the models ({', '.join(specs)})",
+                f"give a model's place (1 to {len(specs)}) or its name",
+            )
+    return chosen
+
+
 def shown_names(labels: Sequence[str]) -> list[str]:
     """Each model's name in the report: its label, and `#2`, `#3` for the same label again (the same
     model twice is fine: e.g. with and without slicing)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from detect_cli.core.errors import ConfigError
@@ -15,6 +16,7 @@ from detect_cli.evaluation.metrics import EvalReport, evaluate
 from detect_cli.evaluation.predictions import Prediction
 from detect_cli.inputs.sources import Source, stills_only, type_name
 from detect_cli.models.detector import Detector
+from detect_cli.outputs.guards import check_folder
 from detect_cli.outputs.records import Layout
 from detect_cli.tasks.detect import DetectJob
 
@@ -25,6 +27,17 @@ CSV_COLUMNS = ("class", "instances", "detections", "precision", "recall", "map50
 # evaluate's records: one per class, the "all" row last (what its table shows); the summary has the rest
 EVALUATION = Layout("classes", CSV_COLUMNS)
 MAP_CONF = 0.001  # mAP needs the whole precision-recall curve, as in Ultralytics' val
+
+
+def check_evaluation(labels: object, tracks: object, save: Path | None, attention: bool) -> None:
+    """What an evaluation scores against and what it draws go together (ConfigError, the CLI's message)."""
+    if (labels is None) == (tracks is None):
+        raise ConfigError("give --labels (boxes: mAP) or --tracks (MOT ground truth: IDF1, MOTA), one of them")
+    if tracks is not None and save is not None:
+        raise ConfigError("--save draws box evaluations: it goes with --labels, not --tracks")
+    if attention and save is None:
+        raise ConfigError("--attention draws on the worst images of --save", "give --save DIR too")
+    check_folder(save)
 
 
 def evaluation_metadata(settings: DetectSettings, detector: Detector, labels: str) -> dict[str, Any]:
@@ -60,9 +73,9 @@ class EvaluateJob:
 
     def __post_init__(self) -> None:
         if not isinstance(self.labels, Labels):
-            raise ConfigError(
-                f"EvaluateJob(labels): expected the ground truth as Labels, got {type_name(self.labels)}",
-                "detect_cli.Labels.load(path, detector.names), from a COCO JSON or a folder of YOLO labels",
+            raise TypeError(
+                f"EvaluateJob(labels): expected the ground truth as Labels, got {type_name(self.labels)} "
+                "(detect_cli.Labels.load(path, detector.names), from a COCO JSON or a folder of YOLO labels)"
             )
 
     def run(self, sources: Iterable[Source]) -> EvalReport:

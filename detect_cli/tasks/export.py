@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from detect_cli.core.errors import ModelFailed, one_line
+from detect_cli.core.errors import ConfigError, ModelFailed, one_line
 from detect_cli.models.cache_files import owned_prefix, sweep
 from detect_cli.models.detector import Detector, PredictOptions
 from detect_cli.models.export import (
@@ -28,6 +28,7 @@ from detect_cli.models.export import (
 from detect_cli.outputs.records import Layout
 
 if TYPE_CHECKING:
+    from detect_cli.core.settings import DetectSettings
     from detect_cli.models.calibration import CalibrationSet
 
 INT8_SUFFIX = "_int8_openvino_model"
@@ -204,3 +205,59 @@ class ExportJob:
             "int8": made.figures(calibration),
             "renamed": path is not None and path.name != stem + INT8_SUFFIX,
         }
+
+
+def calibration_paths_for(int8: bool, calibration: str | None, data: str | None) -> tuple[list[str] | None, str]:
+    """What --int8 calibrates on and the option that named it, checked before the model loads (enough
+    images to count there); None: the model's own kind (demo scenes)."""
+    from detect_cli.models.calibration import check_enough, dataset_images
+
+    if not int8:
+        if calibration or data:
+            given = f"--calibration {calibration}" if calibration else f"--data {data}"
+            raise ConfigError(f"{given} is for --int8, and this export is not one", "add --int8, or drop it")
+        return None, ""
+    if calibration and data:
+        raise ConfigError("--calibration and --data both name calibration images", "give one of them")
+    if calibration:
+        if not Path(calibration).exists() and not any(c in calibration for c in "*?["):
+            raise ConfigError(f"--calibration {calibration}: no such file or folder")
+        check_enough([calibration], f"--calibration {calibration}")
+        return [calibration], f"--calibration {calibration}"
+    if data:
+        paths = dataset_images(data)
+        check_enough(paths, f"--data {data}")
+        return paths, f"--data {data}"
+    return None, ""
+
+
+def calibration_source(
+    original: Detector,
+    paths: list[str] | None,
+    where: str,
+    imgsz: int,
+    settings: DetectSettings,
+    warn: Callable[[str], None] = lambda _message: None,
+) -> Callable[[], CalibrationSet]:
+    """What `ExportJob(calibration=...)` calls for the images an INT8 export calibrates on and is
+    checked with: `paths` (from `calibration_paths_for`), or the demo models' own scenes."""
+    from detect_cli.models.calibration import calibration_set, demo_scenes, is_shapes_model
+    from detect_cli.models.open import read_options
+
+    if paths is None:
+        if not is_shapes_model(original):
+            raise ConfigError(
+                "--int8 needs images of the kind the model will see, to calibrate on and check",
+                "pass --calibration DIR (or --data DATA.yaml)",
+            )
+        return demo_scenes
+
+    def read() -> CalibrationSet:
+        made = calibration_set(
+            original, paths, read_options=read_options(settings), explicit=True, max_side=imgsz, where=where
+        )
+        for message in made.passed_over:
+            warn(message)
+        return made
+
+    return read

@@ -71,6 +71,7 @@ class DetectPlan:
             value = getattr(self, name)
             if value is not None and not isinstance(value, Path):
                 raise TypeError(f"DetectPlan({name}): expected a folder's Path, got {type(value).__name__}")
+        from detect_cli.outputs.guards import check_folder
         from detect_cli.outputs.pictures import check_pictures
 
         output = OutputPlan.decide(
@@ -92,8 +93,7 @@ class DetectPlan:
             raise ConfigError("--attention writes overlays: it needs --save DIR")
         if self.attention and self.ray:
             raise ConfigError("--attention runs locally only", "drop --engine ray, or use the attention command")
-        if self.save is not None and self.save.exists() and not self.save.is_dir():
-            raise ConfigError(f"--save {self.save}: exists and is not a folder", "pass a folder path")
+        check_folder(self.save)
         line = self.line()
         if line is not None:
             line.check_on_videos(list(self.sources))  # a line the frame makes empty or misses
@@ -236,6 +236,23 @@ def _check_resumable(output: OutputPlan) -> None:
         raise ConfigError(f"--resume needs a regular results file, not {output.out_file}")
 
 
+def spatial_flags(
+    zones: list[str] | None, anchor: str | None, heatmap_classes: str | None, *, heatmap: Path | None = None
+) -> dict[str, object]:
+    """--zone, --zone-anchor and --heatmap-classes as settings overrides (None: not given). A bad zone is
+    refused here, by its name, and --heatmap-classes without --heatmap (it would choose maps no one draws)."""
+    if heatmap_classes is not None and heatmap is None:
+        raise ConfigError(
+            f"--heatmap-classes {heatmap_classes}: chooses --heatmap's maps, and --heatmap is not given",
+            "add --heatmap DIR, or drop --heatmap-classes",
+        )
+    if zones:
+        from detect_cli.core.polygons import parse_zones
+
+        parse_zones(zones)
+    return {"zones": tuple(zones) if zones else None, "zone_anchor": anchor, "heatmap_classes": heatmap_classes}
+
+
 def spatial_stage(settings: DetectSettings, heatmap: Path | None, *, ray: bool) -> SpatialStage | None:
     """The run's zones and heatmaps (from the flags or the config file), or None when it has neither."""
     if not settings.zones and heatmap is None:
@@ -244,8 +261,9 @@ def spatial_stage(settings: DetectSettings, heatmap: Path | None, *, ray: bool) 
         raise ConfigError(
             "--zone and --heatmap run locally only (they follow each video frame by frame)", "drop --engine ray"
         )
-    if heatmap is not None and heatmap.exists() and not heatmap.is_dir():
-        raise ConfigError(f"--heatmap {heatmap}: exists and is not a folder", "pass a folder path")
+    from detect_cli.outputs.guards import check_folder
+
+    check_folder(heatmap, "--heatmap")
     from detect_cli.core.polygons import parse_zones
     from detect_cli.pipeline.heatmap import parse_heatmap_classes
     from detect_cli.pipeline.spatial import SpatialStage

@@ -120,8 +120,8 @@ def test_anchor_points(anchor: str, point: tuple[int, int]) -> None:
 
 
 def test_zones_come_from_the_config_file_and_flags_replace_them(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from detect_cli.cli.zones import spatial_flags, spatial_stage
     from detect_cli.core.settings import load_settings
+    from detect_cli.tasks.plan import spatial_flags, spatial_stage
 
     config = tmp_path / "c.yaml"
     config.write_text(f"zones:\n  - {SQUARE}\n  - lane=0%,50%,100%,50%,100%,100%,0%,100%\nzone_anchor: center\n")

@@ -15,7 +15,6 @@ from detect_cli.cli.common import open_detector, own_files, settings_from_flags
 from detect_cli.cli.console import EXIT_CODES_HELP, exit_with, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.destination import Destination
 from detect_cli.cli.progress import RunProgress, wanted
-from detect_cli.core.errors import ConfigError
 
 app = typer.Typer()
 
@@ -83,24 +82,20 @@ def attention(
 ) -> None:
     """Show where the model looks: one heatmap per image and one per detection (box drawn); for a video,
     figures per frame and an overlay video."""
-    from detect_cli.attention.capture import rtdetr_layers
     from detect_cli.attention.records import attention_layout
-    from detect_cli.attention.run import ATTENTION_MAPS, METHODS, map_names
+    from detect_cli.attention.run import check_method, map_names
     from detect_cli.inputs.sources import iter_sources
     from detect_cli.inputs.video import VideoOptions
     from detect_cli.models.open import predict_options, read_options
+    from detect_cli.outputs.guards import check_folder
     from detect_cli.pipeline.slicing import SlicedDetector, slice_options
-    from detect_cli.tasks.attention import AttentionJob, AttentionSettings
+    from detect_cli.tasks.attention import AttentionJob, AttentionSettings, check_explainable, check_slicing
     from detect_cli.tasks.driver import drive
 
     set_output(quiet=quiet, verbose=verbose)
-    if method not in METHODS:
-        raise ConfigError(f"--method {method}: choose one of {', '.join(METHODS)}")
-    if attention_map not in ATTENTION_MAPS:
-        raise ConfigError(f"--map {attention_map}: choose one of {', '.join(ATTENTION_MAPS)}")
+    check_method(method, attention_map)
     destination = Destination.from_flags(fmt.value if fmt else None, as_json, out_file)
-    if save is not None and save.exists() and not save.is_dir():
-        raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
+    check_folder(save)
     settings = settings_from_flags(
         config,
         model=model,
@@ -116,11 +111,7 @@ def attention(
         recursive=recursive,
         **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge, slice_match, max_det_image=max_det_image),
     )
-    if settings.slice is not None and (method != "attention" or check):
-        raise ConfigError(
-            "--slice explains with --method attention only, without --check",
-            "each detection's map comes from the tile that found it",
-        )
+    check_slicing(settings.slice is not None, method, check)
     destination.claim(sources, save, recursive=settings.recursive, keep=own_files(config, settings.model))
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     video = VideoOptions(stride=vid_stride or 1, start_s=start or 0.0, end_s=end)
@@ -135,13 +126,7 @@ def attention(
         needs_torch=None if method == "drise" else "attention maps",
         status=bar.status,
     )
-    if detector.ref.kind == "exported" and method != "drise":
-        raise ConfigError(
-            "attention maps need the PyTorch model (.pt or YAML), not an export",
-            f"pass the .pt it was exported from instead of {detector.ref.spec} (or --method drise)",
-        )
-    if layer is not None and detector.ref.family == "rtdetr" and not 0 <= layer < rtdetr_layers(detector):
-        raise ConfigError(f"--layer {layer}: this model has decoder layers 0..{rtdetr_layers(detector) - 1}")
+    check_explainable(detector, method, layer)
     if layer is not None and detector.ref.family == "yolo":
         warn("--layer has no effect: YOLO26 has one attention block (C2PSA)")
     slicing = slice_options(settings)

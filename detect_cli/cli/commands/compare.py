@@ -16,7 +16,7 @@ from detect_cli.cli.completion import complete_models
 from detect_cli.cli.console import EXIT_CODES_HELP, error, exit_with, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.destination import Destination
 from detect_cli.cli.progress import RunProgress, wanted
-from detect_cli.core.errors import AttnDetectError, ConfigError, ExitCode
+from detect_cli.core.errors import AttnDetectError, ExitCode
 
 app = typer.Typer()
 
@@ -93,13 +93,12 @@ def compare(
     from detect_cli.inputs.sources import iter_sources
     from detect_cli.models.open import predict_options, read_options
     from detect_cli.pipeline.slicing import SlicedDetector, slice_options
-    from detect_cli.tasks.compare import COMPARE, CompareJob, Contender, shown_names
+    from detect_cli.tasks.compare import COMPARE, CompareJob, Contender, check_models, shown_names, sliced_positions
     from detect_cli.tasks.driver import drive
 
     set_output(quiet=quiet, verbose=verbose)
     specs = [s.strip() for item in models for s in item.split(",") if s.strip()]
-    if len(specs) < 2:
-        raise ConfigError("compare needs at least two models", "pass --models a,b or repeat -m")
+    check_models(specs)
     destination = Destination.from_flags(fmt.value if fmt else None, as_json, out_file)
     settings = settings_from_flags(
         config,
@@ -125,7 +124,7 @@ def compare(
             max_det_image=max_det_image,
         ),
     )
-    sliced_at = _sliced_positions(specs, slice_for, settings.slice is not None)
+    sliced_at = sliced_positions(specs, slice_for, settings.slice is not None)
     destination.claim(sources, save, recursive=settings.recursive, keep=own_files(config, specs))
     label_file = LabelSet.read(labels) if labels else None  # a bad label file is reported before a model loads
 
@@ -210,23 +209,3 @@ def compare(
     for source, message in job.warnings:
         warn(f"{source}: {message}")
     exit_with(replace(outcome, incomplete=True) if len(job.warnings) > unsaved else outcome)
-
-
-def _sliced_positions(specs: list[str], slice_for: list[str] | None, slicing: bool) -> set[int]:
-    """Which models (0-based) run sliced: those --slice-for names (place from 1, or name), else all with --slice."""
-    if not slicing:
-        return set()
-    if not slice_for:
-        return set(range(len(specs)))
-    chosen = set()
-    for item in (s.strip() for entry in slice_for for s in entry.split(",") if s.strip()):
-        if item.isdigit() and 1 <= int(item) <= len(specs):
-            chosen.add(int(item) - 1)
-        elif item in specs:
-            chosen.update(n for n, spec in enumerate(specs) if spec == item)
-        else:
-            raise ConfigError(
-                f"--slice-for {item}: not one of the models ({', '.join(specs)})",
-                f"give a model's place (1 to {len(specs)}) or its name",
-            )
-    return chosen

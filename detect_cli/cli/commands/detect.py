@@ -89,9 +89,8 @@ def detect(
     or labels for annotation tools (YOLO, COCO dataset, Label Studio); --watch follows folders."""
     set_output(quiet=quiet, verbose=verbose)
     from detect_cli.cli import detect_view as view
-    from detect_cli.cli.zones import spatial_flags
     from detect_cli.tasks.detect_run import run_plan
-    from detect_cli.tasks.plan import DetectPlan
+    from detect_cli.tasks.plan import DetectPlan, spatial_flags
 
     settings = settings_from_flags(
         config,

@@ -14,7 +14,6 @@ from detect_cli.cli.common import open_detector, own_files, settings_from_flags
 from detect_cli.cli.console import EXIT_CODES_HELP, State, exit_with, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.destination import Destination
 from detect_cli.cli.progress import RunProgress, wanted
-from detect_cli.core.errors import ConfigError
 
 app = typer.Typer()
 
@@ -79,7 +78,7 @@ def evaluate(
     from detect_cli.evaluation.metrics import Labels as LabelSet
     from detect_cli.inputs.sources import iter_sources
     from detect_cli.tasks.driver import drive
-    from detect_cli.tasks.evaluate import EVALUATION, EvaluateJob, evaluation_metadata
+    from detect_cli.tasks.evaluate import EVALUATION, EvaluateJob, check_evaluation, evaluation_metadata
 
     set_output(quiet=quiet, verbose=verbose)
     destination = Destination.from_flags(fmt.value if fmt else None, as_json, out_file)
@@ -102,14 +101,7 @@ def evaluate(
         recursive=recursive,
         **opt.slice_flags(slice_, slice_overlap, slice_full, slice_merge, slice_match, max_det_image=max_det_image),
     )
-    if (labels is None) == (tracks is None):
-        raise ConfigError("give --labels (boxes: mAP) or --tracks (MOT ground truth: IDF1, MOTA), one of them")
-    if tracks is not None and save is not None:
-        raise ConfigError("--save draws box evaluations: it goes with --labels, not --tracks")
-    if attention and save is None:
-        raise ConfigError("--attention draws on the worst images of --save", "give --save DIR too")
-    if save is not None and save.exists() and not save.is_dir():
-        raise ConfigError(f"--save {save}: exists and is not a folder", "pass a folder path")
+    check_evaluation(labels, tracks, save, attention)
     destination.claim(
         sources,
         save,

@@ -14,7 +14,7 @@ from detect_cli.cli import options as opt
 from detect_cli.cli.console import EXIT_CODES_HELP, exit_with, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.destination import Destination
 from detect_cli.cli.progress import RunProgress, wanted
-from detect_cli.core.errors import ConfigError, ExitCode
+from detect_cli.core.errors import ExitCode
 
 app = typer.Typer()
 
@@ -80,8 +80,9 @@ def export(
     from detect_cli.models.detector import PredictOptions, load_detector
     from detect_cli.models.export import check_export_args
     from detect_cli.models.lookup import resolve_model, weights_dirs
+    from detect_cli.outputs.guards import check_folder
     from detect_cli.tasks.driver import drive
-    from detect_cli.tasks.export import EXPORT, ExportJob
+    from detect_cli.tasks.export import EXPORT, ExportJob, calibration_paths_for, calibration_source
 
     set_output(quiet=quiet, verbose=verbose)
     to, out_dir, report_file = _older_spellings(to, fmt, out_dir, out_file)
@@ -89,9 +90,8 @@ def export(
     settings = load_settings(config, {"imgsz": imgsz, "device": device, "conf": conf})
     dev = "" if settings.device == "auto" else settings.device
     spec = check_export_args(to, half=half, int8=int8, data=data, device=dev, dynamic=dynamic)
-    calibration_paths, calibration_from = _calibration_paths(int8, calibration, data)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--dir {out_dir}: exists and is not a folder", "pass a folder for the exported model")
+    calibration_paths, calibration_from = calibration_paths_for(int8, calibration, data)
+    check_folder(out_dir, "--dir", "pass a folder for the exported model")
     destination.claim([model, *(verify_images or [])])
     bar = hold(RunProgress(wanted(progress, quiet=quiet)))
     bar.loading(model)
@@ -121,7 +121,9 @@ def export(
         verify_images=verify_images,
         status=lambda message: bar.status(message, quiet=True),
         track=lambda images: _tracked(bar, images),
-        calibration=_calibration(original, calibration_paths, calibration_from, imgsz, settings) if int8 else None,
+        calibration=calibration_source(original, calibration_paths, calibration_from, imgsz, settings, warn)
+        if int8
+        else None,
     )
     sink = destination.open(EXPORT, {"command": "export"})
     exit_with(drive(job, (), [sink] if sink is not None else []))
@@ -147,53 +149,6 @@ def export(
         raise typer.Exit(int(ExitCode.UNEXPECTED))
     if not quiet:
         note(f"next: attn-detect detect IMAGE --model {record['path']} --imgsz {imgsz}")
-
-
-def _calibration_paths(int8: bool, calibration: str | None, data: str | None) -> tuple[list[str] | None, str]:
-    """What --int8 calibrates on and the option that named it, checked before the model loads (enough
-    images to count there); None: the model's own kind (demo scenes)."""
-    from detect_cli.models.calibration import check_enough, dataset_images
-
-    if not int8:
-        if calibration or data:
-            given = f"--calibration {calibration}" if calibration else f"--data {data}"
-            raise ConfigError(f"{given} is for --int8, and this export is not one", "add --int8, or drop it")
-        return None, ""
-    if calibration and data:
-        raise ConfigError("--calibration and --data both name calibration images", "give one of them")
-    if calibration:
-        if not Path(calibration).exists() and not any(c in calibration for c in "*?["):
-            raise ConfigError(f"--calibration {calibration}: no such file or folder")
-        check_enough([calibration], f"--calibration {calibration}")
-        return [calibration], f"--calibration {calibration}"
-    if data:
-        paths = dataset_images(data)
-        check_enough(paths, f"--data {data}")
-        return paths, f"--data {data}"
-    return None, ""
-
-
-def _calibration(original, paths: list[str] | None, where: str, imgsz: int, settings):
-    from detect_cli.models.calibration import calibration_set, demo_scenes, is_shapes_model
-    from detect_cli.models.open import read_options
-
-    if paths is None:
-        if not is_shapes_model(original):
-            raise ConfigError(
-                "--int8 needs images of the kind the model will see, to calibrate on and check",
-                "pass --calibration DIR (or --data DATA.yaml)",
-            )
-        return demo_scenes
-
-    def read():
-        made = calibration_set(
-            original, paths, read_options=read_options(settings), explicit=True, max_side=imgsz, where=where
-        )
-        for message in made.passed_over:
-            warn(message)
-        return made
-
-    return read
 
 
 def _tracked(bar, images):
