@@ -29,6 +29,8 @@ _API = {
     "compare": "detect_cli.api.compare",
     "Result": "detect_cli.api.results",
     "Results": "detect_cli.api.results",
+    "Explanation": "detect_cli.api.explanations",
+    "Explanations": "detect_cli.api.explanations",
     "EvaluationReport": "detect_cli.api.reports",
     "ComparisonReport": "detect_cli.api.reports",
     "AttnDetectError": "detect_cli.core.errors",

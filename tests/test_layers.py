@@ -95,6 +95,7 @@ def test_modules_stay_short_or_say_why(path: Path) -> None:
 # Modules tested from another test file, and why they have none of their own. Every other module
 # `detect_cli/<layer>/<name>.py` has `tests/<layer>/test_<name>.py`.
 COVERED_BY = {
+    "api/explanations.py": ("tests/api/test_model.py", "what Model.explain returns, judged where it is called"),
     "attention/drise.py": ("tests/attention/test_metrics.py", "D-RISE is scored beside the other maps"),
     "attention/faithfulness.py": ("tests/attention/test_metrics.py", "deletion/insertion feed the metric table"),
     "attention/gradients.py": ("tests/attention/test_targeted.py", "its maps are judged by where they point"),

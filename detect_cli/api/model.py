@@ -22,17 +22,21 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from detect_cli.api.explanations import Explanation, Explanations
 from detect_cli.api.reports import EvaluationReport, document
 from detect_cli.api.results import Result, Results
+from detect_cli.core.choices import ENGINES
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.settings import FLAGS, DetectSettings, load_settings, validate
 from detect_cli.inputs.arrays import python_sources
 from detect_cli.inputs.sources import type_name
 from detect_cli.models.open import open_model, predict_options, read_options
-from detect_cli.tasks.plan import DetectPlan
+from detect_cli.outputs.guards import check_folder
+from detect_cli.tasks.plan import DetectPlan, spatial_flags
 
 if TYPE_CHECKING:
     from detect_cli.models.detector import Detector, PredictOptions
+    from detect_cli.tasks.driver import Outcome
 
 # Settings a call cannot change: they decide which model is loaded and how (give them to Model(...)).
 OPENING = frozenset(
@@ -117,6 +121,7 @@ class Model:
         tracker name) gives track ids; `count_line="X1,Y1,X2,Y2"` counts tracks crossing it; zones
         (`zones=["door=0,0,50%,100%"]`) count per zone; `heatmap` writes maps into that folder; `save`
         writes annotated images and videos there; `vid_stride`, `start`, `end` choose frames."""
+        spatial_flags(None, None, settings.get("heatmap_classes"), heatmap=_path(heatmap, "heatmap"))
         run = self._settings(settings)
         plan = DetectPlan(
             run,
@@ -136,6 +141,57 @@ class Model:
         job = plan.job(self.detector, keep_pixels=True)
         for result in job.records(sources):
             yield Result(result)
+
+    def run(
+        self,
+        source: Any,
+        out: str | os.PathLike[str] | None = None,
+        *,
+        format: str | None = None,
+        resume: bool = False,
+        retry_failed: bool = False,
+        engine: str = "local",
+        address: str | None = None,
+        actors: int = 1,
+        gpus_per_actor: float = 0.0,
+        track: bool | str = False,
+        save: str | os.PathLike[str] | None = None,
+        **options: Any,
+    ) -> Outcome:
+        """The whole `attn-detect detect` run, its results written as the command writes them: to `out`
+        (the format from its extension, or `format`), or to stdout in `format`. `engine="ray"` runs on a
+        Ray cluster (`address`, `actors`, `gpus_per_actor`), and with `out` a folder (`"shards/"`) its
+        workers write JSONL shards and a manifest; `resume=True` continues `out` where it stopped. The
+        other options are `stream`'s and the settings (`conf`, `zones`, ...). Refused as the CLI refuses
+        (the same plan, `tasks/plan.py`), an output that would replace an input included. Returns the
+        run's `Outcome`: its `summary` and the `exit_code` the command would end with."""
+        from detect_cli.tasks.detect_run import run_plan
+
+        if engine not in ENGINES:
+            raise ConfigError(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
+        plan_options = {k: options.pop(k) for k in PLAN_OPTIONS & options.keys()}
+        if "heatmap" in plan_options:
+            plan_options["heatmap"] = _path(plan_options["heatmap"], "heatmap")
+        spatial_flags(None, None, options.get("heatmap_classes"), heatmap=plan_options.get("heatmap"))
+        plan = DetectPlan(
+            self._settings(options),
+            sources=_arguments(source),
+            format=format,
+            out=_text(out, "out"),
+            save=_path(save, "save"),
+            track=bool(track),
+            tracker=track if isinstance(track, str) else "botsort",
+            resume=resume,
+            retry_failed=retry_failed,
+            ray=engine == "ray",
+            address=address,
+            actors=actors,
+            gpus_per_actor=gpus_per_actor,
+            **plan_options,
+        ).validate()
+        detector = self._pytorch() if plan.attention else self.detector
+        with plan.claim(keep={"the model file": detector.ref.path}):
+            return run_plan(plan, detector, source)
 
     def evaluate(self, source: Any, labels: str | os.PathLike[str], **settings: Any) -> EvaluationReport:
         """Score the model on labelled images (`labels`: a COCO JSON, or a folder of YOLO .txt labels):
@@ -158,21 +214,28 @@ class Model:
 
     def explain(
         self, source: Any, *, method: str = "attention", save: str | os.PathLike[str] | None = None, **settings: Any
-    ) -> list[dict[str, Any]]:
-        """Attention maps per detection (`method`: attention, gradcam, eigencam or drise): one record per
-        image, as `attn-detect attention --format jsonl` writes them (each detection with its
-        `attention` scores); `save` writes the overlays there. Runs the PyTorch model (hooks)."""
+    ) -> Explanations:
+        """Attention maps per detection (`method`: attention, gradcam, layercam-det, layercam, drise, both
+        or all): one `Explanation` per image, a `Result` with the maps (`maps`, `image_maps`), `plot()`
+        the map over the picture, and `to_dict()` the record `attn-detect attention --format jsonl`
+        writes (each detection with its figures per map); `save` writes the overlays there. Runs the
+        PyTorch model (hooks)."""
+        from detect_cli.attention.run import check_method
         from detect_cli.tasks.attention import AttentionJob, AttentionSettings
 
+        check_method(method)
+        folder = _path(save, "save")
+        check_folder(folder)
         run = self._settings(settings)
         detector = self._pytorch()
         job = AttentionJob(
             detector,
             predict_options(run, detector),
-            AttentionSettings(method=method, save_dir=_path(save, "save")),
+            AttentionSettings(method=method, save_dir=folder),
             read_options(run),
         )
-        return list(job.records(python_sources(source, recursive=run.recursive, max_pixels=run.max_pixels)))
+        sources = python_sources(source, recursive=run.recursive, max_pixels=run.max_pixels)
+        return Explanations(Explanation(record, result) for record, result in job.explained(sources))
 
     def export(
         self,
@@ -180,30 +243,40 @@ class Model:
         out_dir: str | os.PathLike[str] = "exported",
         *,
         half: bool = False,
+        int8: bool = False,
+        calibration: str | os.PathLike[str] | None = None,
+        data: str | os.PathLike[str] | None = None,
         dynamic: bool = False,
         verify: bool = True,
         verify_images: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """Export the PyTorch model (`format`: onnx, openvino, torchscript, ncnn) into `out_dir` and check
         it against the original; returns the record `attn-detect export --format json` writes (path,
-        size, and `verification` with `passed`). An existing export there is kept (a new name)."""
+        size, and `verification` with `passed`). An existing export there is kept (a new name).
+        `int8=True` (OpenVINO): quantized on `calibration` images (a folder, glob or file) or a dataset
+        YAML's (`data`), the demo models on their own scenes, and kept only if it passes the accuracy
+        gate against FP32 (else `path` is None and `int8` says why), as `export --int8`."""
         from detect_cli.models.export import check_export_args
-        from detect_cli.tasks.export import ExportJob
+        from detect_cli.tasks.export import ExportJob, calibration_paths_for, calibration_source
 
         device = "" if self.settings.device == "auto" else self.settings.device
-        spec = check_export_args(format, half=half, int8=False, data=None, device=device, dynamic=dynamic)
+        where = [_text(calibration, "calibration"), _text(data, "data")]
+        spec = check_export_args(format, half=half, int8=int8, data=where[1], device=device, dynamic=dynamic)
+        paths, named = calibration_paths_for(int8, *where)
         folder = _path(out_dir, "out_dir")
         assert folder is not None
-        if folder.exists() and not folder.is_dir():
-            raise ConfigError(f"--dir {folder}: exists and is not a folder", "pass a folder for the exported model")
+        check_folder(folder, "--dir", "pass a folder for the exported model")
         original = self._pytorch()
+        imgsz = self.settings.imgsz or 640
         return ExportJob(
             original,
             spec,
             folder,
-            self.settings.imgsz or 640,
+            imgsz,
             _check_options(self.settings),
             half=half,
+            int8=int8,
+            calibration=calibration_source(original, paths, named, imgsz, self.settings) if int8 else None,
             dynamic=dynamic,
             device=device or "cpu",
             trusted=bool(self._opening["trust_model"]),
@@ -241,6 +314,10 @@ class Model:
         return self._torch
 
 
+# what `run` takes besides the settings, as DetectPlan names them (the CLI's flags)
+PLAN_OPTIONS = frozenset(
+    {"attention", "count_line", "heatmap", "vid_stride", "start", "end", "watch", "save_conf", "image_root", "verbose"}
+)
 ANALYSIS = {"worst": 12, "matrix_conf": None, "matrix_iou": 0.5}  # what --format json analyses (evaluate's defaults)
 
 
@@ -250,6 +327,20 @@ def _path(value: Any, argument: str) -> Path | None:
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"{argument}: expected a folder path (str or Path), got {type_name(value)}")
     return Path(value)
+
+
+def _arguments(source: Any) -> tuple[str, ...]:
+    """The paths and URLs among `source` (the plan checks them: a line on a video, a watched folder, --out)."""
+    items = [source] if isinstance(source, (str, os.PathLike)) or not isinstance(source, (list, tuple)) else source
+    return tuple(os.fspath(item) for item in items if isinstance(item, (str, os.PathLike)))
+
+
+def _text(value: Any, argument: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{argument}: expected a path (str or Path), got {type_name(value)}")
+    return os.fspath(value)
 
 
 def _check_options(settings: DetectSettings) -> PredictOptions:

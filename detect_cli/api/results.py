@@ -125,7 +125,7 @@ class Result:
         title = html.escape(self.source)
         if not self.ok:
             return f"<p><b>{title}</b>: {html.escape(self.error or 'error')}</p>"
-        picture = f'<img src="data:image/png;base64,{_png_base64(self.plot())}"/>' if self.image is not None else ""
+        picture = f'<img src="data:image/png;base64,{png_base64(self.plot())}"/>' if self.image is not None else ""
         rows = "".join(
             f"<tr><td>{html.escape(name)}</td><td>{conf:.2f}</td>" + "".join(f"<td>{v:.1f}</td>" for v in box) + "</tr>"
             for (box, conf, _), name in list(zip(self.detections, self.class_names))[:HTML_MAX_ROWS]
@@ -159,7 +159,7 @@ class Results(list):  # type: ignore[type-arg]
         return "".join(r._repr_html_() for r in self)
 
 
-def _png_base64(image: np.ndarray) -> str:
+def png_base64(image: np.ndarray) -> str:
     import cv2
 
     scale = HTML_MAX_SIDE / max(image.shape[:2])

@@ -130,7 +130,7 @@ def test_a_bad_input_is_an_error_record_and_the_batch_goes_on(demo, tmp_path) ->
 def test_jobs_refuse_what_they_cannot_run(demo) -> None:
     with pytest.raises(detect_cli.ConfigError, match="CompareJob needs at least one contender"):
         detect_cli.CompareJob([])
-    with pytest.raises(detect_cli.ConfigError, match=r"EvaluateJob\(labels\): expected the ground truth as Labels"):
+    with pytest.raises(TypeError, match=r"^EvaluateJob\(labels\): expected the ground truth as Labels, got None"):
         detect_cli.EvaluateJob(demo.settings, demo.detector, labels=None)
 
 
@@ -150,6 +150,30 @@ def test_stream_saves_annotated_images_where_asked(demo, tmp_path) -> None:
 
 
 def test_explain_gives_each_detection_its_attention(rtdetr) -> None:
-    (record,) = rtdetr.explain(IMAGE)
+    (explained,) = rtdetr.explain(IMAGE)
+    record = explained.to_dict()  # the record `attention --format jsonl` writes
     assert record["status"] == "ok" and len(record["detections"]) >= 3
     assert all(0.0 <= d["attention"]["mass_in_box"] <= 1.0 for d in record["detections"])
+    # a result like detect's: its boxes, its picture, the map over it, and a notebook view
+    assert isinstance(explained, detect_cli.Result) and len(explained) == len(record["detections"])
+    assert explained.image is not None and explained.plot().shape == explained.image.shape
+    assert [m.shape for m in explained.maps["attention"]] == [explained.image.shape[:2]] * len(explained)
+    assert "<img" in explained._repr_html_() and "mass in box" in explained._repr_html_()
+
+
+def test_run_writes_resumes_and_refuses_as_detect_does(demo, tmp_path) -> None:
+    """`Model.run` is the whole detect command: its results file, --resume, and the plan's refusals."""
+    images, out = [str(IMAGE), str(SHAPES / "shape_00000.jpg")], tmp_path / "r.jsonl"
+    first = demo.run(images, out)
+    assert first.exit_code == detect_cli.ExitCode.OK and first.summary.images == 2
+    written = out.read_text()
+    assert [json.loads(line)["source"] for line in written.splitlines()] == images
+    assert demo.run(images, out, resume=True).exit_code == detect_cli.ExitCode.OK
+    assert out.read_text() == written  # both were done: nothing run again, nothing written twice
+    with pytest.raises(detect_cli.ConfigError, match="a folder means sharded JSONL written by Ray workers"):
+        demo.run(images, f"{tmp_path}/shards/")
+    with pytest.raises(detect_cli.ConfigError, match="it would be overwritten"):
+        demo.run(images, images[0], format="jsonl")
+    with pytest.raises(detect_cli.ConfigError, match="is for --int8, and this export is not one"):
+        demo.export("openvino", tmp_path, calibration=str(SHAPES))
+    assert IMAGE.read_bytes()[:2] == b"\xff\xd8"  # still a JPEG
