@@ -1,4 +1,7 @@
-"""`--watch --out FILE.jsonl --resume`: each record says which version of its file it is for, so a
+"""`--watch`: what it refuses (`check_watch`), the watch a run reads its sources from (`open_watch`:
+Ctrl-C or SIGTERM ends it, every record finished kept), and `--resume` of a watch.
+
+With `--out FILE.jsonl --resume`, each record says which version of its file it is for, so a
 restarted watcher reads exactly what no record covers yet.
 
 A watch run's records carry `file: {mtime_ns, size}` (the file as it was when it was handed on)
