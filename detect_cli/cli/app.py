@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from detect_cli import __version__
+from detect_cli.cli import plain_values
 from detect_cli.cli.commands import attention, compare, detect, evaluate, export
 from detect_cli.cli.console import EXIT_CODES_HELP
 
@@ -30,6 +31,7 @@ class DefaultCommandGroup(TyperGroup):
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in GROUP_FLAGS:
             args = [DEFAULT_COMMAND, *args]
+        plain_values.install(self.get_params(ctx))  # --help included
         return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: typer.Context) -> list[str]:

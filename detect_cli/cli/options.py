@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from typer.core import TyperCommand
 
+from detect_cli.cli import plain_values
 from detect_cli.cli.completion import complete_classes, complete_model
 from detect_cli.core import choices
 
@@ -562,6 +563,7 @@ class GroupedCommand(TyperCommand):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """With --config FILE: its command options (core/settings.RUN_OPTIONS: track, format, out, engine,
         ...) are the defaults of the flags not given, so every flag can come from the config."""
+        plain_values.install(self.get_params(ctx))  # --help included
         path = _config_argument(args)
         if path is not None:
             from detect_cli.core.errors import AttnDetectError
