@@ -128,6 +128,27 @@ def test_images_in_flight_stay_inside_the_byte_budget(pixels: dict, monkeypatch:
     assert 2 * one < peak() <= 4 * one - 1 + one
 
 
+def test_images_each_larger_than_the_budget_are_held_one_at_a_time(
+    pixels: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Huge images (3 MB each, a 1 MB budget, 4 requests free): one image held at a time, never two,
+    and every one still runs, in order (a single image always fits: the run cannot stall on it)."""
+    side = 1000
+    for k in range(1, 7):
+        pixels[f"{k}.png"] = image(k, side)
+    peak = watch_budget_peak(monkeypatch)
+    items = [Source(f"{k}.png", f"{k}.png") for k in range(1, 7)]
+    done: list = []
+    worker = threading.Thread(
+        target=lambda: done.extend(detect_stream(items, runner(fake_model(), 4), OPTIONS, max_bytes_in_flight=2**20))
+    )
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "the run did not end"
+    assert [int(r.detections.class_id[0]) for r in done] == list(range(1, 7))
+    assert peak() == side * side * 3
+
+
 def test_the_default_runner_keeps_requests_overlapping(pixels: dict) -> None:
     """Without a byte limit in the way, the next images are submitted before the first result is read."""
     for k in range(1, 7):
