@@ -33,6 +33,7 @@ _API = {
     "Explanations": "detect_cli.api.explanations",
     "EvaluationReport": "detect_cli.api.reports",
     "ComparisonReport": "detect_cli.api.reports",
+    "TrackReport": "detect_cli.api.reports",
     "AttnDetectError": "detect_cli.core.errors",
     "ConfigError": "detect_cli.core.errors",
     "ModelLoadError": "detect_cli.core.errors",

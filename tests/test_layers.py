@@ -142,6 +142,7 @@ COVERED_BY = {
     "tasks/detect.py": ("tests/cli/test_detect.py", "the task through its command"),
     "tasks/detect_run.py": ("tests/cli/test_detect.py", "every detect command runs its plan through it"),
     "tasks/output_plan.py": ("tests/tasks/test_plan.py", "where results go is part of the plan"),
+    "tasks/track_evaluation.py": ("tests/cli/test_evaluate_cli.py", "evaluate --tracks runs it (and tests/api)"),
     "tasks/evaluate.py": ("tests/cli/test_evaluate_cli.py", "the task through its command"),
     "tasks/export.py": ("tests/cli/test_export_cli.py", "the task through its command"),
 }

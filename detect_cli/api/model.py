@@ -16,16 +16,18 @@ attention, export); each method is a few lines over the task that does the work.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from detect_cli.api.explanations import Explanation, Explanations
-from detect_cli.api.reports import EvaluationReport, document
+from detect_cli.api.reports import EvaluationReport, TrackReport, document
 from detect_cli.api.results import Result, Results
-from detect_cli.core.choices import ENGINES
+from detect_cli.core.choices import ENGINES, TRACKERS
 from detect_cli.core.errors import ConfigError
 from detect_cli.core.settings import FLAGS, DetectSettings, load_settings, validate
 from detect_cli.inputs.arrays import python_sources
@@ -193,13 +195,34 @@ class Model:
         with plan.claim(keep={"the model file": detector.ref.path}):
             return run_plan(plan, detector, source)
 
-    def evaluate(self, source: Any, labels: str | os.PathLike[str], **settings: Any) -> EvaluationReport:
-        """Score the model on labelled images (`labels`: a COCO JSON, or a folder of YOLO .txt labels):
-        mAP50, mAP50-95, precision and recall at `conf`, per class. The report's `to_dict()` is the
-        document `attn-detect evaluate --format json` writes."""
-        from detect_cli.evaluation.labels import Labels
-        from detect_cli.tasks.evaluate import EVALUATION, EvaluateJob, evaluation_metadata
+    @overload
+    def evaluate(self, source: Any, labels: str | os.PathLike[str], **settings: Any) -> EvaluationReport: ...
 
+    @overload
+    def evaluate(
+        self, source: Any, labels: None = None, *, tracks: str | os.PathLike[str], **settings: Any
+    ) -> TrackReport: ...
+
+    def evaluate(
+        self,
+        source: Any,
+        labels: str | os.PathLike[str] | None = None,
+        *,
+        tracks: str | os.PathLike[str] | None = None,
+        tracker: str = "botsort",
+        vid_stride: int = 1,
+        **settings: Any,
+    ) -> EvaluationReport | TrackReport:
+        """Score the model on labelled images (`labels`: a COCO JSON, or a folder of YOLO .txt labels):
+        mAP50, mAP50-95, precision and recall at `conf`, per class. Or, with `tracks` (MOTChallenge
+        ground truth of the one video or folder of frames in `source`), score `tracker`: IDF1, MOTA, ID
+        switches. The report's `to_dict()` is the document `attn-detect evaluate --format json` writes."""
+        from detect_cli.evaluation.labels import Labels
+        from detect_cli.tasks.evaluate import EVALUATION, EvaluateJob, check_evaluation, evaluation_metadata
+
+        if tracks is not None:
+            check_evaluation(labels, tracks, None, False)
+            return self._evaluate_tracks(source, _text(tracks, "tracks") or "", tracker, vid_stride, settings)
         if not isinstance(labels, (str, os.PathLike)):
             raise TypeError(
                 f"evaluate(labels): expected a COCO JSON or a folder of YOLO labels, got {type_name(labels)}"
@@ -211,6 +234,26 @@ class Model:
         doc = document(job, sources, EVALUATION, evaluation_metadata(run, self.detector, str(labels)))
         assert job.report is not None
         return EvaluationReport(doc, job.report, label_set.notes)
+
+    def _evaluate_tracks(
+        self, source: Any, truth: str, tracker: str, stride: int, settings: dict[str, Any]
+    ) -> TrackReport:
+        from detect_cli.outputs.sinks import JsonSink
+        from detect_cli.tasks.track_evaluation import evaluate_tracks, read_truth
+
+        if tracker not in TRACKERS:
+            raise ConfigError(f"unknown tracker '{tracker}'", f"choose one of {', '.join(TRACKERS)}")
+        rows = read_truth(Path(truth))
+        run = self._settings(settings)
+        sources = python_sources(source, recursive=run.recursive, max_pixels=run.max_pixels)
+        scored = evaluate_tracks(run, self.detector, rows, sources, truth_name=truth, tracker=tracker, stride=stride)
+        if scored.outcome.interrupted:
+            raise KeyboardInterrupt
+        text = io.StringIO()
+        sink = JsonSink(text, {"command": "evaluate"}, scored.layout)
+        sink.write(scored.record)
+        sink.close(scored.outcome.summary)
+        return TrackReport(json.loads(text.getvalue()))
 
     def explain(
         self, source: Any, *, method: str = "attention", save: str | os.PathLike[str] | None = None, **settings: Any

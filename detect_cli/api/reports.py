@@ -60,6 +60,37 @@ class EvaluationReport(Report):
         return f"EvaluationReport(mAP50={self.map50:.3f}, mAP50-95={self.map50_95:.3f})"
 
 
+class TrackReport(Report):
+    """`Model.evaluate(source, tracks=...)`'s report: `idf1`, `mota`, `switches` (identity switches) and
+    `scores` (every motmetrics figure), on the frames that ran (`frames`)."""
+
+    @property
+    def scores(self) -> dict[str, Any]:
+        (record,) = self._doc["sequences"]
+        return {k: v for k, v in record.items() if k not in {"model", "tracks", "tracker", "frames"}}
+
+    @property
+    def idf1(self) -> float | None:
+        return self.scores["idf1"]  # type: ignore[no-any-return]
+
+    @property
+    def mota(self) -> float | None:
+        return self.scores["mota"]  # type: ignore[no-any-return]
+
+    @property
+    def switches(self) -> int:
+        return self.scores["num_switches"]  # type: ignore[no-any-return]
+
+    @property
+    def frames(self) -> int:
+        return self._doc["sequences"][0]["frames"]  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        idf1, mota = self.idf1, self.mota
+        shown = ", ".join(f"{k}={v:.3f}" if v is not None else f"{k}=None" for k, v in (("IDF1", idf1), ("MOTA", mota)))
+        return f"TrackReport({shown}, {self.switches} ID switches)"
+
+
 class ComparisonReport(Report):
     """`detect_cli.compare`'s report: `models` (one row per model: speed, counts, and with labels
     mAP50, mAP50-95, precision, recall), `map50` (model name -> mAP50, with labels), `agreement`

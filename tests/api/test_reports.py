@@ -49,3 +49,12 @@ def test_evaluate_gives_the_cli_map50_and_its_document(tmp_path) -> None:
     job = detect_cli.EvaluateJob(model.settings, model.detector, detect_cli.Labels.load(LABELS, model.names))
     first, second = (job.run(detect_cli.iter_sources(few)) for _ in range(2))  # a job run twice: the same answer
     assert first.images == second.images == 3 and first.overall.map50 == second.overall.map50
+
+
+def test_evaluate_with_tracks_gives_the_cli_scores_and_its_document() -> None:
+    """`Model.evaluate(video, tracks=gt)` scores a tracker as `evaluate --tracks` does."""
+    video, truth = SAMPLES / "video" / "shapes.mp4", SAMPLES / "video" / "shapes_gt.txt"
+    report = detect_cli.Model("demo").evaluate(video, tracks=truth, vid_stride=6)
+    cli = _cli_json("evaluate", video, "--tracks", truth, "--model", "demo", "--vid-stride", "6")
+    assert report.to_dict()["sequences"] == cli["sequences"] and report.frames == cli["sequences"][0]["frames"]
+    assert report.idf1 == cli["sequences"][0]["idf1"] and isinstance(report.switches, int)

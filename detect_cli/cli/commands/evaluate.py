@@ -207,21 +207,14 @@ def _evaluate_tracks(
     progress: bool,
 ) -> None:
     """Detect and track one sequence, then score its MOT rows against `truth` on the frames that ran."""
-    import io
-
-    from detect_cli.evaluation.track_scores import check_truth, read_mot, score_tracks, undefined
+    from detect_cli.evaluation.track_scores import undefined
     from detect_cli.inputs.sources import iter_sources
     from detect_cli.inputs.video import VideoOptions
-    from detect_cli.outputs.mot import MotSink
-    from detect_cli.outputs.records import Layout
-    from detect_cli.tasks.detect import DetectJob
-    from detect_cli.tasks.driver import drive
+    from detect_cli.tasks.track_evaluation import evaluate_tracks, read_truth
 
-    truth_rows = read_mot(truth)  # a bad ground-truth file is reported before the model loads
-    check_truth(truth_rows)
-    video = VideoOptions(stride=stride)
+    truth_rows = read_truth(truth)  # a bad ground-truth file is reported before the model loads
     bar = hold(RunProgress(progress))
-    bar.count(sources, recursive=settings.recursive, video=video)
+    bar.count(sources, recursive=settings.recursive, video=VideoOptions(stride=stride))
     bar.loading(settings.model)
     settings, detector = open_detector(
         settings,
@@ -232,29 +225,30 @@ def _evaluate_tracks(
         status=bar.status,
         sources=sources,
     )
-    rows = io.StringIO()
-    frames: list[int] = []
 
-    def keep(result) -> None:
+    def heard(result) -> None:
         bar.advance()
-        if result.ok:
-            frames.append(result.frame + 1 if result.frame is not None else len(frames) + 1)
-        else:
+        if not result.ok:
             warn(f"{result.source}: {result.error}" + (f" (frame {result.frame})" if result.frame is not None else ""))
 
     bar.start("tracking")
-    job = DetectJob(settings, detector, video=video, track=tracker)
-    outcome = drive(job, iter_sources(sources, recursive=settings.recursive), [MotSink(rows)], keep)
-    summary = outcome.summary
-    scores = score_tracks(truth_rows, rows.getvalue(), frames=frames)
-    for why in undefined(scores):
+    scored = evaluate_tracks(
+        settings,
+        detector,
+        truth_rows,
+        iter_sources(sources, recursive=settings.recursive),
+        truth_name=str(truth),
+        tracker=tracker,
+        stride=stride,
+        on_result=heard,
+    )
+    for why in undefined(scored.scores):
         warn(why)
-    record = {"model": detector.ref.spec, "tracks": str(truth), "tracker": tracker, "frames": len(frames), **scores}
-    sink = destination.open(Layout("sequences", tuple(record)), {"command": "evaluate"})
+    sink = destination.open(scored.layout, {"command": "evaluate"})
     if sink is not None:
-        sink.write(record)
-        sink.close(summary)
+        sink.write(scored.record)
+        sink.close(scored.outcome.summary)
     console = destination.tables(quiet)
     if console is not None:
-        console.print(render.tracking_table(scores, detector.ref.spec, tracker, len(frames)))
-    exit_with(outcome)
+        console.print(render.tracking_table(scored.scores, detector.ref.spec, tracker, scored.frames))
+    exit_with(scored.outcome)
