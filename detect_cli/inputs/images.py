@@ -230,9 +230,12 @@ def _rgb_to_bgr_array(image: Image.Image) -> np.ndarray:
     encoder = Image._getencoder("RGB", "raw", ("BGR",))  # what `Image.tobytes` uses, without its join
     try:
         encoder.setimage(image.im, (0, 0, width, height))
+        # a strip, no bigger than the image (a small image's 1 MiB buffer would cost more than its pixels), and at
+        # least a row and a bit (RawEncode.c)
+        chunk_bytes = max(width * 4, min(STRIP_BYTES, out.size))
         done, status = 0, 0
         while not status:
-            _, status, chunk = encoder.encode(max(STRIP_BYTES, width * 4))  # RawEncode.c: at least a row
+            _, status, chunk = encoder.encode(chunk_bytes)
             flat[done : done + len(chunk)] = chunk
             done += len(chunk)
     finally:
