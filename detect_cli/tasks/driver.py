@@ -7,7 +7,8 @@ A task (detect, evaluate, compare, attention, export) is anything with
 
 `drive` owns the rest, the same for every task: Ctrl-C stops the records and keeps what was written
 (the sinks still get the summary, so a JSON document comes out whole), and `Outcome.exit_code` says
-130 for an interrupted run, 3 for an incomplete one, else 0.
+130 for an interrupted run, 1 for one that failed as a whole (an export that does not match its
+model), 3 for an incomplete one, else 0.
 """
 
 from __future__ import annotations
@@ -40,11 +41,14 @@ class Outcome:
     summary: Any
     interrupted: bool = False
     incomplete: bool = False
+    failed: bool = False  # what the run made is not fit to use (an export that does not match its model)
 
     @property
     def exit_code(self) -> ExitCode:
         if self.interrupted:
             return ExitCode.INTERRUPTED
+        if self.failed:
+            return ExitCode.UNEXPECTED
         return ExitCode.INPUTS_FAILED if self.incomplete else ExitCode.OK
 
 

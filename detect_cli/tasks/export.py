@@ -207,6 +207,25 @@ class ExportJob:
         }
 
 
+def verdict(record: dict[str, Any]) -> tuple[list[str], bool]:
+    """What to say about a finished export's record, and whether it failed (exit 1): an INT8 model that
+    did not pass its accuracy gate (nothing written), or an export that does not match PyTorch."""
+    check = record["verification"]
+    if record.get("int8") and record["path"] is None:
+        gate = record["int8"]["int8"]
+        why = "; ".join(gate["failures"]) or "the FP32 export it is made from does not match PyTorch"
+        said = f"the INT8 model did not pass its accuracy gate ({why}): nothing written; export without --int8 for FP32"
+        return [said], True
+    if check and not check["enforced"]:
+        return [
+            "random weights give near-equal scores that tie differently across runtimes: the check is shown, "
+            "not enforced"
+        ], False
+    if check and not check["passed"]:
+        return ["the exported model does not match the PyTorch model within tolerance (see the table)"], True
+    return [], False
+
+
 def calibration_paths_for(int8: bool, calibration: str | None, data: str | None) -> tuple[list[str] | None, str]:
     """What --int8 calibrates on and the option that named it, checked before the model loads (enough
     images to count there); None: the model's own kind (demo scenes)."""

@@ -90,3 +90,10 @@ def test_an_error_ends_the_run_but_the_document_is_still_closed() -> None:
     with pytest.raises(ConfigError):
         drive(task, (), [open_sink("json", stream, layout=ROWS)])
     assert json.loads(stream.getvalue())["summary"]["done"] == 2
+
+
+def test_a_run_that_failed_as_a_whole_exits_1_unless_interrupted() -> None:
+    from detect_cli.tasks.driver import Outcome
+
+    assert Outcome(None, failed=True, incomplete=True).exit_code == ExitCode.UNEXPECTED
+    assert Outcome(None, interrupted=True, failed=True).exit_code == ExitCode.INTERRUPTED

@@ -77,3 +77,16 @@ def test_an_output_folder_must_not_be_a_file(tmp_path: Path) -> None:
     _refused(lambda: check_folder(tmp_path / "f", "--dir", "pass a folder"), f"--dir {tmp_path / 'f'}: exists")
     check_folder(tmp_path / "new")  # does not raise
     assert (tmp_path / "f").read_text() == "mine"
+
+
+def test_an_export_that_does_not_match_its_model_fails_the_run() -> None:
+    from detect_cli.tasks.export import verdict
+
+    checked = {"path": "m.onnx", "verification": {"enforced": True, "passed": True}}
+    assert verdict(checked) == ([], False)
+    assert verdict({**checked, "verification": {"enforced": True, "passed": False}})[1] is True
+    shown, failed = verdict({**checked, "verification": {"enforced": False, "passed": False}})
+    assert not failed and "not enforced" in shown[0]
+    gate = {"path": None, "verification": None, "int8": {"int8": {"failures": ["mAP50 fell 0.2"]}}}
+    (said,), failed = verdict(gate)
+    assert failed and said.startswith("the INT8 model did not pass its accuracy gate (mAP50 fell 0.2)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,7 +15,6 @@ from detect_cli.cli import options as opt
 from detect_cli.cli.console import EXIT_CODES_HELP, exit_with, handle_errors, hold, note, set_output, warn
 from detect_cli.cli.destination import Destination
 from detect_cli.cli.progress import RunProgress, wanted
-from detect_cli.core.errors import ExitCode
 
 app = typer.Typer()
 
@@ -82,7 +82,7 @@ def export(
     from detect_cli.models.lookup import resolve_model, weights_dirs
     from detect_cli.outputs.guards import check_folder
     from detect_cli.tasks.driver import drive
-    from detect_cli.tasks.export import EXPORT, ExportJob, calibration_paths_for, calibration_source
+    from detect_cli.tasks.export import EXPORT, ExportJob, calibration_paths_for, calibration_source, verdict
 
     set_output(quiet=quiet, verbose=verbose)
     to, out_dir, report_file = _older_spellings(to, fmt, out_dir, out_file)
@@ -126,29 +126,21 @@ def export(
         else None,
     )
     sink = destination.open(EXPORT, {"command": "export"})
-    exit_with(drive(job, (), [sink] if sink is not None else []))
+    outcome = drive(job, (), [sink] if sink is not None else [])
+    if outcome.interrupted:
+        exit_with(outcome)  # nothing finished to show
     record = job.record
     if record["renamed"]:
         note(f"{out_dir / Path(record['path']).name} is a new name: an export of that model was there already, kept")
     console = destination.tables(quiet)
     if console is not None:
         _render(record, console)
-    check = record["verification"]
-    if record.get("int8") and record["path"] is None:
-        gate = record["int8"]["int8"]
-        why = "; ".join(gate["failures"]) or "the FP32 export it is made from does not match PyTorch"
-        warn(f"the INT8 model did not pass its accuracy gate ({why}): nothing written; export without --int8 for FP32")
-        raise typer.Exit(int(ExitCode.UNEXPECTED))
-    if check and not check["enforced"]:
-        warn(
-            "random weights give near-equal scores that tie differently across runtimes: the check is shown, "
-            "not enforced"
-        )
-    elif check and not check["passed"]:
-        warn("the exported model does not match the PyTorch model within tolerance (see the table)")
-        raise typer.Exit(int(ExitCode.UNEXPECTED))
-    if not quiet:
+    warnings, failed = verdict(record)
+    for message in warnings:
+        warn(message)
+    if not failed and not quiet:
         note(f"next: attn-detect detect IMAGE --model {record['path']} --imgsz {imgsz}")
+    exit_with(replace(outcome, failed=failed))
 
 
 def _tracked(bar, images):
