@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,6 @@ from detect_cli.api.model import ANALYSIS, OPENING, Model
 from detect_cli.api.reports import ComparisonReport, document
 from detect_cli.inputs.arrays import python_sources
 from detect_cli.inputs.sources import type_name
-
-MAP_CONF = 0.001  # with labels, every model keeps its low-confidence boxes: mAP needs the whole curve
 
 
 def compare(
@@ -28,8 +25,7 @@ def compare(
     counts, agreement, and with `labels` (COCO JSON or YOLO folder) mAP. `models`: `Model`s, or specs
     opened here with `settings`. Its `to_dict()` is `attn-detect compare --format json`'s document."""
     from detect_cli.evaluation.labels import Labels
-    from detect_cli.pipeline.slicing import SlicedDetector, slice_options
-    from detect_cli.tasks.compare import COMPARE, CompareJob, Contender, check_models, shown_names
+    from detect_cli.tasks.compare import COMPARE, CompareJob, check_models, contender, recorded_settings, shown_names
 
     if isinstance(models, (str, os.PathLike)) or not isinstance(models, Sequence):
         raise TypeError(f"compare(models): expected a list of Models or model names, got {type_name(models)}")
@@ -39,11 +35,10 @@ def compare(
     runs = [m._settings(per_call) for m in opened]
     label_file = Labels.read(Path(labels)) if labels is not None else None
     names = shown_names([m.spec + ("+slice" if run.slice else "") for m, run in zip(opened, runs)])
-    contenders = []
-    for name, model, run in zip(names, opened, runs):
-        options = model.options(**per_call)
-        detector = SlicedDetector(model.detector, slice_options(run), run.batch) if run.slice else model.detector
-        contenders.append(Contender(name, detector, replace(options, conf=MAP_CONF) if labels is not None else options))
+    contenders = [
+        contender(name, model.detector, run, sliced=run.slice is not None, scored=labels is not None)
+        for name, model, run in zip(names, opened, runs)
+    ]
     first = runs[0]
     job = CompareJob(
         contenders,
@@ -51,14 +46,12 @@ def compare(
         first.conf,
         _read_options(first),
         warmup,
-        settings={
-            "imgsz": opened[0].requested.imgsz,
-            "conf": first.conf,
-            "device": first.device,
-            "threads": first.threads or None,
-            "labels": str(labels) if labels is not None else None,
-            "slice": slice_options(first).describe() if any(r.slice for r in runs) else None,
-        },
+        settings=recorded_settings(
+            first,
+            opened[0].requested.imgsz,
+            str(labels) if labels is not None else None,
+            sliced=any(r.slice for r in runs),
+        ),
         analysis_options=ANALYSIS if labels is not None else None,
     )
     sources = python_sources(source, recursive=first.recursive, max_pixels=first.max_pixels)

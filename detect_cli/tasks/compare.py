@@ -24,6 +24,7 @@ from detect_cli.core.detections import Detections
 from detect_cli.core.errors import ConfigError, ModelFailed
 from detect_cli.core.matching import Agreement, match
 from detect_cli.core.results import ImageResult
+from detect_cli.core.settings import DetectSettings
 from detect_cli.evaluation.metrics import EvalReport, Labels, evaluate
 from detect_cli.evaluation.predictions import Prediction
 from detect_cli.evaluation.worst import WORST
@@ -87,6 +88,36 @@ def sliced_positions(specs: list[str], slice_for: list[str] | None, slicing: boo
                 f"give a model's place (1 to {len(specs)}) or its name",
             )
     return chosen
+
+
+MAP_CONF = 0.001  # with labels, every model keeps its low-confidence boxes: mAP needs the whole curve
+
+
+def contender(name: str, detector: Detector, settings: DetectSettings, *, sliced: bool, scored: bool) -> Contender:
+    """One model as a comparison runs it: sliced into tiles when asked, and with labels (`scored`)
+    keeping its low-confidence boxes too (counts and agreement still use --conf)."""
+    from detect_cli.models.open import predict_options
+    from detect_cli.pipeline.slicing import SlicedDetector, slice_options
+
+    options = predict_options(settings, detector)
+    shown = SlicedDetector(detector, slice_options(settings), settings.batch) if sliced else detector
+    return Contender(name, shown, replace(options, conf=MAP_CONF) if scored else options)
+
+
+def recorded_settings(
+    settings: DetectSettings, imgsz: int | None, labels: str | None, *, sliced: bool
+) -> dict[str, Any]:
+    """What a comparison's report records about how it ran (else what torch or the runtimes used)."""
+    from detect_cli.pipeline.slicing import slice_options
+
+    return {
+        "imgsz": imgsz,
+        "conf": settings.conf,
+        "device": settings.device,
+        "threads": settings.threads or None,
+        "labels": labels,
+        "slice": slice_options(settings).describe() if sliced else None,
+    }
 
 
 def shown_names(labels: Sequence[str]) -> list[str]:

@@ -41,7 +41,6 @@ SliceFor = Annotated[
     ),
 ]
 Warmup = Annotated[int, typer.Option(help="Warm-up runs per model before timing (reported apart).", min=0)]
-MAP_CONF = 0.001
 
 
 @app.command(epilog=EXIT_CODES_HELP, cls=opt.GroupedCommand)
@@ -91,9 +90,16 @@ def compare(
     per error type the errors one model makes and the other does not (numbers also in --format json)."""
     from detect_cli.evaluation.metrics import Labels as LabelSet
     from detect_cli.inputs.sources import iter_sources
-    from detect_cli.models.open import predict_options, read_options
-    from detect_cli.pipeline.slicing import SlicedDetector, slice_options
-    from detect_cli.tasks.compare import COMPARE, CompareJob, Contender, check_models, shown_names, sliced_positions
+    from detect_cli.models.open import read_options
+    from detect_cli.tasks.compare import (
+        COMPARE,
+        CompareJob,
+        check_models,
+        contender,
+        recorded_settings,
+        shown_names,
+        sliced_positions,
+    )
     from detect_cli.tasks.driver import drive
 
     set_output(quiet=quiet, verbose=verbose)
@@ -150,10 +156,7 @@ def compare(
             error(f"model {name}: {exc}")
             failed_models.append((name, str(exc)))
             continue
-        options = predict_options(settings, detector)
-        if n in sliced_at:
-            detector = SlicedDetector(detector, slice_options(settings), settings.batch)
-        contenders.append(Contender(name, detector, replace(options, conf=MAP_CONF) if labels else options))
+        contenders.append(contender(name, detector, settings, sliced=n in sliced_at, scored=labels is not None))
     if not contenders:
         raise typer.Exit(int(ExitCode.MODEL))
     label_sets = [label_file.for_model(c.detector.names) for c in contenders] if label_file else None
@@ -165,14 +168,7 @@ def compare(
         warmup,
         save,
         failed_models,
-        {
-            "imgsz": settings.imgsz,
-            "conf": settings.conf,
-            "device": settings.device,
-            "threads": settings.threads or None,  # else what torch or the runtimes used (CompareJob.summary)
-            "labels": str(labels) if labels else None,
-            "slice": slice_options(settings).describe() if sliced_at else None,
-        },
+        recorded_settings(settings, settings.imgsz, str(labels) if labels else None, sliced=bool(sliced_at)),
         analysis_options={"worst": worst, "matrix_conf": matrix_conf, "matrix_iou": matrix_iou}
         if labels is not None and (save is not None or destination.fmt == "json")
         else None,
