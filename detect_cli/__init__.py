@@ -7,8 +7,8 @@
 
 `Model(spec, **settings)` opens a model as the CLI does (settings named as in `--config`); calling it
 on paths, folders, globs, URLs, NumPy arrays (BGR) or PIL images gives `Result`s; `model.stream`,
-`model.evaluate`, `model.explain`, `model.export` and `compare(models, source, labels=...)` do what
-the commands do. Every error the library raises is an `AttnDetectError` with the CLI's message and
+`model.run` (the whole detect command: results file, resume, Ray), `model.evaluate`, `model.explain`,
+`model.export` and `compare(models, source, labels=...)` do what the commands do. Every error the library raises is an `AttnDetectError` with the CLI's message and
 exit code (`ConfigError` for a bad setting, `ModelLoadError`, `InputError`, `ModelFailed`).
 
 `import detect_cli` is cheap: the names below load their modules on first use (the CLI's --help

@@ -10,8 +10,8 @@ loading, the verified runtime and its cache), with settings named as in `--confi
 same rules and messages (`core/settings.py`, `tasks/plan.py`). Each call is a run of its own: calling
 twice gives the same answer twice.
 
-Long because the model object is the whole Python face of five commands (detect, stream, evaluate,
-attention, export); each method is a few lines over the task that does the work.
+Long because the model object is the whole Python face of the commands (detect as a call, a stream or
+a whole run; evaluate, attention, export); each method is a few lines over the task that does the work.
 """
 
 from __future__ import annotations
