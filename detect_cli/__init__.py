@@ -8,8 +8,9 @@
 `Model(spec, **settings)` opens a model as the CLI does (settings named as in `--config`); calling it
 on paths, folders, globs, URLs, NumPy arrays (BGR) or PIL images gives `Result`s; `model.stream`,
 `model.run` (the whole detect command: results file, resume, Ray), `model.evaluate`, `model.explain`,
-`model.export` and `compare(models, source, labels=...)` do what the commands do. Every error the library raises is an `AttnDetectError` with the CLI's message and
-exit code (`ConfigError` for a bad setting, `ModelLoadError`, `InputError`, `ModelFailed`).
+`model.export` and `compare(models, source, labels=...)` do what the commands do. Every error the
+library raises is an `AttnDetectError` with the CLI's message and exit code (`ConfigError` for a bad
+setting, `ModelLoadError`, `InputError`, `ModelFailed`).
 
 `import detect_cli` is cheap: the names below load their modules on first use (the CLI's --help
 imports none of them). The task classes (`DetectJob`, `CompareJob`, ..., `drive`) are the layer
