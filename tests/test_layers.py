@@ -166,3 +166,13 @@ def test_tests_mirror_the_package() -> None:
     assert not missing, "no test file of their own, and none named in COVERED_BY: " + ", ".join(missing)
     stale = [name for name in COVERED_BY if _own_test(PACKAGE / name).exists() or not (PACKAGE / name).exists()]
     assert not stale, f"COVERED_BY entries that have their own test file now, or no module: {stale}"
+
+
+def test_the_cli_holds_no_rule_of_its_own() -> None:
+    """Cross-option rules are raised in the library, so a Python caller is refused as the command line
+    is: cli/ raises ConfigError only where a flag's own text is wrong (--json against --format)."""
+    raised = {
+        path.relative_to(PACKAGE).as_posix(): path.read_text(encoding="utf-8").count("ConfigError(")
+        for path in (PACKAGE / "cli").rglob("*.py")
+    }
+    assert {name: n for name, n in raised.items() if n} == {"cli/destination.py": 1}
