@@ -42,6 +42,8 @@ _API = {
     "ModelFailed": "detect_cli.core.errors",
     "ExitCode": "detect_cli.core.errors",
     "DetectPlan": "detect_cli.tasks.plan",
+    "run_plan": "detect_cli.tasks.detect_run",
+    "Listener": "detect_cli.tasks.detect_run",
     "load_settings": "detect_cli.core.settings",
     "DetectSettings": "detect_cli.core.settings",
     "Detections": "detect_cli.core.detections",
