@@ -56,7 +56,7 @@ def scenes(size: tuple[int, int], n: int) -> list[tuple[np.ndarray, Detections]]
 def accuracy(spec: str, n: int) -> None:
     detector = load_detector(resolve_model(spec))
     data = {name: scenes(size, n) for name, size in ASPECTS.items()}
-    auto = "rect" if runs_rect(detector.ref.family, PredictOptions()) else "square"
+    auto = "rect" if runs_rect(detector.ref.family, "auto") else "square"
     print(f"\n{spec}: mAP50 / mAP50-95 at imgsz {IMGSZ}, {n} scenes per aspect (auto = {auto})")
     scores = {}
     for letterbox in ("square", "rect"):

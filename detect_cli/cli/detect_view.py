@@ -84,15 +84,19 @@ def after_run(plan: DetectPlan, summary: RunSummary, tables: TablePrinter, *, qu
         note(f"{len(summary.heatmaps)} heatmap(s) (.png and .npy) written to {plan.heatmap}")
 
 
-def summary_tables(summary: RunSummary, detector: Detector, imgsz: int | None, *, to_stdout: bool) -> None:
-    """The run's summary tables: counts, videos, zones, the run, failures and files not saved."""
+def summary_tables(
+    summary: RunSummary, detector: Detector, imgsz: int | None, *, to_stdout: bool, letterbox: str | None = None
+) -> None:
+    """The run's summary tables: counts, videos, zones, the run, failures and files not saved. `letterbox`:
+    the --letterbox setting (the run table says which one the pictures ran at)."""
     console = out() if to_stdout else err()
     console.print(render.counts_table(summary))
     if summary.videos:
         console.print(render.videos_table(summary))
     for table in render.zones_tables(summary):
         console.print(table)
-    console.print(render.run_table(summary, detector.ref.spec, render.backend_text(detector), imgsz))
+    ran = detector.letterbox_ran(letterbox) if letterbox else None
+    console.print(render.run_table(summary, detector.ref.spec, render.backend_text(detector), imgsz, ran))
     if summary.failed:
         console.print(render.failures_table(summary))
     if summary.unsaved:

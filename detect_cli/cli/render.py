@@ -162,7 +162,14 @@ def tracking_table(scores: dict, model: str, tracker: str, frames: int) -> Table
     return table
 
 
-def run_table(summary: RunSummary, model: str, backend: str | None = None, imgsz: int | None = None) -> Table:
+def run_table(
+    summary: RunSummary,
+    model: str,
+    backend: str | None = None,
+    imgsz: int | None = None,
+    letterbox: str | None = None,
+) -> Table:
+    """`letterbox`: how pictures ran, "rect" (at their own aspect) or "square" (`Detector.letterbox_ran`)."""
     table = Table(title="Run", title_justify="left", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -171,6 +178,8 @@ def run_table(summary: RunSummary, model: str, backend: str | None = None, imgsz
         table.add_row("runtime", Text(backend))
     if imgsz:
         table.add_row("image size", str(imgsz))
+    if letterbox:
+        table.add_row("letterbox", letterbox)
     if summary.resumed:
         table.add_row("skipped (done before)", str(summary.resumed))
     table.add_row("images processed", str(summary.images))
@@ -189,9 +198,11 @@ def run_table(summary: RunSummary, model: str, backend: str | None = None, imgsz
 
 
 def backend_text(detector: Detector) -> str:
-    """ "openvino (verified F1 1.000, 2.3x torch here)" or "openvino int8 (agreement F1 0.985, mAP50-95
-    -0.004, 1.6x fp32 here)": the runtime, and why it runs."""
-    name = detector.runtime
+    """ "OpenVINO (verified F1 1.000, 2.3x torch here)" or "OpenVINO INT8 (agreement F1 0.985, mAP50-95
+    -0.004, 1.6x fp32 here)": the runtime in the registry's words, and why it runs."""
+    from detect_cli.models.runtimes import display
+
+    name = display(detector.backend, detector.precision)
     reason = detector.backend_reason.removeprefix(f"{detector.backend}: ").removeprefix("int8: ")
     return f"{name} ({reason})" if reason else name
 
@@ -284,7 +295,8 @@ def differences_tables(analysis) -> list[Table]:  # type: ignore[no-untyped-def]
 COMPARE_ROWS = (
     ("family", "family", "{}", None),
     ("head", "head", "{}", None),
-    ("runtime", "runtime", "{}", None),
+    ("runtime", "runtime_display", "{}", None),
+    ("letterbox", "letterbox", "{}", None),
     ("params (M)", "params_m", "{:.2f}", None),
     ("GFLOPs", "gflops", "{:.1f}", None),
     ("weights (MB)", "file_mb", "{:.1f}", None),

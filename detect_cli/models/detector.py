@@ -73,13 +73,14 @@ class PredictOptions:
         return detections[detections.confidence >= thresholds]
 
 
-def runs_rect(family: str, options: PredictOptions) -> bool:
+def runs_rect(family: str, letterbox: str) -> bool:
     """Whether pictures run at their own aspect (the smallest stride multiple that holds them, as
-    Ultralytics' `.pt` predict letterboxes) rather than at the square. `auto` is the measured choice
-    per family (benchmarks/bench_shape.py, the README's "The picture's own shape")."""
-    if options.letterbox == "auto":
+    Ultralytics' `.pt` predict letterboxes) rather than at the square, under --letterbox `letterbox`.
+    `auto` is the measured choice per family (benchmarks/bench_shape.py, the README's "The picture's
+    own shape")."""
+    if letterbox == "auto":
         return family in RECT_BY_DEFAULT
-    return options.letterbox == "rect"
+    return letterbox == "rect"
 
 
 @dataclass(kw_only=True)
@@ -99,6 +100,7 @@ class Detector:
     stride: int = 32
     backend: str = "torch"  # the runtime that runs it: torch, or an export's format
     backend_reason: str = ""  # why that runtime (given by runtime.choose_backend)
+    reshapable: bool = False  # an export with dynamic shapes: it can run at each picture's own shape
     precision: str = "fp32"  # int8: a quantized model that passed its accuracy gate (models/int8_gate.py)
     origin: ModelRef | None = None  # for an export made by attn-detect: the model the user named
     trusted: bool = False  # loaded with --trust-model (code in the file allowed to run)
@@ -195,6 +197,15 @@ class Detector:
         """What runs it and at what precision: torch, openvino, openvino int8, onnx."""
         return f"{self.backend} int8" if self.precision == "int8" else self.backend
 
+    def letterbox_ran(self, letterbox: str) -> str:
+        """How a picture of another shape than the square runs under --letterbox `letterbox`: "rect" (at
+        its own aspect) or "square". An export on Ultralytics' wrapper runs at its aspect only if it was
+        exported with dynamic shapes, and only a YOLO (Ultralytics stretches RT-DETR to its square)."""
+        rect = runs_rect(self.ref.family, letterbox)
+        if self.ref.kind == "exported":
+            rect = rect and self.reshapable and self.ref.family == "yolo"
+        return "rect" if rect else "square"
+
     def profile(self, imgsz: int) -> dict[str, float | None]:
         """Parameters (M), GFLOPs at imgsz, and the weights file size (MB); None where unknown."""
         net = self.network()
@@ -279,9 +290,9 @@ class Detector:
         square, so each shape gets its own call and a picture's boxes never depend on its neighbours.
         YOLO at its aspect is Ultralytics' rect letterbox; RT-DETR, which Ultralytics stretches to the
         square, is stretched to its rectangle instead (`letterbox.input_hw`)."""
-        rect = runs_rect(self.ref.family, options)
-        if not rect or self.ref.kind == "exported":  # an export runs as Ultralytics runs it (static: the square)
-            return [(list(range(len(images))), options.imgsz, rect and self.ref.family == "yolo")]
+        rect = self.letterbox_ran(options.letterbox) == "rect"  # a static export: the square, as Ultralytics runs it
+        if not rect:
+            return [(list(range(len(images))), options.imgsz, False)]
         from detect_cli.models.letterbox import input_hw
 
         by_shape: dict[tuple[int, ...], list[int]] = {}
@@ -383,6 +394,7 @@ def load_detector(
         end2end_capable, precision = getattr(head, "one2one_cv2", None) is not None, "fp32"
     native, stride = _native_size(model, ref, meta)
     backend = "torch" if ref.kind != "exported" else export_format(Path(ref.path))
+    args = meta.get("args") if isinstance(meta.get("args"), dict) else {}
     return Detector(
         ref=ref,
         names=names,
@@ -397,6 +409,7 @@ def load_detector(
         backend=backend,
         precision=precision,
         trusted=trusted,
+        reshapable=args.get("dynamic") is True,
     )
 
 

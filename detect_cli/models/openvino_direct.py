@@ -94,15 +94,18 @@ class OpenVINODetector(Detector):
     input_hw: tuple[int, int] = (640, 640)  # the square it was exported and verified at
     rows: int = 300  # the most boxes one pass can give (the head's top-k)
     _pool: Any = None  # openvino_requests.RequestPool: the requests in flight, at input_hw
-    reshapable: bool = False  # exported with dynamic shapes: it can run at each picture's own shape
     _shapes: CompiledShapes | None = field(default=None, repr=False)
 
     def input_for(self, orig_hw: tuple[int, int], options: PredictOptions) -> tuple[int, int]:
         """The input shape an image runs at: its own aspect where the letterbox asks for it and the
         network can be reshaped, else the export's square."""
-        if not (self.reshapable and runs_rect(self.ref.family, options)):
+        if self.letterbox_ran(options.letterbox) == "square":
             return self.input_hw
         return input_hw(orig_hw, self.input_hw[0], stride=self.stride, rect=True)
+
+    def letterbox_ran(self, letterbox: str) -> str:
+        """Our runner reshapes a dynamic export to each picture's own shape, RT-DETR's too (stretched)."""
+        return "rect" if self.reshapable and runs_rect(self.ref.family, letterbox) else "square"
 
     def predict(self, images: list[np.ndarray], options: PredictOptions) -> list[tuple[Detections, Timing]]:
         return self.predict_later(images, options)()

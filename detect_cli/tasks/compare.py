@@ -273,6 +273,7 @@ def comparison_report(
     settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole comparison as plain data: what the table shows and the JSON/CSV outputs carry."""
+    from detect_cli.models import runtimes
     from detect_cli.models.known_models import model_profile
 
     scores = run.scores()
@@ -290,7 +291,9 @@ def comparison_report(
             "family": detector.ref.family,
             "head": head,
             "runtime": detector.runtime,
+            "runtime_display": runtimes.display(detector.backend, detector.precision),
             "runtime_reason": detector.backend_reason,
+            "letterbox": detector.letterbox_ran(contender.options.letterbox),
             **model_profile(detector, contender.options.imgsz),
             "load_s": detector.load_s,
             "warmup_ms": warmup_ms.get(contender.name),

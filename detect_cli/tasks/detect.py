@@ -59,6 +59,7 @@ def run_metadata(
             else None,
             "names": {str(k): v for k, v in detector.names.items()},
             "backend": {"name": detector.backend, "precision": detector.precision, "reason": detector.backend_reason},
+            "letterbox": detector.letterbox_ran(settings.letterbox),  # as pictures run: rect or square
         },
         "settings": {**settings.as_dict(), "track": tracker is not None, "tracker": tracker, **frames},
     }

@@ -46,6 +46,7 @@ def evaluation_metadata(settings: DetectSettings, detector: Detector, labels: st
         "command": "evaluate",
         "model": detector.ref.spec,
         "runtime": {"name": detector.backend, "precision": detector.precision, "reason": detector.backend_reason},
+        "letterbox": detector.letterbox_ran(settings.letterbox),
         "labels": labels,
         "conf": settings.conf,
     }

@@ -327,3 +327,35 @@ def test_attention_save_writes_an_index_page_that_links_its_overlays(tmp_path: P
     assert {f.name for f in files} >= {"attention.jpg"}
     text = page.read_text(encoding="utf-8")
     assert "broken.jpg" in text and "not an image" in text
+
+
+def test_the_run_and_compare_tables_name_the_runtime_as_the_registry_does_and_say_the_letterbox() -> None:
+    from detect_cli.cli.render import backend_text, comparison_tables, run_table
+    from detect_cli.models.detector import Detector
+    from detect_cli.models.lookup import ModelRef
+    from detect_cli.pipeline.run_summary import RunSummary
+
+    detector = Detector(
+        ref=ModelRef("demo", "demo.pt", "yolo", "weights"),
+        names={0: "circle"},
+        device="cpu",
+        half=False,
+        end2end_capable=True,
+        load_s=0.0,
+        backend="openvino",
+        precision="int8",
+        backend_reason="int8: agreement F1 0.985, 1.6x fp32 here",
+    )
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    console.print(run_table(RunSummary(), "demo", backend_text(detector), 320, detector.letterbox_ran("auto")))
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip() for line in console.file.getvalue().splitlines()[2:-1]
+    }
+    assert rows["runtime"] == "OpenVINO INT8 (agreement F1 0.985, 1.6x fp32 here)"
+    assert rows["letterbox"] == "rect"
+    model = {"name": "demo", "runtime_display": "OpenVINO INT8", "letterbox": "rect", "class_counts": {}}
+    report = {"settings": {}, "models": [model, {**model, "name": "b", "runtime_display": "PyTorch"}], "agreement": []}
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    console.print(comparison_tables(report)[0])
+    text = console.file.getvalue()
+    assert re.search(r"runtime\s+│\s+OpenVINO INT8\s+│\s+PyTorch", text) and re.search(r"letterbox\s+│\s+rect", text)

@@ -237,7 +237,57 @@ def test_agnostic_nms_reaches_ultralytics_nms(yolo_detector, monkeypatch: pytest
 def test_auto_letterbox_is_rect_for_yolo_and_square_for_rtdetr(family: str, letterbox: str, rect: bool) -> None:
     from detect_cli.models.detector import runs_rect
 
-    assert runs_rect(family, PredictOptions(letterbox=letterbox)) is rect
+    assert runs_rect(family, letterbox) is rect
+
+
+def _unloaded(family: str, kind: str, *, reshapable: bool = False, runner: bool = False):
+    """A detector as the runtime choice hands it on (built by keyword; nothing loaded)."""
+    from detect_cli.models.detector import Detector
+    from detect_cli.models.lookup import ModelRef
+    from detect_cli.models.openvino_direct import OpenVINODetector
+
+    made = OpenVINODetector if runner else Detector
+    ref = ModelRef("m", "m.pt" if kind == "weights" else "m_openvino_model", family, kind)
+    backend = "openvino" if kind == "exported" else "torch"
+    return made(
+        ref=ref,
+        names={0: "a"},
+        device="cpu",
+        half=False,
+        end2end_capable=True,
+        load_s=0.0,
+        backend=backend,
+        reshapable=reshapable,
+    )
+
+
+@pytest.mark.parametrize(
+    ("family", "kind", "reshapable", "runner", "letterbox", "ran"),
+    [
+        ("yolo", "weights", False, False, "auto", "rect"),
+        ("rtdetr", "weights", False, False, "auto", "square"),
+        ("rtdetr", "weights", False, False, "rect", "rect"),
+        ("yolo", "weights", False, False, "square", "square"),
+        ("yolo", "exported", False, False, "auto", "square"),  # a static export: the square, asked or not
+        ("yolo", "exported", True, False, "auto", "rect"),  # dynamic, on Ultralytics' wrapper
+        ("rtdetr", "exported", True, False, "rect", "square"),  # the wrapper stretches RT-DETR to its square
+        ("rtdetr", "exported", True, True, "rect", "rect"),  # our runner reshapes it
+        ("yolo", "exported", False, True, "rect", "square"),
+        ("yolo", "exported", True, True, "square", "square"),
+    ],
+)
+def test_the_letterbox_that_ran_is_the_one_pictures_get(family, kind, reshapable, runner, letterbox, ran) -> None:
+    """What the run table and the results' header say is what `passes` and our runner's `input_for` do."""
+    detector = _unloaded(family, kind, reshapable=reshapable, runner=runner)
+    assert detector.letterbox_ran(letterbox) == ran
+    options = PredictOptions(imgsz=320, letterbox=letterbox)
+    wide = np.zeros((320, 640, 3), np.uint8)
+    if runner:
+        detector.input_hw = (320, 320)
+        assert (detector.input_for(wide.shape[:2], options) != (320, 320)) is (ran == "rect")
+    else:
+        ((_, imgsz, rect),) = detector.passes([wide], options)
+        assert (rect or isinstance(imgsz, tuple)) is (ran == "rect")
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -244,7 +245,10 @@ def test_out_of_the_box_cli_runs_demo_at_320_on_the_verified_runtime(monkeypatch
     assert "verified F1" in fast["model"]["backend"]["reason"]
     assert plain["model"]["backend"] == {"name": "torch", "precision": "fp32", "reason": "requested (--backend torch)"}
     assert fast["settings"]["imgsz"] == plain["settings"]["imgsz"] == 320
+    assert fast["model"]["letterbox"] == plain["model"]["letterbox"] == "rect"  # the export is reshaped too
     assert fast["model"]["spec"] == "demo"
+    assert re.search(r"runtime\s+│\s+(OpenVINO|ONNX Runtime) \(verified F1", auto.stderr)  # the registry's name
+    assert re.search(r"letterbox\s+│\s+rect", auto.stderr) and re.search(r"runtime\s+│\s+PyTorch", torch.stderr)
     boxes = [[(d["class_id"], d["box"]) for d in doc["images"][0]["detections"]] for doc in (fast, plain)]
     assert len(boxes[0]) == len(boxes[1]) >= 3
     for (cls_a, box_a), (cls_b, box_b) in zip(sorted(boxes[0]), sorted(boxes[1])):

@@ -44,6 +44,12 @@ def test_every_runtime_answers_the_same_questions(name: str, tmp_path: Path) -> 
         assert runtime.package is not None
 
 
+def test_a_runtime_is_named_for_people_by_its_row() -> None:
+    assert runtimes.display("openvino") == "OpenVINO" and runtimes.display("openvino", "int8") == "OpenVINO INT8"
+    assert runtimes.display("torch") == "PyTorch" and runtimes.display("onnx") == "ONNX Runtime"
+    assert runtimes.display("torchscript", "fp16") == "torchscript FP16"  # a format no row runs: as named
+
+
 def test_the_choices_the_cache_and_auto_read_the_registry() -> None:
     assert BACKENDS == ("auto", *runtimes.RUNTIMES)  # core cannot import models: the same names, checked here
     assert runtime_cache.RUNTIMES == tuple(runtimes.RUNTIMES)

@@ -162,5 +162,11 @@ def detect(
     outcome = run_plan(plan, detector, sources, view.on_result(bar, shown), view.listener(bar))
     view.after_run(plan, outcome.summary, shown, quiet=quiet)
     if not quiet:
-        view.summary_tables(outcome.summary, detector, settings.imgsz, to_stdout=plan.output.tables_are_results)
+        view.summary_tables(
+            outcome.summary,
+            detector,
+            settings.imgsz,
+            to_stdout=plan.output.tables_are_results,
+            letterbox=settings.letterbox,
+        )
     exit_with(outcome)

@@ -159,7 +159,10 @@ def evaluate(
         note(report.run.caps.advice())
     console = destination.tables(quiet)
     if console is not None and report is not None:
-        console.print(render.evaluation_table(report, f"{detector.ref.spec} ({detector.runtime})", settings.conf))
+        from detect_cli.models.runtimes import display
+
+        how = f"{display(detector.backend, detector.precision)}, {detector.letterbox_ran(settings.letterbox)} letterbox"
+        console.print(render.evaluation_table(report, f"{detector.ref.spec} ({how})", settings.conf))
         if analysed:
             console.print(render.tide_table(job.analysis()))
     if save is not None and report is not None and _save_pictures(save, job, attention, str(labels)):

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from detect_cli.models.detector import Detector
 
-__all__ = ["EXPORTED", "RUNTIMES", "Runtime", "get", "open_shipped", "runner_of", "shipped_facts"]
+__all__ = ["EXPORTED", "RUNTIMES", "Runtime", "display", "get", "open_shipped", "runner_of", "shipped_facts"]
 
 RUNTIMES: dict[str, Runtime] = {r.name: r for r in (PYTORCH, OPENVINO, ONNX_RUNTIME)}
 EXPORTED = tuple(name for name, r in RUNTIMES.items() if r.export_format)  # what --backend auto tries, in order
@@ -34,6 +34,14 @@ EXPORTED = tuple(name for name, r in RUNTIMES.items() if r.export_format)  # wha
 def get(name: str) -> Runtime:
     """The runtime of that name; KeyError for a name no runtime has (a foreign cache decision)."""
     return RUNTIMES[name]
+
+
+def display(name: str, precision: str = "fp32") -> str:
+    """A runtime's name for people, with a precision other than fp32 ("OpenVINO INT8"); an export
+    format no runtime is registered for (TorchScript, NCNN: Ultralytics' wrapper runs it) as it is named."""
+    runtime = RUNTIMES.get(name)
+    shown = runtime.display if runtime is not None else name
+    return shown if precision == "fp32" else f"{shown} {precision.upper()}"
 
 
 def runners() -> tuple[str, ...]:
