@@ -40,18 +40,45 @@ def nncf_problem() -> str | None:
 
 
 def head_scope(model: Any) -> list[str]:
-    """The operations Ultralytics keeps in floating point: every Sigmoid, and everything under the
-    scope of the last one (the head's decoding)."""
+    """The operations Ultralytics keeps in floating point: every Sigmoid, and the operations of the
+    module of the last one (the head's decoding), not its sub-modules but its `dfl`. Read in either
+    naming of an IR: OpenVINO's PyTorch frontend (`__module.model.23/aten::sigmoid/Sigmoid`, sub-modules
+    dotted: `__module.model.23.dfl/...`) or an ONNX export's (`/model.23/Sigmoid`, sub-modules as path
+    segments: `/model.23/dfl/conv/Conv`). ONNX keeps SiLU as x * Sigmoid(x), where the PyTorch frontend
+    makes one Swish: those Sigmoids are activations, not the head's, and are left to be quantized."""
     operations = model.get_ordered_ops()
-    sigmoids = [op.get_friendly_name() for op in operations if op.get_type_name() == "Sigmoid"]
+    sigmoids = [op for op in operations if op.get_type_name() == "Sigmoid" and not _silu(op)]
     if not sigmoids:
         return []
-    scope = sigmoids[-1].split("/", 1)[0]
+    last = sigmoids[-1].get_friendly_name()
+    if last.startswith("/"):  # ONNX: the module is the path before the operation's own name
+        scope = last.rsplit("/", 1)[0]
+
+        def in_head(name: str) -> bool:
+            return name.rsplit("/", 1)[0] == scope or name.startswith(f"{scope}/dfl/")
+    else:
+        scope = last.split("/", 1)[0]
+
+        def in_head(name: str) -> bool:
+            return name.startswith((f"{scope}/", f"{scope}.dfl"))
+
+    kept = {op.get_friendly_name() for op in sigmoids}
     return [
-        op.get_friendly_name()
-        for op in operations
-        if op.get_type_name() == "Sigmoid" or op.get_friendly_name().startswith((f"{scope}/", f"{scope}.dfl"))
+        op.get_friendly_name() for op in operations if op.get_friendly_name() in kept or in_head(op.get_friendly_name())
     ]
+
+
+def _silu(sigmoid: Any) -> bool:
+    """Whether this Sigmoid is half of a SiLU: its output multiplied by its own input."""
+    source = sigmoid.input_value(0)
+    here = (source.get_node().get_friendly_name(), source.get_index())
+    for target in sigmoid.output(0).get_target_inputs():
+        product = target.get_node()
+        if product.get_type_name() == "Multiply" and any(
+            (v.get_node().get_friendly_name(), v.get_index()) == here for v in product.input_values()
+        ):
+            return True
+    return False
 
 
 def quantize(
