@@ -58,7 +58,9 @@ def check_images(
 
 
 def square(image: np.ndarray) -> np.ndarray:
-    """The picture padded to a square, centred on grey 114 as Ultralytics' LetterBox pads."""
+    """The picture padded to a square, centred on grey 114 as Ultralytics' LetterBox pads. Still needed
+    with the rect letterbox: ONNX Runtime's export (and any static one) runs only at its square, and the
+    PyTorch boxes it is checked against are taken once, before any export, for every runtime tried."""
     h, w = image.shape[:2]
     if h == w:
         return image
