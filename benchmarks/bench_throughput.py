@@ -48,6 +48,7 @@ def stills(folder: Path, n: int) -> Path:
 def benchmark_app_fps(xml: Path, seconds: int, env: dict[str, str]) -> float:
     tool = shutil.which("benchmark_app") or str(Path(sys.executable).parent / "benchmark_app")
     cmd = [tool, "-m", str(xml), "-d", "CPU", "-hint", "throughput", "-t", str(seconds), "-infer_precision", "f32"]
+    cmd += ["-shape", "[1,3,320,320]"]  # the export has dynamic shapes: the size the stills run at
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     match = re.search(r"Throughput:\s*([\d.]+)\s*FPS", done.stdout)
     if not match:
