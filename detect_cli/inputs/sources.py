@@ -164,9 +164,13 @@ def iter_sources(
     on_skip: SkipHandler | None = None,
 ) -> Iterator[Source]:
     """Expand every argument in order; within an argument, paths come sorted. One string or path is
-    one argument (never its characters); anything else that is not a list of them is a TypeError."""
+    one argument (never its characters); anything else that is not a list of them is a TypeError,
+    raised by the call itself (the expansion is lazy)."""
     items = source_arguments(args, "iter_sources(args)")
-    skip = on_skip or (lambda _ref, _why: None)
+    return _expand_all(items, recursive, stdin, on_skip or (lambda _ref, _why: None))
+
+
+def _expand_all(items: Iterator[str], recursive: bool, stdin: TextIO | None, skip: SkipHandler) -> Iterator[Source]:
     for arg in items:
         yield from _expand(arg, Path.cwd(), recursive, stdin, skip)
 

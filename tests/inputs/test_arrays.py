@@ -88,7 +88,7 @@ def test_a_value_of_the_wrong_type_is_a_type_error_naming_the_argument(bad: obje
     with pytest.raises(TypeError, match=r"^source: expected a path"):
         python_sources(bad)
     with pytest.raises(TypeError, match=r"^iter_sources\(args\): expected a path"):
-        list(iter_sources(bad))  # type: ignore[arg-type]
+        iter_sources(bad)  # type: ignore[arg-type]  # at the call, not when first iterated
 
 
 def test_a_wrong_item_in_a_list_is_named_by_its_place() -> None:
