@@ -35,6 +35,7 @@ def counting(monkeypatch: pytest.MonkeyPatch, detector) -> list[int]:
     return calls
 
 
+@pytest.mark.slow  # the detector comes by name (getfixturevalue): conftest cannot see it
 @pytest.mark.parametrize("family", ["yolo", "rtdetr"])
 def test_one_hooked_pass_gives_the_boxes_of_a_plain_prediction(request, monkeypatch, family: str) -> None:
     detector = request.getfixturevalue(f"{family}_detector")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from detect_cli.demo.train_rtdetr import MODEL_YAML, parse_args, transfer_backbone, with_queries
 
@@ -15,6 +14,7 @@ N_SHARED = 23  # yolo26n layers 0-22 (backbone + PAN neck); its layer 23 is Dete
 
 @pytest.fixture(scope="module")
 def yolo_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
     from ultralytics.nn.tasks import DetectionModel
 
     torch.manual_seed(0)
@@ -30,6 +30,8 @@ def _rtdetr():
 
 
 def test_yaml_builds_and_predicts() -> None:
+    import torch
+
     model = _rtdetr().eval()
     assert model.yaml["nc"] == 5 and type(model.model[-1]).__name__ == "RTDETRDecoder"
     assert sum(p.numel() for p in model.parameters()) < 5_000_000
@@ -39,6 +41,7 @@ def test_yaml_builds_and_predicts() -> None:
 
 
 def test_with_queries_changes_only_the_query_count() -> None:
+    import torch
     from ultralytics.nn.tasks import RTDETRDetectionModel, yaml_model_load
 
     cfg = yaml_model_load(MODEL_YAML)
@@ -54,6 +57,8 @@ def test_with_queries_changes_only_the_query_count() -> None:
 
 
 def test_transfer_copies_yolo26n_layers_exactly(yolo_ckpt: Path) -> None:
+    import torch
+
     src = torch.load(yolo_ckpt, weights_only=False)["model"].state_dict()
     model = _rtdetr()
     copied = transfer_backbone(model, yolo_ckpt)
@@ -73,6 +78,7 @@ def test_cli_defaults() -> None:
 def test_vfl_weights_reach_the_trained_model_only() -> None:
     from types import SimpleNamespace
 
+    import torch
     from ultralytics import RTDETR
 
     from detect_cli.demo.train_rtdetr import add_callbacks

@@ -248,6 +248,7 @@ def demo() -> None:
     """Marks the tests that run the packaged demo model as slow (conftest.SLOW_FIXTURES)."""
 
 
+@pytest.mark.slow  # the demo model runs
 def test_an_http_video_url_reads_like_the_file(http_server: str, tmp_path: Path) -> None:
     """Through FFmpeg's own http client, from a server that serves byte ranges (an mp4 keeps its
     index at the end); the same frames and boxes as the file on disk."""
@@ -263,6 +264,7 @@ def test_an_http_video_url_reads_like_the_file(http_server: str, tmp_path: Path)
     assert strip == [{k: v for k, v in r.items() if k not in ("source", "speed_ms")} for r in runs["file"]]
 
 
+@pytest.mark.slow  # the demo model runs
 def test_a_video_url_ffmpeg_cannot_read_is_one_line_not_ffmpeg_noise(http_server: str, tmp_path: Path) -> None:
     """A server that ignores Range leaves FFmpeg without the mp4's index: one error record and one
     line on stderr, with --quiet; FFmpeg's and OpenCV's own messages only with --verbose."""
@@ -291,6 +293,7 @@ def test_a_video_url_ffmpeg_cannot_read_is_one_line_not_ffmpeg_noise(http_server
     assert "partial file" in verbose.stderr or "moov" in verbose.stderr  # FFmpeg's own words, when asked for
 
 
+@pytest.mark.slow  # the demo model runs
 def test_an_hls_playlist_url_is_a_video(http_server: str, tmp_path: Path) -> None:
     """And a playlist (or a redirect) that points at a local file is not followed: FFmpeg keeps a
     remote source to http(s), whatever the server says, so a URL cannot read this machine's files."""

@@ -63,6 +63,7 @@ def test_predict_returns_our_types_in_original_pixels(yolo_detector) -> None:
     assert timing.inference > 0
 
 
+@pytest.mark.slow  # loads and runs a model
 def test_torch_leaves_a_core_free_unless_threads_are_set() -> None:
     """As the stock Ultralytics loop: every core but one (at least one); an explicit thread count is
     kept after predict too, although Ultralytics' select_device resets torch at predictor set-up."""
@@ -125,6 +126,7 @@ class TestUntrustedModelFiles:
         path.write_text(stock.read_text().replace("nc: 80", "nc: 80\n" + payload, 1))
         return path
 
+    @pytest.mark.slow  # its fixture (by name) saves a checkpoint and builds a model
     @pytest.mark.parametrize("fixture", ["evil_pt", "evil_yaml"])
     def test_refused_and_nothing_runs(self, request: pytest.FixtureRequest, fixture: str, marker: Path) -> None:
         path = request.getfixturevalue(fixture)
@@ -154,6 +156,7 @@ class TestUntrustedModelFiles:
 
 
 class TestImageSize:
+    @pytest.mark.slow  # loads the demo models
     @pytest.mark.parametrize("spec", ["demo", "demo-rtdetr"])
     def test_defaults_to_the_training_size(self, spec: str) -> None:
         from detect_cli.core.settings import load_settings

@@ -17,7 +17,8 @@ from detect_cli.cli.app import app
 from detect_cli.inputs.images import ReadOptions
 from tests.conftest import SAMPLES
 
-ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")  # CI installs it
+# CI installs the [ray] extra; Ray is imported where it is used, not when the suite is collected (seconds)
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the [ray] extra is not installed")
 
 MODEL = ["--imgsz", "160", "--conf", "0.0", "--max-det", "4", "--threads", "1"]
 runner = CliRunner()
@@ -74,6 +75,8 @@ actor.DetectActor.__call__ = _dying_call
 
 @pytest.fixture(scope="module")
 def local_ray(tmp_path_factory: pytest.TempPathFactory):
+    import ray
+
     fault = tmp_path_factory.mktemp("fault")
     (fault / "sitecustomize.py").write_text(FAULT, encoding="utf-8")
     marker = fault / "victim"
@@ -159,6 +162,7 @@ def test_a_worker_killed_mid_run_loses_nothing(local_ray, mixed: Path) -> None:
 
 def test_multi_node_cluster(mixed: Path, tmp_path: Path) -> None:
     """A head with no CPUs and two 1-CPU worker nodes: two actors must run on different nodes."""
+    import ray
     from ray.cluster_utils import Cluster
 
     if ray.is_initialized():
@@ -324,6 +328,8 @@ def _exported(folder: Path, weights: Path, runner: str):
 def test_actor_arguments_carry_device_half_and_runtime(
     monkeypatch, tmp_path: Path, ray_options: dict, device: str, half: bool, runs: str, runner: str
 ) -> None:
+    import ray
+
     from detect_cli.models.detector import PredictOptions
     from detect_cli.pipeline.ray import actor as ray_engine
     from detect_cli.pipeline.ray.actor import actor_arguments
@@ -368,6 +374,8 @@ def test_an_actor_leaves_no_copy_of_the_model_behind(monkeypatch, tmp_path: Path
     export's (opened at the first batch) when the actor goes. They used to pile up in /tmp, 5 MB a run."""
     import gc
     import tempfile
+
+    import ray
 
     from detect_cli.models import detector as models
     from detect_cli.models.detector import PredictOptions
