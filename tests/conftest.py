@@ -80,6 +80,48 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
+def any_speed_gain(patch: pytest.MonkeyPatch) -> None:
+    """For tests about what is exported, verified and cached, not about speed: on a loaded machine a
+    first run may time OpenVINO at 1.0x torch (kept out) or under 1.2x (ONNX Runtime tried, and maybe
+    faster). With this OpenVINO passes and ONNX Runtime is not tried."""
+    from detect_cli.models import runtime_trial
+
+    patch.setattr(runtime_trial, "MIN_GAIN", 0.0)
+    patch.setattr(runtime_trial, "GOOD_ENOUGH", 0.0)
+
+
+@pytest.fixture(scope="session")
+def demo_export_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A runtime cache with the demo model's verified OpenVINO entry (imgsz 320, batch 1, our own
+    runner), built once per session (per pytest-xdist worker): an export and its check cost seconds
+    each, so the tests whose subject is not the first run start from a copy of it (`demo_cache`)."""
+    import torch
+
+    from detect_cli.models import runtime
+    from detect_cli.models.detector import PredictOptions, load_detector
+    from detect_cli.models.lookup import resolve_model
+
+    cache = tmp_path_factory.mktemp("demo-export") / "cache"
+    threads = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as patch:
+        any_speed_gain(patch)
+        patch.setenv("ATTN_DETECT_CACHE_DIR", str(cache))
+        demo = load_detector(resolve_model("demo"), device="cpu")
+        _, choice = runtime.choose_backend(demo, "auto", PredictOptions(imgsz=320))
+    torch.set_num_threads(threads)  # as the test that asked first found them
+    assert choice.backend == "openvino" and choice.runner == "direct", choice
+    return cache
+
+
+@pytest.fixture
+def demo_cache(demo_export_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own copy of `demo_export_cache` (it may damage it), as $ATTN_DETECT_CACHE_DIR."""
+    copy = tmp_path / "cache"
+    shutil.copytree(demo_export_cache, copy, symlinks=True)
+    monkeypatch.setenv("ATTN_DETECT_CACHE_DIR", str(copy))
+    return copy
+
+
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
     """Two real photos, a duplicate name in a sub-folder, and some bad inputs."""
@@ -92,7 +134,9 @@ def image_folder(tmp_path: Path) -> Path:
 
 # The fast subset for daily work (`pytest -m "not slow"`, under a minute on 2 cores) leaves out
 # every test that builds or runs a model, starts Ray or a subprocess, or exports.
-SLOW_FIXTURES = frozenset({"yolo_detector", "rtdetr_detector", "checkpoints", "demo", "local_ray"})
+SLOW_FIXTURES = frozenset(
+    {"yolo_detector", "rtdetr_detector", "checkpoints", "demo", "local_ray", "demo_export_cache", "demo_cache"}
+)
 SLOW_MODULES = frozenset(
     {
         "test_ray",

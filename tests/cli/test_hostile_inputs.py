@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from detect_cli.cli.app import app
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, any_speed_gain
 from tests.helpers import write_jpeg
 from tests.http_server import PHOTO_PATH, wait_for_request
 
@@ -545,19 +545,14 @@ def test_a_cache_that_cannot_be_used_runs_pytorch_and_says_why(
     assert doc["images"][0]["status"] == "ok" and "Traceback" not in result.stderr
 
 
-def test_a_decision_that_is_a_folder_is_rebuilt_with_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from detect_cli.models import runtime_trial
-
-    monkeypatch.setenv("ATTN_DETECT_CACHE_DIR", str(tmp_path / "cache"))
+def test_a_decision_that_is_a_folder_is_rebuilt_with_a_note(demo_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo model's verified entry (conftest: random weights find too few boxes to verify, and such a
+    check is not cached), its decision.json made a folder; rebuilt at any speed (speed is not the subject)."""
+    any_speed_gain(monkeypatch)
     monkeypatch.delenv("ATTN_DETECT_BACKEND")
-    # a one-image first run that times OpenVINO under 1.05x torch (a loaded machine) caches nothing, by
-    # design: speed is not the subject here, the rebuilt decision is
-    monkeypatch.setattr(runtime_trial, "MIN_GAIN", 0.0)
-    # the demo model on a scene with 5 shapes: a decision that lasts (random weights find too few boxes to
-    # verify, and such a check is not cached any more)
     args = [str(SAMPLES / "shapes" / "shape_00003.jpg"), "--model", "demo", "--format", "json"]
     assert runner.invoke(app, args).exit_code == 0
-    (entry,) = (p for p in (tmp_path / "cache" / "backends").iterdir() if not p.name.startswith("."))
+    (entry,) = (p for p in (demo_cache / "backends").iterdir() if not p.name.startswith("."))
     (entry / "decision.json").unlink()
     (entry / "decision.json").mkdir()
     result = runner.invoke(app, args)

@@ -41,7 +41,14 @@ def demo():
 
 
 @pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def cache(demo_cache: Path) -> Path:
+    """With the demo model's verified FP32 entry in it already (conftest): INT8 is made from that export,
+    which is not what these tests are about (tests/models/test_runtime.py makes its own)."""
+    return demo_cache / "backends"
+
+
+@pytest.fixture
+def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(backends.CACHE_ENV, str(tmp_path / "cache"))
     return tmp_path / "cache" / "backends"
 
@@ -219,8 +226,8 @@ def test_what_int8_cannot_try_is_said_and_not_cached(demo, cache: Path, monkeypa
     assert len(_decisions(cache)) == 1  # only the FP32 entry: the next run may have the images, or NNCF
 
 
-def test_int8_is_not_tried_where_pytorch_must_run(demo, cache: Path) -> None:
+def test_int8_is_not_tried_where_pytorch_must_run(demo, empty_cache: Path) -> None:
     _, choice = backends.choose_backend(demo, "auto", replace(OPTIONS, nms=True), int8=REQUEST)
     assert choice.backend == "torch" and choice.precision == "fp32"
     assert any(n.startswith("--precision int8 not used: --nms") for n in choice.notes)
-    assert not cache.exists() or not _decisions(cache)
+    assert not empty_cache.exists() or not _decisions(empty_cache)

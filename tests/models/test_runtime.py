@@ -152,8 +152,9 @@ def test_auto_runs_a_verified_export_with_pytorchs_boxes(demo, cache: Path):
 
 
 def test_second_run_uses_the_cache_without_exporting(
-    demo, cache: Path, monkeypatch: pytest.MonkeyPatch, any_gain: None
+    demo, demo_cache: Path, monkeypatch: pytest.MonkeyPatch, any_gain: None
 ):
+    """From the session's verified entry of demo (conftest): the first run that makes it is the subject above."""
     _, first = backends.choose_backend(demo, "auto", OPTIONS)
 
     def no_export(*args, **kwargs):
@@ -169,7 +170,8 @@ def test_second_run_uses_the_cache_without_exporting(
     assert len(dets) > 0
 
 
-def test_a_corrupted_cache_is_rebuilt(demo, cache: Path, monkeypatch: pytest.MonkeyPatch, any_gain: None):
+def test_a_corrupted_cache_is_rebuilt(demo, demo_cache: Path, monkeypatch: pytest.MonkeyPatch, any_gain: None):
+    cache = demo_cache / "backends"  # the session's verified entry of demo (conftest), this test's copy
     _, first = backends.choose_backend(demo, "auto", OPTIONS)
     assert first.backend in {"openvino", "onnx"}
     (entry,) = list(cache.iterdir())

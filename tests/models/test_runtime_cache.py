@@ -24,6 +24,7 @@ from detect_cli.models.detector import PredictOptions, load_detector
 from detect_cli.models.export import verify
 from detect_cli.models.lookup import resolve_model
 from detect_cli.models.runtime_cache import CACHE_ENV, load_decision
+from tests.conftest import any_speed_gain
 
 pytestmark = [
     pytest.mark.slow,
@@ -38,38 +39,16 @@ def demo():
     return load_detector(resolve_model("demo"), device="cpu")
 
 
-def _any_gain(patch: pytest.MonkeyPatch) -> None:
-    """These tests are about the cache, not speed: on a loaded machine a first run may time OpenVINO at
-    1.0x torch (kept out) or under 1.2x (ONNX Runtime tried, and maybe faster)."""
-    from detect_cli.models import runtime_trial
-
-    patch.setattr(runtime_trial, "MIN_GAIN", 0.0)
-    patch.setattr(runtime_trial, "GOOD_ENOUGH", 0.0)
-
-
 @pytest.fixture(autouse=True)
 def any_gain(monkeypatch: pytest.MonkeyPatch) -> None:
-    _any_gain(monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def built(demo, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache with the demo model's verified OpenVINO entry (built once for the module)."""
-    cache = tmp_path_factory.mktemp("built") / "cache"
-    with pytest.MonkeyPatch.context() as patch:
-        _any_gain(patch)
-        patch.setenv(CACHE_ENV, str(cache))
-        _, choice = runtime.choose_backend(demo, "auto", OPTIONS)
-    assert choice.backend == "openvino" and choice.runner == "direct", choice
-    return cache
+    """These tests are about the cache, not speed (an entry rebuilt is timed again)."""
+    any_speed_gain(monkeypatch)
 
 
 @pytest.fixture
-def cache(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    copy = tmp_path / "cache"
-    shutil.copytree(built, copy, symlinks=True)
-    monkeypatch.setenv(CACHE_ENV, str(copy))
-    return copy
+def cache(demo_cache: Path) -> Path:
+    """A copy of the session's cache with the demo model's verified OpenVINO entry (conftest)."""
+    return demo_cache
 
 
 def _entry(cache: Path) -> Path:
