@@ -13,7 +13,6 @@ import yaml
 from detect_cli.models import int8
 from detect_cli.models.calibration import demo_scenes
 from detect_cli.models.detector import load_detector
-from detect_cli.models.export import FORMATS, export_model
 from detect_cli.models.int8 import head_scope, nncf_problem, quantize
 from detect_cli.models.lookup import resolve_model
 from detect_cli.models.openvino_direct import open_openvino
@@ -25,10 +24,12 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def fp32(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path]:
+def fp32(demo_export_cache: Path) -> tuple[object, Path]:
+    """The demo model and its verified OpenVINO export, the one --precision int8 quantizes (the
+    session's, conftest: read here, never changed)."""
     demo = load_detector(resolve_model("demo"), device="cpu")
-    folder = export_model(demo, FORMATS["openvino"], tmp_path_factory.mktemp("fp32"), imgsz=320)
-    return demo, next(folder.glob("*.xml"))
+    (xml,) = demo_export_cache.glob("backends/*/openvino/*/*.xml")
+    return demo, xml
 
 
 def _ops(xml: Path) -> collections.Counter:
