@@ -2,6 +2,7 @@
 
     python benchmarks/bench_int8.py [--cases demo@320,demo-rtdetr@320,demo@640] [--held-out 300]
                                     [--variants performance,mixed,mixed-full,accuracy-control]
+                                    [--routes onnx,pytorch] [--shapes static,dynamic]
 
 For each model at its size: the FP32 OpenVINO export (as `--backend auto` makes it), then INT8 models
 quantized on 300 generated scenes (the calibration `--precision int8` uses for the demo models), each
@@ -15,6 +16,10 @@ in float, as Ultralytics does); `mixed-full` quantizes the head too (does keepin
 `accuracy-control` is NNCF's quantize_with_accuracy_control on the mixed preset, reverting layers
 until mAP50-95 on 100 of the held-out scenes drops by at most 0.01. The CPU is printed: INT8 gains
 depend on it (VNNI/AMX).
+
+`--routes`: how the FP32 export is converted (`onnx`: through ONNX, the default where the `onnx` package
+is installed; `pytorch`: OpenVINO's PyTorch frontend, Ultralytics' own); `--shapes`: a static export, or
+one with dynamic shapes (what the first run makes; INT8 quantizes it at its square).
 """
 
 from __future__ import annotations
@@ -97,17 +102,29 @@ def accuracy_control(xml: Path, out: Path, family: str, calibration: list, valid
     return out / xml.name
 
 
-def run_case(spec: str, imgsz: int, held_out: int, variants: list[str], work: Path) -> list[dict]:
+def run_case(
+    spec: str, imgsz: int, held_out: int, variants: list[str], work: Path, route: str = "onnx", dynamic: bool = False
+) -> list[dict]:
+    from detect_cli.models import openvino_convert
+
     demo = load_detector(resolve_model(spec), device="cpu")
-    folder = export_model(demo, FORMATS["openvino"], work / f"{spec}-{imgsz}", imgsz=imgsz)
+    available = openvino_convert.onnx_route_available
+    if route == "pytorch":
+        openvino_convert.onnx_route_available = lambda: False
+    try:
+        name = f"{spec}-{imgsz}-{route}-{'dynamic' if dynamic else 'static'}"
+        folder = export_model(demo, FORMATS["openvino"], work / name, imgsz=imgsz, dynamic=dynamic)
+    finally:
+        openvino_convert.onnx_route_available = available
     xml = next(folder.glob("*.xml"))
+    spec = f"{spec} ({route}, {'dynamic' if dynamic else 'static'}, {len(head_scope_of(xml))} kept in float)"
     fp32 = open_openvino(xml, demo)
     calibration, _ = scenes(SEEDS["calibration"], CALIBRATE_MAX, imgsz)
     held, truth = scenes(SEEDS["held_out"], held_out, imgsz)
     options = PredictOptions(imgsz=imgsz)
     rows = []
     for variant in variants:
-        out = work / f"{spec}-{imgsz}-{variant}"
+        out = work / f"{name}-{variant}"
         start = time.perf_counter()
         if variant == "accuracy-control":
             made = accuracy_control(xml, out, demo.ref.family, calibration, list(zip(held[:100], truth[:100])))
@@ -123,18 +140,30 @@ def run_case(spec: str, imgsz: int, held_out: int, variants: list[str], work: Pa
     return rows
 
 
+def head_scope_of(xml: Path) -> list[str]:
+    import openvino as ov
+
+    return head_scope(ov.Core().read_model(str(xml)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", default="demo@320,demo-rtdetr@320,demo@640")
     parser.add_argument("--held-out", type=int, default=300)
     parser.add_argument("--variants", default="performance,mixed,mixed-full,accuracy-control")
+    parser.add_argument("--routes", default="onnx", help="onnx, pytorch (comma-separated)")
+    parser.add_argument("--shapes", default="static", help="static, dynamic (comma-separated)")
     args = parser.parse_args()
-    print(f"CPU: {cpu_name()} ({platform.machine()}), {__import__('os').cpu_count()} cores")
+    os = __import__("os")
+    print(f"CPU: {cpu_name()} ({platform.machine()}), {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for case in args.cases.split(","):
             spec, size = case.split("@")
-            rows += run_case(spec, int(size), args.held_out, args.variants.split(","), Path(tmp))
+            for shapes in args.shapes.split(","):
+                for route in args.routes.split(","):
+                    variants = args.variants.split(",")
+                    rows += run_case(spec, int(size), args.held_out, variants, Path(tmp), route, shapes == "dynamic")
     print(
         "| model | INT8 variant | FP32 ms/img | INT8 ms/img | INT8/FP32 speed | agreement F1 | mAP50-95 FP32 -> INT8 "
         "| gate | quantize (s) |"
@@ -147,6 +176,7 @@ def main() -> None:
             f"| {r['case']} | {r['variant']} | {c.ms_fp32:.2f} | {c.ms_int8:.2f} | {c.speedup:.2f}x | {c.f1:.3f} "
             f"| {c.map_fp32:.4f} -> {c.map_int8:.4f} ({c.map_change:+.4f}) | {gate} | {r['quantize_s']:.0f} |"
         )
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

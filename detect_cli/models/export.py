@@ -132,10 +132,12 @@ def _run_export(
     """Ultralytics' exporter, in FP32 or FP16 (INT8 is made by attn-detect: `int8.py`, and checked)."""
     from ultralytics import RTDETR, YOLO
 
+    from detect_cli.models.openvino_convert import faster_openvino_conversion
+
     quantize = 16 if half else None
     try:
         model = RTDETR(str(staged)) if detector.ref.family == "rtdetr" else YOLO(str(staged))
-        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings(), faster_openvino_conversion():
             warnings.simplefilter("ignore")  # torch.onnx tracer chatter; Ultralytics' own log says what matters
             exported = model.export(
                 format=spec.name,
