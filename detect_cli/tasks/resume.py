@@ -65,7 +65,13 @@ def fingerprint(settings: DetectSettings, detector: Detector) -> dict[str, Any]:
     shaping += [k for k in ZONING if values["zones"]]
     shaping += [k for k in ("class_conf", "agnostic_nms") if values[k]]  # only when set: older files resume
     ran_int8 = {"precision": "int8"} if detector.precision == "int8" else {}  # its boxes are not fp32's
-    return {**{k: values[k] for k in shaping}, **ran_int8, "weights_sha256": weights_digest(detector)}
+    letterbox = detector.letterbox_ran(values["letterbox"])  # a picture's boxes at its own aspect are not the square's
+    return {
+        **{k: values[k] for k in shaping},
+        **ran_int8,
+        "letterbox": letterbox,
+        "weights_sha256": weights_digest(detector),
+    }
 
 
 def write_sidecar(out: Path, fp: dict[str, Any], fmt: str) -> None:
@@ -116,6 +122,8 @@ def prepare_resume(out: Path, fmt: str, fp: dict[str, Any], *, retry_failed: boo
     if recorded["format"] != fmt:
         raise ConfigError(f"cannot resume {out}: it was written as {recorded['format']}, not {fmt}")
     before = recorded["fingerprint"]
+    if "letterbox" in fp:  # files from before --letterbox ran the square
+        before = {"letterbox": "square", **before}
     changed = [k for k in sorted(set(before) | set(fp)) if before.get(k) != fp.get(k)]
     if changed:
         diffs = ", ".join(f"{k}: {before.get(k)!r} -> {fp.get(k)!r}" for k in changed)

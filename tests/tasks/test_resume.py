@@ -83,6 +83,20 @@ def test_resume_refuses_other_settings(folder: Path, tmp_path: Path) -> None:
     assert "settings differ" in result.stderr and "conf" in result.stderr
 
 
+def test_resume_refuses_another_letterbox(tmp_path: Path) -> None:
+    """A 2:1 picture's boxes at its own aspect (rect, YOLO's default) are not the square's: a file begun
+    at one is not continued at the other."""
+    out = tmp_path / "r.jsonl"
+    wide = str(SAMPLES / "bus.jpg")
+    assert runner.invoke(app, [wide, *MODEL, "--out", str(out), "--quiet"]).exit_code == 0
+    assert json.loads(sidecar_path(out).read_text())["fingerprint"]["letterbox"] == "rect"
+    result = runner.invoke(app, [wide, *MODEL, "--letterbox", "square", "--out", str(out), "--resume"])
+    assert result.exit_code == 2, result.stderr
+    assert "settings differ" in result.stderr and "letterbox: 'rect' -> 'square'" in result.stderr
+    again = runner.invoke(app, [wide, *MODEL, "--letterbox", "rect", "--out", str(out), "--resume"])
+    assert again.exit_code == 0, again.stderr
+
+
 def test_resume_needs_a_resumable_file(tmp_path: Path) -> None:
     result = runner.invoke(app, [str(SAMPLES / "bus.jpg"), *MODEL, "--resume"])
     assert result.exit_code == 2 and "--out" in result.stderr
