@@ -3,8 +3,8 @@
 Typer (0.29) coerces each parameter's value through a Pydantic `TypeAdapter` that it builds on first
 use: a bare `attn-detect IMG` builds 56 of them and imports Pydantic to do it, about a fifth of a
 cached one-image run's CPU. The values of a usual run need none of it: an option not given (None),
-a str for a str, strs for a list[str], an Enum's member for its Enum (the defaults), an int for an
-int and a float for a float (within the option's min and max). `install` gives each parameter a
+a str for a str, strs for a list[str], an Enum's member or its exact value for its Enum, an int for
+an int and a float for a float (within the option's min and max). `install` gives each parameter a
 coercer that returns those as Typer's would (`tests/cli/test_plain_values.py` compares the two on
 every parameter), and hands any other value to the coercer Typer builds, built then. A Typer
 without these internals is left as it is.
@@ -37,6 +37,8 @@ class PlainValues:
         info = descriptor.parameter_info
         self._low, self._high = (info.min, info.max) if descriptor.is_ranged else (None, None)
         self._enum = annotation if simple and isinstance(annotation, type) and issubclass(annotation, Enum) else None
+        # a choice given by its exact value (`--format json`) is that member, whatever the case sensitivity
+        self._by_value = {m.value: m for m in self._enum if isinstance(m.value, str)} if self._enum else {}
         self._strs = simple and get_origin(annotation) is list and get_args(annotation) == (str,)
 
     def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
@@ -55,6 +57,8 @@ class PlainValues:
             return value
         if self._enum is not None and type(value) is self._enum:
             return value
+        if type(value) is str and value in self._by_value:
+            return self._by_value[value]
         if self._strs and isinstance(value, (tuple, list)) and all(type(v) is str for v in value):
             return list(value)
         return _NOT_PLAIN
