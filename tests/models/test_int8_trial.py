@@ -150,7 +150,7 @@ def _started_as_a_user_starts_it(cache_dir: Path) -> None:
         text=True,
         timeout=300,
     )
-    assert "openvino int8 (agreement F1" in " ".join(table.stdout.split())
+    assert "OpenVINO INT8 (agreement F1" in " ".join(table.stdout.split())
 
 
 class Shifted:
