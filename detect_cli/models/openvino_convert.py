@@ -1,4 +1,4 @@
-"""A faster way to the same OpenVINO model: through ONNX, when the `onnx` package is installed.
+"""A faster way to the same OpenVINO model: through ONNX (the `onnx` package, a dependency).
 
 Ultralytics' OpenVINO export traces the network with TorchScript and hands the trace to OpenVINO's
 PyTorch frontend (`ov.convert_model`), the largest part of a first run's extra cost. Exporting the same
@@ -32,7 +32,8 @@ from typing import Any
 
 
 def onnx_route_available() -> bool:
-    """torch's ONNX exporter needs the `onnx` package (in the `[onnx]` extra, not the default install)."""
+    """torch's ONNX exporter needs the `onnx` package (a dependency; an install without it converts as
+    Ultralytics does)."""
     return importlib.util.find_spec("onnx") is not None
 
 
