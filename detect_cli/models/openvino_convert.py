@@ -3,9 +3,9 @@
 Ultralytics' OpenVINO export traces the network with TorchScript and hands the trace to OpenVINO's
 PyTorch frontend (`ov.convert_model`), the largest part of a first run's extra cost. Exporting the same
 prepared network to ONNX with torch's TorchScript-based exporter and converting that with
-`ov.convert_model` is about three times faster (Ultralytics' whole export of the demo weights with
-dynamic shapes on a loaded 2-core AMD EPYC: 12.1 s against 35.6 s, benchmarks/bench_custom_first.py
---parts route), and the two IRs gave equal outputs on random inputs. `convert_model`, not
+`ov.convert_model` is faster (Ultralytics' whole export of the demo weights with dynamic shapes on a
+2-core AMD EPYC: 2.3 s against 3.0 s at load 1-2, 12.1 s against 35.6 s under load; benchmarks/
+bench_custom_first.py --parts route), and the two IRs gave equal outputs on random inputs. `convert_model`, not
 `read_model`, because it also applies OpenVINO's graph passes (MOC), as the PyTorch frontend's
 conversion does: SiLU's Sigmoid and Multiply become one Swish again, the shape arithmetic folds, and
 an INT8 model quantized from the IR runs as fast as one from the stock route. Everything else is still
